@@ -1,0 +1,205 @@
+"""A trained model as data: one JSON document with a checksum, inside an MLflow model directory.
+
+The document (``clvmodel.json``) holds the model types and their parameters, standard errors,
+the time unit, column mapping, CLV settings, the training config, package versions and a SHA-256
+checksum of everything else. Three or four numbers per model determine every prediction, so
+nothing is pickled and loading executes no code from the model directory: :func:`load` reads
+JSON, checks the format version and the checksum, and rebuilds the models from their parameters.
+
+The MLflow side (the ``MLmodel`` file, logging to a run, ``models:/`` URIs) lives in
+:mod:`clvmodel.tracking`; this module imports mlflow only to resolve such a URI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clvmodel import __version__
+from clvmodel.errors import ClvError
+from clvmodel.models import MODEL_CLASSES, BetaGeoModel, FittedModel, GammaGammaModel, HistoricalModel
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "JSON_NAME", "TrainedModel", "load", "load_document", "package_versions"]
+
+FORMAT = "clvmodel/trained-model"
+#: Bump when the document changes incompatibly; a reader refuses versions above its own.
+FORMAT_VERSION = 1
+JSON_NAME = "clvmodel.json"
+_PACKAGES = ("lifetimes", "numpy", "pandas", "scipy", "duckdb", "mlflow", "scikit-learn")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a model's numbers depend on."""
+    versions = {"python": platform.python_version(), "clvmodel": __version__}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: store them as null (e.g. a standard error from a singular Hessian)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _checksum(document: dict[str, Any]) -> str:
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@dataclass
+class TrainedModel:
+    """Fitted models plus what is needed to use them on new customers."""
+
+    name: str
+    time_unit: str
+    models: dict[str, FittedModel]
+    clv: dict[str, Any]
+    segments: dict[str, Any]
+    columns: dict[str, str]
+    config: dict[str, Any] = field(default_factory=dict)
+    calibration_end: str | None = None
+    observation_end: str | None = None
+    versions: dict[str, str] = field(default_factory=package_versions)
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def purchase_model(self) -> BetaGeoModel | None:
+        return self.models.get("bgnbd")  # type: ignore[return-value]
+
+    @property
+    def spend_model(self) -> GammaGammaModel | None:
+        return self.models.get("gamma_gamma")  # type: ignore[return-value]
+
+    @property
+    def historical_model(self) -> HistoricalModel | None:
+        return self.models.get("historical")  # type: ignore[return-value]
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document, checksum included."""
+        document = _finite(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "name": self.name,
+                "created": self.created,
+                "time_unit": self.time_unit,
+                "calibration_end": self.calibration_end,
+                "observation_end": self.observation_end,
+                "columns": dict(self.columns),
+                "clv": dict(self.clv),
+                "segments": dict(self.segments),
+                "models": {name: model.to_dict() for name, model in self.models.items()},
+                "config": self.config,
+                "versions": self.versions,
+            }
+        )
+        document["checksum"] = _checksum(document)
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], origin: str = "model") -> "TrainedModel":
+        """Verify format, version and checksum, then rebuild the models from their parameters."""
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise ClvError(f"{origin} is not a clvmodel model (no '{FORMAT}' document); train one with clvmodel train")
+        version = document.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            written_by = (document.get("versions") or {}).get("clvmodel", "?")
+            raise ClvError(
+                f"{origin} was written by clvmodel {written_by} in model format {version}; this clvmodel "
+                f"{__version__} reads format {FORMAT_VERSION} at most: upgrade clvmodel"
+            )
+        if document.get("checksum") != _checksum(document):
+            raise ClvError(f"{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it")
+        try:
+            models = {}
+            for name, state in document["models"].items():
+                if name not in MODEL_CLASSES:
+                    raise ClvError(f"{origin}: unknown model type {name!r}; upgrade clvmodel")
+                models[name] = MODEL_CLASSES[name].from_dict(state)
+            return cls(
+                name=document["name"],
+                time_unit=document["time_unit"],
+                models=models,
+                clv=document["clv"],
+                segments=document["segments"],
+                columns=document["columns"],
+                config=document.get("config") or {},
+                calibration_end=document.get("calibration_end"),
+                observation_end=document.get("observation_end"),
+                versions=document.get("versions") or {},
+                created=document.get("created") or "",
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ClvError(f"{origin}: malformed model document ({type(err).__name__}: {err}); retrain the model") from None
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write the document atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.to_document(), handle, indent=2, sort_keys=True, allow_nan=False)
+        os.replace(tmp, path)
+        return path
+
+
+def _json_in_dir(directory: Path) -> Path:
+    """The document inside an MLflow model directory, found through its ``MLmodel`` file."""
+    mlmodel = directory / "MLmodel"
+    if mlmodel.is_file():
+        try:
+            spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+            data = spec["flavors"]["python_function"]["data"]
+        except (yaml.YAMLError, KeyError, TypeError):
+            raise ClvError(f"{directory}: MLmodel file has no python_function data entry; retrain the model") from None
+        candidate = (directory / data).resolve()
+        if directory.resolve() not in candidate.parents:  # never follow a path out of the model directory
+            raise ClvError(f"{directory}: MLmodel points outside the model directory; refusing to load it")
+        return candidate if candidate.is_file() else candidate / JSON_NAME
+    return directory / JSON_NAME
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """The raw JSON document of a model directory or file."""
+    path = Path(path)
+    if not path.exists():
+        raise ClvError(f"model {path} not found; train one with `clvmodel train CONFIG` or pass a model directory")
+    json_path = _json_in_dir(path) if path.is_dir() else path
+    if not json_path.is_file():
+        raise ClvError(f"{path} holds no {JSON_NAME}; pass a directory written by clvmodel train")
+    try:
+        return json.loads(json_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ClvError(f"{json_path}: not valid JSON ({err.__class__.__name__}); the model is corrupted, retrain it") from None
+
+
+def load(path_or_uri: str | Path) -> TrainedModel:
+    """Load a trained model from a directory, a JSON file, or an MLflow ``models:/``/``runs:/`` URI."""
+    text = str(path_or_uri)
+    if text.startswith(("models:/", "runs:/")):
+        from clvmodel import tracking  # mlflow only when an MLflow URI asks for it
+
+        local = tracking.download_model(text)
+        return TrainedModel.from_document(load_document(local), origin=text)
+    return TrainedModel.from_document(load_document(text), origin=text)

@@ -1,0 +1,253 @@
+"""The ``clvmodel`` command: parse, call the library, print, set the exit code.
+
+A user's mistake (:class:`~clvmodel.errors.ClvError`, a bad option) is one line on stderr and exit
+code 2; ``--debug`` (anywhere on the line, or ``CLVMODEL_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import pandas as pd
+import typer
+
+from clvmodel.errors import ClvError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Predictive customer lifetime value: train, summarise and score.",
+    pretty_exceptions_enable=False,
+)
+
+_SET = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a config key, e.g. --set clv.horizon=52 (repeatable)."),
+]
+
+
+def _parse_date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ClvError(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/cdnow.yaml.")],
+    set_: _SET = None,
+    no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Do not log an MLflow run.")] = False,
+) -> None:
+    """Train the models a config describes, evaluate on the holdout, save and track them."""
+    from clvmodel.config import load_config
+    from clvmodel.train import train as run_training
+
+    cfg = load_config(config, set_ or [])
+    result = run_training(cfg, track=False if no_tracking else None)
+    print(render_train(result))
+
+
+def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
+    """The readable summary ``clvmodel train`` prints."""
+    lines: list[str] = []
+    load, summary = result.load, result.rfm.summary
+    lines.append(f"clvmodel train: {result.config.name}")
+    excluded = ", ".join(f"{k} {v}" for k, v in load.rows_excluded.items()) or "none"
+    lines.append(
+        f"  data      {load.source}: {load.rows_read:,} rows read, excluded: {excluded}, "
+        f"{load.zero_amount_rows:,} zero-amount rows kept; {load.customers:,} customers, "
+        f"{load.first_date} to {load.last_date}"
+    )
+    cut = result.rfm.calibration_end or result.rfm.observation_end
+    lines.append(
+        f"  rfm       {len(summary):,} customers as of {cut} ({result.config.time_unit}s); "
+        f"{int(summary['frequency'].sum()):,} repeat purchases"
+        + (
+            f"; holdout to {result.rfm.observation_end}: {int(summary['frequency_holdout'].sum()):,} repeat purchases"
+            if result.rfm.split
+            else ""
+        )
+    )
+    if result.rfm.customers_after_calibration:
+        lines.append(
+            f"            {result.rfm.customers_after_calibration:,} customers first bought after the calibration end "
+            "(not in the calibration cohort)"
+        )
+    lines.append("  parameters")
+    for name, model in result.model.models.items():
+        params = ", ".join(
+            f"{k} {_fmt(v)}" + (f" (se {_fmt(model.standard_errors_.get(k))})" if model.standard_errors_ else "")
+            for k, v in (model.params_ or {}).items()
+        )
+        ll = f"; log-likelihood {_fmt(model.log_likelihood_, 1)}" if model.log_likelihood_ is not None else ""
+        lines.append(f"    {name:<12} {params}{ll}")
+    spend = result.model.spend_model
+    if spend is not None:
+        lines.append(
+            f"    {'':<12} corr(frequency, spend) among repeat customers {spend.correlation_:.4f}"
+            + (f"; {spend.excluded_} zero-spend repeat customers not in the fit" if spend.excluded_ else "")
+        )
+    if result.leaderboard is not None:
+        lines.append("  holdout")
+        board = result.leaderboard.copy()
+        lines.append(
+            board.to_string(
+                index=False,
+                float_format=lambda v: f"{v:,.3f}",
+                columns=["model", "target", "total_actual", "total_predicted", "pct_error", "rmse", "mae", "spearman", "top20_share"],
+            ).replace("\n", "\n    ").join(["    ", ""])
+        )
+        lines.append("  holdout purchases by calibration frequency (mean per customer)")
+        lines.append(
+            result.calibration_table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+            .replace("\n", "\n    ")
+            .join(["    ", ""])
+        )
+    scores = result.scores
+    lines.append(
+        f"  clv       {int((scores['status'] == 'ok').sum()):,} customers, horizon {result.config.clv.horizon} "
+        f"{result.config.time_unit}s: total {scores['predicted_clv'].sum():,.2f}, mean {scores['predicted_clv'].mean():,.2f}"
+    )
+    for message in result.warnings:
+        lines.append(f"  warning   {message}")
+    lines.append(f"  model     {result.model_dir}")
+    lines.append(f"  run       {result.run_id or 'not tracked'}")
+    return "\n".join(lines)
+
+
+@app.command()
+def rfm(
+    output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Read data and dates from a config.")] = None,
+    input_: Annotated[Optional[str], typer.Option("--input", help="A transactions file, glob or folder.")] = None,
+    customer_id: Annotated[str, typer.Option(help="Customer id column (with --input).")] = "customer_id",
+    date: Annotated[str, typer.Option(help="Date column (with --input).")] = "date",
+    amount: Annotated[str, typer.Option(help="Amount column (with --input).")] = "amount",
+    date_format: Annotated[Optional[str], typer.Option(help="strftime format, e.g. %Y%m%d.")] = None,
+    delimiter: Annotated[str, typer.Option(help="CSV delimiter, or 'whitespace'.")] = ",",
+    time_unit: Annotated[str, typer.Option(help="day or week.")] = "week",
+    calibration_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; adds holdout columns.")] = None,
+    observation_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default the last date.")] = None,
+    set_: _SET = None,
+) -> None:
+    """Write the RFM summary (with holdout columns when split) of a transaction log."""
+    from clvmodel import io
+    from clvmodel import rfm as rfm_mod
+    from clvmodel.config import Columns, DataConfig, load_config
+
+    if (config is None) == (input_ is None):
+        raise ClvError("rfm: pass exactly one of --config CONFIG or --input FILE")
+    if config is not None:
+        cfg = load_config(config, set_ or [])
+        data, unit, cal, obs = cfg.data, cfg.time_unit, cfg.calibration_end, cfg.observation_end
+    else:
+        data = DataConfig(
+            source=input_,
+            columns=Columns(customer_id=customer_id, date=date, amount=amount),
+            date_format=date_format,
+            delimiter=delimiter,
+        )
+        unit = time_unit
+        cal = _parse_date(calibration_end, "--calibration-end")
+        obs = _parse_date(observation_end, "--observation-end")
+    con = io.connect()
+    try:
+        report = io.load_transactions(con, data)
+        result = rfm_mod.summarise(con, time_unit=unit, calibration_end=cal, observation_end=obs)
+    finally:
+        con.close()
+    io.write_table(result.summary, output)
+    print(
+        f"rfm: {report.rows_read:,} rows read, {report.rows_kept:,} kept; {len(result.summary):,} customers "
+        f"({unit}s) written to {output}"
+        + (
+            f"; {result.customers_after_calibration:,} customers first bought after the calibration end"
+            if result.customers_after_calibration
+            else ""
+        )
+    )
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Option("--model", help="Model directory or models:/ / runs:/ URI.")],
+    input_: Annotated[Path, typer.Option("--input", help="Transactions or RFM file (CSV/Parquet).")],
+    output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
+    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
+    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
+) -> None:
+    """Score a customer file into one CLV forecast row per customer."""
+    from clvmodel import io
+    from clvmodel.artifact import load
+    from clvmodel.predict import read_input
+    from clvmodel.predict import score as score_customers
+
+    trained = load(model)
+    source = read_input(trained, input_, as_of=_parse_date(as_of, "--as-of"))
+    scores = score_customers(trained, source, horizon=horizon, discount_rate=discount_rate, margin=margin)
+    io.write_table(scores, output)
+    print(render_score(scores, source, output))
+
+
+def render_score(scores: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
+    ok = scores["status"] == "ok"
+    kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
+    lines = [
+        f"score: input read as {kind}",
+        f"  customers scored {int(ok.sum()):,}; not scored {int((~ok).sum()):,}"
+        + (f" ({', '.join(f'{k} {v}' for k, v in scores.loc[~ok, 'status'].value_counts().items())})" if (~ok).any() else ""),
+        f"  predicted CLV total {scores.loc[ok, 'predicted_clv'].sum():,.2f}, mean {scores.loc[ok, 'predicted_clv'].mean():,.2f}",
+        "  by segment:",
+    ]
+    by = scores[ok].groupby("segment")["predicted_clv"].agg(["size", "sum", "mean"])
+    order = [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]
+    for segment in order:
+        row = by.loc[segment]
+        lines.append(f"    {segment:<8} {int(row['size']):>8,} customers  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}")
+    lines.append(f"  written to {output}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns (and exits with) the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("CLVMODEL_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="clvmodel", standalone_mode=False)
+        code = 0
+    except ClvError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"clvmodel: error: {err}", file=sys.stderr)
+        code = 2
+    except click.exceptions.Exit as err:
+        code = err.exit_code
+    except click.ClickException as err:
+        if debug:
+            traceback.print_exc()
+        print(f"clvmodel: error: {err.format_message()}", file=sys.stderr)
+        code = 2
+    except click.exceptions.Abort:
+        print("clvmodel: aborted", file=sys.stderr)
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,229 @@
+"""Typed training config, parsed once from YAML.
+
+A config file is read with ``yaml.safe_load`` (no object tags), dotted ``--set key=value``
+overrides are applied to the raw mapping, and the result is validated into :class:`Config`.
+Unknown keys are errors: a typo must not silently fall back to a default.
+
+The dotted names below are a public contract (docs, users' scripts and ``--set`` use them)::
+
+    name: cdnow
+    data:
+      source: bundled:CDNOW_sample      # or a path / glob to CSV or Parquet
+      columns: {customer_id: customer_id, date: date, amount: amount}
+      date_format: "%Y%m%d"            # optional; ISO dates / timestamps parse without it
+      delimiter: ","                   # "whitespace" for CDNOW-style text files
+      negative_amounts: error          # error | exclude   (refund rows)
+    time_unit: week                    # day | week (week = days / 7, fractional)
+    calibration_end: 1997-09-30        # optional: without it there is no holdout
+    observation_end: 1998-06-30        # optional: defaults to the last transaction date
+    models: [historical, bgnbd, gamma_gamma]
+    clv: {horizon: 39, discount_rate: 0.0, margin: 1.0}
+    historical: {retention_periods: null}
+    tracking: {experiment: cdnow, enabled: true}
+    output: {model_dir: models/cdnow}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clvmodel.errors import ClvError
+
+__all__ = [
+    "Columns",
+    "DataConfig",
+    "ClvConfig",
+    "HistoricalConfig",
+    "SegmentConfig",
+    "TrackingConfig",
+    "OutputConfig",
+    "Config",
+    "MODEL_NAMES",
+    "load_config",
+    "parse_config",
+    "apply_overrides",
+    "flatten",
+]
+
+#: Models a config may list. Purchase models need a spend model to give CLV in money.
+MODEL_NAMES = ("historical", "bgnbd", "gamma_gamma")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Columns(_Strict):
+    """Names of the input columns holding the customer id, the date and the amount."""
+
+    customer_id: str = "customer_id"
+    date: str = "date"
+    amount: str = "amount"
+
+
+class DataConfig(_Strict):
+    """Where the transactions are and how to read them."""
+
+    source: str
+    columns: Columns = Columns()
+    date_format: str | None = None
+    delimiter: str = ","
+    header: bool = True
+    negative_amounts: Literal["error", "exclude"] = "error"
+
+
+class ClvConfig(_Strict):
+    """Horizon and discount rate in the config's time unit; margin as a fraction of revenue."""
+
+    horizon: int = Field(39, gt=0)
+    discount_rate: float = Field(0.0, ge=0.0)
+    margin: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class HistoricalConfig(_Strict):
+    """The historical formula's retention period, in the time unit; ``None`` derives it."""
+
+    retention_periods: float | None = Field(None, gt=0.0)
+
+
+class SegmentConfig(_Strict):
+    """Segment thresholds: CLV tiers by rank share, risk states by P(alive).
+
+    A customer with ``p_alive < lost_below`` is ``lost``; else below ``at_risk_below`` is
+    ``at_risk``; the rest are tiered by predicted CLV rank: the top ``vip_share`` are ``VIP``,
+    the next up to ``high_share`` are ``high``, up to ``medium_share`` are ``medium``, the rest
+    ``low``. Shares are cumulative fractions of the ranked customers.
+    """
+
+    vip_share: float = Field(0.01, gt=0.0, lt=1.0)
+    high_share: float = Field(0.20, gt=0.0, lt=1.0)
+    medium_share: float = Field(0.50, gt=0.0, le=1.0)
+    at_risk_below: float = Field(0.5, ge=0.0, le=1.0)
+    lost_below: float = Field(0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SegmentConfig":
+        if not self.vip_share < self.high_share < self.medium_share:
+            raise ValueError("segments need vip_share < high_share < medium_share")
+        if self.lost_below > self.at_risk_below:
+            raise ValueError("segments need lost_below <= at_risk_below")
+        return self
+
+
+class TrackingConfig(_Strict):
+    """MLflow experiment; the tracking URI comes from ``MLFLOW_TRACKING_URI`` or MLflow's default."""
+
+    experiment: str = "clvmodel"
+    enabled: bool = True
+
+
+class OutputConfig(_Strict):
+    model_dir: str | None = None
+
+
+class Config(_Strict):
+    """A training run, as the YAML file describes it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    data: DataConfig
+    time_unit: Literal["day", "week"] = "week"
+    calibration_end: dt.date | None = None
+    observation_end: dt.date | None = None
+    models: list[str] = Field(default_factory=lambda: list(MODEL_NAMES))
+    clv: ClvConfig = ClvConfig()
+    historical: HistoricalConfig = HistoricalConfig()
+    segments: SegmentConfig = SegmentConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        unknown = [m for m in value if m not in MODEL_NAMES]
+        if unknown:
+            raise ValueError(f"unknown model {unknown[0]!r}; valid models: {', '.join(MODEL_NAMES)}")
+        if not value:
+            raise ValueError("list at least one model")
+        return value
+
+    @model_validator(mode="after")
+    def _dates(self) -> "Config":
+        if self.calibration_end and self.observation_end and self.calibration_end >= self.observation_end:
+            raise ValueError(
+                f"calibration_end {self.calibration_end} must be before observation_end {self.observation_end}"
+            )
+        return self
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.output.model_dir or f"models/{self.name}")
+
+
+def _one_line(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{origin}: unknown config key '{where}'; remove it or check its spelling"
+    if kind == "missing":
+        return f"{origin}: missing config key '{where}'; add it"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{origin}: {where}: {msg} (got {first.get('input')!r})"
+
+
+def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
+    """Validate a raw mapping into a :class:`Config`, raising a one-line :class:`ClvError`."""
+    if not isinstance(raw, dict):
+        raise ClvError(f"{origin}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ClvError(_one_line(err, origin)) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides; values are parsed as YAML scalars (``39`` -> int)."""
+    out = dict(raw)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ClvError(f"--set {item!r}: expected dotted.key=value, e.g. --set clv.horizon=52")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = yaml.safe_load(value) if value else None
+    return out
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config with safe loading, apply overrides and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ClvError(f"config file {path} not found; pass the path to a YAML config such as configs/cdnow.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[0]
+        raise ClvError(f"{path}: not valid YAML ({first}); check the indentation and quoting") from None
+    return parse_config(apply_overrides(raw, overrides or []), origin=str(path))
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings to dotted keys, e.g. for MLflow params (``clv.horizon``)."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

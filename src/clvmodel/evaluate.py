@@ -1,0 +1,77 @@
+"""Holdout metrics: how well each model's calibration-period forecast matches the holdout.
+
+For each model and for both targets (repeat purchases and spend in the holdout period):
+
+* ``total_actual``, ``total_predicted`` and ``pct_error`` = 100 × (predicted − actual) / actual;
+* ``rmse`` and ``mae`` per customer;
+* ``spearman``: rank correlation of predicted and actual per customer;
+* ``top20_share``: share of the actual holdout total held by the 20 % of customers the model
+  ranks highest (ties broken by customer order) — how well the model finds the valuable ones.
+
+The calibration table follows Fader, Hardie & Lee (2005, figure 3): customers grouped by
+calibration frequency 0, 1, ..., 6, 7+, mean actual vs mean predicted holdout purchases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+__all__ = ["METRICS", "metrics", "leaderboard", "calibration_table"]
+
+METRICS = ("total_actual", "total_predicted", "pct_error", "rmse", "mae", "spearman", "top20_share")
+
+
+def metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The holdout metrics of one model on one target; see the module docstring."""
+    actual = np.asarray(actual, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    total_actual = float(actual.sum())
+    error = predicted - actual
+    top = int(np.ceil(0.2 * len(actual)))
+    order = np.argsort(-predicted, kind="stable")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = spearmanr(predicted, actual).statistic if np.ptp(predicted) > 0 and np.ptp(actual) > 0 else np.nan
+    return {
+        "total_actual": total_actual,
+        "total_predicted": float(predicted.sum()),
+        "pct_error": float(100.0 * (predicted.sum() - total_actual) / total_actual) if total_actual else np.nan,
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "spearman": float(rho),
+        "top20_share": float(actual[order[:top]].sum() / total_actual) if total_actual else np.nan,
+    }
+
+
+def leaderboard(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (model, target) with :data:`METRICS`.
+
+    ``predictions[model]`` has columns ``purchases`` and ``spend``: the model's forecast for the
+    holdout period, aligned with ``summary`` (which has ``frequency_holdout`` and
+    ``monetary_value_holdout``).
+    """
+    actual = {
+        "purchases": summary["frequency_holdout"].to_numpy(dtype=float),
+        "spend": (summary["frequency_holdout"] * summary["monetary_value_holdout"]).to_numpy(dtype=float),
+    }
+    rows = [
+        {"model": model, "target": target, **metrics(actual[target], frame[target].to_numpy())}
+        for model, frame in predictions.items()
+        for target in ("purchases", "spend")
+    ]
+    return pd.DataFrame(rows, columns=["model", "target", *METRICS])
+
+
+def calibration_table(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame], cap: int = 7) -> pd.DataFrame:
+    """Mean actual vs mean predicted holdout purchases by calibration frequency 0..cap−1, cap+."""
+    bins = np.minimum(summary["frequency"].to_numpy(), cap)
+    labels = [str(int(b)) if b < cap else f"{cap}+" for b in bins]
+    frame = pd.DataFrame({"frequency": labels, "actual": summary["frequency_holdout"].to_numpy(dtype=float)})
+    for model, pred in predictions.items():
+        frame[model] = pred["purchases"].to_numpy()
+    order = [str(i) for i in range(cap)] + [f"{cap}+"]
+    table = frame.groupby("frequency", sort=False).agg(customers=("actual", "size"), **{
+        c: (c, "mean") for c in ["actual", *predictions]
+    })
+    return table.reindex([o for o in order if o in table.index]).rename_axis("frequency").reset_index()

@@ -1,0 +1,71 @@
+"""What every fitted model shares: the fitted-state check, JSON form, and row collapsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvmodel.errors import ClvError
+
+__all__ = ["FittedModel", "collapse", "check_fitted"]
+
+
+def collapse(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Unique rows of ``columns``, how many customers each stands for, and the map back.
+
+    Customers with identical inputs have identical likelihood terms and predictions, so models
+    fit on the unique rows with ``weights`` and predict each unique row once. On CDNOW's 2,357
+    customers (weeks) this leaves about 1,400 rows; at scale the saving grows with the data.
+
+    Returns
+    -------
+    unique, weights, inverse
+        ``unique.iloc[inverse]`` rebuilds ``frame[columns]`` row by row.
+    """
+    values = frame[columns].to_numpy(dtype=float)
+    unique, inverse, counts = np.unique(values, axis=0, return_inverse=True, return_counts=True)
+    return pd.DataFrame(unique, columns=columns), counts.astype(float), inverse.reshape(-1)
+
+
+def check_fitted(model: "FittedModel") -> None:
+    if getattr(model, "params_", None) is None:
+        raise ClvError(f"{type(model).__name__} is not fitted; call fit(...) or load a trained model first")
+
+
+class FittedModel:
+    """Base of the BTYD and spend models: fitted state ends in ``_`` (scikit-learn's convention)."""
+
+    name: str = ""
+    params_: dict[str, float] | None = None
+    standard_errors_: dict[str, float] | None = None
+    log_likelihood_: float | None = None
+    n_: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able state: three or four numbers determine every prediction."""
+        check_fitted(self)
+        return {
+            "type": self.name,
+            "params": dict(self.params_ or {}),
+            "standard_errors": dict(self.standard_errors_ or {}),
+            "log_likelihood": self.log_likelihood_,
+            "n": self.n_,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> "FittedModel":
+        """Rebuild a fitted model from :meth:`to_dict`'s output (no data needed)."""
+        model = cls()
+        model.params_ = {k: float(v) for k, v in state["params"].items()}
+        model.standard_errors_ = {k: float(v) for k, v in (state.get("standard_errors") or {}).items()}
+        model.log_likelihood_ = state.get("log_likelihood")
+        model.n_ = state.get("n")
+        return model
+
+    def __repr__(self) -> str:
+        if self.params_ is None:
+            return f"{type(self).__name__}()"
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+        return f"{type(self).__name__}({shown})"

@@ -1,0 +1,68 @@
+"""Training figures, returned as :class:`matplotlib.figure.Figure` (never shown, no pyplot state).
+
+Figures are built with the object API so nothing global changes and nothing needs a display.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram"]
+
+
+def cumulative_transactions(
+    actual: pd.Series, predicted: np.ndarray, *, calibration_period: float | None, unit: str
+) -> Figure:
+    """Cumulative repeat transactions, actual vs the purchase model (Fader, Hardie & Lee 2005, fig. 2)."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    ax.plot(actual.index, actual.cumsum().to_numpy(), label="actual", color="black")
+    ax.plot(actual.index, predicted, label="BG/NBD", color="tab:blue", linestyle="--")
+    if calibration_period is not None:
+        ax.axvline(calibration_period, color="grey", linestyle=":", label="calibration end")
+    ax.set_xlabel(f"{unit}s since the first purchase in the data")
+    ax.set_ylabel("cumulative repeat transactions")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def holdout_by_frequency(table: pd.DataFrame) -> Figure:
+    """Mean holdout purchases by calibration frequency, actual vs each model (paper's fig. 3)."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    models = [c for c in table.columns if c not in {"frequency", "customers"}]
+    for column in models:
+        style = {"color": "black"} if column == "actual" else {"linestyle": "--", "marker": "o"}
+        ax.plot(table["frequency"], table[column], label=column, **style)
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout period")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def p_alive_histogram(p_alive: np.ndarray) -> Figure:
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.hist(p_alive, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
+    ax.set_xlabel("P(alive)")
+    ax.set_ylabel("customers")
+    fig.tight_layout()
+    return fig
+
+
+def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str) -> Figure:
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    positive = clv[clv > 0]
+    bins = np.geomspace(max(positive.min(), 1e-2), positive.max(), 40) if len(positive) else 20
+    ax.hist(positive, bins=bins, color="tab:green", edgecolor="white")
+    if len(positive):
+        ax.set_xscale("log")
+    ax.set_xlabel(f"predicted CLV over {horizon} {unit}s")
+    ax.set_ylabel("customers")
+    fig.tight_layout()
+    return fig

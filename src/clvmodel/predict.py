@@ -1,0 +1,292 @@
+"""Score customers with a trained model: one forecast row per input customer.
+
+Input is either an RFM table (``customer_id, frequency, recency, T[, monetary_value]`` in the
+model's time unit) or a transaction log (read with the model's column mapping and summarised as of
+a date). Output, one row per input customer, in this order::
+
+    customer_id, frequency, recency, T, monetary_value, p_alive, expected_purchases,
+    expected_order_value, predicted_clv, historical_clv, segment, status
+
+* ``predicted_clv``: discounted CLV over the horizon from BG/NBD (+ Gamma-Gamma), see
+  :mod:`clvmodel.clv`; the historical formula's value when the model has no BG/NBD.
+* ``historical_clv``: the historical formula, see :mod:`clvmodel.models.historical`.
+* ``segment``: ``lost`` when P(alive) < ``segments.lost_below``, else ``at_risk`` when below
+  ``segments.at_risk_below`` (risk first: a valuable customer slipping away needs action more
+  than a tier label); the others are tiered by predicted CLV rank across the scored customers:
+  ``VIP`` (top ``vip_share``, 1 %), ``high`` (to ``high_share``, 20 %), ``medium`` (to
+  ``medium_share``, 50 %), ``low``.
+* ``status``: ``ok``, or why a customer could not be scored (``first_purchase_after_as_of``);
+  such a customer keeps its row with empty forecasts — never silently dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvmodel import clv
+from clvmodel.artifact import TrainedModel
+from clvmodel.errors import ClvError
+
+__all__ = ["OUTPUT_COLUMNS", "RFM_COLUMNS", "ScoreInput", "score", "assign_segments", "validate_rfm", "read_input"]
+
+RFM_COLUMNS = ["customer_id", "frequency", "recency", "T"]
+OUTPUT_COLUMNS = [
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases",
+    "expected_order_value",
+    "predicted_clv",
+    "historical_clv",
+    "segment",
+    "status",
+]
+SEGMENTS = ("VIP", "high", "medium", "low", "at_risk", "lost")
+
+
+@dataclass
+class ScoreInput:
+    """Customers to score, as RFM rows, with where they came from."""
+
+    rfm: pd.DataFrame
+    kind: str  # "rfm" or "transactions"
+    as_of: dt.date | None = None
+    unscorable: dict[str, str] | None = None  # customer_id -> status
+
+
+def validate_rfm(frame: pd.DataFrame, origin: str = "input") -> pd.DataFrame:
+    """Check an RFM table; return it with ``customer_id`` as text and numeric columns as float.
+
+    Raises
+    ------
+    ClvError
+        Missing columns, empty or duplicated ids, NaN values, negative or non-integer frequency,
+        negative recency or T, recency > T.
+    """
+    missing = [c for c in RFM_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ClvError(
+            f"{origin}: missing RFM column(s) {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))}); "
+            "expected customer_id, frequency, recency, T[, monetary_value]"
+        )
+    if len(frame) == 0:
+        raise ClvError(f"{origin}: no customers to score (the table is empty)")
+    out = frame.copy()
+    ids = out["customer_id"]
+    if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
+        raise ClvError(f"{origin}: {int(ids.isna().sum())} rows have an empty customer_id; every row needs an id")
+    out["customer_id"] = ids.astype(str).str.strip().astype(object)
+    duplicated = out["customer_id"][out["customer_id"].duplicated()]
+    if len(duplicated):
+        raise ClvError(
+            f"{origin}: {len(duplicated)} duplicated customer_id(s) (e.g. {duplicated.iloc[0]!r}); an RFM table has "
+            "one row per customer"
+        )
+    numeric = ["frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in out.columns else [])
+    for column in numeric:
+        values = pd.to_numeric(out[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            example = out.loc[bad, "customer_id"].iloc[0]
+            raise ClvError(
+                f"{origin}: {int(bad.sum())} rows have a missing or non-numeric {column} (e.g. customer {example}); "
+                "fill or remove them"
+            )
+        out[column] = values.astype(float)
+    checks = [
+        (out["frequency"] < 0, "negative frequency"),
+        (out["frequency"] != np.floor(out["frequency"]), "a non-integer frequency (repeat purchase count)"),
+        (out["recency"] < 0, "negative recency"),
+        (out["T"] < 0, "negative T"),
+        (out["recency"] > out["T"] + 1e-9, "recency > T (the last purchase cannot come after the end of observation)"),
+    ]
+    for mask, what in checks:
+        if mask.any():
+            example = out.loc[mask, "customer_id"].iloc[0]
+            raise ClvError(f"{origin}: {int(mask.sum())} rows have {what}, e.g. customer {example}; fix the RFM table")
+    if "monetary_value" in out.columns and (out["monetary_value"] < 0).any():
+        example = out.loc[out["monetary_value"] < 0, "customer_id"].iloc[0]
+        raise ClvError(f"{origin}: negative monetary_value, e.g. customer {example}; spend must be >= 0")
+    return out
+
+
+def _check_options(horizon: int, discount_rate: float, margin: float) -> None:
+    if not float(horizon).is_integer() or horizon <= 0:
+        raise ClvError(f"horizon must be a whole number of periods > 0, got {horizon}")
+    if discount_rate < 0:
+        raise ClvError(f"discount rate must be >= 0 per period, got {discount_rate}")
+    if not 0 < margin <= 1:
+        raise ClvError(f"margin must be in (0, 1], got {margin}")
+
+
+def assign_segments(predicted_clv: np.ndarray, p_alive: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
+    """Segments as described in the module docstring (rank ties broken by input order)."""
+    n = len(predicted_clv)
+    segment = np.full(n, "low", dtype=object)
+    if n == 0:
+        return segment
+    order = np.argsort(-np.asarray(predicted_clv, dtype=float), kind="stable")
+    share = np.empty(n)
+    share[order] = np.arange(1, n + 1) / n
+    segment[share <= settings["medium_share"]] = "medium"
+    segment[share <= settings["high_share"]] = "high"
+    segment[share <= settings["vip_share"]] = "VIP"
+    segment[order[0]] = "VIP"  # a small file still has a best customer
+    p_alive = np.asarray(p_alive, dtype=float)
+    segment[p_alive < settings["at_risk_below"]] = "at_risk"
+    segment[p_alive < settings["lost_below"]] = "lost"
+    return segment
+
+
+def score(
+    model: TrainedModel,
+    customers: pd.DataFrame | ScoreInput,
+    *,
+    horizon: int | None = None,
+    discount_rate: float | None = None,
+    margin: float | None = None,
+    per_period: bool = False,
+) -> pd.DataFrame:
+    """Forecast every customer; see the module docstring for the columns.
+
+    Parameters
+    ----------
+    model
+        A trained model (:func:`clvmodel.load_model`).
+    customers
+        RFM rows in the model's time unit, or a :class:`ScoreInput` from :func:`read_input`.
+    horizon, discount_rate, margin
+        Override the model's CLV settings (horizon in whole periods of the model's time unit).
+    per_period
+        Add ``period_1..period_H``: each period's discounted expected value (BG/NBD models).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Exactly one row per input customer, in input order.
+    """
+    source = customers if isinstance(customers, ScoreInput) else ScoreInput(validate_rfm(customers), "rfm")
+    horizon = model.clv["horizon"] if horizon is None else horizon
+    discount_rate = float(model.clv["discount_rate"] if discount_rate is None else discount_rate)
+    margin = float(model.clv["margin"] if margin is None else margin)
+    _check_options(horizon, discount_rate, margin)
+    horizon = int(horizon)
+    rfm = source.rfm.reset_index(drop=True)
+    has_spend = "monetary_value" in rfm.columns
+    if not has_spend:
+        rfm = rfm.assign(monetary_value=np.nan)
+    out = rfm[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
+    monetary = out["monetary_value"].fillna(0.0)
+    filled = out.assign(monetary_value=monetary)
+
+    historical = model.historical_model
+    if historical is not None:
+        out["historical_clv"] = historical.clv(
+            out["frequency"], out["T"], monetary, horizon=horizon, discount_rate=discount_rate, margin=margin
+        )
+    else:
+        out["historical_clv"] = np.nan
+
+    extra = pd.DataFrame(index=out.index)
+    if model.purchase_model is not None:
+        forecast = clv.forecast(
+            model.purchase_model,
+            model.spend_model,
+            filled,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            margin=margin,
+            per_period=per_period,
+        )
+        if not has_spend and model.spend_model is not None:
+            # No spend history given: the population mean order value for everyone, eq. (5) at x = 0.
+            population = model.spend_model.population_mean
+            ratio = population / forecast["expected_order_value"].replace(0, np.nan)
+            forecast["predicted_clv"] = forecast["predicted_clv"] * ratio.fillna(0)
+            forecast["expected_order_value"] = population
+        for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv"):
+            out[column] = forecast[column].to_numpy()
+        extra = forecast.filter(like="period_")
+    else:
+        out["p_alive"] = np.nan
+        out["expected_purchases"] = historical.expected_purchases(out["frequency"], out["T"], t=horizon)
+        out["expected_order_value"] = historical.order_value(out["frequency"], monetary)
+        out["predicted_clv"] = out["historical_clv"]
+    out["segment"] = assign_segments(out["predicted_clv"].to_numpy(), out["p_alive"].to_numpy(), model.segments)
+    out["status"] = "ok"
+    out = pd.concat([out[OUTPUT_COLUMNS], extra], axis=1)
+    if source.unscorable:
+        refused = pd.DataFrame({"customer_id": list(source.unscorable), "status": list(source.unscorable.values())})
+        out = pd.concat([out, refused.reindex(columns=out.columns)], ignore_index=True)
+    return out
+
+
+def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None = None) -> ScoreInput:
+    """Read a customer file: an RFM table, or a transaction log summarised as of ``as_of``.
+
+    The kind is told from the columns: ``frequency, recency, T`` make it RFM; the model's
+    transaction columns (customer id, date, amount) make it a transaction log, read exactly as in
+    training (same date format, delimiter and cleaning rules). ``as_of`` defaults to the last
+    transaction date; customers whose first purchase comes after it are kept with a status.
+    """
+    from clvmodel import io, rfm
+    from clvmodel.config import DataConfig
+
+    path = Path(path)
+    if not path.is_file():
+        raise ClvError(f"input file {path} not found")
+    header = _columns_of(path, model)
+    if {"frequency", "recency", "T"} <= set(header):
+        if as_of is not None:
+            raise ClvError("--as-of applies to transaction input; an RFM table is already summarised")
+        return ScoreInput(validate_rfm(io.read_table(path), origin=str(path)), "rfm")
+    data_cfg = dict((model.config.get("data") or {}))
+    data_cfg["source"] = str(path)
+    columns = model.columns
+    if not all(columns[r] in header for r in ("customer_id", "date", "amount")):
+        raise ClvError(
+            f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
+            f"columns ({columns['customer_id']}, {columns['date']}, {columns['amount']}); found: {', '.join(header)}"
+        )
+    con = io.connect()
+    try:
+        io.load_transactions(con, DataConfig.model_validate(data_cfg))
+        last = con.execute("SELECT max(day) FROM transactions").fetchone()[0]
+        as_of = as_of or last
+        summary = rfm.summarise(con, time_unit=model.time_unit, observation_end=as_of).summary
+        late = con.execute(
+            f"SELECT customer_id FROM transactions GROUP BY customer_id HAVING min(day) > DATE '{as_of}' ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return ScoreInput(summary, "transactions", as_of, {row[0]: "first_purchase_after_as_of" for row in late})
+
+
+def _columns_of(path: Path, model: TrainedModel) -> list[str]:
+    """Column names of a CSV/Parquet file without reading it whole."""
+    import duckdb
+
+    data_cfg = model.config.get("data") or {}
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            rel = duckdb.sql(f"SELECT * FROM read_parquet('{path.as_posix()}') LIMIT 0")
+        elif data_cfg.get("delimiter") == "whitespace":
+            return list(pd.read_csv(path, sep=r"\s+", nrows=0).columns)
+        else:
+            delim = data_cfg.get("delimiter", ",")
+            rel = duckdb.sql(
+                f"SELECT * FROM read_csv('{path.as_posix()}', delim='{delim}', header=true, all_varchar=true) LIMIT 0"
+            )
+        return list(rel.columns)
+    except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ClvError(f"cannot read {path}: {first[:200]}; expected a UTF-8 CSV or a Parquet file") from None

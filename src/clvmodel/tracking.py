@@ -1,0 +1,183 @@
+"""The only import of mlflow: runs, params, metrics, artifacts, and the pyfunc model.
+
+Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else MLflow's default (``sqlite:///mlflow.db`` in
+the working directory, MLflow 3).
+
+The model directory is an MLflow model in the ``loader_module`` form: its ``MLmodel`` names
+:mod:`clvmodel.tracking` (this installed module) and the JSON document as data. Loading it with
+``mlflow.pyfunc.load_model`` or serving it with ``mlflow models serve`` therefore runs only
+installed code and reads only JSON — no pickle, no code copied into the model directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+from clvmodel.artifact import JSON_NAME, TrainedModel, load_document
+from clvmodel.errors import ClvError
+
+__all__ = [
+    "run",
+    "log_params",
+    "log_metrics",
+    "log_figure",
+    "log_table",
+    "log_text",
+    "save_model_dir",
+    "log_model",
+    "download_model",
+    "ClvPyfunc",
+]
+
+#: A trained model's pyfunc inputs (RFM rows) in the model's time unit.
+_INPUT = Schema(
+    [
+        ColSpec("string", "customer_id"),
+        ColSpec("double", "frequency"),
+        ColSpec("double", "recency"),
+        ColSpec("double", "T"),
+        ColSpec("double", "monetary_value", required=False),
+    ]
+)
+
+
+@contextlib.contextmanager
+def run(experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[str]:
+    """Start an MLflow run in ``experiment`` and yield its id; the run ends (FAILED on error) on exit."""
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, tags=tags) as active:
+        yield active.info.run_id
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log params; values become text (MLflow keeps params as strings), ``None`` as ``null``."""
+    mlflow.log_params({k: ("null" if v is None else str(v)[:6000]) for k, v in params.items()})
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    """Log finite numeric metrics (MLflow rejects NaN in some stores; they are skipped, not faked)."""
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and pd.notna(v)}
+    mlflow.log_metrics(clean)
+
+
+def log_figure(figure: Figure, name: str) -> None:
+    mlflow.log_figure(figure, name)
+
+
+def log_table(frame: pd.DataFrame, name: str) -> None:
+    """Log a table as a CSV artifact."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path))
+
+
+def log_text(text: str, name: str) -> None:
+    mlflow.log_text(text, name)
+
+
+def _signature(model: TrainedModel) -> ModelSignature:
+    clv = model.clv
+    params = ParamSchema(
+        [
+            ParamSpec("horizon", "long", int(clv["horizon"])),
+            ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
+            ParamSpec("margin", "double", float(clv["margin"])),
+        ]
+    )
+    return ModelSignature(inputs=_INPUT, params=params)
+
+
+def _requirements() -> list[str]:
+    from clvmodel.artifact import package_versions
+
+    versions = package_versions()
+    return [f"clvmodel=={versions['clvmodel']}"] + [
+        f"{name}=={versions[name]}" for name in ("lifetimes", "mlflow", "pandas", "numpy", "scipy") if name in versions
+    ]
+
+
+def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
+    """Write ``model`` as an MLflow model directory, replacing any previous one atomically.
+
+    The new directory is built beside the old one and renamed into place, so a failure leaves
+    the previous model intact.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        json_path = model.write_json(staging / "src" / JSON_NAME)
+        mlflow.pyfunc.save_model(
+            path=str(staging / "model"),
+            loader_module="clvmodel.tracking",
+            data_path=str(json_path),
+            signature=_signature(model),
+            # A made-up customer, not training data: the model keeps no customer rows.
+            input_example=pd.DataFrame(
+                {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
+            ),
+            pip_requirements=_requirements(),
+        )
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            directory.rename(old)
+            (staging / "model").rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            (staging / "model").rename(directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def log_model(model_dir: str | Path, artifact_path: str = "model") -> str:
+    """Log a saved model directory to the active run; return its ``runs:/`` URI."""
+    mlflow.log_artifacts(str(model_dir), artifact_path)
+    return f"runs:/{mlflow.active_run().info.run_id}/{artifact_path}"
+
+
+def download_model(uri: str) -> Path:
+    """Download a ``models:/`` or ``runs:/`` model to a local directory."""
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as err:  # mlflow raises several types (MlflowException, OSError, ...)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ClvError(f"cannot fetch model {uri}: {first[:200]}; check MLFLOW_TRACKING_URI and the name/version") from None
+
+
+class ClvPyfunc:
+    """What ``mlflow.pyfunc.load_model`` returns the predictions of: :func:`clvmodel.predict.score`."""
+
+    def __init__(self, model: TrainedModel) -> None:
+        self.model = model
+
+    def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from clvmodel.predict import score
+
+        params = params or {}
+        return score(
+            self.model,
+            pd.DataFrame(model_input),
+            horizon=params.get("horizon"),
+            discount_rate=params.get("discount_rate"),
+            margin=params.get("margin"),
+        )
+
+
+def _load_pyfunc(data_path: str) -> ClvPyfunc:
+    """MLflow's ``loader_module`` hook: read (and verify) the JSON document at ``data_path``."""
+    path = Path(data_path)
+    return ClvPyfunc(TrainedModel.from_document(load_document(path), origin=str(path)))

@@ -1,0 +1,261 @@
+"""The pipeline a config describes: read -> RFM -> fit -> CLV -> holdout metrics -> artifact + run.
+
+:func:`train` returns a :class:`TrainResult`; printing is the CLI's job. Everything the run
+computes is logged to one MLflow run (when ``tracking.enabled``) and the model is written to
+``output.model_dir`` (default ``models/<name>``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from clvmodel import evaluate, io, plots, rfm
+from clvmodel.artifact import TrainedModel
+from clvmodel.config import Config, flatten
+from clvmodel.errors import ClvError
+from clvmodel.models import MODEL_CLASSES, BetaGeoModel, FittedModel, HistoricalModel
+from clvmodel.predict import score
+
+__all__ = ["TrainResult", "train", "fit_models", "holdout_predictions"]
+
+
+@dataclass
+class TrainResult:
+    """Everything a training run produced."""
+
+    config: Config
+    load: io.LoadReport
+    rfm: rfm.RfmResult
+    model: TrainedModel
+    scores: pd.DataFrame
+    leaderboard: pd.DataFrame | None
+    calibration_table: pd.DataFrame | None
+    model_dir: Path
+    run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_models(config: Config, summary: pd.DataFrame) -> dict[str, FittedModel]:
+    """Fit every model the config lists, in the order given."""
+    if "gamma_gamma" in config.models and "bgnbd" not in config.models:
+        raise ClvError("models: gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd")
+    fitted: dict[str, FittedModel] = {}
+    for name in config.models:
+        model = (
+            HistoricalModel(config.historical.retention_periods) if name == "historical" else MODEL_CLASSES[name]()
+        )
+        fitted[name] = model.fit(summary)  # type: ignore[attr-defined]
+    return fitted
+
+
+def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each model's forecast of holdout purchases and spend (undiscounted, revenue).
+
+    The holdout lasts ``duration_holdout`` periods (fractional allowed): BG/NBD forecasts
+    ``E[Y(duration)]`` purchases at the Gamma-Gamma order value (row ``bgnbd``; at the observed
+    mean spend without a spend model); the historical formula its rate
+    times ``min(L, duration)`` at its order value.
+    """
+    duration = float(summary["duration_holdout"].iloc[0])
+    x, tx, T, m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    out: dict[str, pd.DataFrame] = {}
+    if model.historical_model is not None:
+        hist = model.historical_model
+        purchases = hist.expected_purchases(x, T, t=duration)
+        out["historical"] = pd.DataFrame({"purchases": purchases, "spend": purchases * hist.order_value(x, m)})
+    if model.purchase_model is not None:
+        purchases = model.purchase_model.expected_purchases(x, tx, T, t=duration)
+        value = model.spend_model.expected_order_value(x, m) if model.spend_model is not None else m
+        out["bgnbd"] = pd.DataFrame({"purchases": purchases, "spend": purchases * value})
+    return out
+
+
+def _cumulative_forecast(purchases: BetaGeoModel, summary: pd.DataFrame, periods: int) -> np.ndarray:
+    """Σ over the cohort of E[X(k − s_i)] at each period end k = 1..periods (paper's figure 2).
+
+    ``s_i`` is customer i's first purchase in periods after the cohort's earliest one (which is
+    ``max T`` before the cut), and E[X(t)] the unconditional expectation, equation (9).
+    """
+    first = (summary["T"].max() - summary["T"]).to_numpy()
+    offsets, counts = np.unique(first, return_counts=True)
+    ages = np.clip(np.arange(1, periods + 1, dtype=float)[:, None] - offsets[None, :], 0.0, None)
+    expected = purchases.expected_purchases_new(ages.ravel()).reshape(ages.shape)
+    return (expected * counts[None, :]).sum(axis=1)
+
+
+def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
+    model, summary, config = result.model, result.rfm.summary, result.config
+    figures: dict[str, Any] = {}
+    if model.purchase_model is not None:
+        predicted = _cumulative_forecast(model.purchase_model, summary, len(repeat_series))
+        figures["cumulative_repeat_transactions.png"] = plots.cumulative_transactions(
+            repeat_series,
+            predicted,
+            calibration_period=float(summary["T"].max()) if result.rfm.split else None,
+            unit=config.time_unit,
+        )
+        figures["p_alive.png"] = plots.p_alive_histogram(result.scores["p_alive"].to_numpy())
+    if result.calibration_table is not None:
+        figures["holdout_by_frequency.png"] = plots.holdout_by_frequency(result.calibration_table)
+    figures["clv_distribution.png"] = plots.clv_histogram(
+        result.scores["predicted_clv"].to_numpy(), horizon=config.clv.horizon, unit=config.time_unit
+    )
+    return figures
+
+
+def _metrics(result: TrainResult) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for name, fitted in result.model.models.items():
+        for key, value in (fitted.params_ or {}).items():
+            metrics[f"{name}.{key}"] = value
+        for key, value in (fitted.standard_errors_ or {}).items():
+            metrics[f"{name}.{key}.se"] = value
+        if fitted.log_likelihood_ is not None:
+            metrics[f"{name}.log_likelihood"] = fitted.log_likelihood_
+    spend = result.model.spend_model
+    if spend is not None:
+        metrics["gamma_gamma.correlation"] = spend.correlation_
+        metrics["gamma_gamma.excluded_customers"] = spend.excluded_
+    if result.leaderboard is not None:
+        for row in result.leaderboard.itertuples(index=False):
+            for metric in evaluate.METRICS:
+                metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
+    scores = result.scores
+    metrics.update(
+        {
+            "customers_scored": float((scores["status"] == "ok").sum()),
+            "predicted_clv.total": float(scores["predicted_clv"].sum()),
+            "predicted_clv.mean": float(scores["predicted_clv"].mean()),
+        }
+    )
+    return metrics
+
+
+def _fingerprint(result: TrainResult) -> dict[str, Any]:
+    load = result.load
+    return {
+        "fingerprint.rows_read": load.rows_read,
+        "fingerprint.rows_kept": load.rows_kept,
+        "fingerprint.customers": load.customers,
+        "fingerprint.first_date": load.first_date,
+        "fingerprint.last_date": load.last_date,
+        "fingerprint.sha256": load.fingerprint,
+        **{f"fingerprint.rows_excluded.{k}": v for k, v in load.rows_excluded.items()},
+        "fingerprint.zero_amount_rows": load.zero_amount_rows,
+        "fingerprint.customers_after_calibration": result.rfm.customers_after_calibration,
+        "fingerprint.transactions_after_observation_end": result.rfm.transactions_after_observation_end,
+    }
+
+
+def _track(result: TrainResult) -> str:
+    from clvmodel import tracking  # mlflow is slow to import; only a tracked run pays for it
+
+    config = result.config
+    with tracking.run(config.tracking.experiment, run_name=config.name, tags={"clvmodel.config": config.name}) as run_id:
+        tracking.log_params({**flatten(config.model_dump(mode="json")), **_fingerprint(result)})
+        tracking.log_metrics(_metrics(result))
+        tracking.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), "config.yaml")
+        if result.calibration_table is not None:
+            tracking.log_table(result.calibration_table, "calibration_table.csv")
+        if result.leaderboard is not None:
+            tracking.log_table(result.leaderboard, "leaderboard.csv")
+        for name, figure in result.figures.items():
+            tracking.log_figure(figure, f"plots/{name}")
+        tracking.log_model(result.model_dir)
+    return run_id
+
+
+def train(config: Config, *, track: bool | None = None) -> TrainResult:
+    """Run the pipeline of ``config``; see the module docstring.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`clvmodel.config.load_config`).
+    track
+        Log to MLflow; defaults to ``config.tracking.enabled``.
+    """
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    con = io.connect()
+    try:
+        load = io.load_transactions(con, config.data)
+        rfm_result = rfm.summarise(
+            con,
+            time_unit=config.time_unit,
+            calibration_end=config.calibration_end,
+            observation_end=config.observation_end,
+        )
+        summary = rfm_result.summary
+        unit_days = rfm.UNIT_DAYS[config.time_unit]
+        cut = rfm_result.calibration_end or rfm_result.observation_end
+        start = pd.Timestamp(cut) - pd.Timedelta(days=float(summary["T"].max() * unit_days))
+        repeat_series = rfm.repeat_transactions_by_period(
+            con, start=start.date(), end=rfm_result.observation_end, unit_days=unit_days
+        )
+    finally:
+        con.close()
+    seconds["read_and_rfm"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always", UserWarning)
+        fitted = fit_models(config, summary)
+    caught.extend(str(r.message) for r in records if issubclass(r.category, UserWarning))
+    seconds["fit"] = time.perf_counter() - clock
+
+    dumped = config.model_dump(mode="json")
+    model = TrainedModel(
+        name=config.name,
+        time_unit=config.time_unit,
+        models=fitted,
+        clv=dumped["clv"],
+        segments=dumped["segments"],
+        columns=dumped["data"]["columns"],
+        config=dumped,
+        calibration_end=dumped["calibration_end"],
+        observation_end=str(rfm_result.observation_end),
+    )
+    clock = time.perf_counter()
+    scores = score(model, summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])
+    seconds["score"] = time.perf_counter() - clock
+
+    leaderboard = table = None
+    if rfm_result.split:
+        holdout = holdout_predictions(model, summary)
+        leaderboard = evaluate.leaderboard(summary, holdout)
+        table = evaluate.calibration_table(summary, holdout)
+
+    result = TrainResult(
+        config=config,
+        load=load,
+        rfm=rfm_result,
+        model=model,
+        scores=scores,
+        leaderboard=leaderboard,
+        calibration_table=table,
+        model_dir=config.model_dir,
+        warnings=caught,
+        seconds=seconds,
+    )
+    result.figures = _figures(result, repeat_series)
+
+    clock = time.perf_counter()
+    from clvmodel import tracking
+
+    tracking.save_model_dir(model, result.model_dir)
+    if config.tracking.enabled if track is None else track:
+        result.run_id = _track(result)
+    seconds["save_and_track"] = time.perf_counter() - clock
+    return result
