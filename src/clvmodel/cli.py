@@ -209,10 +209,12 @@ def score(
 def render_score(scores: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
     ok = scores["status"] == "ok"
     kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
+    if source.ignored_transactions:
+        kind += f" ({source.ignored_transactions:,} transactions after that date not used)"
     lines = [
         f"score: input read as {kind}",
         f"  customers scored {int(ok.sum()):,}; not scored {int((~ok).sum()):,}"
-        + (f" ({', '.join(f'{k} {v}' for k, v in scores.loc[~ok, 'status'].value_counts().items())})" if (~ok).any() else ""),
+        + (f" ({', '.join(f'{k} {v:,}' for k, v in scores.loc[~ok, 'status'].value_counts().items())})" if (~ok).any() else ""),
         f"  predicted CLV total {scores.loc[ok, 'predicted_clv'].sum():,.2f}, mean {scores.loc[ok, 'predicted_clv'].mean():,.2f}",
         "  by segment:",
     ]

@@ -297,6 +297,9 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         else:
             frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise ClvError(f"cannot write {path}: {err.strerror or err}; check the folder's permissions and free space") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -61,6 +61,7 @@ class ScoreInput:
     kind: str  # "rfm" or "transactions"
     as_of: dt.date | None = None
     unscorable: dict[str, str] | None = None  # customer_id -> status
+    ignored_transactions: int = 0  # transactions after as_of, not used
 
 
 def validate_rfm(frame: pd.DataFrame, origin: str = "input") -> pd.DataFrame:
@@ -262,13 +263,19 @@ def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None =
         io.load_transactions(con, DataConfig.model_validate(data_cfg))
         last = con.execute("SELECT max(day) FROM transactions").fetchone()[0]
         as_of = as_of or last
-        summary = rfm.summarise(con, time_unit=model.time_unit, observation_end=as_of).summary
+        summarised = rfm.summarise(con, time_unit=model.time_unit, observation_end=as_of)
         late = con.execute(
             f"SELECT customer_id FROM transactions GROUP BY customer_id HAVING min(day) > DATE '{as_of}' ORDER BY 1"
         ).fetchall()
     finally:
         con.close()
-    return ScoreInput(summary, "transactions", as_of, {row[0]: "first_purchase_after_as_of" for row in late})
+    return ScoreInput(
+        summarised.summary[["customer_id", "frequency", "recency", "T", "monetary_value"]],
+        "transactions",
+        as_of,
+        {row[0]: "first_purchase_after_as_of" for row in late},
+        summarised.transactions_after_observation_end,
+    )
 
 
 def _columns_of(path: Path, model: TrainedModel) -> list[str]:

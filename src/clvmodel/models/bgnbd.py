@@ -35,6 +35,11 @@ class BetaGeoModel(FittedModel):
         """
         if len(summary) == 0:
             raise ClvError("bgnbd: no customers to fit; check the calibration period")
+        if not (summary["frequency"] > 0).any():
+            raise ClvError(
+                f"bgnbd: none of the {len(summary):,} customers made a repeat purchase, so purchase rates and "
+                "dropout cannot be estimated; use a longer calibration period or more customers"
+            )
         unique, weights, _ = collapse(summary, _RFM)
         result = lifetimes_adapter.fit(
             self.name, {c: unique[c].to_numpy() for c in _RFM}, weights

@@ -1,0 +1,236 @@
+"""Scoring: one row per input customer, RFM and transaction inputs, bad input, atomic output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvmodel.artifact import load
+from clvmodel.cli import main
+from clvmodel.errors import ClvError
+from clvmodel.models.lifetimes_adapter import dataset_path
+from clvmodel.predict import OUTPUT_COLUMNS, assign_segments, score, validate_rfm
+
+SETTINGS = {"vip_share": 0.01, "high_share": 0.2, "medium_share": 0.5, "at_risk_below": 0.5, "lost_below": 0.1}
+
+
+@pytest.fixture(scope="module")
+def cdnow_files(tmp_path_factory, trained_cdnow):
+    """The CDNOW sample as a transactions CSV (to 1997-09-30 and beyond) and as an RFM CSV."""
+    folder = tmp_path_factory.mktemp("score_inputs")
+    raw = pd.read_csv(dataset_path("CDNOW_sample"), sep=r"\s+", header=None, dtype=str,
+                      names=["customer_id", "sample_id", "date", "cds", "amount"])
+    transactions = folder / "transactions.csv"
+    raw[["customer_id", "date", "amount"]].to_csv(transactions, index=False)
+    rfm = folder / "rfm.csv"
+    trained_cdnow.result.rfm.summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].to_csv(rfm, index=False)
+    return transactions, rfm
+
+
+def _run(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_transactions_and_rfm_inputs_give_the_same_scores(trained_cdnow, cdnow_files, tmp_path, capsys):
+    transactions, rfm = cdnow_files
+    model = str(trained_cdnow.model_dir)
+    code, out, err = _run(["score", "--model", model, "--input", str(transactions), "--as-of", "1997-09-30",
+                           "--output", str(tmp_path / "a.csv")], capsys)
+    assert code == 0, err
+    after = int((pd.read_csv(transactions, dtype=str)["date"] > "19970930").sum())  # rows, not purchase days
+    assert f"input read as transactions summarised as of 1997-09-30 ({after:,} transactions after that date not used)" in out
+    code, out, err = _run(["score", "--model", model, "--input", str(rfm), "--output", str(tmp_path / "b.parquet")], capsys)
+    assert code == 0, err
+    assert "input read as RFM table" in out and "customers scored 2,357; not scored 0" in out
+    a = pd.read_csv(tmp_path / "a.csv", dtype={"customer_id": str})
+    b = pd.read_parquet(tmp_path / "b.parquet")
+    assert list(a.columns) == OUTPUT_COLUMNS and len(a) == 2357 and a["customer_id"].is_unique
+    assert a["customer_id"].str.len().eq(5).all()  # leading zeros kept: '00004'
+    merged = a.merge(b, on="customer_id", suffixes=("_tx", "_rfm"))
+    assert len(merged) == 2357
+    for column in ("frequency", "recency", "T", "p_alive", "expected_purchases", "predicted_clv", "historical_clv"):
+        np.testing.assert_allclose(merged[f"{column}_tx"], merged[f"{column}_rfm"], rtol=1e-12)
+    assert (merged["segment_tx"] == merged["segment_rfm"]).all()
+
+
+def test_customers_first_seen_after_as_of_keep_a_row(trained_cdnow, cdnow_files, tmp_path, capsys):
+    transactions, _ = cdnow_files
+    code, out, _ = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(transactions),
+                         "--as-of", "1997-02-01", "--output", str(tmp_path / "s.csv")], capsys)
+    assert code == 0
+    scores = pd.read_csv(tmp_path / "s.csv", dtype={"customer_id": str})
+    assert len(scores) == 2357  # every customer of the file, scored or not
+    late = scores[scores["status"] != "ok"]
+    assert set(late["status"]) == {"first_purchase_after_as_of"}
+    assert late["predicted_clv"].isna().all()
+    raw = pd.read_csv(transactions, dtype=str)
+    first = raw.groupby("customer_id")["date"].min()
+    assert set(late["customer_id"]) == set(first[first > "19970201"].index)
+    assert f"not scored {len(late):,} (first_purchase_after_as_of {len(late):,})" in out
+
+
+def test_summary_lists_segments(trained_cdnow, cdnow_files, tmp_path, capsys):
+    _, rfm = cdnow_files
+    code, out, _ = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rfm), "--output",
+                         str(tmp_path / "s.csv")], capsys)
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert f"predicted CLV total {scores['predicted_clv'].sum():,.2f}" in out
+    for segment, count in scores["segment"].value_counts().items():
+        assert f"{segment:<8} {count:>8,} customers" in out
+
+
+def test_segments_by_hand():
+    clv = np.array([10.0, 50.0, 30.0, 5.0, 40.0, 20.0, 1.0, 2.0, 3.0, 4.0])
+    p_alive = np.array([0.9, 0.9, 0.05, 0.9, 0.3, 0.9, 0.9, 0.9, 0.9, 0.9])
+    # Ranks by CLV: 50 (1st, VIP: top 1% rounds to nobody, the best customer is VIP anyway), 40 (2nd, high:
+    # share 0.2), 30 (3rd), 20 (4th), 10 (5th: share 0.5, medium) and the rest low; then P(alive) overrides.
+    expected = ["medium", "VIP", "lost", "low", "at_risk", "medium", "low", "low", "low", "low"]
+    assert list(assign_segments(clv, p_alive, SETTINGS)) == expected
+
+
+def test_horizon_changes_only_forecasts(trained_cdnow):
+    model = load(str(trained_cdnow.model_dir))
+    rfm = trained_cdnow.result.rfm.summary[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    short, long_ = score(model, rfm, horizon=13), score(model, rfm, horizon=52)
+    assert (long_["expected_purchases"] >= short["expected_purchases"]).all()
+    assert (long_["predicted_clv"] >= short["predicted_clv"]).all()
+    discounted = score(model, rfm, horizon=52, discount_rate=0.01)
+    assert (discounted["predicted_clv"] <= long_["predicted_clv"]).all()
+    np.testing.assert_allclose(score(model, rfm, margin=0.3)["predicted_clv"], 0.3 * score(model, rfm)["predicted_clv"])
+
+
+def test_rfm_without_monetary_value_uses_population_mean(trained_cdnow):
+    model = load(str(trained_cdnow.model_dir))
+    rows = pd.DataFrame({"customer_id": ["x"], "frequency": [3], "recency": [20.0], "T": [30.0]})
+    out = score(model, rows)
+    assert out.loc[0, "expected_order_value"] == pytest.approx(model.spend_model.population_mean)
+    assert out.loc[0, "predicted_clv"] == pytest.approx(out.loc[0, "expected_purchases"] * model.spend_model.population_mean)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ({"customer_id": ["a", "a"], "frequency": [1, 2], "recency": [1.0, 2.0], "T": [3.0, 3.0]},
+         "1 duplicated customer_id\\(s\\) \\(e.g. 'a'\\)"),
+        ({"customer_id": ["a"], "frequency": [1], "recency": [5.0], "T": [3.0]}, "rows have recency > T"),
+        ({"customer_id": ["a"], "frequency": [-1], "recency": [1.0], "T": [3.0]}, "rows have negative frequency"),
+        ({"customer_id": ["a"], "frequency": [np.nan], "recency": [1.0], "T": [3.0]},
+         "1 rows have a missing or non-numeric frequency \\(e.g. customer a\\)"),
+        ({"customer_id": ["a"], "frequency": [1.5], "recency": [1.0], "T": [3.0]}, "non-integer frequency"),
+        ({"customer_id": ["a"], "recency": [1.0], "T": [3.0]}, "missing RFM column\\(s\\) frequency"),
+        ({"customer_id": [None], "frequency": [1], "recency": [1.0], "T": [3.0]}, "empty customer_id"),
+    ],
+)
+def test_bad_rfm_rows(rows, message):
+    with pytest.raises(ClvError, match=message):
+        validate_rfm(pd.DataFrame(rows))
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--horizon", "0", "horizon must be a whole number of periods > 0, got 0"),
+    ("--horizon", "-3", "horizon must be a whole number of periods > 0, got -3"),
+    ("--discount-rate", "-0.1", "discount rate must be >= 0 per period, got -0.1"),
+    ("--margin", "1.5", "margin must be in \\(0, 1\\], got 1.5"),
+])
+def test_bad_options_exit_2_without_output(trained_cdnow, cdnow_files, tmp_path, capsys, option, value, message):
+    _, rfm = cdnow_files
+    out = tmp_path / "s.csv"
+    code, _, err = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rfm), "--output", str(out),
+                         option, value], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").search(message, err)
+    assert not out.exists()
+
+
+def _score_error(model_dir, input_path, tmp_path, capsys) -> str:
+    out = tmp_path / "s.csv"
+    code, _, err = _run(["score", "--model", str(model_dir), "--input", str(input_path), "--output", str(out)], capsys)
+    assert code == 2, err
+    assert not out.exists()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    return lines[0]
+
+
+def test_input_with_neither_kind_of_columns(trained_cdnow, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,value\n1,2\n")
+    line = _score_error(trained_cdnow.model_dir, bad, tmp_path, capsys)
+    assert "neither an RFM table (customer_id, frequency, recency, T) nor transactions" in line
+
+
+def test_missing_model_dir(tmp_path, cdnow_files, capsys):
+    line = _score_error(tmp_path / "nope", cdnow_files[1], tmp_path, capsys)
+    assert line == f"clvmodel: error: model {tmp_path / 'nope'} not found; train one with `clvmodel train CONFIG` or pass a model directory"
+
+
+def _copy_model(trained_cdnow, tmp_path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, target)
+    return target
+
+
+def test_edited_model_json_is_refused(trained_cdnow, cdnow_files, tmp_path, capsys):
+    model_dir = _copy_model(trained_cdnow, tmp_path)
+    path = model_dir / "data" / "clvmodel.json"
+    document = json.loads(path.read_text())
+    document["models"]["bgnbd"]["params"]["r"] = 0.5
+    path.write_text(json.dumps(document))
+    line = _score_error(model_dir, cdnow_files[1], tmp_path, capsys)
+    assert "checksum mismatch, the model JSON was edited or corrupted" in line
+
+
+def test_model_from_a_future_format_is_refused(trained_cdnow, cdnow_files, tmp_path, capsys):
+    model_dir = _copy_model(trained_cdnow, tmp_path)
+    path = model_dir / "data" / "clvmodel.json"
+    document = json.loads(path.read_text())
+    document["format_version"] = 99
+    path.write_text(json.dumps(document))
+    line = _score_error(model_dir, cdnow_files[1], tmp_path, capsys)
+    assert "in model format 99; this clvmodel 0.1.0 reads format 1 at most: upgrade clvmodel" in line
+
+
+def test_corrupted_model_json_is_refused(trained_cdnow, cdnow_files, tmp_path, capsys):
+    model_dir = _copy_model(trained_cdnow, tmp_path)
+    (model_dir / "data" / "clvmodel.json").write_text('{"format": "clvmodel/trained-model", "models": ')
+    line = _score_error(model_dir, cdnow_files[1], tmp_path, capsys)
+    assert "not valid JSON (JSONDecodeError); the model is corrupted, retrain it" in line
+
+
+def test_failed_write_leaves_no_file(trained_cdnow, cdnow_files, tmp_path, capsys, monkeypatch):
+    """Atomic output: the writer fails half-way, the destination never appears, no temp file stays."""
+    def explode(self, path, *args, **kwargs):
+        Path(path).write_text("partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", explode)
+    out = tmp_path / "out" / "s.csv"
+    code, _, err = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(cdnow_files[1]),
+                         "--output", str(out)], capsys)
+    assert code == 2
+    assert err.strip() == f"clvmodel: error: cannot write {out}: disk full; check the folder's permissions and free space"
+    assert list(out.parent.iterdir()) == []
+
+
+def test_score_is_vectorised_over_unique_rows(trained_cdnow):
+    """200,000 customers score in one call (no Python loop); the result has one row each."""
+    model = load(str(trained_cdnow.model_dir))
+    rng = np.random.default_rng(0)
+    n = 200_000
+    T = rng.uniform(1, 60, n).round(1)
+    recency = (T * rng.uniform(0, 1, n)).round(1)
+    frequency = rng.poisson(2, n) * (recency > 0)
+    rows = pd.DataFrame({"customer_id": np.arange(n).astype(str), "frequency": frequency, "recency": recency, "T": T,
+                         "monetary_value": rng.gamma(5, 7, n) * (frequency > 0)})
+    out = score(model, rows, horizon=52)
+    assert len(out) == n and out["customer_id"].tolist() == rows["customer_id"].tolist()
+    assert np.isfinite(out[["p_alive", "expected_purchases", "predicted_clv"]].to_numpy()).all()
+    assert ((out["p_alive"] >= 0) & (out["p_alive"] <= 1)).all()

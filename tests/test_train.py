@@ -1,0 +1,159 @@
+"""End to end: `clvmodel train` on the bundled CDNOW sample, tracked in a temporary MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from clvmodel.artifact import load
+from clvmodel.cli import main
+from clvmodel.config import load_config
+from clvmodel.predict import score
+from clvmodel.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+CDNOW = REPO / "configs" / "cdnow.yaml"
+
+
+def test_cli_train_logs_run_and_writes_model(trained_cdnow, capsys):
+    """The run holds params, fitted values, holdout metrics, fingerprint, PNGs and the model."""
+    client = MlflowClient(tracking_uri=trained_cdnow.tracking_uri)
+    run = client.get_run(trained_cdnow.run_id)
+    params, metrics = run.data.params, run.data.metrics
+    assert params["clv.horizon"] == "39"
+    assert params["time_unit"] == "week"
+    assert params["fingerprint.rows_read"] == "6919"
+    assert params["fingerprint.customers"] == "2357"
+    # Fader, Hardie & Lee (2005): r 0.243, alpha 4.414, a 0.793, b 2.426, LL -9582.4.
+    assert metrics["bgnbd.r"] == pytest.approx(0.243, abs=5e-4)
+    assert metrics["bgnbd.alpha"] == pytest.approx(4.414, abs=5e-4)
+    assert metrics["bgnbd.a"] == pytest.approx(0.793, abs=5e-4)
+    assert metrics["bgnbd.b"] == pytest.approx(2.426, abs=5e-4)
+    assert metrics["bgnbd.log_likelihood"] == pytest.approx(-9582.4, abs=0.05)
+    # Fader & Hardie (2013): p 6.25, q 3.74, gamma 15.44.
+    assert metrics["gamma_gamma.p"] == pytest.approx(6.25, abs=5e-3)
+    assert metrics["gamma_gamma.q"] == pytest.approx(3.74, abs=5e-3)
+    assert metrics["gamma_gamma.v"] == pytest.approx(15.44, abs=5e-3)
+    assert metrics["bgnbd.r.se"] == pytest.approx(0.012557, rel=1e-3)  # lifetimes quickstart
+    # Holdout actuals counted from CDNOW_sample.txt (REFERENCE.md): 1,882 repeat purchases.
+    assert metrics["holdout.bgnbd.purchases_total_actual"] == 1882
+    assert metrics["holdout.bgnbd.purchases_total_predicted"] == pytest.approx(1653, abs=1)  # R BTYD walkthrough
+    for name in ("rmse", "mae", "spearman", "top20_share", "pct_error"):
+        assert f"holdout.historical.spend_{name}" in metrics
+    artifacts = {a.path for a in client.list_artifacts(trained_cdnow.run_id)}
+    assert {"config.yaml", "calibration_table.csv", "leaderboard.csv", "plots", "model"} <= artifacts
+    plots = {Path(a.path).name for a in client.list_artifacts(trained_cdnow.run_id, "plots")}
+    assert plots == {
+        "cumulative_repeat_transactions.png",
+        "holdout_by_frequency.png",
+        "p_alive.png",
+        "clv_distribution.png",
+    }
+    model_files = {Path(a.path).name for a in client.list_artifacts(trained_cdnow.run_id, "model")}
+    assert "MLmodel" in model_files
+
+
+def test_printed_summary(trained_cdnow):
+    out = trained_cdnow.stdout
+    assert "bgnbd        r 0.2426" in out
+    assert "holdout purchases by calibration frequency" in out
+    assert "2,457 repeat purchases" in out and "1,882 repeat purchases" in out
+    assert f"run       {trained_cdnow.run_id}" in out
+
+
+def test_model_dir_loads_with_mlflow_and_predicts(trained_cdnow):
+    model = mlflow.pyfunc.load_model(str(trained_cdnow.model_dir))
+    rows = pd.DataFrame(
+        {"customer_id": ["a", "b"], "frequency": [2.0, 0.0], "recency": [30.43, 0.0], "T": [38.86, 38.86],
+         "monetary_value": [22.35, 0.0]}
+    )
+    predicted = model.predict(rows)
+    assert list(predicted["customer_id"]) == ["a", "b"]
+    for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv", "historical_clv"):
+        assert predicted[column].notna().all()
+    # Hardie's BG/NBD spreadsheet: E[Y(39) | x=2, t_x=30.43, T=38.86] = 1.226.
+    assert predicted.loc[0, "expected_purchases"] == pytest.approx(1.226, abs=2e-3)
+    longer = model.predict(rows, params={"horizon": 78})
+    assert (longer["expected_purchases"] > predicted["expected_purchases"]).all()
+
+
+def test_no_pickle_in_model_dir(trained_cdnow):
+    names = [p.name for p in trained_cdnow.model_dir.rglob("*")]
+    assert not [n for n in names if n.endswith((".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle"))]
+    document = json.loads((trained_cdnow.model_dir / "data" / "clvmodel.json").read_text())
+    assert set(document["models"]) == {"historical", "bgnbd", "gamma_gamma"}
+    assert document["checksum"].startswith("sha256:")
+
+
+def test_scoring_training_customers_reproduces_training_predictions(trained_cdnow):
+    """The saved JSON holds the parameters exactly (float repr round trip), so scores are equal."""
+    result = trained_cdnow.result
+    reloaded = load(str(result.model_dir))
+    rfm = result.rfm.summary[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    pd.testing.assert_frame_equal(score(reloaded, rfm), result.scores, check_exact=True)
+
+
+def test_training_is_deterministic(tmp_path):
+    config = load_config(CDNOW, [f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false"])
+    first, second = train(config), train(config)
+    for name in first.model.models:
+        assert first.model.models[name].params_ == second.model.models[name].params_
+    pd.testing.assert_frame_equal(first.scores, second.scores, check_exact=True)
+
+
+def test_without_calibration_end_there_is_no_holdout(tmp_path):
+    config = load_config(
+        CDNOW,
+        ["calibration_end=", "observation_end=1997-09-30", f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false"],
+    )
+    result = train(config)
+    assert result.leaderboard is None and result.calibration_table is None
+    # Same cut as the split run, so the same customers and parameters as the paper's.
+    assert result.model.purchase_model.params_["r"] == pytest.approx(0.2426, abs=1e-4)
+    assert "frequency_holdout" not in result.rfm.summary
+
+
+def test_cdnow_master_keeps_zero_value_rows(tmp_path):
+    config = load_config(REPO / "configs" / "cdnow_full.yaml", [f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false"])
+    result = train(config)
+    assert result.load.rows_read == 69659
+    assert result.load.zero_amount_rows == 80  # counted with awk on CDNOW_master.txt
+    assert result.load.customers == 23570
+    assert len(result.rfm.summary) == 23570
+    assert result.scores["status"].eq("ok").all()
+    assert np.isfinite(result.scores["predicted_clv"]).all()
+
+
+def test_train_rejects_unknown_config_key(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(CDNOW.read_text().replace("time_unit: week", "time_unit: week\ntime_units: day"))
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"clvmodel: error: {config}: unknown config key 'time_units'; remove it or check its spelling"
+
+
+def test_gamma_gamma_needs_a_purchase_model(tmp_path, capsys):
+    assert main(["train", str(CDNOW), "--set", "models=[historical, gamma_gamma]", "--no-tracking"]) == 2
+    assert "gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd" in capsys.readouterr().err
+
+
+def test_no_repeat_customers_is_a_clear_error(tmp_path, capsys):
+    data = tmp_path / "t.csv"
+    data.write_text("customer_id,date,amount\na,2020-01-01,10\nb,2020-01-05,5\nc,2020-02-01,7\n")
+    code = main(
+        ["train", str(CDNOW), "--no-tracking", "--set", f"data.source={data}", "--set", "data.date_format=",
+         "--set", "calibration_end=", "--set", "observation_end=", "--set", f"output.model_dir={tmp_path / 'm'}"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "clvmodel: error: bgnbd: none of the 3 customers made a repeat purchase, so purchase rates and dropout "
+        "cannot be estimated; use a longer calibration period or more customers"
+    ]
+    assert not (tmp_path / "m").exists()
