@@ -14,11 +14,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO := demo-output
+
 demo: $(STAMP)
 	$(BIN)/clvmodel train configs/cdnow.yaml
+	$(BIN)/clvmodel rfm --config configs/cdnow.yaml --output $(DEMO)/cdnow_rfm.csv
+	$(BIN)/clvmodel score --model models/cdnow --input $(DEMO)/cdnow_rfm.csv --output $(DEMO)/cdnow_scores.csv
+	@echo "--- CLV vs CAC on SYNTHETIC channels and costs (CDNOW has none; see configs/cac_demo.yaml)"
+	$(BIN)/python experiments/synthetic_channels.py $(DEMO)/cdnow_scores.csv $(DEMO)/cdnow_channels.csv
+	$(BIN)/clvmodel budget --scores $(DEMO)/cdnow_scores.csv --customers $(DEMO)/cdnow_channels.csv \
+		--cac configs/cac_demo.yaml --model models/cdnow --output $(DEMO)/cdnow_budget.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) mlflow.db mlruns .pytest_cache
+	rm -rf $(VENV) mlflow.db mlruns .pytest_cache $(DEMO)

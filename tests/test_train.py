@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def test_cli_train_logs_run_and_writes_model(trained_cdnow, capsys):
     assert {"config.yaml", "calibration_table.csv", "leaderboard.csv", "plots", "model"} <= artifacts
     plots = {Path(a.path).name for a in client.list_artifacts(trained_cdnow.run_id, "plots")}
     assert plots == {
+        "leaderboard.png",
         "cumulative_repeat_transactions.png",
         "holdout_by_frequency.png",
         "p_alive.png",
@@ -77,17 +79,42 @@ def test_model_dir_loads_with_mlflow_and_predicts(trained_cdnow):
     assert list(predicted["customer_id"]) == ["a", "b"]
     for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv", "historical_clv"):
         assert predicted[column].notna().all()
-    # Hardie's BG/NBD spreadsheet: E[Y(39) | x=2, t_x=30.43, T=38.86] = 1.226.
-    assert predicted.loc[0, "expected_purchases"] == pytest.approx(1.226, abs=2e-3)
+    pd.testing.assert_frame_equal(predicted, score(load(str(trained_cdnow.model_dir)), rows))
     longer = model.predict(rows, params={"horizon": 78})
     assert (longer["expected_purchases"] > predicted["expected_purchases"]).all()
+    # With BG/NBD behind predicted_clv, Hardie's BG/NBD spreadsheet: E[Y(39) | x=2, t_x=30.43, T=38.86] = 1.226.
+    bgnbd = dataclasses.replace(load(str(trained_cdnow.model_dir)), primary="bgnbd")
+    assert score(bgnbd, rows).loc[0, "expected_purchases"] == pytest.approx(1.226, abs=2e-3)
+
+
+def test_leaderboard_compares_every_model_and_auto_explains_its_choice(trained_cdnow):
+    board = trained_cdnow.result.leaderboard.set_index(["model", "target"])
+    assert set(board.index.get_level_values(0)) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd"}
+    # The historical formula (everyone alive, past rate continues) overshoots the holdout by far more.
+    assert board.loc[("historical", "purchases"), "pct_error"] > 3 * abs(board.loc[("bgnbd", "purchases"), "pct_error"])
+    selection = trained_cdnow.result.model.selection
+    spend_mae = {m: board.loc[(m, "spend"), "mae"] for m in ("bgnbd", "pareto_nbd", "mbgnbd")}
+    assert selection["chosen"] == min(spend_mae, key=spend_mae.get)
+    assert selection["reason"].startswith(f"{selection['chosen']} by holdout spend_mae (lower is better)")
+    assert f"predicted_clv from {selection['reason']}" in trained_cdnow.stdout
+    client = MlflowClient(tracking_uri=trained_cdnow.tracking_uri)
+    children = client.search_runs(
+        [client.get_run(trained_cdnow.run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{trained_cdnow.run_id}'",
+    )
+    assert {c.data.tags["clvmodel.model"] for c in children} == {"historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma"}
+    pareto = next(c for c in children if c.data.tags["clvmodel.model"] == "pareto_nbd")
+    # Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model in MATLAB": LL -9595.0.
+    assert pareto.data.metrics["pareto_nbd.log_likelihood"] == pytest.approx(-9595.0, abs=0.05)
+    assert pareto.data.metrics["pareto_nbd.bic"] == pytest.approx(4 * np.log(2357) + 2 * 9594.976, abs=0.01)
+    assert "holdout.pareto_nbd.spend_mae" in pareto.data.metrics
 
 
 def test_no_pickle_in_model_dir(trained_cdnow):
     names = [p.name for p in trained_cdnow.model_dir.rglob("*")]
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle"))]
     document = json.loads((trained_cdnow.model_dir / "data" / "clvmodel.json").read_text())
-    assert set(document["models"]) == {"historical", "bgnbd", "gamma_gamma"}
+    assert set(document["models"]) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma"}
     assert document["checksum"].startswith("sha256:")
 
 
@@ -115,7 +142,11 @@ def test_without_calibration_end_there_is_no_holdout(tmp_path):
     result = train(config)
     assert result.leaderboard is None and result.calibration_table is None
     # Same cut as the split run, so the same customers and parameters as the paper's.
-    assert result.model.purchase_model.params_["r"] == pytest.approx(0.2426, abs=1e-4)
+    assert result.model.models["bgnbd"].params_["r"] == pytest.approx(0.2426, abs=1e-4)
+    # No holdout: auto falls back to the lowest BIC; all three have 4 parameters, so the best LL wins
+    # (MBG/NBD -9582.1 < BG/NBD -9582.4 < Pareto/NBD -9595.0 in absolute value).
+    assert result.model.selection["rule"] == "lowest BIC (no holdout)"
+    assert result.model.primary == "mbgnbd"
     assert "frequency_holdout" not in result.rfm.summary
 
 
@@ -140,7 +171,9 @@ def test_train_rejects_unknown_config_key(tmp_path, capsys):
 
 def test_gamma_gamma_needs_a_purchase_model(tmp_path, capsys):
     assert main(["train", str(CDNOW), "--set", "models=[historical, gamma_gamma]", "--no-tracking"]) == 2
-    assert "gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        f"clvmodel: error: {CDNOW}: gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd"
+    )
 
 
 def test_no_repeat_customers_is_a_clear_error(tmp_path, capsys):

@@ -28,7 +28,7 @@ import yaml
 
 from clvmodel import __version__
 from clvmodel.errors import ClvError
-from clvmodel.models import MODEL_CLASSES, BetaGeoModel, FittedModel, GammaGammaModel, HistoricalModel
+from clvmodel.models import MODEL_CLASSES, PURCHASE_MODELS, FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "JSON_NAME", "TrainedModel", "load", "load_document", "package_versions"]
 
@@ -78,14 +78,21 @@ class TrainedModel:
     segments: dict[str, Any]
     columns: dict[str, str]
     config: dict[str, Any] = field(default_factory=dict)
+    #: The purchase model behind ``predicted_clv`` (``None``: historical only) and why it was chosen.
+    primary: str | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
     calibration_end: str | None = None
     observation_end: str | None = None
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
     @property
-    def purchase_model(self) -> BetaGeoModel | None:
-        return self.models.get("bgnbd")  # type: ignore[return-value]
+    def purchase_model(self) -> PurchaseModel | None:
+        return self.models.get(self.primary) if self.primary else None  # type: ignore[return-value]
+
+    @property
+    def purchase_models(self) -> dict[str, PurchaseModel]:
+        return {k: v for k, v in self.models.items() if k in PURCHASE_MODELS}  # type: ignore[misc]
 
     @property
     def spend_model(self) -> GammaGammaModel | None:
@@ -110,6 +117,8 @@ class TrainedModel:
                 "clv": dict(self.clv),
                 "segments": dict(self.segments),
                 "models": {name: model.to_dict() for name, model in self.models.items()},
+                "primary": self.primary,
+                "selection": self.selection,
                 "config": self.config,
                 "versions": self.versions,
             }
@@ -133,6 +142,8 @@ class TrainedModel:
             raise ClvError(f"{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it")
         try:
             models = {}
+            if document.get("primary") is not None and document["primary"] not in document["models"]:
+                raise ClvError(f"{origin}: primary model {document['primary']!r} is not among its models; retrain it")
             for name, state in document["models"].items():
                 if name not in MODEL_CLASSES:
                     raise ClvError(f"{origin}: unknown model type {name!r}; upgrade clvmodel")
@@ -145,6 +156,8 @@ class TrainedModel:
                 segments=document["segments"],
                 columns=document["columns"],
                 config=document.get("config") or {},
+                primary=document.get("primary"),
+                selection=document.get("selection") or {},
                 calibration_end=document.get("calibration_end"),
                 observation_end=document.get("observation_end"),
                 versions=document.get("versions") or {},

@@ -95,6 +95,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             for k, v in (model.params_ or {}).items()
         )
         ll = f"; log-likelihood {_fmt(model.log_likelihood_, 1)}" if model.log_likelihood_ is not None else ""
+
         lines.append(f"    {name:<12} {params}{ll}")
     spend = result.model.spend_model
     if spend is not None:
@@ -102,6 +103,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"    {'':<12} corr(frequency, spend) among repeat customers {spend.correlation_:.4f}"
             + (f"; {spend.excluded_} zero-spend repeat customers not in the fit" if spend.excluded_ else "")
         )
+    lines.append(f"  predicted_clv from {result.model.selection['reason']}")
     if result.leaderboard is not None:
         lines.append("  holdout")
         board = result.leaderboard.copy()
@@ -225,6 +227,67 @@ def render_score(scores: pd.DataFrame, source, output: Path) -> str:  # noqa: AN
         lines.append(f"    {segment:<8} {int(row['size']):>8,} customers  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}")
     lines.append(f"  written to {output}")
     return "\n".join(lines)
+
+
+@app.command()
+def budget(
+    scores: Annotated[Path, typer.Option("--scores", help="Scores file from clvmodel score.")],
+    cac: Annotated[Path, typer.Option("--cac", help="CAC config (YAML), e.g. configs/cac_demo.yaml.")],
+    output: Annotated[Path, typer.Option("--output", help="Per-channel table (CSV/Parquet); chart and segments beside it.")],
+    customers: Annotated[Optional[Path], typer.Option("--customers", help="customer_id, channel file.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model for per-period values (payback).")] = None,
+    experiment: Annotated[Optional[str], typer.Option("--experiment", help="Log to this MLflow experiment.")] = None,
+) -> None:
+    """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""
+    from clvmodel import budget as budget_mod
+    from clvmodel import io
+
+    config = budget_mod.load_cac_config(cac)
+    table = io.read_table(scores)
+    skipped = 0
+    if "status" in table.columns:
+        ok = table["status"].astype(str).eq("ok")
+        skipped = int((~ok).sum())
+        table = table[ok].reset_index(drop=True)
+    channels = io.read_table(customers) if customers is not None else None
+    period_values, horizon = None, config.horizon
+    if model is not None:
+        period_values, horizon = _period_values(model, table)
+    result = budget_mod.run_budget(table, config, customers=channels, period_values=period_values, horizon=horizon)
+    if skipped:
+        result.warnings.append(f"{skipped:,} customers of the scores file were not scored (status != ok) and are left out")
+    segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
+    chart_path = output.with_suffix(".png")
+    io.write_table(result.channels, output)
+    io.write_table(result.segments, segments_path)
+    io.write_figure(budget_mod.ltv_cac_chart(result), chart_path)
+    print(budget_mod.format_report(result))
+    print(f"  written: {output}, {segments_path}, {chart_path}")
+    if experiment or os.environ.get("MLFLOW_TRACKING_URI"):
+        from clvmodel import tracking
+
+        with tracking.run(experiment or "budget", run_name=f"budget/{cac.stem}") as run_id:
+            tracking.log_params({"scores": str(scores), "cac": str(cac), "target_ratio": config.target_ratio,
+                                 "margin": config.margin, "budget": config.budget})
+            for path in (output, segments_path, chart_path):
+                tracking.log_artifact(path)
+            tracking.log_text(budget_mod.format_report(result), "budget_report.txt")
+        print(f"  run {run_id}")
+
+
+def _period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each customer's expected revenue per period (discounted as the model says), for payback."""
+    from clvmodel.artifact import load
+    from clvmodel.predict import score as score_customers
+
+    trained = load(model_ref)
+    forecast = score_customers(trained, scores[[c for c in scores.columns if c in
+                                                 ("customer_id", "frequency", "recency", "T", "monetary_value")]],
+                               margin=1.0, per_period=True)
+    periods = forecast.filter(like="period_")
+    periods.columns = [int(c.removeprefix("period_")) for c in periods.columns]
+    periods.index = forecast["customer_id"].to_numpy()
+    return periods, int(trained.clv["horizon"])
 
 
 def main(argv: list[str] | None = None) -> int:

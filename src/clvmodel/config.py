@@ -16,7 +16,9 @@ The dotted names below are a public contract (docs, users' scripts and ``--set``
     time_unit: week                    # day | week (week = days / 7, fractional)
     calibration_end: 1997-09-30        # optional: without it there is no holdout
     observation_end: 1998-06-30        # optional: defaults to the last transaction date
-    models: [historical, bgnbd, gamma_gamma]
+    models: [historical, bgnbd, gamma_gamma]   # also pareto_nbd, mbgnbd
+    model: auto                        # the purchase model behind predicted_clv, or auto
+    selection: {metric: spend_mae}     # what auto compares on the holdout
     clv: {horizon: 39, discount_rate: 0.0, margin: 1.0}
     historical: {retention_periods: null}
     tracking: {experiment: cdnow, enabled: true}
@@ -40,6 +42,7 @@ __all__ = [
     "ClvConfig",
     "HistoricalConfig",
     "SegmentConfig",
+    "SelectionConfig",
     "TrackingConfig",
     "OutputConfig",
     "Config",
@@ -51,7 +54,14 @@ __all__ = [
 ]
 
 #: Models a config may list. Purchase models need a spend model to give CLV in money.
-MODEL_NAMES = ("historical", "bgnbd", "gamma_gamma")
+MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma")
+PURCHASE_MODEL_NAMES = ("bgnbd", "pareto_nbd", "mbgnbd")
+
+#: Holdout metrics ``model: auto`` may select on, and whether lower is better.
+SELECTION_METRICS = {
+    **{f"{target}_{name}": True for target in ("purchases", "spend") for name in ("abs_pct_error", "rmse", "mae")},
+    **{f"{target}_{name}": False for target in ("purchases", "spend") for name in ("spearman", "top20_share")},
+}
 
 
 class _Strict(BaseModel):
@@ -115,6 +125,23 @@ class SegmentConfig(_Strict):
         return self
 
 
+class SelectionConfig(_Strict):
+    """How ``model: auto`` picks the purchase model behind ``predicted_clv``.
+
+    With a holdout, by ``metric`` (``<target>_<name>``; lower is better for errors, higher for
+    ``spearman`` and ``top20_share``); without one, by the lowest BIC (same data, so comparable).
+    """
+
+    metric: str = "spend_mae"
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SELECTION_METRICS:
+            raise ValueError(f"unknown selection metric {value!r}; choose one of: {', '.join(SELECTION_METRICS)}")
+        return value
+
+
 class TrackingConfig(_Strict):
     """MLflow experiment; the tracking URI comes from ``MLFLOW_TRACKING_URI`` or MLflow's default."""
 
@@ -134,7 +161,9 @@ class Config(_Strict):
     time_unit: Literal["day", "week"] = "week"
     calibration_end: dt.date | None = None
     observation_end: dt.date | None = None
-    models: list[str] = Field(default_factory=lambda: list(MODEL_NAMES))
+    models: list[str] = Field(default_factory=lambda: ["historical", "bgnbd", "gamma_gamma"])
+    model: str = "auto"
+    selection: SelectionConfig = SelectionConfig()
     clv: ClvConfig = ClvConfig()
     historical: HistoricalConfig = HistoricalConfig()
     segments: SegmentConfig = SegmentConfig()
@@ -149,7 +178,20 @@ class Config(_Strict):
             raise ValueError(f"unknown model {unknown[0]!r}; valid models: {', '.join(MODEL_NAMES)}")
         if not value:
             raise ValueError("list at least one model")
+        if len(set(value)) != len(value):
+            raise ValueError("a model is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _primary(self) -> "Config":
+        purchase = [m for m in self.models if m in PURCHASE_MODEL_NAMES]
+        if self.model != "auto" and self.model not in purchase:
+            raise ValueError(
+                f"model {self.model!r} must be 'auto' or one of the purchase models listed in models ({', '.join(purchase) or 'none'})"
+            )
+        if "gamma_gamma" in self.models and not purchase:
+            raise ValueError("gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd")
+        return self
 
     @model_validator(mode="after")
     def _dates(self) -> "Config":
@@ -173,6 +215,8 @@ def _one_line(error: ValidationError, origin: str) -> str:
     if kind == "missing":
         return f"{origin}: missing config key '{where}'; add it"
     msg = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a rule across keys: the input is the whole config, not worth echoing
+        return f"{origin}: {msg}"
     return f"{origin}: {where}: {msg} (got {first.get('input')!r})"
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-__all__ = ["METRICS", "metrics", "leaderboard", "calibration_table"]
+__all__ = ["METRICS", "metrics", "leaderboard", "calibration_table", "information_criteria", "select_model"]
 
 METRICS = ("total_actual", "total_predicted", "pct_error", "rmse", "mae", "spearman", "top20_share")
 
@@ -75,3 +75,43 @@ def calibration_table(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame
         c: (c, "mean") for c in ["actual", *predictions]
     })
     return table.reindex([o for o in order if o in table.index]).rename_axis("frequency").reset_index()
+
+
+def information_criteria(log_likelihood: float, n_params: int, n: int) -> dict[str, float]:
+    """AIC = 2k − 2 LL and BIC = k ln n − 2 LL (comparable across models fitted to the same rows)."""
+    return {"aic": 2 * n_params - 2 * log_likelihood, "bic": n_params * np.log(n) - 2 * log_likelihood}
+
+
+def select_model(
+    candidates: list[str],
+    *,
+    board: pd.DataFrame | None,
+    metric: str,
+    lower_is_better: bool,
+    bic: dict[str, float],
+) -> dict[str, object]:
+    """Pick the purchase model behind ``predicted_clv`` and say why.
+
+    With a holdout leaderboard: the best ``metric`` (``<target>_<name>``, ``abs_pct_error`` being
+    ``|pct_error|``); without one: the lowest BIC. Ties go to the earlier candidate (config order).
+
+    Returns
+    -------
+    dict
+        ``chosen``, ``rule``, ``metric``, ``values`` (per candidate) and a one-line ``reason``.
+    """
+    if len(candidates) == 1:
+        return {"chosen": candidates[0], "rule": "only", "reason": f"{candidates[0]} is the only purchase model"}
+    if board is not None:
+        target, _, name = metric.partition("_")
+        rows = board[board["target"] == target].set_index("model")
+        column = "pct_error" if name == "abs_pct_error" else name
+        values = {m: float(abs(rows.loc[m, column]) if name == "abs_pct_error" else rows.loc[m, column]) for m in candidates}
+        rule = f"holdout {metric} ({'lower' if lower_is_better else 'higher'} is better)"
+    else:
+        values, rule, lower_is_better = dict(bic), "lowest BIC (no holdout)", True
+    ordered = sorted(candidates, key=lambda m: (values[m] if lower_is_better else -values[m], candidates.index(m)))
+    chosen = ordered[0]
+    shown = ", ".join(f"{m} {values[m]:.4g}" for m in ordered)
+    return {"chosen": chosen, "rule": rule, "metric": metric if board is not None else "bic", "values": values,
+            "reason": f"{chosen} by {rule}: {shown}"}

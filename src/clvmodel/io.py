@@ -36,7 +36,7 @@ import pandas as pd
 from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError
 
-__all__ = ["LoadReport", "connect", "load_transactions", "read_table", "write_table", "resolve_files"]
+__all__ = ["LoadReport", "connect", "load_transactions", "read_table", "write_table", "write_figure", "resolve_files"]
 
 _BUNDLED: dict[str, dict[str, Any]] = {
     "CDNOW_sample": {"names": ["customer_id", "sample_id", "date", "cds", "amount"], "header": False},
@@ -279,6 +279,28 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def _atomic(path: Path, write: Any) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise ClvError(f"cannot write {path}: {err.strerror or err}; check the folder's permissions and free space") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_figure(figure: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure as PNG, atomically."""
+    return _atomic(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write CSV or Parquet (by extension) atomically: a temporary file, then a rename.
 
@@ -288,19 +310,6 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in {".csv", *_PARQUET}:
         raise ClvError(f"output {path}: unknown extension {suffix!r}; use .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise ClvError(f"cannot write {path}: {err.strerror or err}; check the folder's permissions and free space") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if suffix == ".csv":
+        return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram"]
+__all__ = ["cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram", "leaderboard_chart"]
 
 
 def cumulative_transactions(
@@ -64,5 +64,22 @@ def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str) -> Figure:
         ax.set_xscale("log")
     ax.set_xlabel(f"predicted CLV over {horizon} {unit}s")
     ax.set_ylabel("customers")
+    fig.tight_layout()
+    return fig
+
+
+def leaderboard_chart(board: pd.DataFrame) -> Figure:
+    """Holdout % error and Spearman rank correlation per model, for purchases and spend."""
+    fig = Figure(figsize=(9, 4))
+    axes = fig.subplots(1, 2)
+    for ax, column, title in ((axes[0], "pct_error", "total holdout error, %"), (axes[1], "spearman", "Spearman rank correlation")):
+        wide = board.pivot(index="model", columns="target", values=column).reindex(board["model"].unique())
+        positions = np.arange(len(wide))
+        for offset, target in ((-0.2, "purchases"), (0.2, "spend")):
+            ax.bar(positions + offset, wide[target].to_numpy(), width=0.4, label=target)
+        ax.set_xticks(positions, wide.index, rotation=20)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(title)
+    axes[0].legend()
     fig.tight_layout()
     return fig

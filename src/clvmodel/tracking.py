@@ -34,6 +34,7 @@ __all__ = [
     "log_figure",
     "log_table",
     "log_text",
+    "log_artifact",
     "save_model_dir",
     "log_model",
     "download_model",
@@ -53,10 +54,11 @@ _INPUT = Schema(
 
 
 @contextlib.contextmanager
-def run(experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[str]:
+def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[str]:
     """Start an MLflow run in ``experiment`` and yield its id; the run ends (FAILED on error) on exit."""
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags) as active:
+    if not nested:
+        mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as active:
         yield active.info.run_id
 
 
@@ -81,6 +83,10 @@ def log_table(frame: pd.DataFrame, name: str) -> None:
         path = Path(tmp) / name
         frame.to_csv(path, index=False)
         mlflow.log_artifact(str(path))
+
+
+def log_artifact(path: str | Path) -> None:
+    mlflow.log_artifact(str(path))
 
 
 def log_text(text: str, name: str) -> None:

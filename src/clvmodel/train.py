@@ -7,6 +7,7 @@ computes is logged to one MLflow run (when ``tracking.enabled``) and the model i
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ import yaml
 
 from clvmodel import evaluate, io, plots, rfm
 from clvmodel.artifact import TrainedModel
-from clvmodel.config import Config, flatten
+from clvmodel.config import PURCHASE_MODEL_NAMES, SELECTION_METRICS, Config, flatten
 from clvmodel.errors import ClvError
-from clvmodel.models import MODEL_CLASSES, BetaGeoModel, FittedModel, HistoricalModel
+from clvmodel.models import MODEL_CLASSES, FittedModel, HistoricalModel, PurchaseModel
 from clvmodel.predict import score
 
 __all__ = ["TrainResult", "train", "fit_models", "holdout_predictions"]
@@ -47,8 +48,6 @@ class TrainResult:
 
 def fit_models(config: Config, summary: pd.DataFrame) -> dict[str, FittedModel]:
     """Fit every model the config lists, in the order given."""
-    if "gamma_gamma" in config.models and "bgnbd" not in config.models:
-        raise ClvError("models: gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd")
     fitted: dict[str, FittedModel] = {}
     for name in config.models:
         model = (
@@ -61,10 +60,10 @@ def fit_models(config: Config, summary: pd.DataFrame) -> dict[str, FittedModel]:
 def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Each model's forecast of holdout purchases and spend (undiscounted, revenue).
 
-    The holdout lasts ``duration_holdout`` periods (fractional allowed): BG/NBD forecasts
-    ``E[Y(duration)]`` purchases at the Gamma-Gamma order value (row ``bgnbd``; at the observed
-    mean spend without a spend model); the historical formula its rate
-    times ``min(L, duration)`` at its order value.
+    The holdout lasts ``duration_holdout`` periods (fractional allowed): each purchase model
+    forecasts ``E[Y(duration)]`` purchases at the Gamma-Gamma order value (at the observed mean
+    spend without a spend model); the historical formula its rate times ``min(L, duration)`` at
+    its order value.
     """
     duration = float(summary["duration_holdout"].iloc[0])
     x, tx, T, m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
@@ -73,14 +72,32 @@ def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str,
         hist = model.historical_model
         purchases = hist.expected_purchases(x, T, t=duration)
         out["historical"] = pd.DataFrame({"purchases": purchases, "spend": purchases * hist.order_value(x, m)})
-    if model.purchase_model is not None:
-        purchases = model.purchase_model.expected_purchases(x, tx, T, t=duration)
-        value = model.spend_model.expected_order_value(x, m) if model.spend_model is not None else m
-        out["bgnbd"] = pd.DataFrame({"purchases": purchases, "spend": purchases * value})
+    value = model.spend_model.expected_order_value(x, m) if model.spend_model is not None else m
+    for name, purchase_model in model.purchase_models.items():
+        purchases = purchase_model.expected_purchases(x, tx, T, t=duration)
+        out[name] = pd.DataFrame({"purchases": purchases, "spend": purchases * value})
     return out
 
 
-def _cumulative_forecast(purchases: BetaGeoModel, summary: pd.DataFrame, periods: int) -> np.ndarray:
+def choose_primary(config: Config, fitted: dict[str, FittedModel], board: pd.DataFrame | None) -> dict[str, Any]:
+    """The purchase model behind ``predicted_clv``: as configured, or ``auto`` (see evaluate.select_model)."""
+    candidates = [m for m in config.models if m in PURCHASE_MODEL_NAMES]
+    if not candidates:
+        return {"chosen": None, "rule": "none", "reason": "no purchase model: predicted_clv is the historical formula"}
+    if config.model != "auto":
+        return {"chosen": config.model, "rule": "configured", "reason": f"{config.model} as configured (model: {config.model})"}
+    bic = {m: _criteria(fitted[m])["bic"] for m in candidates}
+    metric = config.selection.metric
+    return evaluate.select_model(
+        candidates, board=board, metric=metric, lower_is_better=SELECTION_METRICS[metric], bic=bic
+    )
+
+
+def _criteria(model: FittedModel) -> dict[str, float]:
+    return evaluate.information_criteria(model.log_likelihood_, len(model.params_ or {}), int(model.n_ or 0))
+
+
+def _cumulative_forecast(purchases: PurchaseModel, summary: pd.DataFrame, periods: int) -> np.ndarray:
     """Σ over the cohort of E[X(k − s_i)] at each period end k = 1..periods (paper's figure 2).
 
     ``s_i`` is customer i's first purchase in periods after the cohort's earliest one (which is
@@ -107,6 +124,7 @@ def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
         figures["p_alive.png"] = plots.p_alive_histogram(result.scores["p_alive"].to_numpy())
     if result.calibration_table is not None:
         figures["holdout_by_frequency.png"] = plots.holdout_by_frequency(result.calibration_table)
+        figures["leaderboard.png"] = plots.leaderboard_chart(result.leaderboard)
     figures["clv_distribution.png"] = plots.clv_histogram(
         result.scores["predicted_clv"].to_numpy(), horizon=config.clv.horizon, unit=config.time_unit
     )
@@ -122,6 +140,7 @@ def _metrics(result: TrainResult) -> dict[str, float]:
             metrics[f"{name}.{key}.se"] = value
         if fitted.log_likelihood_ is not None:
             metrics[f"{name}.log_likelihood"] = fitted.log_likelihood_
+            metrics.update({f"{name}.{k}": v for k, v in _criteria(fitted).items()})
     spend = result.model.spend_model
     if spend is not None:
         metrics["gamma_gamma.correlation"] = spend.correlation_
@@ -171,7 +190,16 @@ def _track(result: TrainResult) -> str:
             tracking.log_table(result.leaderboard, "leaderboard.csv")
         for name, figure in result.figures.items():
             tracking.log_figure(figure, f"plots/{name}")
+        tracking.log_text(json.dumps(result.model.selection, indent=2, default=str), "selection.json")
         tracking.log_model(result.model_dir)
+        # One nested run per model, so runs of the same model compare side by side in the UI.
+        per_model = _metrics(result)
+        for name in result.model.models:
+            with tracking.run(config.tracking.experiment, run_name=f"{config.name}/{name}", nested=True,
+                              tags={"clvmodel.model": name}):
+                tracking.log_params({"model": name, "primary": str(name == result.model.primary)})
+                tracking.log_metrics({k: v for k, v in per_model.items()
+                                      if k.startswith((f"{name}.", f"holdout.{name}."))})
     return run_id
 
 
@@ -227,15 +255,17 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         calibration_end=dumped["calibration_end"],
         observation_end=str(rfm_result.observation_end),
     )
-    clock = time.perf_counter()
-    scores = score(model, summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])
-    seconds["score"] = time.perf_counter() - clock
-
     leaderboard = table = None
     if rfm_result.split:
         holdout = holdout_predictions(model, summary)
         leaderboard = evaluate.leaderboard(summary, holdout)
         table = evaluate.calibration_table(summary, holdout)
+    model.selection = choose_primary(config, fitted, leaderboard)
+    model.primary = model.selection["chosen"]
+
+    clock = time.perf_counter()
+    scores = score(model, summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])
+    seconds["score"] = time.perf_counter() - clock
 
     result = TrainResult(
         config=config,

@@ -6,12 +6,30 @@ from clvmodel.models.base import FittedModel
 from clvmodel.models.bgnbd import BetaGeoModel
 from clvmodel.models.gamma_gamma import GammaGammaModel
 from clvmodel.models.historical import HistoricalModel
+from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
+from clvmodel.models.pareto_nbd import ParetoNBDModel
+from clvmodel.models.purchase import PurchaseModel
 
-__all__ = ["MODEL_CLASSES", "FittedModel", "BetaGeoModel", "GammaGammaModel", "HistoricalModel"]
+__all__ = [
+    "MODEL_CLASSES",
+    "PURCHASE_MODELS",
+    "FittedModel",
+    "PurchaseModel",
+    "BetaGeoModel",
+    "ModifiedBetaGeoModel",
+    "ParetoNBDModel",
+    "GammaGammaModel",
+    "HistoricalModel",
+]
 
 #: Config name -> class; the keys are what a config's ``models:`` list and a model JSON use.
 MODEL_CLASSES: dict[str, type[FittedModel]] = {
     "historical": HistoricalModel,
     "bgnbd": BetaGeoModel,
+    "pareto_nbd": ParetoNBDModel,
+    "mbgnbd": ModifiedBetaGeoModel,
     "gamma_gamma": GammaGammaModel,
 }
+
+#: The BTYD purchase models; one of them (``model:`` in the config) gives ``predicted_clv``.
+PURCHASE_MODELS = ("bgnbd", "pareto_nbd", "mbgnbd")

@@ -42,6 +42,8 @@ class FittedModel:
     standard_errors_: dict[str, float] | None = None
     log_likelihood_: float | None = None
     n_: int | None = None
+    #: Covariance of the log-parameters (inverse Hessian), for intervals; ``None`` if unknown.
+    covariance_: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state: three or four numbers determine every prediction."""
@@ -52,6 +54,7 @@ class FittedModel:
             "standard_errors": dict(self.standard_errors_ or {}),
             "log_likelihood": self.log_likelihood_,
             "n": self.n_,
+            "covariance_log_params": self.covariance_,
         }
 
     @classmethod
@@ -62,6 +65,7 @@ class FittedModel:
         model.standard_errors_ = {k: float(v) for k, v in (state.get("standard_errors") or {}).items()}
         model.log_likelihood_ = state.get("log_likelihood")
         model.n_ = state.get("n")
+        model.covariance_ = state.get("covariance_log_params")
         return model
 
     def __repr__(self) -> str:

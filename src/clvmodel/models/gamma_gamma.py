@@ -65,6 +65,7 @@ class GammaGammaModel(FittedModel):
         self.params_ = result.params
         self.standard_errors_ = result.standard_errors
         self.log_likelihood_ = result.log_likelihood
+        self.covariance_ = result.covariance
         self.n_ = result.n
         return self
 
