@@ -230,7 +230,7 @@ def test_score_is_vectorised_over_unique_rows(trained_cdnow):
     frequency = rng.poisson(2, n) * (recency > 0)
     rows = pd.DataFrame({"customer_id": np.arange(n).astype(str), "frequency": frequency, "recency": recency, "T": T,
                          "monetary_value": rng.gamma(5, 7, n) * (frequency > 0)})
-    out = score(model, rows, horizon=52)
+    out = score(model, rows, horizon=52, interval_draws=0)
     assert len(out) == n and out["customer_id"].tolist() == rows["customer_id"].tolist()
     assert np.isfinite(out[["p_alive", "expected_purchases", "predicted_clv"]].to_numpy()).all()
     assert ((out["p_alive"] >= 0) & (out["p_alive"] <= 1)).all()

@@ -20,6 +20,7 @@ The dotted names below are a public contract (docs, users' scripts and ``--set``
     model: auto                        # the purchase model behind predicted_clv, or auto
     selection: {metric: spend_mae}     # what auto compares on the holdout
     clv: {horizon: 39, discount_rate: 0.0, margin: 1.0}
+    intervals: {level: 0.9, draws: 1000, seed: 0}   # *_lower/*_upper columns; draws 0: none
     historical: {retention_periods: null}
     tracking: {experiment: cdnow, enabled: true}
     output: {model_dir: models/cdnow}
@@ -41,6 +42,7 @@ __all__ = [
     "DataConfig",
     "ClvConfig",
     "HistoricalConfig",
+    "IntervalConfig",
     "SegmentConfig",
     "SelectionConfig",
     "TrackingConfig",
@@ -93,6 +95,14 @@ class ClvConfig(_Strict):
     horizon: int = Field(39, gt=0)
     discount_rate: float = Field(0.0, ge=0.0)
     margin: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class IntervalConfig(_Strict):
+    """Per-customer intervals by parametric bootstrap (see :mod:`clvmodel.uncertainty`); 0 draws: off."""
+
+    level: float = Field(0.9, gt=0.0, lt=1.0)
+    draws: int = Field(1000, ge=0)
+    seed: int = 0
 
 
 class HistoricalConfig(_Strict):
@@ -165,6 +175,7 @@ class Config(_Strict):
     model: str = "auto"
     selection: SelectionConfig = SelectionConfig()
     clv: ClvConfig = ClvConfig()
+    intervals: IntervalConfig = IntervalConfig()
     historical: HistoricalConfig = HistoricalConfig()
     segments: SegmentConfig = SegmentConfig()
     tracking: TrackingConfig = TrackingConfig()

@@ -156,6 +156,8 @@ def score(
     discount_rate: float | None = None,
     margin: float | None = None,
     per_period: bool = False,
+    interval_level: float | None = None,
+    interval_draws: int | None = None,
 ) -> pd.DataFrame:
     """Forecast every customer; see the module docstring for the columns.
 
@@ -169,6 +171,10 @@ def score(
         Override the model's CLV settings (horizon in whole periods of the model's time unit).
     per_period
         Add ``period_1..period_H``: each period's discounted expected value (BG/NBD models).
+    interval_level, interval_draws
+        Parametric-bootstrap intervals (:mod:`clvmodel.uncertainty`) as ``expected_purchases_lower``
+        / ``_upper`` and ``predicted_clv_lower`` / ``_upper``; defaults from the model's
+        ``intervals`` config (90 %, 1,000 draws, seeded); 0 draws adds no interval columns.
 
     Returns
     -------
@@ -217,6 +223,19 @@ def score(
         for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv"):
             out[column] = forecast[column].to_numpy()
         extra = forecast.filter(like="period_")
+        settings = model.config.get("intervals") or {}
+        draws = int(settings.get("draws", 1000) if interval_draws is None else interval_draws)
+        level = float(settings.get("level", 0.9) if interval_level is None else interval_level)
+        if not 0 < level < 1 or draws < 0:
+            raise ClvError(f"interval level must be in (0, 1) and draws >= 0, got {level} and {draws}")
+        if draws:
+            from clvmodel.uncertainty import interval_columns
+
+            bounds = interval_columns(
+                model, filled, out, horizon=horizon, margin=margin, level=level, draws=draws,
+                seed=int(settings.get("seed", 0)),
+            )
+            extra = pd.concat([bounds, extra], axis=1)
     else:
         out["p_alive"] = np.nan
         out["expected_purchases"] = historical.expected_purchases(out["frequency"], out["T"], t=horizon)
