@@ -58,8 +58,34 @@ def train(
     from clvmodel.train import train as run_training
 
     cfg = load_config(config, set_ or [])
+    if cfg.subscriptions is not None:
+        from clvmodel import subscription
+
+        print(render_subscription(subscription.train(cfg, track=False if no_tracking else None)))
+        return
     result = run_training(cfg, track=False if no_tracking else None)
     print(render_train(result))
+
+
+def render_subscription(result) -> str:  # noqa: ANN001 - SubscriptionResult, imported lazily
+    """The summary ``clvmodel train`` prints for an sBG config."""
+    model = result.model.models["sbg"]
+    settings, m = result.config.subscriptions, result.metrics
+    lines = [
+        f"clvmodel train: {result.config.name} (shifted-beta-geometric, {result.customers:,} customers, {settings.period}s)",
+        f"  sbg          alpha {model.params_['alpha']:.4f} (se {model.standard_errors_['alpha']:.4f}), "
+        f"beta {model.params_['beta']:.4f} (se {model.standard_errors_['beta']:.4f}); "
+        f"log-likelihood {model.log_likelihood_:,.2f}",
+        f"  value        DERL {m['sbg.derl']:.4f} {settings.period}s at discount {result.config.clv.discount_rate}; "
+        f"a new customer is worth {m['sbg.clv_new_customer']:,.2f} (fee {settings.fee:g}, margin {result.config.clv.margin:g})",
+    ]
+    if result.projection is not None:
+        lines.append(f"  projection (fitted on {settings.period}s 0-{settings.fitted_periods}; later rows are the holdout)")
+        table = result.projection.assign(error=lambda f: (100 * f["error"]).round(2))
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.1f}").replace("\n", "\n    ").join(["    ", ""]))
+    lines.append(f"  model        {result.model_dir}")
+    lines.append(f"  run          {result.run_id or 'not tracked'}")
+    return "\n".join(lines)
 
 
 def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
@@ -202,6 +228,16 @@ def score(
     from clvmodel.predict import score as score_customers
 
     trained = load(model)
+    if trained.primary == "sbg":
+        from clvmodel.subscription import score_subscribers
+
+        if as_of is not None or horizon is not None:
+            raise ClvError("--as-of and --horizon do not apply to a subscription (sbg) model; pass renewals per customer")
+        scores = score_subscribers(trained, io.read_table(input_), discount_rate=discount_rate, margin=margin)
+        io.write_table(scores, output)
+        print(f"score: {len(scores):,} subscribers valued; total predicted CLV {scores['predicted_clv'].sum():,.2f}; "
+              f"written to {output}")
+        return
     source = read_input(trained, input_, as_of=_parse_date(as_of, "--as-of"))
     scores = score_customers(trained, source, horizon=horizon, discount_rate=discount_rate, margin=margin)
     io.write_table(scores, output)

@@ -24,6 +24,9 @@ The dotted names below are a public contract (docs, users' scripts and ``--set``
     historical: {retention_periods: null}
     tracking: {experiment: cdnow, enabled: true}
     output: {model_dir: models/cdnow}
+
+A subscription config (shifted-beta-geometric) has ``models: [sbg]`` and a ``subscriptions``
+section instead of ``data``; see :class:`SubscriptionConfig` and ``configs/subscription_*.yaml``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "Columns",
     "DataConfig",
     "ClvConfig",
+    "SubscriptionConfig",
     "HistoricalConfig",
     "IntervalConfig",
     "SegmentConfig",
@@ -56,7 +60,7 @@ __all__ = [
 ]
 
 #: Models a config may list. Purchase models need a spend model to give CLV in money.
-MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma")
+MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma", "sbg")
 PURCHASE_MODEL_NAMES = ("bgnbd", "pareto_nbd", "mbgnbd")
 
 #: Holdout metrics ``model: auto`` may select on, and whether lower is better.
@@ -87,6 +91,44 @@ class DataConfig(_Strict):
     delimiter: str = ","
     header: bool = True
     negative_amounts: Literal["error", "exclude"] = "error"
+
+
+class SubscriptionColumns(_Strict):
+    customer_id: str = "customer_id"
+    start: str = "start"
+    end: str = "end"
+
+
+class SubscriptionConfig(_Strict):
+    """Subscription data for the sBG model: cohort survivor counts, or one row per subscriber.
+
+    ``survivors`` are the customers still active at the start of periods 0, 1, ..., n (the first
+    is the cohort size); the model is fitted on periods ``0..fitted_periods`` and the rest is a
+    holdout. ``source`` is a CSV/Parquet file of ``customer_id, start, end`` (``end`` empty while
+    active), converted to renewals per customer as of ``as_of`` (see
+    :func:`clvmodel.models.sbg.durations_from_subscriptions`). ``fee`` is the payment per period.
+    """
+
+    survivors: list[int] | None = None
+    fitted_periods: int | None = Field(None, ge=2)
+    source: str | None = None
+    columns: SubscriptionColumns = SubscriptionColumns()
+    period: Literal["day", "week", "month", "year"] = "year"
+    as_of: dt.date | None = None
+    fee: float = Field(1.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SubscriptionConfig":
+        if (self.survivors is None) == (self.source is None):
+            raise ValueError("subscriptions: give exactly one of survivors (cohort counts) or source (a file)")
+        if self.fitted_periods is not None and self.survivors is None:
+            raise ValueError("subscriptions.fitted_periods applies to survivors only")
+        if self.survivors is not None and self.fitted_periods is not None and self.fitted_periods > len(self.survivors) - 1:
+            raise ValueError(
+                f"subscriptions.fitted_periods {self.fitted_periods} must be at most the last period given "
+                f"({len(self.survivors) - 1})"
+            )
+        return self
 
 
 class ClvConfig(_Strict):
@@ -167,7 +209,8 @@ class Config(_Strict):
     """A training run, as the YAML file describes it."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    data: DataConfig
+    data: DataConfig | None = None
+    subscriptions: SubscriptionConfig | None = None
     time_unit: Literal["day", "week"] = "week"
     calibration_end: dt.date | None = None
     observation_end: dt.date | None = None
@@ -194,7 +237,23 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _kind(self) -> "Config":
+        if "sbg" in self.models:
+            if self.models != ["sbg"] or self.subscriptions is None or self.data is not None:
+                raise ValueError(
+                    "sbg is the subscription model: list it alone (models: [sbg]) with a subscriptions "
+                    "section and no data section"
+                )
+        elif self.data is None:
+            raise ValueError("missing config key 'data' (the transactions to model)")
+        elif self.subscriptions is not None:
+            raise ValueError("a subscriptions section needs models: [sbg]")
+        return self
+
+    @model_validator(mode="after")
     def _primary(self) -> "Config":
+        if self.models == ["sbg"]:
+            return self
         purchase = [m for m in self.models if m in PURCHASE_MODEL_NAMES]
         if self.model != "auto" and self.model not in purchase:
             raise ValueError(
@@ -226,9 +285,12 @@ def _one_line(error: ValidationError, origin: str) -> str:
     if kind == "missing":
         return f"{origin}: missing config key '{where}'; add it"
     msg = first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
     if not first["loc"]:  # a rule across keys: the input is the whole config, not worth echoing
         return f"{origin}: {msg}"
-    return f"{origin}: {where}: {msg} (got {first.get('input')!r})"
+    if isinstance(given, (dict, list)) and len(repr(given)) > 60:  # a section: the message says enough
+        return f"{origin}: {where}: {msg}"
+    return f"{origin}: {where}: {msg} (got {given!r})"
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:

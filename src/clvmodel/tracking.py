@@ -93,8 +93,15 @@ def log_text(text: str, name: str) -> None:
     mlflow.log_text(text, name)
 
 
+_SUBSCRIBERS = Schema([ColSpec("string", "customer_id"), ColSpec("double", "renewals")])
+
+
 def _signature(model: TrainedModel) -> ModelSignature:
     clv = model.clv
+    if model.primary == "sbg":
+        params = ParamSchema([ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
+                              ParamSpec("margin", "double", float(clv["margin"]))])
+        return ModelSignature(inputs=_SUBSCRIBERS, params=params)
     params = ParamSchema(
         [
             ParamSpec("horizon", "long", int(clv["horizon"])),
@@ -103,6 +110,14 @@ def _signature(model: TrainedModel) -> ModelSignature:
         ]
     )
     return ModelSignature(inputs=_INPUT, params=params)
+
+
+def _example(model: TrainedModel) -> pd.DataFrame:
+    if model.primary == "sbg":
+        return pd.DataFrame({"customer_id": ["example"], "renewals": [2.0]})
+    return pd.DataFrame(
+        {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
+    )
 
 
 def _requirements() -> list[str]:
@@ -131,9 +146,7 @@ def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
             data_path=str(json_path),
             signature=_signature(model),
             # A made-up customer, not training data: the model keeps no customer rows.
-            input_example=pd.DataFrame(
-                {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
-            ),
+            input_example=_example(model),
             pip_requirements=_requirements(),
         )
         if directory.exists():
@@ -174,6 +187,11 @@ class ClvPyfunc:
         from clvmodel.predict import score
 
         params = params or {}
+        if self.model.primary == "sbg":
+            from clvmodel.subscription import score_subscribers
+
+            return score_subscribers(self.model, pd.DataFrame(model_input), discount_rate=params.get("discount_rate"),
+                                     margin=params.get("margin"))
         return score(
             self.model,
             pd.DataFrame(model_input),

@@ -376,8 +376,8 @@ def test_durations_period_arithmetic() -> None:
     df = _subs(
         [
             ("a", "2024-01-15", "2024-03-10"),  # Feb 15 reached, Mar 15 not: 1 month, churned
-            ("b", "2024-01-31", "2024-02-29"),  # anniversary clamps to Feb's last day: 1 month
-            ("c", "2024-01-31", "2024-02-28"),  # one day short: 0 months
+            ("b", "2024-01-31", "2024-02-29"),  # ends on its (clamped) anniversary: never renewed, 0
+            ("c", "2024-01-31", "2024-02-28"),  # a day before the anniversary: 0 months
             ("d", "2024-01-15", None),  # active until as_of 2024-06-20: Feb..Jun 15 -> 5 months
             ("e", "2024-01-15", "2024-09-01"),  # ends after as_of: still active, 5 months
             ("f", "2024-06-20", ""),  # starts on as_of: 0 renewals, active
@@ -387,18 +387,20 @@ def test_durations_period_arithmetic() -> None:
     out = durations_from_subscriptions(df, period="month", as_of="2024-06-20")
     assert list(out.columns) == ["customer_id", "periods_survived", "churned"]
     assert list(out["customer_id"]) == list("abcdefg")
-    assert list(out["periods_survived"]) == [1, 1, 0, 5, 5, 0, 0]
+    assert list(out["periods_survived"]) == [1, 0, 0, 5, 5, 0, 0]
     assert list(out["churned"]) == [True, True, True, False, False, False, True]
     assert out["periods_survived"].dtype == np.int64 and out["churned"].dtype == bool
 
     days = durations_from_subscriptions(df, period="day", as_of="2024-06-20")["periods_survived"]
-    assert list(days) == [55, 29, 28, 157, 157, 0, 0]
+    # Lapsed customers count the days strictly before their end (an end on day 55 is 54 renewals).
+    assert list(days) == [54, 28, 27, 157, 157, 0, 0]
     weeks = durations_from_subscriptions(df, period="week", as_of="2024-06-20")["periods_survived"]
-    assert list(weeks) == [7, 4, 4, 22, 22, 0, 0]
+    assert list(weeks) == [7, 4, 3, 22, 22, 0, 0]
 
     years = _subs([("x", "2020-02-29", "2021-02-28"), ("y", "2020-03-01", "2021-02-28"), ("z", "2019-05-05", None)])
     out = durations_from_subscriptions(years, period="year", as_of="2024-05-04")
-    assert list(out["periods_survived"]) == [1, 0, 4]
+    # x ends on its first (Feb 28, clamped) anniversary and y before it: neither renewed.
+    assert list(out["periods_survived"]) == [0, 0, 4]
     assert list(out["churned"]) == [True, True, False]
 
 

@@ -9,6 +9,7 @@ from clvmodel.models.historical import HistoricalModel
 from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
 from clvmodel.models.pareto_nbd import ParetoNBDModel
 from clvmodel.models.purchase import PurchaseModel
+from clvmodel.models.sbg import ShiftedBetaGeometric
 
 __all__ = [
     "MODEL_CLASSES",
@@ -20,6 +21,7 @@ __all__ = [
     "ParetoNBDModel",
     "GammaGammaModel",
     "HistoricalModel",
+    "ShiftedBetaGeometric",
 ]
 
 #: Config name -> class; the keys are what a config's ``models:`` list and a model JSON use.
@@ -29,6 +31,7 @@ MODEL_CLASSES: dict[str, type[FittedModel]] = {
     "pareto_nbd": ParetoNBDModel,
     "mbgnbd": ModifiedBetaGeoModel,
     "gamma_gamma": GammaGammaModel,
+    "sbg": ShiftedBetaGeometric,  # type: ignore[dict-item]  # same to_dict/from_dict contract
 }
 
 #: The BTYD purchase models; one of them (``model:`` in the config) gives ``predicted_clv``.

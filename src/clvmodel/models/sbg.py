@@ -591,7 +591,10 @@ def durations_from_subscriptions(
     Dates are reduced to calendar days (time of day and time zone are dropped). A customer's
     subscription runs from ``start`` to ``end``, or to ``as_of`` while it is active; an ``end``
     after ``as_of`` is in the future, so that customer is still active. ``periods_survived`` is the
-    number of complete periods in that span, i.e. of renewals made:
+    number of renewals made: the period anniversaries of ``start`` reached by ``as_of`` for an
+    active customer, and those strictly before ``end`` for a lapsed one (a subscription ending on
+    its first anniversary was never renewed; one ending a day later was renewed once). Counted as
+    complete periods from ``start`` to ``as_of``, or to the day before ``end``:
 
     * ``"day"``: whole days, ``(end - start).days``;
     * ``"week"``: ``days // 7``;
@@ -662,7 +665,8 @@ def durations_from_subscriptions(
     fail(end < start, "ends before it starts", "end before they start")
 
     churned = end.notna() & (end <= cutoff)
-    stop = end.where(churned, cutoff)
+    # Lapsed: count anniversaries strictly before the end (an end on the anniversary is no renewal).
+    stop = (end - pd.Timedelta(days=1)).clip(lower=start).where(churned, cutoff)
     days = (stop - start).dt.days
     if period == "day":
         periods = days
