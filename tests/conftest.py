@@ -1,16 +1,27 @@
-"""Shared fixtures."""
+"""Shared fixtures.
+
+Keep this file small: fixtures used by more than one test module only. Reference values live in
+the test modules that assert them, each with its source (see /work/shared/REFERENCE.md).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pandas as pd
 import pytest
+
+from clvmodel import io as clv_io  # `io` is the standard library's here
+from clvmodel import rfm
+from clvmodel.config import DataConfig
 
 
 # --- a trained CDNOW model, shared by the train, predict and tracking tests -------------------
@@ -61,3 +72,79 @@ def trained_cdnow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedC
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
+# --- data fixtures for the unit tests of io, rfm, models, clv and evaluate -----------------------
+
+#: The CDNOW split used by Fader, Hardie & Lee (2005): 39 calibration weeks, 39 holdout weeks.
+CDNOW_CALIBRATION_END = dt.date(1997, 9, 30)
+CDNOW_OBSERVATION_END = dt.date(1998, 6, 30)
+
+
+@pytest.fixture(scope="session")
+def cdnow_rfm() -> rfm.RfmResult:
+    """The calibration/holdout RFM result of ``bundled:CDNOW_sample`` in weeks (read once).
+
+    Calibration ends 1997-09-30, observation ends 1998-06-30; customer ids are CDNOW's master
+    ids (``"00004"``, ...). Session-scoped: tests must not mutate it.
+    """
+    con = clv_io.connect()
+    clv_io.load_transactions(con, DataConfig(source="bundled:CDNOW_sample"))
+    result = rfm.summarise(
+        con, time_unit="week", calibration_end=CDNOW_CALIBRATION_END, observation_end=CDNOW_OBSERVATION_END
+    )
+    con.close()
+    return result
+
+
+@pytest.fixture(scope="session")
+def cdnow_summary(cdnow_rfm: rfm.RfmResult) -> pd.DataFrame:
+    """The 2,357-row CDNOW summary (``customer_id, frequency, recency, T, monetary_value`` + holdout
+    columns) of :func:`cdnow_rfm`. Session-scoped: copy it before changing anything."""
+    return cdnow_rfm.summary
+
+
+@pytest.fixture(scope="session")
+def cdnow_bgnbd(cdnow_summary: pd.DataFrame):
+    """A :class:`~clvmodel.models.bgnbd.BetaGeoModel` fitted on :func:`cdnow_summary` (read-only)."""
+    from clvmodel.models.bgnbd import BetaGeoModel
+
+    return BetaGeoModel().fit(cdnow_summary)
+
+
+@pytest.fixture(scope="session")
+def cdnow_gamma_gamma(cdnow_summary: pd.DataFrame):
+    """A :class:`~clvmodel.models.gamma_gamma.GammaGammaModel` fitted on :func:`cdnow_summary`."""
+    from clvmodel.models.gamma_gamma import GammaGammaModel
+
+    return GammaGammaModel().fit(cdnow_summary)
+
+
+@pytest.fixture
+def duck() -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection from :func:`clvmodel.io.connect`, closed afterwards."""
+    con = clv_io.connect()
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """``write_csv(rows, header=("customer_id", "date", "amount"), name="tx.csv", sep=",")`` writes
+    a small text file in ``tmp_path`` exactly as given (every value is written as text, so ids like
+    ``"007"`` keep their zeros) and returns its path. ``header=None`` writes no header line."""
+
+    def _write(
+        rows: Sequence[Sequence[object]],
+        header: Sequence[str] | None = ("customer_id", "date", "amount"),
+        name: str = "tx.csv",
+        sep: str = ",",
+    ) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [sep.join(header)] if header is not None else []
+        lines += [sep.join(str(v) for v in row) for row in rows]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return path
+
+    return _write

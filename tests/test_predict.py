@@ -51,7 +51,13 @@ def test_transactions_and_rfm_inputs_give_the_same_scores(trained_cdnow, cdnow_f
     assert "input read as RFM table" in out and "customers scored 2,357; not scored 0" in out
     a = pd.read_csv(tmp_path / "a.csv", dtype={"customer_id": str})
     b = pd.read_parquet(tmp_path / "b.parquet")
-    assert list(a.columns) == OUTPUT_COLUMNS and len(a) == 2357 and a["customer_id"].is_unique
+    assert list(a.columns[: len(OUTPUT_COLUMNS)]) == OUTPUT_COLUMNS and len(a) == 2357 and a["customer_id"].is_unique
+    # The challenger needs transactions: its columns come with transaction input only, and on the
+    # training customers as of the calibration end they equal its holdout forecast from training.
+    assert {"challenger_purchases", "challenger_spend"} <= set(a.columns)
+    assert not {"challenger_purchases", "challenger_spend"} & set(b.columns)
+    board = trained_cdnow.result.leaderboard.set_index(["model", "target"])
+    assert a["challenger_purchases"].sum() == pytest.approx(board.loc[("challenger", "purchases"), "total_predicted"])
     assert a["customer_id"].str.len().eq(5).all()  # leading zeros kept: '00004'
     merged = a.merge(b, on="customer_id", suffixes=("_tx", "_rfm"))
     assert len(merged) == 2357

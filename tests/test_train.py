@@ -89,7 +89,7 @@ def test_model_dir_loads_with_mlflow_and_predicts(trained_cdnow):
 
 def test_leaderboard_compares_every_model_and_auto_explains_its_choice(trained_cdnow):
     board = trained_cdnow.result.leaderboard.set_index(["model", "target"])
-    assert set(board.index.get_level_values(0)) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd"}
+    assert set(board.index.get_level_values(0)) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd", "challenger"}
     # The historical formula (everyone alive, past rate continues) overshoots the holdout by far more.
     assert board.loc[("historical", "purchases"), "pct_error"] > 3 * abs(board.loc[("bgnbd", "purchases"), "pct_error"])
     selection = trained_cdnow.result.model.selection
@@ -102,7 +102,8 @@ def test_leaderboard_compares_every_model_and_auto_explains_its_choice(trained_c
         [client.get_run(trained_cdnow.run_id).info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{trained_cdnow.run_id}'",
     )
-    assert {c.data.tags["clvmodel.model"] for c in children} == {"historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma"}
+    assert {c.data.tags["clvmodel.model"] for c in children} == {
+        "historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma", "challenger"}
     pareto = next(c for c in children if c.data.tags["clvmodel.model"] == "pareto_nbd")
     # Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model in MATLAB": LL -9595.0.
     assert pareto.data.metrics["pareto_nbd.log_likelihood"] == pytest.approx(-9595.0, abs=0.05)
@@ -112,6 +113,7 @@ def test_leaderboard_compares_every_model_and_auto_explains_its_choice(trained_c
 
 def test_no_pickle_in_model_dir(trained_cdnow):
     names = [p.name for p in trained_cdnow.model_dir.rglob("*")]
+    assert "challenger.skops" in names  # skops' secure format, loaded against a list of trusted types
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle"))]
     document = json.loads((trained_cdnow.model_dir / "data" / "clvmodel.json").read_text())
     assert set(document["models"]) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma"}
@@ -137,7 +139,8 @@ def test_training_is_deterministic(tmp_path):
 def test_without_calibration_end_there_is_no_holdout(tmp_path):
     config = load_config(
         CDNOW,
-        ["calibration_end=", "observation_end=1997-09-30", f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false"],
+        ["calibration_end=", "observation_end=1997-09-30", f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false",
+         "models=[historical, bgnbd, pareto_nbd, mbgnbd, gamma_gamma]"],  # the challenger needs a holdout
     )
     result = train(config)
     assert result.leaderboard is None and result.calibration_table is None
@@ -181,7 +184,8 @@ def test_no_repeat_customers_is_a_clear_error(tmp_path, capsys):
     data.write_text("customer_id,date,amount\na,2020-01-01,10\nb,2020-01-05,5\nc,2020-02-01,7\n")
     code = main(
         ["train", str(CDNOW), "--no-tracking", "--set", f"data.source={data}", "--set", "data.date_format=",
-         "--set", "calibration_end=", "--set", "observation_end=", "--set", f"output.model_dir={tmp_path / 'm'}"]
+         "--set", "calibration_end=", "--set", "observation_end=", "--set", f"output.model_dir={tmp_path / 'm'}",
+         "--set", "models=[historical, bgnbd, gamma_gamma]"]
     )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -41,13 +41,28 @@ def _trained(model: BetaGeoModel, draws: int = 400) -> TrainedModel:
 
 
 def test_draws_are_seeded_and_centred():
-    model = BetaGeoModel.from_dict({"params": TRUE, "covariance_log_params": (np.eye(4) * 0.01).tolist()})
+    model = BetaGeoModel.from_dict(
+        {"params": TRUE, "covariance_log_params": {"params": list(TRUE), "matrix": (np.eye(4) * 0.01).tolist()}}
+    )
     first, second = parameter_draws(model, 2000, 3), parameter_draws(model, 2000, 3)
     assert first == second
     logs = np.log([[d[k] for k in TRUE] for d in first])
     np.testing.assert_allclose(logs.mean(axis=0), np.log(list(TRUE.values())), atol=0.01)
     np.testing.assert_allclose(logs.std(axis=0), 0.1, rtol=0.05)
     assert parameter_draws(BetaGeoModel.from_dict({"params": TRUE}), 10, 0) is None
+
+
+def test_covariance_follows_its_parameter_names_through_json():
+    """A saved model's JSON sorts keys; the covariance must be re-ordered with the parameters."""
+    cov = np.array([[4.0, 1.0, 0.0, 0.0], [1.0, 9.0, 0.0, 0.0], [0.0, 0.0, 16.0, 2.0], [0.0, 0.0, 2.0, 25.0]]) * 1e-4
+    model = BetaGeoModel.from_dict({"params": TRUE, "covariance_log_params": {"params": list(TRUE), "matrix": cov.tolist()}})
+    state = model.to_dict()
+    shuffled = {**state, "params": dict(sorted(state["params"].items()))}  # a, alpha, b, r
+    rebuilt = BetaGeoModel.from_dict(shuffled)
+    assert list(rebuilt.params_) == ["a", "alpha", "b", "r"]
+    expected = cov[np.ix_([2, 1, 3, 0], [2, 1, 3, 0])]
+    np.testing.assert_array_equal(np.array(rebuilt.covariance_), expected)
+    assert parameter_draws(rebuilt, 50, 1) == parameter_draws(model, 50, 1)
 
 
 def test_interval_columns_bracket_the_point_forecast():

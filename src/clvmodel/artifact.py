@@ -36,7 +36,8 @@ FORMAT = "clvmodel/trained-model"
 #: Bump when the document changes incompatibly; a reader refuses versions above its own.
 FORMAT_VERSION = 1
 JSON_NAME = "clvmodel.json"
-_PACKAGES = ("lifetimes", "numpy", "pandas", "scipy", "duckdb", "mlflow", "scikit-learn")
+CHALLENGER_DIR = "challenger"
+_PACKAGES = ("lifetimes", "numpy", "pandas", "scipy", "duckdb", "mlflow", "scikit-learn", "skops")
 
 
 def package_versions() -> dict[str, str]:
@@ -83,6 +84,9 @@ class TrainedModel:
     selection: dict[str, Any] = field(default_factory=dict)
     calibration_end: str | None = None
     observation_end: str | None = None
+    #: The scikit-learn challenger (:class:`clvmodel.models.challenger.Challenger`), saved beside
+    #: the JSON in ``challenger/`` (skops format, its own checksum); ``None`` when not trained.
+    challenger: Any = None
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -119,6 +123,7 @@ class TrainedModel:
                 "models": {name: model.to_dict() for name, model in self.models.items()},
                 "primary": self.primary,
                 "selection": self.selection,
+                "challenger": {"path": CHALLENGER_DIR} if self.challenger is not None else None,
                 "config": self.config,
                 "versions": self.versions,
             }
@@ -210,9 +215,23 @@ def load_document(path: str | Path) -> dict[str, Any]:
 def load(path_or_uri: str | Path) -> TrainedModel:
     """Load a trained model from a directory, a JSON file, or an MLflow ``models:/``/``runs:/`` URI."""
     text = str(path_or_uri)
+    local = Path(text)
     if text.startswith(("models:/", "runs:/")):
         from clvmodel import tracking  # mlflow only when an MLflow URI asks for it
 
         local = tracking.download_model(text)
-        return TrainedModel.from_document(load_document(local), origin=text)
-    return TrainedModel.from_document(load_document(text), origin=text)
+    document = load_document(local)
+    model = TrainedModel.from_document(document, origin=text)
+    if document.get("challenger"):
+        model.challenger = load_challenger(local if local.is_dir() else local.parent.parent, origin=text)
+    return model
+
+
+def load_challenger(model_dir: Path, origin: str) -> Any:
+    """The challenger saved in ``model_dir/challenger`` (verified by its own checksums)."""
+    from clvmodel.models.challenger import Challenger
+
+    folder = model_dir / CHALLENGER_DIR
+    if not folder.is_dir():
+        raise ClvError(f"{origin}: the model lists a challenger but {folder} is missing; copy the whole model directory")
+    return Challenger.load(folder)

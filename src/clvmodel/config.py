@@ -47,6 +47,7 @@ __all__ = [
     "SubscriptionConfig",
     "HistoricalConfig",
     "IntervalConfig",
+    "ChallengerConfig",
     "SegmentConfig",
     "SelectionConfig",
     "TrackingConfig",
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: Models a config may list. Purchase models need a spend model to give CLV in money.
-MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma", "sbg")
+MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma", "challenger", "sbg")
 PURCHASE_MODEL_NAMES = ("bgnbd", "pareto_nbd", "mbgnbd")
 
 #: Holdout metrics ``model: auto`` may select on, and whether lower is better.
@@ -137,6 +138,16 @@ class ClvConfig(_Strict):
     horizon: int = Field(39, gt=0)
     discount_rate: float = Field(0.0, ge=0.0)
     margin: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class ChallengerConfig(_Strict):
+    """The scikit-learn challenger's inner split: features as of ``inner_cut``, targets after it.
+
+    ``None`` puts the inner cut one holdout length before the calibration end (refused when no
+    customer had bought by then, as on CDNOW, whose customers all arrive in the first 12 weeks).
+    """
+
+    inner_cut: dt.date | None = None
 
 
 class IntervalConfig(_Strict):
@@ -219,6 +230,7 @@ class Config(_Strict):
     selection: SelectionConfig = SelectionConfig()
     clv: ClvConfig = ClvConfig()
     intervals: IntervalConfig = IntervalConfig()
+    challenger: ChallengerConfig = ChallengerConfig()
     historical: HistoricalConfig = HistoricalConfig()
     segments: SegmentConfig = SegmentConfig()
     tracking: TrackingConfig = TrackingConfig()
@@ -259,6 +271,10 @@ class Config(_Strict):
             raise ValueError(
                 f"model {self.model!r} must be 'auto' or one of the purchase models listed in models ({', '.join(purchase) or 'none'})"
             )
+        if "challenger" in self.models and self.calibration_end is None:
+            raise ValueError("the challenger learns from an inner split of the calibration period: set calibration_end")
+        if self.challenger.inner_cut and self.calibration_end and self.challenger.inner_cut >= self.calibration_end:
+            raise ValueError(f"challenger.inner_cut {self.challenger.inner_cut} must be before calibration_end")
         if "gamma_gamma" in self.models and not purchase:
             raise ValueError("gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd")
         return self

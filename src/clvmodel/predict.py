@@ -17,6 +17,11 @@ a date). Output, one row per input customer, in this order::
   ``medium_share``, 50 %), ``low``.
 * ``status``: ``ok``, or why a customer could not be scored (``first_purchase_after_as_of``);
   such a customer keeps its row with empty forecasts — never silently dropped.
+
+Optional columns follow: ``expected_purchases_lower/upper`` and ``predicted_clv_lower/upper``
+(parametric-bootstrap intervals, :mod:`clvmodel.uncertainty`); ``challenger_purchases`` and
+``challenger_spend`` when the model has a scikit-learn challenger and the input is a transaction
+log (it needs the transactions, not just RFM), scaled from its training window to the horizon.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class ScoreInput:
     as_of: dt.date | None = None
     unscorable: dict[str, str] | None = None  # customer_id -> status
     ignored_transactions: int = 0  # transactions after as_of, not used
+    #: The challenger's purchases and spend over its training window, per customer (transactions only).
+    challenger: pd.DataFrame | None = None
 
 
 def validate_rfm(frame: pd.DataFrame, origin: str = "input") -> pd.DataFrame:
@@ -243,6 +250,14 @@ def score(
         out["predicted_clv"] = out["historical_clv"]
     out["segment"] = assign_segments(out["predicted_clv"].to_numpy(), out["p_alive"].to_numpy(), model.segments)
     out["status"] = "ok"
+    if source.challenger is not None and model.challenger is not None:
+        factor = model.challenger.horizon_factor(horizon)
+        aligned = out[["customer_id"]].merge(source.challenger, on="customer_id", how="left", validate="1:1")
+        extra = pd.concat(
+            [extra, pd.DataFrame({"challenger_purchases": aligned["purchases"].to_numpy() * factor,
+                                  "challenger_spend": aligned["spend"].to_numpy() * factor}, index=out.index)],
+            axis=1,
+        )
     out = pd.concat([out[OUTPUT_COLUMNS], extra], axis=1)
     if source.unscorable:
         refused = pd.DataFrame({"customer_id": list(source.unscorable), "status": list(source.unscorable.values())})
@@ -286,6 +301,9 @@ def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None =
         late = con.execute(
             f"SELECT customer_id FROM transactions GROUP BY customer_id HAVING min(day) > DATE '{as_of}' ORDER BY 1"
         ).fetchall()
+        challenger = None
+        if model.challenger is not None:
+            challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
     finally:
         con.close()
     return ScoreInput(
@@ -294,6 +312,7 @@ def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None =
         as_of,
         {row[0]: "first_purchase_after_as_of" for row in late},
         summarised.transactions_after_observation_end,
+        challenger,
     )
 
 

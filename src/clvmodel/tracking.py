@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from clvmodel.artifact import JSON_NAME, TrainedModel, load_document
+from clvmodel.artifact import CHALLENGER_DIR, JSON_NAME, TrainedModel, load_challenger, load_document
 from clvmodel.errors import ClvError
 
 __all__ = [
@@ -149,6 +149,8 @@ def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
             input_example=_example(model),
             pip_requirements=_requirements(),
         )
+        if model.challenger is not None:
+            model.challenger.save(staging / "model" / CHALLENGER_DIR)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -204,4 +206,8 @@ class ClvPyfunc:
 def _load_pyfunc(data_path: str) -> ClvPyfunc:
     """MLflow's ``loader_module`` hook: read (and verify) the JSON document at ``data_path``."""
     path = Path(data_path)
-    return ClvPyfunc(TrainedModel.from_document(load_document(path), origin=str(path)))
+    document = load_document(path)
+    model = TrainedModel.from_document(document, origin=str(path))
+    if document.get("challenger"):  # data_path is <model dir>/data/clvmodel.json
+        model.challenger = load_challenger(path.parent.parent, origin=str(path))
+    return ClvPyfunc(model)

@@ -50,11 +50,31 @@ def fit_models(config: Config, summary: pd.DataFrame) -> dict[str, FittedModel]:
     """Fit every model the config lists, in the order given."""
     fitted: dict[str, FittedModel] = {}
     for name in config.models:
+        if name == "challenger":  # learns from transactions, not the summary: see fit_challenger
+            continue
         model = (
             HistoricalModel(config.historical.retention_periods) if name == "historical" else MODEL_CLASSES[name]()
         )
         fitted[name] = model.fit(summary)  # type: ignore[attr-defined]
     return fitted
+
+
+def fit_challenger(con: Any, config: Config, duration: float) -> tuple[Any, pd.DataFrame]:
+    """Fit the scikit-learn challenger on the calibration period only; predict the holdout.
+
+    The challenger reads the transactions itself (gaps, spend statistics); it never sees a row
+    after the calibration end (:mod:`clvmodel.models.challenger`).
+    """
+    from clvmodel.models.challenger import Challenger
+
+    challenger = Challenger().fit(
+        con,
+        calibration_end=config.calibration_end,
+        holdout_periods=duration,
+        time_unit=config.time_unit,
+        inner_cut=config.challenger.inner_cut,
+    )
+    return challenger, challenger.predict(con, cut=config.calibration_end, horizon_periods=duration)
 
 
 def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -194,7 +214,8 @@ def _track(result: TrainResult) -> str:
         tracking.log_model(result.model_dir)
         # One nested run per model, so runs of the same model compare side by side in the UI.
         per_model = _metrics(result)
-        for name in result.model.models:
+        names = list(result.model.models) + (["challenger"] if result.model.challenger is not None else [])
+        for name in names:
             with tracking.run(config.tracking.experiment, run_name=f"{config.name}/{name}", nested=True,
                               tags={"clvmodel.model": name}):
                 tracking.log_params({"model": name, "primary": str(name == result.model.primary)})
@@ -231,6 +252,9 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         repeat_series = rfm.repeat_transactions_by_period(
             con, start=start.date(), end=rfm_result.observation_end, unit_days=unit_days
         )
+        challenger = challenger_holdout = None
+        if "challenger" in config.models:
+            challenger, challenger_holdout = fit_challenger(con, config, float(summary["duration_holdout"].iloc[0]))
     finally:
         con.close()
     seconds["read_and_rfm"] = time.perf_counter() - clock
@@ -254,10 +278,14 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         config=dumped,
         calibration_end=dumped["calibration_end"],
         observation_end=str(rfm_result.observation_end),
+        challenger=challenger,
     )
     leaderboard = table = None
     if rfm_result.split:
         holdout = holdout_predictions(model, summary)
+        if challenger_holdout is not None:
+            aligned = summary[["customer_id"]].merge(challenger_holdout, on="customer_id", how="left", validate="1:1")
+            holdout["challenger"] = aligned[["purchases", "spend"]]
         leaderboard = evaluate.leaderboard(summary, holdout)
         table = evaluate.calibration_table(summary, holdout)
     model.selection = choose_primary(config, fitted, leaderboard)

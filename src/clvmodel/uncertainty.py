@@ -36,11 +36,16 @@ def parameter_draws(model: FittedModel, draws: int, seed: int) -> list[dict[str,
     """``draws`` parameter dicts from N(log θ̂, Σ) mapped back by exp; ``None`` without a covariance."""
     if model.covariance_ is None or not model.params_:
         return None
-    names = list(model.params_)
-    mean = np.log(np.array([model.params_[k] for k in names]))
+    held = list(model.params_)
     cov = np.asarray(model.covariance_, dtype=float)
-    if cov.shape != (len(names), len(names)) or not np.all(np.isfinite(cov)):
+    if cov.shape != (len(held), len(held)) or not np.all(np.isfinite(cov)):
         return None
+    # Sample in sorted-name order so that the same seed gives the same draws however the
+    # parameters happen to be ordered (lifetimes' order in memory, sorted keys after JSON).
+    names = sorted(held)
+    order = [held.index(k) for k in names]
+    cov = cov[np.ix_(order, order)]
+    mean = np.log(np.array([model.params_[k] for k in names]))
     rng = np.random.default_rng(seed)
     samples = np.exp(rng.multivariate_normal(mean, cov, size=draws, method="eigh"))
     return [dict(zip(names, row)) for row in samples]

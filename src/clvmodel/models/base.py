@@ -42,7 +42,8 @@ class FittedModel:
     standard_errors_: dict[str, float] | None = None
     log_likelihood_: float | None = None
     n_: int | None = None
-    #: Covariance of the log-parameters (inverse Hessian), for intervals; ``None`` if unknown.
+    #: Covariance of the log-parameters (inverse Hessian), rows and columns in ``params_`` order,
+    #: for intervals; ``None`` if unknown.
     covariance_: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +55,10 @@ class FittedModel:
             "standard_errors": dict(self.standard_errors_ or {}),
             "log_likelihood": self.log_likelihood_,
             "n": self.n_,
-            "covariance_log_params": self.covariance_,
+            # Named: JSON readers may reorder ``params`` (ours sorts keys), the matrix must follow.
+            "covariance_log_params": (
+                {"params": list(self.params_ or {}), "matrix": self.covariance_} if self.covariance_ is not None else None
+            ),
         }
 
     @classmethod
@@ -65,7 +69,10 @@ class FittedModel:
         model.standard_errors_ = {k: float(v) for k, v in (state.get("standard_errors") or {}).items()}
         model.log_likelihood_ = state.get("log_likelihood")
         model.n_ = state.get("n")
-        model.covariance_ = state.get("covariance_log_params")
+        covariance = state.get("covariance_log_params")
+        if covariance is not None:
+            order = [covariance["params"].index(name) for name in model.params_]
+            model.covariance_ = np.asarray(covariance["matrix"], dtype=float)[np.ix_(order, order)].tolist()
         return model
 
     def __repr__(self) -> str:

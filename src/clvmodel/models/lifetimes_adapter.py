@@ -79,7 +79,8 @@ def dataset_path(name: str) -> Path:
     """Path of a data file bundled with lifetimes (``CDNOW_sample`` -> ``.../CDNOW_sample.txt``)."""
     if name not in DATASETS:
         raise ClvError(f"unknown bundled data set {name!r}; choose one of: {', '.join(DATASETS)}")
-    folder = importlib.resources.files("lifetimes") / "datasets"
+    with warnings.catch_warnings():  # files() imports lifetimes, whose import changes the filters
+        folder = importlib.resources.files("lifetimes") / "datasets"
     for suffix in (".txt", ".csv"):
         candidate = folder / f"{name}{suffix}"
         if candidate.is_file():

@@ -61,6 +61,7 @@ class PurchaseModel(FittedModel):
         Broadcasts: ``t`` of shape ``(H, 1)`` with customer arrays of shape ``(n,)`` gives an
         ``(H, n)`` matrix of cumulative expectations.
         """
+        check_fitted(self)
         return lifetimes_adapter.conditional_expected_purchases(self.name, self.params_ or {}, t, frequency, recency, T)
 
     def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:

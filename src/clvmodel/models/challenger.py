@@ -1,0 +1,727 @@
+"""A scikit-learn challenger to the BTYD models: gradient-boosted trees on calibration features.
+
+BG/NBD and Gamma-Gamma derive a customer's future from a story (buy while alive, drop out,
+spend around a personal mean). The challenger learns it from data instead: two
+:class:`~sklearn.ensemble.HistGradientBoostingRegressor` (Poisson loss: counts and non-negative
+spend) map features of a customer's history up to a cut date to her repeat purchase days and
+spend in the window after it. It competes on the same holdout leaderboard
+(:func:`clvmodel.evaluate.leaderboard`).
+
+Features (:func:`features`, SQL on DuckDB, same contract as :mod:`clvmodel.rfm`: transactions
+on the same day are one purchase, times in the time unit, ``week`` = days / 7), for each
+customer whose first purchase is on or before the cut:
+
+* ``frequency``, ``recency``, ``T``, ``monetary_value``: the RFM summary, exactly as
+  :func:`clvmodel.rfm.summarise` computes it;
+* ``total_spend``, ``mean_order_value`` (= total / purchase days), ``max_order_value``,
+  ``purchase_days`` (= frequency + 1), all over purchase days (same-day totals);
+* ``mean_gap``, ``std_gap``: mean and *population* standard deviation of the gaps between
+  consecutive purchase days (NaN for a one-time buyer, who has no gap; the trees route missing
+  values natively, which is more honest than inventing a gap; ``std_gap`` is 0 with one gap);
+* ``time_since_last`` = ``T − recency``;
+* ``recent_purchases``: repeat purchase days strictly inside the last quarter of the customer's
+  own observed window, i.e. with ``day − first_day > 0.75 × (cut − first_day)`` (the first
+  purchase never counts; a day exactly on the boundary does not either);
+* ``repeat_rate`` = ``frequency / max(T, 1)``: trees split on one feature at a time and cannot
+  form the ratio themselves (the floor at one period as in :mod:`clvmodel.models.historical`).
+
+Targets (:func:`targets`): purchase days and spend in ``(start, end]`` for each customer whose
+first purchase is on or before ``start`` (zero when she did not buy); with ``start`` = calibration
+end and ``end`` = observation end they are the RFM ``frequency_holdout`` and holdout spend.
+
+Training without leakage (:meth:`Challenger.fit`). The targets the regressors learn must come
+from the past, never from the holdout that scores them. Given the calibration end ``C`` and the
+holdout length ``D``, the model is trained on an *inner* split of the calibration period:
+features as of ``inner_cut`` (default ``C − D``), targets in ``(inner_cut, C]``. Structurally,
+:meth:`~Challenger.fit` first creates a temporary view of the transactions with ``day <= C`` and
+the training code receives only that view's name: no query it runs can see a later row. The real
+holdout forecast then uses features as of ``C`` (:meth:`Challenger.predict`).
+
+Horizon. A regressor learns the target over its training window of ``W = (C − inner_cut)``
+periods (``W = D`` by default). :meth:`~Challenger.predict` for another horizon ``H`` scales both
+predictions by ``H / W``. This is an **approximation**: it assumes a constant purchase rate, while
+customers drop out over time (BG/NBD's ``E[Y(t)]`` is concave in ``t``), so scaling up tends to
+over-forecast and scaling down to under-forecast. With ``horizon_scaling=False`` any horizon other
+than ``W`` is refused.
+
+Known limits: trees do not extrapolate. Features at ``C`` (e.g. ``T``) can exceed the range seen
+at the inner cut; such customers are treated like the oldest ones seen in training.
+
+Persistence without pickle (:meth:`Challenger.save`, :meth:`Challenger.load`): the two
+regressors go into one skops file (``challenger.skops``), loaded with an explicit list of trusted
+types (:data:`TRUSTED_TYPES`) checked with :func:`skops.io.get_untrusted_types` first; anything
+else is refused. A JSON document (``challenger.json``) holds the feature names, time unit,
+horizon, hyper-parameters, package versions, the SHA-256 of the skops file (verified before the
+file is parsed) and a checksum of its own content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import numbers
+import os
+import platform
+import tempfile
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from clvmodel.errors import ClvError
+from clvmodel.rfm import UNIT_DAYS
+
+__all__ = [
+    "FEATURES",
+    "TARGETS",
+    "TRUSTED_TYPES",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SKOPS_NAME",
+    "JSON_NAME",
+    "Challenger",
+    "features",
+    "targets",
+    "features_sql",
+    "targets_sql",
+]
+
+#: Model inputs, in the column order the regressors were fitted on.
+FEATURES: tuple[str, ...] = (
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "total_spend",
+    "mean_order_value",
+    "max_order_value",
+    "purchase_days",
+    "mean_gap",
+    "std_gap",
+    "time_since_last",
+    "recent_purchases",
+    "repeat_rate",
+)
+#: What the two regressors predict, per customer, over the window after the cut.
+TARGETS: tuple[str, ...] = ("purchases", "spend")
+
+#: Types outside skops' defaults that a saved challenger may contain, and nothing else. A fitted
+#: HistGradientBoostingRegressor holds its trees as ``TreePredictor`` objects (plain arrays
+#: inside); everything else in it (the estimator, its binner, loss, numpy arrays, dicts) is
+#: trusted by skops by default.
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
+
+FORMAT = "clvmodel/challenger"
+#: Bump when the saved form changes incompatibly; a reader refuses versions above its own.
+FORMAT_VERSION = 1
+SKOPS_NAME = "challenger.skops"
+JSON_NAME = "challenger.json"
+_PACKAGES = ("numpy", "pandas", "scikit-learn", "skops", "duckdb")
+
+
+# --- SQL -------------------------------------------------------------------------------------
+
+
+def _date_literal(value: dt.date) -> str:
+    return f"DATE '{value.isoformat()}'"
+
+
+def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
+    """The feature query (DuckDB), written in :func:`clvmodel.rfm.rfm_sql`'s portable style.
+
+    Date differences are ``CAST(a - b AS INT)`` and only functions Spark SQL also has are used
+    (``MIN_BY``, ``LAG``, ``STDDEV_POP``, ``GREATEST``); it has not been run on Spark yet.
+
+    Parameters
+    ----------
+    table
+        A table or view with columns ``customer_id, day (DATE), amount``.
+    cut
+        Last day seen (inclusive); later rows are filtered out first.
+    unit_days
+        1 for days, 7 for weeks.
+    """
+    cut_sql = _date_literal(cut)
+    unit = f"{float(unit_days)!r}"
+    return f"""
+    WITH days AS (
+        SELECT customer_id, day, SUM(amount) AS amount
+        FROM {table}
+        WHERE day <= {cut_sql}
+        GROUP BY customer_id, day
+    ),
+    ordered AS (
+        SELECT customer_id, day, amount,
+               MIN(day) OVER (PARTITION BY customer_id) AS first_day,
+               CAST(day - LAG(day) OVER (PARTITION BY customer_id ORDER BY day) AS INT) AS gap_days
+        FROM days
+    ),
+    per_customer AS (
+        SELECT customer_id,
+               MIN(first_day) AS first_day,
+               MAX(day) AS last_day,
+               MIN_BY(amount, day) AS first_amount,
+               COUNT(*) AS purchase_days,
+               SUM(amount) AS total_spend,
+               MAX(amount) AS max_order_value,
+               AVG(gap_days) AS mean_gap_days,
+               STDDEV_POP(gap_days) AS std_gap_days,
+               -- integer arithmetic: day - first > 3/4 (cut - first), no rounding at the boundary
+               COUNT(CASE WHEN 4 * CAST(day - first_day AS INT) > 3 * CAST({cut_sql} - first_day AS INT)
+                          THEN 1 END) AS recent_purchases
+        FROM ordered
+        GROUP BY customer_id
+    )
+    SELECT customer_id,
+           CAST(purchase_days - 1 AS BIGINT) AS frequency,
+           CAST(last_day - first_day AS INT) / {unit} AS recency,
+           CAST({cut_sql} - first_day AS INT) / {unit} AS T,
+           CASE WHEN purchase_days > 1 THEN (total_spend - first_amount) / (purchase_days - 1) ELSE 0.0 END
+               AS monetary_value,
+           CAST(total_spend AS DOUBLE) AS total_spend,
+           total_spend / purchase_days AS mean_order_value,
+           CAST(max_order_value AS DOUBLE) AS max_order_value,
+           CAST(purchase_days AS BIGINT) AS purchase_days,
+           mean_gap_days / {unit} AS mean_gap,
+           std_gap_days / {unit} AS std_gap,
+           CAST({cut_sql} - last_day AS INT) / {unit} AS time_since_last,
+           CAST(recent_purchases AS BIGINT) AS recent_purchases,
+           (purchase_days - 1) / GREATEST(CAST({cut_sql} - first_day AS INT) / {unit}, 1.0) AS repeat_rate
+    FROM per_customer
+    ORDER BY customer_id
+    """
+
+
+def targets_sql(table: str, start: dt.date, end: dt.date) -> str:
+    """The target query: purchase days and spend in ``(start, end]`` per customer acquired by ``start``."""
+    start_sql, end_sql = _date_literal(start), _date_literal(end)
+    return f"""
+    WITH days AS (
+        SELECT customer_id, day, SUM(amount) AS amount
+        FROM {table}
+        WHERE day <= {end_sql}
+        GROUP BY customer_id, day
+    )
+    SELECT customer_id,
+           CAST(COUNT(CASE WHEN day > {start_sql} THEN 1 END) AS BIGINT) AS purchases,
+           CAST(SUM(CASE WHEN day > {start_sql} THEN amount ELSE 0.0 END) AS DOUBLE) AS spend
+    FROM days
+    GROUP BY customer_id
+    HAVING MIN(day) <= {start_sql}
+    ORDER BY customer_id
+    """
+
+
+def _as_date(value: dt.date, name: str) -> dt.date:
+    """A plain ``date``: a datetime (or pandas Timestamp) would print a time into the SQL literal."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if not isinstance(value, dt.date):
+        raise ClvError(f"{name} must be a date, got {value!r}; pass e.g. datetime.date(1997, 9, 30)")
+    return value
+
+
+def _positive(value: object) -> bool:
+    """A finite positive real number (numpy scalars included; ``True`` is not a length)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _unit_days(time_unit: str) -> int:
+    if time_unit not in UNIT_DAYS:
+        raise ClvError(f"unknown time unit {time_unit!r}; use one of: {', '.join(UNIT_DAYS)}")
+    return UNIT_DAYS[time_unit]
+
+
+def _string_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    # Same representation as rfm.summarise: ids are Python strings (leading zeros kept).
+    frame["customer_id"] = frame["customer_id"].astype(object)
+    return frame
+
+
+def features(
+    con: duckdb.DuckDBPyConnection, *, cut: dt.date, time_unit: str, table: str = "transactions"
+) -> pd.DataFrame:
+    """Calibration features as of ``cut``: one row per customer whose first purchase is on or before it.
+
+    Parameters
+    ----------
+    con
+        A DuckDB connection holding ``table``.
+    cut
+        Last day seen, inclusive; transactions after it are ignored.
+    time_unit
+        ``day`` or ``week`` (days / 7).
+    table
+        A table or view with columns ``customer_id, day, amount``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` (str) and :data:`FEATURES`, sorted by ``customer_id``; see the module
+        docstring for each definition.
+    """
+    unit_days = _unit_days(time_unit)
+    frame = con.execute(features_sql(table, _as_date(cut, "cut"), unit_days)).df()
+    return _string_ids(frame)[["customer_id", *FEATURES]]
+
+
+def targets(
+    con: duckdb.DuckDBPyConnection, *, start: dt.date, end: dt.date, table: str = "transactions"
+) -> pd.DataFrame:
+    """Purchase days and spend in ``(start, end]`` per customer whose first purchase is on or before ``start``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id, purchases, spend`` sorted by ``customer_id``; zeros for a customer who did
+        not buy in the window. Every purchase day in the window is a repeat purchase.
+    """
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    if end <= start:
+        raise ClvError(f"target window end {end} must be after its start {start}")
+    return _string_ids(con.execute(targets_sql(table, start, end)).df())
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def _calibration_view(con: duckdb.DuckDBPyConnection, table: str, calibration_end: dt.date) -> str:
+    """A temporary view of ``table`` cut at ``calibration_end``: all training reads go through it.
+
+    A unique name, so fits on one connection do not collide; the caller drops it.
+    """
+    name = f"clv_challenger_calibration_{uuid.uuid4().hex}"
+    con.execute(
+        f"CREATE TEMP VIEW {name} AS SELECT customer_id, day, amount FROM {table} "
+        f"WHERE day <= {_date_literal(calibration_end)}"
+    )
+    return name
+
+
+def _training_frame(
+    con: duckdb.DuckDBPyConnection, view: str, *, inner_cut: dt.date, calibration_end: dt.date, time_unit: str
+) -> pd.DataFrame:
+    """Features as of ``inner_cut`` joined with targets in ``(inner_cut, calibration_end]``.
+
+    Receives only the calibration view, never the full table: this is where leakage would happen.
+    """
+    x = features(con, cut=inner_cut, time_unit=time_unit, table=view)
+    y = targets(con, start=inner_cut, end=calibration_end, table=view)
+    # Same cohort by construction (first purchase <= inner_cut); validate rather than trust it.
+    return x.merge(y, on="customer_id", how="inner", validate="one_to_one")
+
+
+def _matrix(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(FEATURES)].to_numpy(dtype=np.float64)
+
+
+class Challenger:
+    """Two gradient-boosted regressors (purchases, spend) trained on an inner temporal split.
+
+    Hyper-parameters are stored as given (scikit-learn's convention); fitted state ends in ``_``
+    and holds no customer data.
+
+    Parameters
+    ----------
+    learning_rate, max_iter, max_leaf_nodes, min_samples_leaf, l2_regularization
+        Passed to both :class:`~sklearn.ensemble.HistGradientBoostingRegressor`. Early stopping
+        is off so that the number of trees does not depend on the data size.
+    random_state
+        Seed of the regressors (bin subsampling on large data). With early stopping off, two fits
+        on the same data give bit-identical trees (checked on CDNOW with 1 and 2 OpenMP threads).
+    min_customers
+        Fewest customers in the training cohort (first purchase on or before the inner cut);
+        fewer is refused rather than fitted on noise.
+    horizon_scaling
+        Scale predictions for a horizon other than the training window proportionally (an
+        approximation, see the module docstring); ``False`` refuses such horizons.
+    """
+
+    def __init__(
+        self,
+        *,
+        learning_rate: float = 0.05,
+        max_iter: int = 200,
+        max_leaf_nodes: int = 15,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        random_state: int = 0,
+        min_customers: int = 50,
+        horizon_scaling: bool = True,
+    ) -> None:
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
+        self.min_customers = min_customers
+        self.horizon_scaling = horizon_scaling
+        self.regressors_: dict[str, HistGradientBoostingRegressor] | None = None
+        self.time_unit_: str | None = None
+        self.calibration_end_: dt.date | None = None
+        self.inner_cut_: dt.date | None = None
+        self.holdout_periods_: float | None = None
+        self.window_periods_: float | None = None
+        self.n_train_: int | None = None
+
+    # -- hyper-parameters ----------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments (saved with the model)."""
+        return {
+            "learning_rate": self.learning_rate,
+            "max_iter": self.max_iter,
+            "max_leaf_nodes": self.max_leaf_nodes,
+            "min_samples_leaf": self.min_samples_leaf,
+            "l2_regularization": self.l2_regularization,
+            "random_state": self.random_state,
+            "min_customers": self.min_customers,
+            "horizon_scaling": self.horizon_scaling,
+        }
+
+    def _regressor(self) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(
+            loss="poisson",
+            learning_rate=self.learning_rate,
+            max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=False,
+            random_state=self.random_state,
+        )
+
+    def _check_fitted(self) -> None:
+        if self.regressors_ is None:
+            raise ClvError("Challenger is not fitted; call fit(...) or Challenger.load(directory) first")
+
+    # -- fit / predict -------------------------------------------------------------------------
+
+    def fit(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        calibration_end: dt.date,
+        holdout_periods: float,
+        time_unit: str,
+        inner_cut: dt.date | None = None,
+        table: str = "transactions",
+    ) -> "Challenger":
+        """Fit on the inner split ``(inner_cut, calibration_end]``; nothing after ``calibration_end`` is read.
+
+        Parameters
+        ----------
+        con
+            DuckDB connection holding ``table`` (it may hold holdout rows: they are cut off by a
+            temporary view before any training query runs).
+        calibration_end
+            ``C``, the last day of the calibration period (inclusive).
+        holdout_periods
+            ``D``, the holdout length in ``time_unit``; the default training window.
+        time_unit
+            ``day`` or ``week``.
+        inner_cut
+            Feature date of the training rows; default ``C − D`` (rounded to whole days).
+            Choose a later one when few customers had bought by ``C − D`` (then the training
+            window is shorter than ``D`` and predictions for ``D`` are scaled, see the module
+            docstring).
+        table
+            Table or view with ``customer_id, day, amount``.
+
+        Returns
+        -------
+        Challenger
+            ``self``, fitted.
+
+        Raises
+        ------
+        ClvError
+            An unknown time unit, a non-positive holdout, an inner cut not before ``C``, fewer
+            than ``min_customers`` customers by the inner cut, or no purchase/spend to learn.
+        """
+        unit_days = _unit_days(time_unit)
+        calibration_end = _as_date(calibration_end, "calibration_end")
+        if not _positive(holdout_periods):
+            raise ClvError(f"holdout_periods must be a positive number of {time_unit}s, got {holdout_periods!r}")
+        if inner_cut is None:
+            inner_cut = calibration_end - dt.timedelta(days=round(holdout_periods * unit_days))
+        inner_cut = _as_date(inner_cut, "inner_cut")
+        if inner_cut >= calibration_end:
+            raise ClvError(
+                f"inner_cut {inner_cut} must be before calibration_end {calibration_end}; "
+                "the training targets are the purchases between them"
+            )
+        view = _calibration_view(con, table, calibration_end)
+        try:
+            train = _training_frame(
+                con, view, inner_cut=inner_cut, calibration_end=calibration_end, time_unit=time_unit
+            )
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+        self._check_training_frame(train, inner_cut, calibration_end)
+        x = _matrix(train)
+        self.regressors_ = {target: self._regressor().fit(x, train[target].to_numpy(dtype=np.float64)) for target in TARGETS}
+        self.time_unit_ = time_unit
+        self.calibration_end_ = calibration_end
+        self.inner_cut_ = inner_cut
+        self.holdout_periods_ = float(holdout_periods)
+        self.window_periods_ = (calibration_end - inner_cut).days / unit_days
+        self.n_train_ = int(len(train))
+        return self
+
+    def _check_training_frame(self, train: pd.DataFrame, inner_cut: dt.date, calibration_end: dt.date) -> None:
+        if len(train) < self.min_customers:
+            raise ClvError(
+                f"challenger: only {len(train)} customers had bought by the inner cut {inner_cut} "
+                f"(min_customers is {self.min_customers}); pass a later inner_cut (before {calibration_end})"
+            )
+        for target in TARGETS:
+            # Poisson deviance needs a positive total; an all-zero target has nothing to learn.
+            if not train[target].sum() > 0:
+                raise ClvError(
+                    f"challenger: no {target} in the training window ({inner_cut}, {calibration_end}]; "
+                    "pass an earlier inner_cut"
+                )
+
+    def horizon_factor(self, horizon_periods: float) -> float:
+        """The factor applied to the window-``W`` predictions for a horizon of ``horizon_periods``.
+
+        1 for the training window itself, else ``horizon_periods / W`` (proportional scaling, an
+        approximation; see the module docstring).
+
+        Raises
+        ------
+        ClvError
+            A non-positive horizon, or another horizon than ``W`` with ``horizon_scaling=False``.
+        """
+        self._check_fitted()
+        window = float(self.window_periods_)  # type: ignore[arg-type]
+        if not _positive(horizon_periods):
+            raise ClvError(f"horizon_periods must be a positive number of {self.time_unit_}s, got {horizon_periods!r}")
+        if math.isclose(horizon_periods, window, rel_tol=1e-9, abs_tol=1e-12):
+            return 1.0
+        if not self.horizon_scaling:
+            raise ClvError(
+                f"challenger was trained on a {window:g}-{self.time_unit_} window and horizon_scaling is off; "
+                f"predict with horizon_periods={window:g} or refit with a matching inner_cut"
+            )
+        return float(horizon_periods) / window
+
+    def predict(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        cut: dt.date,
+        horizon_periods: float,
+        table: str = "transactions",
+    ) -> pd.DataFrame:
+        """Expected repeat purchase days and spend in the ``horizon_periods`` after ``cut``.
+
+        Features are computed as of ``cut`` (later rows are ignored), in the fitted time unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``customer_id, purchases, spend``, one row per customer whose first purchase is on or
+            before ``cut``, sorted by ``customer_id`` (the order of :func:`clvmodel.rfm.summarise`).
+
+        Raises
+        ------
+        ClvError
+            Not fitted, a bad horizon (see :meth:`horizon_factor`), or no customer by ``cut``.
+        """
+        factor = self.horizon_factor(horizon_periods)
+        frame = features(con, cut=cut, time_unit=self.time_unit_, table=table)  # type: ignore[arg-type]
+        if frame.empty:
+            raise ClvError(f"challenger: no customer had bought by {cut}; choose a cut inside the data")
+        x = _matrix(frame)
+        out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(dtype=object)})
+        for target, regressor in self.regressors_.items():  # type: ignore[union-attr]
+            out[target] = regressor.predict(x) * factor
+        return out
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``challenger.skops`` and ``challenger.json`` into ``directory`` (created if needed).
+
+        Each file is written to a temporary name and renamed, so a failure never leaves half a file.
+        """
+        import skops.io as sio
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        blob = sio.dumps(dict(self.regressors_))  # type: ignore[arg-type]
+        document = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "features": list(FEATURES),
+            "targets": list(TARGETS),
+            "time_unit": self.time_unit_,
+            "calibration_end": self.calibration_end_.isoformat(),  # type: ignore[union-attr]
+            "inner_cut": self.inner_cut_.isoformat(),  # type: ignore[union-attr]
+            "holdout_periods": self.holdout_periods_,
+            "window_periods": self.window_periods_,
+            "n_train": self.n_train_,
+            "params": self.get_params(),
+            "trusted_types": list(TRUSTED_TYPES),
+            "skops_file": SKOPS_NAME,
+            "skops_sha256": hashlib.sha256(blob).hexdigest(),
+            "versions": _package_versions(),
+        }
+        document["checksum"] = _document_checksum(document)
+        _atomic_write(directory / SKOPS_NAME, blob)
+        _atomic_write(directory / JSON_NAME, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Challenger":
+        """Read a saved challenger, verifying the document, the file's SHA-256 and its types.
+
+        Order matters: the JSON and the checksum are verified before the skops file is parsed at
+        all, and its types are checked against :data:`TRUSTED_TYPES` before any object is built.
+
+        Raises
+        ------
+        ClvError
+            A missing or malformed file, a checksum mismatch (tampered or corrupted), another
+            format version, feature set or scikit-learn version, or a type outside the list.
+        """
+        directory = Path(directory)
+        document = _read_document(directory)
+        blob = _read_verified_blob(directory, document)
+        regressors = _load_regressors(blob, directory)
+        model = cls(**document["params"])
+        model.regressors_ = regressors
+        model.time_unit_ = document["time_unit"]
+        model.calibration_end_ = dt.date.fromisoformat(document["calibration_end"])
+        model.inner_cut_ = dt.date.fromisoformat(document["inner_cut"])
+        model.holdout_periods_ = float(document["holdout_periods"])
+        model.window_periods_ = float(document["window_periods"])
+        model.n_train_ = int(document["n_train"])
+        return model
+
+    def __repr__(self) -> str:
+        if self.regressors_ is None:
+            return "Challenger()"
+        return (
+            f"Challenger(time_unit={self.time_unit_!r}, inner_cut={self.inner_cut_}, "
+            f"calibration_end={self.calibration_end_}, window_periods={self.window_periods_:g}, n_train={self.n_train_})"
+        )
+
+
+# --- persistence helpers ---------------------------------------------------------------------
+
+
+def _package_versions() -> dict[str, str]:
+    from clvmodel import __version__
+
+    versions = {"python": platform.python_version(), "clvmodel": __version__}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _document_checksum(document: dict[str, Any]) -> str:
+    """SHA-256 of the document without its ``checksum`` key, in canonical JSON."""
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _read_document(directory: Path) -> dict[str, Any]:
+    path = directory / JSON_NAME
+    if not path.is_file():
+        raise ClvError(f"{directory} holds no {JSON_NAME}; save a fitted Challenger there first")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ClvError(f"{path} is not valid JSON ({err}); save the challenger again") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ClvError(f"{path} is not a clvmodel challenger (no '{FORMAT}' document)")
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ClvError(f"{path} has format version {version!r}; this clvmodel reads up to {FORMAT_VERSION}, upgrade it")
+    if document.get("checksum") != _document_checksum(document):
+        raise ClvError(f"{path}: checksum mismatch (edited or corrupted); save the challenger again")
+    if document.get("features") != list(FEATURES) or document.get("targets") != list(TARGETS):
+        raise ClvError(f"{path} was saved with other features or targets than this clvmodel computes; retrain it")
+    if document.get("time_unit") not in UNIT_DAYS:
+        raise ClvError(f"{path}: unknown time unit {document.get('time_unit')!r}")
+    saved = (document.get("versions") or {}).get("scikit-learn", "?")
+    installed = metadata.version("scikit-learn")
+    # The trees' internals (and skops' reconstruction of them) may change between minor releases.
+    if _minor(saved) != _minor(installed):
+        raise ClvError(
+            f"{path} was saved with scikit-learn {saved}, this environment has {installed}; "
+            "retrain the challenger or install the same minor version"
+        )
+    return document
+
+
+def _read_verified_blob(directory: Path, document: dict[str, Any]) -> bytes:
+    path = directory / SKOPS_NAME
+    if not path.is_file():
+        raise ClvError(f"{directory} holds no {SKOPS_NAME}; save the challenger again")
+    blob = path.read_bytes()
+    actual = hashlib.sha256(blob).hexdigest()
+    if actual != document.get("skops_sha256"):
+        raise ClvError(
+            f"{path}: SHA-256 {actual[:12]}… does not match {str(document.get('skops_sha256'))[:12]}… recorded "
+            f"in {JSON_NAME} (tampered or corrupted); refusing to load it"
+        )
+    return blob
+
+
+def _load_regressors(blob: bytes, directory: Path) -> dict[str, HistGradientBoostingRegressor]:
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as err:  # skops raises several types for a malformed archive
+        raise ClvError(f"{directory / SKOPS_NAME} is not a readable skops file ({type(err).__name__}); save it again") from None
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ClvError(
+            f"{directory / SKOPS_NAME} contains untrusted types ({', '.join(unexpected)}); refusing to load it"
+        )
+    # Trust exactly the listed types the file uses, never the file's own list.
+    regressors = sio.loads(blob, trusted=[t for t in TRUSTED_TYPES if t in untrusted])
+    valid = (
+        isinstance(regressors, dict)
+        and set(regressors) == set(TARGETS)
+        and all(
+            type(r) is HistGradientBoostingRegressor and getattr(r, "n_features_in_", None) == len(FEATURES)
+            for r in regressors.values()
+        )
+    )
+    if not valid:
+        raise ClvError(f"{directory / SKOPS_NAME} does not hold the two fitted regressors of a challenger; retrain it")
+    return {target: regressors[target] for target in TARGETS}
