@@ -285,11 +285,6 @@ def test_override_without_key_value_is_rejected(item: str) -> None:
         apply_overrides(_raw(), [item])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: apply_overrides lets yaml.safe_load errors escape (raw yaml ScannerError, not ClvError) "
-    "for plain text that is not a YAML scalar, e.g. the documented date format %Y%m%d",
-)
 def test_override_with_text_that_is_not_yaml_is_kept_as_text() -> None:
     # `--set data.date_format=%Y%m%d` is the natural way to set the format the config docs show;
     # `%` starts a YAML directive, so safe_load raises. The value should be kept as the string.

@@ -176,12 +176,6 @@ def test_repeat_transactions_by_day(duck) -> None:
     assert got[got > 0].to_dict() == {1: 1, 5: 1, 8: 1, 13: 1, 17: 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: rfm.summarise ends with execute(...).fetchone(), which on DuckDB 2.0 leaves an unfinished "
-    "result on the connection; a later con.register (as io.load_transactions does for bundled or "
-    "whitespace sources) raises duckdb ResourceInUseException",
-)
 def test_connection_stays_usable_after_summarise(duck) -> None:
     _table(duck, TINY)
     rfm.summarise(duck, time_unit="day")

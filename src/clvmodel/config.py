@@ -333,7 +333,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             child = dict(child) if isinstance(child, dict) else {}
             node[part] = child
             node = child
-        node[parts[-1]] = yaml.safe_load(value) if value else None
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value else None
+        except yaml.YAMLError:  # plain text YAML cannot read as a scalar, e.g. %Y%m%d: keep it as text
+            node[parts[-1]] = value
     return out
 
 

@@ -44,6 +44,9 @@ _BUNDLED: dict[str, dict[str, Any]] = {
 }
 _BUNDLED_DATE_FORMAT = "%Y%m%d"
 _PARQUET = (".parquet", ".pq")
+# Markers read as missing in CSV, as pandas does for the whitespace files: an id "NaN" is a gap in
+# the export, not a customer called NaN.
+_NULLS = "['', 'NA', 'N/A', 'NaN', 'nan', 'NULL', 'null', 'None']"
 
 
 @dataclass
@@ -107,6 +110,11 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _shown(value: Any) -> str:
+    """An offending value for a message; a missing one (empty, NA, NaN, null) is named as such."""
+    return "an empty value" if value is None else repr(value)
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -148,7 +156,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
         else:
             con.execute(
                 f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={_sql_str(data.delimiter)}, "
-                f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true)"
+                f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true, nullstr={_NULLS})"
             )
         con.execute("SELECT * FROM raw LIMIT 1").fetchall()
     except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
@@ -169,6 +177,8 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
         under ``negative_amounts: error``; one line naming count, example and fix.
     """
     source, files, date_format = _raw_relation(con, data)
+    if not con.execute("SELECT 1 FROM raw LIMIT 1").fetchall():  # before the column check: a 0-byte file has none
+        raise ClvError(f"{source} holds no transactions (empty or header only); point data.source at the full export")
     available = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
     for role in ("customer_id", "date", "amount"):
         column = getattr(data.columns, role)
@@ -210,7 +220,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
                count(*) FILTER (WHERE amount = 0)
         FROM parsed
         """
-    ).fetchone()
+    ).fetchall()[0]
     rows, no_id, bad_date, bad_date_ex, bad_amount, bad_amount_ex, negative, negative_ex, zero = stats
     if rows == 0:
         raise ClvError(f"{source} holds no transactions (empty or header only); point data.source at the full export")
@@ -223,12 +233,12 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
         hint = f"data.date_format is {date_format!r}" if date_format else "set data.date_format, e.g. '%Y%m%d'"
         raise ClvError(
             f"{bad_date} of {rows} rows have a date that does not parse in column {data.columns.date!r} "
-            f"(e.g. {bad_date_ex!r}); {hint}"
+            f"(e.g. {_shown(bad_date_ex)}); {hint}"
         )
     if bad_amount:
         raise ClvError(
             f"{bad_amount} of {rows} rows have an amount that is not a number in column {data.columns.amount!r} "
-            f"(e.g. {bad_amount_ex!r}); fix the export (no currency symbols or thousands separators)"
+            f"(e.g. {_shown(bad_amount_ex)}); fix the export (no currency symbols or thousands separators)"
         )
     excluded: dict[str, int] = {}
     keep = "TRUE"
@@ -245,7 +255,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
     )
     customers, first, last = con.execute(
         "SELECT count(DISTINCT customer_id), min(day), max(day) FROM transactions"
-    ).fetchone()
+    ).fetchall()[0]
     if customers == 0:
         raise ClvError(f"{source}: every row was excluded ({excluded}); nothing is left to model")
     return LoadReport(
@@ -281,17 +291,20 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def _atomic(path: Path, write: Any) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise ClvError(f"cannot write {path}: {err.strerror or err}; check the folder's permissions and free space") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 

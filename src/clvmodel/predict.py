@@ -295,7 +295,7 @@ def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None =
     con = io.connect()
     try:
         io.load_transactions(con, DataConfig.model_validate(data_cfg))
-        last = con.execute("SELECT max(day) FROM transactions").fetchone()[0]
+        last = con.execute("SELECT max(day) FROM transactions").fetchall()[0][0]
         as_of = as_of or last
         summarised = rfm.summarise(con, time_unit=model.time_unit, observation_end=as_of)
         late = con.execute(

@@ -137,7 +137,7 @@ def summarise(
     """
     if time_unit not in UNIT_DAYS:
         raise ClvError(f"unknown time unit {time_unit!r}; use one of: {', '.join(UNIT_DAYS)}")
-    first, last = con.execute(f"SELECT min(day), max(day) FROM {table}").fetchone()
+    first, last = con.execute(f"SELECT min(day), max(day) FROM {table}").fetchall()[0]
     obs = observation_end or last
     if obs < first:
         raise ClvError(f"observation_end {obs} is before the first transaction {first}; choose a date inside the data")
@@ -156,7 +156,7 @@ def summarise(
               (SELECT count(*) FROM (SELECT customer_id FROM {table} WHERE day <= DATE '{obs}'
                                      GROUP BY customer_id HAVING min(day) > DATE '{cut}')),
               (SELECT count(*) FROM {table} WHERE day > DATE '{obs}')"""
-    ).fetchone()
+    ).fetchall()[0]
     summary["customer_id"] = summary["customer_id"].astype(object)
     return RfmResult(
         summary=summary,
