@@ -107,3 +107,13 @@ def test_rest_invocations_equal_clvmodel_score(server, trained_cdnow, tmp_path):
     for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv", "historical_clv"):
         pd.testing.assert_series_equal(answer[column], expected[column], rtol=1e-12, check_dtype=False)
     assert answer["segment"].tolist() == expected["segment"].tolist()
+
+
+def test_registered_model_loads_by_name_and_version(trained_cdnow, monkeypatch):
+    """`clvmodel score --model models:/NAME/VERSION` resolves through the registry."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_cdnow.tracking_uri)
+    monkeypatch.chdir(trained_cdnow.workdir)
+    version = mlflow.register_model(f"runs:/{trained_cdnow.run_id}/model", "cdnow-test")
+    model = load(f"models:/cdnow-test/{version.version}")
+    assert model.primary == load(str(trained_cdnow.model_dir)).primary
+    assert model.challenger is not None  # the skops file travels with the registered model

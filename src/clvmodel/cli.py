@@ -326,6 +326,12 @@ def _period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, 
     return periods, int(trained.clv["horizon"])
 
 
+# typer >= 0.2x vendors its own click: catch its exceptions and the installed click's alike.
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_USAGE = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -339,14 +345,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"clvmodel: error: {err}", file=sys.stderr)
         code = 2
-    except click.exceptions.Exit as err:
+    except _EXIT as err:
         code = err.exit_code
-    except click.ClickException as err:
+    except _USAGE as err:
         if debug:
             traceback.print_exc()
-        print(f"clvmodel: error: {err.format_message()}", file=sys.stderr)
+        print(f"clvmodel: error: {err.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
         code = 2
-    except click.exceptions.Abort:
+    except _ABORT:
         print("clvmodel: aborted", file=sys.stderr)
         code = 130
     if argv is None:

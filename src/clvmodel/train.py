@@ -292,7 +292,9 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     model.primary = model.selection["chosen"]
 
     clock = time.perf_counter()
-    scores = score(model, summary[["customer_id", "frequency", "recency", "T", "monetary_value"]])
+    # Point forecasts only: intervals cost a forecast per parameter draw, and the run logs
+    # distributions, not per-customer bounds (`clvmodel score` adds them).
+    scores = score(model, summary[["customer_id", "frequency", "recency", "T", "monetary_value"]], interval_draws=0)
     seconds["score"] = time.perf_counter() - clock
 
     result = TrainResult(

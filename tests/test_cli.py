@@ -1,0 +1,137 @@
+"""The CLI's own behaviour: one-line errors, --debug, and the budget command end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from clvmodel.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_user_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"clvmodel: error: config file {tmp_path / 'missing.yaml'} not found; pass the path to a YAML "
+                   "config such as configs/cdnow.yaml\n")
+    assert main(["--debug", "train", str(tmp_path / "missing.yaml")]) == 2
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    assert main(["score", "--modle", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("clvmodel: error: No such option: --modle")
+
+
+def test_console_script_exit_code(tmp_path):
+    """The installed entry point exits 2 with one line on stderr (no traceback)."""
+    done = subprocess.run([str(Path(sys.executable).parent / "clvmodel"), "score", "--model", str(tmp_path / "m"),
+                           "--input", str(tmp_path / "i.csv"), "--output", str(tmp_path / "o.csv")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def scored(trained_cdnow, tmp_path_factory):
+    """Scores of the CDNOW training customers and their SYNTHETIC channels, as `make demo` writes them."""
+    folder = tmp_path_factory.mktemp("budget")
+    rfm = folder / "rfm.csv"
+    trained_cdnow.result.rfm.summary.to_csv(rfm, index=False)
+    scores = folder / "scores.csv"
+    assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rfm), "--output", str(scores)]) == 0
+    channels = folder / "channels.csv"
+    done = subprocess.run([sys.executable, str(REPO / "experiments" / "synthetic_channels.py"), str(scores), str(channels)],
+                          capture_output=True, text=True, check=True)
+    assert "SYNTHETIC channels for 2,357 customers" in done.stdout
+    return scores, channels
+
+
+def test_budget_end_to_end(trained_cdnow, scored, tmp_path, monkeypatch, capsys):
+    scores, channels = scored
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "out" / "budget.csv"
+    code = main(["budget", "--scores", str(scores), "--customers", str(channels), "--cac", str(REPO / "configs" / "cac_demo.yaml"),
+                 "--model", str(trained_cdnow.model_dir), "--output", str(output)])
+    assert code == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(output)
+    required = {"channel", "customers", "mean_clv", "median_clv", "cac", "ltv_cac", "max_allowable_cac",
+                "payback_periods", "verdict", "allocated_spend", "marginal_ltv_cac"}
+    assert required <= set(table.columns)
+    assert table["customers"].sum() == 2357  # every scored customer is in a channel
+    margin, target = 0.3, 3.0  # configs/cac_demo.yaml
+    pd.testing.assert_series_equal(table["ltv_cac"], margin * table["mean_clv"] / table["cac"], check_names=False)
+    pd.testing.assert_series_equal(table["max_allowable_cac"], margin * table["mean_clv"] / target, check_names=False)
+    assert table["allocated_spend"].sum() <= 60000 + 1e-6
+    assert (output.with_suffix(".png")).stat().st_size > 0
+    assert (output.parent / "budget.segments.csv").is_file()
+    assert "LTV:CAC by channel (target 3:1, margin 30% applied)" in out
+    run_id = out.rsplit("run ", 1)[1].split()[0]
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run_id)}
+    assert {"budget.csv", "budget.png", "budget.segments.csv", "budget_report.txt"} <= artifacts
+
+
+def test_budget_payback_uses_the_model_forecast(trained_cdnow, scored, tmp_path, capsys):
+    """With --model, payback comes from each period's forecast, not an even spread of the CLV."""
+    scores, channels = scored
+    cac = REPO / "configs" / "cac_demo.yaml"
+    with_model, spread = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["budget", "--scores", str(scores), "--customers", str(channels), "--cac", str(cac),
+                 "--model", str(trained_cdnow.model_dir), "--output", str(with_model)]) == 0
+    assert main(["budget", "--scores", str(scores), "--customers", str(channels), "--cac", str(cac),
+                 "--output", str(spread)]) == 0
+    a, b = pd.read_csv(with_model), pd.read_csv(spread)
+    pd.testing.assert_series_equal(a["ltv_cac"], b["ltv_cac"])
+    # BG/NBD purchases decline over the horizon (customers drop out), so value comes earlier than
+    # an even spread assumes: payback is never later with the model's per-period forecast.
+    both = a["payback_periods"].notna() & b["payback_periods"].notna()
+    assert (a.loc[both, "payback_periods"] <= b.loc[both, "payback_periods"]).all()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("channels: {search: {cac: 0}}", "channels.search.cac"),
+        ("channels: {search: {cac: 5, response: {beta: 1.5}}}", "beta"),
+        ("channels: {search: {cac: 5, min_spend: 90000}}\nbudget: 1000", "infeasible"),
+    ],
+)
+def test_budget_bad_cac_config(scored, tmp_path, capsys, edit, message):
+    scores, _ = scored
+    cac = tmp_path / "cac.yaml"
+    cac.write_text("target_ratio: 3.0\nmargin: 0.3\nbudget: 10000\n" + edit + "\n")
+    output = tmp_path / "b.csv"
+    assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert not output.exists()
+
+
+def test_budget_channel_without_cac_entry(scored, tmp_path, capsys):
+    scores, channels = scored
+    cac = tmp_path / "cac.yaml"
+    cac.write_text("budget: 1000\nchannels: {search: {cac: 5}}\n")
+    output = tmp_path / "b.csv"
+    assert main(["budget", "--scores", str(scores), "--customers", str(channels), "--cac", str(cac),
+                 "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert "affiliate" in err and len(err.strip().splitlines()) == 1
+    assert not output.exists()
+
+
+def test_budget_scores_without_predicted_clv(tmp_path, capsys):
+    scores = tmp_path / "s.csv"
+    scores.write_text("customer_id,segment\na,low\n")
+    cac = tmp_path / "cac.yaml"
+    cac.write_text("budget: 1000\nchannels: {search: {cac: 5}}\n")
+    assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(tmp_path / "b.csv")]) == 2
+    assert "predicted_clv" in capsys.readouterr().err
