@@ -42,6 +42,9 @@ def test_cli_train_logs_run_and_writes_model(trained_cdnow, capsys):
     assert metrics["gamma_gamma.q"] == pytest.approx(3.74, abs=5e-3)
     assert metrics["gamma_gamma.v"] == pytest.approx(15.44, abs=5e-3)
     assert metrics["bgnbd.r.se"] == pytest.approx(0.012557, rel=1e-3)  # lifetimes quickstart
+    se_log = metrics["bgnbd.r.se"] / metrics["bgnbd.r"]
+    assert metrics["bgnbd.r.ci95_lower"] == pytest.approx(metrics["bgnbd.r"] * np.exp(-1.959964 * se_log))
+    assert metrics["bgnbd.r.ci95_lower"] < metrics["bgnbd.r"] < metrics["bgnbd.r.ci95_upper"]
     # Holdout actuals counted from CDNOW_sample.txt (REFERENCE.md): 1,882 repeat purchases.
     assert metrics["holdout.bgnbd.purchases_total_actual"] == 1882
     assert metrics["holdout.bgnbd.purchases_total_predicted"] == pytest.approx(1653, abs=1)  # R BTYD walkthrough

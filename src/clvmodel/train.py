@@ -158,6 +158,13 @@ def _metrics(result: TrainResult) -> dict[str, float]:
             metrics[f"{name}.{key}"] = value
         for key, value in (fitted.standard_errors_ or {}).items():
             metrics[f"{name}.{key}.se"] = value
+            # 95 % interval on the log scale the model is fitted on (always positive):
+            # exp(log θ ± 1.96 se / θ), the delta-method se of log θ being se / θ.
+            theta = (fitted.params_ or {})[key]
+            if value is not None and np.isfinite(value) and theta > 0:
+                spread = 1.959964 * value / theta
+                metrics[f"{name}.{key}.ci95_lower"] = theta * np.exp(-spread)
+                metrics[f"{name}.{key}.ci95_upper"] = theta * np.exp(spread)
         if fitted.log_likelihood_ is not None:
             metrics[f"{name}.log_likelihood"] = fitted.log_likelihood_
             metrics.update({f"{name}.{k}": v for k, v in _criteria(fitted).items()})
