@@ -125,18 +125,40 @@ def test_rfm_without_monetary_value_uses_population_mean(trained_cdnow):
     [
         ({"customer_id": ["a", "a"], "frequency": [1, 2], "recency": [1.0, 2.0], "T": [3.0, 3.0]},
          "1 duplicated customer_id\\(s\\) \\(e.g. 'a'\\)"),
-        ({"customer_id": ["a"], "frequency": [1], "recency": [5.0], "T": [3.0]}, "rows have recency > T"),
-        ({"customer_id": ["a"], "frequency": [-1], "recency": [1.0], "T": [3.0]}, "rows have negative frequency"),
+        ({"customer_id": ["a", "b"], "frequency": [1, 0], "recency": [5.0, 0.0], "T": [3.0, 3.0]},
+         "^input: 1 of 2 rows have recency > T \\(a last purchase after the end of observation\\), e\\.g\\. customer 'a' "
+         "with recency 5, T 3; recompute the table with clvmodel rfm, or pass the transactions instead$"),
+        ({"customer_id": ["a"], "frequency": [-1], "recency": [1.0], "T": [3.0]},
+         "1 of 1 rows have a negative frequency, e.g. customer 'a' with frequency -1; frequency counts repeat purchases"),
         ({"customer_id": ["a"], "frequency": [np.nan], "recency": [1.0], "T": [3.0]},
-         "1 rows have a missing or non-numeric frequency \\(e.g. customer a\\)"),
+         "1 of 1 rows have a missing or non-numeric frequency \\(e.g. customer 'a': empty\\); fill in a number"),
+        ({"customer_id": ["a", "b"], "frequency": [1, "x"], "recency": [1.0, 1.0], "T": [3.0, 3.0]},
+         "1 of 2 rows have a missing or non-numeric frequency \\(e.g. customer 'b': 'x'\\)"),
+        ({"customer_id": ["a"], "frequency": [1], "recency": [1.0], "T": [3.0], "monetary_value": [-2.0]},
+         "1 of 1 rows have a negative monetary_value, e.g. customer 'a' with monetary_value -2; spend per repeat"),
         ({"customer_id": ["a"], "frequency": [1.5], "recency": [1.0], "T": [3.0]}, "non-integer frequency"),
         ({"customer_id": ["a"], "recency": [1.0], "T": [3.0]}, "missing RFM column\\(s\\) frequency"),
-        ({"customer_id": [None], "frequency": [1], "recency": [1.0], "T": [3.0]}, "empty customer_id"),
+        ({"customer_id": ["a", None], "frequency": [1, 1], "recency": [1.0, 1.0], "T": [3.0, 3.0]},
+         "1 of 2 rows have an empty customer_id \\(e.g. data row 2\\); fill in the ids or remove those rows"),
+        ({"customer_id": [], "frequency": [], "recency": [], "T": []}, "no customers to score \\(a header but no rows\\)"),
     ],
 )
 def test_bad_rfm_rows(rows, message):
     with pytest.raises(ClvError, match=message):
         validate_rfm(pd.DataFrame(rows))
+
+
+def test_rfm_rows_no_transaction_log_can_give():
+    rows = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [3, 10], "recency": [3.0, 2.0], "T": [10.0, 10.0]})
+    validate_rfm(rows)  # without the time unit the table is taken as it is
+    assert validate_rfm(rows, time_unit="week")["frequency"].tolist() == [3.0, 10.0]  # 10 days in 2 weeks: possible
+    with pytest.raises(
+        ClvError,
+        match=r"^input: 1 of 2 rows have more repeat purchase days than days from the first to the last purchase "
+        r"\(frequency > recency x 1\), e\.g\. customer 'b' with frequency 10, recency 2; frequency counts repeat "
+        r"purchase days, not transactions: summarise the transactions with clvmodel rfm$",
+    ):
+        validate_rfm(rows, time_unit="day")
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
@@ -212,18 +234,44 @@ def test_corrupted_model_json_is_refused(trained_cdnow, cdnow_files, tmp_path, c
 
 
 def test_failed_write_leaves_no_file(trained_cdnow, cdnow_files, tmp_path, capsys, monkeypatch):
-    """Atomic output: the writer fails half-way, the destination never appears, no temp file stays."""
-    def explode(self, path, *args, **kwargs):
-        Path(path).write_text("partial")
-        raise OSError("disk full")
+    """Atomic output: the final rename fails (a full disk, say); nothing appears, no temp file stays."""
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", explode)
+    monkeypatch.setattr("clvmodel.batch.os.replace", refuse)
     out = tmp_path / "out" / "s.csv"
     code, _, err = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(cdnow_files[1]),
                          "--output", str(out)], capsys)
     assert code == 2
-    assert err.strip() == f"clvmodel: error: cannot write {out}: disk full; check the folder's permissions and free space"
+    assert err.strip() == (f"clvmodel: error: cannot write {out}: No space left on device; "
+                           "check the folder's permissions and free space")
     assert list(out.parent.iterdir()) == []
+
+
+def test_bad_row_in_a_later_chunk_leaves_no_file(trained_cdnow, cdnow_files, tmp_path, capsys):
+    """Scoring streams in chunks; a bad row after several chunks were scored still writes nothing."""
+    rfm = pd.read_csv(cdnow_files[1], dtype={"customer_id": str})
+    rfm.loc[2000, "recency"] = rfm.loc[2000, "T"] + 5
+    bad = tmp_path / "bad.csv"
+    rfm.to_csv(bad, index=False)
+    out = tmp_path / "out" / "s.parquet"
+    code, _, err = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(bad), "--output", str(out),
+                         "--chunk-size", "300"], capsys)
+    assert code == 2
+    assert err.startswith("clvmodel: error: input rows 1,801-2,100: 1 of 300 rows have recency > T")
+    assert f"customer '{rfm.loc[2000, 'customer_id']}'" in err
+    assert list(out.parent.iterdir()) == []
+
+
+def test_streamed_scores_equal_one_shot_scores(trained_cdnow, cdnow_files, tmp_path, capsys):
+    """Chunked scoring (segments by one sort over the whole file) equals scoring all rows at once."""
+    out = tmp_path / "s.parquet"
+    code, _, _ = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(cdnow_files[1]),
+                       "--output", str(out), "--chunk-size", "97"], capsys)
+    assert code == 0
+    streamed = pd.read_parquet(out)
+    rfm = pd.read_csv(cdnow_files[1], dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(streamed, score(load(str(trained_cdnow.model_dir)), rfm), check_dtype=False)
 
 
 def test_score_is_vectorised_over_unique_rows(trained_cdnow):

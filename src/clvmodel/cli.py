@@ -220,12 +220,11 @@ def score(
     horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
     discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Customers scored at a time (memory bound).")] = 250_000,
 ) -> None:
-    """Score a customer file into one CLV forecast row per customer."""
-    from clvmodel import io
+    """Score a customer file into one CLV forecast row per customer (streamed in chunks)."""
+    from clvmodel import batch, io
     from clvmodel.artifact import load
-    from clvmodel.predict import read_input
-    from clvmodel.predict import score as score_customers
 
     trained = load(model)
     if trained.primary == "sbg":
@@ -238,27 +237,33 @@ def score(
         print(f"score: {len(scores):,} subscribers valued; total predicted CLV {scores['predicted_clv'].sum():,.2f}; "
               f"written to {output}")
         return
-    source = read_input(trained, input_, as_of=_parse_date(as_of, "--as-of"))
-    scores = score_customers(trained, source, horizon=horizon, discount_rate=discount_rate, margin=margin)
-    io.write_table(scores, output)
-    print(render_score(scores, source, output))
+    con = io.connect()
+    try:
+        source = batch.plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"))
+        batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
+                             discount_rate=discount_rate, margin=margin)
+        print(render_score(*batch.output_summary(con, output), source, output))
+    finally:
+        con.close()
 
 
-def render_score(scores: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
-    ok = scores["status"] == "ok"
+def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
+    """The summary ``clvmodel score`` prints, from counts read back from the written file."""
+    counts = dict(zip(status["status"], status["n"]))
+    ok = int(counts.pop("ok", 0))
     kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
     if source.ignored_transactions:
         kind += f" ({source.ignored_transactions:,} transactions after that date not used)"
+    refused = sum(counts.values())
+    total = float(by["sum"].sum()) if len(by) else 0.0
     lines = [
         f"score: input read as {kind}",
-        f"  customers scored {int(ok.sum()):,}; not scored {int((~ok).sum()):,}"
-        + (f" ({', '.join(f'{k} {v:,}' for k, v in scores.loc[~ok, 'status'].value_counts().items())})" if (~ok).any() else ""),
-        f"  predicted CLV total {scores.loc[ok, 'predicted_clv'].sum():,.2f}, mean {scores.loc[ok, 'predicted_clv'].mean():,.2f}",
+        f"  customers scored {ok:,}; not scored {refused:,}"
+        + (f" ({', '.join(f'{k} {int(v):,}' for k, v in counts.items())})" if refused else ""),
+        f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}",
         "  by segment:",
     ]
-    by = scores[ok].groupby("segment")["predicted_clv"].agg(["size", "sum", "mean"])
-    order = [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]
-    for segment in order:
+    for segment in [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]:
         row = by.loc[segment]
         lines.append(f"    {segment:<8} {int(row['size']):>8,} customers  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}")
     lines.append(f"  written to {output}")

@@ -1,0 +1,255 @@
+"""Scoring files larger than memory: chunks in, chunks out, segments by one out-of-core sort.
+
+``clvmodel score`` on a large input streams it: the RFM rows (read from the file, or summarised
+from transactions by the same SQL as training, :func:`clvmodel.rfm.rfm_sql`) are pulled from
+DuckDB ``chunk_size`` rows at a time, scored with :func:`clvmodel.predict.score` (vectorised over
+the chunk's unique rows) and appended to a temporary Parquet file. Segments rank customers across
+the whole file, so they are assigned afterwards in one DuckDB query over that file (an
+out-of-core sort, within DuckDB's memory limit), which writes the output — again to a temporary
+file renamed into place. Memory is bounded by the chunk size, not by the number of customers.
+
+Ties in predicted CLV are broken by customer id, as in :func:`clvmodel.predict.assign_segments`,
+so the streamed scores equal the one-shot scores exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clvmodel.artifact import TrainedModel
+from clvmodel.errors import ClvError
+from clvmodel.predict import score, validate_rfm
+
+__all__ = ["BatchInput", "BatchReport", "plan_input", "score_relation", "segment_sql", "output_summary"]
+
+DEFAULT_CHUNK = 250_000
+
+
+@dataclass
+class BatchInput:
+    """Where the RFM rows come from, as DuckDB queries on one connection."""
+
+    query: str  # customer_id, frequency, recency, T[, monetary_value]
+    kind: str  # "rfm" or "transactions"
+    as_of: Any = None
+    late_query: str | None = None  # customer_id of customers first seen after as_of
+    ignored_transactions: int = 0
+    challenger: pd.DataFrame | None = None  # its predictions over its training window
+
+
+def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnection, *, as_of: Any = None) -> BatchInput:
+    """Tell an RFM table from a transaction log (as :func:`clvmodel.predict.read_input` does) and
+    describe it as queries, without reading it into memory."""
+    from clvmodel import io, rfm
+    from clvmodel.config import DataConfig
+    from clvmodel.predict import _columns_of
+
+    path = Path(path)
+    if not path.is_file():
+        raise ClvError(f"input file {path} not found")
+    header = _columns_of(path, model)
+    literal = "'" + path.as_posix().replace("'", "''") + "'"
+    if {"frequency", "recency", "T"} <= set(header):
+        if as_of is not None:
+            raise ClvError("--as-of applies to transaction input; an RFM table is already summarised")
+        columns = ["customer_id", "frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in header else [])
+        if "customer_id" not in header:
+            raise ClvError(f"{path}: missing RFM column(s) customer_id (columns: {', '.join(header)})")
+        reader = (f"read_parquet({literal})" if path.suffix.lower() in {".parquet", ".pq"}
+                  else f"read_csv({literal}, header=true, all_varchar=true)")
+        # Text in, numbers checked per chunk by predict.validate_rfm (one-line errors, not casts).
+        select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c == "customer_id" else f'"{c}"' for c in columns)
+        return BatchInput(f"SELECT {select} FROM {reader}", "rfm")
+    data_cfg = dict(model.config.get("data") or {})
+    data_cfg["source"] = str(path)
+    names = model.columns
+    if not all(names[r] in header for r in ("customer_id", "date", "amount")):
+        raise ClvError(
+            f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
+            f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
+        )
+    io.load_transactions(con, DataConfig.model_validate(data_cfg))
+    last = con.execute("SELECT max(day) FROM transactions").fetchall()[0][0]
+    as_of = as_of or last
+    first = con.execute("SELECT min(day) FROM transactions").fetchall()[0][0]
+    if as_of < first:
+        raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
+    ignored = con.execute(f"SELECT count(*) FROM transactions WHERE day > DATE '{as_of}'").fetchall()[0][0]
+    query = rfm.rfm_sql("transactions", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False)
+    late = f"SELECT customer_id FROM transactions GROUP BY customer_id HAVING min(day) > DATE '{as_of}'"
+    challenger = None
+    if model.challenger is not None:
+        challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
+    return BatchInput(query, "transactions", as_of, late, int(ignored), challenger)
+
+
+@dataclass
+class BatchReport:
+    """What a streamed scoring job did."""
+
+    customers: int
+    chunks: int
+    output: Path
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[pd.DataFrame]:
+    reader = con.sql(query).to_arrow_reader(size)
+    for batch in reader:
+        yield batch.to_pandas()
+
+
+def segment_sql(source: str, settings: dict[str, float], total: int) -> str:
+    """SQL that adds ``segment`` to scored rows in ``source`` (a Parquet path or a table).
+
+    Same rule as :func:`clvmodel.predict.assign_segments`: rank ``k`` (1-based) by predicted CLV,
+    ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
+    thresholds override with ``at_risk`` and ``lost``; the best customer is always VIP.
+    """
+    share = f"CAST(row_number() OVER (ORDER BY predicted_clv DESC, customer_id) AS DOUBLE) / {total}"
+    return f"""
+    WITH ranked AS (SELECT *, {share} AS _share FROM {source}),
+    labelled AS (
+        SELECT *, CASE
+            WHEN p_alive < {settings['lost_below']!r} THEN 'lost'
+            WHEN p_alive < {settings['at_risk_below']!r} THEN 'at_risk'
+            WHEN _share <= {settings['vip_share']!r} OR _share = {1.0 / total!r} THEN 'VIP'
+            WHEN _share <= {settings['high_share']!r} THEN 'high'
+            WHEN _share <= {settings['medium_share']!r} THEN 'medium'
+            ELSE 'low' END AS _segment
+        FROM ranked
+    )
+    SELECT * EXCLUDE (_segment, _share, _row) REPLACE (_segment AS segment)
+    FROM labelled ORDER BY _row
+    """
+
+
+def score_relation(
+    model: TrainedModel,
+    con: duckdb.DuckDBPyConnection,
+    source: BatchInput | str,
+    output: str | Path,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool | None = None,
+    **options: float | int | None,
+) -> BatchReport:
+    """Score the RFM rows ``query`` returns, chunk by chunk, into ``output`` (CSV or Parquet).
+
+    Parameters
+    ----------
+    model
+        A trained BTYD model (not an sBG one).
+    con, source
+        A DuckDB connection and a :class:`BatchInput` (or a bare query) yielding ``customer_id,
+        frequency, recency, T[, monetary_value]`` — an RFM file or :func:`clvmodel.rfm.rfm_sql`
+        over transactions. Customers of its ``late_query`` are appended with a status, and the
+        challenger's forecast (transactions only) is joined on, scaled to the horizon.
+    output
+        Written atomically; ``.csv`` or ``.parquet``.
+    chunk_size
+        Rows per chunk; memory grows with it, not with the number of customers.
+    progress
+        Show a progress bar on stderr (default: when stderr is a terminal).
+    options
+        ``horizon``, ``discount_rate``, ``margin``, ``interval_draws``, ``interval_level`` as for
+        :func:`clvmodel.predict.score`.
+    """
+    source = source if isinstance(source, BatchInput) else BatchInput(source, "rfm")
+    query = source.query
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in {".csv", ".parquet", ".pq"}:
+        raise ClvError(f"output {output}: unknown extension {suffix!r}; use .csv or .parquet")
+    duplicate = con.execute(
+        f"SELECT customer_id FROM ({query}) GROUP BY customer_id HAVING count(*) > 1 LIMIT 1"
+    ).fetchall()
+    if duplicate:
+        raise ClvError(f"input: duplicated customer_id (e.g. {duplicate[0][0]!r}); an RFM table has one row per customer")
+    total = int(con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0])
+    if total == 0:
+        raise ClvError("input: no customers to score (the table is empty)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    scored = work / "scored.parquet"
+    show = sys.stderr.isatty() if progress is None else progress
+    chunks = 0
+    try:
+        writer: pq.ParquetWriter | None = None
+        done = 0
+        bar = _progress(total) if show else None
+        for chunk in _chunks(con, f"SELECT * FROM ({query})", chunk_size):
+            # Named by row range: a count in the message is of this chunk, not of the file.
+            chunk = validate_rfm(chunk, origin=f"input rows {done + 1:,}-{done + len(chunk):,}")
+            frame = score(model, chunk, **options)  # type: ignore[arg-type]
+            frame.insert(len(frame.columns), "_row", range(done, done + len(frame)))
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(scored, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            done += len(frame)
+            chunks += 1
+            if bar is not None:
+                bar.update(len(frame))
+        if writer is not None:
+            writer.close()
+        if bar is not None:
+            bar.close()
+        final = work / f"final{suffix}"
+        fmt = "(FORMAT csv, HEADER)" if suffix == ".csv" else "(FORMAT parquet)"
+        body = segment_sql(repr(str(scored)), model.segments, total)
+        if source.challenger is not None and model.challenger is not None:
+            factor = model.challenger.horizon_factor(float(options.get("horizon") or model.clv["horizon"]))
+            con.register("challenger_forecast", source.challenger)
+            body = (f"SELECT s.*, c.purchases * {factor!r} AS challenger_purchases, c.spend * {factor!r} AS "
+                    f"challenger_spend FROM ({body}) s LEFT JOIN challenger_forecast c USING (customer_id)")
+        if source.late_query:
+            body = (f"SELECT * FROM ({body}) UNION ALL BY NAME "
+                    f"SELECT customer_id, 'first_purchase_after_as_of' AS status FROM ({source.late_query})")
+        con.execute(f"COPY ({body}) TO '{final}' {fmt}")
+        os.replace(final, output)
+    except OSError as err:
+        raise ClvError(f"cannot write {output}: {err.strerror or err}; check the folder's permissions and free space") from None
+    finally:
+        for leftover in work.glob("*"):
+            leftover.unlink(missing_ok=True)
+        work.rmdir()
+    return BatchReport(customers=total, chunks=chunks, output=output)
+
+
+def output_summary(con: duckdb.DuckDBPyConnection, output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts by status, and customers / total / mean predicted CLV by segment, read back from
+    the written file (the scores are never held in memory whole)."""
+    reader = f"read_parquet('{output}')" if output.suffix.lower() in {".parquet", ".pq"} else (
+        f"read_csv('{output}', header=true, types={{'customer_id': 'VARCHAR', 'segment': 'VARCHAR', 'status': 'VARCHAR'}})")
+    status = con.sql(f"SELECT status, count(*) AS n FROM {reader} GROUP BY status ORDER BY status").df()
+    segments = con.sql(
+        f"SELECT segment, count(*) AS size, sum(predicted_clv) AS sum, avg(predicted_clv) AS mean "
+        f"FROM {reader} WHERE status = 'ok' GROUP BY segment"
+    ).df().set_index("segment")
+    return status, segments
+
+
+class _progress:
+    """A minimal text progress bar on stderr (no dependency; rich/tqdm are not required)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        width = 30
+        filled = int(width * self.done / self.total)
+        print(f"\rscoring [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,}", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        print(file=sys.stderr)
