@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean bench bench-small
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +27,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Speed and memory against the plain lifetimes pipeline (1 M and 10 M rows; --rows 100000000 on
+# demand); writes experiments/results/benchmark-<date>.md. bench-small is the CI-sized run.
+bench: $(STAMP)
+	$(BIN)/python experiments/benchmark.py --out experiments/results
+
+bench-small: $(STAMP)
+	$(BIN)/python experiments/benchmark.py --small --out experiments/results
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns .pytest_cache $(DEMO)

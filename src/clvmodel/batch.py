@@ -116,7 +116,7 @@ def segment_sql(source: str, settings: dict[str, float], total: int) -> str:
     ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
     thresholds override with ``at_risk`` and ``lost``; the best customer is always VIP.
     """
-    share = f"CAST(row_number() OVER (ORDER BY predicted_clv DESC, customer_id) AS DOUBLE) / {total}"
+    share = f"CAST(row_number() OVER (ORDER BY predicted_clv DESC NULLS LAST, customer_id) AS DOUBLE) / {total}"
     return f"""
     WITH ranked AS (SELECT *, {share} AS _share FROM {source}),
     labelled AS (

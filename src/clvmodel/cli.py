@@ -28,6 +28,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+_ENGINE = Annotated[str, typer.Option("--engine", help="local (DuckDB) or spark.")]
+_MASTER = Annotated[Optional[str], typer.Option("--spark-master", help="Spark master, e.g. local[*] or yarn.")]
+_CONF = Annotated[Optional[list[str]], typer.Option("--spark-conf", help="Spark setting key=value (repeatable).")]
+
+
+def _spark_session(engine: str, master: str | None, conf: list[str] | None):  # noqa: ANN202 - SparkSession
+    """A Spark session for ``--engine spark`` (None for the local engine)."""
+    if engine not in {"local", "spark"}:
+        raise ClvError(f"--engine {engine!r}: use local or spark")
+    if engine == "local":
+        return None
+    pairs = [c.split("=", 1) for c in conf or []]
+    if any(len(p) != 2 for p in pairs):
+        raise ClvError("--spark-conf takes key=value, e.g. --spark-conf spark.driver.memory=8g")
+    from clvmodel import spark as clv_spark
+
+    return clv_spark.session(master or "local[*]", config=dict(pairs))
+
+
 _SET = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config key, e.g. --set clv.horizon=52 (repeatable)."),
@@ -172,6 +191,9 @@ def rfm(
     calibration_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; adds holdout columns.")] = None,
     observation_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default the last date.")] = None,
     set_: _SET = None,
+    engine: _ENGINE = "local",
+    spark_master: _MASTER = None,
+    spark_conf: _CONF = None,
 ) -> None:
     """Write the RFM summary (with holdout columns when split) of a transaction log."""
     from clvmodel import io
@@ -193,6 +215,21 @@ def rfm(
         unit = time_unit
         cal = _parse_date(calibration_end, "--calibration-end")
         obs = _parse_date(observation_end, "--observation-end")
+    session = _spark_session(engine, spark_master, spark_conf)
+    if session is not None:
+        from clvmodel import spark as clv_spark
+
+        tx, report = clv_spark.load_transactions(session, None, data)
+        summary = clv_spark.rfm(session, tx, time_unit=unit, calibration_end=cal, observation_end=obs)
+        counts = clv_spark.rfm_counts(session, tx, calibration_end=cal, observation_end=obs)
+        clv_spark.write(summary, str(output))
+        print(
+            f"rfm: {report.rows_read:,} rows read, {report.rows_kept:,} kept; {summary.count():,} customers ({unit}s) "
+            f"written by Spark to the folder {output}"
+            + (f"; {counts['customers_after_calibration']:,} customers first bought after the calibration end"
+               if counts["customers_after_calibration"] else "")
+        )
+        return
     con = io.connect()
     try:
         report = io.load_transactions(con, data)
@@ -214,13 +251,16 @@ def rfm(
 @app.command()
 def score(
     model: Annotated[str, typer.Option("--model", help="Model directory or models:/ / runs:/ URI.")],
-    input_: Annotated[Path, typer.Option("--input", help="Transactions or RFM file (CSV/Parquet).")],
+    input_: Annotated[str, typer.Option("--input", help="Transactions or RFM file (CSV/Parquet); a URI with Spark.")],
     output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
     horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
     discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Customers scored at a time (memory bound).")] = 250_000,
+    engine: _ENGINE = "local",
+    spark_master: _MASTER = None,
+    spark_conf: _CONF = None,
 ) -> None:
     """Score a customer file into one CLV forecast row per customer (streamed in chunks)."""
     from clvmodel import batch, io
@@ -232,10 +272,20 @@ def score(
 
         if as_of is not None or horizon is not None:
             raise ClvError("--as-of and --horizon do not apply to a subscription (sbg) model; pass renewals per customer")
-        scores = score_subscribers(trained, io.read_table(input_), discount_rate=discount_rate, margin=margin)
+        scores = score_subscribers(trained, io.read_table(Path(input_)), discount_rate=discount_rate, margin=margin)
         io.write_table(scores, output)
         print(f"score: {len(scores):,} subscribers valued; total predicted CLV {scores['predicted_clv'].sum():,.2f}; "
               f"written to {output}")
+        return
+    session = _spark_session(engine, spark_master, spark_conf)
+    if session is not None:
+        from clvmodel import spark as clv_spark
+
+        tx = clv_spark.transactions(session, input_, trained.config.get("data"))
+        scores = clv_spark.score_transactions(session, tx, trained, as_of=_parse_date(as_of, "--as-of"),
+                                              horizon=horizon, discount_rate=discount_rate, margin=margin)
+        clv_spark.write(scores, str(output))
+        print(f"score: {scores.count():,} customers scored by Spark, written to the folder {output}")
         return
     con = io.connect()
     try:

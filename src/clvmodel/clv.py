@@ -10,8 +10,8 @@ order value (equation (5) of Fader & Hardie 2013) and ``d`` the discount rate pe
 in period ``k`` are discounted at its end. No calendar conversion is hidden here: horizon and rate
 are in the summary's unit.
 
-Customers with identical ``(x, t_x, T)`` get identical purchase forecasts, so the ``H × U`` matrix
-of cumulative expectations is computed once per unique row.
+The hypergeometric part of the ``H × n`` matrix of cumulative expectations is computed once per
+distinct ``(x, T)`` (see :meth:`clvmodel.models.purchase.PurchaseModel.expected_purchases`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from clvmodel.models.base import collapse
-from clvmodel.models.bgnbd import BetaGeoModel
+from clvmodel.models.purchase import PurchaseModel
 from clvmodel.models.gamma_gamma import GammaGammaModel
 
 __all__ = ["discount_factors", "forecast"]
@@ -32,7 +31,7 @@ def discount_factors(horizon: int, discount_rate: float) -> np.ndarray:
 
 
 def forecast(
-    purchases: BetaGeoModel,
+    purchases: PurchaseModel,
     spend: GammaGammaModel | None,
     summary: pd.DataFrame,
     *,
@@ -62,10 +61,9 @@ def forecast(
         Same index as ``summary``: ``p_alive, expected_purchases, expected_order_value,
         predicted_clv`` (+ the period columns).
     """
-    unique, _, inverse = collapse(summary, ["frequency", "recency", "T"])
-    x, tx, T = (unique[c].to_numpy() for c in ("frequency", "recency", "T"))
+    x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     periods = np.arange(0, int(horizon) + 1, dtype=float)[:, None]
-    cumulative = purchases.expected_purchases(x, tx, T, t=periods)  # (H + 1, U)
+    cumulative = purchases.expected_purchases(x, tx, T, t=periods)  # (H + 1, n), once per (x, T) inside
     cumulative[0] = 0.0  # E[Y(0)] = 0 exactly (the formula gives 0 up to rounding)
     increments = np.diff(cumulative, axis=0) * discount_factors(horizon, discount_rate)[:, None]
     frequency = summary["frequency"].to_numpy(dtype=float)
@@ -73,15 +71,15 @@ def forecast(
     order_value = spend.expected_order_value(frequency, monetary) if spend is not None else monetary
     out = pd.DataFrame(
         {
-            "p_alive": purchases.p_alive(x, tx, T)[inverse],
-            "expected_purchases": cumulative[-1][inverse],
+            "p_alive": purchases.p_alive(x, tx, T),
+            "expected_purchases": cumulative[-1],
             "expected_order_value": order_value,
-            "predicted_clv": margin * order_value * increments.sum(axis=0)[inverse],
+            "predicted_clv": margin * order_value * increments.sum(axis=0),
         },
         index=summary.index,
     )
     if per_period:
-        values = margin * order_value[:, None] * increments.T[inverse]
+        values = margin * order_value[:, None] * increments.T
         period_frame = pd.DataFrame(values, index=summary.index, columns=[f"period_{k}" for k in range(1, horizon + 1)])
         out = pd.concat([out, period_frame], axis=1)
     return out

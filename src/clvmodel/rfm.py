@@ -74,7 +74,7 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
     """
     cal = f"DATE '{cut.isoformat()}'"
     obs = f"DATE '{observation_end.isoformat()}'"
-    unit = f"{float(unit_days)!r}"
+    unit = f"CAST({int(unit_days)} AS DOUBLE)"  # DOUBLE on both engines: Spark reads 7.0 as DECIMAL
     holdout_agg = (
         f""",
                COUNT(CASE WHEN day > {cal} THEN 1 END) AS frequency_holdout,

@@ -58,11 +58,28 @@ class PurchaseModel(FittedModel):
     ) -> np.ndarray:
         """E[Y(t) | x, t_x, T]: expected repeat purchases in ``(T, T + t]``.
 
+        Computed as ``P(alive | x, t_x, T) × E[Y(t) | alive at T, x, T]``: given that a customer
+        is alive at T, the past enters the BG/NBD, MBG/NBD and Pareto/NBD posteriors only through
+        ``x`` and ``T`` (equation (10) of Fader, Hardie & Lee 2005 is exactly this product). The
+        second factor, the costly one (Gauss hypergeometric functions), is evaluated once per
+        distinct ``(x, T)`` — with daily data far fewer than distinct ``(x, t_x, T)`` — as
+        lifetimes' expectation divided by its P(alive), both at ``t_x = T``.
+
         Broadcasts: ``t`` of shape ``(H, 1)`` with customer arrays of shape ``(n,)`` gives an
         ``(H, n)`` matrix of cumulative expectations.
         """
         check_fitted(self)
-        return lifetimes_adapter.conditional_expected_purchases(self.name, self.params_ or {}, t, frequency, recency, T)
+        x = np.atleast_1d(np.asarray(frequency, dtype=float))
+        T_ = np.atleast_1d(np.asarray(T, dtype=float))
+        x, tx, T_ = np.broadcast_arrays(x, np.atleast_1d(np.asarray(recency, dtype=float)), T_)
+        alive = self.p_alive(x, tx, T_)
+        pairs, _, inverse = collapse(pd.DataFrame({"x": x, "T": T_}), ["x", "T"])
+        xu, Tu = pairs["x"].to_numpy(), pairs["T"].to_numpy()
+        params = self.params_ or {}
+        given_alive = lifetimes_adapter.conditional_expected_purchases(self.name, params, t, xu, Tu, Tu) / (
+            lifetimes_adapter.probability_alive(self.name, params, xu, Tu, Tu)
+        )
+        return alive * given_alive[..., inverse]
 
     def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(alive | x, t_x, T)."""

@@ -1,0 +1,1094 @@
+"""Benchmark clvmodel against lifetimes (and a DuckDB floor) on synthetic BG/NBD + Gamma-Gamma data.
+
+    python experiments/benchmark.py [--rows 1000000 10000000] [--small] [--out experiments/results]
+
+What it does, in one run (issue 7, "Benchmark"):
+
+1. Generates seeded synthetic transactions from a BG/NBD + Gamma-Gamma process, vectorised with
+   numpy and written to Parquet chunk by chunk (so 100 M rows never sit in memory at once):
+   first purchases spread over 2024 (daily dates), observation to 2025-12-30; per customer a
+   purchase rate ``λ ~ Gamma(r, α)`` (per week), a dropout probability ``p ~ Beta(a, b)`` after
+   each repeat purchase, and amounts ``~ Gamma(p_s, ν)`` with ``ν ~ Gamma(q, γ)`` (rounded to
+   cents). Customer ids are 10-digit text with leading zeros. The lifetimes baselines hold the
+   same rows in memory as a pandas DataFrame (``datetime64`` dates, read before their clock starts).
+2. Measures every step in a fresh subprocess, so that each step's peak RSS is its own: each
+   worker reports its ``VmHWM`` at its end (``os.wait4``'s ``ru_maxrss`` would include the
+   parent's high-water mark, which Linux carries into a child over fork and exec). Seconds are
+   the timed operation inside the process (imports and reading the in-memory copy excluded),
+   except for the end-to-end step, where they are the whole process (``clvmodel train`` through
+   the console script's entry point ``clvmodel.cli.main``; tracking included).
+3. Prints one table (step, clvmodel seconds, baseline seconds, ratio, target, met?, peak RSS) and
+   writes it as Markdown with the machine facts to ``<out>/benchmark-<YYYY-MM-DD>.md``
+   (``-small`` before ``.md`` in small mode, so CI never overwrites a real report), plus the raw
+   numbers as JSON beside it.
+
+Speed is reported, never asserted. Correctness is asserted: the RFM summaries and the split equal
+their baselines, BG/NBD parameters agree to 1e-4 relative, scores agree where the definitions
+coincide (see :func:`score_lifetimes`).
+
+Time unit: weeks (days / 7), which lifetimes gets with ``freq="D", freq_multiplier=7``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+# --- the synthetic process ------------------------------------------------------------------------
+
+START = dt.date(2024, 1, 1)
+FIRST_PURCHASE_DAYS = 365  # first purchases spread over 2024
+OBSERVATION_DAYS = 730  # days 0..729: observation ends 2025-12-30
+OBSERVATION_END = START + dt.timedelta(days=OBSERVATION_DAYS - 1)
+CALIBRATION_END = dt.date(2025, 6, 30)  # 26 holdout weeks
+#: BG/NBD per week and Gamma-Gamma (population mean spend p * gamma / (q - 1) = 30).
+TRUE_PARAMS = {"r": 0.75, "alpha": 3.0, "a": 0.8, "b": 4.0, "p": 6.0, "q": 4.0, "gamma": 15.0}
+_MEAN_ROWS_PER_CUSTOMER = 8.0  # of this process (measured); only sizes the first draw of customers
+_ID_MULTIPLIER = 982_451_653  # prime, coprime to 10**10: a bijection that scrambles id order
+UNIT_DAYS = 7
+
+# --- CLV settings where clvmodel's and lifetimes' definitions coincide -------------------------------
+# lifetimes' customer_lifetime_value sums `time` steps of `factor` model-time units each, factor
+# {"W": 4.345, "M": 1.0, "D": 30, "H": 720}[freq], discounting step i by (1 + d)^i. With
+# freq="M" the factor is 1: step i is period i of the model's own unit (weeks here), which is
+# exactly clvmodel's sum over k = 1..H of (E[Y(k)] - E[Y(k-1)]) / (1 + d)^k with H = 12 weeks and
+# d per week, for any d. (The "M" only names lifetimes' factor 1; nothing is in months.)
+HORIZON = 12
+DISCOUNT_RATE = 0.01
+LIFETIMES_CLV_FREQ = "M"
+
+PARAM_TOLERANCE = 1e-4
+VALUE_TOLERANCE = 1e-6
+RFM_TOLERANCE = 1e-9
+
+
+def _simulate_customers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per-customer draws: first day, observed days, λ (per day), p, Poisson count, lifetime."""
+    first_day = rng.integers(0, FIRST_PURCHASE_DAYS, n)
+    exposure = (OBSERVATION_DAYS - first_day).astype(float)  # days from the first purchase
+    rate = rng.gamma(TRUE_PARAMS["r"], 1.0 / TRUE_PARAMS["alpha"], n) / UNIT_DAYS
+    dropout = rng.beta(TRUE_PARAMS["a"], TRUE_PARAMS["b"], n)
+    events = rng.poisson(rate * exposure)  # purchases in (0, exposure] if alive throughout
+    lifetime = rng.geometric(dropout)  # repeat purchases before dropping out (drop after the k-th)
+    nu = rng.gamma(TRUE_PARAMS["q"], 1.0 / TRUE_PARAMS["gamma"], n)
+    return {
+        "first_day": first_day,
+        "exposure": exposure,
+        "events": events,
+        "repeats": np.minimum(events, lifetime),
+        "nu": nu,
+    }
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def simulate_chunk(rng: np.random.Generator, rows: int, first_id: int) -> tuple[Any, int]:
+    """Exactly ``rows`` transactions (the last customer's repeats truncated to fit), date order.
+
+    Repeat purchase times are the first ``x`` of ``N`` uniform points on ``(0, exposure]``:
+    with exponentials ``E_1..E_{N+1}`` the sorted uniforms are ``cumsum(E)_k / sum(E)``, and the
+    sum of the ``N + 1 - x`` unused exponentials is one ``Gamma(N + 1 - x)`` draw, so only ``x``
+    exponentials per customer are drawn.
+    """
+    import pyarrow as pa
+
+    parts: list[dict[str, np.ndarray]] = []
+    have = 0
+    while True:
+        need = rows - have
+        parts.append(_simulate_customers(rng, int(need / _MEAN_ROWS_PER_CUSTOMER * 1.1) + 16))
+        have += int((parts[-1]["repeats"] + 1).sum())
+        if have >= rows:
+            break
+    cust = _concat(parts)
+    cumulative = np.cumsum(cust["repeats"] + 1)
+    n = int(np.searchsorted(cumulative, rows, side="left")) + 1  # customers 0..n-1 reach `rows`
+    cust = {k: v[:n] for k, v in cust.items()}
+    before = int(cumulative[n - 2]) if n > 1 else 0
+    cust["repeats"][n - 1] = rows - before - 1  # the last customer keeps what fits (>= 0)
+
+    x = cust["repeats"]
+    total_repeats = int(x.sum())
+    owner = np.repeat(np.arange(n), x)
+    gaps = rng.exponential(size=total_repeats)
+    running = np.cumsum(gaps)
+    ends = np.cumsum(x)
+    starts = ends - x
+    has = x > 0
+    base = np.zeros(n)
+    base[has] = running[starts[has]] - gaps[starts[has]]
+    within = running - base[owner]
+    last = np.zeros(n)
+    last[has] = within[ends[has] - 1]
+    unused = rng.gamma(cust["events"] - x + 1.0, 1.0)  # shape >= 1
+    times = cust["exposure"][owner] * within / (last[owner] + unused[owner])
+    repeat_day = np.minimum(cust["first_day"][owner] + np.floor(times).astype(np.int64), OBSERVATION_DAYS - 1)
+
+    row_owner = np.concatenate([np.arange(n), owner])
+    day = np.concatenate([cust["first_day"], repeat_day])
+    amount = np.round(rng.gamma(TRUE_PARAMS["p"], 1.0 / cust["nu"][row_owner]), 2)
+    order = np.argsort(day, kind="stable")
+    row_owner, day, amount = row_owner[order], day[order], amount[order]
+
+    number = (np.arange(first_id, first_id + n, dtype=np.int64) * _ID_MULTIPLIER + 1_234_567) % 10**10
+    ids = pa.array(np.char.zfill(number.astype("U10"), 10).tolist(), type=pa.string())
+    epoch = (START - dt.date(1970, 1, 1)).days
+    table = pa.table(
+        {
+            "customer_id": ids.take(pa.array(row_owner)),
+            "date": pa.array((day + epoch).astype(np.int32)).cast(pa.date32()),
+            "amount": pa.array(amount, type=pa.float64()),
+        }
+    )
+    return table, n
+
+
+def generate(path: Path, rows: int, seed: int, chunk_rows: int) -> dict[str, Any]:
+    """Write ``rows`` synthetic transactions to one Parquet file, ``chunk_rows`` at a time."""
+    import pyarrow.parquet as pq
+
+    clock = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    writer = None
+    written = customers = 0
+    try:
+        while written < rows:
+            table, n = simulate_chunk(rng, min(chunk_rows, rows - written), customers)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="snappy")
+            writer.write_table(table, row_group_size=1_000_000)
+            written += table.num_rows
+            customers += n
+            del table
+    finally:
+        if writer is not None:
+            writer.close()
+    return {
+        "rows": written,
+        "customers": customers,
+        "seconds": time.perf_counter() - clock,
+        "bytes": path.stat().st_size,
+        "seed": seed,
+    }
+
+
+# --- helpers used inside the workers ----------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    """Current resident set size of this process (VmRSS), in MB; NaN where there is no /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process (VmHWM), in MB.
+
+    Read inside the child rather than from the parent's ``wait4`` rusage: Linux carries the
+    parent's high-water mark over fork and exec into the child's ``ru_maxrss``, so after the
+    parent has generated 10 M rows every child would report at least the parent's peak. VmHWM
+    belongs to the memory map the child got at exec, so it is the step's own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # no /proc (macOS): this process's own ru_maxrss, in bytes there
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
+def _transactions_frame(source: str) -> Any:
+    """The rows held in memory for lifetimes: customer_id text, date datetime64, amount float."""
+    import pandas as pd
+
+    frame = pd.read_parquet(source)
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def _quiet_warnings() -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")
+
+
+def _warm_lifetimes() -> None:
+    """Import lifetimes (~1.5 s: autograd, scipy.stats) before the clock, as the baselines do.
+
+    clvmodel imports it lazily on first use; a like-for-like step time should not include it.
+    """
+    from clvmodel.models import lifetimes_adapter
+
+    lifetimes_adapter._lifetimes()
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    clock = time.perf_counter()
+    value = call()
+    return value, time.perf_counter() - clock
+
+
+# --- workers: one per measured step, each run in its own process --------------------------------------
+
+
+def rfm_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """io.load_transactions + rfm.summarise straight from the Parquet file (DuckDB)."""
+    from clvmodel import io, rfm
+    from clvmodel.config import DataConfig
+
+    rss = _rss_mb()
+
+    def run() -> Any:
+        con = io.connect()
+        try:
+            io.load_transactions(con, DataConfig(source=p["source"]))
+            return rfm.summarise(con, time_unit="week").summary
+        finally:
+            con.close()
+
+    summary, seconds = _timed(run)
+    if p.get("out"):
+        summary.to_parquet(p["out"], index=False)
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def rfm_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
+    """lifetimes.utils.summary_data_from_transaction_data on the rows held in memory."""
+    _quiet_warnings()
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    frame, load = _timed(lambda: _transactions_frame(p["source"]))
+    rss = _rss_mb()
+    summary, seconds = _timed(
+        lambda: summary_data_from_transaction_data(
+            frame, "customer_id", "date", monetary_value_col="amount", freq="D", freq_multiplier=UNIT_DAYS
+        )
+    )
+    if p.get("out"):
+        summary.reset_index().to_parquet(p["out"], index=False)
+    return {"seconds": seconds, "load_seconds": load, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def rfm_duckdb(p: dict[str, Any]) -> dict[str, Any]:
+    """The floor: a plain GROUP BY customer count over the same file, fetched as a DataFrame."""
+    import duckdb
+
+    rss = _rss_mb()
+
+    def run() -> Any:
+        con = duckdb.connect(":memory:")
+        try:
+            return con.execute(
+                "SELECT customer_id, count(*) AS n FROM read_parquet(?) GROUP BY customer_id", [p["source"]]
+            ).df()
+        finally:
+            con.close()
+
+    counts, seconds = _timed(run)
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(counts)}
+
+
+def split_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """Calibration/holdout split with clvmodel from the Parquet file."""
+    from clvmodel import io, rfm
+    from clvmodel.config import DataConfig
+
+    rss = _rss_mb()
+    cal, obs = dt.date.fromisoformat(p["calibration_end"]), dt.date.fromisoformat(p["observation_end"])
+
+    def run() -> Any:
+        con = io.connect()
+        try:
+            io.load_transactions(con, DataConfig(source=p["source"]))
+            return rfm.summarise(con, time_unit="week", calibration_end=cal, observation_end=obs).summary
+        finally:
+            con.close()
+
+    summary, seconds = _timed(run)
+    if p.get("out"):
+        summary.to_parquet(p["out"], index=False)
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def split_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
+    """lifetimes.utils.calibration_and_holdout_data; a crash is reported, not raised.
+
+    On pandas 3 it crashes *without* ``monetary_value_col`` ("No objects to concatenate": its
+    holdout count aggregates a frame with no columns left); with it, as here, it runs.
+    """
+    _quiet_warnings()
+    from lifetimes.utils import calibration_and_holdout_data
+
+    frame, load = _timed(lambda: _transactions_frame(p["source"]))
+    rss = _rss_mb()
+    clock = time.perf_counter()
+    try:
+        summary = calibration_and_holdout_data(
+            frame,
+            "customer_id",
+            "date",
+            calibration_period_end=p["calibration_end"],
+            observation_period_end=p["observation_end"],
+            freq="D",
+            freq_multiplier=UNIT_DAYS,
+            monetary_value_col="amount",
+        )
+    except Exception as err:  # noqa: BLE001 - the crash is the measurement
+        message = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        return {
+            "seconds": None,
+            "crashed": f"{type(err).__name__}: {message}",
+            "seconds_to_crash": time.perf_counter() - clock,
+            "load_seconds": load,
+            "rss_before_mb": rss,
+        }
+    seconds = time.perf_counter() - clock
+    if p.get("out"):
+        summary.columns = [c.removesuffix("_cal") for c in summary.columns]
+        summary.reset_index().to_parquet(p["out"], index=False)
+    return {"seconds": seconds, "load_seconds": load, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def pandas_split(frame: Any, calibration_end: dt.date, observation_end: dt.date, unit_days: int = UNIT_DAYS) -> Any:
+    """A straightforward vectorised pandas calibration/holdout split (the clvmodel contract).
+
+    Same-day transactions are one purchase; frequency counts repeat purchase days up to the
+    calibration end, monetary_value is the mean of the repeat days' totals; holdout columns count
+    purchase days in (calibration end, observation end] and their mean total.
+    """
+    import pandas as pd
+
+    cal, obs = pd.Timestamp(calibration_end), pd.Timestamp(observation_end)
+    unit = pd.Timedelta(days=unit_days)
+    kept = frame.loc[frame["date"] <= obs, ["customer_id", "date", "amount"]]
+    days = kept.groupby(["customer_id", "date"], sort=True, as_index=False)["amount"].sum()
+    in_cal = days["date"] <= cal
+    calib = days[in_cal].groupby("customer_id", sort=True).agg(
+        first=("date", "min"), last=("date", "max"), n=("date", "size"), spend=("amount", "sum"),
+        first_amount=("amount", "first"),
+    )
+    hold = days[~in_cal].groupby("customer_id", sort=True).agg(n_holdout=("date", "size"), spend_holdout=("amount", "sum"))
+    hold = hold.reindex(calib.index)
+    frequency = calib["n"] - 1
+    n_holdout = hold["n_holdout"].fillna(0).astype("int64")
+    return pd.DataFrame(
+        {
+            "customer_id": calib.index.astype(object),
+            "frequency": frequency.to_numpy(),
+            "recency": ((calib["last"] - calib["first"]) / unit).to_numpy(),
+            "T": ((cal - calib["first"]) / unit).to_numpy(),
+            "monetary_value": np.where(
+                frequency > 0, (calib["spend"] - calib["first_amount"]) / frequency.clip(lower=1), 0.0
+            ),
+            "frequency_holdout": n_holdout.to_numpy(),
+            "monetary_value_holdout": np.where(
+                n_holdout > 0, hold["spend_holdout"].fillna(0.0) / n_holdout.clip(lower=1), 0.0
+            ),
+            "duration_holdout": (obs - cal) / unit,
+        }
+    )
+
+
+def split_pandas(p: dict[str, Any]) -> dict[str, Any]:
+    _quiet_warnings()
+    frame, load = _timed(lambda: _transactions_frame(p["source"]))
+    rss = _rss_mb()
+    cal, obs = dt.date.fromisoformat(p["calibration_end"]), dt.date.fromisoformat(p["observation_end"])
+    summary, seconds = _timed(lambda: pandas_split(frame, cal, obs))
+    if p.get("out"):
+        summary.to_parquet(p["out"], index=False)
+    return {"seconds": seconds, "load_seconds": load, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def _summary(p: dict[str, Any]) -> Any:
+    import pandas as pd
+
+    summary = pd.read_parquet(p["summary"])
+    return summary.iloc[: int(p["customers"])].reset_index(drop=True)
+
+
+def fit_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """BetaGeoModel.fit (collapsed identical rows, weights); Gamma-Gamma timed apart."""
+    _quiet_warnings()
+    from clvmodel.models.base import collapse
+    from clvmodel.models.bgnbd import BetaGeoModel
+    from clvmodel.models.gamma_gamma import GammaGammaModel
+
+    _warm_lifetimes()
+    summary = _summary(p)
+    rss = _rss_mb()
+    bgnbd, seconds = _timed(lambda: BetaGeoModel().fit(summary))
+    spend, gg_seconds = _timed(lambda: GammaGammaModel().fit(summary))
+    unique = len(collapse(summary, ["frequency", "recency", "T"])[0])
+    Path(p["params_out"]).write_text(json.dumps({"bgnbd": bgnbd.params_, "gamma_gamma": spend.params_}))
+    return {
+        "seconds": seconds,
+        "gamma_gamma_seconds": gg_seconds,
+        "rss_before_mb": rss,
+        "customers": len(summary),
+        "unique_rows": unique,
+        "params": bgnbd.params_,
+    }
+
+
+def fit_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
+    """Plain lifetimes BetaGeoFitter on every customer row."""
+    _quiet_warnings()
+    from lifetimes import BetaGeoFitter
+
+    summary = _summary(p)
+    rss = _rss_mb()
+    fitter, seconds = _timed(lambda: BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"]))
+    return {
+        "seconds": seconds,
+        "rss_before_mb": rss,
+        "customers": len(summary),
+        "params": {k: float(v) for k, v in fitter.params_.items()},
+    }
+
+
+def score_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """clvmodel.predict.score (P(alive), E[purchases], E[order value], 12-week discounted CLV)."""
+    _quiet_warnings()
+    from clvmodel.artifact import TrainedModel
+    from clvmodel.config import SegmentConfig
+    from clvmodel.models.bgnbd import BetaGeoModel
+    from clvmodel.models.gamma_gamma import GammaGammaModel
+    from clvmodel.predict import score
+
+    params = json.loads(Path(p["params"]).read_text())
+    models = {"bgnbd": BetaGeoModel(), "gamma_gamma": GammaGammaModel()}
+    for name, model in models.items():
+        model.params_ = params[name]
+    trained = TrainedModel(
+        name="benchmark",
+        time_unit="week",
+        models=models,
+        clv={"horizon": HORIZON, "discount_rate": DISCOUNT_RATE, "margin": 1.0},
+        segments=SegmentConfig().model_dump(),
+        columns={"customer_id": "customer_id", "date": "date", "amount": "amount"},
+        config={"intervals": {"draws": 0}},
+        primary="bgnbd",
+    )
+    _warm_lifetimes()
+    summary = _summary(p)[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    rss = _rss_mb()
+    scores, seconds = _timed(lambda: score(trained, summary, interval_draws=0))
+    scores[["customer_id", "p_alive", "expected_purchases", "expected_order_value", "predicted_clv"]].to_parquet(
+        p["out"], index=False
+    )
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(scores)}
+
+
+def score_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
+    """GammaGammaFitter.customer_lifetime_value with the same parameters (24 predicts a customer).
+
+    ``time=12, freq="M", discount_rate=0.01`` is clvmodel's 12-week horizon at 1 % a week: see
+    :data:`LIFETIMES_CLV_FREQ`. P(alive), E[purchases] and E[order value] are computed after the
+    clock for the value comparison.
+    """
+    _quiet_warnings()
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    params = json.loads(Path(p["params"]).read_text())
+    bgf = BetaGeoFitter()
+    bgf.params_ = pd.Series(params["bgnbd"], dtype=float)[["r", "alpha", "a", "b"]]
+    bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # set by fit() only
+    ggf = GammaGammaFitter()
+    ggf.params_ = pd.Series(params["gamma_gamma"], dtype=float)[["p", "q", "v"]]
+    summary = _summary(p)
+    f, r, T, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
+    rss = _rss_mb()
+    clv, seconds = _timed(
+        lambda: ggf.customer_lifetime_value(
+            bgf, f, r, T, m, time=HORIZON, discount_rate=DISCOUNT_RATE, freq=LIFETIMES_CLV_FREQ
+        )
+    )
+    pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"],
+            "p_alive": bgf.conditional_probability_alive(f, r, T),
+            "expected_purchases": bgf.conditional_expected_number_of_purchases_up_to_time(HORIZON, f, r, T),
+            "expected_order_value": ggf.conditional_expected_average_profit(f, m),
+            "predicted_clv": np.asarray(clv, dtype=float),
+        }
+    ).to_parquet(p["out"], index=False)
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def e2e_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
+    """The plain lifetimes pipeline: file -> summary -> BG/NBD -> Gamma-Gamma -> 12-period CLV."""
+    _quiet_warnings()
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    parts: dict[str, float] = {}
+    clock = time.perf_counter()
+    frame = pd.read_parquet(p["source"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    parts["read"] = time.perf_counter() - clock
+    summary, parts["rfm"] = _timed(
+        lambda: summary_data_from_transaction_data(
+            frame, "customer_id", "date", monetary_value_col="amount", freq="D", freq_multiplier=UNIT_DAYS
+        )
+    )
+    del frame
+    bgf, parts["bgnbd_fit"] = _timed(
+        lambda: BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
+    )
+    repeat = summary[summary["frequency"] > 0]
+    ggf, parts["gamma_gamma_fit"] = _timed(
+        lambda: GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    )
+    clv, parts["clv"] = _timed(
+        lambda: ggf.customer_lifetime_value(
+            bgf, summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"],
+            time=HORIZON, discount_rate=DISCOUNT_RATE, freq=LIFETIMES_CLV_FREQ,
+        )
+    )
+    return {
+        "seconds": time.perf_counter() - clock,
+        "pipeline_seconds": time.perf_counter() - clock,
+        "parts": parts,
+        "customers": len(summary),
+        "clv_total": float(np.sum(clv)),
+        "params": {
+            "bgnbd": {k: float(v) for k, v in bgf.params_.items()},
+            "gamma_gamma": {k: float(v) for k, v in ggf.params_.items()},
+        },
+    }
+
+
+def train_cli(p: dict[str, Any]) -> dict[str, Any]:
+    """``clvmodel train CONFIG``: the console script's own entry point, in this fresh process."""
+    from clvmodel import cli
+
+    clock = time.perf_counter()
+    code = cli.main(["train", p["config"]])
+    if code:
+        raise SystemExit(f"clvmodel train exited {code}")
+    seconds = time.perf_counter() - clock
+    return {"seconds": seconds, "seconds_in_main": seconds}
+
+
+WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    f.__name__: f
+    for f in (
+        rfm_clvmodel, rfm_lifetimes, rfm_duckdb, split_clvmodel, split_lifetimes, split_pandas,
+        fit_clvmodel, fit_lifetimes, score_clvmodel, score_lifetimes, e2e_lifetimes, train_cli,
+    )
+}
+
+
+# --- the parent: run each step in a fresh process and collect seconds and peak RSS ------------------
+
+
+def run_process(command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """Run ``command`` to completion: wall seconds, and ``os.wait4``'s ``ru_maxrss`` (for reference
+    only: it includes the parent's high-water mark at fork, see :func:`_peak_rss_mb`)."""
+    with open(log, "wb") as out:
+        clock = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - clock
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{' '.join(command[:4])}... exited {proc.returncode}; log {log}:\n{tail}")
+    return {"process_seconds": wall, "rusage_maxrss_mb": usage.ru_maxrss / 1024}  # ru_maxrss: KiB on Linux
+
+
+def run_worker(
+    step: str, params: dict[str, Any], workdir: Path, tag: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Run one worker in a fresh interpreter; its result plus process seconds and peak RSS."""
+    params_path = workdir / f"{tag}.{step}.params.json"
+    result_path = workdir / f"{tag}.{step}.result.json"
+    params_path.write_text(json.dumps({**params, "result": str(result_path)}))
+    print(f"  {tag:>6} {step:<16}", end="", flush=True)
+    usage = run_process(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", step, str(params_path)],
+        workdir / f"{tag}.{step}.log", env=env, cwd=cwd,
+    )
+    result = {**usage, **json.loads(result_path.read_text())}
+    shown = f"{result['seconds']:8.2f} s" if result.get("seconds") is not None else f"   {result.get('crashed', '?')[:60]}"
+    print(f"{shown}  peak RSS {result['peak_rss_mb']:8.0f} MB  (process {usage['process_seconds']:.1f} s)", flush=True)
+    return result
+
+
+def run_clvmodel_train(source: Path, workdir: Path, tag: str, *, create_store: bool = True) -> dict[str, Any]:
+    """``clvmodel train`` on a config: tracking to a temp sqlite store, bgnbd + gamma_gamma, 12 weeks."""
+    folder = workdir / f"{tag}.train"
+    folder.mkdir()
+    config = folder / "benchmark.yaml"
+    config.write_text(
+        "\n".join(
+            [
+                "name: benchmark",
+                f"data: {{source: '{source}'}}",
+                "time_unit: week",
+                "models: [bgnbd, gamma_gamma]",
+                "model: bgnbd",
+                f"clv: {{horizon: {HORIZON}, discount_rate: {DISCOUNT_RATE}, margin: 1.0}}",
+                "intervals: {draws: 0}",
+                "tracking: {experiment: benchmark, enabled: true}",
+                f"output: {{model_dir: '{folder / 'model'}'}}",
+                "",
+            ]
+        )
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+    # Create the store's tables first (untimed, reported): a one-off of a new store, not of training.
+    # (Small mode lets the run create them: CI wants seconds, and its numbers mean nothing.)
+    store = {"process_seconds": None}
+    if create_store:
+        store = run_process(
+            [sys.executable, "-c", "import mlflow, os; mlflow.MlflowClient(os.environ['MLFLOW_TRACKING_URI']).search_experiments()"],
+            workdir / f"{tag}.store.log", env=env, cwd=folder,
+        )
+    result = run_worker("train_cli", {"config": str(config)}, workdir, tag, env=env, cwd=folder)
+    from clvmodel.artifact import load_document  # the JSON inside the MLflow model directory
+
+    document = load_document(folder / "model")
+    stdout = (workdir / f"{tag}.train_cli.log").read_text(errors="replace")
+    runs = [line.split()[1] for line in stdout.splitlines() if line.strip().startswith("run ")]
+    assert runs and runs[-1] != "not", f"clvmodel train logged no MLflow run:\n{stdout[-2000:]}"
+    return {
+        **result,
+        "seconds": result["process_seconds"],  # the whole command, as for the lifetimes pipeline
+        "params": {name: state["params"] for name, state in document["models"].items()},
+        "run_id": runs[-1],
+        "store_init_process_seconds": store["process_seconds"],
+    }
+
+
+# --- correctness checks (asserted) -------------------------------------------------------------------
+
+
+def _max_rel_diff(a: Any, b: Any) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)
+    return float(np.max(np.abs(a - b) / scale)) if len(a) else 0.0
+
+
+def _param_diff(ours: dict[str, float], theirs: dict[str, float]) -> float:
+    return max(abs(ours[k] - theirs[k]) / abs(theirs[k]) for k in theirs)
+
+
+def compare_tables(ours_path: Path, theirs_path: Path, columns: list[str], what: str) -> float:
+    """Equal customers and columns (max relative difference, asserted <= RFM_TOLERANCE)."""
+    import pandas as pd
+
+    ours = pd.read_parquet(ours_path).set_index("customer_id").sort_index()
+    theirs = pd.read_parquet(theirs_path).set_index("customer_id").sort_index()
+    ours.index, theirs.index = ours.index.astype(str), theirs.index.astype(str)
+    assert ours.index.equals(theirs.index), f"{what}: the customers differ ({len(ours)} vs {len(theirs)})"
+    worst = max(_max_rel_diff(ours[c], theirs[c]) for c in columns)
+    assert worst <= RFM_TOLERANCE, f"{what}: max relative difference {worst:.3g} > {RFM_TOLERANCE}"
+    return worst
+
+
+def compare_scores(ours_path: Path, theirs_path: Path) -> dict[str, float]:
+    import pandas as pd
+
+    ours = pd.read_parquet(ours_path)
+    theirs = pd.read_parquet(theirs_path)
+    assert list(ours["customer_id"].astype(str)) == list(theirs["customer_id"].astype(str)), "scores: rows differ"
+    diffs = {c: _max_rel_diff(ours[c], theirs[c]) for c in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv")}
+    worst = max(diffs.values())
+    assert worst <= VALUE_TOLERANCE, f"scores differ from lifetimes: {diffs} (tolerance {VALUE_TOLERANCE})"
+    return diffs
+
+
+# --- the report ----------------------------------------------------------------------------------------
+
+
+def _fmt_rows(rows: int) -> str:
+    for size, suffix in ((1_000_000_000, " G"), (1_000_000, " M"), (1_000, " k")):
+        if rows >= size:
+            value = rows / size
+            return f"{value:.0f}{suffix}" if value == int(value) else f"{value:.3g}{suffix}"
+    return str(rows)
+
+
+def _s(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _mb(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} MB"
+
+
+def machine_facts() -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            facts["cpu"] = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "?")
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            facts["memory_gb"] = round(int(handle.readline().split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    try:
+        root = Path(__file__).resolve().parents[1]
+        git = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, check=True).stdout  # noqa: E731
+        facts["commit"] = git("rev-parse", "--short", "HEAD").strip()
+        facts["uncommitted_src"] = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        facts["commit"] = "?"
+    versions = {}
+    for name in ("clvmodel", "lifetimes", "numpy", "pandas", "scipy", "autograd", "duckdb", "pyarrow", "mlflow"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    facts["versions"] = versions
+    return facts
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+class Table:
+    """Rows of the results table: one per comparison."""
+
+    header = ["step", "size", "clvmodel s", "baseline", "baseline s", "ratio", "target", "met?", "clvmodel peak RSS", "baseline peak RSS"]
+
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+
+    def add(
+        self, step: str, size: str, ours: dict[str, Any] | None, baseline: str, theirs: dict[str, Any] | None,
+        ratio: float | None, ratio_text: str, target: str, met: bool | None,
+        ours_rss: float | None = None, theirs_rss: float | None = None,
+    ) -> None:
+        self.rows.append(
+            [
+                step,
+                size,
+                _s(ours["seconds"]) if ours else "—",
+                baseline,
+                (theirs.get("seconds_text") or _s(theirs.get("seconds"))) if theirs else "—",
+                ratio_text if ratio is None else ratio_text.format(ratio),
+                target,
+                "—" if met is None else ("yes" if met else "NO"),
+                _mb(ours_rss if ours_rss is not None else (ours or {}).get("peak_rss_mb")),
+                _mb(theirs_rss if theirs_rss is not None else (theirs or {}).get("peak_rss_mb")),
+            ]
+        )
+
+    def text(self) -> str:
+        widths = [max(len(r[i]) for r in [self.header, *self.rows]) for i in range(len(self.header))]
+        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+        return "\n".join([line(self.header), "  ".join("-" * w for w in widths), *map(line, self.rows)])
+
+    def markdown(self) -> str:
+        out = ["| " + " | ".join(self.header) + " |", "|" + "|".join("---" for _ in self.header) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows]
+        return "\n".join(out)
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+#: The issue's reference for lifetimes' calibration_and_holdout_data at 10 M rows (pandas 2).
+SPLIT_REFERENCE_SECONDS = 72.0
+TARGET_ROWS = 10_000_000  # the size the issue's targets are stated for
+FIT_CUSTOMERS = 1_000_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000], help="transaction counts")
+    parser.add_argument("--small", action="store_true", help="~20k rows, for CI (seconds, not minutes)")
+    parser.add_argument("--out", type=Path, default=Path("experiments/results"), help="folder of the report")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--customers", type=int, default=FIT_CUSTOMERS, help="customers for the fit and scoring steps")
+    parser.add_argument("--chunk-rows", type=int, default=10_000_000, help="rows generated per Parquet chunk")
+    parser.add_argument("--in-memory-max-rows", type=int, default=50_000_000,
+                        help="above this, only the out-of-core steps run (no lifetimes/pandas baselines)")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the data and logs here (default: temp, removed)")
+    parser.add_argument("--worker", nargs=2, metavar=("STEP", "PARAMS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        step, params_path = args.worker
+        params = json.loads(Path(params_path).read_text())
+        result = WORKERS[step](params)
+        result["peak_rss_mb"] = _peak_rss_mb()
+        Path(params["result"]).write_text(json.dumps(result, default=float))
+        return 0
+
+    sizes = [20_000] if args.small else sorted(set(args.rows))
+    chunk_rows = 6_000 if args.small else args.chunk_rows  # small mode: several chunks, the 100 M path
+    out_of_core_only = lambda rows: rows > args.in_memory_max_rows  # noqa: E731  (no in-memory baselines)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="clvbench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    facts = machine_facts()
+    facts["uptime_start"] = uptime()
+    print(f"clvmodel benchmark {facts['date']}: {facts['cores']} cores, {facts.get('memory_gb')} GB; {facts['uptime_start']}")
+    print(f"  workdir {workdir}")
+    results: dict[str, Any] = {"facts": facts, "sizes": {}, "checks": {}}
+    table = Table()
+    try:
+        for rows in sizes:
+            tag = _fmt_rows(rows).replace(" ", "")
+            source = workdir / f"transactions_{tag}.parquet"
+            print(f"generating {rows:,} transactions -> {source.name}", flush=True)
+            gen = generate(source, rows, args.seed, chunk_rows)
+            print(f"  {gen['customers']:,} customers, {gen['bytes'] / 1e6:,.0f} MB, {gen['seconds']:.1f} s", flush=True)
+            size: dict[str, Any] = {"generated": gen}
+            results["sizes"][tag] = size
+            cal = {"calibration_end": CALIBRATION_END.isoformat(), "observation_end": OBSERVATION_END.isoformat()}
+            big = size["out_of_core"] = out_of_core_only(rows)
+
+            # a. RFM
+            size["rfm_clvmodel"] = run_worker("rfm_clvmodel", {"source": str(source), "out": str(workdir / f"{tag}.rfm_clvmodel.parquet")}, workdir, tag)
+            size["rfm_duckdb"] = run_worker("rfm_duckdb", {"source": str(source)}, workdir, tag)
+            if not big:
+                size["rfm_lifetimes"] = run_worker("rfm_lifetimes", {"source": str(source), "out": str(workdir / f"{tag}.rfm_lifetimes.parquet")}, workdir, tag)
+                results["checks"][f"{tag} rfm vs lifetimes, max relative difference"] = compare_tables(
+                    workdir / f"{tag}.rfm_clvmodel.parquet", workdir / f"{tag}.rfm_lifetimes.parquet",
+                    ["frequency", "recency", "T", "monetary_value"], f"{tag} RFM",
+                )
+            # b. split
+            size["split_clvmodel"] = run_worker("split_clvmodel", {"source": str(source), **cal, "out": str(workdir / f"{tag}.split_clvmodel.parquet")}, workdir, tag)
+            if not big:
+                size["split_lifetimes"] = run_worker("split_lifetimes", {"source": str(source), **cal, "out": str(workdir / f"{tag}.split_lifetimes.parquet")}, workdir, tag)
+                if not size["split_lifetimes"].get("crashed"):
+                    # lifetimes' monetary_value_holdout averages holdout *transactions*, not purchase days: not compared
+                    results["checks"][f"{tag} split vs lifetimes (calibration columns, frequency_holdout), max relative difference"] = compare_tables(
+                        workdir / f"{tag}.split_clvmodel.parquet", workdir / f"{tag}.split_lifetimes.parquet",
+                        ["frequency", "recency", "T", "monetary_value", "frequency_holdout", "duration_holdout"], f"{tag} split vs lifetimes",
+                    )
+                size["split_pandas"] = run_worker("split_pandas", {"source": str(source), **cal, "out": str(workdir / f"{tag}.split_pandas.parquet")}, workdir, tag)
+                results["checks"][f"{tag} split vs pandas split, max relative difference"] = compare_tables(
+                    workdir / f"{tag}.split_clvmodel.parquet", workdir / f"{tag}.split_pandas.parquet",
+                    ["frequency", "recency", "T", "monetary_value", "frequency_holdout", "monetary_value_holdout", "duration_holdout"],
+                    f"{tag} split",
+                )
+            # e. end to end
+            size["e2e_clvmodel"] = run_clvmodel_train(source, workdir, tag, create_store=not args.small)
+            if not big:
+                size["e2e_lifetimes"] = run_worker("e2e_lifetimes", {"source": str(source)}, workdir, tag)
+                size["e2e_lifetimes"]["seconds"] = size["e2e_lifetimes"]["process_seconds"]
+                ours, theirs = size["e2e_clvmodel"]["params"], size["e2e_lifetimes"]["params"]
+                diff = max(_param_diff(ours[m], theirs[m]) for m in ("bgnbd", "gamma_gamma"))
+                results["checks"][f"{tag} end to end: clvmodel train vs lifetimes parameters, max relative difference"] = diff
+                assert diff <= PARAM_TOLERANCE, f"{tag} end to end parameters differ: {ours} vs {theirs}"
+
+        # c. and d. on (up to) 1 M customers of the largest size with in-memory baselines
+        fit_sizes = [r for r in sizes if not out_of_core_only(r)]
+        fit_tag = _fmt_rows(max(fit_sizes)).replace(" ", "") if fit_sizes else None
+        if fit_tag:
+            summary = workdir / f"{fit_tag}.rfm_clvmodel.parquet"
+            customers = min(args.customers, results["sizes"][fit_tag]["rfm_clvmodel"]["customers"])
+            base = {"summary": str(summary), "customers": customers}
+            params_path = workdir / "fit_params.json"
+            tag = "fit"
+            fits = {
+                "from": fit_tag,
+                "fit_clvmodel": run_worker("fit_clvmodel", {**base, "params_out": str(params_path)}, workdir, tag),
+                "fit_lifetimes": run_worker("fit_lifetimes", base, workdir, tag),
+            }
+            diff = _param_diff(fits["fit_clvmodel"]["params"], fits["fit_lifetimes"]["params"])
+            results["checks"][f"BG/NBD on {customers:,} customers: parameters, max relative difference"] = diff
+            assert diff <= PARAM_TOLERANCE, f"BG/NBD parameters differ: {fits['fit_clvmodel']['params']} vs {fits['fit_lifetimes']['params']}"
+            fits["score_clvmodel"] = run_worker("score_clvmodel", {**base, "params": str(params_path), "out": str(workdir / "scores_clvmodel.parquet")}, workdir, tag)
+            fits["score_lifetimes"] = run_worker("score_lifetimes", {**base, "params": str(params_path), "out": str(workdir / "scores_lifetimes.parquet")}, workdir, tag)
+            for column, value in compare_scores(workdir / "scores_clvmodel.parquet", workdir / "scores_lifetimes.parquet").items():
+                results["checks"][f"scores on {customers:,} customers: {column}, max relative difference"] = value
+            results["fit"] = fits
+        facts["uptime_end"] = uptime()
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # --- the table ---
+    for tag, size in results["sizes"].items():
+        rows = size["generated"]["rows"]
+        at_target = rows == TARGET_ROWS
+        label = f"{tag} rows"
+        if "rfm_lifetimes" in size:
+            ratio = size["rfm_lifetimes"]["seconds"] / size["rfm_clvmodel"]["seconds"]
+            table.add("a. RFM from Parquet vs lifetimes summary_data_from_transaction_data (in memory)", label,
+                      size["rfm_clvmodel"], "lifetimes", size["rfm_lifetimes"], ratio, "{:.1f}× faster",
+                      "≥ 8× at 10 M", ratio >= 8 if at_target else None)
+        ratio = size["rfm_clvmodel"]["seconds"] / size["rfm_duckdb"]["seconds"]
+        table.add("a. RFM from Parquet vs DuckDB GROUP BY count (the floor)", label, size["rfm_clvmodel"],
+                  "DuckDB", size["rfm_duckdb"], ratio, "{:.2f}× the floor", "≤ 1.5× at 10 M", ratio <= 1.5 if at_target else None)
+        if "split_lifetimes" in size:
+            lt = size["split_lifetimes"]
+            if lt.get("crashed"):
+                lt["seconds_text"] = f"crashed after {lt['seconds_to_crash']:.1f} s ({lt['crashed'][:70]})"
+                table.add("b. calibration/holdout split vs lifetimes calibration_and_holdout_data", label,
+                          size["split_clvmodel"], "lifetimes", lt, None, "—", "—", None)
+            else:
+                ratio = lt["seconds"] / size["split_clvmodel"]["seconds"]
+                table.add("b. calibration/holdout split vs lifetimes calibration_and_holdout_data", label,
+                          size["split_clvmodel"], "lifetimes", lt, ratio, "{:.1f}× faster", "≥ 30× at 10 M",
+                          ratio >= 30 if at_target else None)
+            if at_target and lt.get("crashed"):
+                ratio = SPLIT_REFERENCE_SECONDS / size["split_clvmodel"]["seconds"]
+                table.add("b. split vs the issue's reference figure (lifetimes, pandas 2, 10 M rows: 72 s, 3.1 GB; not measured here)",
+                          label, size["split_clvmodel"], "reference", {"seconds": SPLIT_REFERENCE_SECONDS, "peak_rss_mb": 3100},
+                          ratio, "{:.1f}× faster", "≥ 30×", ratio >= 30)
+            ratio = size["split_pandas"]["seconds"] / size["split_clvmodel"]["seconds"]
+            table.add("b. calibration/holdout split vs a vectorised pandas split (in memory)", label, size["split_clvmodel"],
+                      "pandas", size["split_pandas"], ratio, "{:.1f}× faster", "≥ 2× at 10 M", ratio >= 2 if at_target else None)
+        if "e2e_lifetimes" in size:
+            ratio = size["e2e_lifetimes"]["seconds"] / size["e2e_clvmodel"]["seconds"]
+            table.add("e. end to end: clvmodel train (tracked) vs lifetimes pipeline (whole processes)", label,
+                      size["e2e_clvmodel"], "lifetimes", size["e2e_lifetimes"], ratio, "{:.1f}× faster",
+                      "≥ 5× at 10 M", ratio >= 5 if at_target else None)
+        if size["out_of_core"]:
+            table.add("b. calibration/holdout split (out of core: no in-memory baseline)", label, size["split_clvmodel"],
+                      "—", None, None, "—", "—", None)
+            table.add("e. end to end: clvmodel train (out of core: no in-memory baseline)", label, size["e2e_clvmodel"],
+                      "—", None, None, "—", "—", None)
+        rss = size["e2e_clvmodel"]["peak_rss_mb"]
+        if size["out_of_core"]:
+            table.add("e. clvmodel train peak RSS (out of core)", label, size["e2e_clvmodel"], "—", None, None,
+                      f"{rss / 1024:.2f} GB", "≤ 8 GB at 100 M", rss <= 8 * 1024 if rows >= 10 * TARGET_ROWS else None)
+        else:
+            table.add("e. clvmodel train peak RSS", label, size["e2e_clvmodel"], "—", None, None,
+                      f"{rss / 1024:.2f} GB", "≤ 1.5 GB at 10 M", rss <= 1.5 * 1024 if at_target else None)
+    if "fit" in results:
+        fits = results["fit"]
+        n = fits["fit_clvmodel"]["customers"]
+        label = f"{n:,} customers"
+        full = n >= FIT_CUSTOMERS
+        ratio = fits["fit_lifetimes"]["seconds"] / fits["fit_clvmodel"]["seconds"]
+        table.add(f"c. BG/NBD fit, collapsed rows ({fits['fit_clvmodel']['unique_rows']:,} unique) vs lifetimes on all rows",
+                  label, fits["fit_clvmodel"], "lifetimes", fits["fit_lifetimes"], ratio, "{:.1f}× faster", "≥ 4×",
+                  ratio >= 4 if full else None)
+        ratio = fits["score_lifetimes"]["seconds"] / fits["score_clvmodel"]["seconds"]
+        table.add("d. scoring (P(alive), E[purchases], E[order value], 12-week CLV) vs lifetimes customer_lifetime_value",
+                  label, fits["score_clvmodel"], "lifetimes", fits["score_lifetimes"], ratio, "{:.1f}× faster", "≥ 20×",
+                  ratio >= 20 if full else None)
+
+    printed = table.text()
+    print()
+    print(printed)
+    print()
+    for name, value in results["checks"].items():
+        print(f"check  {name}: {value:.3g}")
+    print(f"load   start: {facts['uptime_start']}\n       end:   {facts.get('uptime_end', '?')}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"benchmark-{facts['date']}" + ("-small" if args.small else "")
+    report = args.out / f"{stem}.md"
+    report.write_text(render_markdown(results, table, small=args.small), encoding="utf-8")
+    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print(f"report {report}")
+    return 0
+
+
+def render_markdown(results: dict[str, Any], table: Table, *, small: bool) -> str:
+    facts = results["facts"]
+    lines = [
+        f"# clvmodel benchmark, {facts['date']}" + (" (small mode: CI smoke run, numbers mean nothing)" if small else ""),
+        "",
+        "Produced by `python experiments/benchmark.py` (issue 7). Every step ran in a fresh process; seconds are the timed",
+        "operation inside it (imports and the baselines' in-memory copy of the rows excluded), except the end-to-end rows,",
+        "which time whole processes. Peak RSS is each process's own high-water mark (`VmHWM`, read by the process at its",
+        "end; `ru_maxrss` from `wait4` would include the parent's, which Linux carries over fork and exec). Targets are checked",
+        "only at the size the issue states them for; elsewhere \"met?\" is \"—\". Speed is reported, not asserted.",
+        "",
+        "## Machine",
+        "",
+        f"- {facts['cores']} cores ({facts.get('cpu', '?')}), {facts.get('memory_gb', '?')} GB memory, {facts['platform']}",
+        f"- load at start: `{facts['uptime_start']}`",
+        f"- load at end: `{facts.get('uptime_end', '?')}`",
+        "- " + ", ".join(f"{k} {v}" for k, v in facts["versions"].items()) + f", python {facts['python']}",
+        f"- clvmodel source: commit {facts.get('commit', '?')}"
+        + (f", with uncommitted changes in {', '.join(facts['uncommitted_src'])}" if facts.get("uncommitted_src") else ""),
+        "",
+        "## Data",
+        "",
+        "Synthetic BG/NBD + Gamma-Gamma transactions, seeded: first purchases over 2024, daily dates to 2025-12-30,",
+        "parameters " + ", ".join(f"{k} {v}" for k, v in TRUE_PARAMS.items()) + " (per week; amounts in cents).",
+        f"Calibration end for the split {CALIBRATION_END}. Time unit: weeks. CLV: {HORIZON} weeks at {DISCOUNT_RATE:.0%} a week",
+        f"(lifetimes: `time={HORIZON}, freq=\"{LIFETIMES_CLV_FREQ}\"`, i.e. factor 1 = one model period per step, the same definition).",
+        "",
+        "| size | customers | Parquet | generated in |",
+        "|---|---|---|---|",
+    ]
+    for tag, size in results["sizes"].items():
+        gen = size["generated"]
+        lines.append(f"| {gen['rows']:,} rows | {gen['customers']:,} | {gen['bytes'] / 1e6:,.0f} MB | {gen['seconds']:.1f} s |")
+    lines += ["", "## Results", "", table.markdown(), ""]
+    lines += ["## Peak RSS and process time per step", "", "| size | step | seconds (timed) | process seconds | RSS before the timed part | peak RSS |", "|---|---|---|---|---|---|"]
+    per_step = [
+        (tag, name, value) for tag, size in results["sizes"].items() for name, value in size.items()
+        if name != "generated" and isinstance(value, dict)
+    ]
+    if "fit" in results:
+        per_step += [(f"{results['fit']['fit_clvmodel']['customers']:,} customers", name, value)
+                     for name, value in results["fit"].items() if isinstance(value, dict)]
+    for tag, name, value in per_step:
+        seconds = value.get("seconds")
+        shown = _s(seconds) if seconds is not None else f"crashed after {value.get('seconds_to_crash', 0):.1f} s"
+        lines.append(f"| {tag} | {name} | {shown} | {_s(value.get('process_seconds'))} | {_mb(value.get('rss_before_mb'))} | {_mb(value.get('peak_rss_mb'))} |")
+    for tag, size in results["sizes"].items():
+        if "e2e_lifetimes" in size:
+            parts = ", ".join(f"{k} {v:.1f} s" for k, v in size["e2e_lifetimes"]["parts"].items())
+            lines.append(f"\nlifetimes pipeline at {tag} rows, by part: {parts}.")
+        if "e2e_clvmodel" in size:
+            e2e = size["e2e_clvmodel"]
+            init = e2e["store_init_process_seconds"]
+            store = (
+                f"whose tables were created beforehand (a one-off of a new store, {init:.1f} s in its own process, not counted)"
+                if init is not None else "created by the run itself (small mode)"
+            )
+            lines.append(
+                f"\n`clvmodel train` at {tag} rows logged MLflow run {e2e['run_id']} to a temporary sqlite store {store}; "
+                f"{e2e['seconds_in_main']:.1f} s of its {e2e['process_seconds']:.1f} s were inside `clvmodel.cli.main` "
+                "(the rest: interpreter start and imports)."
+            )
+    lines += ["", "## Correctness (asserted)", ""]
+    lines += [f"- {name}: {value:.3g}" for name, value in results["checks"].items()]
+    crashed = [size["split_lifetimes"]["crashed"] for size in results["sizes"].values() if size.get("split_lifetimes", {}).get("crashed")]
+    if crashed:
+        lines += ["", f"lifetimes `calibration_and_holdout_data` crashed on pandas {facts['versions']['pandas']}: `{crashed[0]}`.",
+                  "The split's ≥ 30× target is therefore checked against the issue's reference figure (72 s at 10 M rows on pandas 2)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

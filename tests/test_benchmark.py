@@ -1,0 +1,78 @@
+"""The benchmark's small mode runs end to end and writes a report naming every step.
+
+Speed is never asserted here (the benchmark only reports it); the benchmark itself asserts that
+clvmodel's numbers equal the baselines' (RFM, split, parameters, scores), so a clean exit means
+they agreed on the small data too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "experiments" / "benchmark.py"
+
+STEPS = [
+    "a. RFM from Parquet vs lifetimes summary_data_from_transaction_data",
+    "a. RFM from Parquet vs DuckDB GROUP BY count (the floor)",
+    "b. calibration/holdout split vs lifetimes calibration_and_holdout_data",
+    "b. calibration/holdout split vs a vectorised pandas split",
+    "c. BG/NBD fit, collapsed rows",
+    "d. scoring (P(alive), E[purchases], E[order value], 12-week CLV)",
+    "e. end to end: clvmodel train (tracked) vs lifetimes pipeline",
+    "e. clvmodel train peak RSS",
+]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("bench")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # the benchmark sets its own store
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--small", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=out, env=env,
+    )
+    return completed, out
+
+
+def test_small_mode_exits_cleanly(small_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    completed, _ = small_run
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+
+def test_report_names_every_step_with_machine_facts(small_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    completed, out = small_run
+    reports = sorted(out.glob("benchmark-*-small.md"))
+    assert len(reports) == 1, (sorted(p.name for p in out.iterdir()), completed.stderr[-2000:])
+    assert re.fullmatch(r"benchmark-\d{4}-\d{2}-\d{2}-small\.md", reports[0].name)
+    text = reports[0].read_text(encoding="utf-8")
+    for step in STEPS:
+        assert step in text, f"step {step!r} missing from the report"
+        assert step in completed.stdout, f"step {step!r} missing from the printed table"
+    for fact in ("cores", "GB memory", "load at start", "lifetimes 0.11.3", "duckdb", "pandas"):
+        assert fact in text
+    for column in ("clvmodel s", "baseline s", "ratio", "target", "met?", "peak RSS"):
+        assert column in text
+
+
+def test_raw_numbers_hold_seconds_and_peak_rss_for_each_step(small_run: tuple[subprocess.CompletedProcess, Path]) -> None:
+    _, out = small_run
+    results = json.loads(next(out.glob("benchmark-*-small.json")).read_text(encoding="utf-8"))
+    steps = {**next(iter(results["sizes"].values())), **results["fit"]}
+    expected = {
+        "rfm_clvmodel", "rfm_lifetimes", "rfm_duckdb", "split_clvmodel", "split_lifetimes", "split_pandas",
+        "e2e_clvmodel", "e2e_lifetimes", "fit_clvmodel", "fit_lifetimes", "score_clvmodel", "score_lifetimes",
+    }
+    assert expected <= set(steps)
+    for name in expected:
+        assert steps[name]["peak_rss_mb"] > 0, name
+        assert steps[name].get("seconds") is not None or steps[name].get("crashed"), name
+    # correctness is asserted by the benchmark itself; the values it checked are in the report
+    assert results["checks"], "no correctness checks recorded"
+    assert all(value <= 1e-4 for value in results["checks"].values())
