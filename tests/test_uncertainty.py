@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from clvmodel.artifact import TrainedModel
 from clvmodel.models import BetaGeoModel

@@ -13,14 +13,11 @@ The MLflow side (the ``MLmodel`` file, logging to a run, ``models:/`` URIs) live
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import os
-import platform
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,8 @@ import yaml
 
 from clvmodel import __version__
 from clvmodel.errors import ClvError
+from clvmodel.integrity import document_checksum
+from clvmodel.integrity import package_versions as _versions
 from clvmodel.models import MODEL_CLASSES, PURCHASE_MODELS, FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "JSON_NAME", "TrainedModel", "load", "load_document", "package_versions"]
@@ -42,13 +41,7 @@ _PACKAGES = ("lifetimes", "numpy", "pandas", "scipy", "duckdb", "mlflow", "sciki
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages a model's numbers depend on."""
-    versions = {"python": platform.python_version(), "clvmodel": __version__}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
+    return _versions(_PACKAGES)
 
 
 def _finite(value: Any) -> Any:
@@ -62,10 +55,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _checksum(document: dict[str, Any]) -> str:
-    body = {k: v for k, v in document.items() if k != "checksum"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+_checksum = document_checksum
 
 
 @dataclass

@@ -21,7 +21,6 @@ import yaml
 from clvmodel import evaluate, io, plots, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import PURCHASE_MODEL_NAMES, SELECTION_METRICS, Config, flatten
-from clvmodel.errors import ClvError
 from clvmodel.models import MODEL_CLASSES, FittedModel, HistoricalModel, PurchaseModel
 from clvmodel.predict import score
 

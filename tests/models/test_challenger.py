@@ -27,13 +27,13 @@ import skops.io as sio
 from clvmodel import evaluate
 from clvmodel import io as clv_io
 from clvmodel.config import DataConfig
+from clvmodel.integrity import document_checksum
 from clvmodel.errors import ClvError
 from clvmodel.models.challenger import (
     FEATURES,
     JSON_NAME,
     SKOPS_NAME,
     Challenger,
-    _document_checksum,
     features,
     targets,
 )
@@ -358,7 +358,7 @@ def _rewrite_document(directory: Path, **changes: object) -> None:
     path = directory / JSON_NAME
     document = json.loads(path.read_text())
     document.update(changes)
-    document["checksum"] = _document_checksum(document)
+    document["checksum"] = document_checksum(document)
     path.write_text(json.dumps(document))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clvmodel.models.bgnbd import BetaGeoModel
 from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
 
 PUBLISHED = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}

@@ -63,7 +63,6 @@ import json
 import math
 import numbers
 import os
-import platform
 import tempfile
 import uuid
 from importlib import metadata
@@ -76,6 +75,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from clvmodel.errors import ClvError
+from clvmodel.integrity import document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
 
 __all__ = [
@@ -576,9 +576,9 @@ class Challenger:
             "trusted_types": list(TRUSTED_TYPES),
             "skops_file": SKOPS_NAME,
             "skops_sha256": hashlib.sha256(blob).hexdigest(),
-            "versions": _package_versions(),
+            "versions": package_versions(_PACKAGES),
         }
-        document["checksum"] = _document_checksum(document)
+        document["checksum"] = document_checksum(document)
         _atomic_write(directory / SKOPS_NAME, blob)
         _atomic_write(directory / JSON_NAME, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         return directory
@@ -622,25 +622,6 @@ class Challenger:
 # --- persistence helpers ---------------------------------------------------------------------
 
 
-def _package_versions() -> dict[str, str]:
-    from clvmodel import __version__
-
-    versions = {"python": platform.python_version(), "clvmodel": __version__}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def _document_checksum(document: dict[str, Any]) -> str:
-    """SHA-256 of the document without its ``checksum`` key, in canonical JSON."""
-    body = {k: v for k, v in document.items() if k != "checksum"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -669,7 +650,7 @@ def _read_document(directory: Path) -> dict[str, Any]:
     version = document.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ClvError(f"{path} has format version {version!r}; this clvmodel reads up to {FORMAT_VERSION}, upgrade it")
-    if document.get("checksum") != _document_checksum(document):
+    if document.get("checksum") != document_checksum(document):
         raise ClvError(f"{path}: checksum mismatch (edited or corrupted); save the challenger again")
     if document.get("features") != list(FEATURES) or document.get("targets") != list(TARGETS):
         raise ClvError(f"{path} was saved with other features or targets than this clvmodel computes; retrain it")
