@@ -136,7 +136,7 @@ BAD_CONFIGS = [
     ),
     ({"channels": {"s": {"cca": 5}}}, r"channels\.s\.cca: unknown key; remove it \(allowed: cac, "),
     ({"budjet": 5, "channels": {"s": {"cac": 5}}}, r"budjet: unknown key; remove it \(allowed: target"),
-    ({"budget": 5}, r"channels: required key is missing; add it"),
+    ({"budget": 5}, r"channels: required key is missing; add it, e\.g\. channels: \{search: \{cac: 40\}\} \(each acquisition channel"),
     ({"channels": {}}, r"channels: is empty; add at least one channel"),
     ({"channels": {"unknown": {"cac": 5}}}, r"channels: 'unknown' is reserved .*; rename"),
     ({"margin": 1.5, "channels": {"s": {"cac": 5}}}, r"margin: must be <= 1 \(got 1\.5\)"),
@@ -356,8 +356,8 @@ def test_channel_table_errors() -> None:
     extra.loc[len(extra)] = ["t2", 5.0, "display"]
     with pytest.raises(
         ClvError,
-        match=r"channel\(s\) in the scores without a CAC entry: display, tv; add them under "
-        r"channels: .*'unknown' and need none",
+        match=r"^channel\(s\) in the scores without a CAC entry: display \(1 customer\), tv \(1 customer\); add "
+        r"them under channels: in the CAC config, which has a, b, c, d \(customers with no channel are 'unknown' and need none\)$",
     ):
         channel_table(attach_channels(extra), config, horizon=6)
     with pytest.raises(ClvError, match=r"scores has no column predicted_clv"):

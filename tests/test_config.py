@@ -43,6 +43,7 @@ def test_defaults() -> None:
     assert config.data.delimiter == ","
     assert config.data.header is True
     assert config.data.negative_amounts == "error"
+    assert (config.data.duplicates, config.data.encoding, config.data.max_amount) == ("keep", "utf-8", 1e9)
     assert config.time_unit == "week"
     assert config.calibration_end is None and config.observation_end is None
     assert config.models == ["historical", "bgnbd", "gamma_gamma"]
@@ -79,12 +80,17 @@ def test_dates_parse_from_yaml_and_strings() -> None:
 @pytest.mark.parametrize(
     ("raw", "match"),
     [
-        ({"name": "t", "data": {"source": "x", "colums": {}}}, r"^config: unknown config key 'data\.colums'; remove it"),
-        (_raw(modles=["bgnbd"]), r"unknown config key 'modles'"),
+        (
+            {"name": "t", "data": {"source": "x", "colums": {}}},
+            r"^config: unknown config key 'data\.colums' \(did you mean 'data\.columns'\?\); remove it or fix its "
+            r"spelling; keys of data: source, columns, date_format, delimiter, header, negative_amounts, ",
+        ),
+        (_raw(modles=["bgnbd"]), r"unknown config key 'modles' \(did you mean 'models'\?\); .*; keys at the top level: name, "),
+        (_raw(zzz=1), r"^config: unknown config key 'zzz'; remove it or fix its spelling; keys at the top level: name, "),
         (_raw(clv={"horizon": 39, "discount": 0.1}), r"unknown config key 'clv\.discount'"),
-        ({"data": {"source": "x"}}, r"^config: missing config key 'name'; add it$"),
+        ({"data": {"source": "x"}}, r"^config: missing config key 'name'; add it, e\.g\. name: my_model$"),
         ({"name": "t"}, r"missing config key 'data'"),
-        ({"name": "t", "data": {}}, r"missing config key 'data\.source'"),
+        ({"name": "t", "data": {}}, r"missing config key 'data\.source'; add it, e\.g\. data\.source: transactions\.csv$"),
     ],
 )
 def test_unknown_and_missing_keys(raw: dict, match: str) -> None:
@@ -95,15 +101,22 @@ def test_unknown_and_missing_keys(raw: dict, match: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "match"),
     [
-        (_raw(clv={"horizon": "abc"}), r"^config: clv\.horizon: Input should be a valid integer.*\(got 'abc'\)$"),
+        (
+            _raw(clv={"horizon": "abc"}),
+            r"^config: clv\.horizon: Input should be a valid integer.*\(got 'abc'\); write a whole number, e\.g\. clv\.horizon: 39$",
+        ),
+        (_raw(clv={"margin": "high"}), r"clv\.margin: Input should be a valid number.*; write a number, e\.g\. clv\.margin: 0\.3$"),
+        (_raw(data={"source": "x", "header": "maybe"}), r"data\.header: .*\(got 'maybe'\); write true or false, e\.g\. data\.header: true$"),
+        (_raw(data={"source": "x", "encoding": "cp1252"}), r"data\.encoding: Input should be 'utf-8', 'latin-1' or 'utf-16' \(got 'cp1252'\); choose one of those"),
+        (_raw(clv=39), r"^config: clv: Input should be a valid dictionary or instance of ClvConfig \(got 39\); write a mapping of keys$"),
         (_raw(clv={"horizon": 0}), r"clv\.horizon: Input should be greater than 0 \(got 0\)"),
         (_raw(clv={"horizon": 39.5}), r"clv\.horizon: .*\(got 39\.5\)"),
         (_raw(clv={"margin": 1.5}), r"clv\.margin: Input should be less than or equal to 1 \(got 1\.5\)"),
         (_raw(clv={"discount_rate": -0.1}), r"clv\.discount_rate: Input should be greater than or equal to 0"),
         (_raw(time_unit="month"), r"time_unit: Input should be 'day' or 'week' \(got 'month'\)"),
         (_raw(data={"source": "x", "negative_amounts": "drop"}), r"data\.negative_amounts: Input should be 'error' or 'exclude'"),
-        (_raw(calibration_end="not a date"), r"calibration_end: Input should be a valid date"),
-        (_raw(name="my model"), r"name: String should match pattern"),
+        (_raw(calibration_end="not a date"), r"calibration_end: Input should be a valid date.*; write a date as YYYY-MM-DD, e\.g\. calibration_end: 1997-09-30$"),
+        (_raw(name="my model"), r"name: String should match pattern .*\(got 'my model'\); use letters, digits, '_', '\.' and '-' only, e\.g\. name: my_model$"),
         (_raw(historical={"retention_periods": 0}), r"historical\.retention_periods: Input should be greater than 0"),
         (_raw(tracking={"enabled": "maybe"}), r"tracking\.enabled: Input should be a valid boolean"),
     ],
@@ -116,7 +129,9 @@ def test_wrong_types_and_values(raw: dict, match: str) -> None:
 def test_unknown_model_lists_the_valid_ones() -> None:
     assert {"historical", "bgnbd", "gamma_gamma"} <= set(MODEL_NAMES)
     valid = re.escape(", ".join(MODEL_NAMES))
-    with pytest.raises(ClvError, match=rf"models: unknown model 'paretonbd'; valid models: {valid} \(got \["):
+    with pytest.raises(
+        ClvError, match=rf"models: unknown model 'paretonbd' \(did you mean 'pareto_nbd'\?\); valid models: {valid}; remove it"
+    ):
         parse_config(_raw(models=["bgnbd", "paretonbd"]))
 
 
@@ -152,7 +167,7 @@ def test_subscription_config_errors(raw: dict, match: str) -> None:
 
 
 def test_model_listed_twice() -> None:
-    with pytest.raises(ClvError, match=r"models: a model is listed twice"):
+    with pytest.raises(ClvError, match=r"models: model 'bgnbd' is listed twice; list each model once"):
         parse_config(_raw(models=["bgnbd", "bgnbd"]))
 
 
@@ -181,7 +196,7 @@ def test_selection_metric() -> None:
 
 
 def test_empty_model_list() -> None:
-    with pytest.raises(ClvError, match=r"models: list at least one model \(got \[\]\)"):
+    with pytest.raises(ClvError, match=r"models: list at least one model, e\.g\. models: \[historical, bgnbd, gamma_gamma\] \(got \[\]\)"):
         parse_config(_raw(models=[]))
 
 
@@ -357,7 +372,7 @@ def test_load_config_invalid_yaml(tmp_path: Path, text: str) -> None:
 def test_load_config_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
-    with pytest.raises(ClvError, match=r"not valid YAML"):
+    with pytest.raises(ClvError, match=rf"^{path} is not UTF-8 text \(byte 0xe9 at offset 9\); re-save it as UTF-8$"):
         load_config(path)
 
 

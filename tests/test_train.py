@@ -172,7 +172,11 @@ def test_train_rejects_unknown_config_key(tmp_path, capsys):
     config.write_text(CDNOW.read_text().replace("time_unit: week", "time_unit: week\ntime_units: day"))
     assert main(["train", str(config)]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"clvmodel: error: {config}: unknown config key 'time_units'; remove it or check its spelling"
+    assert err.strip() == (
+        f"clvmodel: error: {config}: unknown config key 'time_units' (did you mean 'time_unit'?); remove it or fix its "
+        "spelling; keys at the top level: name, data, subscriptions, time_unit, calibration_end, observation_end, models, "
+        "model, selection, clv, intervals, challenger, historical, segments, tracking, output"
+    )
 
 
 def test_gamma_gamma_needs_a_purchase_model(tmp_path, capsys):

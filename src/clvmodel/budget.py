@@ -330,7 +330,9 @@ def _one_line(err: ValidationError, source: str) -> str:
         where = ".".join(str(p) for p in loc if p != "[key]")
         return f"{source}: {where}: names must be text (got {got!r}); quote the name"
     if kind == "missing":
-        text = "required key is missing; add it"
+        text = "required key is missing; add it" + (
+            ", e.g. channels: {search: {cac: 40}} (each acquisition channel with its CAC)" if keys and keys[0] == "channels" else ""
+        )
     elif kind == "extra_forbidden":
         text = f"unknown key; remove it (allowed: {', '.join(_allowed_keys(loc[:-1]))})"
     elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
@@ -496,12 +498,19 @@ def _check_scores(scores: pd.DataFrame) -> None:
         )
 
 
-def _check_channels_configured(channels: Iterable[str], config: CacConfig) -> None:
-    missing = sorted({c for c in channels if c != UNKNOWN and c not in config.channels})
+def _check_channels_configured(channels: Iterable[str], config: CacConfig, *, per_customer: bool = False) -> None:
+    """Every channel but ``unknown`` has a CAC entry; ``per_customer``: ``channels`` has one value per
+    customer, so the message can say how many customers each missing channel holds."""
+    names = [str(c) for c in channels]
+    missing = sorted({c for c in names if c != UNKNOWN and c not in config.channels})
     if missing:
+        counts = {c: names.count(c) for c in missing}
+        shown = [f"{c} ({counts[c]:,} customer{'s' if counts[c] != 1 else ''})" if per_customer else c for c in missing]
+        configured = ", ".join(config.channels)
         raise ClvError(
-            f"channel(s) in the scores without a CAC entry: {', '.join(missing)}; add them under "
-            f"channels: in the CAC config (customers with no channel are {UNKNOWN!r} and need none)"
+            f"channel(s) in the scores without a CAC entry: {', '.join(shown)}; add them under "
+            f"channels: in the CAC config, which has {configured} (customers with no channel are {UNKNOWN!r} and "
+            "need none)"
         )
 
 
@@ -598,7 +607,7 @@ def channel_table(
         "call attach_channels first or pass a customers table (customer_id, channel)",
     )
     channels = _channel_names(scores_with_channels["channel"])
-    _check_channels_configured(channels.unique(), config)
+    _check_channels_configured(channels, config, per_customer=True)
     clv = pd.to_numeric(scores_with_channels["predicted_clv"]).to_numpy(dtype=float)
 
     per_period: np.ndarray | None = None

@@ -112,12 +112,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     lines: list[str] = []
     load, summary = result.load, result.rfm.summary
     lines.append(f"clvmodel train: {result.config.name}")
-    excluded = ", ".join(f"{k} {v}" for k, v in load.rows_excluded.items()) or "none"
-    lines.append(
-        f"  data      {load.source}: {load.rows_read:,} rows read, excluded: {excluded}, "
-        f"{load.zero_amount_rows:,} zero-amount rows kept; {load.customers:,} customers, "
-        f"{load.first_date} to {load.last_date}"
-    )
+    lines.append(f"  data      {load.describe()}")
     cut = result.rfm.calibration_end or result.rfm.observation_end
     lines.append(
         f"  rfm       {len(summary):,} customers as of {cut} ({result.config.time_unit}s); "
@@ -128,6 +123,11 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             else ""
         )
     )
+    if result.rfm.transactions_after_observation_end:
+        lines.append(
+            f"            {result.rfm.transactions_after_observation_end:,} transactions after the observation end "
+            f"{result.rfm.observation_end} not used"
+        )
     if result.rfm.customers_after_calibration:
         lines.append(
             f"            {result.rfm.customers_after_calibration:,} customers first bought after the calibration end "
@@ -237,9 +237,9 @@ def rfm(
     finally:
         con.close()
     io.write_table(result.summary, output)
+    print(f"rfm: {report.describe()}")
     print(
-        f"rfm: {report.rows_read:,} rows read, {report.rows_kept:,} kept; {len(result.summary):,} customers "
-        f"({unit}s) written to {output}"
+        f"rfm: {len(result.summary):,} customers ({unit}s) written to {output}"
         + (
             f"; {result.customers_after_calibration:,} customers first bought after the calibration end"
             if result.customers_after_calibration

@@ -13,6 +13,9 @@ The dotted names below are a public contract (docs, users' scripts and ``--set``
       date_format: "%Y%m%d"            # optional; ISO dates / timestamps parse without it
       delimiter: ","                   # "whitespace" for CDNOW-style text files
       negative_amounts: error          # error | exclude   (refund rows)
+      duplicates: keep                 # keep | drop   (exact duplicate rows; counted either way)
+      encoding: utf-8                  # utf-8 | latin-1 | utf-16
+      max_amount: 1000000000           # sanity limit per row; null: none
     time_unit: week                    # day | week (week = days / 7, fractional)
     calibration_end: 1997-09-30        # optional: without it there is no holdout
     observation_end: 1998-06-30        # optional: defaults to the last transaction date
@@ -32,6 +35,9 @@ section instead of ``data``; see :class:`SubscriptionConfig` and ``configs/subsc
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,7 +90,14 @@ class Columns(_Strict):
 
 
 class DataConfig(_Strict):
-    """Where the transactions are and how to read them."""
+    """Where the transactions are and how to read them (the rules: :mod:`clvmodel.io`).
+
+    ``encoding`` is the text encoding of CSV files (the three DuckDB reads without an
+    extension). ``duplicates``: exact duplicate rows are kept as same-day purchases (``keep``,
+    the default: CDNOW's own files hold real ones) or dropped as export duplicates (``drop``);
+    counted either way. ``max_amount``: an amount above it is refused as a likely data error (an
+    id or card number in the amount column); ``None`` disables the check.
+    """
 
     source: str
     columns: Columns = Columns()
@@ -92,6 +105,9 @@ class DataConfig(_Strict):
     delimiter: str = ","
     header: bool = True
     negative_amounts: Literal["error", "exclude"] = "error"
+    duplicates: Literal["keep", "drop"] = "keep"
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+    max_amount: float | None = Field(1e9, gt=0.0)
 
 
 class SubscriptionColumns(_Strict):
@@ -241,11 +257,16 @@ class Config(_Strict):
     def _known_models(cls, value: list[str]) -> list[str]:
         unknown = [m for m in value if m not in MODEL_NAMES]
         if unknown:
-            raise ValueError(f"unknown model {unknown[0]!r}; valid models: {', '.join(MODEL_NAMES)}")
+            close = difflib.get_close_matches(str(unknown[0]), MODEL_NAMES, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown model {unknown[0]!r}{hint}; valid models: {', '.join(MODEL_NAMES)}; remove it or fix its spelling"
+            )
         if not value:
-            raise ValueError("list at least one model")
+            raise ValueError("list at least one model, e.g. models: [historical, bgnbd, gamma_gamma]")
         if len(set(value)) != len(value):
-            raise ValueError("a model is listed twice")
+            twice = next(m for m in value if value.count(m) > 1)
+            raise ValueError(f"model {twice!r} is listed twice; list each model once")
         return value
 
     @model_validator(mode="after")
@@ -292,21 +313,106 @@ class Config(_Strict):
         return Path(self.output.model_dir or f"models/{self.name}")
 
 
+#: Example values for the fix part of a message, where a key's default is no good example.
+_EXAMPLES: dict[str, str] = {
+    "name": "my_model",
+    "data": "{source: transactions.csv}",
+    "data.source": "transactions.csv",
+    "data.date_format": "'%Y-%m-%d'",
+    "calibration_end": "1997-09-30",
+    "observation_end": "1998-06-30",
+    "models": "[historical, bgnbd, gamma_gamma]",
+    "clv.margin": "0.3",
+    "clv.discount_rate": "0.01",
+    "historical.retention_periods": "52",
+    "output.model_dir": "models/my_model",
+    "data.max_amount": "1000000000",
+    "subscriptions.fitted_periods": "7",
+    "subscriptions.as_of": "2024-12-31",
+}
+
+#: What a value of each pydantic error kind should be, for the fix part of a message.
+_KINDS = (
+    ("int_", "write a whole number"),
+    ("float_", "write a number"),
+    ("bool_", "write true or false"),
+    ("date_", "write a date as YYYY-MM-DD"),
+    ("datetime_", "write a date as YYYY-MM-DD"),
+    ("string_type", "write text (quote it in YAML)"),
+    ("string_pattern_mismatch", "use letters, digits, '_', '.' and '-' only"),
+    ("list_type", "write a list in brackets"),
+    ("dict_type", "write a mapping of keys"),
+    ("model_type", "write a mapping of keys"),
+    ("model_attributes_type", "write a mapping of keys"),
+    ("literal_error", "choose one of those"),
+    ("greater_than", "use a larger value"),
+    ("less_than", "use a smaller value"),
+    ("finite_number", "write a finite number"),
+)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The config section class behind a field annotation (``Columns``, ``ClvConfig | None``, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next((m for m in map(_model_of, typing.get_args(annotation)) if m is not None), None)
+    return None
+
+
+def _section(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section class holding the key at ``loc`` (``Config`` for a top-level key)."""
+    model: type[BaseModel] | None = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if model is not None else None
+        model = _model_of(field.annotation) if field is not None else None
+    return model
+
+
+def _example(loc: tuple[Any, ...]) -> str | None:
+    """An example value for the key at ``loc``: from :data:`_EXAMPLES`, else its scalar default."""
+    where = ".".join(str(p) for p in loc)
+    if where in _EXAMPLES:
+        return _EXAMPLES[where]
+    section = _section(loc)
+    field = section.model_fields.get(str(loc[-1])) if section is not None and loc else None
+    default = getattr(field, "default", None)
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, (int, float, str)):
+        return str(default)
+    return None
+
+
 def _one_line(error: ValidationError, origin: str) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
+    """The first problem pydantic found, on one line: where, what, and how to fix it."""
+    first = error.errors(include_url=False)[0]
+    loc = tuple(first["loc"])
+    where = ".".join(str(p) for p in loc) or "config"
     kind = first["type"]
     if kind == "extra_forbidden":
-        return f"{origin}: unknown config key '{where}'; remove it or check its spelling"
+        section = _section(loc)
+        keys = list(section.model_fields) if section is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
+        hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""
+        parent = ".".join(str(p) for p in loc[:-1])
+        listed = f"; keys {'of ' + parent if parent else 'at the top level'}: {', '.join(keys)}" if keys else ""
+        return f"{origin}: unknown config key '{where}'{hint}; remove it or fix its spelling{listed}"
+    example = _example(loc) if loc else None
     if kind == "missing":
-        return f"{origin}: missing config key '{where}'; add it"
+        return f"{origin}: missing config key '{where}'; add it" + (f", e.g. {where}: {example}" if example else "")
     msg = first["msg"].removeprefix("Value error, ")
     given = first.get("input")
-    if not first["loc"]:  # a rule across keys: the input is the whole config, not worth echoing
+    if not loc:  # a rule across keys: the input is the whole config, not worth echoing
         return f"{origin}: {msg}"
+    if kind == "value_error":  # our own validators' messages name the fix themselves
+        fix = ""
+    else:
+        fix = next((text for prefix, text in _KINDS if kind.startswith(prefix)), "fix the value")
+        fix = "; " + fix + (f", e.g. {where}: {example}" if example else "")
     if isinstance(given, (dict, list)) and len(repr(given)) > 60:  # a section: the message says enough
-        return f"{origin}: {where}: {msg}"
-    return f"{origin}: {where}: {msg} (got {given!r})"
+        return f"{origin}: {where}: {msg}{fix}"
+    return f"{origin}: {where}: {msg} (got {given!r}){fix}"
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
@@ -346,8 +452,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if not path.is_file():
         raise ClvError(f"config file {path} not found; pass the path to a YAML config such as configs/cdnow.yaml")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ClvError(
+            f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); re-save it as UTF-8"
+        ) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
         first = str(err).splitlines()[0]
         raise ClvError(f"{path}: not valid YAML ({first}); check the indentation and quoting") from None
     return parse_config(apply_overrides(raw, overrides or []), origin=str(path))

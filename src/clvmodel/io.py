@@ -4,11 +4,32 @@ Transactions are loaded into a DuckDB connection as the table ``transactions(cus
 VARCHAR, day DATE, amount DOUBLE)``, checked and cleaned there, so a file larger than memory never
 passes through pandas. The rules, applied in this order and reported by :class:`LoadReport`:
 
-* a row whose customer id is empty or missing, whose date does not parse, or whose amount is not a
-  number is an **error** (one line naming the count, an example and the fix): dropping it would
-  silently lose a customer's purchase;
+* a file that is empty, has a header but no rows, is not in ``data.encoding`` (UTF-8 unless
+  set; ``latin-1`` and ``utf-16`` are the others DuckDB reads), or was split with the wrong
+  ``data.delimiter`` (one column whose name holds ``;``, a tab, ``|`` or ``,``) is an **error**
+  saying which, and what to set;
+* a row whose customer id is missing (empty, ``NA``, ``NaN``, ``NULL``), whose date is missing or
+  does not parse, or whose amount is missing or not a number is an **error** (one line naming the
+  count, an example and the fix): dropping it would silently lose a customer's purchase. A
+  column mixing date formats (``1997-01-01`` and ``01/02/1997``) is named as such: one
+  ``data.date_format`` cannot read both, and guessing day-first or month-first row by row would
+  be a silent bias. A date before 1900 or after 2199 is an error too (a two-digit year read
+  with ``%Y``);
+* timestamps carrying a UTC offset (``1997-03-01 02:00:00+05:00``, ``...Z``) are **converted to
+  UTC** before the day is taken, so one instant is one day whichever zone wrote it (DST exports
+  mix ``+01:00`` and ``+02:00``); rows with a non-zero offset are counted in
+  :attr:`LoadReport.utc_converted_rows`, those whose UTC day differs from the written date in
+  :attr:`LoadReport.utc_day_changed_rows`. Timestamps without an offset are taken as written;
+* an amount above ``data.max_amount`` (default 10^9, a sanity limit: larger amounts are almost
+  always an id or a card number in the amount column) is an error; raise the limit, or set it
+  to null, where such amounts are real;
 * a negative amount (a refund) is an error unless ``data.negative_amounts: exclude``, which drops
-  those rows and counts them;
+  those rows and counts them (``rows_excluded["negative_amount"]``);
+* an **exact duplicate** row (every column equal to an earlier row's) is **kept** by default and
+  counted in :attr:`LoadReport.duplicate_rows`: with dates only, two identical purchases on one
+  day are real (CDNOW's sample holds 21 such rows, its master file 255), and the same-day rule
+  makes them one purchase with the summed amount. ``data.duplicates: drop`` removes them as
+  export duplicates (``rows_excluded["duplicate_row"]``);
 * a zero amount is **kept**: the customer did transact (CDNOW holds 80 such rows in the master
   file, 8 in the sample; promotional or free items), so it counts as a purchase for the
   frequency models and as zero spend for the spend model;
@@ -22,9 +43,13 @@ lifetimes, read with fixed column names: ``customer_id`` (CDNOW's master id, e.g
 
 from __future__ import annotations
 
+import codecs
+import difflib
 import glob
 import hashlib
+import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +61,23 @@ import pandas as pd
 from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError
 
-__all__ = ["LoadReport", "connect", "load_transactions", "read_table", "write_table", "write_figure", "resolve_files"]
+__all__ = [
+    "LoadReport",
+    "connect",
+    "load_transactions",
+    "read_table",
+    "write_table",
+    "write_figure",
+    "resolve_files",
+    "not_utf8_message",
+    "read_error",
+    "no_rows_message",
+    "check_columns",
+    "check_rows",
+    "matching_date_formats",
+    "nothing_left_message",
+    "ROW_STATS",
+]
 
 _BUNDLED: dict[str, dict[str, Any]] = {
     "CDNOW_sample": {"names": ["customer_id", "sample_id", "date", "cds", "amount"], "header": False},
@@ -47,11 +88,27 @@ _PARQUET = (".parquet", ".pq")
 # Markers read as missing in CSV, as pandas does for the whitespace files: an id "NaN" is a gap in
 # the export, not a customer called NaN.
 _NULLS = "['', 'NA', 'N/A', 'NaN', 'nan', 'NULL', 'null', 'None']"
+# A timestamp ending in a UTC offset (after a time of day): Z, +05, +0530, -08:00.
+_OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
+_ZERO_OFFSET = r"(Z|[+-]00(:?00)?)$"
+# SQL for a timestamp's text without its offset (the time as written), e.g. for counting moved days.
+_WITHOUT_OFFSET = r"regexp_replace({v}, '(\d:\d\d(:\d\d(\.\d+)?)?)\s*(Z|[+-]\d\d(:?\d\d)?)$', '\1')"
+# Date formats tried when dates do not parse, to name the one the file seems to use.
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
+                 "%d %b %Y", "%b %d %Y", "%m/%d/%y", "%d/%m/%y")
+_DELIMITERS = (";", "\t", "|", ",")
+_FIRST_YEAR, _LAST_YEAR = 1900, 2199
 
 
 @dataclass
 class LoadReport:
-    """Row accounting for one load: what was read, what was cleaned and why."""
+    """Row accounting for one load: what was read, what was cleaned and why.
+
+    ``rows_excluded`` holds the dropped rows by reason (``negative_amount``, ``duplicate_row``);
+    the other counts are rows kept but worth knowing about: zero amounts, exact duplicates (kept
+    as same-day purchases unless ``data.duplicates: drop``), timestamps converted to UTC.
+    :meth:`describe` renders all of it on one line.
+    """
 
     source: str
     files: list[str]
@@ -62,6 +119,12 @@ class LoadReport:
     first_date: str | None = None
     last_date: str | None = None
     fingerprint: str = ""
+    #: Exact duplicates of an earlier row that were kept (0 when ``data.duplicates: drop``).
+    duplicate_rows: int = 0
+    #: Timestamps with a non-zero UTC offset, converted to UTC before taking the day.
+    utc_converted_rows: int = 0
+    #: Of those, rows whose UTC day differs from the date as written.
+    utc_day_changed_rows: int = 0
 
     @property
     def rows_kept(self) -> int:
@@ -73,10 +136,33 @@ class LoadReport:
         out.update({f"rows_excluded.{k}": v for k, v in self.rows_excluded.items()})
         return out
 
+    def describe(self) -> str:
+        """The accounting on one line, e.g. for ``clvmodel train``'s ``data`` line.
+
+        ``"<source>: 6,919 rows read, excluded: none, 8 zero-amount rows kept, 21 exact duplicate
+        rows kept (same-day purchases); 2,357 customers, 1997-01-01 to 1998-06-30"``; the
+        duplicate and UTC parts appear only when they are not zero.
+        """
+        excluded = ", ".join(f"{k} {v:,}" for k, v in self.rows_excluded.items()) or "none"
+        notes = [f"{self.rows_read:,} rows read", f"excluded: {excluded}", f"{self.zero_amount_rows:,} zero-amount rows kept"]
+        if self.duplicate_rows:
+            notes.append(f"{self.duplicate_rows:,} exact duplicate rows kept (same-day purchases)")
+        if self.utc_converted_rows:
+            notes.append(
+                f"{self.utc_converted_rows:,} timestamps converted to UTC ({self.utc_day_changed_rows:,} moved to another day)"
+            )
+        return (
+            f"{self.source}: {', '.join(notes)}; {self.customers:,} customers, {self.first_date} to {self.last_date}"
+        )
+
 
 def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection (spills to a temp directory beyond ``memory_limit``)."""
+    """An in-memory DuckDB connection (spills to a temp directory beyond ``memory_limit``).
+
+    The session time zone is UTC, so a zoned timestamp gives the same day on every machine.
+    """
     con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
@@ -119,6 +205,99 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _count(n: int, rows: int) -> str:
+    return f"{n:,} of {rows:,} rows"
+
+
+def _first_invalid_utf8(path: str | Path, encoding: str = "utf-8") -> tuple[int, int] | None:
+    """Line number (1-based) and byte value of the first byte that does not decode, or ``None``."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                text = decoder.decode(block)
+            except UnicodeDecodeError as err:
+                return line + block[: err.start].count(b"\n"), block[err.start]
+            line += text.count("\n")
+    return None
+
+
+def not_utf8_message(path: str | Path, fix: str) -> str | None:
+    """``"<path> is not UTF-8 text (line 3 has byte 0xe9, ...); <fix>"``, or ``None`` if it decodes."""
+    try:
+        bad = _first_invalid_utf8(path)
+    except OSError:
+        return None
+    if bad is None:
+        return None
+    line, byte = bad
+    latin = bytes([byte]).decode("latin-1")
+    shown = f", {latin!r} in Latin-1" if latin.isprintable() else ""
+    return f"{path} is not UTF-8 text (line {line} has byte 0x{byte:02x}{shown}); {fix}"
+
+
+def _ragged_line(path: str, data: DataConfig) -> tuple[int, int, int, str, str] | None:
+    """The first line whose value count differs from the first line's: (number, values, header's
+    columns, its text, the first line's text)."""
+    import csv
+
+    try:
+        with open(path, encoding=data.encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=data.delimiter)
+            first: list[str] | None = None
+            for row in reader:
+                if first is None:
+                    first = row
+                elif row and len(row) != len(first):
+                    return reader.line_num, len(row), len(first), data.delimiter.join(row), data.delimiter.join(first)
+    except (OSError, UnicodeError, csv.Error):
+        return None
+    return None
+
+
+def read_error(source: str, files: list[str], data: DataConfig, err: BaseException) -> ClvError:
+    """The one-line error for a CSV or Parquet file DuckDB or pandas could not read: a byte that is
+    not UTF-8, a line with more or fewer values than the header, lines above the header, or
+    DuckDB's own first line; each with what to set or fix."""
+    text = str(err).strip()
+    if data.encoding == "utf-8" and (isinstance(err, UnicodeDecodeError) or "utf-8" in text.lower() or "unicode" in text.lower()):
+        for name in files:
+            message = not_utf8_message(
+                name, "set data.encoding: latin-1 (or utf-16) to read it as it is, or re-save the file as UTF-8"
+            )
+            if message:
+                return ClvError(message)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    original = re.search(r"Original Line: (.*)", text)
+    ragged = None
+    if line and columns:
+        ragged = (int(line.group(1)), int(columns.group(2)), int(columns.group(1)), original.group(1) if original else None, "")
+    elif data.delimiter != "whitespace" and "sniffing" in text:
+        ragged = next(filter(None, (_ragged_line(f, data) for f in files)), None)
+    if ragged:
+        number, found, expected, shown, head = ragged
+        if number == 2 and expected == 1 and found > 1:  # a title or note above the header
+            return ClvError(
+                f"{source}: the first line {head[:80]!r} is not a header of the data (line 2 has {found} values); "
+                "remove the lines above the header"
+            )
+        return ClvError(
+            f"{source}: line {number} has {'more' if found > expected else 'fewer'} values than the header's "
+            f"{expected} columns{f' ({shown[:80]!r})' if shown else ''}; fix that line in the export (a value holding "
+            "the delimiter needs quotes)"
+        )
+    first = text.splitlines()[0] if text else type(err).__name__
+    if all(Path(f).suffix.lower() in _PARQUET for f in files):
+        return ClvError(f"cannot read {source}: {first[:200]}; check that it is a complete Parquet file (export it again)")
+    delimiter = "whitespace" if data.delimiter == "whitespace" else json.dumps(data.delimiter)
+    return ClvError(
+        f"cannot read {source}: {first[:200]}; check that it is CSV as configured (data.delimiter {delimiter}, "
+        f"data.header {str(data.header).lower()}, data.encoding {data.encoding}) or Parquet"
+    )
+
+
 def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str, list[str], str | None]:
     """Register the source as view ``raw`` (all text for CSV); return its files and date format."""
     source = data.source
@@ -141,14 +320,20 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
     files = resolve_files(source)
     file_list = "[" + ", ".join(_sql_str(f) for f in files) + "]"
     suffixes = {Path(f).suffix.lower() for f in files}
+    parquet = suffixes <= set(_PARQUET)
+    if not parquet and all(os.path.getsize(f) == 0 for f in files):
+        raise ClvError(f"{source} is empty (0 bytes); point data.source at the full export")
     try:
-        if suffixes <= set(_PARQUET):
+        if parquet:
             con.execute(f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_parquet({file_list}, union_by_name=true)")
         elif data.delimiter == "whitespace":
             # DuckDB has no multi-blank delimiter; such files are legacy and small (CDNOW's).
-            frame = pd.concat(
-                [pd.read_csv(f, sep=r"\s+", header=0 if data.header else None, dtype=str) for f in files]
-            )
+            frames = [
+                pd.read_csv(f, sep=r"\s+", header=0 if data.header else None, dtype=str, encoding=data.encoding)
+                for f in files
+                if os.path.getsize(f) > 0
+            ]
+            frame = pd.concat(frames)
             if not data.header:
                 frame.columns = [f"column{i}" for i in range(frame.shape[1])]
             con.register("raw_frame", frame)
@@ -156,118 +341,339 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
         else:
             con.execute(
                 f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={_sql_str(data.delimiter)}, "
-                f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true, nullstr={_NULLS})"
+                f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true, nullstr={_NULLS}, "
+                # skip=0: DuckDB's sniffer would otherwise skip leading lines it finds odd, rows included
+                f"encoding={_sql_str(data.encoding)}, skip=0)"
             )
         con.execute("SELECT * FROM raw LIMIT 1").fetchall()
-    except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ClvError(
-            f"cannot read {source}: {first[:200]}; check that it is UTF-8 CSV (data.delimiter, data.header) or Parquet"
-        ) from None
+    except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
+        raise read_error(source, files, data, err) from None
     return source, files, date_format
+
+
+def no_rows_message(source: str, columns: list[str]) -> str:
+    """The message for a file with a header but no rows (or no columns at all)."""
+    if not columns:
+        return f"{source} holds no rows and no header; point data.source at the full export"
+    return f"{source} has a header ({', '.join(columns)[:200]}) but no rows; point data.source at the full export"
+
+
+def check_columns(source: str, available: list[str], data: DataConfig) -> None:
+    """Every configured column is present; else name the closest one, or the delimiter that split it.
+
+    Engine-free: :mod:`clvmodel.spark` can raise the same messages with its frame's columns.
+    """
+    for role in ("customer_id", "date", "amount"):
+        column = getattr(data.columns, role)
+        if column in available:
+            continue
+        if len(available) == 1:
+            counts = {d: available[0].count(d) for d in _DELIMITERS if d != data.delimiter}
+            guess = max(counts, key=lambda d: counts[d])
+            if counts[guess]:
+                shown = "whitespace" if data.delimiter == "whitespace" else json.dumps(data.delimiter)
+                raise ClvError(
+                    f"{source} was read as one column {available[0][:80]!r}: its delimiter looks like "
+                    f"{json.dumps(guess)}, not {shown}; set data.delimiter: {json.dumps(guess)}"
+                )
+        lower = {a.lower().strip(): a for a in available}
+        close = lower.get(column.lower().strip()) or next(
+            iter(lower[m] for m in difflib.get_close_matches(column.lower(), list(lower), n=1, cutoff=0.6)), None
+        )
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise ClvError(
+            f"column {column!r} not found in {source} (columns: {', '.join(available)}); "
+            f"set data.columns.{role} to the column holding the {role.replace('_', ' ')}{hint}"
+        )
+
+
+def matching_date_formats(values: list[str], current: str | None = None) -> list[str | None]:
+    """Date formats that read every one of ``values`` as a date in 1900-2199, most common first.
+
+    ``None`` in the result stands for ISO dates and timestamps (no ``data.date_format`` needed);
+    it is offered only when ``current`` is a format (otherwise ISO was already tried). The
+    probe runs on its own in-memory DuckDB, so any engine can call it with a sample of values.
+    """
+    values = [v.strip() for v in values if v is not None and v.strip()]
+    if not values:
+        return []
+    found: list[str | None] = []
+    bounds = f"BETWEEN DATE '{_FIRST_YEAR}-01-01' AND DATE '{_LAST_YEAR}-12-31'"
+    with duckdb.connect(":memory:") as probe:
+        probe.execute("CREATE TABLE v AS SELECT unnest(?::VARCHAR[]) AS v", [values])
+        iso = probe.execute(
+            f"SELECT bool_and(coalesce(TRY_CAST(TRY_CAST({_WITHOUT_OFFSET.format(v='v')} AS TIMESTAMP) AS DATE) "
+            f"{bounds}, false)) FROM v"
+        ).fetchone()[0]
+        if iso and current is not None:
+            found.append(None)
+        for fmt in _DATE_FORMATS:
+            if fmt == current or (iso and fmt == "%Y-%m-%d"):  # ISO covers it
+                continue
+            if probe.execute(
+                f"SELECT bool_and(coalesce(CAST(TRY_STRPTIME(v, {_sql_str(fmt)}) AS DATE) {bounds}, false)) FROM v"
+            ).fetchone()[0]:
+                found.append(fmt)
+    return found
+
+
+def _date_error(column: str, date_format: str | None, rows: int, bad: int, values: list[str], good: str | None) -> ClvError:
+    """Why dates do not parse: another format for all rows, a column mixing formats, or bad values."""
+    example = values[0] if values else None
+    formats = matching_date_formats(values, date_format)
+    reading = "as ISO dates" if date_format is None else f"with data.date_format {date_format!r}"
+
+    def named(fmt: str | None) -> str:
+        return "ISO dates" if fmt is None else repr(fmt)
+
+    if bad == rows:
+        if not formats:
+            fix = (
+                "set data.date_format to their strftime format, e.g. '%d/%m/%Y' for 31/01/1997"
+                if date_format is None
+                else "fix data.date_format (strftime codes, e.g. '%d/%m/%Y' for 31/01/1997)"
+            )
+        elif formats[0] is None:
+            fix = "remove data.date_format: these are ISO dates, which parse without it"
+        else:
+            fix = f"set data.date_format: {formats[0]!r}"
+            if len(formats) > 1:
+                fix += f" (they also fit {' or '.join(named(f) for f in formats[1:3])}: check which is meant)"
+        return ClvError(f"none of the {rows:,} dates in column {column!r} parse {reading} (e.g. {example!r}); {fix}")
+    if formats:
+        looks = " or ".join(named(f) for f in formats[:2])
+        return ClvError(
+            f"column {column!r} mixes date formats: {_count(bad, rows)} look like {looks} (e.g. {example!r}) while the "
+            f"others parse {reading} (e.g. {good!r}); re-export the column in one format "
+            "(data.date_format reads only one)"
+        )
+    return ClvError(
+        f"{_count(bad, rows)} have a date that does not parse {reading} in column {column!r} (e.g. {example!r}, while "
+        f"{good!r} does); fix or remove those rows in the export"
+    )
+
+
+#: The counts and examples :func:`check_rows` needs, as computed over the parsed rows (the
+#: examples are the smallest offending value, so both engines name the same row):
+ROW_STATS = (
+    "rows",  # rows read
+    "no_id", "no_id_ex",  # id missing; example 'dated <raw date>, amount <raw amount>'
+    "no_date", "no_date_ex",  # date missing; example customer id
+    "bad_date", "good_date_ex",  # date present but not parsed; a date that did parse
+    "odd_year", "odd_year_ex",  # parsed outside 1900-2199; '<raw date> (read as <day>)'
+    "no_amount", "no_amount_ex",  # amount missing; '<customer id> on <raw date>'
+    "bad_amount", "bad_amount_ex",  # amount present but not a finite number; the raw amount
+    "huge", "huge_ex",  # amount above data.max_amount; '<customer id> on <raw date>: <raw amount>'
+    "negative", "negative_ex",  # amount below 0; '<customer id> on <raw date>: <raw amount>'
+)
+
+
+def check_rows(
+    stats: dict[str, Any], data: DataConfig, date_format: str | None, bad_dates: Any = None
+) -> dict[str, int]:
+    """The row checks of the module rules, in order, from counts (:data:`ROW_STATS`).
+
+    Raises the first problem as a one-line :class:`ClvError`; returns the rows excluded by
+    reason (``negative_amount`` under ``data.negative_amounts: exclude``). ``bad_dates`` is
+    called (no arguments) only when some date does not parse, for up to 200 distinct failing
+    values in sorted order, to tell a wrong format from a column mixing formats. Engine-free:
+    :mod:`clvmodel.spark` raises the same messages from its own counts.
+    """
+    rows, column = stats["rows"], data.columns
+    if stats["no_id"]:
+        raise ClvError(
+            f"{_count(stats['no_id'], rows)} have no customer id (empty, NA, NaN or NULL) in column "
+            f"{column.customer_id!r} (e.g. the row {stats['no_id_ex']}); fill in the ids or remove those rows from "
+            "the export"
+        )
+    if stats["no_date"]:
+        raise ClvError(
+            f"{_count(stats['no_date'], rows)} have no date in column {column.date!r} (e.g. customer "
+            f"{stats['no_date_ex']}); fill in the dates or remove those rows from the export"
+        )
+    if stats["bad_date"]:
+        values = list(bad_dates()) if callable(bad_dates) else list(bad_dates or [])
+        raise _date_error(column.date, date_format, rows, stats["bad_date"], values, stats["good_date_ex"])
+    if stats["odd_year"]:
+        raise ClvError(
+            f"{_count(stats['odd_year'], rows)} have a date outside {_FIRST_YEAR}-{_LAST_YEAR} in column "
+            f"{column.date!r} (e.g. {stats['odd_year_ex']}); a two-digit year needs %y in data.date_format, not %Y"
+        )
+    if stats["no_amount"]:
+        raise ClvError(
+            f"{_count(stats['no_amount'], rows)} have no amount in column {column.amount!r} (e.g. customer "
+            f"{stats['no_amount_ex']}); fill in the amounts (0 for a free item) or remove those rows from the export"
+        )
+    if stats["bad_amount"]:
+        raise ClvError(
+            f"{_count(stats['bad_amount'], rows)} have an amount that is not a number in column {column.amount!r} "
+            f"(e.g. {_shown(stats['bad_amount_ex'])}); fix the export (no currency symbols or thousands separators)"
+        )
+    if stats["huge"]:
+        raise ClvError(
+            f"{_count(stats['huge'], rows)} have an amount above data.max_amount {data.max_amount:,.0f} (e.g. "
+            f"customer {stats['huge_ex']}); fix the export (an id or a card number in the amount column?), or raise "
+            "data.max_amount (null: no limit) if such amounts are real"
+        )
+    excluded: dict[str, int] = {}
+    if stats["negative"]:
+        if data.negative_amounts == "error":
+            raise ClvError(
+                f"{_count(stats['negative'], rows)} have a negative amount (refunds? e.g. customer "
+                f"{stats['negative_ex']}); set data.negative_amounts: exclude to drop refund rows (they are counted)"
+            )
+        excluded["negative_amount"] = int(stats["negative"])
+    return excluded
+
+
+def nothing_left_message(source: str, rows: int, excluded: dict[str, int]) -> str:
+    """The message when every row was excluded."""
+    reasons = ", ".join(f"{k} {v:,}" for k, v in excluded.items())
+    return (
+        f"{source}: all {rows:,} rows were excluded ({reasons}); nothing is left to model: check the export, "
+        "data.negative_amounts and data.duplicates"
+    )
 
 
 def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadReport:
     """Read, check and clean the transactions into table ``transactions``; see the module rules.
 
+    One pass over the file computes every check's count (:func:`check_rows`); a second builds
+    the table; exact duplicates are counted by one aggregate over all columns.
+
     Raises
     ------
     ClvError
-        A missing column, an empty file, missing ids, unparseable dates or amounts, or refunds
+        An empty, header-only, non-UTF-8 or wrongly delimited file, a missing column, missing
+        ids, missing or unparseable dates, missing, non-numeric or too large amounts, or refunds
         under ``negative_amounts: error``; one line naming count, example and fix.
     """
     source, files, date_format = _raw_relation(con, data)
-    if not con.execute("SELECT 1 FROM raw LIMIT 1").fetchall():  # before the column check: a 0-byte file has none
-        raise ClvError(f"{source} holds no transactions (empty or header only); point data.source at the full export")
-    available = [row[0] for row in con.execute("DESCRIBE raw").fetchall()]
-    for role in ("customer_id", "date", "amount"):
-        column = getattr(data.columns, role)
-        if column not in available:
-            raise ClvError(
-                f"column {column!r} not found in {source} (columns: {', '.join(available)}); "
-                f"set data.columns.{role} to the column holding the {role.replace('_', ' ')}"
-            )
+    try:
+        return _load(con, data, source, files, date_format)
+    except (duckdb.InvalidInputException, duckdb.IOException) as err:  # CSV lines DuckDB meets after its sample
+        raise read_error(source, files, data, err) from None
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, data: DataConfig, source: str, files: list[str], date_format: str | None
+) -> LoadReport:
+    """The checks and the ``transactions`` table of :func:`load_transactions`, on view ``raw``."""
+    described = con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall()
+    available = [row[0] for row in described]
+    if not con.execute("SELECT 1 FROM raw LIMIT 1").fetchall():  # before the column check: no rows, no use
+        raise ClvError(no_rows_message(source, available))
+    check_columns(source, available, data)
     cid, cdate, camount = (_ident(getattr(data.columns, r)) for r in ("customer_id", "date", "amount"))
-    date_type = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall())[
-        getattr(data.columns, "date")
-    ]
-    if date_type in {"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS"}:
+    date_type = dict(described)[data.columns.date]
+    text = f"TRIM(CAST({cdate} AS VARCHAR))"
+    offset = f"(contains({text}, ':') AND regexp_matches({text}, {_sql_str(_OFFSET)}))"  # a time first: cheap
+    to_utc = "FALSE"  # a row whose written time carries a non-zero UTC offset
+    if date_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        day_expr = f"CAST(timezone('UTC', {cdate}) AS DATE)"
+    elif date_type in {"DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}:
         day_expr = f"CAST({cdate} AS DATE)"
     elif date_format:
-        day_expr = f"CAST(TRY_STRPTIME(TRIM(CAST({cdate} AS VARCHAR)), {_sql_str(date_format)}) AS DATE)"
+        parsed = f"TRY_STRPTIME({text}, {_sql_str(date_format)})"
+        day_expr = f"CAST(timezone('UTC', {parsed}) AS DATE)" if "%z" in date_format else f"CAST({parsed} AS DATE)"
+        if "%z" in date_format:
+            to_utc = f"{offset} AND NOT regexp_matches({text}, {_sql_str(_ZERO_OFFSET)})"
     else:
-        day_expr = f"TRY_CAST(TRY_CAST(TRIM(CAST({cdate} AS VARCHAR)) AS TIMESTAMP) AS DATE)"
-    con.execute(
+        day_expr = (
+            f"CASE WHEN {offset} THEN CAST(timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) AS DATE) "
+            f"ELSE TRY_CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE) END"
+        )
+        to_utc = f"{offset} AND NOT regexp_matches({text}, {_sql_str(_ZERO_OFFSET)})"
+    amount_expr = f"TRY_CAST(TRIM(CAST({camount} AS VARCHAR)) AS DOUBLE)"
+
+    def parsed_sql(relation: str) -> str:
+        return f"""
+            SELECT NULLIF(TRIM(CAST({cid} AS VARCHAR)), '') AS customer_id,
+                   NULLIF({text}, '') AS raw_date,
+                   {day_expr} AS day,
+                   coalesce({to_utc}, false) AS to_utc,
+                   NULLIF(TRIM(CAST({camount} AS VARCHAR)), '') AS raw_amount,
+                   {amount_expr} AS amount
+            FROM {relation}"""
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
+    bad_amount = "raw_amount IS NOT NULL AND (amount IS NULL OR isnan(amount) OR isinf(amount))"
+    odd_year = f"day < DATE '{_FIRST_YEAR}-01-01' OR day > DATE '{_LAST_YEAR}-12-31'"
+    huge = f"amount > {float(data.max_amount)!r}" if data.max_amount is not None else "FALSE"
+    *row, converted = con.execute(
         f"""
-        CREATE OR REPLACE TEMP VIEW parsed AS
-        SELECT NULLIF(TRIM(CAST({cid} AS VARCHAR)), '') AS customer_id,
-               CAST({cdate} AS VARCHAR) AS raw_date,
-               {day_expr} AS day,
-               CAST({camount} AS VARCHAR) AS raw_amount,
-               TRY_CAST(TRIM(CAST({camount} AS VARCHAR)) AS DOUBLE) AS amount
-        FROM raw
-        """
-    )
-    stats = con.execute(
-        """
         SELECT count(*),
                count(*) FILTER (WHERE customer_id IS NULL),
-               count(*) FILTER (WHERE day IS NULL), any_value(raw_date) FILTER (WHERE day IS NULL),
-               count(*) FILTER (WHERE amount IS NULL OR isnan(amount) OR isinf(amount)),
-               any_value(raw_amount) FILTER (WHERE amount IS NULL OR isnan(amount) OR isinf(amount)),
+               min('dated ' || coalesce(raw_date, '(none)') || ', amount ' || coalesce(raw_amount, '(none)'))
+                   FILTER (WHERE customer_id IS NULL),
+               count(*) FILTER (WHERE raw_date IS NULL),
+               min(customer_id) FILTER (WHERE raw_date IS NULL),
+               count(*) FILTER (WHERE raw_date IS NOT NULL AND day IS NULL),
+               min(raw_date) FILTER (WHERE day IS NOT NULL),
+               count(*) FILTER (WHERE {odd_year}),
+               min(raw_date || ' (read as ' || CAST(day AS VARCHAR) || ')') FILTER (WHERE {odd_year}),
+               count(*) FILTER (WHERE raw_amount IS NULL),
+               min(customer_id || ' on ' || coalesce(raw_date, '?')) FILTER (WHERE raw_amount IS NULL),
+               count(*) FILTER (WHERE {bad_amount}),
+               min(raw_amount) FILTER (WHERE {bad_amount}),
+               count(*) FILTER (WHERE {huge}),
+               min(customer_id || ' on ' || raw_date || ': ' || raw_amount) FILTER (WHERE {huge}),
                count(*) FILTER (WHERE amount < 0),
-               any_value(customer_id || ' on ' || raw_date || ': ' || raw_amount) FILTER (WHERE amount < 0),
-               count(*) FILTER (WHERE amount = 0)
+               min(customer_id || ' on ' || raw_date || ': ' || raw_amount) FILTER (WHERE amount < 0),
+               count(*) FILTER (WHERE to_utc AND amount >= 0)
         FROM parsed
         """
     ).fetchall()[0]
-    rows, no_id, bad_date, bad_date_ex, bad_amount, bad_amount_ex, negative, negative_ex, zero = stats
-    if rows == 0:
-        raise ClvError(f"{source} holds no transactions (empty or header only); point data.source at the full export")
-    if no_id:
-        raise ClvError(
-            f"{no_id} of {rows} rows have no customer id in column {data.columns.customer_id!r}; "
-            "fix the export or remove those rows"
-        )
-    if bad_date:
-        hint = f"data.date_format is {date_format!r}" if date_format else "set data.date_format, e.g. '%Y%m%d'"
-        raise ClvError(
-            f"{bad_date} of {rows} rows have a date that does not parse in column {data.columns.date!r} "
-            f"(e.g. {_shown(bad_date_ex)}); {hint}"
-        )
-    if bad_amount:
-        raise ClvError(
-            f"{bad_amount} of {rows} rows have an amount that is not a number in column {data.columns.amount!r} "
-            f"(e.g. {_shown(bad_amount_ex)}); fix the export (no currency symbols or thousands separators)"
-        )
-    excluded: dict[str, int] = {}
-    keep = "TRUE"
-    if negative:
-        if data.negative_amounts == "error":
-            raise ClvError(
-                f"{negative} of {rows} rows have a negative amount (refunds? e.g. customer {negative_ex}); "
-                "set data.negative_amounts: exclude to drop refund rows (they are counted)"
-            )
-        excluded["negative_amount"] = int(negative)
-        keep = "amount >= 0"
+    stats = dict(zip(ROW_STATS, row))
+
+    def bad_dates() -> list[str]:
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT raw_date FROM parsed WHERE day IS NULL AND raw_date IS NOT NULL ORDER BY 1 LIMIT 200"
+            ).fetchall()
+        ]
+
+    excluded = check_rows(stats, data, date_format, bad_dates)
+    # Rows kept; exact duplicates are whole raw rows seen before (every column equal).
+    keep_raw = f"{amount_expr} >= 0" if excluded else "TRUE"
+    every_column = ", ".join(_ident(c) for c in available)
+    duplicates = con.execute(
+        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM raw WHERE {keep_raw} "
+        f"GROUP BY {every_column} HAVING count(*) > 1)"
+    ).fetchall()[0][0]
+    relation = "raw"
+    if duplicates and data.duplicates == "drop":
+        excluded["duplicate_row"] = int(duplicates)
+        relation, duplicates = "(SELECT DISTINCT * FROM raw)", 0
     con.execute(
-        f"CREATE OR REPLACE TABLE transactions AS SELECT customer_id, day, amount FROM parsed WHERE {keep}"
+        f"CREATE OR REPLACE TABLE transactions AS SELECT customer_id, day, amount FROM ({parsed_sql(relation)}) "
+        f"WHERE amount >= 0"
     )
-    customers, first, last = con.execute(
-        "SELECT count(DISTINCT customer_id), min(day), max(day) FROM transactions"
+    moved = 0
+    if converted:
+        written_day = f"TRY_CAST(TRY_CAST({_WITHOUT_OFFSET.format(v='raw_date')} AS TIMESTAMP) AS DATE)"
+        moved = con.execute(
+            f"SELECT count(*) FROM parsed WHERE to_utc AND amount >= 0 AND day <> {written_day}"
+        ).fetchall()[0][0]
+    customers, first, last, zero = con.execute(
+        "SELECT count(DISTINCT customer_id), min(day), max(day), count(*) FILTER (WHERE amount = 0) FROM transactions"
     ).fetchall()[0]
     if customers == 0:
-        raise ClvError(f"{source}: every row was excluded ({excluded}); nothing is left to model")
+        raise ClvError(nothing_left_message(source, int(stats["rows"]), excluded))
     return LoadReport(
         source=data.source,
         files=files,
-        rows_read=int(rows),
+        rows_read=int(stats["rows"]),
         rows_excluded=excluded,
         zero_amount_rows=int(zero),
         customers=int(customers),
         first_date=str(first),
         last_date=str(last),
         fingerprint=_fingerprint(files),
+        duplicate_rows=int(duplicates),
+        utc_converted_rows=int(converted),
+        utc_day_changed_rows=int(moved),
     )
 
 
@@ -276,12 +682,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ClvError(f"input file {path} not found")
+    if path.suffix.lower() not in _PARQUET and path.stat().st_size == 0:
+        raise ClvError(f"{path} is empty (0 bytes); expected a CSV with a header line, or a Parquet file")
     try:
         if path.suffix.lower() in _PARQUET:
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as err:
+    except UnicodeDecodeError:
+        raise ClvError(
+            not_utf8_message(path, "re-save it as UTF-8 (or write Parquet)") or f"{path} is not UTF-8 text; re-save it as UTF-8"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ClvError(f"cannot read {path}: {first[:200]}; expected a UTF-8 CSV or a Parquet file") from None
     if "customer_id" in frame.columns:

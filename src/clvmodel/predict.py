@@ -71,78 +71,145 @@ class ScoreInput:
     challenger: pd.DataFrame | None = None
 
 
-def validate_rfm(frame: pd.DataFrame, origin: str = "input") -> pd.DataFrame:
+def _rows(n: int, total: int) -> str:
+    return f"{n:,} of {total:,} rows"
+
+
+def validate_rfm(frame: pd.DataFrame, origin: str = "input", *, time_unit: str | None = None) -> pd.DataFrame:
     """Check an RFM table; return it with ``customer_id`` as text and numeric columns as float.
+
+    With ``time_unit`` (``day`` or ``week``), also refuse more repeat purchase days than days
+    between the first and last purchase (``frequency > recency`` in days): no transaction log
+    gives that (same-day purchases are one), and Pareto/NBD returns NaN for such rows.
 
     Raises
     ------
     ClvError
         Missing columns, empty or duplicated ids, NaN values, negative or non-integer frequency,
-        negative recency or T, recency > T.
+        negative recency or T, recency > T; one line naming the count, an example and the fix.
     """
     missing = [c for c in RFM_COLUMNS if c not in frame.columns]
     if missing:
+        columns = [str(c) for c in frame.columns]
+        hint = ""
+        if len(columns) == 1 and any(d in columns[0] for d in (";", "\t", "|")):
+            hint = " (the file looks delimited by something other than commas: save it as comma-separated CSV)"
         raise ClvError(
-            f"{origin}: missing RFM column(s) {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))}); "
-            "expected customer_id, frequency, recency, T[, monetary_value]"
+            f"{origin}: missing RFM column(s) {', '.join(missing)} (columns: {', '.join(columns)}){hint}; "
+            "expected customer_id, frequency, recency, T[, monetary_value] in the model's time unit, as "
+            "clvmodel rfm writes them"
         )
-    if len(frame) == 0:
-        raise ClvError(f"{origin}: no customers to score (the table is empty)")
+    total = len(frame)
+    if total == 0:
+        raise ClvError(f"{origin}: no customers to score (a header but no rows); pass a file with one row per customer")
     out = frame.copy()
     ids = out["customer_id"]
-    if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
-        raise ClvError(f"{origin}: {int(ids.isna().sum())} rows have an empty customer_id; every row needs an id")
+    empty = ids.isna() | (ids.astype(str).str.strip() == "")
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0]) + 1
+        raise ClvError(
+            f"{origin}: {_rows(int(empty.sum()), total)} have an empty customer_id (e.g. data row {row}); "
+            "fill in the ids or remove those rows"
+        )
     out["customer_id"] = ids.astype(str).str.strip().astype(object)
     duplicated = out["customer_id"][out["customer_id"].duplicated()]
     if len(duplicated):
         raise ClvError(
-            f"{origin}: {len(duplicated)} duplicated customer_id(s) (e.g. {duplicated.iloc[0]!r}); an RFM table has "
-            "one row per customer"
+            f"{origin}: {len(duplicated):,} duplicated customer_id(s) (e.g. {duplicated.iloc[0]!r}); an RFM table has "
+            "one row per customer: remove the repeats, or summarise the transactions again with clvmodel rfm"
         )
     numeric = ["frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in out.columns else [])
     for column in numeric:
         values = pd.to_numeric(out[column], errors="coerce")
         bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
-            example = out.loc[bad, "customer_id"].iloc[0]
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            example, given = out["customer_id"].iloc[first], out[column].iloc[first]
+            shown = "empty" if pd.isna(given) else repr(given) if isinstance(given, str) else given
             raise ClvError(
-                f"{origin}: {int(bad.sum())} rows have a missing or non-numeric {column} (e.g. customer {example}); "
-                "fill or remove them"
+                f"{origin}: {_rows(int(bad.sum()), total)} have a missing or non-numeric {column} (e.g. customer "
+                f"{example!r}: {shown}); fill in a number or remove those rows"
             )
         out[column] = values.astype(float)
+
+    def shown(mask: pd.Series, *columns: str) -> str:
+        first = out.loc[mask].iloc[0]
+        values = ", ".join(f"{c} {first[c]:g}" for c in columns)
+        return f"customer {first['customer_id']!r} with {values}"
+
     checks = [
-        (out["frequency"] < 0, "negative frequency"),
-        (out["frequency"] != np.floor(out["frequency"]), "a non-integer frequency (repeat purchase count)"),
-        (out["recency"] < 0, "negative recency"),
-        (out["T"] < 0, "negative T"),
-        (out["recency"] > out["T"] + 1e-9, "recency > T (the last purchase cannot come after the end of observation)"),
+        (out["frequency"] < 0, "a negative frequency", ("frequency",), "frequency counts repeat purchases (0 or more)"),
+        (
+            out["frequency"] != np.floor(out["frequency"]),
+            "a non-integer frequency",
+            ("frequency",),
+            "frequency is a count of repeat purchase days: use whole numbers",
+        ),
+        (out["recency"] < 0, "a negative recency", ("recency",), "recency is the time from first to last purchase (>= 0)"),
+        (out["T"] < 0, "a negative T", ("T",), "T is the time from the first purchase to the end of observation (>= 0)"),
+        (
+            out["recency"] > out["T"] + 1e-9,
+            "recency > T (a last purchase after the end of observation)",
+            ("recency", "T"),
+            "recompute the table with clvmodel rfm, or pass the transactions instead",
+        ),
     ]
-    for mask, what in checks:
+    if time_unit is not None:
+        from clvmodel.rfm import UNIT_DAYS
+
+        days = UNIT_DAYS[time_unit]
+        checks.append(
+            (
+                out["frequency"] > out["recency"] * days + 1e-6,
+                f"more repeat purchase days than days from the first to the last purchase (frequency > recency x {days})",
+                ("frequency", "recency"),
+                "frequency counts repeat purchase days, not transactions: summarise the transactions with clvmodel rfm",
+            )
+        )
+    if "monetary_value" in out.columns:
+        checks.append(
+            (out["monetary_value"] < 0, "a negative monetary_value", ("monetary_value",),
+             "spend per repeat purchase must be >= 0 (drop refunds before summarising)")
+        )
+    for mask, what, columns, fix in checks:
         if mask.any():
-            example = out.loc[mask, "customer_id"].iloc[0]
-            raise ClvError(f"{origin}: {int(mask.sum())} rows have {what}, e.g. customer {example}; fix the RFM table")
-    if "monetary_value" in out.columns and (out["monetary_value"] < 0).any():
-        example = out.loc[out["monetary_value"] < 0, "customer_id"].iloc[0]
-        raise ClvError(f"{origin}: negative monetary_value, e.g. customer {example}; spend must be >= 0")
+            raise ClvError(f"{origin}: {_rows(int(mask.sum()), total)} have {what}, e.g. {shown(mask, *columns)}; {fix}")
     return out
 
 
 def _check_options(horizon: int, discount_rate: float, margin: float) -> None:
     if not float(horizon).is_integer() or horizon <= 0:
-        raise ClvError(f"horizon must be a whole number of periods > 0, got {horizon}")
+        raise ClvError(
+            f"horizon must be a whole number of periods > 0, got {horizon}; use e.g. 39 (periods of the model's "
+            "time unit)"
+        )
     if discount_rate < 0:
-        raise ClvError(f"discount rate must be >= 0 per period, got {discount_rate}")
+        raise ClvError(
+            f"discount rate must be >= 0 per period, got {discount_rate}; use 0 for none, e.g. 0.01 per period"
+        )
     if not 0 < margin <= 1:
-        raise ClvError(f"margin must be in (0, 1], got {margin}")
+        raise ClvError(
+            f"margin must be in (0, 1], got {margin}; use the share of revenue kept, e.g. 0.3 (1 when the amounts "
+            "are already margin)"
+        )
 
 
-def assign_segments(predicted_clv: np.ndarray, p_alive: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
-    """Segments as described in the module docstring (rank ties broken by input order)."""
+def assign_segments(
+    predicted_clv: np.ndarray, p_alive: np.ndarray, settings: dict[str, Any], customer_id: np.ndarray | None = None
+) -> np.ndarray:
+    """Segments as described in the module docstring.
+
+    Rank ties are broken by ``customer_id`` (then input order), the rule the streamed and Spark
+    scorers use too, so every engine labels the same customers alike.
+    """
     n = len(predicted_clv)
     segment = np.full(n, "low", dtype=object)
     if n == 0:
         return segment
-    order = np.argsort(-np.asarray(predicted_clv, dtype=float), kind="stable")
+    keys = [-np.asarray(predicted_clv, dtype=float)]
+    if customer_id is not None:
+        keys.insert(0, np.asarray(customer_id, dtype=str))
+    order = np.lexsort(keys)  # last key first: CLV descending, then customer id
     share = np.empty(n)
     share[order] = np.arange(1, n + 1) / n
     segment[share <= settings["medium_share"]] = "medium"
@@ -248,7 +315,9 @@ def score(
         out["expected_purchases"] = historical.expected_purchases(out["frequency"], out["T"], t=horizon)
         out["expected_order_value"] = historical.order_value(out["frequency"], monetary)
         out["predicted_clv"] = out["historical_clv"]
-    out["segment"] = assign_segments(out["predicted_clv"].to_numpy(), out["p_alive"].to_numpy(), model.segments)
+    out["segment"] = assign_segments(
+        out["predicted_clv"].to_numpy(), out["p_alive"].to_numpy(), model.segments, out["customer_id"].to_numpy()
+    )
     out["status"] = "ok"
     if source.challenger is not None and model.challenger is not None:
         factor = model.challenger.horizon_factor(horizon)
@@ -282,15 +351,19 @@ def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None =
     header = _columns_of(path, model)
     if {"frequency", "recency", "T"} <= set(header):
         if as_of is not None:
-            raise ClvError("--as-of applies to transaction input; an RFM table is already summarised")
+            raise ClvError(f"--as-of applies to transaction input, and {path} is an RFM table (already summarised); drop --as-of")
         return ScoreInput(validate_rfm(io.read_table(path), origin=str(path)), "rfm")
     data_cfg = dict((model.config.get("data") or {}))
     data_cfg["source"] = str(path)
     columns = model.columns
     if not all(columns[r] in header for r in ("customer_id", "date", "amount")):
+        hint = ""
+        if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|", ",")):
+            hint = " (one column: is the file delimited by something other than the model's delimiter?)"
         raise ClvError(
             f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
             f"columns ({columns['customer_id']}, {columns['date']}, {columns['amount']}); found: {', '.join(header)}"
+            f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
         )
     con = io.connect()
     try:
@@ -320,18 +393,32 @@ def _columns_of(path: Path, model: TrainedModel) -> list[str]:
     """Column names of a CSV/Parquet file without reading it whole."""
     import duckdb
 
+    from clvmodel.io import not_utf8_message
+
     data_cfg = model.config.get("data") or {}
+    encoding = data_cfg.get("encoding") or "utf-8"
+    parquet = path.suffix.lower() in {".parquet", ".pq"}
+    if not parquet and path.stat().st_size == 0:
+        raise ClvError(f"{path} is empty (0 bytes); pass an RFM table or a transaction log with a header line")
     try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
+        if parquet:
             rel = duckdb.sql(f"SELECT * FROM read_parquet('{path.as_posix()}') LIMIT 0")
         elif data_cfg.get("delimiter") == "whitespace":
-            return list(pd.read_csv(path, sep=r"\s+", nrows=0).columns)
+            return list(pd.read_csv(path, sep=r"\s+", nrows=0, encoding=encoding).columns)
         else:
             delim = data_cfg.get("delimiter", ",")
             rel = duckdb.sql(
-                f"SELECT * FROM read_csv('{path.as_posix()}', delim='{delim}', header=true, all_varchar=true) LIMIT 0"
+                f"SELECT * FROM read_csv('{path.as_posix()}', delim='{delim}', header=true, all_varchar=true, "
+                f"encoding='{encoding}', skip=0) LIMIT 0"
             )
         return list(rel.columns)
-    except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ClvError(f"cannot read {path}: {first[:200]}; expected a UTF-8 CSV or a Parquet file") from None
+    except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
+        text = str(err).strip()
+        if encoding == "utf-8" and (isinstance(err, UnicodeError) or "unicode" in text.lower() or "utf-8" in text.lower()):
+            message = not_utf8_message(path, "re-save it as UTF-8 (the model reads its data.encoding, utf-8)")
+            if message:
+                raise ClvError(message) from None
+        from clvmodel.config import DataConfig
+        from clvmodel.io import read_error
+
+        raise read_error(str(path), [str(path)], DataConfig.model_validate({**data_cfg, "source": str(path)}), err) from None

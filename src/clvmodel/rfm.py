@@ -7,7 +7,8 @@ The summary follows the contract of Fader, Hardie & Lee (2005) and of the CDNOW 
 * ``recency`` = time from the first to the last purchase day, in the time unit;
 * ``T`` = time from the first purchase day to the calibration end (or observation end);
 * ``monetary_value`` = mean total of the *repeat* purchase days (0 when ``frequency`` is 0), the
-  input of the Gamma-Gamma model (Fader & Hardie 2013);
+  input of the Gamma-Gamma model (Fader & Hardie 2013); amounts are summed as exact decimals
+  (9 places), so the result does not depend on row order or thread count;
 * with a split: ``frequency_holdout`` = purchase days in (calibration end, observation end],
   ``monetary_value_holdout`` = their mean total (0 when none), ``duration_holdout`` = the length of
   the holdout period;
@@ -85,7 +86,7 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
     holdout_cols = (
         f""",
            CAST(frequency_holdout AS BIGINT) AS frequency_holdout,
-           CASE WHEN frequency_holdout > 0 THEN spend_holdout / frequency_holdout ELSE 0.0 END
+           CASE WHEN frequency_holdout > 0 THEN CAST(spend_holdout AS DOUBLE) / frequency_holdout ELSE 0.0 END
                AS monetary_value_holdout,
            CAST({obs} - {cal} AS INT) / {unit} AS duration_holdout"""
         if holdout
@@ -93,7 +94,9 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
     )
     return f"""
     WITH days AS (
-        SELECT customer_id, day, SUM(amount) AS amount
+        -- Exact decimal sums: a DOUBLE sum's last bit depends on the engine's (parallel) summing
+        -- order, and the spend model's fit must not change from one run to the next.
+        SELECT customer_id, day, SUM(CAST(amount AS DECIMAL(38, 9))) AS amount
         FROM {table}
         WHERE day <= {obs}
         GROUP BY customer_id, day
@@ -113,7 +116,7 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
            CAST(purchase_days - 1 AS BIGINT) AS frequency,
            CAST(last_day - first_day AS INT) / {unit} AS recency,
            CAST({cal} - first_day AS INT) / {unit} AS T,
-           CASE WHEN purchase_days > 1 THEN (spend - first_amount) / (purchase_days - 1) ELSE 0.0 END
+           CASE WHEN purchase_days > 1 THEN CAST(spend - first_amount AS DOUBLE) / (purchase_days - 1) ELSE 0.0 END
                AS monetary_value{holdout_cols}
     FROM per_customer
     ORDER BY customer_id

@@ -187,16 +187,10 @@ def _metrics(result: TrainResult) -> dict[str, float]:
 
 
 def _fingerprint(result: TrainResult) -> dict[str, Any]:
-    load = result.load
+    """The data a run saw: the load's row accounting and file hash, and what the split left out."""
     return {
-        "fingerprint.rows_read": load.rows_read,
-        "fingerprint.rows_kept": load.rows_kept,
-        "fingerprint.customers": load.customers,
-        "fingerprint.first_date": load.first_date,
-        "fingerprint.last_date": load.last_date,
-        "fingerprint.sha256": load.fingerprint,
-        **{f"fingerprint.rows_excluded.{k}": v for k, v in load.rows_excluded.items()},
-        "fingerprint.zero_amount_rows": load.zero_amount_rows,
+        **{f"fingerprint.{'sha256' if k == 'fingerprint' else k}": v
+           for k, v in result.load.as_dict().items() if k != "source"},
         "fingerprint.customers_after_calibration": result.rfm.customers_after_calibration,
         "fingerprint.transactions_after_observation_end": result.rfm.transactions_after_observation_end,
     }

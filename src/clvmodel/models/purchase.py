@@ -79,7 +79,8 @@ class PurchaseModel(FittedModel):
         given_alive = lifetimes_adapter.conditional_expected_purchases(self.name, params, t, xu, Tu, Tu) / (
             lifetimes_adapter.probability_alive(self.name, params, xu, Tu, Tu)
         )
-        return alive * given_alive[..., inverse]
+        # E[Y(t)] >= 0; lifetimes' closed form cancels to about -1e-9 for t near 0 at long ages.
+        return np.maximum(alive * given_alive[..., inverse], 0.0)
 
     def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(alive | x, t_x, T)."""
