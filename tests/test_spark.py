@@ -309,16 +309,34 @@ def test_score_checks_the_whole_frame_like_validate_rfm(spark, cdnow_model) -> N
         rows.assign(T=[4.0, np.nan, 6.0]),
         rows.drop(columns="T"),
         rows.iloc[:0],
+        rows.assign(customer_id=["a", None, " "]),  # two empty ids, the first in data row 2
+        rows.assign(customer_id=["b", "b ", "a"]),  # ids are compared stripped
+        rows.assign(frequency=[1.0, -1.0, -2.0]).iloc[::-1],  # the example is the first in input order
+        rows.assign(monetary_value=[1.0, -3.0, 2.0]),
+        rows.assign(recency=[2.0, np.inf, 3.0]),
+        rows.assign(frequency=[3.0, 0.0, 2.0]),  # more repeat days than days: refused only with a time unit
     ]
     for bad in cases:
+        bad = bad.reset_index(drop=True)
+        schema = ", ".join(f"{c} {'string' if c == 'customer_id' else 'double'}" for c in bad.columns)
+        frame = spark.createDataFrame(bad, schema)
+        if bad["frequency"].tolist() == [3.0, 0.0, 2.0]:
+            with pytest.raises(ClvError) as local_error:
+                validate_rfm(bad, time_unit="day")
+            with pytest.raises(ClvError) as spark_error:
+                clv_spark._validate_rfm(frame, "input", time_unit="day")
+            assert str(spark_error.value) == str(local_error.value)
+            continue
         with pytest.raises(ClvError) as local_error:
             validate_rfm(bad)
-        frame = spark.createDataFrame(bad, "customer_id string, frequency double, recency double" + (", T double" if "T" in bad else ""))
         with pytest.raises(ClvError) as spark_error:
             clv_spark.score(frame, cdnow_model)
         assert str(spark_error.value) == str(local_error.value)
-    with pytest.raises(ClvError, match="^horizon must be a whole number of periods > 0, got 0$"):
+    with pytest.raises(ClvError) as local_error:
+        local_score(cdnow_model, rows, horizon=0)
+    with pytest.raises(ClvError, match="^horizon must be a whole number of periods > 0, got 0") as spark_error:
         clv_spark.score(spark.createDataFrame(rows), cdnow_model, horizon=0)
+    assert str(spark_error.value) == str(local_error.value)
 
 
 # --- transactions: the checks and messages of io ----------------------------------------------------
@@ -349,6 +367,62 @@ def test_transaction_errors_equal_io_messages(spark, write_csv, rows, options) -
         _duckdb_rfm(data, time_unit="day")
     with pytest.raises(ClvError) as spark_error:
         clv_spark.transactions(spark, path, options)
+    assert str(spark_error.value) == str(local_error.value)
+
+
+@pytest.mark.parametrize(
+    ("rows", "options"),
+    [
+        ([("007", "2024-01-01", "5"), ("008", "2024-01-02", "2000000000")], {}),
+        ([("007", "2024-01-01", "-5"), ("007", "2024-01-01", "-5")], {"negative_amounts": "exclude", "duplicates": "drop"}),
+        ([("007", "2024-01-01", "5"), ("008", "1724-01-02", "5")], {}),
+    ],
+    ids=["huge amount", "all excluded with duplicates", "odd year"],
+)
+def test_new_row_checks_equal_io_messages(spark, write_csv, rows, options) -> None:
+    path = str(write_csv(rows))
+    with pytest.raises(ClvError) as local_error:
+        _duckdb_rfm(DataConfig(source=path, **options), time_unit="day")
+    with pytest.raises(ClvError) as spark_error:
+        clv_spark.transactions(spark, path, options)
+    assert str(spark_error.value) == str(local_error.value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"duplicates": "drop"}, {"encoding": "latin-1"}, {"encoding": "latin-1", "duplicates": "drop", "max_amount": None}],
+)
+def test_duplicates_encoding_and_utc_reports_equal_io(spark, tmp_path, options) -> None:
+    """Exact duplicates kept or dropped, a Latin-1 file, UTC offsets: the same LoadReport and rows."""
+    lines = [
+        "customer_id,date,amount",
+        "caf\u00e9,2024-01-01,5",
+        "caf\u00e9,2024-01-01,5",
+        "007,2024-01-03 23:30:00-02:00,0",
+        "007,2024-01-05 10:00:00+00:00,7.5",
+        "008,2024-01-06,3e9",
+    ]
+    encoding = options.get("encoding", "utf-8")
+    path = tmp_path / "tx.csv"
+    path.write_bytes(("\n".join(lines if options.get("max_amount", 1) is None else lines[:-1]) + "\n").encode(encoding))
+    local_report, local = _duckdb_rfm(DataConfig(source=str(path), **options), time_unit="day")
+    frame, report = clv_spark.load_transactions(spark, str(path), options)
+    for field in ("rows_read", "rows_excluded", "zero_amount_rows", "customers", "first_date", "last_date",
+                  "duplicate_rows", "utc_converted_rows", "utc_day_changed_rows"):
+        assert getattr(report, field) == getattr(local_report, field), field
+    assert report.utc_converted_rows == 1 and report.utc_day_changed_rows == 1
+    result = clv_spark.rfm_to_pandas(clv_spark.rfm(spark, frame, time_unit="day"))
+    _assert_same(result, local.summary, exact=("customer_id", "frequency"))
+    assert "caf\u00e9" in set(result["customer_id"])
+
+
+def test_not_utf8_file_equals_io_message(spark, tmp_path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("customer_id,date,amount\n007,2024-01-01,5\ncaf\u00e9,2024-01-02,5\n".encode("latin-1"))
+    with pytest.raises(ClvError) as local_error:
+        _duckdb_rfm(DataConfig(source=str(path)), time_unit="day")
+    with pytest.raises(ClvError) as spark_error:
+        clv_spark.transactions(spark, str(path))
     assert str(spark_error.value) == str(local_error.value)
 
 

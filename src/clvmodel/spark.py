@@ -4,8 +4,10 @@ Install with ``pip install 'clvmodel[spark]'`` (pyspark, which needs Java 17+). 
 local DuckDB engine's (:mod:`clvmodel.io`, :mod:`clvmodel.rfm`, :mod:`clvmodel.predict`):
 
 * :func:`transactions` reads CSV/Parquet with a :class:`~clvmodel.config.DataConfig` and applies
-  the cleaning rules of :func:`clvmodel.io.load_transactions` (same checks, same messages; the
-  example value in a message may name another offending row than the local engine's);
+  the cleaning rules of :func:`clvmodel.io.load_transactions`: Spark SQL computes the counts of
+  :data:`clvmodel.io.ROW_STATS` (io's aggregate) and io's own functions (``no_rows_message``,
+  ``check_columns``, ``check_rows``, ``nothing_left_message``, ``not_utf8_message``) raise the
+  messages, so both engines say the same thing from the same code;
 * :func:`rfm` runs **the same SQL text**, :func:`clvmodel.rfm.rfm_sql`, on a temporary view;
 * :func:`score` ships the model as its JSON document (no pickle of fitted objects) and calls
   :func:`clvmodel.predict.score` on each Arrow batch with ``mapInPandas``; the rank-based segments
@@ -352,6 +354,10 @@ def _null_markers(frame: "DataFrame") -> "DataFrame":
     )
 
 
+# data.encoding (DuckDB's names) -> the Java charset names Spark's CSV reader takes.
+_JAVA_CHARSETS = {"utf-8": "UTF-8", "latin-1": "ISO-8859-1", "utf-16": "UTF-16"}
+
+
 def _read_raw(spark: "SparkSession", data: "DataConfig") -> tuple["DataFrame", str, list[str], str | None]:
     """The source as a Spark DataFrame (all text for CSV), its name in messages, its files, the date format."""
     from clvmodel import io
@@ -371,6 +377,9 @@ def _read_raw(spark: "SparkSession", data: "DataConfig") -> tuple["DataFrame", s
     # Local files (found here, as io finds them) are named file://... for Spark: a bare path would
     # be resolved against the cluster's default file system (HDFS on YARN). On a cluster they must
     # then exist on every node (a shared mount); cluster storage is named by its URI instead.
+    if not parquet and not _is_uri(source) and files and all(os.path.getsize(f) == 0 for f in files):
+        # io._raw_relation's message (inline there); Spark would read such a file as no columns at all.
+        raise ClvError(f"{source} is empty (0 bytes); point data.source at the full export")
     paths = files if _is_uri(source) else [f"file://{Path(f).resolve()}" for f in files]
     with _unreadable(source):
         if parquet:
@@ -382,7 +391,9 @@ def _read_raw(spark: "SparkSession", data: "DataConfig") -> tuple["DataFrame", s
                 sep=data.delimiter,
                 header=data.header,
                 inferSchema=False,  # all text: ids keep leading zeros, the checks parse the rest
-                encoding="UTF-8",
+                encoding=_JAVA_CHARSETS.get(data.encoding, data.encoding),  # data.encoding, as io reads it
+                # Spark splits lines before decoding; UTF-16's newline is two bytes, so read whole files.
+                multiLine=data.encoding == "utf-16",
                 escape='"',  # RFC 4180 doubled quotes, as DuckDB reads them (Spark's default is a backslash)
                 enforceSchema=False,  # files whose headers differ fail loudly instead of shifting columns
                 mode="PERMISSIVE",
@@ -432,101 +443,108 @@ def _day_expression(column: str, spark_type: str, date_format: str | None) -> st
 
 
 def _parsed(raw: "DataFrame", data: "DataConfig", date_format: str | None) -> "DataFrame":
-    """Columns customer_id, raw_date, day, raw_amount, amount, as in io's ``parsed`` view."""
+    """Columns customer_id, raw_date, day, to_utc, raw_amount, amount, as in io's ``parsed`` view,
+    and not_utf8: a row holding U+FFFD, which Spark's reader puts where a byte was not UTF-8."""
+    from clvmodel import io
+
     cid, cdate, camount = (_quote(getattr(data.columns, role)) for role in ("customer_id", "date", "amount"))
     date_type = dict(raw.dtypes)[data.columns.date]
+    every = "concat_ws('', " + ", ".join(f"CAST({_quote(c)} AS STRING)" for c in raw.columns) + ")"
+    text = f"TRIM(CAST({cdate} AS STRING))"
+    to_utc = "FALSE"
+    if date_type == "string" and not date_format:
+        # Spark's cast reads a UTC offset and converts to UTC (session time zone UTC), as io's
+        # TIMESTAMPTZ cast does; io counts those rows with a non-zero offset, so does this.
+        to_utc = (
+            f"(instr({text}, ':') > 0 AND {text} RLIKE {_sql_str(io._OFFSET)} "  # noqa: SLF001 - io's patterns
+            f"AND NOT {text} RLIKE {_sql_str(io._ZERO_OFFSET)})"  # noqa: SLF001
+        )
     return raw.selectExpr(
         f"NULLIF(TRIM(CAST({cid} AS STRING)), '') AS customer_id",
-        f"CAST({cdate} AS STRING) AS raw_date",
+        f"NULLIF({text}, '') AS raw_date",
         f"{_day_expression(cdate, date_type, date_format)} AS day",
-        f"CAST({camount} AS STRING) AS raw_amount",
+        f"coalesce({to_utc}, false) AS to_utc",
+        f"NULLIF(TRIM(CAST({camount} AS STRING)), '') AS raw_amount",
         f"TRY_CAST(TRIM(CAST({camount} AS STRING)) AS DOUBLE) AS amount",
+        f"instr({every}, {_sql_str(_REPLACEMENT)}) > 0 AS not_utf8",
     )
 
 
-_BAD_AMOUNT = "(amount IS NULL OR isnan(amount) OR abs(amount) = CAST('Infinity' AS DOUBLE))"
+_BAD_AMOUNT = "raw_amount IS NOT NULL AND (amount IS NULL OR isnan(amount) OR abs(amount) = CAST('Infinity' AS DOUBLE))"
+# A Latin-1 byte read as UTF-8: Spark's reader puts U+FFFD in its place where DuckDB refuses the file.
+_REPLACEMENT = "\ufffd"
 
 
-def _stats(parsed: "DataFrame") -> dict[str, Any]:
-    """One pass over the data: the counts and examples io's checks need, and the kept rows' extent.
+def _stats(parsed: "DataFrame", data: "DataConfig") -> dict[str, Any]:
+    """One pass over the data: :data:`clvmodel.io.ROW_STATS` (io's aggregate, in Spark SQL), the
+    timestamps converted to UTC, and rows holding U+FFFD (a byte that was not UTF-8)."""
+    from clvmodel import io
 
-    The examples are the smallest offending value (deterministic), where DuckDB's ``any_value``
-    takes the first it meets: the counts agree, the example may name another row.
-    """
-    row = parsed.selectExpr(
-        "count(*) AS rows",
-        "count_if(customer_id IS NULL) AS no_id",
-        "count_if(day IS NULL) AS bad_date",
-        "min(raw_date) FILTER (WHERE day IS NULL) AS bad_date_ex",
-        f"count_if({_BAD_AMOUNT}) AS bad_amount",
-        f"min(raw_amount) FILTER (WHERE {_BAD_AMOUNT}) AS bad_amount_ex",
-        "count_if(amount < 0) AS negative",
-        "min(customer_id || ' on ' || raw_date || ': ' || raw_amount) FILTER (WHERE amount < 0) AS negative_ex",
+    first, last = io._FIRST_YEAR, io._LAST_YEAR  # noqa: SLF001 - io's year bounds
+    odd_year = f"(day < DATE '{first}-01-01' OR day > DATE '{last}-12-31')"
+    huge = f"amount > CAST({float(data.max_amount)!r} AS DOUBLE)" if data.max_amount is not None else "FALSE"
+    exprs = [
+        "count(*)",
+        "count_if(customer_id IS NULL)",
+        "min('dated ' || coalesce(raw_date, '(none)') || ', amount ' || coalesce(raw_amount, '(none)')) "
+        "FILTER (WHERE customer_id IS NULL)",
+        "count_if(raw_date IS NULL)",
+        "min(customer_id) FILTER (WHERE raw_date IS NULL)",
+        "count_if(raw_date IS NOT NULL AND day IS NULL)",
+        "min(raw_date) FILTER (WHERE day IS NOT NULL)",
+        f"count_if({odd_year})",
+        f"min(raw_date || ' (read as ' || CAST(day AS STRING) || ')') FILTER (WHERE {odd_year})",
+        "count_if(raw_amount IS NULL)",
+        "min(customer_id || ' on ' || coalesce(raw_date, '?')) FILTER (WHERE raw_amount IS NULL)",
+        f"count_if({_BAD_AMOUNT})",
+        f"min(raw_amount) FILTER (WHERE {_BAD_AMOUNT})",
+        f"count_if({huge})",
+        f"min(customer_id || ' on ' || raw_date || ': ' || raw_amount) FILTER (WHERE {huge})",
+        "count_if(amount < 0)",
+        "min(customer_id || ' on ' || raw_date || ': ' || raw_amount) FILTER (WHERE amount < 0)",
+        "count_if(to_utc AND amount >= 0)",
+    ]
+    exprs.append("count_if(not_utf8)")
+    row = list(parsed.selectExpr(*exprs).first())
+    *values, converted, replaced = row
+    stats = dict(zip(io.ROW_STATS, values))
+    stats["converted"], stats["replaced"] = int(converted), int(replaced)
+    return stats
+
+
+def _not_utf8(source: str, files: list[str], data: "DataConfig") -> None:
+    """io's not-UTF-8 message for a local file (the first byte that does not decode); for cluster
+    files, which only the executors can read, the same advice without the byte."""
+    from clvmodel import io
+
+    fix = "set data.encoding: latin-1 (or utf-16) to read it as it is, or re-save the file as UTF-8"
+    if not _is_uri(source):
+        for name in files:
+            message = io.not_utf8_message(name, fix)
+            if message:
+                raise ClvError(message)
+        return  # a real U+FFFD in valid UTF-8 text
+    raise ClvError(f"{source} is not UTF-8 text (some rows hold bytes that do not decode); {fix}")
+
+
+def _extent(kept: "DataFrame") -> dict[str, Any]:
+    """The kept rows' customers, first and last day and zero amounts, as io reads them off ``transactions``."""
+    return kept.selectExpr(
+        "count(DISTINCT customer_id) AS customers",
+        "min(day) AS first",
+        "max(day) AS last",
         "count_if(amount = 0) AS zero",
-        # Extent of the rows kept (amount >= 0): the only rows left once the checks pass.
-        "count(DISTINCT customer_id) FILTER (WHERE amount >= 0) AS customers",
-        "min(day) FILTER (WHERE amount >= 0) AS first",
-        "max(day) FILTER (WHERE amount >= 0) AS last",
-    ).first()
-    return row.asDict()
+    ).first().asDict()
 
 
-def _check_columns(raw: "DataFrame", data: "DataConfig", source: str) -> None:
-    """io's empty-file and missing-column messages, in io's order (emptiness first).
-
-    Spark gives a 0-byte file no columns at all; a header-only file has columns and no rows.
-    """
-    available = list(raw.columns)
-    if not available or raw.isEmpty():
-        raise ClvError(f"{source} holds no transactions (empty or header only); point data.source at the full export")
-    for role in ("customer_id", "date", "amount"):
-        column = getattr(data.columns, role)
-        if column not in available:  # exact (case-sensitive) names, as in io, though Spark would resolve 'ID' as 'id'
-            raise ClvError(
-                f"column {column!r} not found in {source} (columns: {', '.join(available)}); "
-                f"set data.columns.{role} to the column holding the {role.replace('_', ' ')}"
-            )
-
-
-def _check_stats(stats: Mapping[str, Any], data: "DataConfig", source: str, date_format: str | None) -> dict[str, int]:
-    """io's row checks, in io's order and with io's messages; returns the excluded-row counts.
-
-    The text mirrors :func:`clvmodel.io.load_transactions`, where the messages are inline; a
-    shared function there (taking these counts) would let both engines raise from one place.
-    """
-    from clvmodel.io import _shown  # noqa: PLC2701 - io's wording of an offending value
-
-    rows = stats["rows"]
-    if rows == 0:
-        raise ClvError(f"{source} holds no transactions (empty or header only); point data.source at the full export")
-    if stats["no_id"]:
-        raise ClvError(
-            f"{stats['no_id']} of {rows} rows have no customer id in column {data.columns.customer_id!r}; "
-            "fix the export or remove those rows"
-        )
-    if stats["bad_date"]:
-        hint = f"data.date_format is {date_format!r}" if date_format else "set data.date_format, e.g. '%Y%m%d'"
-        raise ClvError(
-            f"{stats['bad_date']} of {rows} rows have a date that does not parse in column {data.columns.date!r} "
-            f"(e.g. {_shown(stats['bad_date_ex'])}); {hint}"
-        )
-    if stats["bad_amount"]:
-        raise ClvError(
-            f"{stats['bad_amount']} of {rows} rows have an amount that is not a number in column "
-            f"{data.columns.amount!r} (e.g. {_shown(stats['bad_amount_ex'])}); fix the export (no currency symbols or "
-            "thousands separators)"
-        )
-    excluded: dict[str, int] = {}
-    if stats["negative"]:
-        if data.negative_amounts == "error":
-            raise ClvError(
-                f"{stats['negative']} of {rows} rows have a negative amount (refunds? e.g. customer "
-                f"{stats['negative_ex']}); set data.negative_amounts: exclude to drop refund rows (they are counted)"
-            )
-        excluded["negative_amount"] = int(stats["negative"])
-    if not stats["customers"]:
-        raise ClvError(f"{source}: every row was excluded ({excluded}); nothing is left to model")
-    return excluded
+def _moved_days(parsed: "DataFrame") -> int:
+    """Rows converted to UTC whose UTC day differs from the date as written (io's count)."""
+    written = (
+        "CAST(TRY_CAST(regexp_replace(raw_date, "
+        + _sql_str(r"(\d:\d\d(:\d\d(\.\d+)?)?)\s*(Z|[+-]\d\d(:?\d\d)?)$")
+        + ", '$1') AS TIMESTAMP) AS DATE)"
+    )
+    return int(parsed.where(f"to_utc AND amount >= 0 AND day <> {written}").count())
 
 
 def load_transactions(
@@ -558,26 +576,61 @@ def load_transactions(
         The messages of :func:`clvmodel.io.load_transactions`: a missing column, an empty file,
         missing ids, unparseable dates or amounts, refunds under ``negative_amounts: error``.
     """
-    from clvmodel.io import LoadReport
+    from clvmodel import io
 
     _require_pyspark()
     data = _data_config(source, data_config)
     raw, label, files, date_format = _read_raw(spark, data)
     with _unreadable(label):  # Spark reads lazily: a corrupt file fails at the first action
-        _check_columns(raw, data, label)
+        available = list(raw.columns)
+        # Only Spark's CSV reader decodes leniently; io's own readers (bundled, whitespace) refuse.
+        spark_text = not (data.source.startswith("bundled:") or data.delimiter == "whitespace" or _is_parquet(data.source, files))
+        utf8_check = spark_text and data.encoding == "utf-8"
+        if utf8_check and any(_REPLACEMENT in c for c in available):
+            _not_utf8(label, files, data)
+        if not available or raw.isEmpty():  # before the column check, as io: no rows, no use
+            raise ClvError(io.no_rows_message(label, available))
+        io.check_columns(label, available, data)
         parsed = _parsed(raw, data, date_format)
-        stats = _stats(parsed)
-    excluded = _check_stats(stats, data, label, date_format)
-    kept = parsed.where("amount >= 0") if excluded else parsed
-    report = LoadReport(
+        stats = _stats(parsed, data)
+        if utf8_check and stats["replaced"]:
+            _not_utf8(label, files, data)
+
+        def bad_dates() -> list[str]:
+            rows = (
+                parsed.where("day IS NULL AND raw_date IS NOT NULL").select("raw_date").distinct()
+                .orderBy("raw_date").limit(200).collect()
+            )
+            return [r[0] for r in rows]
+
+        excluded = io.check_rows(stats, data, date_format, bad_dates)
+        # Exact duplicates: whole raw rows seen before (every column equal), among the rows kept.
+        kept_raw = raw.where(f"TRY_CAST(TRIM(CAST({_quote(data.columns.amount)} AS STRING)) AS DOUBLE) >= 0") if excluded else raw
+        duplicates = int(
+            kept_raw.groupBy(*[_quote(c) for c in available]).count().where("count > 1")
+            .selectExpr("coalesce(sum(count - 1), 0)").first()[0]
+        )
+        if duplicates and data.duplicates == "drop":
+            excluded["duplicate_row"] = duplicates
+            duplicates = 0
+            parsed = _parsed(raw.distinct(), data, date_format)
+        kept = parsed.where("amount >= 0")
+        extent = _extent(kept)
+        if not extent["customers"]:
+            raise ClvError(io.nothing_left_message(label, int(stats["rows"]), excluded))
+        moved = _moved_days(parsed) if stats["converted"] else 0
+    report = io.LoadReport(
         source=data.source,
         files=files,
         rows_read=int(stats["rows"]),
         rows_excluded=excluded,
-        zero_amount_rows=int(stats["zero"]),
-        customers=int(stats["customers"]),
-        first_date=str(stats["first"]),
-        last_date=str(stats["last"]),
+        zero_amount_rows=int(extent["zero"]),
+        customers=int(extent["customers"]),
+        first_date=str(extent["first"]),
+        last_date=str(extent["last"]),
+        duplicate_rows=duplicates,
+        utc_converted_rows=stats["converted"],
+        utc_day_changed_rows=moved,
     )
     return kept.select(*_TRANSACTION_COLUMNS), report
 
@@ -753,77 +806,108 @@ def rfm_to_pandas(rfm_df: "DataFrame") -> pd.DataFrame:
 # --- scoring ----------------------------------------------------------------------------------------
 
 
-def _rfm_value_checks(numeric: list[str]) -> list[tuple[str, str]]:
-    """``(SQL condition, what)`` for each value check of :func:`clvmodel.predict.validate_rfm`, in its order."""
+def _rfm_checks(numeric: list[str], time_unit: str | None) -> list[str]:
+    """The SQL condition of each row check of :func:`clvmodel.predict.validate_rfm` after the id
+    checks, in its order: a missing or non-numeric value per column, then the value rules.
+
+    Only the conditions are mirrored (validate_rfm's masks are inline); the messages come from
+    validate_rfm itself, see :func:`_rfm_error`.
+    """
     num = {c: f"TRY_CAST({_quote(c)} AS DOUBLE)" for c in numeric}
-    checks = [
-        (f"({v} IS NULL OR isnan({v}) OR abs({v}) = CAST('Infinity' AS DOUBLE))", f"a missing or non-numeric {c}")
-        for c, v in num.items()
-    ]
-    checks += [
-        (f"{num['frequency']} < 0", "negative frequency"),
-        (f"{num['frequency']} != floor({num['frequency']})", "a non-integer frequency (repeat purchase count)"),
-        (f"{num['recency']} < 0", "negative recency"),
-        (f"{num['T']} < 0", "negative T"),
-        (f"{num['recency']} > {num['T']} + 1e-9", "recency > T (the last purchase cannot come after the end of observation)"),
-    ]
+    checks = [f"({v} IS NULL OR isnan({v}) OR abs({v}) = CAST('Infinity' AS DOUBLE))" for v in num.values()]
+    f, r, t = num["frequency"], num["recency"], num["T"]
+    checks += [f"{f} < 0", f"{f} % 1 <> 0", f"{r} < 0", f"{t} < 0", f"{r} > {t} + CAST(1e-9 AS DOUBLE)"]
+    if time_unit is not None:
+        checks.append(f"{f} > {r} * CAST({_unit_days(time_unit)} AS DOUBLE) + CAST(1e-6 AS DOUBLE)")
     if "monetary_value" in num:
-        checks.append((f"{num['monetary_value']} < 0", "negative monetary_value"))
+        checks.append(f"{num['monetary_value']} < 0")
     return checks
 
 
-def _value_error(origin: str, what: str, count: int, example: str) -> ClvError:
-    """validate_rfm's message for a failed value check (three wordings there, kept as they are)."""
-    if what.startswith("a missing or non-numeric "):
-        column = what.removeprefix("a missing or non-numeric ")
-        return ClvError(f"{origin}: {count} rows have a missing or non-numeric {column} (e.g. customer {example}); fill or remove them")
-    if what == "negative monetary_value":
-        return ClvError(f"{origin}: negative monetary_value, e.g. customer {example}; spend must be >= 0")
-    return ClvError(f"{origin}: {count} rows have {what}, e.g. customer {example}; fix the RFM table")
+def _rfm_error(
+    probe: pd.DataFrame, origin: str, time_unit: str | None, replace: Mapping[str, str] = {}  # noqa: B006 - read only
+) -> ClvError:
+    """validate_rfm's own message for a few rows reproducing the failed check (the first offending
+    row in input order), with the probe's counts replaced by the whole frame's (``replace``).
 
-
-def _validate_rfm(rfm_df: "DataFrame", origin: str) -> int:
-    """:func:`clvmodel.predict.validate_rfm` over the whole frame in one pass; returns the row count.
-
-    It runs on the driver over all rows: per batch, a worker would miss duplicates across batches
-    and fail with a Python traceback instead of one line. The messages mirror validate_rfm's (they
-    are inline there); the example is the smallest offending id where it names the first.
+    The probe fails the same check as the frame: every earlier check passed on all rows. Should
+    validate_rfm ever word its counts differently, the message keeps its text and gains the
+    frame's counts at the end instead of showing the probe's alone.
     """
-    from clvmodel.predict import RFM_COLUMNS
+    from clvmodel.predict import validate_rfm
 
-    missing = [c for c in RFM_COLUMNS if c not in rfm_df.columns]
-    if missing:
-        raise ClvError(
-            f"{origin}: missing RFM column(s) {', '.join(missing)} (columns: {', '.join(rfm_df.columns)}); "
-            "expected customer_id, frequency, recency, T[, monetary_value]"
+    try:
+        validate_rfm(probe, origin=origin, time_unit=time_unit)
+    except ClvError as err:
+        message = str(err)
+    else:  # a condition here drifted from validate_rfm's: name the failed rows without its text
+        return ClvError(f"{origin}: {'; '.join(replace.values()) or 'invalid rows'}; fix the RFM table")
+    missed = []
+    for old, new in replace.items():
+        if old in message:
+            message = message.replace(old, new, 1)
+        else:
+            missed.append(new)
+    return ClvError(message + (f" ({'; '.join(missed)} in all)" if missed else ""))
+
+
+def _validate_rfm(rfm_df: "DataFrame", origin: str, time_unit: str | None = None) -> int:
+    """:func:`clvmodel.predict.validate_rfm` over the whole frame; returns the row count.
+
+    It runs on the driver over all rows (one pass, plus one more to find an example on failure):
+    per batch, a worker would miss duplicates across batches and fail with a Python traceback
+    instead of one line. Spark computes each check's count and first offending row (input order,
+    as ``monotonically_increasing_id`` numbers it); the message is validate_rfm's own, raised on
+    that row (:func:`_rfm_error`), so the two engines' wording cannot drift apart.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from clvmodel.predict import RFM_COLUMNS, _rows  # noqa: PLC2701 - validate_rfm's count wording
+
+    columns = list(rfm_df.columns)
+    if any(c not in columns for c in RFM_COLUMNS):
+        raise _rfm_error(pd.DataFrame(columns=columns), origin, time_unit)
+    used = list(RFM_COLUMNS) + (["monetary_value"] if "monetary_value" in columns else [])
+    pos = "_clvmodel_row"
+    framed = rfm_df.select(*[F.col(_quote(c)) for c in used], F.monotonically_increasing_id().alias(pos))
+    row = "struct(" + ", ".join(_quote(c) for c in used) + ")"
+    ident = r"regexp_replace(CAST(customer_id AS STRING), '^\\s+|\\s+$', '')"  # str.strip()
+    empty = f"(customer_id IS NULL OR {ident} = '')"
+    checks = _rfm_checks(used[1:], time_unit)
+    exprs = ["count(*) AS rows", f"count_if({empty}) AS empty", f"min({pos}) FILTER (WHERE {empty}) AS empty_at",
+             f"count(DISTINCT {ident}) AS ids"]
+    for i, condition in enumerate(checks):
+        exprs += [f"count_if({condition}) AS n{i}", f"min_by({row}, {pos}) FILTER (WHERE {condition}) AS ex{i}"]
+    stats = framed.selectExpr(*exprs).first().asDict()
+    total = int(stats["rows"])
+    if total == 0:
+        raise _rfm_error(pd.DataFrame(columns=used), origin, time_unit)
+    probe_row = {c: ("x" if c == "customer_id" else 0.0) for c in used}
+    if stats["empty"]:
+        number = framed.where(f"{pos} < {stats['empty_at']}").count() + 1
+        probe = pd.DataFrame([{**probe_row, "customer_id": None}])
+        raise _rfm_error(probe, origin, time_unit, {
+            f"{origin}: {_rows(1, 1)} have": f"{origin}: {_rows(int(stats['empty']), total)} have",
+            "(e.g. data row 1)": f"(e.g. data row {number})",
+        })
+    if stats["ids"] < total:
+        repeat = Window.partitionBy("id").orderBy(pos)
+        first = (
+            framed.select(F.expr(ident).alias("id"), pos).withColumn("nth", F.row_number().over(repeat))
+            .where("nth = 2").orderBy(pos).first()["id"]
         )
-    numeric = ["frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in rfm_df.columns else [])
-    ident = "TRIM(CAST(customer_id AS STRING))"
-    checks = _rfm_value_checks(numeric)
-    exprs = [
-        "count(*) AS rows",
-        f"count_if(customer_id IS NULL OR {ident} = '') AS no_id",
-        "count_if(customer_id IS NULL) AS null_id",  # validate_rfm's message counts the missing ones
-        f"count(DISTINCT {ident}) AS ids",
-    ]
-    for i, (condition, _) in enumerate(checks):
-        exprs += [f"count_if({condition}) AS check{i}", f"min({ident}) FILTER (WHERE {condition}) AS example{i}"]
-    stats = rfm_df.selectExpr(*exprs).first().asDict()
-    if stats["rows"] == 0:
-        raise ClvError(f"{origin}: no customers to score (the table is empty)")
-    if stats["no_id"]:
-        raise ClvError(f"{origin}: {stats['null_id']} rows have an empty customer_id; every row needs an id")
-    if stats["ids"] < stats["rows"]:
-        duplicated = rfm_df.selectExpr(f"{ident} AS id").groupBy("id").count().where("count > 1")
-        example = duplicated.orderBy("id").first()["id"]
-        raise ClvError(
-            f"{origin}: {stats['rows'] - stats['ids']} duplicated customer_id(s) (e.g. {example!r}); an RFM table has "
-            "one row per customer"
-        )
-    for i, (_, what) in enumerate(checks):
-        if stats[f"check{i}"]:
-            raise _value_error(origin, what, stats[f"check{i}"], stats[f"example{i}"])
-    return int(stats["rows"])
+        probe = pd.DataFrame([{**probe_row, "customer_id": first}] * 2)
+        raise _rfm_error(probe, origin, time_unit, {
+            f"{origin}: 1 duplicated": f"{origin}: {total - int(stats['ids']):,} duplicated",
+        })
+    for i in range(len(checks)):
+        if stats[f"n{i}"]:
+            probe = pd.DataFrame([stats[f"ex{i}"].asDict()], columns=used)
+            raise _rfm_error(probe, origin, time_unit, {
+                f"{origin}: {_rows(1, 1)} have": f"{origin}: {_rows(int(stats[f'n{i}']), total)} have",
+            })
+    return total
 
 
 def _batch_scorer(
