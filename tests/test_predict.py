@@ -267,7 +267,7 @@ def test_streamed_scores_equal_one_shot_scores(trained_cdnow, cdnow_files, tmp_p
     """Chunked scoring (segments by one sort over the whole file) equals scoring all rows at once."""
     out = tmp_path / "s.parquet"
     code, _, _ = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(cdnow_files[1]),
-                       "--output", str(out), "--chunk-size", "97"], capsys)
+                       "--output", str(out), "--chunk-size", "700"], capsys)
     assert code == 0
     streamed = pd.read_parquet(out)
     rfm = pd.read_csv(cdnow_files[1], dtype={"customer_id": str})

@@ -89,7 +89,7 @@ def test_coverage_close_to_nominal_on_simulated_data():
     hits = []
     for _ in range(80):
         fitted = BetaGeoModel().fit(simulate_bgnbd(TRUE, 1500, 39.0, rng))
-        row = score(_trained(fitted), probe).iloc[0]
+        row = score(_trained(fitted, draws=200), probe).iloc[0]
         hits.append(row["expected_purchases_lower"] <= truth <= row["expected_purchases_upper"])
     coverage = float(np.mean(hits))
     assert 0.8 <= coverage <= 0.99, coverage

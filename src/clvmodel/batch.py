@@ -216,6 +216,12 @@ def score_relation(
             body = (f"SELECT * FROM ({body}) UNION ALL BY NAME "
                     f"SELECT customer_id, 'first_purchase_after_as_of' AS status FROM ({source.late_query})")
         con.execute(f"COPY ({body}) TO '{final}' {fmt}")
+        # Nothing lost: every input customer is a row of the output, scored or with a status.
+        late = con.execute(f"SELECT count(*) FROM ({source.late_query})").fetchall()[0][0] if source.late_query else 0
+        reader = "read_csv" if suffix == ".csv" else "read_parquet"
+        written = con.execute(f"SELECT count(*) FROM {reader}('{final}')").fetchall()[0][0]
+        if written != total + late:
+            raise RuntimeError(f"clvmodel bug: {written:,} rows written for {total:,} scored + {late:,} refused customers")
         os.replace(final, output)
     except OSError as err:
         raise ClvError(f"cannot write {output}: {err.strerror or err}; check the folder's permissions and free space") from None

@@ -92,13 +92,18 @@ def interval_columns(
     for start in range(0, len(rfm), _CHUNK):
         rows = slice(start, start + _CHUNK)
         chunk = rfm.iloc[rows]
+        # Distinct rows and distinct (x, T) pairs once per chunk; each draw then costs one
+        # hypergeometric evaluation per pair (see PurchaseModel.expected_purchases).
         unique, _, inverse = collapse(chunk, ["frequency", "recency", "T"])
         x, tx, T = (unique[c].to_numpy() for c in ("frequency", "recency", "T"))
+        pairs, _, pair_of_row = collapse(unique, ["frequency", "T"])
+        xp, Tp = pairs["frequency"].to_numpy(), pairs["T"].to_numpy()
         purchases = np.empty((draws, len(chunk)))
         values = np.empty((draws, len(chunk)))
         for d, params in enumerate(purchase_draws):
             rebuilt.params_ = params
-            purchases[d] = rebuilt.expected_purchases(x, tx, T, t=float(horizon))[inverse]
+            per_row = rebuilt.p_alive(x, tx, T) * rebuilt.expected_purchases_if_alive(xp, Tp, t=float(horizon))[pair_of_row]
+            purchases[d] = np.maximum(per_row, 0.0)[inverse]
             if rebuilt_spend is not None and spend_draws is not None:
                 rebuilt_spend.params_ = spend_draws[d]
                 valid = spend_draws[d]["q"] > 1  # E[M] = p v / (q - 1) exists only for q > 1

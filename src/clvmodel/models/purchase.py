@@ -72,15 +72,18 @@ class PurchaseModel(FittedModel):
         x = np.atleast_1d(np.asarray(frequency, dtype=float))
         T_ = np.atleast_1d(np.asarray(T, dtype=float))
         x, tx, T_ = np.broadcast_arrays(x, np.atleast_1d(np.asarray(recency, dtype=float)), T_)
-        alive = self.p_alive(x, tx, T_)
         pairs, _, inverse = collapse(pd.DataFrame({"x": x, "T": T_}), ["x", "T"])
-        xu, Tu = pairs["x"].to_numpy(), pairs["T"].to_numpy()
-        params = self.params_ or {}
-        given_alive = lifetimes_adapter.conditional_expected_purchases(self.name, params, t, xu, Tu, Tu) / (
-            lifetimes_adapter.probability_alive(self.name, params, xu, Tu, Tu)
-        )
+        given_alive = self.expected_purchases_if_alive(pairs["x"].to_numpy(), pairs["T"].to_numpy(), t=t)
         # E[Y(t)] >= 0; lifetimes' closed form cancels to about -1e-9 for t near 0 at long ages.
-        return np.maximum(alive * given_alive[..., inverse], 0.0)
+        return np.maximum(self.p_alive(x, tx, T_) * given_alive[..., inverse], 0.0)
+
+    def expected_purchases_if_alive(self, frequency: np.ndarray, T: np.ndarray, *, t: float | np.ndarray) -> np.ndarray:
+        """E[Y(t) | alive at T, x, T]: lifetimes' E[Y(t) | x, t_x = T, T] / P(alive | x, T, T)."""
+        check_fitted(self)
+        params = self.params_ or {}
+        return lifetimes_adapter.conditional_expected_purchases(self.name, params, t, frequency, T, T) / (
+            lifetimes_adapter.probability_alive(self.name, params, frequency, T, T)
+        )
 
     def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(alive | x, t_x, T)."""
