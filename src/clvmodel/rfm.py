@@ -32,7 +32,7 @@ import pandas as pd
 
 from clvmodel.errors import ClvError
 
-__all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "summarise"]
+__all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "summarise", "check_dates"]
 
 #: Days per time unit. No month: months differ in length and a hidden "30 days" is a bias.
 UNIT_DAYS = {"day": 1, "week": 7}
@@ -123,6 +123,31 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
     """
 
 
+def check_dates(
+    first: dt.date, last: dt.date, calibration_end: dt.date | None, observation_end: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    """``(cut, observation_end)`` for data from ``first`` to ``last``; one message for every engine.
+
+    Raises
+    ------
+    ClvError
+        An observation end before the data, or a calibration end outside it or not before the
+        observation end.
+    """
+    obs = observation_end or last
+    if obs < first:
+        raise ClvError(f"observation_end {obs} is before the first transaction {first}; choose a date inside the data")
+    if calibration_end is not None:
+        if calibration_end < first or calibration_end >= last:
+            raise ClvError(
+                f"calibration_end {calibration_end} is outside the data ({first} to {last}); "
+                "choose a date after the first and before the last transaction"
+            )
+        if calibration_end >= obs:
+            raise ClvError(f"calibration_end {calibration_end} must be before observation_end {obs}")
+    return calibration_end or obs, obs
+
+
 def summarise(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -141,18 +166,7 @@ def summarise(
     if time_unit not in UNIT_DAYS:
         raise ClvError(f"unknown time unit {time_unit!r}; use one of: {', '.join(UNIT_DAYS)}")
     first, last = con.execute(f"SELECT min(day), max(day) FROM {table}").fetchall()[0]
-    obs = observation_end or last
-    if obs < first:
-        raise ClvError(f"observation_end {obs} is before the first transaction {first}; choose a date inside the data")
-    if calibration_end is not None:
-        if calibration_end < first or calibration_end >= last:
-            raise ClvError(
-                f"calibration_end {calibration_end} is outside the data ({first} to {last}); "
-                "choose a date after the first and before the last transaction"
-            )
-        if calibration_end >= obs:
-            raise ClvError(f"calibration_end {calibration_end} must be before observation_end {obs}")
-    cut = calibration_end or obs
+    cut, obs = check_dates(first, last, calibration_end, observation_end)
     summary = con.execute(rfm_sql(table, cut, obs, UNIT_DAYS[time_unit], calibration_end is not None)).df()
     after_cal, after_obs = con.execute(
         f"""SELECT

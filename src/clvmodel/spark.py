@@ -656,26 +656,13 @@ def _unit_days(time_unit: str) -> int:
 def _resolve_dates(
     transactions_df: "DataFrame", calibration_end: dt.date | None, observation_end: dt.date | None
 ) -> tuple[dt.date, dt.date]:
-    """``(cut, observation_end)`` after the checks of :func:`clvmodel.rfm.summarise` (same messages).
+    """``(cut, observation_end)`` after :func:`clvmodel.rfm.check_dates`, the local engine's checks."""
+    from clvmodel.rfm import check_dates
 
-    Mirrored: summarise raises inline from a DuckDB connection; a pure ``check_dates(first, last,
-    calibration_end, observation_end)`` in rfm.py would serve both engines.
-    """
     first, last = transactions_df.selectExpr("min(day)", "max(day)").first()
     if first is None:
         raise ClvError("no transactions to summarise; check the data source")
-    obs = observation_end or last
-    if obs < first:
-        raise ClvError(f"observation_end {obs} is before the first transaction {first}; choose a date inside the data")
-    if calibration_end is not None:
-        if calibration_end < first or calibration_end >= last:
-            raise ClvError(
-                f"calibration_end {calibration_end} is outside the data ({first} to {last}); "
-                "choose a date after the first and before the last transaction"
-            )
-        if calibration_end >= obs:
-            raise ClvError(f"calibration_end {calibration_end} must be before observation_end {obs}")
-    return calibration_end or obs, obs
+    return check_dates(first, last, calibration_end, observation_end)
 
 
 def _sql_on(spark: "SparkSession", frame: "DataFrame", make_sql: Callable[[str], str]) -> "DataFrame":
