@@ -13,13 +13,13 @@ __all__ = ["cumulative_transactions", "holdout_by_frequency", "p_alive_histogram
 
 
 def cumulative_transactions(
-    actual: pd.Series, predicted: np.ndarray, *, calibration_period: float | None, unit: str
+    actual: pd.Series, predicted: np.ndarray, *, calibration_period: float | None, unit: str, model: str = "BG/NBD"
 ) -> Figure:
     """Cumulative repeat transactions, actual vs the purchase model (Fader, Hardie & Lee 2005, fig. 2)."""
     fig = Figure(figsize=(8, 4.5))
     ax = fig.subplots()
     ax.plot(actual.index, actual.cumsum().to_numpy(), label="actual", color="black")
-    ax.plot(actual.index, predicted, label="BG/NBD", color="tab:blue", linestyle="--")
+    ax.plot(actual.index, predicted, label=model, color="tab:blue", linestyle="--")
     if calibration_period is not None:
         ax.axvline(calibration_period, color="grey", linestyle=":", label="calibration end")
     ax.set_xlabel(f"{unit}s since the first purchase in the data")

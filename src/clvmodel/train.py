@@ -139,6 +139,7 @@ def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
             predicted,
             calibration_period=float(summary["T"].max()) if result.rfm.split else None,
             unit=config.time_unit,
+            model=model.primary or "",
         )
         figures["p_alive.png"] = plots.p_alive_histogram(result.scores["p_alive"].to_numpy())
     if result.calibration_table is not None:
