@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import hyp2f1
 
 from clvmodel.errors import ClvError, ConvergenceFailure
 
@@ -235,6 +236,17 @@ def conditional_expected_purchases(
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(t, frequency, recency, T), dtype=float)
+        if model == "mbgnbd" and not np.all(np.isfinite(out)):
+            # lifetimes multiplies 2F1(r+x, b+x+1; a+b+x; z), which overflows for frequent buyers
+            # over long horizons, by (1-z)^(r+x), which underflows. Euler's transformation folds the
+            # two into (1-z)^(a-1) 2F1(a+b-r, a-1; a+b+x; z), bounded for 0 <= z < 1 (Wagner &
+            # Hoppe 2008's expectation, same value).
+            r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+            x, tx_, T_ = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+            z = t / (alpha + T_ + t)
+            tail = (1 - z) ** (a - 1) * hyp2f1(a + b - r, a - 1, a + b + x, z)
+            stable = (a + b + x) / (a - 1) * (1 - tail) / (1 + (a / (b + x)) * ((alpha + T_) / (alpha + tx_)) ** (r + x))
+            out = np.where(np.isfinite(out), out, np.broadcast_to(stable, out.shape))
         if model == "pareto_nbd" and not np.all(np.isfinite(out)):
             r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
             x, T_ = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
