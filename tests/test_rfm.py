@@ -311,3 +311,15 @@ def test_cdnow_reproduces_lifetimes_summary_file() -> None:
     for column in ("recency", "T"):
         np.testing.assert_allclose(ours[column].to_numpy(), published[column].to_numpy(), rtol=0, atol=0.005 + 1e-9)
         np.testing.assert_array_equal(ours[column].round(2).to_numpy(), published[column].to_numpy())
+
+
+def test_every_customer_is_summarised_or_counted(duck) -> None:
+    """Nothing lost: summarised + first seen after the cut + only after the observation end = read."""
+    _table(duck, TINY)
+    duck.execute("INSERT INTO transactions VALUES ('LATE', DATE '2024-04-05', 3.0)")  # only after OBS
+    customers = duck.execute("SELECT count(DISTINCT customer_id) FROM transactions").fetchall()[0][0]
+    result = rfm.summarise(duck, time_unit="day", calibration_end=CAL, observation_end=OBS)
+    assert (len(result.summary), result.customers_after_calibration, result.customers_after_observation_end) == (4, 1, 1)
+    result.account(customers)
+    with pytest.raises(RuntimeError, match="clvmodel bug: 7 customers read but 4 summarised"):
+        result.account(customers + 1)

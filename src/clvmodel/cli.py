@@ -128,10 +128,11 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"            {result.rfm.transactions_after_observation_end:,} transactions after the observation end "
             f"{result.rfm.observation_end} not used"
         )
-    if result.rfm.customers_after_calibration:
+    if result.rfm.customers_after_calibration or result.rfm.customers_after_observation_end:
         lines.append(
-            f"            {result.rfm.customers_after_calibration:,} customers first bought after the calibration end "
-            "(not in the calibration cohort)"
+            f"            customers: {len(summary):,} summarised + {result.rfm.customers_after_calibration:,} first "
+            f"bought after the calibration end + {result.rfm.customers_after_observation_end:,} only after the "
+            f"observation end = {result.load.customers:,} read"
         )
     lines.append("  parameters")
     for name, model in result.model.models.items():

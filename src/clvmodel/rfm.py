@@ -51,6 +51,24 @@ class RfmResult:
     observation_end: dt.date
     customers_after_calibration: int = 0
     transactions_after_observation_end: int = 0
+    #: Customers whose every transaction comes after the observation end.
+    customers_after_observation_end: int = 0
+
+    def account(self, customers: int) -> None:
+        """Check that every customer of the data is summarised or counted as left out.
+
+        Raises
+        ------
+        RuntimeError
+            When they do not add up: a bug, never a user's mistake.
+        """
+        counted = len(self.summary) + self.customers_after_calibration + self.customers_after_observation_end
+        if counted != customers:
+            raise RuntimeError(
+                f"clvmodel bug: {customers:,} customers read but {len(self.summary):,} summarised + "
+                f"{self.customers_after_calibration:,} after the calibration end + "
+                f"{self.customers_after_observation_end:,} after the observation end"
+            )
 
     @property
     def split(self) -> bool:
@@ -168,11 +186,12 @@ def summarise(
     first, last = con.execute(f"SELECT min(day), max(day) FROM {table}").fetchall()[0]
     cut, obs = check_dates(first, last, calibration_end, observation_end)
     summary = con.execute(rfm_sql(table, cut, obs, UNIT_DAYS[time_unit], calibration_end is not None)).df()
-    after_cal, after_obs = con.execute(
-        f"""SELECT
-              (SELECT count(*) FROM (SELECT customer_id FROM {table} WHERE day <= DATE '{obs}'
-                                     GROUP BY customer_id HAVING min(day) > DATE '{cut}')),
-              (SELECT count(*) FROM {table} WHERE day > DATE '{obs}')"""
+    after_cal, after_obs, late_customers = con.execute(
+        f"""WITH firsts AS (SELECT min(day) AS first_day FROM {table} GROUP BY customer_id)
+            SELECT count(*) FILTER (WHERE first_day > DATE '{cut}' AND first_day <= DATE '{obs}'),
+                   (SELECT count(*) FROM {table} WHERE day > DATE '{obs}'),
+                   count(*) FILTER (WHERE first_day > DATE '{obs}')
+            FROM firsts"""
     ).fetchall()[0]
     summary["customer_id"] = summary["customer_id"].astype(object)
     return RfmResult(
@@ -182,6 +201,7 @@ def summarise(
         observation_end=obs,
         customers_after_calibration=int(after_cal),
         transactions_after_observation_end=int(after_obs),
+        customers_after_observation_end=int(late_customers),
     )
 
 

@@ -246,6 +246,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
             calibration_end=config.calibration_end,
             observation_end=config.observation_end,
         )
+        rfm_result.account(load.customers)  # nothing lost: summarised + left out = read
         summary = rfm_result.summary
         unit_days = rfm.UNIT_DAYS[config.time_unit]
         cut = rfm_result.calibration_end or rfm_result.observation_end
