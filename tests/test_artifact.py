@@ -1,0 +1,61 @@
+"""Safe artifacts: a model directory is data; loading it runs nothing and reads nothing outside it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from clvmodel.artifact import load
+from clvmodel.config import load_config
+from clvmodel.errors import ClvError
+
+
+@pytest.fixture()
+def model_copy(trained_cdnow, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, target)
+    return target
+
+
+def test_loading_runs_no_code_from_the_model_directory(model_copy, tmp_path):
+    """A planted module and a loader swapped in MLmodel are ignored: load reads the JSON only."""
+    marker = tmp_path / "ran"
+    (model_copy / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    spec = yaml.safe_load((model_copy / "MLmodel").read_text())
+    spec["flavors"]["python_function"]["loader_module"] = "evil"
+    spec["flavors"]["python_function"]["code"] = "."
+    (model_copy / "MLmodel").write_text(yaml.safe_dump(spec))
+    model = load(str(model_copy))
+    assert model.primary is not None
+    assert not marker.exists()
+
+
+def test_data_path_outside_the_model_directory_is_refused(model_copy, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    shutil.copy(model_copy / "data" / "clvmodel.json", outside)
+    spec = yaml.safe_load((model_copy / "MLmodel").read_text())
+    spec["flavors"]["python_function"]["data"] = "../elsewhere.json"
+    (model_copy / "MLmodel").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ClvError, match="MLmodel points outside the model directory; refusing to load it"):
+        load(str(model_copy))
+
+
+def test_document_holds_no_customer_rows(model_copy):
+    """Parameters, settings and versions only: the model keeps no training data."""
+    document = json.loads((model_copy / "data" / "clvmodel.json").read_text())
+    text = json.dumps(document)
+    assert "00004" not in text  # CDNOW's first customer id
+    assert set(document) >= {"format", "format_version", "models", "checksum", "versions", "config"}
+
+
+def test_config_yaml_is_read_safely(tmp_path):
+    """A YAML tag that would run code under yaml.load is refused by safe loading."""
+    marker = tmp_path / "ran"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ClvError, match="not valid YAML"):
+        load_config(config)
+    assert not marker.exists()
