@@ -50,6 +50,20 @@ class FittedModel:
     #: for intervals; ``None`` if unknown.
     covariance_: list[list[float]] | None = None
 
+    def _fit_collapsed(self, frame: pd.DataFrame, columns: list[str], **options: Any) -> "FittedModel":
+        """Fit with lifetimes on the distinct rows of ``columns`` weighted by their counts; keep
+        the parameters, standard errors, covariance, log-likelihood and customer count."""
+        from clvmodel.models import lifetimes_adapter
+
+        unique, weights, _ = collapse(frame, columns)
+        result = lifetimes_adapter.fit(self.name, {c: unique[c].to_numpy() for c in columns}, weights, **options)
+        self.params_ = result.params
+        self.standard_errors_ = result.standard_errors
+        self.covariance_ = result.covariance
+        self.log_likelihood_ = result.log_likelihood
+        self.n_ = result.n
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able state: three or four numbers determine every prediction."""
         check_fitted(self)

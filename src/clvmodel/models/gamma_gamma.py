@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
-from clvmodel.models import lifetimes_adapter
-from clvmodel.models.base import FittedModel, check_fitted, collapse
+from clvmodel.models.base import FittedModel, check_fitted
 
 __all__ = ["GammaGammaModel", "CORRELATION_WARNING", "SpendCorrelationWarning"]
 
@@ -58,16 +57,7 @@ class GammaGammaModel(FittedModel):
                 SpendCorrelationWarning,
                 stacklevel=2,
             )
-        unique, weights, _ = collapse(usable, ["frequency", "monetary_value"])
-        result = lifetimes_adapter.fit(
-            self.name, {c: unique[c].to_numpy() for c in ("frequency", "monetary_value")}, weights
-        )
-        self.params_ = result.params
-        self.standard_errors_ = result.standard_errors
-        self.log_likelihood_ = result.log_likelihood
-        self.covariance_ = result.covariance
-        self.n_ = result.n
-        return self
+        return self._fit_collapsed(usable, ["frequency", "monetary_value"])  # type: ignore[return-value]
 
     def to_dict(self) -> dict:
         state = super().to_dict()

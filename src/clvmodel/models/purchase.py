@@ -40,14 +40,7 @@ class PurchaseModel(FittedModel):
                 f"{self.name}: none of the {len(summary):,} customers made a repeat purchase, so purchase rates "
                 "and dropout cannot be estimated; use a longer calibration period or more customers"
             )
-        unique, weights, _ = collapse(summary, RFM)
-        result = lifetimes_adapter.fit(self.name, {c: unique[c].to_numpy() for c in RFM}, weights, **self.fit_options)
-        self.params_ = result.params
-        self.standard_errors_ = result.standard_errors
-        self.covariance_ = result.covariance
-        self.log_likelihood_ = result.log_likelihood
-        self.n_ = result.n
-        return self
+        return self._fit_collapsed(summary, RFM, **self.fit_options)  # type: ignore[return-value]
 
     def _fitter(self) -> Any:
         check_fitted(self)
