@@ -412,3 +412,10 @@ def test_flatten_config_gives_dotted_public_names() -> None:
     assert flat["data.columns.customer_id"] == "customer_id"
     assert flat["historical.retention_periods"] is None
     assert all(not isinstance(v, dict) for v in flat.values())
+
+
+def test_memory_limit_is_a_duckdb_size() -> None:
+    assert parse_config({"name": "t", "data": {"source": "tx.csv", "memory_limit": "8GB"}}).data.memory_limit == "8GB"
+    assert parse_config(_raw()).data.memory_limit is None  # DuckDB's own default
+    with pytest.raises(ClvError, match=r"data\.memory_limit: String should match pattern"):
+        parse_config({"name": "t", "data": {"source": "tx.csv", "memory_limit": "lots"}})

@@ -696,3 +696,10 @@ def test_read_table_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(ClvError, match=r"^cannot read .*bad\.parquet: "):
         io.read_table(tmp_path / "bad.parquet")
+
+
+def test_connect_applies_the_memory_limit() -> None:
+    """data.memory_limit reaches DuckDB, which spills to disk beyond it (out-of-core summaries)."""
+    con = io.connect(memory_limit="256MB")
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert limit.replace(" ", "") in {"256.0MB", "244.1MiB", "256MB"}, limit

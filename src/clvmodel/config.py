@@ -96,7 +96,9 @@ class DataConfig(_Strict):
     extension). ``duplicates``: exact duplicate rows are kept as same-day purchases (``keep``,
     the default: CDNOW's own files hold real ones) or dropped as export duplicates (``drop``);
     counted either way. ``max_amount``: an amount above it is refused as a likely data error (an
-    id or card number in the amount column); ``None`` disables the check.
+    id or card number in the amount column); ``None`` disables the check. ``memory_limit``: DuckDB's
+    limit (e.g. ``8GB``); beyond it DuckDB spills to a temporary directory, which is how a log
+    larger than memory is summarised (default: DuckDB's own, 80 % of RAM).
     """
 
     source: str
@@ -108,6 +110,7 @@ class DataConfig(_Strict):
     duplicates: Literal["keep", "drop"] = "keep"
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     max_amount: float | None = Field(1e9, gt=0.0)
+    memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 class SubscriptionColumns(_Strict):

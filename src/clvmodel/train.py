@@ -237,7 +237,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    con = io.connect()
+    con = io.connect(memory_limit=config.data.memory_limit)
     try:
         load = io.load_transactions(con, config.data)
         rfm_result = rfm.summarise(
