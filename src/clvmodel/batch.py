@@ -49,8 +49,13 @@ class BatchInput:
 
 
 def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnection, *, as_of: Any = None) -> BatchInput:
-    """Tell an RFM table from a transaction log (as :func:`clvmodel.predict.read_input` does) and
-    describe it as queries, without reading it into memory."""
+    """Tell an RFM table from a transaction log and describe it as queries, without reading it.
+
+    The one place the kind of a customer file is decided: ``frequency, recency, T`` make it RFM;
+    the model's transaction columns make it a transaction log, read exactly as in training (same
+    date format, delimiter and cleaning rules) and summarised as of ``as_of`` (default: its last
+    day). :func:`clvmodel.predict.read_input` materialises the same plan in memory.
+    """
     from clvmodel import io, rfm
     from clvmodel.config import DataConfig
     from clvmodel.predict import _columns_of
@@ -62,7 +67,7 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     literal = "'" + path.as_posix().replace("'", "''") + "'"
     if {"frequency", "recency", "T"} <= set(header):
         if as_of is not None:
-            raise ClvError("--as-of applies to transaction input; an RFM table is already summarised")
+            raise ClvError(f"--as-of applies to transaction input, and {path} is an RFM table (already summarised); drop --as-of")
         columns = ["customer_id", "frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in header else [])
         if "customer_id" not in header:
             raise ClvError(f"{path}: missing RFM column(s) customer_id (columns: {', '.join(header)})")
@@ -75,14 +80,17 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     data_cfg["source"] = str(path)
     names = model.columns
     if not all(names[r] in header for r in ("customer_id", "date", "amount")):
+        hint = ""
+        if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|", ",")):
+            hint = " (one column: is the file delimited by something other than the model's delimiter?)"
         raise ClvError(
             f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
             f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
+            f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
         )
     io.load_transactions(con, DataConfig.model_validate(data_cfg))
-    last = con.execute("SELECT max(day) FROM transactions").fetchall()[0][0]
+    first, last = con.execute("SELECT min(day), max(day) FROM transactions").fetchall()[0]
     as_of = as_of or last
-    first = con.execute("SELECT min(day) FROM transactions").fetchall()[0][0]
     if as_of < first:
         raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
     ignored = con.execute(f"SELECT count(*) FROM transactions WHERE day > DATE '{as_of}'").fetchall()[0][0]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram", "leaderboard_chart"]
+__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram", "leaderboard_chart"]
 
 
 def cumulative_transactions(
@@ -81,5 +81,19 @@ def leaderboard_chart(board: pd.DataFrame) -> Figure:
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(title)
     axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def survival_projection(projection: pd.DataFrame, fitted_periods: int, period: str) -> Figure:
+    """Customers still active, actual vs the sBG projection (Fader & Hardie 2007, figure 2)."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    ax.plot(projection["period"], projection["actual"], "o-", color="black", label="actual")
+    ax.plot(projection["period"], projection["expected"], "--", color="tab:blue", label="sBG")
+    ax.axvline(fitted_periods, color="grey", linestyle=":", label="end of fit")
+    ax.set_xlabel(f"{period}s since acquisition")
+    ax.set_ylabel("customers still active")
+    ax.legend()
     fig.tight_layout()
     return fig

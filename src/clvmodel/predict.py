@@ -335,57 +335,31 @@ def score(
 
 
 def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None = None) -> ScoreInput:
-    """Read a customer file: an RFM table, or a transaction log summarised as of ``as_of``.
+    """Read a customer file into memory: an RFM table, or a transaction log summarised as of ``as_of``.
 
-    The kind is told from the columns: ``frequency, recency, T`` make it RFM; the model's
-    transaction columns (customer id, date, amount) make it a transaction log, read exactly as in
-    training (same date format, delimiter and cleaning rules). ``as_of`` defaults to the last
-    transaction date; customers whose first purchase comes after it are kept with a status.
+    The kind is told from the columns by :func:`clvmodel.batch.plan_input` (the streaming scorer
+    uses the same plan); customers whose first purchase comes after ``as_of`` are kept with a
+    status.
     """
-    from clvmodel import io, rfm
-    from clvmodel.config import DataConfig
+    from clvmodel import batch, io
 
-    path = Path(path)
-    if not path.is_file():
-        raise ClvError(f"input file {path} not found")
-    header = _columns_of(path, model)
-    if {"frequency", "recency", "T"} <= set(header):
-        if as_of is not None:
-            raise ClvError(f"--as-of applies to transaction input, and {path} is an RFM table (already summarised); drop --as-of")
-        return ScoreInput(validate_rfm(io.read_table(path), origin=str(path)), "rfm")
-    data_cfg = dict((model.config.get("data") or {}))
-    data_cfg["source"] = str(path)
-    columns = model.columns
-    if not all(columns[r] in header for r in ("customer_id", "date", "amount")):
-        hint = ""
-        if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|", ",")):
-            hint = " (one column: is the file delimited by something other than the model's delimiter?)"
-        raise ClvError(
-            f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
-            f"columns ({columns['customer_id']}, {columns['date']}, {columns['amount']}); found: {', '.join(header)}"
-            f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
-        )
     con = io.connect()
     try:
-        io.load_transactions(con, DataConfig.model_validate(data_cfg))
-        last = con.execute("SELECT max(day) FROM transactions").fetchall()[0][0]
-        as_of = as_of or last
-        summarised = rfm.summarise(con, time_unit=model.time_unit, observation_end=as_of)
-        late = con.execute(
-            f"SELECT customer_id FROM transactions GROUP BY customer_id HAVING min(day) > DATE '{as_of}' ORDER BY 1"
-        ).fetchall()
-        challenger = None
-        if model.challenger is not None:
-            challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
+        plan = batch.plan_input(model, path, con, as_of=as_of)
+        rows = con.sql(plan.query).df()
+        late = con.sql(f"{plan.late_query} ORDER BY 1").fetchall() if plan.late_query else []
     finally:
         con.close()
+    rows["customer_id"] = rows["customer_id"].astype(object)
+    if plan.kind == "rfm":
+        rows = validate_rfm(rows, origin=str(path))
     return ScoreInput(
-        summarised.summary[["customer_id", "frequency", "recency", "T", "monetary_value"]],
-        "transactions",
-        as_of,
+        rows,
+        plan.kind,
+        plan.as_of,
         {row[0]: "first_purchase_after_as_of" for row in late},
-        summarised.transactions_after_observation_end,
-        challenger,
+        plan.ignored_transactions,
+        plan.challenger,
     )
 
 

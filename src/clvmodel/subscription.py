@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from clvmodel import evaluate
+from clvmodel import evaluate, plots
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import Config, flatten
 from clvmodel.errors import ClvError
@@ -74,19 +74,6 @@ def _fit(config: Config) -> tuple[ShiftedBetaGeometric, pd.DataFrame | None, int
     return model, None, len(durations)
 
 
-def _survival_figure(projection: pd.DataFrame, fitted_periods: int, period: str) -> Figure:
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    ax.plot(projection["period"], projection["actual"], "o-", color="black", label="actual")
-    ax.plot(projection["period"], projection["expected"], "--", color="tab:blue", label="sBG")
-    ax.axvline(fitted_periods, color="grey", linestyle=":", label="end of fit")
-    ax.set_xlabel(f"{period}s since acquisition")
-    ax.set_ylabel("customers still active")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
     """Fit, project, value, save and (optionally) track an sBG config."""
     settings = config.subscriptions
@@ -122,7 +109,7 @@ def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
         held = projection[projection["period"] > fitted]
         metrics["holdout.sbg.mean_abs_pct_error"] = float(100 * held["error"].abs().mean())
         metrics["holdout.sbg.max_abs_pct_error"] = float(100 * held["error"].abs().max())
-        figures["survival_projection.png"] = _survival_figure(projection, fitted, settings.period)
+        figures["survival_projection.png"] = plots.survival_projection(projection, fitted, settings.period)
     result = SubscriptionResult(config, trained, projection, customers, config.model_dir, metrics=metrics, figures=figures)
 
     from clvmodel import tracking
