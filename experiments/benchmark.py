@@ -265,10 +265,10 @@ def rfm_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
     rss = _rss_mb()
 
     def run() -> Any:
-        con = io.connect()
+        con = io.connect(memory_limit=p.get("memory_limit"))
         try:
             io.load_transactions(con, DataConfig(source=p["source"]))
-            return rfm.summarise(con, time_unit="week").summary
+            return rfm.summarise(con, time_unit="week", days="days").summary
         finally:
             con.close()
 
@@ -323,10 +323,10 @@ def split_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
     cal, obs = dt.date.fromisoformat(p["calibration_end"]), dt.date.fromisoformat(p["observation_end"])
 
     def run() -> Any:
-        con = io.connect()
+        con = io.connect(memory_limit=p.get("memory_limit"))
         try:
             io.load_transactions(con, DataConfig(source=p["source"]))
-            return rfm.summarise(con, time_unit="week", calibration_end=cal, observation_end=obs).summary
+            return rfm.summarise(con, time_unit="week", calibration_end=cal, observation_end=obs, days="days").summary
         finally:
             con.close()
 
@@ -644,8 +644,11 @@ def run_worker(
     return result
 
 
-def run_clvmodel_train(source: Path, workdir: Path, tag: str, *, create_store: bool = True) -> dict[str, Any]:
-    """``clvmodel train`` on a config: tracking to a temp sqlite store, bgnbd + gamma_gamma, 12 weeks."""
+def run_clvmodel_train(
+    source: Path, workdir: Path, tag: str, *, create_store: bool = True, memory_limit: str | None = None
+) -> dict[str, Any]:
+    """``clvmodel train`` on a config: tracking to a temp sqlite store, bgnbd + gamma_gamma, 12 weeks;
+    ``data.memory_limit`` set for the out-of-core sizes."""
     folder = workdir / f"{tag}.train"
     folder.mkdir()
     config = folder / "benchmark.yaml"
@@ -653,7 +656,7 @@ def run_clvmodel_train(source: Path, workdir: Path, tag: str, *, create_store: b
         "\n".join(
             [
                 "name: benchmark",
-                f"data: {{source: '{source}'}}",
+                f"data: {{source: '{source}'" + (f", memory_limit: '{memory_limit}'" if memory_limit else "") + "}",
                 "time_unit: week",
                 "models: [bgnbd, gamma_gamma]",
                 "model: bgnbd",
@@ -843,6 +846,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-memory-max-rows", type=int, default=50_000_000,
                         help="above this, only the out-of-core steps run (no lifetimes/pandas baselines)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the data and logs here (default: temp, removed)")
+    parser.add_argument("--memory-limit", default="6GB",
+                        help="DuckDB memory limit (data.memory_limit) for the out-of-core sizes; spills to disk beyond it")
     parser.add_argument("--worker", nargs=2, metavar=("STEP", "PARAMS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -878,7 +883,8 @@ def main(argv: list[str] | None = None) -> int:
             big = size["out_of_core"] = out_of_core_only(rows)
 
             # a. RFM
-            size["rfm_clvmodel"] = run_worker("rfm_clvmodel", {"source": str(source), "out": str(workdir / f"{tag}.rfm_clvmodel.parquet")}, workdir, tag)
+            limit = {"memory_limit": args.memory_limit} if big else {}
+            size["rfm_clvmodel"] = run_worker("rfm_clvmodel", {"source": str(source), **limit, "out": str(workdir / f"{tag}.rfm_clvmodel.parquet")}, workdir, tag)
             size["rfm_duckdb"] = run_worker("rfm_duckdb", {"source": str(source)}, workdir, tag)
             if not big:
                 size["rfm_lifetimes"] = run_worker("rfm_lifetimes", {"source": str(source), "out": str(workdir / f"{tag}.rfm_lifetimes.parquet")}, workdir, tag)
@@ -887,7 +893,7 @@ def main(argv: list[str] | None = None) -> int:
                     ["frequency", "recency", "T", "monetary_value"], f"{tag} RFM",
                 )
             # b. split
-            size["split_clvmodel"] = run_worker("split_clvmodel", {"source": str(source), **cal, "out": str(workdir / f"{tag}.split_clvmodel.parquet")}, workdir, tag)
+            size["split_clvmodel"] = run_worker("split_clvmodel", {"source": str(source), **cal, **limit, "out": str(workdir / f"{tag}.split_clvmodel.parquet")}, workdir, tag)
             if not big:
                 size["split_lifetimes"] = run_worker("split_lifetimes", {"source": str(source), **cal, "out": str(workdir / f"{tag}.split_lifetimes.parquet")}, workdir, tag)
                 if not size["split_lifetimes"].get("crashed"):
@@ -903,7 +909,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{tag} split",
                 )
             # e. end to end
-            size["e2e_clvmodel"] = run_clvmodel_train(source, workdir, tag, create_store=not args.small)
+            size["e2e_clvmodel"] = run_clvmodel_train(
+                source, workdir, tag, create_store=not args.small, memory_limit=limit.get("memory_limit")
+            )
             if not big:
                 size["e2e_lifetimes"] = run_worker("e2e_lifetimes", {"source": str(source)}, workdir, tag)
                 size["e2e_lifetimes"]["seconds"] = size["e2e_lifetimes"]["process_seconds"]
@@ -963,7 +971,7 @@ def main(argv: list[str] | None = None) -> int:
                 table.add("b. calibration/holdout split vs lifetimes calibration_and_holdout_data", label,
                           size["split_clvmodel"], "lifetimes", lt, ratio, "{:.1f}× faster", "≥ 30× at 10 M",
                           ratio >= 30 if at_target else None)
-            if at_target and lt.get("crashed"):
+            if at_target:  # the issue states this target against its own figure, so show it either way
                 ratio = SPLIT_REFERENCE_SECONDS / size["split_clvmodel"]["seconds"]
                 table.add("b. split vs the issue's reference figure (lifetimes, pandas 2, 10 M rows: 72 s, 3.1 GB; not measured here)",
                           label, size["split_clvmodel"], "reference", {"seconds": SPLIT_REFERENCE_SECONDS, "peak_rss_mb": 3100},

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from clvmodel import io
@@ -703,3 +705,98 @@ def test_connect_applies_the_memory_limit() -> None:
     con = io.connect(memory_limit="256MB")
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert limit.replace(" ", "") in {"256.0MB", "244.1MiB", "256MB"}, limit
+
+
+# --- typed Parquet: the fast path gives the CSV path's rows, counts and messages ---------------
+
+# Each case: rows as (id, date, amount) with typed values; the same rows are written as text to
+# a CSV, and both loads must end alike: the same error line, or the same table and report.
+_TYPED_CASES = {
+    "clean, with a same-day pair and an exact duplicate": [
+        ("007", D(1997, 1, 1), 5.5), ("007", D(1997, 1, 1), 5.5), ("007", D(1997, 1, 1), 2.0),
+        ("12", D(1997, 2, 1), 0.0), (" 13 ", D(1997, 3, 1), 1.25),
+    ],
+    "missing id": [("1", D(1997, 1, 1), 1.0), (None, D(1997, 1, 2), 2.0)],
+    "blank id": [("1", D(1997, 1, 1), 1.0), ("   ", D(1997, 1, 2), 2.0)],
+    "missing date": [("1", D(1997, 1, 1), 1.0), ("2", None, 2.0)],
+    "missing amount": [("1", D(1997, 1, 1), 1.0), ("2", D(1997, 1, 2), None)],
+    "huge amount": [("1", D(1997, 1, 1), 1.0), ("2", D(1997, 1, 2), 5e9)],
+    "refund": [("1", D(1997, 1, 1), 1.0), ("2", D(1997, 1, 2), -3.0)],
+    "year 1850": [("1", D(1997, 1, 1), 1.0), ("2", D(1850, 1, 2), 3.0)],
+}
+
+
+def _typed_and_text(tmp_path: Path, rows: list[tuple]) -> tuple[Path, Path]:
+    frame = pd.DataFrame(rows, columns=list(HEADER))
+    typed = tmp_path / "typed.parquet"
+    frame.assign(day=pd.to_datetime(frame["day"]).dt.date).to_parquet(typed)  # DATE and DOUBLE columns
+    text = tmp_path / "text.csv"
+    frame.to_csv(text, index=False)
+    return typed, text
+
+
+def _outcome(path: Path, **data: object) -> tuple:
+    con = io.connect()
+    try:
+        report = _load(con, path, **data)
+        days = con.execute("SELECT customer_id, day, CAST(amount AS DOUBLE), n FROM days ORDER BY ALL").fetchall()
+        return ("ok", _rows(con), days, {k: v for k, v in report.as_dict().items() if k not in {"source", "fingerprint"}})
+    except ClvError as err:
+        return ("error", str(err).replace(str(path), "<source>"))
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("case", list(_TYPED_CASES))
+@pytest.mark.parametrize("negative_amounts", ["error", "exclude"])
+def test_typed_parquet_ends_like_the_same_rows_as_text(tmp_path: Path, case: str, negative_amounts: str) -> None:
+    typed, text = _typed_and_text(tmp_path, _TYPED_CASES[case])
+    got, expected = _outcome(typed, negative_amounts=negative_amounts), _outcome(text, negative_amounts=negative_amounts)
+    assert got == expected
+    if case.startswith("clean"):
+        assert got[3]["duplicate_rows"] == 1 and got[3]["zero_amount_rows"] == 1
+        assert got[2][0] == ("007", D(1997, 1, 1), 13.0, 3)  # 5.5 + 5.5 + 2: one purchase of three rows
+
+
+def test_typed_parquet_transactions_are_a_view_over_the_file(duck, tmp_path: Path) -> None:
+    typed, text = _typed_and_text(tmp_path, _TYPED_CASES["clean, with a same-day pair and an exact duplicate"])
+    _load(duck, typed)
+    assert duck.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'transactions'").fetchone()[0] == 1
+    _load(duck, text)  # text is parsed once, into a table (replacing the view)
+    assert duck.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'transactions'").fetchone()[0] == 1
+
+
+def test_typed_parquet_nan_and_infinite_amounts(duck, tmp_path: Path) -> None:
+    for value, shown in ((np.nan, "'nan'"), (np.inf, "'inf'")):
+        path = tmp_path / "t.parquet"
+        # pyarrow keeps a NaN a NaN (pandas would write it as a null: a missing amount)
+        pq.write_table(pa.table({"id": ["1", "2"], "day": [D(1997, 1, 1)] * 2, "value": pa.array([1.0, value])}), path)
+        with pytest.raises(ClvError) as err:
+            _load(duck, path)
+        assert str(err.value).startswith("1 of 2 rows have an amount that is not a number in column 'value'")
+        assert shown in str(err.value)
+
+
+def test_typed_parquet_integer_ids_are_text(duck, tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"id": [7, 7, 12], "day": [D(1997, 1, 1), D(1997, 1, 3), D(1997, 1, 2)], "value": [1, 2, 3]}).to_parquet(path)
+    report = _load(duck, path)
+    assert _rows(duck) == [("12", D(1997, 1, 2), 3.0), ("7", D(1997, 1, 1), 1.0), ("7", D(1997, 1, 3), 2.0)]
+    assert report.customers == 2
+
+
+def test_duplicates_need_every_column_even_on_the_same_day(duck, tmp_path: Path) -> None:
+    """Candidates share a customer and a day; a duplicate must also match the time and the rest."""
+    path = tmp_path / "t.parquet"
+    pd.DataFrame(
+        {
+            "id": ["1", "1", "1", "1", "2"],
+            "day": pd.to_datetime(["1997-01-01 10:00", "1997-01-01 10:00", "1997-01-01 11:00", "1997-01-01 10:00",
+                                   "1997-01-02 09:00"]),
+            "value": [5.0, 5.0, 5.0, 5.0, 5.0],
+            "till": ["a", "a", "a", "b", "a"],
+        }
+    ).to_parquet(path)
+    report = _load(duck, path)
+    assert report.duplicate_rows == 1  # only the second 10:00 row at till a
+    assert duck.execute("SELECT n, CAST(amount AS DOUBLE) FROM days WHERE customer_id = '1'").fetchall() == [(4, 20.0)]

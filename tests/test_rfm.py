@@ -323,3 +323,43 @@ def test_every_customer_is_summarised_or_counted(duck) -> None:
     result.account(customers)
     with pytest.raises(RuntimeError, match="clvmodel bug: 7 customers read but 4 summarised"):
         result.account(customers + 1)
+
+
+# --- the per-day table: the same summary, accounting and plot series as from the transactions ---
+
+
+@pytest.mark.parametrize("unit", ["day", "week"])
+@pytest.mark.parametrize(("cal", "obs"), [(CAL, OBS), (None, OBS), (None, None), (CAL, D(2020, 2, 15))])
+def test_summary_from_the_days_table_equals_the_one_from_transactions(duck, unit, cal, obs) -> None:
+    _table(duck, TINY)
+    rfm.create_days(duck)
+    plain = rfm.summarise(duck, time_unit=unit, calibration_end=cal, observation_end=obs)
+    fast = rfm.summarise(duck, time_unit=unit, calibration_end=cal, observation_end=obs, days="days")
+    pd.testing.assert_frame_equal(fast.summary, plain.summary, check_exact=True)
+    accounting = ("customers_after_calibration", "transactions_after_observation_end", "customers_after_observation_end")
+    assert [getattr(fast, k) for k in accounting] == [getattr(plain, k) for k in accounting]
+    fast.account(5)  # A, 007, B, C, D
+
+
+def test_days_table_sums_same_day_rows() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    _table(con, TINY)
+    rfm.create_days(con)
+    got = con.execute("SELECT day, CAST(amount AS DOUBLE), n FROM days WHERE customer_id = 'A' ORDER BY day").fetchall()
+    assert got == [(D(2020, 1, 1), 15.0, 2), (D(2020, 1, 15), 20.0, 1), (D(2020, 1, 29), 30.0, 1),
+                   (D(2020, 2, 10), 42.0, 2), (D(2020, 3, 1), 8.0, 1)]
+
+
+@pytest.mark.parametrize(("start", "end", "unit_days"), [(D(2020, 1, 1), OBS, 7), (D(2020, 1, 25), D(2020, 2, 10), 1),
+                                                          (D(2020, 1, 10), D(2020, 3, 31), 7)])
+def test_repeat_series_from_days_equals_the_join(duck, start, end, unit_days) -> None:
+    _table(duck, TINY)
+    rfm.create_days(duck)
+    result = rfm.summarise(duck, time_unit="day", observation_end=end, days="days")
+    plain = rfm.repeat_transactions_by_period(duck, start=start, end=end, unit_days=unit_days)
+    fast = rfm.repeat_transactions_by_period(
+        duck, start=start, end=end, unit_days=unit_days, days="days", first_days=result.first_days
+    )
+    pd.testing.assert_series_equal(fast, plain, check_dtype=False)

@@ -94,8 +94,8 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     if as_of < first:
         raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
     ignored = con.execute(f"SELECT count(*) FROM transactions WHERE day > DATE '{as_of}'").fetchall()[0][0]
-    query = rfm.rfm_sql("transactions", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False)
-    late = f"SELECT customer_id FROM transactions GROUP BY customer_id HAVING min(day) > DATE '{as_of}'"
+    query = rfm.rfm_sql("days", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False, per_day=True)
+    late = f"SELECT customer_id FROM days GROUP BY customer_id HAVING min(day) > DATE '{as_of}'"
     challenger = None
     if model.challenger is not None:
         challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)

@@ -234,7 +234,7 @@ def rfm(
     con = io.connect()
     try:
         report = io.load_transactions(con, data)
-        result = rfm_mod.summarise(con, time_unit=unit, calibration_end=cal, observation_end=obs)
+        result = rfm_mod.summarise(con, time_unit=unit, calibration_end=cal, observation_end=obs, days="days")
     finally:
         con.close()
     io.write_table(result.summary, output)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from clvmodel.errors import ClvError
 
-__all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "summarise", "check_dates"]
+__all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "create_days", "summarise", "check_dates", "repeat_transactions_by_period"]
 
 #: Days per time unit. No month: months differ in length and a hidden "30 days" is a bias.
 UNIT_DAYS = {"day": 1, "week": 7}
@@ -53,6 +53,8 @@ class RfmResult:
     transactions_after_observation_end: int = 0
     #: Customers whose every transaction comes after the observation end.
     customers_after_observation_end: int = 0
+    #: Customers by first purchase day (up to the observation end), for the tracking plot.
+    first_days: pd.Series | None = None
 
     def account(self, customers: int) -> None:
         """Check that every customer of the data is summarised or counted as left out.
@@ -75,13 +77,24 @@ class RfmResult:
         return self.calibration_end is not None
 
 
-def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, holdout: bool) -> str:
+def rfm_sql(
+    table: str,
+    cut: dt.date,
+    observation_end: dt.date,
+    unit_days: int,
+    holdout: bool,
+    *,
+    per_day: bool = False,
+    first_day: bool = False,
+) -> str:
     """The RFM query (DuckDB and Spark SQL alike).
 
     Parameters
     ----------
     table
-        A table or view with columns ``customer_id, day (DATE), amount``.
+        A table or view with columns ``customer_id, day (DATE), amount``: transactions, or with
+        ``per_day`` their per-customer-day totals (one row per customer and day, exact decimal
+        amounts, as :func:`clvmodel.io.load_transactions` builds in table ``days``).
     cut
         Calibration end (or the observation end when there is no split); inclusive.
     observation_end
@@ -90,6 +103,13 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
         1 for days, 7 for weeks.
     holdout
         Add the holdout columns.
+    per_day
+        ``table`` already holds one row per customer and day.
+    first_day
+        Keep every customer seen up to the observation end, with a ``first_day`` column: rows
+        whose first day is after ``cut`` are not in the cohort (their other columns are
+        meaningless) and are for the caller to count and drop. Saves a second pass over the days
+        to count them.
     """
     cal = f"DATE '{cut.isoformat()}'"
     obs = f"DATE '{observation_end.isoformat()}'"
@@ -110,15 +130,17 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
         if holdout
         else ""
     )
+    days = (
+        f"SELECT customer_id, day, amount FROM {table} WHERE day <= {obs}"
+        if per_day
+        # Exact decimal sums: a DOUBLE sum's last bit depends on the engine's (parallel) summing
+        # order, and the spend model's fit must not change from one run to the next.
+        else f"SELECT customer_id, day, SUM(CAST(amount AS DECIMAL(38, 9))) AS amount FROM {table} "
+        f"WHERE day <= {obs} GROUP BY customer_id, day"
+    )
+    cohort = "" if first_day else f"HAVING MIN(day) <= {cal}"
     return f"""
-    WITH days AS (
-        -- Exact decimal sums: a DOUBLE sum's last bit depends on the engine's (parallel) summing
-        -- order, and the spend model's fit must not change from one run to the next.
-        SELECT customer_id, day, SUM(CAST(amount AS DECIMAL(38, 9))) AS amount
-        FROM {table}
-        WHERE day <= {obs}
-        GROUP BY customer_id, day
-    ),
+    WITH days AS ({days}),
     per_customer AS (
         SELECT customer_id,
                MIN(day) AS first_day,
@@ -128,9 +150,9 @@ def rfm_sql(table: str, cut: dt.date, observation_end: dt.date, unit_days: int, 
                SUM(CASE WHEN day <= {cal} THEN amount ELSE 0 END) AS spend{holdout_agg}
         FROM days
         GROUP BY customer_id
-        HAVING MIN(day) <= {cal}
+        {cohort}
     )
-    SELECT customer_id,
+    SELECT customer_id,{" first_day," if first_day else ""}
            CAST(purchase_days - 1 AS BIGINT) AS frequency,
            CAST(last_day - first_day AS INT) / {unit} AS recency,
            CAST({cal} - first_day AS INT) / {unit} AS T,
@@ -166,6 +188,19 @@ def check_dates(
     return calibration_end or obs, obs
 
 
+def create_days(con: duckdb.DuckDBPyConnection, table: str = "transactions", name: str = "days") -> None:
+    """Table ``name(customer_id, day, amount, n)``: each customer's purchases per day.
+
+    The same-day rule of the module contract, applied once: ``amount`` is the day's total as an
+    exact decimal (9 places), ``n`` the rows it sums. The summary, the split's counts and the
+    tracking plot all read it instead of the transactions (:func:`summarise`'s ``days``).
+    """
+    con.execute(
+        f"CREATE OR REPLACE TABLE {name} AS SELECT customer_id, day, SUM(CAST(amount AS DECIMAL(38, 9))) AS amount, "
+        f"count(*) AS n FROM {table} GROUP BY customer_id, day"
+    )
+
+
 def summarise(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -173,8 +208,13 @@ def summarise(
     calibration_end: dt.date | None = None,
     observation_end: dt.date | None = None,
     table: str = "transactions",
+    days: str | None = None,
 ) -> RfmResult:
     """Summarise ``table`` (``customer_id, day, amount``) into RFM rows; see the module contract.
+
+    ``days`` names a per-day table of :func:`create_days` (as
+    :func:`clvmodel.io.load_transactions` leaves behind); read instead of ``table``, it saves
+    the (customer, day) aggregation, the costly half of the summary at scale.
 
     Raises
     ------
@@ -183,43 +223,81 @@ def summarise(
     """
     if time_unit not in UNIT_DAYS:
         raise ClvError(f"unknown time unit {time_unit!r}; use one of: {', '.join(UNIT_DAYS)}")
-    first, last = con.execute(f"SELECT min(day), max(day) FROM {table}").fetchall()[0]
+    source = days or table
+    first, last = con.execute(f"SELECT min(day), max(day) FROM {source}").fetchall()[0]
     cut, obs = check_dates(first, last, calibration_end, observation_end)
-    summary = con.execute(rfm_sql(table, cut, obs, UNIT_DAYS[time_unit], calibration_end is not None)).df()
-    after_cal, after_obs, late_customers = con.execute(
-        f"""WITH firsts AS (SELECT min(day) AS first_day FROM {table} GROUP BY customer_id)
-            SELECT count(*) FILTER (WHERE first_day > DATE '{cut}' AND first_day <= DATE '{obs}'),
-                   (SELECT count(*) FROM {table} WHERE day > DATE '{obs}'),
-                   count(*) FILTER (WHERE first_day > DATE '{obs}')
-            FROM firsts"""
-    ).fetchall()[0]
+    # Every customer seen by the observation end, with the first day: the cohort is the rows
+    # whose first day is on or before the cut; the others are counted, not summarised.
+    frame = con.execute(
+        rfm_sql(source, cut, obs, UNIT_DAYS[time_unit], calibration_end is not None, per_day=days is not None,
+                first_day=True)
+    ).df()
+    first_days = pd.to_datetime(frame.pop("first_day"))
+    cohort = (first_days <= pd.Timestamp(cut)).to_numpy()
+    summary = frame if cohort.all() else frame[cohort].reset_index(drop=True)
+    rows = "sum(n)" if days else "count(*)"
+    after_obs = con.execute(f"SELECT coalesce({rows}, 0) FROM {source} WHERE day > DATE '{obs}'").fetchall()[0][0]
+    late_customers = 0
+    if after_obs:
+        late_customers = con.execute(
+            f"SELECT count(*) FROM (SELECT customer_id FROM {source} GROUP BY customer_id "
+            f"HAVING min(day) > DATE '{obs}')"
+        ).fetchall()[0][0]
     summary["customer_id"] = summary["customer_id"].astype(object)
     return RfmResult(
         summary=summary,
         time_unit=time_unit,
         calibration_end=calibration_end,
         observation_end=obs,
-        customers_after_calibration=int(after_cal),
+        customers_after_calibration=int((~cohort).sum()),
         transactions_after_observation_end=int(after_obs),
         customers_after_observation_end=int(late_customers),
+        first_days=first_days.value_counts().sort_index(),
     )
 
 
 def repeat_transactions_by_period(
-    con: duckdb.DuckDBPyConnection, *, start: dt.date, end: dt.date, unit_days: int, table: str = "transactions"
+    con: duckdb.DuckDBPyConnection,
+    *,
+    start: dt.date,
+    end: dt.date,
+    unit_days: int,
+    table: str = "transactions",
+    days: str | None = None,
+    first_days: pd.Series | None = None,
 ) -> pd.Series:
-    """Repeat purchase days per period since ``start`` (index 1, 2, ...), for tracking plots."""
+    """Repeat purchase days per period since ``start`` (index 1, 2, ...), for tracking plots.
+
+    With ``days`` (:func:`create_days`) and ``first_days`` (customers by first purchase day,
+    :attr:`RfmResult.first_days`), the count is purchase days less first purchase days per
+    period: every customer has one first day, so no per-customer join is needed.
+    """
+    period = f"CAST(floor(CAST(day - DATE '{start}' AS INT) / {float(unit_days)!r}) AS BIGINT) + 1"
+    periods = int(((end - start).days) // unit_days) + 1
+    index = range(1, periods + 1)
+    if days is not None and first_days is not None:
+        totals = con.execute(
+            f"SELECT {period} AS period, count(*) AS n FROM {days} "
+            f"WHERE day >= DATE '{start}' AND day <= DATE '{end}' GROUP BY period"
+        ).df()
+        purchase_days = totals.set_index("period")["n"].reindex(index, fill_value=0)
+        offsets = (first_days.index - pd.Timestamp(start)).days.to_numpy()
+        inside = (offsets >= 0) & (first_days.index <= pd.Timestamp(end))
+        firsts = pd.Series(first_days.to_numpy()[inside], index=offsets[inside] // unit_days + 1)
+        first_counts = firsts.groupby(level=0).sum().reindex(index, fill_value=0)
+        series = (purchase_days - first_counts.to_numpy()).rename("repeat_transactions")
+        series.index.name = "period"
+        return series.astype(int)
     frame = con.execute(
         f"""
         WITH days AS (SELECT customer_id, day FROM {table} WHERE day <= DATE '{end}' GROUP BY customer_id, day),
         firsts AS (SELECT customer_id, min(day) AS first_day FROM days GROUP BY customer_id)
-        SELECT CAST(floor(CAST(day - DATE '{start}' AS INT) / {float(unit_days)!r}) AS BIGINT) + 1 AS period,
+        SELECT {period} AS period,
                count(*) AS repeat_transactions
         FROM days JOIN firsts USING (customer_id)
         WHERE day > first_day AND day >= DATE '{start}'
         GROUP BY period ORDER BY period
         """
     ).df()
-    periods = int(((end - start).days) // unit_days) + 1
-    series = frame.set_index("period")["repeat_transactions"].reindex(range(1, periods + 1), fill_value=0)
+    series = frame.set_index("period")["repeat_transactions"].reindex(index, fill_value=0)
     return series.astype(int)

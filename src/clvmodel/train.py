@@ -245,6 +245,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
             time_unit=config.time_unit,
             calibration_end=config.calibration_end,
             observation_end=config.observation_end,
+            days="days",
         )
         rfm_result.account(load.customers)  # nothing lost: summarised + left out = read
         summary = rfm_result.summary
@@ -252,7 +253,8 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         cut = rfm_result.calibration_end or rfm_result.observation_end
         start = pd.Timestamp(cut) - pd.Timedelta(days=float(summary["T"].max() * unit_days))
         repeat_series = rfm.repeat_transactions_by_period(
-            con, start=start.date(), end=rfm_result.observation_end, unit_days=unit_days
+            con, start=start.date(), end=rfm_result.observation_end, unit_days=unit_days, days="days",
+            first_days=rfm_result.first_days,
         )
         challenger = challenger_holdout = None
         if "challenger" in config.models:
