@@ -8,18 +8,23 @@ Sources (values also listed in /work/shared/REFERENCE.md):
 [HSS]   Hardie's BG/NBD spreadsheet (E[X(t)] for a new customer; E[Y(39)] for x=2, t_x=30.43, T=38.86).
 [LT]    lifetimes documentation, quickstart (standard errors of the CDNOW fit).
 [N027]  Hardie, note 027 / pymc-marketing tests (log-likelihood at a=0.8, b=2.5, r=0.25, alpha=4, T=40).
+[LTF]   lifetimes 0.11.3 itself: ``BetaGeoFitter._negative_log_likelihood`` (its autograd gradient)
+        and ``BetaGeoFitter.fit``, the oracle of clvmodel's numpy likelihood and fit (issue 7).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import betaln, gammaln, hyp2f1
 
-from clvmodel.errors import ClvError
+from clvmodel.errors import ClvError, ConvergenceFailure
+from clvmodel.models import bgnbd_likelihood
+from clvmodel.models.base import collapse
 from clvmodel.models.bgnbd import BetaGeoModel
 
 PARAMS = ("r", "alpha", "a", "b")
@@ -106,12 +111,20 @@ def test_cdnow_standard_errors(cdnow_bgnbd: BetaGeoModel) -> None:
         assert cdnow_bgnbd.standard_errors_[name] == pytest.approx(STANDARD_ERRORS[name], rel=1e-3), name
 
 
-def test_weighted_fit_equals_lifetimes_on_all_rows(cdnow_bgnbd: BetaGeoModel, cdnow_summary: pd.DataFrame) -> None:
+def _lifetimes_fit(summary: pd.DataFrame):
     import lifetimes  # the reference implementation only; clvmodel reaches it through its adapter
 
-    reference = lifetimes.BetaGeoFitter().fit(*_rfm(cdnow_summary))
+    with warnings.catch_warnings():  # lifetimes' fit resets the warning filters
+        return lifetimes.BetaGeoFitter().fit(*_rfm(summary))
+
+
+def test_weighted_fit_equals_lifetimes_on_all_rows(cdnow_bgnbd: BetaGeoModel, cdnow_summary: pd.DataFrame) -> None:
+    # [LTF]: the same start, optimiser, tolerance and time scale give lifetimes' estimates to rounding
+    # (measured 1e-13), and the central-difference Hessian its autograd standard errors (measured 2e-9).
+    reference = _lifetimes_fit(cdnow_summary)
     for name in PARAMS:
-        assert cdnow_bgnbd.params_[name] == pytest.approx(float(reference.params_[name]), rel=1e-4), name
+        assert cdnow_bgnbd.params_[name] == pytest.approx(float(reference.params_[name]), rel=1e-8), name
+        assert cdnow_bgnbd.standard_errors_[name] == pytest.approx(float(reference.standard_errors_[name]), rel=1e-6)
 
 
 def test_fit_ignores_row_order_and_extra_columns(cdnow_bgnbd: BetaGeoModel, cdnow_summary: pd.DataFrame) -> None:
@@ -119,6 +132,136 @@ def test_fit_ignores_row_order_and_extra_columns(cdnow_bgnbd: BetaGeoModel, cdno
     refit = BetaGeoModel().fit(shuffled)
     for name in PARAMS:
         assert refit.params_[name] == pytest.approx(cdnow_bgnbd.params_[name], rel=1e-9)
+
+
+# --- the numpy likelihood and its gradient against lifetimes [LTF] ------------------------------
+
+
+def _lifetimes_value_and_gradient(log_params: np.ndarray, x, tx, T, w) -> tuple[float, np.ndarray]:
+    import lifetimes
+    from autograd import value_and_grad
+
+    with warnings.catch_warnings():  # lifetimes' likelihood resets the warning filters
+        value, gradient = value_and_grad(lifetimes.BetaGeoFitter._negative_log_likelihood)(
+            np.asarray(log_params, dtype=float), np.asarray(x).astype(int), tx, T, w, 0.0
+        )
+    return float(value), np.asarray(gradient, dtype=float)
+
+
+def _collapsed_cdnow(summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """CDNOW's distinct (x, t_x, T) rows in lifetimes' rescaled time, and their weights."""
+    unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
+    x, tx, T = (unique[c].to_numpy() for c in ("frequency", "recency", "T"))
+    scale = bgnbd_likelihood.time_scale(T)
+    return x, tx * scale, T * scale, weights
+
+
+_POINTS = np.vstack([
+    np.log([0.2425982, 4.4136842 / 38.86, 0.7929899, 2.4261667]),  # near the CDNOW optimum (rescaled alpha)
+    np.random.default_rng(11).normal(0.0, 1.5, size=(6, 4)),  # anywhere an optimiser may probe
+])
+
+
+@pytest.mark.parametrize("rows", ["all", "one-time buyers", "repeat buyers"])
+@pytest.mark.parametrize("point", range(len(_POINTS)))
+def test_numpy_likelihood_and_gradient_equal_lifetimes(cdnow_summary: pd.DataFrame, rows: str, point: int) -> None:
+    x, tx, T, w = _collapsed_cdnow(cdnow_summary)
+    keep = {"all": x >= 0, "one-time buyers": x == 0, "repeat buyers": x > 0}[rows]
+    x, tx, T, w = x[keep], tx[keep], T[keep], w[keep]
+    value, gradient = bgnbd_likelihood.BetaGeoLikelihood(x, tx, T, w)(_POINTS[point])
+    expected_value, expected_gradient = _lifetimes_value_and_gradient(_POINTS[point], x, tx, T, w)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-12)
+
+
+def test_numpy_likelihood_is_equation_6(cdnow_summary: pd.DataFrame) -> None:
+    x, tx, T = _rfm(cdnow_summary)
+    likelihood = bgnbd_likelihood.BetaGeoLikelihood(x, tx, T, np.ones(len(x)))
+    total = likelihood.log_likelihood(np.log(list(FULL.values())))
+    assert total == pytest.approx(bgnbd_log_likelihood(*FULL.values(), x, tx, T).sum(), rel=1e-12)
+    assert total == pytest.approx(-9582.429, abs=0.01)  # [BTYD]
+
+
+def test_central_difference_hessian_equals_autograd(cdnow_summary: pd.DataFrame) -> None:
+    import lifetimes
+    from autograd import hessian
+
+    from clvmodel.models import mle
+
+    x, tx, T, w = _collapsed_cdnow(cdnow_summary)
+    likelihood = bgnbd_likelihood.BetaGeoLikelihood(x, tx, T, w)
+    at = _POINTS[0]
+    with warnings.catch_warnings():
+        exact = hessian(lifetimes.BetaGeoFitter._negative_log_likelihood)(at, x.astype(int), tx, T, w, 0.0)
+    np.testing.assert_allclose(mle.central_hessian(lambda theta: likelihood(theta)[1], at), exact, rtol=1e-6, atol=1e-9)
+
+
+# --- the fit against lifetimes' fit on synthetic data [LTF] ------------------------------------
+
+
+def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int) -> pd.DataFrame:
+    """BG/NBD customers by the model's story: Poisson purchases at λ ~ Gamma(r, rate α) while alive,
+    dropout with p ~ Beta(a, b) after each repeat purchase; ages T uniform on [30, 365] days."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(30.0, 365.0, n)
+    rate = rng.gamma(r, 1.0 / alpha, n)
+    dropout = rng.beta(a, b, n)
+    x, tx, now = np.zeros(n), np.zeros(n), np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    while active.any():
+        now[active] += rng.exponential(1.0 / rate[active])
+        bought = active & (now <= T)
+        x[bought] += 1
+        tx[bought] = now[bought]
+        active = bought & (rng.random(n) >= dropout)
+    return pd.DataFrame({"frequency": x, "recency": np.round(tx, 1), "T": np.round(T, 1)})
+
+
+def test_synthetic_fit_equals_lifetimes_fit() -> None:
+    summary = simulate_bgnbd(4000, r=0.8, alpha=40.0, a=0.9, b=3.0, seed=5)
+    assert (summary["frequency"] > 0).mean() > 0.4 and (summary["frequency"] == 0).any()
+    model = BetaGeoModel().fit(summary)
+    reference = _lifetimes_fit(summary)
+    for name in PARAMS:
+        assert model.params_[name] == pytest.approx(float(reference.params_[name]), rel=1e-8), name
+        assert model.standard_errors_[name] == pytest.approx(float(reference.standard_errors_[name]), rel=1e-6), name
+    total = bgnbd_log_likelihood(*(model.params_[k] for k in PARAMS), *_rfm(summary)).sum()
+    assert model.log_likelihood_ == pytest.approx(total, rel=1e-10)
+    assert model.params_["alpha"] == pytest.approx(40.0, rel=0.3)  # the story's alpha, in days
+
+
+def test_collapsed_fit_equals_the_fit_on_all_rows(cdnow_summary: pd.DataFrame) -> None:
+    x, tx, T = _rfm(cdnow_summary)
+    collapsed = BetaGeoModel().fit(cdnow_summary)
+    rows = bgnbd_likelihood.fit({"frequency": x, "recency": tx, "T": T}, np.ones(len(x)))
+    for name in PARAMS:
+        assert rows.params[name] == pytest.approx(collapsed.params_[name], rel=1e-8)
+    assert rows.log_likelihood == pytest.approx(collapsed.log_likelihood_, rel=1e-12)
+
+
+def test_failed_optimiser_is_one_line_convergence_failure(cdnow_summary: pd.DataFrame, capsys) -> None:
+    x, tx, T = _rfm(cdnow_summary)
+    with pytest.raises(
+        ConvergenceFailure,
+        match=r"^bgnbd fit did not converge \(message: Maximum number of iterations has been exceeded\.\); check",
+    ) as err:
+        bgnbd_likelihood.fit({"frequency": x, "recency": tx, "T": T}, np.ones(len(x)), maxiter=1)
+    assert "\n" not in str(err.value) and isinstance(err.value, ClvError)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_gradient_that_does_not_vanish_is_reported(cdnow_summary: pd.DataFrame) -> None:
+    # A loose tolerance lets BFGS declare success early; the gradient check at the optimum catches it.
+    x, tx, T = _rfm(cdnow_summary)
+    stopped = r"^bgnbd fit stopped before the optimum \(largest gradient 0\.\d+ per"
+    with pytest.raises(ConvergenceFailure, match=stopped):
+        bgnbd_likelihood.fit({"frequency": x, "recency": tx, "T": T}, np.ones(len(x)), tol=0.1)
+
+
+def test_fit_rejects_recency_after_T() -> None:
+    summary = pd.DataFrame({"frequency": [1, 2, 2, 0], "recency": [5.0, 12.0, 12.0, 0.0], "T": [10.0, 11.0, 11.0, 9.0]})
+    with pytest.raises(ClvError, match=r"^bgnbd: 2 of 4 customers have recency > T; check the RFM summary$"):
+        BetaGeoModel().fit(summary)
 
 
 # --- forecasts at the published parameters ----------------------------------------------------

@@ -105,6 +105,57 @@ def test_doubling_the_weights_doubles_the_log_likelihood_not_the_estimates(cdnow
     assert twice.n == 2 * once.n
 
 
+def _lifetimes_reference(model: str, summary: pd.DataFrame):
+    """lifetimes' own fit on all rows (with its autograd Hessian), the oracle of the adapter's fit."""
+    import lifetimes
+
+    with warnings.catch_warnings():
+        if model == "gamma_gamma":
+            repeat = summary[summary["frequency"] > 0]
+            return lifetimes.GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+        cls = getattr(lifetimes, lifetimes_adapter.LIFETIMES_CLASSES[model])
+        return cls().fit(*(summary[c].to_numpy(dtype=float) for c in RFM))
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "gamma_gamma"])
+def test_fit_equals_lifetimes_fit(model: str, cdnow_summary: pd.DataFrame) -> None:
+    """The replayed minimisation gives lifetimes' estimates; central differences its autograd SEs."""
+    if model == "gamma_gamma":
+        repeat = cdnow_summary[cdnow_summary["frequency"] > 0]
+        unique, weights, _ = collapse(repeat, ["frequency", "monetary_value"])
+        columns = {c: unique[c].to_numpy() for c in ("frequency", "monetary_value")}
+    else:
+        columns, weights = _collapsed(cdnow_summary)
+    result = lifetimes_adapter.fit(model, columns, weights)
+    reference = _lifetimes_reference(model, cdnow_summary)
+    assert list(result.params) == list(reference.params_.index)
+    for name in result.params:
+        assert result.params[name] == pytest.approx(float(reference.params_[name]), rel=1e-8), name
+        assert result.standard_errors[name] == pytest.approx(float(reference.standard_errors_[name]), rel=1e-6), name
+
+
+def test_bgnbd_reference_path_equals_the_numpy_fit(cdnow_summary: pd.DataFrame) -> None:
+    from clvmodel.models import bgnbd_likelihood
+
+    columns, weights = _collapsed(cdnow_summary)
+    reference = lifetimes_adapter.fit("bgnbd", columns, weights)
+    numpy_fit = bgnbd_likelihood.fit(columns, weights)
+    for name in reference.params:
+        assert numpy_fit.params[name] == pytest.approx(reference.params[name], rel=1e-10)
+        assert numpy_fit.standard_errors[name] == pytest.approx(reference.standard_errors[name], rel=1e-7)
+    assert numpy_fit.log_likelihood == pytest.approx(reference.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(numpy_fit.covariance, reference.covariance, rtol=1e-6)
+
+
+def test_lifetimes_input_checks_become_convergence_failures() -> None:
+    columns = {"frequency": np.array([1.0, 2.0]), "recency": np.array([5.0, 12.0]), "T": np.array([10.0, 11.0])}
+    with pytest.raises(
+        ConvergenceFailure,
+        match=r"^mbgnbd fit did not converge \(ValueError: Some values in recency vector are larger than T vector\.\)",
+    ):
+        lifetimes_adapter.fit("mbgnbd", columns, np.ones(2))
+
+
 def test_fitter_from_params_predicts_like_lifetimes() -> None:
     params = {"r": 0.2425982, "alpha": 4.4136842, "a": 0.7929899, "b": 2.4261667}
     fitter = lifetimes_adapter.fitter_from_params("bgnbd", params)

@@ -1,8 +1,9 @@
 """What the BTYD purchase models share: fitting on collapsed rows and the three forecasts.
 
 BG/NBD, MBG/NBD and Pareto/NBD all describe a customer by ``(x, t_x, T)`` and answer the same
-questions; each subclass names its lifetimes fitter (through :mod:`.lifetimes_adapter`) and cites
-its equations.
+questions; each subclass names its lifetimes fitter (through :mod:`.lifetimes_adapter`, whose
+likelihood fits it; BG/NBD brings its own numpy likelihood, :mod:`.bgnbd_likelihood`) and cites its
+equations.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ RFM = ["frequency", "recency", "T"]
 class PurchaseModel(FittedModel):
     """A fitted BTYD purchase model; ``params_`` in the summary's time unit."""
 
-    #: Extra options for the lifetimes fit (e.g. a fixed start for Pareto/NBD).
+    #: Extra options for the fit (``tol``, ``initial_params``, scipy ``minimize`` options).
     fit_options: dict[str, Any] = {}
 
     def fit(self, summary: pd.DataFrame) -> "PurchaseModel":
