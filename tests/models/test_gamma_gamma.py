@@ -4,6 +4,8 @@ Sources (also in /work/shared/REFERENCE.md):
 [FH13] Fader & Hardie (2013), "The Gamma-Gamma model of monetary value": CDNOW's 946 repeat
        customers, p 6.25, q 3.74, gamma 15.44, LL -4055.92; equation (1a) likelihood, (5) E[M | x, m].
 REFERENCE.md: frequency-spend correlation among repeat customers 0.1139 (computed from the summary).
+[LTF]  lifetimes 0.11.3 itself: ``GammaGammaFitter._negative_log_likelihood`` (its autograd gradient)
+       and ``GammaGammaFitter.fit``, the oracle of clvmodel's numpy likelihood and fit (issue 7).
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ import pandas as pd
 import pytest
 from scipy.special import gammaln
 
-from clvmodel.errors import ClvError
+from clvmodel.errors import ClvError, ConvergenceFailure
+from clvmodel.models import gamma_gamma_likelihood
+from clvmodel.models.base import collapse
 from clvmodel.models.gamma_gamma import CORRELATION_WARNING, GammaGammaModel, SpendCorrelationWarning
+
+PARAMS = ("p", "q", "v")
+SPEND = ["frequency", "monetary_value"]
 
 
 def gamma_gamma_log_likelihood(p, q, v, x, m) -> np.ndarray:
@@ -140,6 +147,226 @@ def test_too_few_repeat_customers(frequency, monetary, usable: int) -> None:
         match=rf"^gamma_gamma: {usable} repeat customers with positive spend; the spend model needs repeat buyers",
     ):
         GammaGammaModel().fit(data)
+
+
+# --- the fit against lifetimes' fit [LTF] -----------------------------------------------------
+
+
+def _repeat(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``x, m`` of the customers the fit uses: repeat buyers with positive spend."""
+    usable = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    return usable["frequency"].to_numpy(dtype=float), usable["monetary_value"].to_numpy(dtype=float)
+
+
+def _lifetimes_fit(summary: pd.DataFrame):
+    import lifetimes  # the reference implementation only; clvmodel reaches it through its adapter
+
+    with warnings.catch_warnings():  # lifetimes' fit resets the warning filters
+        return lifetimes.GammaGammaFitter().fit(*_repeat(summary))
+
+
+def _assert_equals_lifetimes_fit(model: GammaGammaModel, summary: pd.DataFrame) -> None:
+    reference = _lifetimes_fit(summary)
+    for name in PARAMS:
+        assert model.params_[name] == pytest.approx(float(reference.params_[name]), rel=1e-8), name
+        assert model.standard_errors_[name] == pytest.approx(float(reference.standard_errors_[name]), rel=1e-6), name
+
+
+def test_weighted_fit_equals_lifetimes_on_all_rows(
+    cdnow_gamma_gamma: GammaGammaModel, cdnow_summary: pd.DataFrame
+) -> None:
+    # [LTF]: the same start, optimiser and tolerance give lifetimes' estimates to rounding (measured
+    # 2e-13), and the central-difference Hessian its autograd standard errors (measured 2e-9).
+    _assert_equals_lifetimes_fit(cdnow_gamma_gamma, cdnow_summary)
+
+
+def test_synthetic_fit_equals_lifetimes_fit() -> None:
+    data = _synthetic(5000, seed=13)
+    data["monetary_value"] = data["monetary_value"].round(0)  # whole currency units: rows repeat
+    assert len(data[SPEND].drop_duplicates()) < 0.6 * len(data)
+    model = GammaGammaModel().fit(data)
+    _assert_equals_lifetimes_fit(model, data)
+    total = gamma_gamma_log_likelihood(*(model.params_[k] for k in PARAMS), *_repeat(data)).sum()
+    assert model.log_likelihood_ == pytest.approx(total, rel=1e-10)
+    assert model.population_mean == pytest.approx(30.0, rel=0.1)  # the story's p gamma / (q - 1)
+
+
+def test_collapsed_fit_equals_the_fit_on_all_rows() -> None:
+    data = _synthetic(3000, seed=5)
+    data["monetary_value"] = data["monetary_value"].round(0)
+    x, m = _repeat(data)
+    collapsed = GammaGammaModel().fit(data)
+    rows = gamma_gamma_likelihood.fit({"frequency": x, "monetary_value": m}, np.ones(len(x)))
+    for name in PARAMS:
+        assert rows.params[name] == pytest.approx(collapsed.params_[name], rel=1e-8)
+        assert rows.standard_errors[name] == pytest.approx(collapsed.standard_errors_[name], rel=1e-6)
+    assert rows.log_likelihood == pytest.approx(collapsed.log_likelihood_, rel=1e-12)
+    assert (rows.n, collapsed.n_) == (len(x), len(x))
+
+
+def test_fit_ignores_row_order_and_extra_columns(
+    cdnow_gamma_gamma: GammaGammaModel, cdnow_summary: pd.DataFrame
+) -> None:
+    shuffled = cdnow_summary.sample(frac=1.0, random_state=3)[["monetary_value", "frequency"]].reset_index(drop=True)
+    refit = GammaGammaModel().fit(shuffled)
+    assert refit.params_ == cdnow_gamma_gamma.params_  # collapsed rows are sorted: the same sums
+    assert refit.correlation_ == pytest.approx(cdnow_gamma_gamma.correlation_, rel=1e-12)
+
+
+# --- the numpy likelihood and its gradient against lifetimes [LTF] ------------------------------
+
+
+def _lifetimes_value_and_gradient(log_params: np.ndarray, x, m, w) -> tuple[float, np.ndarray]:
+    import lifetimes
+    from autograd import value_and_grad
+
+    with warnings.catch_warnings():  # lifetimes' likelihood resets the warning filters
+        value, gradient = value_and_grad(lifetimes.GammaGammaFitter._negative_log_likelihood)(
+            np.asarray(log_params, dtype=float), x, m, w, 0.0
+        )
+    return float(value), np.asarray(gradient, dtype=float)
+
+
+def _spend_rows(summary: pd.DataFrame, rows: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CDNOW's repeat buyers: one row each, or their distinct (x, m) rows with weights."""
+    if rows == "customers":
+        x, m = _repeat(summary)
+        return x, m, np.ones(len(x))
+    unique, weights, _ = collapse(summary[summary["frequency"] > 0], SPEND)
+    return unique["frequency"].to_numpy(), unique["monetary_value"].to_numpy(), weights
+
+
+_POINTS = np.vstack([
+    np.log([6.25, 3.74, 15.44]),  # near the CDNOW optimum
+    np.full(3, 0.1),  # lifetimes' start
+    np.random.default_rng(11).normal(0.0, 1.5, size=(6, 3)),  # anywhere an optimiser may probe
+])
+
+
+@pytest.mark.parametrize("rows", ["customers", "collapsed"])
+@pytest.mark.parametrize("point", range(len(_POINTS)))
+def test_numpy_likelihood_and_gradient_equal_lifetimes(cdnow_summary: pd.DataFrame, rows: str, point: int) -> None:
+    x, m, w = _spend_rows(cdnow_summary, rows)
+    value, gradient = gamma_gamma_likelihood.GammaGammaLikelihood(x, m, w)(_POINTS[point])
+    expected_value, expected_gradient = _lifetimes_value_and_gradient(_POINTS[point], x, m, w)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-12)
+
+
+def test_numpy_likelihood_is_equation_1a(cdnow_gamma_gamma: GammaGammaModel, cdnow_summary: pd.DataFrame) -> None:
+    x, m = _repeat(cdnow_summary)
+    likelihood = gamma_gamma_likelihood.GammaGammaLikelihood(x, m, np.ones(len(x)))
+    params = [cdnow_gamma_gamma.params_[k] for k in PARAMS]
+    total = likelihood.log_likelihood(np.log(params))
+    assert total == pytest.approx(gamma_gamma_log_likelihood(*params, x, m).sum(), rel=1e-12)
+    assert total == pytest.approx(-4055.92, abs=0.005)  # [FH13]
+    assert likelihood(np.log(params))[0] == pytest.approx(-total / len(x), rel=1e-14)
+
+
+def test_numpy_likelihood_large_frequencies_and_spends() -> None:
+    # Rows far from CDNOW's (x up to 2,000, m from cents to a million): still lifetimes' function.
+    x = np.array([1.0, 2.0, 40.0, 300.0, 2000.0, 7.0])
+    m = np.array([0.01, 1e6, 35.0, 12.5, 3.0, 250.0])
+    w = np.array([1.0, 3.0, 2.0, 1.0, 1.0, 5.0])
+    likelihood = gamma_gamma_likelihood.GammaGammaLikelihood(x, m, w)
+    for point in _POINTS:
+        value, gradient = likelihood(point)
+        expected_value, expected_gradient = _lifetimes_value_and_gradient(point, x, m, w)
+        assert value == pytest.approx(expected_value, rel=1e-12)
+        np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-12)
+
+
+def test_central_difference_hessian_equals_autograd(cdnow_summary: pd.DataFrame) -> None:
+    import lifetimes
+    from autograd import hessian
+
+    from clvmodel.models import mle
+
+    x, m, w = _spend_rows(cdnow_summary, "collapsed")
+    likelihood = gamma_gamma_likelihood.GammaGammaLikelihood(x, m, w)
+    at = _POINTS[0]
+    with warnings.catch_warnings():
+        exact = hessian(lifetimes.GammaGammaFitter._negative_log_likelihood)(at, x, m, w, 0.0)
+    np.testing.assert_allclose(mle.central_hessian(lambda theta: likelihood(theta)[1], at), exact, rtol=1e-6, atol=1e-9)
+
+
+def test_failed_optimiser_is_one_line_convergence_failure(cdnow_summary: pd.DataFrame, capsys) -> None:
+    x, m = _repeat(cdnow_summary)
+    with pytest.raises(
+        ConvergenceFailure,
+        match=r"^gamma_gamma fit did not converge \(message: Maximum number of iterations has been exceeded\.\); check",
+    ) as err:
+        gamma_gamma_likelihood.fit({"frequency": x, "monetary_value": m}, np.ones(len(x)), maxiter=1)
+    assert "\n" not in str(err.value) and isinstance(err.value, ClvError)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("frequency", "monetary", "what"),
+    [
+        ([1.0, np.nan, 3.0], [10.0, 12.0, 8.0], "a missing or infinite value"),
+        ([1.0, 2.0, 3.0], [10.0, np.inf, 8.0], "a missing or infinite value"),
+        ([1.0, 2.5, 3.0], [10.0, 12.0, 8.0], "a non-positive or non-integer frequency"),
+        ([1.0, 0.0, 3.0], [10.0, 12.0, 8.0], "a non-positive or non-integer frequency"),
+        ([1.0, 2.0, 3.0], [10.0, 0.0, 8.0], "a non-positive monetary value"),
+    ],
+)
+def test_bad_rows_are_one_line_errors(frequency, monetary, what: str) -> None:
+    weights = np.array([1.0, 4.0, 2.0])
+    with pytest.raises(ClvError, match=rf"^gamma_gamma: 4 of 7 customers have {what}; check the RFM summary$"):
+        gamma_gamma_likelihood.fit({"frequency": np.array(frequency), "monetary_value": np.array(monetary)}, weights)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the correlation with an infinite spend
+def test_infinite_spend_is_an_error_not_a_fit() -> None:
+    data = _synthetic()
+    data.loc[0, "monetary_value"] = np.inf
+    with pytest.raises(ClvError, match=r"^gamma_gamma: 1 of 400 customers have a missing or infinite value"):
+        GammaGammaModel().fit(data)
+
+
+# --- numerics where lifetimes' function loses digits -------------------------------------------
+
+
+@pytest.mark.parametrize("z", [0.3, 7.0, 49.9, 50.0, 1e3, 1.6e5, 2.4e7, 1e12])
+@pytest.mark.parametrize("n", [1, 2, 7, 60])
+def test_log_beta_and_digamma_step_at_integer_steps(z: float, n: int) -> None:
+    # Exact identities without cancellation: B(n, z) = (n − 1)! / (z (z + 1) ... (z + n − 1)) and
+    # ψ(z + n) − ψ(z) = Σ_k 1/(z + k). scipy's betaln and digamma differences lose up to 8 digits here.
+    import math
+
+    log_beta = math.lgamma(n) - math.fsum(math.log(z + k) for k in range(n))
+    step = math.fsum(1.0 / (z + k) for k in range(n))
+    assert gamma_gamma_likelihood._log_beta(float(n), z)[0] == pytest.approx(log_beta, rel=4e-15, abs=4e-15)
+    assert gamma_gamma_likelihood._log_beta(z, float(n))[0] == pytest.approx(log_beta, rel=4e-15, abs=4e-15)
+    assert gamma_gamma_likelihood._digamma_step(z, float(n))[0] == pytest.approx(step, rel=4e-15)
+
+
+def test_strongly_correlated_fit_converges_on_the_ridge() -> None:
+    # m = 5x + noise: no spread in the spend rate ν is left, so q and v run off together (q > 1e7)
+    # along a ridge where lifetimes' likelihood is noise at ~1e-9 relative: lifetimes' own fit fails
+    # here ("precision loss") and BFGS on its function with autograd's gradient (the adapter's replay,
+    # clvmodel's previous fit) stops wherever that noisy gradient dips below tol. The
+    # cancellation-free likelihood follows the ridge further, to a higher likelihood.
+    from clvmodel.models import lifetimes_adapter
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(1, 15, 300).astype(float)
+    data = pd.DataFrame({"frequency": x, "monetary_value": 5 * x + rng.gamma(5.0, 2.0, 300)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpendCorrelationWarning)
+        model = GammaGammaModel().fit(data)
+    unique, weights, _ = collapse(data, SPEND)
+    columns = {c: unique[c].to_numpy() for c in SPEND}
+    replay = lifetimes_adapter.fit("gamma_gamma", columns, weights)
+    assert model.params_["q"] > replay.params["q"] > 1e7
+    ridge = model.params_["v"] / model.params_["q"]  # ν's Gamma(q, v) degenerates at its mean q/v
+    assert ridge == pytest.approx(replay.params["v"] / replay.params["q"], rel=1e-6)
+    assert model.params_["p"] == pytest.approx(replay.params["p"], rel=1e-6)
+    likelihood = gamma_gamma_likelihood.GammaGammaLikelihood(columns["frequency"], columns["monetary_value"], weights)
+    ours = likelihood.log_likelihood(np.log([model.params_[k] for k in PARAMS]))
+    assert model.log_likelihood_ == pytest.approx(ours, rel=1e-14)
+    assert ours > likelihood.log_likelihood(np.log([replay.params[k] for k in PARAMS]))
 
 
 # --- state, errors ----------------------------------------------------------------------------

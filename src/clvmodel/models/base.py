@@ -74,7 +74,7 @@ class FittedModel:
 
     def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
         """Maximum likelihood on weighted rows: lifetimes' likelihood through the adapter, unless a
-        model brings its own (BG/NBD: :mod:`.bgnbd_likelihood`)."""
+        model brings its own (BG/NBD: :mod:`.bgnbd_likelihood`; Gamma-Gamma: :mod:`.gamma_gamma_likelihood`)."""
         from clvmodel.models import lifetimes_adapter
 
         return lifetimes_adapter.fit(self.name, columns, weights, **options)

@@ -1,21 +1,27 @@
 """Gamma-Gamma spend model (Fader & Hardie 2013, "The Gamma-Gamma model of monetary value").
 
-Fitted with lifetimes' ``GammaGammaFitter`` through :mod:`.lifetimes_adapter` on repeat customers
-only (``frequency > 0``, ``monetary_value > 0``; the mean of repeat transactions is what the model
-describes). The model assumes spend per transaction is independent of purchase frequency, so the
-Pearson correlation between ``frequency`` and ``monetary_value`` among repeat customers is kept in
-``correlation_`` and a warning is raised when it exceeds :data:`CORRELATION_WARNING`.
+Fitted on repeat customers only (``frequency > 0``, ``monetary_value > 0``; the mean of repeat
+transactions is what the model describes). The fit does not call lifetimes:
+:mod:`.gamma_gamma_likelihood` evaluates equation (1a) and its analytic gradient in numpy and
+replays lifetimes' minimisation (same start, BFGS, tolerance), so the estimates equal
+``GammaGammaFitter.fit``'s to rounding at a fraction of the time (issue 7: 1M customers in ~0.4 s
+against ~3.8 s). The model assumes spend per transaction is independent of purchase frequency, so
+the Pearson correlation between ``frequency`` and ``monetary_value`` among repeat customers is kept
+in ``correlation_`` and a warning is raised when it exceeds :data:`CORRELATION_WARNING`.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
+from clvmodel.models import gamma_gamma_likelihood
 from clvmodel.models.base import FittedModel, check_fitted
+from clvmodel.models.mle import FitResult
 
 __all__ = ["GammaGammaModel", "CORRELATION_WARNING", "SpendCorrelationWarning"]
 
@@ -58,6 +64,10 @@ class GammaGammaModel(FittedModel):
                 stacklevel=2,
             )
         return self._fit_collapsed(usable, ["frequency", "monetary_value"])  # type: ignore[return-value]
+
+    def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
+        """Equation (1a) with its analytic gradient in numpy (:func:`.gamma_gamma_likelihood.fit`)."""
+        return gamma_gamma_likelihood.fit(columns, weights, **options)
 
     def to_dict(self) -> dict:
         state = super().to_dict()

@@ -1,0 +1,250 @@
+"""Gamma-Gamma log-likelihood with its analytic gradient in numpy, and the fit built on it (issue 7).
+
+The likelihood is equation (1a) of Fader & Hardie (2013), "The Gamma-Gamma model of monetary
+value" (http://www.brucehardie.com/notes/025/): the marginal density of a customer's mean spend
+``z̄ = m`` over ``x`` repeat transactions, written as lifetimes'
+``GammaGammaFitter._negative_log_likelihood`` writes it (lifetimes' ``v`` is the paper's γ)::
+
+    ln L(p, q, v | x, m) = lnΓ(px + q) − lnΓ(px) − lnΓ(q) + q ln v
+                           + (px − 1) ln m + px ln x − (px + q) ln(x m + v)
+
+Why not lifetimes' own fit: at a million customers (485k distinct ``(x, m)`` of 908k repeat
+buyers) one autograd ``value_and_grad`` call costs ~40 ms, and the fit (BFGS, then a Hessian)
+~1.3 s even with the Hessian by central differences; a call here costs ~3 ms. With ``s = x m``
+(the customer's total spend), ``ln(s + v) = ln v + ln(1 + s/v) = ln s + ln(1 + v/s)`` turns
+equation (1a) into::
+
+    ln L = −B(px, q) − ln m − q ln(1 + s/v) − px ln(1 + v/s)
+    B(a, b) = ln Beta(a, b) = lnΓ(a) + lnΓ(b) − lnΓ(a + b)
+
+(the ``q ln v`` and ``px ln x + px ln m`` terms cancel against ``ln(s + v)`` exactly). ``B`` depends
+on ``x`` alone and is evaluated once per distinct ``x`` (a few hundred at a million customers),
+``Σ w ln m`` once; per row only the two ``log1p`` terms remain, and the gradient is written out.
+
+The form is also free of cancellation, which BFGS needs: lifetimes' terms (``q ln v``,
+``lnΓ(px + q) − lnΓ(q)``, ``(px + q) ln(x m + v)``) are large and cancel to a few units per
+customer, by ~8 digits when ``q`` and ``v`` grow large together (strongly correlated spend and
+frequency: ``q ≈ 1e7``), while the last line searches compare values ~1e-14 apart. Here every
+per-row term is non-negative, and ``B`` and the ψ differences of the gradient come from
+asymptotic series where an argument is large (:func:`_log_beta`, :func:`_digamma_step`), so the
+objective agrees with a 50-digit evaluation to ~1e-15 relative where lifetimes' is off by ~1e-9
+at ``q ≈ 3e7`` (and BFGS on it stops wherever its noisy gradient dips below ``tol``). Where
+lifetimes' function is accurate (CDNOW, a million customers), both give the same optimiser path.
+The Hessian comes from central differences of this gradient (:func:`.mle.central_hessian`).
+lifetimes stays the reference: the tests check this likelihood and gradient against lifetimes'
+function and autograd, and the fit against ``GammaGammaFitter.fit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import betaln, digamma, gammaln
+
+from clvmodel.errors import ClvError
+from clvmodel.models import mle
+
+__all__ = ["PARAMS", "GammaGammaLikelihood", "fit"]
+
+Vector = NDArray[np.float64]
+
+#: Parameter order, as lifetimes' ``GammaGammaFitter.params_``.
+PARAMS = ("p", "q", "v")
+
+
+def _dot(u: Vector, v: Vector, scratch: Vector | None = None) -> float:
+    """Σ u v: the products (into ``scratch`` if given), then numpy's pairwise sum.
+
+    Not ``u @ v`` (OpenBLAS's threaded ``ddot`` stalls when the other core is busy, see
+    :func:`.bgnbd_likelihood._dot`) and not ``einsum``, whose running sum has about twice the
+    rounding noise at 485k rows. A preallocated ``scratch`` row saves the page faults of a fresh
+    4 MB temporary on every call.
+    """
+    return float(np.multiply(u, v, out=scratch).sum())
+
+
+#: From this argument on, lnΓ and ψ differences are taken from their asymptotic series (truncation
+#: below 1e-18 absolute) instead of as differences of scipy's values.
+_ASYMPTOTIC_FROM = 50.0
+
+
+def _log_beta(a: Vector | float, b: Vector | float) -> Vector:
+    """ln B(a, b) = lnΓ(a) + lnΓ(b) − lnΓ(a + b), accurate when one argument is large.
+
+    scipy's ``betaln`` subtracts the large ``lnΓ(a + b)`` and ``lnΓ(b)`` for ``b`` up to ~1e6 and
+    loses ~``eps lnΓ(b)``: 3e-10 at ``b = 1.6e5``, noise a line search sees where ``q`` runs off to
+    large values (the ridge of strongly correlated data). For ``max(a, b) = z ≥``
+    :data:`_ASYMPTOTIC_FROM`, with ``s = min(a, b)``, ``u = 1/z``, ``t = 1/(z + s)`` and Stirling's
+    series ``lnΓ(z) ~ (z − ½) ln z − z + ½ ln 2π + 1/(12z) − 1/(360z³) + 1/(1260z⁵) − 1/(1680z⁷)``::
+
+        lnΓ(z + s) − lnΓ(z) = (z − ½) ln(1 + s/z) + s [ln(z + s) − 1]
+                              − s u t [1/12 − S₃/360 + S₅/1260 − S₇/1680]
+
+    where ``Sₙ = (uⁿ − tⁿ) / (u − t) = Σ_j u^(n−1−j) t^j`` and ``u − t = s u t``: no difference of
+    large numbers is left.
+    """
+    a, b = (np.array(v, dtype=float, ndmin=1) for v in np.broadcast_arrays(a, b))
+    out = betaln(a, b)
+    small, large = np.minimum(a, b), np.maximum(a, b)
+    use = large >= _ASYMPTOTIC_FROM
+    if np.any(use):
+        s, z = small[use], large[use]
+        u, t = 1.0 / z, 1.0 / (z + s)
+        s3 = u * u + u * t + t * t
+        s5 = u**4 + u**3 * t + u * u * t * t + u * t**3 + t**4
+        s7 = u**6 + u**5 * t + u**4 * t * t + u**3 * t**3 + u * u * t**4 + u * t**5 + t**6
+        series = s * u * t * (1 / 12 - s3 / 360 + s5 / 1260 - s7 / 1680)
+        out[use] = gammaln(s) - ((z - 0.5) * np.log1p(s * u) + s * (np.log(z + s) - 1.0) - series)
+    return out
+
+
+def _digamma_step(z: Vector | float, h: Vector | float) -> Vector:
+    """ψ(z + h) − ψ(z) for ``z, h > 0``, accurate when ``z`` is large.
+
+    ``digamma(z + h) − digamma(z)`` loses ~``log10(z ln z / h)`` digits: at ``q ≈ 2e7`` ∂/∂ln q
+    would be wrong by ~1%. For ``z ≥`` :data:`_ASYMPTOTIC_FROM` the series
+    ``ψ(z) ~ ln z − 1/(2z) − 1/(12z²) + 1/(120z⁴) − 1/(252z⁶) + 1/(240z⁸)`` is differenced term by
+    term as in :func:`_log_beta`: ``ln(1 + h/z) + h u t [1/2 + S₂/12 − S₄/120 + S₆/252 − S₈/240]``.
+    """
+    z, h = (np.array(v, dtype=float, ndmin=1) for v in np.broadcast_arrays(z, h))
+    out = digamma(z + h) - digamma(z)
+    use = z >= _ASYMPTOTIC_FROM
+    if np.any(use):
+        zl, hl = z[use], h[use]
+        u, t = 1.0 / zl, 1.0 / (zl + hl)
+        u2, t2 = u * u, t * t
+        s2 = u + t
+        s4 = s2 * (u2 + t2)
+        s6 = s2 * (u2 * u2 + u2 * t2 + t2 * t2)
+        s8 = s4 * (u2 * u2 + t2 * t2)
+        out[use] = np.log1p(hl * u) + hl * u * t * (0.5 + s2 / 12 - s4 / 120 + s6 / 252 - s8 / 240)
+    return out
+
+
+class GammaGammaLikelihood:
+    """The mean negative Gamma-Gamma log-likelihood over weighted rows and its gradient.
+
+    Calling it with log-parameters ``θ = ln(p, q, v)`` returns ``(−Σ w ln L / Σ w, ∂/∂θ of that)``,
+    the same function as lifetimes' ``GammaGammaFitter._negative_log_likelihood(θ, x, m, w, 0)``.
+    Calls share scratch rows: one object serves one thread.
+
+    Parameters
+    ----------
+    frequency, monetary_value
+        ``x`` (repeat transactions, > 0) and ``m`` (their mean value, > 0) per row.
+    weights
+        Customers per row (collapsed identical rows).
+    """
+
+    def __init__(self, frequency: NDArray[Any], monetary_value: NDArray[Any], weights: NDArray[Any]) -> None:
+        x = np.asarray(frequency, dtype=float)
+        m = np.asarray(monetary_value, dtype=float)
+        self.weights = np.asarray(weights, dtype=float)
+        self.total_weight = float(self.weights.sum())
+        # x-only terms (ln Beta, ψ) are evaluated on the distinct x. Their weighted sums need only
+        # the weight per distinct x.
+        self.x_values, x_index = np.unique(x, return_inverse=True)
+        self.weight_per_x = np.bincount(x_index, weights=self.weights, minlength=len(self.x_values))
+        self.weighted_x = self.weights * x
+        self.spend = x * m  # s
+        self.inverse_spend = 1.0 / self.spend
+        self._rows = np.empty((5, len(x)))  # scratch: v/s, s/v, the two log1p, products
+        self.sum_log_m = _dot(self.weights, np.log(m), self._rows[4])
+
+    def __call__(self, log_params: Vector) -> tuple[float, Vector]:
+        """Mean negative log-likelihood and its gradient at ``θ = ln(p, q, v)``.
+
+        With ``a = ln(1 + s/v)`` and ``b = ln(1 + v/s)``, so ``∂a/∂ln v = −s/(s + v)`` and
+        ``∂b/∂ln v = v/(s + v)`` (computed as ``1/(1 + v/s)`` and ``(v/s) · s/(s + v)``, exact to
+        rounding even where one of them is tiny)::
+
+            ∂ ln L / ∂ ln p = p x [ψ(px + q) − ψ(px) − b]
+            ∂ ln L / ∂ ln q = q [ψ(px + q) − ψ(q) − a]
+            ∂ ln L / ∂ ln v = q s/(s + v) − px v/(s + v)
+        """
+        p, q, v = np.exp(np.asarray(log_params, dtype=float))
+        v_over_s, s_over_v, log_a, log_b, product = self._rows
+        sums = self._sums(v, v_over_s, s_over_v, log_a, log_b, product)
+        value = self._log_likelihood(p, q, *sums)
+        spend_share = np.divide(1.0, np.add(v_over_s, 1.0, out=log_a), out=log_a)  # s/(s + v)
+        d_v = q * _dot(self.weights, spend_share, product) - p * _dot(
+            self.weighted_x, np.multiply(v_over_s, spend_share, out=log_b), product  # v/(s + v)
+        )
+        xs, per_x = self.x_values, self.weight_per_x
+        px = p * xs
+        d_p = p * (_dot(per_x, xs * _digamma_step(px, q)) - sums[1])
+        d_q = q * (_dot(per_x, _digamma_step(q, px)) - sums[0])
+        return -value / self.total_weight, -np.array([d_p, d_q, d_v]) / self.total_weight
+
+    def log_likelihood(self, log_params: Vector) -> float:
+        """Total (weighted) log-likelihood Σ w ln L at ``θ``."""
+        p, q, v = np.exp(np.asarray(log_params, dtype=float))
+        return self._log_likelihood(p, q, *self._sums(v, *self._rows))
+
+    def _sums(
+        self, v: float, v_over_s: Vector, s_over_v: Vector, log_a: Vector, log_b: Vector, product: Vector
+    ) -> tuple[float, float]:
+        """``Σ w ln(1 + s/v)`` and ``Σ w x ln(1 + v/s)``; leaves ``v/s`` in ``v_over_s``."""
+        np.multiply(self.inverse_spend, v, out=v_over_s)
+        np.multiply(self.spend, 1.0 / v, out=s_over_v)
+        np.log1p(s_over_v, out=log_a)
+        np.log1p(v_over_s, out=log_b)
+        return _dot(self.weights, log_a, product), _dot(self.weighted_x, log_b, product)
+
+    def _log_likelihood(self, p: float, q: float, sum_a: float, sum_x_b: float) -> float:
+        """Σ w ln L = −Σ_x W_x B(px, q) − Σ w ln m − q Σ w ln(1 + s/v) − p Σ w x ln(1 + v/s)."""
+        log_beta = _log_beta(p * self.x_values, q)
+        return -_dot(self.weight_per_x, log_beta) - self.sum_log_m - q * sum_a - p * sum_x_b
+
+
+def _check_rows(x: Vector, m: Vector, weights: Vector) -> None:
+    """lifetimes' ``_check_inputs`` for Gamma-Gamma, as one-line errors counting customers."""
+    problems = [
+        (~np.isfinite(x) | ~np.isfinite(m), "a missing or infinite value"),
+        ((x <= 0) | (x != np.round(x)), "a non-positive or non-integer frequency"),
+        (m <= 0, "a non-positive monetary value"),
+    ]
+    for bad, what in problems:
+        if np.any(bad):
+            raise ClvError(
+                f"gamma_gamma: {weights[bad].sum():,.0f} of {weights.sum():,.0f} customers have {what}; "
+                "check the RFM summary"
+            )
+
+
+def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_params: Any = None,
+        tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
+    """Maximum likelihood Gamma-Gamma on weighted rows, equal to lifetimes' ``GammaGammaFitter.fit``.
+
+    Same objective (the mean over weighted rows, penalizer 0), start (0.1 for each log-parameter),
+    method (BFGS: scipy's choice for ``method=None`` without bounds), tolerance and no rescaling,
+    as lifetimes, so the estimates equal its estimates to rounding.
+
+    Parameters
+    ----------
+    columns
+        ``frequency, monetary_value`` per row (repeat customers with positive spend).
+    weights
+        Customers per row.
+    initial_params, tol, options
+        As lifetimes' ``fit``: starting log-parameters, BFGS ``gtol``, scipy ``minimize`` options
+        (``maxiter``, ...).
+
+    Returns
+    -------
+    mle.FitResult
+        Estimates, the total log-likelihood Σ w ln L, standard errors from a central-difference
+        Hessian of the analytic gradient.
+    """
+    x, m = (np.asarray(columns[c], dtype=float) for c in ("frequency", "monetary_value"))
+    _check_rows(x, m, np.asarray(weights, dtype=float))
+    objective = GammaGammaLikelihood(x, m, weights)
+    start = np.full(3, mle.LIFETIMES_START) if initial_params is None else np.asarray(initial_params, dtype=float)
+    optimum = mle.minimise(objective, start, model="gamma_gamma", tol=tol, **options)
+    with np.errstate(all="ignore"):
+        hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * objective.total_weight
+    params = dict(zip(PARAMS, (float(v) for v in np.exp(optimum.x))))
+    return mle.fit_result("gamma_gamma", params, -optimum.fun * objective.total_weight, optimum.jac, hessian,
+                          objective.total_weight)
