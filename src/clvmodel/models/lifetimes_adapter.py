@@ -15,11 +15,12 @@ package:
   rescaling: the same estimates to rounding) and takes the Hessian by central differences of that
   gradient (:mod:`.mle`). Only Pareto/NBD, which has no gradient and no Hessian in lifetimes, still
   calls lifetimes' ``fit``.
-* BG/NBD does not fit here at all: :class:`~clvmodel.models.bgnbd.BetaGeoModel` uses the numpy
-  likelihood and analytic gradient of :mod:`.bgnbd_likelihood`, several times faster than autograd
-  on lifetimes' function. lifetimes' ``BetaGeoFitter._negative_log_likelihood`` stays the oracle:
-  the tests check the numpy likelihood, its gradient and the fit against it (and ``fit("bgnbd")``
-  here is that reference path).
+* BG/NBD and Gamma-Gamma do not fit here at all: :class:`~clvmodel.models.bgnbd.BetaGeoModel` and
+  :class:`~clvmodel.models.gamma_gamma.GammaGammaModel` use the numpy likelihoods and analytic
+  gradients of :mod:`.bgnbd_likelihood` and :mod:`.gamma_gamma_likelihood`, several times faster
+  than autograd on lifetimes' functions. lifetimes' ``_negative_log_likelihood`` stays the oracle:
+  the tests check the numpy likelihoods, their gradients and the fits against it (and
+  ``fit("bgnbd")``, ``fit("gamma_gamma")`` here are those reference paths).
 * A failed fit raises :class:`~clvmodel.errors.ConvergenceFailure` with the optimiser's words
   (lifetimes' own ``fit`` prints its result and raises a bare ``ConvergenceError``; we capture
   both).
@@ -51,6 +52,7 @@ from clvmodel.models.mle import FitResult
 __all__ = [
     "FitResult",
     "fit",
+    "import_lifetimes",
     "fitter_from_params",
     "conditional_expected_purchases",
     "probability_alive",
@@ -93,6 +95,11 @@ def _lifetimes() -> Any:
     with warnings.catch_warnings():
         import lifetimes  # noqa: PLC0415  (kept local: import-time side effects, slow import)
     return lifetimes
+
+
+def import_lifetimes() -> None:
+    """Import lifetimes now (about a second: autograd, its fitters), e.g. in a thread beside IO."""
+    _lifetimes()
 
 
 def dataset_path(name: str) -> Path:
