@@ -800,3 +800,55 @@ def test_duplicates_need_every_column_even_on_the_same_day(duck, tmp_path: Path)
     report = _load(duck, path)
     assert report.duplicate_rows == 1  # only the second 10:00 row at till a
     assert duck.execute("SELECT n, CAST(amount AS DOUBLE) FROM days WHERE customer_id = '1'").fetchall() == [(4, 20.0)]
+
+
+# --- typed Parquet proven clean by its row-group statistics ---------------------------------------
+
+
+def test_clean_typed_parquet_counts_come_from_statistics_and_equal_the_scan(tmp_path: Path) -> None:
+    rows = [("007", D(1997, 1, 1), 5.5), ("007", D(1997, 1, 1), 5.5), ("12", D(1997, 2, 1), 0.0),
+            ("13", D(1997, 3, 1), 1.25), ("14", D(1997, 3, 2), 0.0)]
+    typed, text = _typed_and_text(tmp_path, rows)
+    pq.write_table(pq.read_table(typed), typed, row_group_size=2)  # several row groups
+    con = io.connect()
+    con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{typed}')")
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall())
+    counted = io._clean_by_metadata(con, DataConfig(source=str(typed), columns=COLS), types, [str(typed)])
+    assert counted == {**dict.fromkeys(io._COUNTS, 0), "rows": 5, "zero": 2}
+    con.close()
+    assert _outcome(typed) == _outcome(text)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("1", D(1997, 1, 1), 1.0), (None, D(1997, 1, 2), 2.0)], "1 of 2 rows have no customer id"),
+        ([("1", D(1997, 1, 1), 1.0), ("", D(1997, 1, 2), 2.0)], "1 of 2 rows have no customer id"),
+        ([("1", D(1997, 1, 1), 1.0), ("2", D(1997, 1, 2), -2.0)], "1 of 2 rows have a negative amount"),
+        ([("1", D(1997, 1, 1), 1.0), ("2", D(1997, 1, 2), 2e9)], "1 of 2 rows have an amount above data.max_amount"),
+        ([("1", D(1997, 1, 1), 1.0), ("2", D(1850, 1, 2), 2.0)], "1 of 2 rows have a date outside 1900-2199"),
+    ],
+)
+@pytest.mark.parametrize("statistics", [True, False])
+def test_typed_parquet_problems_are_found_with_or_without_statistics(
+    duck, tmp_path: Path, rows: list[tuple], message: str, statistics: bool
+) -> None:
+    path = tmp_path / "t.parquet"
+    frame = pd.DataFrame(rows, columns=list(HEADER))
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, write_statistics=statistics)
+    with pytest.raises(ClvError, match=message.replace("(", r"\(")):
+        _load(duck, path)
+
+
+def test_a_file_of_a_glob_without_the_amount_column_is_not_proven_clean(duck, tmp_path: Path) -> None:
+    pd.DataFrame({"id": ["1"], "day": [D(1997, 1, 1)], "value": [1.0]}).to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame({"id": ["2"], "day": [D(1997, 1, 2)]}).to_parquet(tmp_path / "b.parquet")  # union_by_name: null amounts
+    with pytest.raises(ClvError, match="1 of 2 rows have no amount"):
+        _load(duck, tmp_path / "*.parquet")
+
+
+def test_nan_amounts_are_found_although_statistics_skip_them(duck, tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": ["1", "2"], "day": [D(1997, 1, 1)] * 2, "value": pa.array([1.0, float("nan")])}), path)
+    with pytest.raises(ClvError, match="1 of 2 rows have an amount that is not a number"):
+        _load(duck, path)

@@ -658,10 +658,9 @@ def _load(
     odd_year = f"day < DATE '{_FIRST_YEAR}-01-01' OR day > DATE '{_LAST_YEAR}-12-31'"
     huge = f"amount > {float(data.max_amount)!r}" if data.max_amount is not None else "FALSE"
     # Counts first; the examples (a string built per row) only when some count is not zero.
-    counted = dict(
+    counted = _clean_by_metadata(con, data, dict(described), files) or dict(
         zip(
-            ("rows", "no_id", "no_date", "bad_date", "odd_year", "no_amount", "bad_amount", "huge", "negative",
-             "converted", "zero"),
+            _COUNTS,
             con.execute(
                 f"""
                 SELECT count(*),
@@ -746,6 +745,78 @@ def _load(
         utc_converted_rows=int(counted["converted"]),
         utc_day_changed_rows=int(moved),
     )
+
+
+_COUNTS = ("rows", "no_id", "no_date", "bad_date", "odd_year", "no_amount", "bad_amount", "huge", "negative",
+           "converted", "zero")
+
+
+def _clean_by_metadata(
+    con: duckdb.DuckDBPyConnection, data: DataConfig, types: dict[str, str], files: list[str]
+) -> dict[str, int] | None:
+    """The check counts of a typed Parquet source from its row-group statistics, when they prove it clean.
+
+    Parquet keeps, per row group and column, the null count and the minimum and maximum. When
+    they show no missing value, no id starting with a blank (so no blank id), dates inside
+    1900-2199 and amounts from 0 to ``data.max_amount``, every count of :func:`_load` is 0
+    except two the statistics cannot give, NaN amounts and zero amounts: one scan of the amount
+    column counts those. ``None`` (count by scanning every row) when any statistic is missing,
+    a file lacks a column, a type is not plainly typed, or anything is out of bounds.
+    """
+    if not _all_parquet(files):
+        return None
+    names = {role: getattr(data.columns, role) for role in ("customer_id", "date", "amount")}
+    kinds = {role: types[name] for role, name in names.items()}
+    if not (
+        (kinds["customer_id"] == "VARCHAR" or kinds["customer_id"] in _INTEGER_ID)
+        and kinds["date"] in {"DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
+        and (kinds["amount"].startswith(_NUMERIC))
+    ):
+        return None
+    file_list = "[" + ", ".join(_sql_str(f) for f in files) + "]"
+    rows, groups = con.execute(
+        f"SELECT sum(num_rows), sum(num_row_groups) FROM parquet_file_metadata({file_list})"
+    ).fetchone()
+    per_column = con.execute(
+        f"""
+        SELECT path_in_schema, count(*), count(stats_null_count), sum(stats_null_count),
+               count(stats_min_value), count(stats_max_value),
+               min(stats_min_value), min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE)),
+               min(TRY_CAST(stats_min_value AS TIMESTAMP)), max(TRY_CAST(stats_max_value AS TIMESTAMP))
+        FROM parquet_metadata({file_list})
+        WHERE path_in_schema IN ({", ".join(_sql_str(n) for n in names.values())})
+        GROUP BY path_in_schema
+        """
+    ).fetchall()
+    found = {row[0]: row[1:] for row in per_column}
+    if not rows or len(found) != 3:
+        return None
+    for role, name in names.items():
+        chunks, with_nulls, nulls, with_min, with_max, min_text, min_number, max_number, min_time, max_time = found[name]
+        # Every row group of every file has the column with complete statistics, and no nulls.
+        if not chunks == with_nulls == with_min == with_max == groups or nulls:
+            return None
+        if role == "customer_id" and kinds[role] == "VARCHAR" and not (min_text and min_text[0] > " "):
+            return None
+        if role == "date" and not (
+            min_time is not None and max_time is not None
+            and min_time.year >= _FIRST_YEAR and max_time.year <= _LAST_YEAR
+        ):
+            return None
+        if role == "amount" and not (
+            min_number is not None and max_number is not None and min_number >= 0
+            and (data.max_amount is None or max_number <= data.max_amount)
+            and not (min_number != min_number or max_number != max_number or max_number == float("inf"))
+        ):
+            return None
+    amount = _ident(names["amount"])
+    nan, zero = con.execute(
+        f"SELECT count(*) FILTER (WHERE isnan(CAST({amount} AS DOUBLE))), "
+        f"count(*) FILTER (WHERE CAST({amount} AS DOUBLE) = 0) FROM read_parquet({file_list}, union_by_name=true)"
+    ).fetchone()
+    if nan:
+        return None
+    return {**dict.fromkeys(_COUNTS, 0), "rows": int(rows), "zero": int(zero)}
 
 
 def _row_examples(con: duckdb.DuckDBPyConnection, odd_year: str, bad_amount: str, huge: str) -> dict[str, Any]:
