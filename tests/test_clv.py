@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvmodel.clv import discount_factors, forecast
+from clvmodel.clv import discount_factors, distinct_pairs, forecast
 from clvmodel.models.bgnbd import BetaGeoModel
 from clvmodel.models.gamma_gamma import GammaGammaModel
 
@@ -172,3 +172,64 @@ def test_cdnow_holdout_forecast_total(cdnow_bgnbd, cdnow_gamma_gamma, cdnow_summ
     assert len(out) == 2357
     assert out["expected_purchases"].sum() == pytest.approx(1653, abs=1.0)
     assert (out["predicted_clv"] > 0).all()
+
+
+def _whole_matrix(purchases, spend, summary: pd.DataFrame, horizon: int, rate: float, margin: float):
+    """The (H + 1) × n matrix of E[Y(k)] per customer, differenced and discounted: the reference formula."""
+    x, tx, T = _rfm(summary)
+    cumulative = purchases.expected_purchases(x, tx, T, t=np.arange(0, horizon + 1, dtype=float)[:, None])
+    cumulative[0] = 0.0
+    increments = np.diff(cumulative, axis=0) * discount_factors(horizon, rate)[:, None]
+    order_value = spend.expected_order_value(x, summary["monetary_value"].to_numpy())
+    return cumulative[-1], margin * order_value * increments.sum(axis=0), margin * order_value[:, None] * increments.T
+
+
+@pytest.mark.parametrize(("horizon", "rate"), [(12, 0.01), (1, 0.0), (52, 0.002)])
+def test_per_pair_discounting_equals_the_whole_matrix(cdnow_bgnbd, cdnow_gamma_gamma, cdnow_summary, horizon, rate):
+    """E[Y(H)] and P(alive) to the bit; the discounted sum, formed per (x, T) and scaled by P(alive), to rounding."""
+    out = forecast(cdnow_bgnbd, cdnow_gamma_gamma, cdnow_summary, horizon=horizon, discount_rate=rate, margin=0.3,
+                   per_period=True)
+    expected, clv, periods = _whole_matrix(cdnow_bgnbd, cdnow_gamma_gamma, cdnow_summary, horizon, rate, 0.3)
+    np.testing.assert_array_equal(out["expected_purchases"], expected)
+    np.testing.assert_array_equal(out["p_alive"], cdnow_bgnbd.p_alive(*_rfm(cdnow_summary)))
+    np.testing.assert_allclose(out["predicted_clv"], clv, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(out[[f"period_{k}" for k in range(1, horizon + 1)]], periods, rtol=1e-13, atol=1e-300)
+
+
+def test_a_model_with_its_own_expected_purchases_is_asked_for_them(cdnow_gamma_gamma, sample) -> None:
+    class Doubled(BetaGeoModel):
+        def expected_purchases(self, frequency, recency, T, *, t):
+            return 2 * super().expected_purchases(frequency, recency, T, t=t)
+
+    plain = BetaGeoModel.from_dict({"params": BGNBD_BTYD})
+    doubled = Doubled.from_dict({"params": BGNBD_BTYD})
+    one = forecast(plain, cdnow_gamma_gamma, sample, horizon=13, discount_rate=0.01, per_period=True)
+    two = forecast(doubled, cdnow_gamma_gamma, sample, horizon=13, discount_rate=0.01, per_period=True)
+    np.testing.assert_array_equal(two["expected_purchases"], 2 * one["expected_purchases"])
+    scaled = [c for c in one.columns if c == "predicted_clv" or c.startswith("period_")]
+    np.testing.assert_allclose(two[scaled], 2 * one[scaled], rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("x", "T"),
+    [
+        ([0.0, 2.0, 2.0, 0.0, 2.0], [5.0, 5.0, 5.0, 5.0, 3.5]),  # whole counts: coded directly
+        ([0.5, 2.0, 0.5, np.nan, np.nan], [1.0, np.nan, 1.0, 2.0, 2.0]),  # fractions and missing values
+        ([3e6, 1.0, 3e6, 1.0], [1.0, 2.0, 1.0, 2.0]),  # a large count: hashed, not tabled
+    ],
+)
+def test_distinct_pairs_rebuild_every_row(x, T) -> None:
+    x, T = np.array(x), np.array(T)
+    pair_x, pair_T, pair_of_row = distinct_pairs(x, T)
+    np.testing.assert_array_equal(pair_x[pair_of_row], x)
+    np.testing.assert_array_equal(pair_T[pair_of_row], T)
+    assert len(pair_x) == len(pd.DataFrame({"x": x, "T": T}).drop_duplicates())
+
+
+def test_a_customer_scores_the_same_alone_or_in_a_batch(cdnow_bgnbd, cdnow_gamma_gamma, sample) -> None:
+    """To the bit: batches (streamed and Spark scoring) must not change a customer's value through its neighbours."""
+    rows = sample.head(60)
+    together = forecast(cdnow_bgnbd, cdnow_gamma_gamma, rows, horizon=13, discount_rate=0.01, per_period=True)
+    for i in range(len(rows)):
+        alone = forecast(cdnow_bgnbd, cdnow_gamma_gamma, rows.iloc[[i]], horizon=13, discount_rate=0.01, per_period=True)
+        pd.testing.assert_frame_equal(alone, together.iloc[[i]], check_exact=True)

@@ -10,19 +10,22 @@ order value (equation (5) of Fader & Hardie 2013) and ``d`` the discount rate pe
 in period ``k`` are discounted at its end. No calendar conversion is hidden here: horizon and rate
 are in the summary's unit.
 
-The hypergeometric part of the ``H × n`` matrix of cumulative expectations is computed once per
-distinct ``(x, T)`` (see :meth:`clvmodel.models.purchase.PurchaseModel.expected_purchases`).
+The hypergeometric part of the cumulative expectations is computed once per distinct ``(x, T)``
+(see :meth:`clvmodel.models.purchase.PurchaseModel.expected_purchases`), and so is the discounted
+sum over periods: a customer's is its pair's times P(alive).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from clvmodel.models.purchase import PurchaseModel
 from clvmodel.models.gamma_gamma import GammaGammaModel
+from clvmodel.models.purchase import PurchaseModel
 
-__all__ = ["discount_factors", "forecast"]
+__all__ = ["discount_factors", "distinct_pairs", "forecast", "frame_of"]
 
 
 def discount_factors(horizon: int, discount_rate: float) -> np.ndarray:
@@ -62,24 +65,124 @@ def forecast(
         predicted_clv`` (+ the period columns).
     """
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    periods = np.arange(0, int(horizon) + 1, dtype=float)[:, None]
-    cumulative = purchases.expected_purchases(x, tx, T, t=periods)  # (H + 1, n), once per (x, T) inside
-    cumulative[0] = 0.0  # E[Y(0)] = 0 exactly (the formula gives 0 up to rounding)
-    increments = np.diff(cumulative, axis=0) * discount_factors(horizon, discount_rate)[:, None]
-    frequency = summary["frequency"].to_numpy(dtype=float)
+    horizon = int(horizon)
     monetary = summary["monetary_value"].to_numpy(dtype=float)
-    order_value = spend.expected_order_value(frequency, monetary) if spend is not None else monetary
-    out = pd.DataFrame(
+    order_value = spend.expected_order_value(x, monetary) if spend is not None else monetary
+    weights = discount_factors(horizon, discount_rate)
+    p_alive, expected, discounted, periods = _discounted_purchases(purchases, x, tx, T, weights, per_period)
+    value = margin * order_value
+    out = frame_of(
         {
-            "p_alive": purchases.p_alive(x, tx, T),
-            "expected_purchases": cumulative[-1],
+            "p_alive": p_alive,
+            "expected_purchases": expected,
             "expected_order_value": order_value,
-            "predicted_clv": margin * order_value * increments.sum(axis=0),
+            "predicted_clv": np.multiply(value, discounted, out=discounted),
         },
-        index=summary.index,
+        summary.index,
     )
-    if per_period:
-        values = margin * order_value[:, None] * increments.T
-        period_frame = pd.DataFrame(values, index=summary.index, columns=[f"period_{k}" for k in range(1, horizon + 1)])
-        out = pd.concat([out, period_frame], axis=1)
+    if periods is not None:
+        periods *= value[:, None]
+        names = [f"period_{k}" for k in range(1, horizon + 1)]
+        out = pd.concat([out, pd.DataFrame(periods, index=summary.index, columns=names)], axis=1)
     return out
+
+
+def _discounted_purchases(
+    purchases: PurchaseModel, x: np.ndarray, tx: np.ndarray, T: np.ndarray, weights: np.ndarray, per_period: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """P(alive), ``E[Y(H)]``, ``Σ_k (E[Y(k)] − E[Y(k−1)]) w_k`` and, if asked, its ``n × H`` terms.
+
+    For the purchase models of :mod:`clvmodel.models`, ``E[Y(t)] = P(alive) × E[Y(t) | alive,
+    x, T]`` clipped at 0 (:meth:`~clvmodel.models.purchase.PurchaseModel.expected_purchases`).
+    P(alive), a probability, factors out of the clip and out of the sum, so the discounted sum
+    is formed once per distinct ``(x, T)`` and scaled per customer: no ``H × n`` matrix (100 MB
+    at a million customers and 12 periods) unless the period terms are asked for. ``E[Y(H)]``
+    is the product ``expected_purchases`` forms, to the bit; the discounted sum differs from
+    summing per customer only by rounding (below 1e-15 relative on a million customers). A
+    model that overrides ``expected_purchases`` is asked for the whole matrix instead.
+    """
+    horizon = len(weights)
+    t = np.arange(1, horizon + 1, dtype=float)[:, None]
+    if getattr(type(purchases), "expected_purchases", None) is not PurchaseModel.expected_purchases:
+        cumulative = np.asarray(purchases.expected_purchases(x, tx, T, t=t), dtype=float)  # (H, n)
+        steps = np.diff(cumulative, axis=0, prepend=0.0) * weights[:, None]  # E[Y(0)] = 0
+        periods = steps.T.copy() if per_period else None
+        return purchases.p_alive(x, tx, T), cumulative[-1], _in_period_order(steps), periods
+    p_alive = purchases.p_alive(x, tx, T)
+    pair_x, pair_T, pair_of_row = distinct_pairs(x, T)
+    given_alive = purchases.expected_purchases_if_alive(pair_x, pair_T, t=t)  # (H, pairs)
+    # Products formed in place: every fresh n-vector costs page faults on a first call.
+    expected = given_alive[-1][pair_of_row]
+    expected *= p_alive
+    # E[Y(t)] >= 0; lifetimes' closed form cancels to about -1e-9 for t near 0 at long ages.
+    np.maximum(expected, 0.0, out=expected)
+    steps = np.diff(np.maximum(given_alive, 0.0), axis=0, prepend=0.0) * weights[:, None]  # (H, pairs)
+    discounted = _in_period_order(steps)[pair_of_row]
+    discounted *= p_alive
+    periods = p_alive[:, None] * steps.T[pair_of_row] if per_period else None
+    return p_alive, expected, discounted, periods
+
+
+def _in_period_order(steps: np.ndarray) -> np.ndarray:
+    """Column sums of ``steps`` (periods × customers), added period after period.
+
+    ``steps.sum(axis=0)`` changes its order of additions with the shape (pairwise along memory
+    when there is a single column): a customer's CLV would then depend, in its last bit, on
+    which other customers share its batch, and the streamed and Spark scorers score in batches.
+    """
+    total = steps[0].copy()
+    for row in steps[1:]:
+        total += row
+    return total
+
+
+def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """A frame holding ``columns`` (arrays or Series on ``index``) without copying them.
+
+    ``pandas.DataFrame`` of a dict of arrays stacks the float columns into one 2-D block, a
+    copy of every column (~40 ms for ten columns of a million rows); from Series it keeps each
+    column's own array (copy-on-write protects them).
+    """
+    series = {
+        name: values if isinstance(values, pd.Series) else pd.Series(values, index=index, copy=False)
+        for name, values in columns.items()
+    }
+    return pd.DataFrame(series, index=index, copy=False)
+
+
+def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct ``(x, T)`` pairs and each row's pair: ``(pair_x, pair_T, pair_of_row)``.
+
+    Each column is coded on its own (repeat counts directly, T by one hash pass) and the pair of
+    codes is numbered through a table of every possible pair when that is small, as it is for
+    real summaries (a few hundred counts × a few hundred ages): about three times faster than a
+    group-by on both columns (:func:`clvmodel.models.base.collapse`), whose sorted groups are
+    not needed here. Each pair's forecast is elementwise, so the order of the pairs changes no
+    value. Missing values form their own group, as in ``collapse``.
+    """
+    T_code, T_values = pd.factorize(T, use_na_sentinel=False)
+    combined, x_values = _count_codes(x)  # x's codes, made the pairs' in place
+    width = max(len(T_values), 1)
+    combined *= width
+    combined += T_code
+    size = len(x_values) * width
+    if size <= 4 * len(x) + 4096:
+        table = np.zeros(size, dtype=np.intp)
+        table[combined] = 1
+        present = np.flatnonzero(table)
+        table[present] = np.arange(len(present))
+        pair_of_row = table[combined]
+    else:
+        pair_of_row, present = pd.factorize(combined)
+    return np.asarray(x_values)[present // width], np.asarray(T_values)[present % width], pair_of_row
+
+
+def _count_codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and values of a column of repeat counts: the counts themselves when they are small whole
+    numbers (no hashing), else by :func:`pandas.factorize`."""
+    if len(x) and np.isfinite(top := x.max()) and 0 <= x.min() and top < 2**20:
+        codes = x.astype(np.intp)
+        if np.array_equal(codes, x):  # whole numbers (compared in float, chunk by chunk)
+            return codes, np.arange(int(top) + 1, dtype=float)
+    codes, values = pd.factorize(x, use_na_sentinel=False)
+    return codes.astype(np.intp), np.asarray(values)
