@@ -28,6 +28,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
@@ -228,11 +229,17 @@ def summarise(
     cut, obs = check_dates(first, last, calibration_end, observation_end)
     # Every customer seen by the observation end, with the first day: the cohort is the rows
     # whose first day is on or before the cut; the others are counted, not summarised.
-    frame = con.execute(
+    # fetchnumpy: ids arrive as Python strings (object), the package's id type, with no
+    # intermediate Arrow string column to convert (0.1-0.2 s at a million customers).
+    columns = con.execute(
         rfm_sql(source, cut, obs, UNIT_DAYS[time_unit], calibration_end is not None, per_day=days is not None,
                 first_day=True)
-    ).df()
-    first_days = pd.to_datetime(frame.pop("first_day"))
+    ).fetchnumpy()
+    first_days = pd.Series(columns.pop("first_day")).astype("datetime64[us]")
+    frame = pd.DataFrame(
+        {name: pd.Series(np.asarray(values), dtype=object if values.dtype == object else None, copy=False)
+         for name, values in columns.items()}
+    )
     cohort = (first_days <= pd.Timestamp(cut)).to_numpy()
     summary = frame if cohort.all() else frame[cohort].reset_index(drop=True)
     rows = "sum(n)" if days else "count(*)"

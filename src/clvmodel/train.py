@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clvmodel import evaluate, io, plots, rfm
+from clvmodel import evaluate, io, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import PURCHASE_MODEL_NAMES, SELECTION_METRICS, Config, flatten
 from clvmodel.models import MODEL_CLASSES, FittedModel, HistoricalModel, PurchaseModel
@@ -132,6 +132,8 @@ def _cumulative_forecast(purchases: PurchaseModel, summary: pd.DataFrame, period
 
 
 def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
+    from clvmodel import plots  # matplotlib: imported beside the data load (_warm_up)
+
     model, summary, config = result.model, result.rfm.summary, result.config
     figures: dict[str, Any] = {}
     if model.purchase_model is not None:
@@ -230,12 +232,13 @@ def _track(result: TrainResult) -> str:
 def _warm_up(experiment: str | None) -> Future[None]:
     """Start the slow imports of the later stages in a thread, beside the data load.
 
-    Importing lifetimes (for the forecasts) and MLflow with its store (SQLAlchemy, Alembic) takes
-    2 to 4 s, on one core; DuckDB's load releases the GIL, so the two overlap. :func:`_finish`
+    Importing matplotlib (figures), lifetimes (forecasts) and MLflow with its store (SQLAlchemy,
+    Alembic) takes 2 to 4 s, on one core; DuckDB's load releases the GIL, so the two overlap. :func:`_finish`
     waits for the thread before the main thread imports or touches warning filters again (both
     are process-wide). With ``experiment`` (a tracked run), MLflow's store is opened too.
     """
     def work() -> None:
+        from clvmodel import plots  # noqa: F401  (matplotlib)
         from clvmodel.models import lifetimes_adapter
 
         lifetimes_adapter.import_lifetimes()
@@ -244,8 +247,10 @@ def _warm_up(experiment: str | None) -> Future[None]:
 
             tracking.open_store(experiment)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:  # exits at once; the thread runs on
-        return pool.submit(work)
+    pool = ThreadPoolExecutor(max_workers=1)
+    warming = pool.submit(work)
+    pool.shutdown(wait=False)  # no new work; the thread runs on (a `with` block would wait here)
+    return warming
 
 
 def _finish(warming: Future[None]) -> None:
