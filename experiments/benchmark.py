@@ -866,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     facts = machine_facts()
     facts["uptime_start"] = uptime()
+    facts["memory_limit"] = args.memory_limit
     print(f"clvmodel benchmark {facts['date']}: {facts['cores']} cores, {facts.get('memory_gb')} GB; {facts['uptime_start']}")
     print(f"  workdir {workdir}")
     results: dict[str, Any] = {"facts": facts, "sizes": {}, "checks": {}}
@@ -1060,6 +1061,9 @@ def render_markdown(results: dict[str, Any], table: Table, *, small: bool) -> st
     for tag, size in results["sizes"].items():
         gen = size["generated"]
         lines.append(f"| {gen['rows']:,} rows | {gen['customers']:,} | {gen['bytes'] / 1e6:,.0f} MB | {gen['seconds']:.1f} s |")
+    if any(size["out_of_core"] for size in results["sizes"].values()):
+        lines += ["", f"Out-of-core sizes (no in-memory baselines) ran with `data.memory_limit: {facts.get('memory_limit')}` "
+                  "(DuckDB spills to its temporary directory beyond it)."]
     lines += ["", "## Results", "", table.markdown(), ""]
     lines += ["## Peak RSS and process time per step", "", "| size | step | seconds (timed) | process seconds | RSS before the timed part | peak RSS |", "|---|---|---|---|---|---|"]
     per_step = [
