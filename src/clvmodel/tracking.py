@@ -29,7 +29,6 @@ from clvmodel.errors import ClvError
 
 __all__ = [
     "run",
-    "open_store",
     "log_params",
     "log_metrics",
     "log_figure",
@@ -61,19 +60,6 @@ def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nest
         mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as active:
         yield active.info.run_id
-
-
-def open_store(experiment: str) -> None:
-    """Open the tracking store and look ``experiment`` up, nothing written.
-
-    The first call imports the store's modules (SQLAlchemy and Alembic for a database URI) and
-    connects: most of a run's start-up, which :func:`clvmodel.train.train` overlaps with reading
-    the data. Only for a local store (``sqlite:``, ``file:`` or a path): a remote server that
-    does not answer would keep the caller waiting through MLflow's retries twice.
-    """
-    uri = mlflow.get_tracking_uri()
-    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
-        mlflow.get_experiment_by_name(experiment)
 
 
 def log_params(params: dict[str, Any]) -> None:

@@ -7,11 +7,10 @@ computes is logged to one MLflow run (when ``tracking.enabled``) and the model i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +156,7 @@ def _cumulative_forecast(purchases: PurchaseModel, summary: pd.DataFrame, period
 
 
 def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
-    from clvmodel import plots  # matplotlib: imported beside the data load (_warm_up)
+    from clvmodel import plots  # matplotlib: imported when figures are drawn
 
     model, summary, config = result.model, result.rfm.summary, result.config
     figures: dict[str, Any] = {}
@@ -254,37 +253,6 @@ def _track(result: TrainResult) -> str:
     return run_id
 
 
-def _warm_up(experiment: str | None) -> Future[None]:
-    """Start the slow imports of the later stages in a thread, beside the data load.
-
-    Importing matplotlib (figures), lifetimes (forecasts) and MLflow with its store (SQLAlchemy,
-    Alembic) takes 2 to 4 s, on one core; DuckDB's load releases the GIL, so the two overlap. :func:`_finish`
-    waits for the thread before the main thread imports or touches warning filters again (both
-    are process-wide). With ``experiment`` (a tracked run), MLflow's store is opened too.
-    """
-    def work() -> None:
-        from clvmodel import plots  # noqa: F401  (matplotlib)
-        from clvmodel.models import lifetimes_adapter
-
-        lifetimes_adapter.import_lifetimes()
-        if experiment is not None:
-            from clvmodel import tracking
-
-            tracking.open_store(experiment)
-
-    pool = ThreadPoolExecutor(max_workers=1)
-    warming = pool.submit(work)
-    pool.shutdown(wait=False)  # no new work; the thread runs on (a `with` block would wait here)
-    return warming
-
-
-def _finish(warming: Future[None]) -> None:
-    """Wait for :func:`_warm_up`. Its errors are not raised here: the stage that needs the import or
-    the store raises its own, with the context that makes it a clear one-line message."""
-    with contextlib.suppress(Exception):
-        warming.result()
-
-
 def train(config: Config, *, track: bool | None = None) -> TrainResult:
     """Run the pipeline of ``config``; see the module docstring.
 
@@ -298,11 +266,9 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     seconds: dict[str, float] = {}
     tracked = config.tracking.enabled if track is None else track
     clock = time.perf_counter()
-    warming = _warm_up(config.tracking.experiment if tracked else None)
     con = io.connect(memory_limit=config.data.memory_limit)
     try:
         load = io.load_transactions(con, config.data)
-        _finish(warming)
         rfm_result = rfm.summarise(
             con,
             time_unit=config.time_unit,

@@ -52,7 +52,6 @@ from clvmodel.models.mle import FitResult
 __all__ = [
     "FitResult",
     "fit",
-    "import_lifetimes",
     "fitter_from_params",
     "conditional_expected_purchases",
     "probability_alive",
@@ -95,11 +94,6 @@ def _lifetimes() -> Any:
     with warnings.catch_warnings():
         import lifetimes  # noqa: PLC0415  (kept local: import-time side effects, slow import)
     return lifetimes
-
-
-def import_lifetimes() -> None:
-    """Import lifetimes now (about a second: autograd, its fitters), e.g. in a thread beside IO."""
-    _lifetimes()
 
 
 def dataset_path(name: str) -> Path:
