@@ -46,13 +46,9 @@ lifetimes, read with fixed column names: ``customer_id`` (CDNOW's master id, e.g
 
 from __future__ import annotations
 
-import codecs
-import difflib
 import glob
 import hashlib
-import json
 import os
-import re
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +60,20 @@ import duckdb
 import pandas as pd
 
 from clvmodel import rfm
+from clvmodel.checks import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    PARQUET,
+    ROW_STATS,
+    WITHOUT_OFFSET,
+    check_columns,
+    check_rows,
+    no_rows_message,
+    nothing_left_message,
+    not_utf8_message,
+    read_error,
+    sql_literal,
+)
 from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError
 
@@ -75,14 +85,6 @@ __all__ = [
     "write_table",
     "write_figure",
     "resolve_files",
-    "not_utf8_message",
-    "read_error",
-    "no_rows_message",
-    "check_columns",
-    "check_rows",
-    "matching_date_formats",
-    "nothing_left_message",
-    "ROW_STATS",
 ]
 
 _BUNDLED: dict[str, dict[str, Any]] = {
@@ -90,20 +92,12 @@ _BUNDLED: dict[str, dict[str, Any]] = {
     "CDNOW_master": {"names": ["customer_id", "date", "cds", "amount"], "header": True},
 }
 _BUNDLED_DATE_FORMAT = "%Y%m%d"
-_PARQUET = (".parquet", ".pq")
 # Markers read as missing in CSV, as pandas does for the whitespace files: an id "NaN" is a gap in
 # the export, not a customer called NaN.
 _NULLS = "['', 'NA', 'N/A', 'NaN', 'nan', 'NULL', 'null', 'None']"
 # A timestamp ending in a UTC offset (after a time of day): Z, +05, +0530, -08:00.
 _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
 _ZERO_OFFSET = r"(Z|[+-]00(:?00)?)$"
-# SQL for a timestamp's text without its offset (the time as written), e.g. for counting moved days.
-_WITHOUT_OFFSET = r"regexp_replace({v}, '(\d:\d\d(:\d\d(\.\d+)?)?)\s*(Z|[+-]\d\d(:?\d\d)?)$', '\1')"
-# Date formats tried when dates do not parse, to name the one the file seems to use.
-_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
-                 "%d %b %Y", "%b %d %Y", "%m/%d/%y", "%d/%m/%y")
-_DELIMITERS = (";", "\t", "|", ",")
-_FIRST_YEAR, _LAST_YEAR = 1900, 2199
 
 
 @dataclass
@@ -184,7 +178,7 @@ def resolve_files(source: str) -> list[str]:
     if any(ch in source for ch in "*?["):
         files = sorted(glob.glob(source, recursive=True))
     elif Path(source).is_dir():
-        files = sorted(str(p) for p in Path(source).rglob("*") if p.suffix in _PARQUET)
+        files = sorted(str(p) for p in Path(source).rglob("*") if p.suffix in PARQUET)
     else:
         files = [source] if Path(source).is_file() else []
     if not files:
@@ -201,110 +195,8 @@ def _fingerprint(files: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _shown(value: Any) -> str:
-    """An offending value for a message; a missing one (empty, NA, NaN, null) is named as such."""
-    return "an empty value" if value is None else repr(value)
-
-
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _count(n: int, rows: int) -> str:
-    return f"{n:,} of {rows:,} rows"
-
-
-def _first_invalid_utf8(path: str | Path, encoding: str = "utf-8") -> tuple[int, int] | None:
-    """Line number (1-based) and byte value of the first byte that does not decode, or ``None``."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            try:
-                text = decoder.decode(block)
-            except UnicodeDecodeError as err:
-                return line + block[: err.start].count(b"\n"), block[err.start]
-            line += text.count("\n")
-    return None
-
-
-def not_utf8_message(path: str | Path, fix: str) -> str | None:
-    """``"<path> is not UTF-8 text (line 3 has byte 0xe9, ...); <fix>"``, or ``None`` if it decodes."""
-    try:
-        bad = _first_invalid_utf8(path)
-    except OSError:
-        return None
-    if bad is None:
-        return None
-    line, byte = bad
-    latin = bytes([byte]).decode("latin-1")
-    shown = f", {latin!r} in Latin-1" if latin.isprintable() else ""
-    return f"{path} is not UTF-8 text (line {line} has byte 0x{byte:02x}{shown}); {fix}"
-
-
-def _ragged_line(path: str, data: DataConfig) -> tuple[int, int, int, str, str] | None:
-    """The first line whose value count differs from the first line's: (number, values, header's
-    columns, its text, the first line's text)."""
-    import csv
-
-    try:
-        with open(path, encoding=data.encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=data.delimiter)
-            first: list[str] | None = None
-            for row in reader:
-                if first is None:
-                    first = row
-                elif row and len(row) != len(first):
-                    return reader.line_num, len(row), len(first), data.delimiter.join(row), data.delimiter.join(first)
-    except (OSError, UnicodeError, csv.Error):
-        return None
-    return None
-
-
-def read_error(source: str, files: list[str], data: DataConfig, err: BaseException) -> ClvError:
-    """The one-line error for a CSV or Parquet file DuckDB or pandas could not read: a byte that is
-    not UTF-8, a line with more or fewer values than the header, lines above the header, or
-    DuckDB's own first line; each with what to set or fix."""
-    text = str(err).strip()
-    if data.encoding == "utf-8" and (isinstance(err, UnicodeDecodeError) or "utf-8" in text.lower() or "unicode" in text.lower()):
-        for name in files:
-            message = not_utf8_message(
-                name, "set data.encoding: latin-1 (or utf-16) to read it as it is, or re-save the file as UTF-8"
-            )
-            if message:
-                return ClvError(message)
-    line = re.search(r"CSV Error on Line: (\d+)", text)
-    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
-    original = re.search(r"Original Line: (.*)", text)
-    ragged = None
-    if line and columns:
-        ragged = (int(line.group(1)), int(columns.group(2)), int(columns.group(1)), original.group(1) if original else None, "")
-    elif data.delimiter != "whitespace" and "sniffing" in text:
-        ragged = next(filter(None, (_ragged_line(f, data) for f in files)), None)
-    if ragged:
-        number, found, expected, shown, head = ragged
-        if number == 2 and expected == 1 and found > 1:  # a title or note above the header
-            return ClvError(
-                f"{source}: the first line {head[:80]!r} is not a header of the data (line 2 has {found} values); "
-                "remove the lines above the header"
-            )
-        return ClvError(
-            f"{source}: line {number} has {'more' if found > expected else 'fewer'} values than the header's "
-            f"{expected} columns{f' ({shown[:80]!r})' if shown else ''}; fix that line in the export (a value holding "
-            "the delimiter needs quotes)"
-        )
-    first = text.splitlines()[0] if text else type(err).__name__
-    if all(Path(f).suffix.lower() in _PARQUET for f in files):
-        return ClvError(f"cannot read {source}: {first[:200]}; check that it is a complete Parquet file (export it again)")
-    delimiter = "whitespace" if data.delimiter == "whitespace" else json.dumps(data.delimiter)
-    return ClvError(
-        f"cannot read {source}: {first[:200]}; check that it is CSV as configured (data.delimiter {delimiter}, "
-        f"data.header {str(data.header).lower()}, data.encoding {data.encoding}) or Parquet"
-    )
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str, list[str], str | None]:
@@ -327,9 +219,9 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
         return path, [path], date_format or _BUNDLED_DATE_FORMAT
 
     files = resolve_files(source)
-    file_list = "[" + ", ".join(_sql_str(f) for f in files) + "]"
+    file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     suffixes = {Path(f).suffix.lower() for f in files}
-    parquet = suffixes <= set(_PARQUET)
+    parquet = suffixes <= set(PARQUET)
     if not parquet and all(os.path.getsize(f) == 0 for f in files):
         raise ClvError(f"{source} is empty (0 bytes); point data.source at the full export")
     try:
@@ -349,199 +241,15 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
             con.execute("CREATE OR REPLACE VIEW raw AS SELECT * FROM raw_frame")
         else:
             con.execute(
-                f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={_sql_str(data.delimiter)}, "
+                f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={sql_literal(data.delimiter)}, "
                 f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true, nullstr={_NULLS}, "
                 # skip=0: DuckDB's sniffer would otherwise skip leading lines it finds odd, rows included
-                f"encoding={_sql_str(data.encoding)}, skip=0)"
+                f"encoding={sql_literal(data.encoding)}, skip=0)"
             )
         con.execute("SELECT * FROM raw LIMIT 1").fetchall()
     except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
         raise read_error(source, files, data, err) from None
     return source, files, date_format
-
-
-def no_rows_message(source: str, columns: list[str]) -> str:
-    """The message for a file with a header but no rows (or no columns at all)."""
-    if not columns:
-        return f"{source} holds no rows and no header; point data.source at the full export"
-    return f"{source} has a header ({', '.join(columns)[:200]}) but no rows; point data.source at the full export"
-
-
-def check_columns(source: str, available: list[str], data: DataConfig) -> None:
-    """Every configured column is present; else name the closest one, or the delimiter that split it.
-
-    Engine-free: :mod:`clvmodel.spark` can raise the same messages with its frame's columns.
-    """
-    for role in ("customer_id", "date", "amount"):
-        column = getattr(data.columns, role)
-        if column in available:
-            continue
-        if len(available) == 1:
-            counts = {d: available[0].count(d) for d in _DELIMITERS if d != data.delimiter}
-            guess = max(counts, key=lambda d: counts[d])
-            if counts[guess]:
-                shown = "whitespace" if data.delimiter == "whitespace" else json.dumps(data.delimiter)
-                raise ClvError(
-                    f"{source} was read as one column {available[0][:80]!r}: its delimiter looks like "
-                    f"{json.dumps(guess)}, not {shown}; set data.delimiter: {json.dumps(guess)}"
-                )
-        lower = {a.lower().strip(): a for a in available}
-        close = lower.get(column.lower().strip()) or next(
-            iter(lower[m] for m in difflib.get_close_matches(column.lower(), list(lower), n=1, cutoff=0.6)), None
-        )
-        hint = f" (did you mean {close!r}?)" if close else ""
-        raise ClvError(
-            f"column {column!r} not found in {source} (columns: {', '.join(available)}); "
-            f"set data.columns.{role} to the column holding the {role.replace('_', ' ')}{hint}"
-        )
-
-
-def matching_date_formats(values: list[str], current: str | None = None) -> list[str | None]:
-    """Date formats that read every one of ``values`` as a date in 1900-2199, most common first.
-
-    ``None`` in the result stands for ISO dates and timestamps (no ``data.date_format`` needed);
-    it is offered only when ``current`` is a format (otherwise ISO was already tried). The
-    probe runs on its own in-memory DuckDB, so any engine can call it with a sample of values.
-    """
-    values = [v.strip() for v in values if v is not None and v.strip()]
-    if not values:
-        return []
-    found: list[str | None] = []
-    bounds = f"BETWEEN DATE '{_FIRST_YEAR}-01-01' AND DATE '{_LAST_YEAR}-12-31'"
-    with duckdb.connect(":memory:") as probe:
-        probe.execute("CREATE TABLE v AS SELECT unnest(?::VARCHAR[]) AS v", [values])
-        iso = probe.execute(
-            f"SELECT bool_and(coalesce(TRY_CAST(TRY_CAST({_WITHOUT_OFFSET.format(v='v')} AS TIMESTAMP) AS DATE) "
-            f"{bounds}, false)) FROM v"
-        ).fetchone()[0]
-        if iso and current is not None:
-            found.append(None)
-        for fmt in _DATE_FORMATS:
-            if fmt == current or (iso and fmt == "%Y-%m-%d"):  # ISO covers it
-                continue
-            if probe.execute(
-                f"SELECT bool_and(coalesce(CAST(TRY_STRPTIME(v, {_sql_str(fmt)}) AS DATE) {bounds}, false)) FROM v"
-            ).fetchone()[0]:
-                found.append(fmt)
-    return found
-
-
-def _date_error(column: str, date_format: str | None, rows: int, bad: int, values: list[str], good: str | None) -> ClvError:
-    """Why dates do not parse: another format for all rows, a column mixing formats, or bad values."""
-    example = values[0] if values else None
-    formats = matching_date_formats(values, date_format)
-    reading = "as ISO dates" if date_format is None else f"with data.date_format {date_format!r}"
-
-    def named(fmt: str | None) -> str:
-        return "ISO dates" if fmt is None else repr(fmt)
-
-    if bad == rows:
-        if not formats:
-            fix = (
-                "set data.date_format to their strftime format, e.g. '%d/%m/%Y' for 31/01/1997"
-                if date_format is None
-                else "fix data.date_format (strftime codes, e.g. '%d/%m/%Y' for 31/01/1997)"
-            )
-        elif formats[0] is None:
-            fix = "remove data.date_format: these are ISO dates, which parse without it"
-        else:
-            fix = f"set data.date_format: {formats[0]!r}"
-            if len(formats) > 1:
-                fix += f" (they also fit {' or '.join(named(f) for f in formats[1:3])}: check which is meant)"
-        return ClvError(f"none of the {rows:,} dates in column {column!r} parse {reading} (e.g. {example!r}); {fix}")
-    if formats:
-        looks = " or ".join(named(f) for f in formats[:2])
-        return ClvError(
-            f"column {column!r} mixes date formats: {_count(bad, rows)} look like {looks} (e.g. {example!r}) while the "
-            f"others parse {reading} (e.g. {good!r}); re-export the column in one format "
-            "(data.date_format reads only one)"
-        )
-    return ClvError(
-        f"{_count(bad, rows)} have a date that does not parse {reading} in column {column!r} (e.g. {example!r}, while "
-        f"{good!r} does); fix or remove those rows in the export"
-    )
-
-
-#: The counts and examples :func:`check_rows` needs, as computed over the parsed rows (the
-#: examples are the smallest offending value, so both engines name the same row):
-ROW_STATS = (
-    "rows",  # rows read
-    "no_id", "no_id_ex",  # id missing; example 'dated <raw date>, amount <raw amount>'
-    "no_date", "no_date_ex",  # date missing; example customer id
-    "bad_date", "good_date_ex",  # date present but not parsed; a date that did parse
-    "odd_year", "odd_year_ex",  # parsed outside 1900-2199; '<raw date> (read as <day>)'
-    "no_amount", "no_amount_ex",  # amount missing; '<customer id> on <raw date>'
-    "bad_amount", "bad_amount_ex",  # amount present but not a finite number; the raw amount
-    "huge", "huge_ex",  # amount above data.max_amount; '<customer id> on <raw date>: <raw amount>'
-    "negative", "negative_ex",  # amount below 0; '<customer id> on <raw date>: <raw amount>'
-)
-
-
-def check_rows(
-    stats: dict[str, Any], data: DataConfig, date_format: str | None, bad_dates: Any = None
-) -> dict[str, int]:
-    """The row checks of the module rules, in order, from counts (:data:`ROW_STATS`).
-
-    Raises the first problem as a one-line :class:`ClvError`; returns the rows excluded by
-    reason (``negative_amount`` under ``data.negative_amounts: exclude``). ``bad_dates`` is
-    called (no arguments) only when some date does not parse, for up to 200 distinct failing
-    values in sorted order, to tell a wrong format from a column mixing formats. Engine-free:
-    :mod:`clvmodel.spark` raises the same messages from its own counts.
-    """
-    rows, column = stats["rows"], data.columns
-    if stats["no_id"]:
-        raise ClvError(
-            f"{_count(stats['no_id'], rows)} have no customer id (empty, NA, NaN or NULL) in column "
-            f"{column.customer_id!r} (e.g. the row {stats['no_id_ex']}); fill in the ids or remove those rows from "
-            "the export"
-        )
-    if stats["no_date"]:
-        raise ClvError(
-            f"{_count(stats['no_date'], rows)} have no date in column {column.date!r} (e.g. customer "
-            f"{stats['no_date_ex']}); fill in the dates or remove those rows from the export"
-        )
-    if stats["bad_date"]:
-        values = list(bad_dates()) if callable(bad_dates) else list(bad_dates or [])
-        raise _date_error(column.date, date_format, rows, stats["bad_date"], values, stats["good_date_ex"])
-    if stats["odd_year"]:
-        raise ClvError(
-            f"{_count(stats['odd_year'], rows)} have a date outside {_FIRST_YEAR}-{_LAST_YEAR} in column "
-            f"{column.date!r} (e.g. {stats['odd_year_ex']}); a two-digit year needs %y in data.date_format, not %Y"
-        )
-    if stats["no_amount"]:
-        raise ClvError(
-            f"{_count(stats['no_amount'], rows)} have no amount in column {column.amount!r} (e.g. customer "
-            f"{stats['no_amount_ex']}); fill in the amounts (0 for a free item) or remove those rows from the export"
-        )
-    if stats["bad_amount"]:
-        raise ClvError(
-            f"{_count(stats['bad_amount'], rows)} have an amount that is not a number in column {column.amount!r} "
-            f"(e.g. {_shown(stats['bad_amount_ex'])}); fix the export (no currency symbols or thousands separators)"
-        )
-    if stats["huge"]:
-        raise ClvError(
-            f"{_count(stats['huge'], rows)} have an amount above data.max_amount {data.max_amount:,.0f} (e.g. "
-            f"customer {stats['huge_ex']}); fix the export (an id or a card number in the amount column?), or raise "
-            "data.max_amount (null: no limit) if such amounts are real"
-        )
-    excluded: dict[str, int] = {}
-    if stats["negative"]:
-        if data.negative_amounts == "error":
-            raise ClvError(
-                f"{_count(stats['negative'], rows)} have a negative amount (refunds? e.g. customer "
-                f"{stats['negative_ex']}); set data.negative_amounts: exclude to drop refund rows (they are counted)"
-            )
-        excluded["negative_amount"] = int(stats["negative"])
-    return excluded
-
-
-def nothing_left_message(source: str, rows: int, excluded: dict[str, int]) -> str:
-    """The message when every row was excluded."""
-    reasons = ", ".join(f"{k} {v:,}" for k, v in excluded.items())
-    return (
-        f"{source}: all {rows:,} rows were excluded ({reasons}); nothing is left to model: check the export, "
-        "data.negative_amounts and data.duplicates"
-    )
 
 
 def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadReport:
@@ -593,8 +301,8 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
     cid, cdate, camount = (_ident(getattr(data.columns, r)) for r in ("customer_id", "date", "amount"))
     id_type, date_type, amount_type = (types[getattr(data.columns, r)] for r in ("customer_id", "date", "amount"))
     text = f"TRIM(CAST({cdate} AS VARCHAR))"
-    offset = f"(contains({text}, ':') AND regexp_matches({text}, {_sql_str(_OFFSET)}))"  # a time first: cheap
-    non_zero_offset = f"{offset} AND NOT regexp_matches({text}, {_sql_str(_ZERO_OFFSET)})"
+    offset = f"(contains({text}, ':') AND regexp_matches({text}, {sql_literal(_OFFSET)}))"  # a time first: cheap
+    non_zero_offset = f"{offset} AND NOT regexp_matches({text}, {sql_literal(_ZERO_OFFSET)})"
     columns = {
         "customer_id": (
             f"CAST({cid} AS VARCHAR)" if id_type in _INTEGER_ID else f"NULLIF(TRIM(CAST({cid} AS VARCHAR)), '')"
@@ -611,7 +319,7 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
         columns["day"] = f"CAST({cdate} AS DATE)"
         columns["has_date"] = f"{cdate} IS NOT NULL"
     elif date_format:
-        parsed = f"TRY_STRPTIME({text}, {_sql_str(date_format)})"
+        parsed = f"TRY_STRPTIME({text}, {sql_literal(date_format)})"
         columns["day"] = f"CAST(timezone('UTC', {parsed}) AS DATE)" if "%z" in date_format else f"CAST({parsed} AS DATE)"
         if "%z" in date_format:
             columns["to_utc"] = f"coalesce({non_zero_offset}, false)"
@@ -631,7 +339,7 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
 
 
 def _all_parquet(files: list[str]) -> bool:
-    return all(Path(f).suffix.lower() in _PARQUET for f in files)
+    return all(Path(f).suffix.lower() in PARQUET for f in files)
 
 
 def _typed(columns: dict[str, str]) -> bool:
@@ -655,7 +363,7 @@ def _load(
 
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
     bad_amount = "has_amount AND (amount IS NULL OR isnan(amount) OR isinf(amount))"
-    odd_year = f"day < DATE '{_FIRST_YEAR}-01-01' OR day > DATE '{_LAST_YEAR}-12-31'"
+    odd_year = f"day < DATE '{FIRST_YEAR}-01-01' OR day > DATE '{LAST_YEAR}-12-31'"
     huge = f"amount > {float(data.max_amount)!r}" if data.max_amount is not None else "FALSE"
     # Counts first; the examples (a string built per row) only when some count is not zero.
     counted = _clean_by_metadata(con, data, dict(described), files) or dict(
@@ -720,7 +428,7 @@ def _load(
     duplicates = 0 if "duplicate_row" in excluded else _kept_duplicates(con, columns, available, bool(excluded))
     moved = 0
     if counted["converted"]:
-        written_day = f"TRY_CAST(TRY_CAST({_WITHOUT_OFFSET.format(v='raw_date')} AS TIMESTAMP) AS DATE)"
+        written_day = f"TRY_CAST(TRY_CAST({WITHOUT_OFFSET.format(v='raw_date')} AS TIMESTAMP) AS DATE)"
         moved = con.execute(
             f"SELECT count(*) FROM parsed WHERE to_utc AND amount >= 0 AND day <> {written_day}"
         ).fetchall()[0][0]
@@ -773,7 +481,7 @@ def _clean_by_metadata(
         and (kinds["amount"].startswith(_NUMERIC))
     ):
         return None
-    file_list = "[" + ", ".join(_sql_str(f) for f in files) + "]"
+    file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     rows, groups = con.execute(
         f"SELECT sum(num_rows), sum(num_row_groups) FROM parquet_file_metadata({file_list})"
     ).fetchone()
@@ -784,7 +492,7 @@ def _clean_by_metadata(
                min(stats_min_value), min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE)),
                min(TRY_CAST(stats_min_value AS TIMESTAMP)), max(TRY_CAST(stats_max_value AS TIMESTAMP))
         FROM parquet_metadata({file_list})
-        WHERE path_in_schema IN ({", ".join(_sql_str(n) for n in names.values())})
+        WHERE path_in_schema IN ({", ".join(sql_literal(n) for n in names.values())})
         GROUP BY path_in_schema
         """
     ).fetchall()
@@ -800,7 +508,7 @@ def _clean_by_metadata(
             return None
         if role == "date" and not (
             min_time is not None and max_time is not None
-            and min_time.year >= _FIRST_YEAR and max_time.year <= _LAST_YEAR
+            and min_time.year >= FIRST_YEAR and max_time.year <= LAST_YEAR
         ):
             return None
         if role == "amount" and not (
@@ -878,10 +586,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ClvError(f"input file {path} not found")
-    if path.suffix.lower() not in _PARQUET and path.stat().st_size == 0:
+    if path.suffix.lower() not in PARQUET and path.stat().st_size == 0:
         raise ClvError(f"{path} is empty (0 bytes); expected a CSV with a header line, or a Parquet file")
     try:
-        if path.suffix.lower() in _PARQUET:
+        if path.suffix.lower() in PARQUET:
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
@@ -929,7 +637,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in {".csv", *_PARQUET}:
+    if suffix not in {".csv", *PARQUET}:
         raise ClvError(f"output {path}: unknown extension {suffix!r}; use .csv or .parquet")
     if suffix == ".csv":
         return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))

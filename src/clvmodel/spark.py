@@ -5,7 +5,7 @@ local DuckDB engine's (:mod:`clvmodel.io`, :mod:`clvmodel.rfm`, :mod:`clvmodel.p
 
 * :func:`transactions` reads CSV/Parquet with a :class:`~clvmodel.config.DataConfig` and applies
   the cleaning rules of :func:`clvmodel.io.load_transactions`: Spark SQL computes the counts of
-  :data:`clvmodel.io.ROW_STATS` (io's aggregate) and io's own functions (``no_rows_message``,
+  :data:`clvmodel.checks.ROW_STATS` (io's aggregate) and the shared checks of :mod:`clvmodel.checks` (``no_rows_message``,
   ``check_columns``, ``check_rows``, ``nothing_left_message``, ``not_utf8_message``) raise the
   messages, so both engines say the same thing from the same code;
 * :func:`rfm` runs **the same SQL text**, :func:`clvmodel.rfm.rfm_sql`, on a temporary view;
@@ -476,11 +476,11 @@ _REPLACEMENT = "\ufffd"
 
 
 def _stats(parsed: "DataFrame", data: "DataConfig") -> dict[str, Any]:
-    """One pass over the data: :data:`clvmodel.io.ROW_STATS` (io's aggregate, in Spark SQL), the
+    """One pass over the data: :data:`clvmodel.checks.ROW_STATS` (io's aggregate, in Spark SQL), the
     timestamps converted to UTC, and rows holding U+FFFD (a byte that was not UTF-8)."""
-    from clvmodel import io
+    from clvmodel import checks
 
-    first, last = io._FIRST_YEAR, io._LAST_YEAR  # noqa: SLF001 - io's year bounds
+    first, last = checks.FIRST_YEAR, checks.LAST_YEAR
     odd_year = f"(day < DATE '{first}-01-01' OR day > DATE '{last}-12-31')"
     huge = f"amount > CAST({float(data.max_amount)!r} AS DOUBLE)" if data.max_amount is not None else "FALSE"
     exprs = [
@@ -507,7 +507,7 @@ def _stats(parsed: "DataFrame", data: "DataConfig") -> dict[str, Any]:
     exprs.append("count_if(not_utf8)")
     row = list(parsed.selectExpr(*exprs).first())
     *values, converted, replaced = row
-    stats = dict(zip(io.ROW_STATS, values))
+    stats = dict(zip(checks.ROW_STATS, values))
     stats["converted"], stats["replaced"] = int(converted), int(replaced)
     return stats
 
@@ -515,12 +515,12 @@ def _stats(parsed: "DataFrame", data: "DataConfig") -> dict[str, Any]:
 def _not_utf8(source: str, files: list[str], data: "DataConfig") -> None:
     """io's not-UTF-8 message for a local file (the first byte that does not decode); for cluster
     files, which only the executors can read, the same advice without the byte."""
-    from clvmodel import io
+    from clvmodel import checks
 
     fix = "set data.encoding: latin-1 (or utf-16) to read it as it is, or re-save the file as UTF-8"
     if not _is_uri(source):
         for name in files:
-            message = io.not_utf8_message(name, fix)
+            message = checks.not_utf8_message(name, fix)
             if message:
                 raise ClvError(message)
         return  # a real U+FFFD in valid UTF-8 text
@@ -576,7 +576,7 @@ def load_transactions(
         The messages of :func:`clvmodel.io.load_transactions`: a missing column, an empty file,
         missing ids, unparseable dates or amounts, refunds under ``negative_amounts: error``.
     """
-    from clvmodel import io
+    from clvmodel import checks, io
 
     _require_pyspark()
     data = _data_config(source, data_config)
@@ -589,8 +589,8 @@ def load_transactions(
         if utf8_check and any(_REPLACEMENT in c for c in available):
             _not_utf8(label, files, data)
         if not available or raw.isEmpty():  # before the column check, as io: no rows, no use
-            raise ClvError(io.no_rows_message(label, available))
-        io.check_columns(label, available, data)
+            raise ClvError(checks.no_rows_message(label, available))
+        checks.check_columns(label, available, data)
         parsed = _parsed(raw, data, date_format)
         stats = _stats(parsed, data)
         if utf8_check and stats["replaced"]:
@@ -603,7 +603,7 @@ def load_transactions(
             )
             return [r[0] for r in rows]
 
-        excluded = io.check_rows(stats, data, date_format, bad_dates)
+        excluded = checks.check_rows(stats, data, date_format, bad_dates)
         # Exact duplicates: whole raw rows seen before (every column equal), among the rows kept.
         kept_raw = raw.where(f"TRY_CAST(TRIM(CAST({_quote(data.columns.amount)} AS STRING)) AS DOUBLE) >= 0") if excluded else raw
         duplicates = int(
@@ -617,7 +617,7 @@ def load_transactions(
         kept = parsed.where("amount >= 0")
         extent = _extent(kept)
         if not extent["customers"]:
-            raise ClvError(io.nothing_left_message(label, int(stats["rows"]), excluded))
+            raise ClvError(checks.nothing_left_message(label, int(stats["rows"]), excluded))
         moved = _moved_days(parsed) if stats["converted"] else 0
     report = io.LoadReport(
         source=data.source,
