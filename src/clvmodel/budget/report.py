@@ -1,0 +1,102 @@
+"""Rendering a :class:`~clvmodel.budget.run.BudgetResult`: the text report and the LTV:CAC chart."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from clvmodel.budget.cac_config import UNKNOWN
+from clvmodel.budget.run import BudgetResult
+
+
+def _money(x: float) -> str:
+    return "-" if not np.isfinite(x) else f"{x:,.2f}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+def _ratio(x: float) -> str:
+    return "-" if not np.isfinite(x) else f"{x:.2f}:1"
+
+
+def _plain(x: float) -> str:
+    return "-" if not np.isfinite(x) else f"{x:,.0f}"
+
+
+def _share(x: float) -> str:
+    return "-" if not np.isfinite(x) else f"{x:.1%}"
+
+
+def format_report(result: BudgetResult) -> str:
+    """A plain-text report: channels, allocation, segments, warnings."""
+    ch = result.channels
+    margin_note = "" if result.margin == 1.0 else f", margin {result.margin:.0%} applied"
+    lines = [f"LTV:CAC by channel (target {result.target_ratio:g}:1{margin_note})"]
+    cols = {
+        "channel": str, "customers": _plain, "mean_clv": _money, "cac": _money,
+        "ltv_cac": _ratio, "max_allowable_cac": _money, "payback_periods": _plain,
+        "verdict": str,
+    }
+    lines.append(ch[list(cols)].to_string(index=False, formatters=cols, na_rep="-"))
+    lines.append("")
+    s = result.summary()
+    lines.append(
+        f"Budget allocation (budget {s['budget']:,.0f}; allocated {s['allocated']:,.0f}; "
+        f"unallocated {s['unallocated']:,.0f})"
+    )
+    alloc_cols = {
+        "channel": str, "allocated_spend": _plain, "expected_customers": _plain,
+        "expected_clv": _plain, "marginal_ltv_cac": _ratio, "bound": str,
+    }
+    alloc = ch[ch["channel"] != UNKNOWN]
+    lines.append(
+        alloc[list(alloc_cols)].to_string(index=False, formatters=alloc_cols, na_rep="-")
+    )
+    lines.append(
+        f"expected customers {s['expected_customers']:,.0f}; expected CLV on margin "
+        f"{s['expected_clv']:,.0f}; net of spend {s['expected_net_value']:,.0f}"
+    )
+    if len(result.segments):
+        lines.append("")
+        budget_note = (
+            f"; retention budget {result.retention_budget:,.0f}" if result.retention_budget else ""
+        )
+        lines.append(f"Segments (retention share follows CLV at risk{budget_note})")
+        seg_cols = {
+            "segment": str, "customers": _plain, "clv_share": _share, "mean_p_alive": _share,
+            "clv_at_risk": _plain, "retention_share": _share, "retention_budget": _plain,
+        }
+        lines.append(
+            result.segments[list(seg_cols)].to_string(index=False, formatters=seg_cols, na_rep="-")
+        )
+    if result.warnings:
+        lines.append("")
+        lines.extend(f"WARNING: {w}" for w in result.warnings)
+    return "\n".join(lines)
+
+
+_VERDICT_COLOURS = {"grow": "#2e7d32", "hold": "#f9a825", "cut": "#c62828"}
+
+
+def ltv_cac_chart(result: BudgetResult) -> Figure:
+    """Bar chart of LTV:CAC per channel, coloured by verdict, with the target and 1:1 lines.
+
+    Built on :class:`matplotlib.figure.Figure` directly (no pyplot), so nothing is shown or kept
+    in global state; call ``fig.savefig(path)`` to write it.
+    """
+    data = result.channels[np.isfinite(result.channels["ltv_cac"].astype(float))]
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    colours = [_VERDICT_COLOURS.get(v, "#9e9e9e") for v in data["verdict"]]
+    bars = ax.bar(data["channel"].astype(str), data["ltv_cac"], color=colours)
+    ax.bar_label(bars, labels=[f"{v:.1f}" for v in data["ltv_cac"]], padding=2)
+    ax.axhline(result.target_ratio, color="black", linestyle="--",
+               label=f"target {result.target_ratio:g}:1")
+    ax.axhline(1.0, color="grey", linestyle=":", label="break-even 1:1")
+    top = max([result.target_ratio, *data["ltv_cac"].tolist()])
+    ax.set_ylim(0, top * 1.15)  # room for the bar labels and the target line
+    ax.set_ylabel("LTV:CAC")
+    ax.set_title("LTV:CAC by acquisition channel")
+    ax.legend(loc="upper right")
+    if data.empty:
+        ax.text(0.5, 0.5, "no channel with customers and a CAC", ha="center",
+                transform=ax.transAxes)
+    return fig

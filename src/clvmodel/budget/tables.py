@@ -1,0 +1,240 @@
+"""Per-channel and per-segment tables: LTV:CAC, max allowable CAC, payback, verdicts, shares.
+
+:func:`channel_table` answers *which channels bring customers worth more than they cost* and *how
+long until one pays back its CAC*; :func:`segment_table` answers *where retention money should
+go*. The rules (verdicts, retention shares) are in the docstring of :mod:`clvmodel.budget`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvmodel.budget.cac_config import UNKNOWN, CacConfig
+from clvmodel.budget.channels import (
+    _channel_names,
+    _check_channels_configured,
+    _check_scores,
+    _id_strings,
+    _require_columns,
+)
+from clvmodel.errors import ClvError
+
+SEGMENTS: tuple[str, ...] = ("VIP", "high", "medium", "low", "at_risk", "lost")
+"""Segments written by ``clvmodel score``, in report order."""
+
+# Relative tolerance for "at a bound" / "budget spent" / "covers CAC" comparisons: far above
+# float noise, far below anything a reader of the report would notice.
+_RTOL = 1e-7
+
+
+# --------------------------------------------------------------------------------------------
+# Channels
+# --------------------------------------------------------------------------------------------
+
+
+def _period_matrix(period_values: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    """``period_values`` as an ``(n_customers, H)`` array aligned to ``ids``, periods 1..H."""
+    try:
+        periods = [int(str(c)) for c in period_values.columns]
+    except ValueError:
+        raise ClvError(
+            f"period_values columns must be periods 1..H (got {list(period_values.columns)[:5]}); "
+            "name them 1, 2, ..."
+        ) from None
+    if sorted(periods) != list(range(1, len(periods) + 1)):
+        raise ClvError(
+            f"period_values columns must be 1..H without gaps (got {sorted(periods)[:5]}...); "
+            "name them 1, 2, ..."
+        )
+    frame = period_values.copy()
+    frame.columns = periods
+    frame = frame[sorted(periods)]
+    frame.index = _id_strings(pd.Series(frame.index)).to_numpy()
+    if frame.index.duplicated().any():
+        raise ClvError("period_values has duplicate customer ids in its index; keep one row each")
+    key = _id_strings(ids)
+    absent = ~key.isin(frame.index)
+    if absent.any():
+        raise ClvError(
+            f"period_values is missing {int(absent.sum())} customer(s) of the scores (e.g. "
+            f"{key[absent].iloc[0]!r}); compute period values for every scored customer"
+        )
+    values = frame.loc[key.to_numpy()].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise ClvError("period_values has missing or infinite values; fill them (0 if none)")
+    return values
+
+
+def _payback(cumulative: np.ndarray, cac: float) -> float:
+    """First 1-based period whose cumulative margin covers ``cac``; NaN if none does."""
+    covered = np.flatnonzero(cumulative >= cac * (1.0 - _RTOL))
+    return float(covered[0] + 1) if covered.size else float("nan")
+
+
+def _meets(ratio: float | pd.Series, threshold: float) -> Any:
+    """``ratio >= threshold`` forgiving float noise: 0.3 * 30 / 3 is 2.9999999999999996."""
+    return ratio >= threshold * (1.0 - _RTOL)
+
+
+def _verdict(ratio: float, payback: float, target: float) -> str:
+    if not np.isfinite(ratio):
+        return "n/a"
+    if not _meets(ratio, 1.0):
+        return "cut"
+    if _meets(ratio, target) and np.isfinite(payback):
+        return "grow"
+    return "hold"
+
+
+def channel_table(
+    scores_with_channels: pd.DataFrame,
+    config: CacConfig,
+    period_values: pd.DataFrame | None = None,
+    horizon: int | None = None,
+) -> pd.DataFrame:
+    """LTV:CAC, maximum allowable CAC, payback and verdict per channel.
+
+    For channel ``c`` with customers ``i in c``::
+
+        mean_clv_c          = mean_i predicted_clv_i          (scores' units: revenue or margin)
+        ltv_cac_c           = margin * mean_clv_c / cac_c
+        max_allowable_cac_c = margin * mean_clv_c / target_ratio
+        payback_periods_c   = min { p : margin * sum_{q<=p} mean_i v_iq >= cac_c }   (1-based)
+
+    where ``v_iq`` is customer ``i``'s expected (discounted) value in period ``q``, taken from
+    ``period_values`` (index ``customer_id``, columns ``1..H``, revenue: margin is applied here).
+    Without ``period_values`` the approximation ``v_iq = predicted_clv_i / H`` spreads CLV evenly
+    over ``H = horizon`` periods (argument, else ``config.horizon``). That is an approximation:
+    discounting and churn make real per-period value decline, so the even spread tends to
+    overstate the payback period (errs on the cautious side). Payback is NaN when the CAC is not
+    covered within the H periods.
+
+    Rows: every configured channel (config order, ``customers == 0`` and verdict ``no data`` when
+    absent from the scores), then ``unknown`` if any customer has no channel (reported only:
+    ``cac``, ratios and payback are NaN, verdict ``n/a``). Verdicts: see the docstring of
+    :mod:`clvmodel.budget`.
+
+    Raises
+    ------
+    ClvError
+        No ``channel`` or ``predicted_clv`` column, a channel without a CAC entry, no horizon,
+        or malformed ``period_values``.
+    """
+    _check_scores(scores_with_channels)
+    _require_columns(
+        scores_with_channels, ["channel"], "scores",
+        "call attach_channels first or pass a customers table (customer_id, channel)",
+    )
+    channels = _channel_names(scores_with_channels["channel"])
+    _check_channels_configured(channels, config, per_customer=True)
+    clv = pd.to_numeric(scores_with_channels["predicted_clv"]).to_numpy(dtype=float)
+
+    per_period: np.ndarray | None = None
+    periods = 0
+    if period_values is not None:
+        _require_columns(scores_with_channels, ["customer_id"], "scores", "re-run clvmodel score")
+        per_period = _period_matrix(period_values, scores_with_channels["customer_id"])
+    else:
+        h = horizon if horizon is not None else config.horizon
+        if h is None or int(h) < 1:
+            raise ClvError(
+                "payback needs a horizon: pass horizon (periods covered by predicted_clv, e.g. "
+                "39) or period_values, or set horizon in the CAC config"
+            )
+        periods = int(h)
+
+    names = list(config.channels) + ([UNKNOWN] if (channels == UNKNOWN).any() else [])
+    rows = []
+    for name in names:
+        mask = (channels == name).to_numpy()
+        n = int(mask.sum())
+        mean_clv = float(clv[mask].mean()) if n else float("nan")
+        median_clv = float(np.median(clv[mask])) if n else float("nan")
+        cac = config.channels[name].observed_cac if name in config.channels else float("nan")
+        ratio = config.margin * mean_clv / cac if n else float("nan")
+        if n and np.isfinite(cac):
+            # Mean value per period of the channel's customers; without period_values, the even
+            # spread mean_clv / H in each of the H periods (an approximation, see above).
+            mean_path = (
+                per_period[mask].mean(axis=0) if per_period is not None
+                else np.full(periods, mean_clv / periods)
+            )
+            payback = _payback(config.margin * np.cumsum(mean_path), cac)
+        else:
+            payback = float("nan")
+        verdict = "no data" if n == 0 else _verdict(ratio, payback, config.target_ratio)
+        rows.append({
+            "channel": name,
+            "customers": n,
+            "mean_clv": mean_clv,
+            "median_clv": median_clv,
+            "total_clv": float(clv[mask].sum()),
+            "cac": cac,
+            "ltv_cac": ratio,
+            "max_allowable_cac": config.margin * mean_clv / config.target_ratio
+            if name != UNKNOWN else float("nan"),
+            "payback_periods": payback,
+            "verdict": verdict,
+        })
+    table = pd.DataFrame(rows)
+    table["customers"] = table["customers"].astype("int64")
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# Segments
+# --------------------------------------------------------------------------------------------
+
+
+def segment_table(scores: pd.DataFrame, config: CacConfig) -> pd.DataFrame:
+    """Customers, CLV share and suggested retention budget share per segment.
+
+    ::
+
+        clv_at_risk_s      = sum_{i in s} predicted_clv_i * (1 - p_alive_i)
+        retention_share_s  = w_s * clv_at_risk_s / sum_t w_t * clv_at_risk_t
+        retention_budget_s = retention_share_s * config.retention_budget
+
+    with ``w = config.retention_weights`` (default 1, ``lost`` 0); the rationale is in the
+    docstring of :mod:`clvmodel.budget`. Shares are 0 when nothing is at risk. Rows follow
+    ``VIP, high, medium, low, at_risk, lost``, then any other segment names sorted.
+
+    Raises
+    ------
+    ClvError
+        Missing ``segment``, ``predicted_clv`` or ``p_alive``, or ``p_alive`` outside [0, 1].
+    """
+    _check_scores(scores)
+    _require_columns(scores, ["segment", "p_alive"], "scores", "re-run clvmodel score")
+    p_alive = pd.to_numeric(scores["p_alive"], errors="coerce").to_numpy(dtype=float)
+    if not (np.isfinite(p_alive) & (p_alive >= 0) & (p_alive <= 1)).all():
+        raise ClvError("p_alive has values outside [0, 1] or missing; re-run clvmodel score")
+    clv = pd.to_numeric(scores["predicted_clv"]).to_numpy(dtype=float)
+    frame = pd.DataFrame({
+        "segment": scores["segment"].astype(object).map(str).to_numpy(),
+        "clv": clv,
+        "p_alive": p_alive,
+        "at_risk": clv * (1.0 - p_alive),
+    })
+    grouped = frame.groupby("segment", sort=False).agg(
+        customers=("clv", "size"), total_clv=("clv", "sum"), mean_clv=("clv", "mean"),
+        mean_p_alive=("p_alive", "mean"), clv_at_risk=("at_risk", "sum"),
+    )
+    order = [s for s in SEGMENTS if s in grouped.index]
+    order += sorted(s for s in grouped.index if s not in SEGMENTS)
+    table = grouped.loc[order].reset_index()
+    table["customers"] = table["customers"].astype("int64")
+    table.insert(2, "customer_share", table["customers"] / table["customers"].sum())
+    total = table["total_clv"].sum()
+    table.insert(4, "clv_share", table["total_clv"] / total if total != 0 else np.nan)
+    weights = config.retention_weights
+    table["weight"] = [float(weights.get(s, 1.0)) for s in table["segment"]]
+    # Negative CLV (returns exceeding purchases) is no exposure worth protecting.
+    weighted = table["weight"] * table["clv_at_risk"].clip(lower=0.0)
+    denom = weighted.sum()
+    table["retention_share"] = weighted / denom if denom > 0 else 0.0
+    table["retention_budget"] = table["retention_share"] * config.retention_budget
+    return table
