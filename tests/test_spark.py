@@ -29,6 +29,8 @@ from pyspark.sql import SparkSession  # noqa: E402 - after the skip
 from clvmodel import io as clv_io  # noqa: E402 - after the skip
 from clvmodel import rfm as clv_rfm  # noqa: E402
 from clvmodel import spark as clv_spark  # noqa: E402
+from clvmodel.spark import summary as spark_summary  # noqa: E402
+from clvmodel.spark import validate as spark_validate  # noqa: E402
 from clvmodel.artifact import TrainedModel  # noqa: E402
 from clvmodel.config import DataConfig  # noqa: E402
 from clvmodel.errors import ClvError  # noqa: E402
@@ -247,7 +249,7 @@ def test_rfm_date_errors_match_summarise(spark) -> None:
 def test_a_decimal_result_is_refused_as_a_bug(spark) -> None:
     """Spark reads `1.0` as DECIMAL; rfm() must never hand out DECIMAL (6-place) recency or T."""
     with pytest.raises(RuntimeError, match="recency decimal"):
-        clv_spark._check_rfm_types(spark.sql("SELECT CAST(1 AS INT) / 7.0 AS recency"))
+        spark_summary._check_rfm_types(spark.sql("SELECT CAST(1 AS INT) / 7.0 AS recency"))
 
 
 # --- scoring ----------------------------------------------------------------------------------------
@@ -324,7 +326,7 @@ def test_score_checks_the_whole_frame_like_validate_rfm(spark, cdnow_model) -> N
             with pytest.raises(ClvError) as local_error:
                 validate_rfm(bad, time_unit="day")
             with pytest.raises(ClvError) as spark_error:
-                clv_spark._validate_rfm(frame, "input", time_unit="day")
+                spark_validate._validate_rfm(frame, "input", time_unit="day")
             assert str(spark_error.value) == str(local_error.value)
             continue
         with pytest.raises(ClvError) as local_error:
