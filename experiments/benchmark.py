@@ -257,8 +257,8 @@ def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
 # --- workers: one per measured step, each run in its own process --------------------------------------
 
 
-def rfm_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
-    """io.load_transactions + rfm.summarise straight from the Parquet file (DuckDB)."""
+def _summary_clvmodel(p: dict[str, Any], **dates: dt.date) -> dict[str, Any]:
+    """io.load_transactions + rfm.summarise straight from the Parquet file (DuckDB), timed."""
     from clvmodel import io, rfm
     from clvmodel.config import DataConfig
 
@@ -268,7 +268,7 @@ def rfm_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
         con = io.connect(memory_limit=p.get("memory_limit"))
         try:
             io.load_transactions(con, DataConfig(source=p["source"]))
-            return rfm.summarise(con, time_unit="week", days="days").summary
+            return rfm.summarise(con, time_unit="week", days="days", **dates).summary
         finally:
             con.close()
 
@@ -276,6 +276,11 @@ def rfm_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
     if p.get("out"):
         summary.to_parquet(p["out"], index=False)
     return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
+
+
+def rfm_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """The RFM summary with clvmodel (no split)."""
+    return _summary_clvmodel(p)
 
 
 def rfm_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
@@ -316,24 +321,11 @@ def rfm_duckdb(p: dict[str, Any]) -> dict[str, Any]:
 
 def split_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
     """Calibration/holdout split with clvmodel from the Parquet file."""
-    from clvmodel import io, rfm
-    from clvmodel.config import DataConfig
-
-    rss = _rss_mb()
-    cal, obs = dt.date.fromisoformat(p["calibration_end"]), dt.date.fromisoformat(p["observation_end"])
-
-    def run() -> Any:
-        con = io.connect(memory_limit=p.get("memory_limit"))
-        try:
-            io.load_transactions(con, DataConfig(source=p["source"]))
-            return rfm.summarise(con, time_unit="week", calibration_end=cal, observation_end=obs, days="days").summary
-        finally:
-            con.close()
-
-    summary, seconds = _timed(run)
-    if p.get("out"):
-        summary.to_parquet(p["out"], index=False)
-    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
+    return _summary_clvmodel(
+        p,
+        calibration_end=dt.date.fromisoformat(p["calibration_end"]),
+        observation_end=dt.date.fromisoformat(p["observation_end"]),
+    )
 
 
 def split_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
@@ -473,20 +465,17 @@ def fit_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def score_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
-    """clvmodel.predict.score (P(alive), E[purchases], E[order value], 12-week discounted CLV)."""
-    _quiet_warnings()
+def trained_model(params: dict[str, dict[str, float]]) -> Any:
+    """The TrainedModel the scoring step uses: BG/NBD + Gamma-Gamma with ``params``, 12 weeks at 1 %."""
     from clvmodel.artifact import TrainedModel
     from clvmodel.config import SegmentConfig
     from clvmodel.models.bgnbd import BetaGeoModel
     from clvmodel.models.gamma_gamma import GammaGammaModel
-    from clvmodel.predict import score
 
-    params = json.loads(Path(p["params"]).read_text())
     models = {"bgnbd": BetaGeoModel(), "gamma_gamma": GammaGammaModel()}
     for name, model in models.items():
         model.params_ = params[name]
-    trained = TrainedModel(
+    return TrainedModel(
         name="benchmark",
         time_unit="week",
         models=models,
@@ -496,6 +485,27 @@ def score_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
         config={"intervals": {"draws": 0}},
         primary="bgnbd",
     )
+
+
+def lifetimes_fitters(params: dict[str, dict[str, float]]) -> tuple[Any, Any]:
+    """lifetimes' BetaGeoFitter and GammaGammaFitter carrying ``params``, ready to predict."""
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    bgf = BetaGeoFitter()
+    bgf.params_ = pd.Series(params["bgnbd"], dtype=float)[["r", "alpha", "a", "b"]]
+    bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # set by fit() only
+    ggf = GammaGammaFitter()
+    ggf.params_ = pd.Series(params["gamma_gamma"], dtype=float)[["p", "q", "v"]]
+    return bgf, ggf
+
+
+def score_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """clvmodel.predict.score (P(alive), E[purchases], E[order value], 12-week discounted CLV)."""
+    _quiet_warnings()
+    from clvmodel.predict import score
+
+    trained = trained_model(json.loads(Path(p["params"]).read_text()))
     _warm_lifetimes()
     summary = _summary(p)[["customer_id", "frequency", "recency", "T", "monetary_value"]]
     rss = _rss_mb()
@@ -515,14 +525,8 @@ def score_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     """
     _quiet_warnings()
     import pandas as pd
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
 
-    params = json.loads(Path(p["params"]).read_text())
-    bgf = BetaGeoFitter()
-    bgf.params_ = pd.Series(params["bgnbd"], dtype=float)[["r", "alpha", "a", "b"]]
-    bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # set by fit() only
-    ggf = GammaGammaFitter()
-    ggf.params_ = pd.Series(params["gamma_gamma"], dtype=float)[["p", "q", "v"]]
+    bgf, ggf = lifetimes_fitters(json.loads(Path(p["params"]).read_text()))
     summary = _summary(p)
     f, r, T, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
     rss = _rss_mb()

@@ -27,9 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-HORIZON = 12
-DISCOUNT_RATE = 0.01
-LIFETIMES_CLV_FREQ = "M"  # one model period (a week) per step: the same definition as clvmodel's
+# The benchmark's definitions (this script's folder is on sys.path when it runs).
+from benchmark import DISCOUNT_RATE, HORIZON, LIFETIMES_CLV_FREQ, lifetimes_fitters, trained_model
 
 
 def _timed(call: Callable[[], Any], repeat: int) -> tuple[Any, float, float]:
@@ -71,37 +70,9 @@ def _parameters(path: Path, summary: pd.DataFrame) -> dict[str, dict[str, float]
     return params
 
 
-def _trained(params: dict[str, dict[str, float]]) -> Any:
-    """The TrainedModel of ``score_clvmodel`` in experiments/benchmark.py."""
-    from clvmodel.artifact import TrainedModel
-    from clvmodel.config import SegmentConfig
-    from clvmodel.models.bgnbd import BetaGeoModel
-    from clvmodel.models.gamma_gamma import GammaGammaModel
-
-    models = {"bgnbd": BetaGeoModel(), "gamma_gamma": GammaGammaModel()}
-    for name, model in models.items():
-        model.params_ = params[name]
-    return TrainedModel(
-        name="benchmark",
-        time_unit="week",
-        models=models,
-        clv={"horizon": HORIZON, "discount_rate": DISCOUNT_RATE, "margin": 1.0},
-        segments=SegmentConfig().model_dump(),
-        columns={"customer_id": "customer_id", "date": "date", "amount": "amount"},
-        config={"intervals": {"draws": 0}},
-        primary="bgnbd",
-    )
-
-
 def _lifetimes_clv(params: dict[str, dict[str, float]], summary: pd.DataFrame) -> Callable[[], np.ndarray]:
     """lifetimes' CLV call as ``score_lifetimes`` makes it, ready to time."""
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
-
-    bgf = BetaGeoFitter()
-    bgf.params_ = pd.Series(params["bgnbd"], dtype=float)[["r", "alpha", "a", "b"]]
-    bgf.predict = bgf.conditional_expected_number_of_purchases_up_to_time  # set by fit() only
-    ggf = GammaGammaFitter()
-    ggf.params_ = pd.Series(params["gamma_gamma"], dtype=float)[["p", "q", "v"]]
+    bgf, ggf = lifetimes_fitters(params)
     f, r, T, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
 
     def run() -> np.ndarray:
@@ -130,7 +101,7 @@ def main() -> None:
     columns = ["customer_id", "frequency", "recency", "T", "monetary_value"]
     summary = pd.read_parquet(args.summary).iloc[: args.customers].reset_index(drop=True)[columns]
     params = _parameters(Path(args.params), summary)
-    trained = _trained(params)
+    trained = trained_model(params)
 
     rss, peak_before = _memory_mb("VmRSS"), _memory_mb("VmHWM")
     ours, ours_first, ours_best = _timed(lambda: score(trained, summary, interval_draws=0), args.repeat)

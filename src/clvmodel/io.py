@@ -285,9 +285,10 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
     return report
 
 
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
-            "FLOAT", "DOUBLE", "DECIMAL")
-_INTEGER_ID = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+# DuckDB column types read without text parsing.
+_INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_NUMERIC = (*_INTEGER, "FLOAT", "DOUBLE", "DECIMAL")  # a prefix: DECIMAL(18,2)
+_PLAIN_DATES = {"DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}  # no zone: the day as written
 
 
 def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | None) -> dict[str, str]:
@@ -299,13 +300,13 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
     evaluates a view's column only where a query uses it, so typed data never pays for them).
     """
     cid, cdate, camount = (_ident(getattr(data.columns, r)) for r in ("customer_id", "date", "amount"))
-    id_type, date_type, amount_type = (types[getattr(data.columns, r)] for r in ("customer_id", "date", "amount"))
+    id_type, date_type, amount_type = _kinds(data, types).values()
     text = f"TRIM(CAST({cdate} AS VARCHAR))"
     offset = f"(contains({text}, ':') AND regexp_matches({text}, {sql_literal(_OFFSET)}))"  # a time first: cheap
     non_zero_offset = f"{offset} AND NOT regexp_matches({text}, {sql_literal(_ZERO_OFFSET)})"
     columns = {
         "customer_id": (
-            f"CAST({cid} AS VARCHAR)" if id_type in _INTEGER_ID else f"NULLIF(TRIM(CAST({cid} AS VARCHAR)), '')"
+            f"CAST({cid} AS VARCHAR)" if id_type in _INTEGER else f"NULLIF(TRIM(CAST({cid} AS VARCHAR)), '')"
         ),
         "raw_date": f"NULLIF({text}, '')",
         "has_date": f"NULLIF({text}, '') IS NOT NULL",
@@ -315,7 +316,7 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
     if date_type.startswith("TIMESTAMP WITH TIME ZONE"):
         columns["day"] = f"CAST(timezone('UTC', {cdate}) AS DATE)"
         columns["has_date"] = f"{cdate} IS NOT NULL"
-    elif date_type in {"DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}:
+    elif date_type in _PLAIN_DATES:
         columns["day"] = f"CAST({cdate} AS DATE)"
         columns["has_date"] = f"{cdate} IS NOT NULL"
     elif date_format:
@@ -342,9 +343,16 @@ def _all_parquet(files: list[str]) -> bool:
     return all(Path(f).suffix.lower() in PARQUET for f in files)
 
 
-def _typed(columns: dict[str, str]) -> bool:
-    """The parsed columns need no text parsing (typed dates and amounts)."""
-    return "TRY_" not in columns["day"] and "TRY_" not in columns["amount"]
+def _kinds(data: DataConfig, types: dict[str, str]) -> dict[str, str]:
+    """The source's column type of each role (``customer_id``, ``date``, ``amount``)."""
+    return {role: types[getattr(data.columns, role)] for role in ("customer_id", "date", "amount")}
+
+
+def _typed(kinds: dict[str, str]) -> bool:
+    """Dates and amounts that need no text parsing (typed Parquet, most often)."""
+    return (kinds["date"] in _PLAIN_DATES or kinds["date"].startswith("TIMESTAMP WITH TIME ZONE")) and kinds[
+        "amount"
+    ].startswith(_NUMERIC)
 
 
 def _load(
@@ -414,7 +422,7 @@ def _load(
             relation = "(SELECT DISTINCT * FROM raw)"
     # A typed Parquet source is cheap to scan again, so ``transactions`` stays a view over it (no
     # copy of every row in memory); text is parsed once, into a table.
-    kind = "VIEW" if relation == "raw" and _typed(columns) and _all_parquet(files) else "TABLE"
+    kind = "VIEW" if relation == "raw" and _typed(_kinds(data, dict(described))) and _all_parquet(files) else "TABLE"
     for (existing,) in con.execute(
         "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = 'transactions' AND NOT internal "
         "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = 'transactions'"
@@ -474,12 +482,9 @@ def _clean_by_metadata(
     if not _all_parquet(files):
         return None
     names = {role: getattr(data.columns, role) for role in ("customer_id", "date", "amount")}
-    kinds = {role: types[name] for role, name in names.items()}
-    if not (
-        (kinds["customer_id"] == "VARCHAR" or kinds["customer_id"] in _INTEGER_ID)
-        and kinds["date"] in {"DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
-        and (kinds["amount"].startswith(_NUMERIC))
-    ):
+    kinds = _kinds(data, types)
+    # Zoned timestamps are excluded too: their statistics are instants, the days are UTC days.
+    if not (kinds["customer_id"] in ("VARCHAR", *_INTEGER) and kinds["date"] in _PLAIN_DATES and _typed(kinds)):
         return None
     file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     rows, groups = con.execute(

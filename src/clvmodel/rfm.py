@@ -250,7 +250,6 @@ def summarise(
             f"SELECT count(*) FROM (SELECT customer_id FROM {source} GROUP BY customer_id "
             f"HAVING min(day) > DATE '{obs}')"
         ).fetchall()[0][0]
-    summary["customer_id"] = summary["customer_id"].astype(object)
     return RfmResult(
         summary=summary,
         time_unit=time_unit,
