@@ -192,10 +192,10 @@ def test_import_and_fit_leave_warning_filters_alone_in_a_fresh_interpreter() -> 
     done = _fresh_interpreter(
         """
         from clvmodel.models import lifetimes_adapter
-        from clvmodel.models.bgnbd import BetaGeoModel
         from clvmodel.models.gamma_gamma import GammaGammaModel
+        from clvmodel.models.mbgnbd import ModifiedBetaGeoModel  # BG/NBD no longer touches lifetimes
         summary = pd.read_csv(sys.argv[1])
-        model = BetaGeoModel().fit(summary)
+        model = ModifiedBetaGeoModel().fit(summary)
         model.expected_purchases(summary["frequency"], summary["recency"], summary["T"], t=39)
         model.p_alive(summary["frequency"], summary["recency"], summary["T"])
         rng = np.random.default_rng(0)

@@ -20,7 +20,9 @@ package:
   gradients of :mod:`.bgnbd_likelihood` and :mod:`.gamma_gamma_likelihood`, several times faster
   than autograd on lifetimes' functions. lifetimes' ``_negative_log_likelihood`` stays the oracle:
   the tests check the numpy likelihoods, their gradients and the fits against it (and
-  ``fit("bgnbd")``, ``fit("gamma_gamma")`` here are those reference paths).
+  ``fit("bgnbd")``, ``fit("gamma_gamma")`` here are those reference paths). BG/NBD does not
+  forecast here either (:mod:`.bgnbd_forecast`); :func:`fitter_from_params` ``("bgnbd", …)`` is
+  its test oracle.
 * A failed fit raises :class:`~clvmodel.errors.ConvergenceFailure` with the optimiser's words
   (lifetimes' own ``fit`` prints its result and raises a bare ``ConvergenceError``; we capture
   both).

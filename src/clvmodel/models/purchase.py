@@ -2,8 +2,9 @@
 
 BG/NBD, MBG/NBD and Pareto/NBD all describe a customer by ``(x, t_x, T)`` and answer the same
 questions; each subclass names its lifetimes fitter (through :mod:`.lifetimes_adapter`, whose
-likelihood fits it; BG/NBD brings its own numpy likelihood, :mod:`.bgnbd_likelihood`) and cites its
-equations.
+likelihood fits it and whose methods forecast) and cites its equations. BG/NBD brings its own numpy
+likelihood and forecasts (:mod:`.bgnbd_likelihood`, :mod:`.bgnbd_forecast`) and never reaches
+lifetimes.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ class PurchaseModel(FittedModel):
         is alive at T, the past enters the BG/NBD, MBG/NBD and Pareto/NBD posteriors only through
         ``x`` and ``T`` (equation (10) of Fader, Hardie & Lee 2005 is exactly this product). The
         second factor, the costly one (Gauss hypergeometric functions), is evaluated once per
-        distinct ``(x, T)`` — with daily data far fewer than distinct ``(x, t_x, T)`` — as
-        lifetimes' expectation divided by its P(alive), both at ``t_x = T``.
+        distinct ``(x, T)`` — with daily data far fewer than distinct ``(x, t_x, T)`` — by
+        :meth:`expected_purchases_if_alive` (by default lifetimes' expectation divided by its
+        P(alive), both at ``t_x = T``; BG/NBD evaluates the numerator of equation (10) directly).
 
         Broadcasts: ``t`` of shape ``(H, 1)`` with customer arrays of shape ``(n,)`` gives an
         ``(H, n)`` matrix of cumulative expectations.
