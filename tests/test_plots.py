@@ -1,0 +1,97 @@
+"""The training figures draw the numbers they are given (checked on the artists, not on pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from clvmodel import plots
+
+
+def _bar_heights(figure: Figure) -> np.ndarray:
+    return np.array([patch.get_height() for patch in figure.axes[0].patches])
+
+
+def test_cumulative_transactions_draws_the_running_total_and_the_forecast() -> None:
+    actual = pd.Series([3, 0, 5, 2], index=pd.RangeIndex(1, 5, name="period"))
+    predicted = np.array([2.5, 4.0, 8.5, 10.0])
+    figure = plots.cumulative_transactions(actual, predicted, calibration_period=2.0, unit="week", model="bgnbd")
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    np.testing.assert_array_equal(lines["actual"].get_ydata(), [3, 3, 8, 10])  # cumulative sum
+    np.testing.assert_array_equal(lines["bgnbd"].get_ydata(), predicted)
+    np.testing.assert_array_equal(lines["calibration end"].get_xdata(), [2.0, 2.0])
+    assert figure.axes[0].get_xlabel() == "weeks since the first purchase in the data"
+
+
+def test_no_calibration_line_without_a_split() -> None:
+    figure = plots.cumulative_transactions(pd.Series([1, 2]), np.array([1.0, 2.0]), calibration_period=None, unit="day")
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["actual", "BG/NBD"]
+
+
+def test_p_alive_histogram_counts_twenty_bins_of_width_005() -> None:
+    values = np.array([0.0, 0.01, 0.049, 0.05, 0.5, 0.99, 1.0, 1.0])
+    heights = _bar_heights(plots.p_alive_histogram(values))
+    assert len(heights) == 20
+    # numpy's bins are half-open except the last, which holds 1.0.
+    expected = np.zeros(20)
+    expected[[0, 1, 10, 19]] = [3, 1, 1, 3]
+    np.testing.assert_array_equal(heights, expected)
+
+
+def test_clv_histogram_counts_only_positive_values_on_log_bins() -> None:
+    values = np.array([-5.0, 0.0, 0.5, 1.0, 10.0, 10.0, 100.0, 1000.0])
+    figure = plots.clv_histogram(values, horizon=12, unit="week")
+    heights = _bar_heights(figure)
+    assert heights.sum() == 6  # the negative and the zero CLV are not on a log axis
+    assert len(heights) == 39
+    assert figure.axes[0].get_xscale() == "log"
+    assert figure.axes[0].get_xlabel() == "predicted CLV over 12 weeks"
+
+
+def test_clv_histogram_with_no_positive_value_is_an_empty_linear_plot() -> None:
+    figure = plots.clv_histogram(np.zeros(5), horizon=3, unit="day")
+    assert _bar_heights(figure).sum() == 0
+    assert figure.axes[0].get_xscale() == "linear"
+
+
+def test_holdout_by_frequency_draws_each_model_column() -> None:
+    table = pd.DataFrame(
+        {"frequency": [0, 1, 2], "customers": [10, 5, 2], "actual": [0.2, 0.9, 1.5], "bgnbd": [0.25, 0.8, 1.6]}
+    )
+    lines = {line.get_label(): line for line in plots.holdout_by_frequency(table).axes[0].get_lines()}
+    assert set(lines) == {"actual", "bgnbd"}  # "customers" is a count, not a model
+    np.testing.assert_array_equal(lines["bgnbd"].get_ydata(), [0.25, 0.8, 1.6])
+
+
+def test_leaderboard_chart_bars_in_model_order() -> None:
+    board = pd.DataFrame(
+        {
+            "model": ["bgnbd", "bgnbd", "historical", "historical"],
+            "target": ["purchases", "spend", "purchases", "spend"],
+            "pct_error": [1.5, -2.0, 40.0, 35.0],
+            "spearman": [0.6, 0.5, 0.55, 0.45],
+        }
+    )
+    figure = plots.leaderboard_chart(board)
+    errors = [p.get_height() for p in figure.axes[0].patches]
+    assert errors == [1.5, 40.0, -2.0, 35.0]  # purchases bars (both models), then spend bars
+    assert [t.get_text() for t in figure.axes[1].get_xticklabels()] == ["bgnbd", "historical"]
+
+
+def test_survival_projection_draws_actual_and_expected() -> None:
+    projection = pd.DataFrame({"period": [0, 1, 2], "actual": [1000, 631, 468], "expected": [1000, 640.0, 470.0]})
+    lines = {line.get_label(): line for line in plots.survival_projection(projection, 2, "year").axes[0].get_lines()}
+    np.testing.assert_array_equal(lines["actual"].get_ydata(), [1000, 631, 468])
+    np.testing.assert_array_equal(lines["sBG"].get_ydata(), [1000, 640.0, 470.0])
+
+
+@pytest.mark.parametrize("name", ["p_alive_histogram", "clv_histogram"])
+def test_figures_leave_pyplot_alone(name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    figure = getattr(plots, name)(np.linspace(0.01, 1, 50), **({} if name == "p_alive_histogram" else {"horizon": 1, "unit": "day"}))
+    assert isinstance(figure, Figure)
+    assert plt.get_fignums() == before  # object API only: nothing registered with pyplot
