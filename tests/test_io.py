@@ -154,6 +154,32 @@ def test_folder_of_parquet_files_recursively(duck, tmp_path: Path) -> None:
     assert [r[0] for r in _rows(duck)] == ["1", "2", "3"]
 
 
+def test_a_file_rewritten_after_the_load_stops_the_run(duck, tmp_path: Path) -> None:
+    # Typed Parquet stays a view that later stages read again; a rewrite in between is refused.
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"id": ["1", "2"], "day": [D(1997, 1, 1)] * 2, "value": [1.0, 2.0]}).to_parquet(path)
+    report = _load(duck, path)
+    assert duck.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'transactions'").fetchall() == [("VIEW",)]
+    io.check_unchanged(report)  # nothing changed: no error
+    pd.DataFrame({"id": ["1", "2", "3"], "day": [D(1997, 1, 1)] * 3, "value": [1.0, 2.0, 3.0]}).to_parquet(path)
+    assert duck.execute("SELECT count(*) FROM transactions").fetchall() == [(3,)]  # what a later reader would see
+    with pytest.raises(ClvError, match=r"t\.parquet changed while clvmodel was reading it"):
+        io.check_unchanged(report)
+
+
+def test_a_file_removed_after_the_load_stops_the_run(duck, tmp_path: Path) -> None:
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    for name in ("a", "b"):
+        pd.DataFrame({"id": [name], "day": [D(1997, 1, 1)], "value": [1.0]}).to_parquet(folder / f"{name}.parquet")
+    report = _load(duck, folder)
+    assert set(report.file_states) == {str(folder / "a.parquet"), str(folder / "b.parquet")}
+    assert "file_states" not in report.as_dict()  # not a logged fingerprint field
+    (folder / "b.parquet").unlink()
+    with pytest.raises(ClvError, match=r"b\.parquet disappeared while clvmodel was reading it"):
+        io.check_unchanged(report)
+
+
 def test_bundled_cdnow_sample() -> None:
     con = io.connect()
     report = io.load_transactions(con, DataConfig(source="bundled:CDNOW_sample"))

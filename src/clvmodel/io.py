@@ -81,6 +81,7 @@ __all__ = [
     "LoadReport",
     "connect",
     "load_transactions",
+    "check_unchanged",
     "read_table",
     "write_table",
     "write_figure",
@@ -125,13 +126,15 @@ class LoadReport:
     utc_converted_rows: int = 0
     #: Of those, rows whose UTC day differs from the date as written.
     utc_day_changed_rows: int = 0
+    #: Each file's (size, modification time in ns) when the load began, for :func:`check_unchanged`.
+    file_states: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     @property
     def rows_kept(self) -> int:
         return self.rows_read - sum(self.rows_excluded.values())
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in {"rows_excluded", "files"}}
+        out = {k: v for k, v in self.__dict__.items() if k not in {"rows_excluded", "files", "file_states"}}
         out["rows_kept"] = self.rows_kept
         out.update({f"rows_excluded.{k}": v for k, v in self.rows_excluded.items()})
         return out
@@ -193,6 +196,40 @@ def _fingerprint(files: list[str]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def _file_states(files: list[str]) -> dict[str, tuple[int, int]]:
+    states = {}
+    for name in files:
+        info = os.stat(name)
+        states[name] = (info.st_size, info.st_mtime_ns)
+    return states
+
+
+def check_unchanged(report: LoadReport) -> None:
+    """Raise if a file of the load was rewritten or removed since the load began.
+
+    A typed Parquet source stays a view (``transactions``) that later stages read again (the
+    challenger's features, the count of rows after ``--as-of``); ``days`` and the checks were
+    computed from the file as it was. A file written to during the run would make the two
+    disagree, so the run stops instead of mixing them. Size and modification time are compared,
+    as ``make`` and rsync do: no second read of the data.
+
+    Raises
+    ------
+    ClvError
+        Naming the first file that changed.
+    """
+    for name, state in report.file_states.items():
+        try:
+            info = os.stat(name)
+        except OSError:
+            raise ClvError(f"{name} disappeared while clvmodel was reading it; re-run once the file is in place") from None
+        if (info.st_size, info.st_mtime_ns) != state:
+            raise ClvError(
+                f"{name} changed while clvmodel was reading it (size or modification time differ from the start "
+                "of the run); re-run once nothing writes to it, or point data.source at a copy"
+            )
 
 
 def _ident(name: str) -> str:
@@ -273,6 +310,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
         under ``negative_amounts: error``; one line naming count, example and fix.
     """
     source, files, date_format = _raw_relation(con, data)
+    states = _file_states(files)  # before the first read: check_unchanged compares with these
     # The file's hash runs beside the queries (hashlib releases the GIL): a second read of the
     # file, but not a second wait.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -282,6 +320,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
         except (duckdb.InvalidInputException, duckdb.IOException) as err:  # CSV lines DuckDB meets after its sample
             raise read_error(source, files, data, err) from None
         report.fingerprint = fingerprint.result()
+    report.file_states = states
     return report
 
 
