@@ -1025,6 +1025,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"benchmark-{facts['date']}" + ("-small" if args.small else "")
+    # A second full run on the same day keeps the first report (results/ is a record): -2, -3, ...
+    base, runs = stem, 1
+    while not args.small and (args.out / f"{stem}.md").exists():
+        runs += 1
+        stem = f"{base}-{runs}"
     report = args.out / f"{stem}.md"
     report.write_text(render_markdown(results, table, small=args.small), encoding="utf-8")
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
