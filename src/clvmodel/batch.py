@@ -8,7 +8,7 @@ the whole file, so they are assigned afterwards in one DuckDB query over that fi
 out-of-core sort, within DuckDB's memory limit), which writes the output — again to a temporary
 file renamed into place. Memory is bounded by the chunk size, not by the number of customers.
 
-Ties in predicted CLV are broken by customer id, as in :func:`clvmodel.predict.assign_segments`,
+Ties in predicted CLV are broken by customer id, as in :func:`clvmodel.segments.assign_segments`,
 so the streamed scores equal the one-shot scores exactly.
 """
 
@@ -28,8 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clvmodel.artifact import TrainedModel
+from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
-from clvmodel.predict import score, validate_rfm
+from clvmodel.predict import score
 
 __all__ = ["BatchInput", "BatchReport", "plan_input", "score_relation", "segment_sql", "output_summary"]
 
@@ -73,7 +74,7 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             raise ClvError(f"{path}: missing RFM column(s) customer_id (columns: {', '.join(header)})")
         reader = (f"read_parquet({literal})" if path.suffix.lower() in {".parquet", ".pq"}
                   else f"read_csv({literal}, header=true, all_varchar=true)")
-        # Text in, numbers checked per chunk by predict.validate_rfm (one-line errors, not casts).
+        # Text in, numbers checked per chunk by customers.validate_rfm (one-line errors, not casts).
         select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c == "customer_id" else f'"{c}"' for c in columns)
         return BatchInput(f"SELECT {select} FROM {reader}", "rfm")
     data_cfg = dict(model.config.get("data") or {})
@@ -120,7 +121,7 @@ def _chunks(con: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[p
 def segment_sql(source: str, settings: dict[str, float], total: int) -> str:
     """SQL that adds ``segment`` to scored rows in ``source`` (a Parquet path or a table).
 
-    Same rule as :func:`clvmodel.predict.assign_segments`: rank ``k`` (1-based) by predicted CLV,
+    Same rule as :func:`clvmodel.segments.assign_segments`: rank ``k`` (1-based) by predicted CLV,
     ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
     thresholds override with ``at_risk`` and ``lost``; the best customer is always VIP.
     """

@@ -58,7 +58,7 @@ def _batch_scorer(
 
 
 def _segment_column(settings: Mapping[str, Any], customers: int) -> "Column":
-    """:func:`clvmodel.predict.assign_segments` as one Spark expression over all scored rows.
+    """:func:`clvmodel.segments.assign_segments` as one Spark expression over all scored rows.
 
     A customer's share is ``rank / n`` with the rank from one global order: predicted CLV
     descending (missing last, as numpy's argsort puts NaN), ties broken by ``customer_id``
@@ -119,7 +119,7 @@ def score(
     Raises
     ------
     ClvError
-        The checks of :func:`clvmodel.predict.validate_rfm` (one pass over the frame, eager) and
+        The checks of :func:`clvmodel.customers.validate_rfm` (one pass over the frame, eager) and
         invalid horizon, discount rate or margin.
     """
     from clvmodel.predict import OUTPUT_COLUMNS, _check_options  # noqa: PLC2701 - same checks, same messages

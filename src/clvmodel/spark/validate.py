@@ -1,4 +1,4 @@
-""":func:`clvmodel.predict.validate_rfm` over a whole Spark frame, with its own messages."""
+""":func:`clvmodel.customers.validate_rfm` over a whole Spark frame, with its own messages."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
 
 
 def _rfm_checks(numeric: list[str], time_unit: str | None) -> list[str]:
-    """The SQL condition of each row check of :func:`clvmodel.predict.validate_rfm` after the id
+    """The SQL condition of each row check of :func:`clvmodel.customers.validate_rfm` after the id
     checks, in its order: a missing or non-numeric value per column, then the value rules.
 
     Only the conditions are mirrored (validate_rfm's masks are inline); the messages come from
@@ -43,7 +43,7 @@ def _rfm_error(
     validate_rfm ever word its counts differently, the message keeps its text and gains the
     frame's counts at the end instead of showing the probe's alone.
     """
-    from clvmodel.predict import validate_rfm
+    from clvmodel.customers import validate_rfm
 
     try:
         validate_rfm(probe, origin=origin, time_unit=time_unit)
@@ -61,7 +61,7 @@ def _rfm_error(
 
 
 def _validate_rfm(rfm_df: "DataFrame", origin: str, time_unit: str | None = None) -> int:
-    """:func:`clvmodel.predict.validate_rfm` over the whole frame; returns the row count.
+    """:func:`clvmodel.customers.validate_rfm` over the whole frame; returns the row count.
 
     It runs on the driver over all rows (one pass, plus one more to find an example on failure):
     per batch, a worker would miss duplicates across batches and fail with a Python traceback
@@ -72,7 +72,7 @@ def _validate_rfm(rfm_df: "DataFrame", origin: str, time_unit: str | None = None
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from clvmodel.predict import RFM_COLUMNS, _rows  # noqa: PLC2701 - validate_rfm's count wording
+    from clvmodel.customers import RFM_COLUMNS, _rows  # noqa: PLC2701 - validate_rfm's count wording
 
     columns = list(rfm_df.columns)
     if any(c not in columns for c in RFM_COLUMNS):
