@@ -89,17 +89,20 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
             f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
         )
-    io.load_transactions(con, DataConfig.model_validate(data_cfg))
-    first, last = con.execute("SELECT min(day), max(day) FROM transactions").fetchall()[0]
+    report = io.load_transactions(con, DataConfig.model_validate(data_cfg))
+    # `days` (built by the load) rather than `transactions`: a typed Parquet source is a view,
+    # and these counts then need no second read of the file.
+    first, last = con.execute("SELECT min(day), max(day) FROM days").fetchall()[0]
     as_of = as_of or last
     if as_of < first:
         raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
-    ignored = con.execute(f"SELECT count(*) FROM transactions WHERE day > DATE '{as_of}'").fetchall()[0][0]
+    ignored = con.execute(f"SELECT coalesce(sum(n), 0) FROM days WHERE day > DATE '{as_of}'").fetchall()[0][0]
     query = rfm.rfm_sql("days", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False, per_day=True)
     late = f"SELECT customer_id FROM days GROUP BY customer_id HAVING min(day) > DATE '{as_of}'"
     challenger = None
     if model.challenger is not None:
         challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
+        io.check_unchanged(report)  # the challenger read the source again: still the file loaded?
     return BatchInput(query, "transactions", as_of, late, int(ignored), challenger)
 
 
