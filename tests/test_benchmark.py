@@ -66,7 +66,7 @@ def test_raw_numbers_hold_seconds_and_peak_rss_for_each_step(small_run: tuple[su
     results = json.loads(next(out.glob("benchmark-*-small.json")).read_text(encoding="utf-8"))
     steps = {**next(iter(results["sizes"].values())), **results["fit"]}
     expected = {
-        "rfm_clvmodel", "rfm_lifetimes", "rfm_duckdb", "split_clvmodel", "split_lifetimes", "split_pandas",
+        "rfm_clvmodel", "rfm_lifetimes", "rfm_duckdb", "rfm_duckdb_days", "split_clvmodel", "split_lifetimes", "split_pandas",
         "e2e_clvmodel", "e2e_lifetimes", "fit_clvmodel", "fit_lifetimes", "score_clvmodel", "score_lifetimes",
     }
     assert expected <= set(steps)
