@@ -310,7 +310,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
         under ``negative_amounts: error``; one line naming count, example and fix.
     """
     source, files, date_format = _raw_relation(con, data)
-    states = _file_states(files)  # before the first read: check_unchanged compares with these
+    states = _file_states(files)  # before the scans (only the header was read): see check_unchanged
     # The file's hash runs beside the queries (hashlib releases the GIL): a second read of the
     # file, but not a second wait.
     with ThreadPoolExecutor(max_workers=1) as pool:
