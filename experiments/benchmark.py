@@ -300,14 +300,24 @@ def rfm_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "load_seconds": load, "rss_before_mb": rss, "customers": len(summary)}
 
 
+def _floor_connection(p: dict[str, Any]) -> Any:
+    """A plain DuckDB connection for the floors, under the same memory limit as clvmodel's run."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    if p.get("memory_limit"):
+        con.execute(f"SET memory_limit = '{p['memory_limit']}'")
+    return con
+
+
 def rfm_duckdb(p: dict[str, Any]) -> dict[str, Any]:
     """The floor: a plain GROUP BY customer count over the same file, fetched as a DataFrame."""
-    import duckdb
+    import duckdb  # noqa: F401  (imported before the clock starts)
 
     rss = _rss_mb()
 
     def run() -> Any:
-        con = duckdb.connect(":memory:")
+        con = _floor_connection(p)
         try:
             return con.execute(
                 "SELECT customer_id, count(*) AS n FROM read_parquet(?) GROUP BY customer_id", [p["source"]]
@@ -327,12 +337,12 @@ def rfm_duckdb_days(p: dict[str, Any]) -> dict[str, Any]:
     sums, no first-day spend, no sort: a lower bound for any exact RFM summary, which the issue's
     one-level floor (GROUP BY customer) is not.
     """
-    import duckdb
+    import duckdb  # noqa: F401  (imported before the clock starts)
 
     rss = _rss_mb()
 
     def run() -> Any:
-        con = duckdb.connect(":memory:")
+        con = _floor_connection(p)
         try:
             return con.execute(
                 "SELECT customer_id, count(*) AS days, min(date) AS first_day, max(date) AS last_day, "
@@ -918,8 +928,8 @@ def main(argv: list[str] | None = None) -> int:
             # a. RFM
             limit = {"memory_limit": args.memory_limit} if big else {}
             size["rfm_clvmodel"] = run_worker("rfm_clvmodel", {"source": str(source), **limit, "out": str(workdir / f"{tag}.rfm_clvmodel.parquet")}, workdir, tag)
-            size["rfm_duckdb"] = run_worker("rfm_duckdb", {"source": str(source)}, workdir, tag)
-            size["rfm_duckdb_days"] = run_worker("rfm_duckdb_days", {"source": str(source)}, workdir, tag)
+            size["rfm_duckdb"] = run_worker("rfm_duckdb", {"source": str(source), **limit}, workdir, tag)
+            size["rfm_duckdb_days"] = run_worker("rfm_duckdb_days", {"source": str(source), **limit}, workdir, tag)
             if not big:
                 size["rfm_lifetimes"] = run_worker("rfm_lifetimes", {"source": str(source), "out": str(workdir / f"{tag}.rfm_lifetimes.parquet")}, workdir, tag)
                 results["checks"][f"{tag} rfm vs lifetimes, max relative difference"] = compare_tables(
