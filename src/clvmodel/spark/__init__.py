@@ -13,9 +13,12 @@ local DuckDB engine's (:mod:`clvmodel.io`, :mod:`clvmodel.rfm`, :mod:`clvmodel.p
   :func:`clvmodel.predict.score` on each Arrow batch with ``mapInPandas``; the rank-based segments
   are then assigned once over all customers, see :func:`score`.
 
-Floating sums are the one source of difference: DuckDB and Spark add a customer's amounts in
-different orders, so ``monetary_value`` may differ in the last bits (the tests allow 1e-12
-relative); counts, dates, ``frequency``, ``recency`` and ``T`` are exact.
+The results are identical, floats bit for bit (``tests/test_spark.py`` compares them exactly):
+both engines sum each customer's days as exact DECIMAL(38, 9) in the same SQL, so no value depends
+on the order in which a cluster adds the amounts, and scoring is the same numpy code per customer.
+Where they could still differ in the last bit is each engine's DECIMAL to DOUBLE conversion of a
+spend beyond about 9 million (2^53 billionths, where the scaled integer is no longer exact in a
+double); that is not tested.
 
 Nothing here runs at import: pyspark is imported inside the functions, so ``import clvmodel.spark``
 works without it and fails with a one-line :class:`~clvmodel.errors.ClvError` only when called.
