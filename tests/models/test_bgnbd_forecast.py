@@ -81,11 +81,11 @@ def series_expected_if_alive(params: dict[str, float], x: float, T: float, t: fl
         z = t_ / (alpha + T_ + t_)
         total = term = Decimal(1)
         n = 0
-        while True:  # positive terms: stop once they fall, and fall below 1e-36 of the sum
+        while True:  # stop once the terms shrink for good and fall below 1e-36 of the sum
             term *= (A + n) * (B + n) / ((C + n) * (n + 1)) * z
             total += term
             n += 1
-            if term < total * Decimal(10) ** -36 and (A + n) * (B + n) * z < (C + n) * (n + 1):
+            if abs(term) < abs(total) * Decimal(10) ** -36 and abs((A + n) * (B + n) * z) < abs((C + n) * (n + 1)):
                 break
         power = (A * ((alpha + T_) / (alpha + T_ + t_)).ln()).exp()
         return float(C / (a - 1) * (1 - power * total))
@@ -178,9 +178,9 @@ def test_grid_expected_purchases_equal_lifetimes_and_stay_bounded(name: str) -> 
     assert got.shape == (len(t), len(x)) and np.isfinite(got).all()
     expected = _lifetimes_expected(params, t, x, tx, T)
     # lifetimes switches to the same transformation where its ₂F₁ overflows, so it stays finite here;
-    # wherever it does not, ours must still be a valid expectation (checked below for every point).
-    finite = np.isfinite(expected)
-    np.testing.assert_allclose(got[finite], expected[finite], rtol=GRID_RTOL, atol=0)
+    # ours must also be a valid expectation at every point (checked below).
+    assert np.isfinite(expected).all()  # so the comparison below covers every point
+    np.testing.assert_allclose(got, expected, rtol=GRID_RTOL, atol=0)
     # A customer alive at T buys at most what Poisson purchasing at the posterior mean rate
     # (r+x)/(α+T) gives without dropout; with a > 1 at most (a+b+x−1)/(a−1) in all (t → ∞).
     assert (if_alive >= 0).all()
@@ -267,9 +267,36 @@ def test_broadcasting_horizons_by_customers_equals_a_loop_of_scalars() -> None:
     np.testing.assert_array_equal(new[:, 0], [bgnbd_forecast.expected_purchases_new(FULL, float(h)) for h in t[:, 0]])
 
 
+# a + b < 1 (the fit allows it): for x = 0, c = a + b − 1 < 0 and ₂F₁ is negative.
+SMALL_A_B = {"r": 0.5, "alpha": 4.0, "a": 0.3, "b": 0.5}
+
+
+def test_a_plus_b_below_one_keeps_the_sign_of_2f1() -> None:
+    # E[X(39)] against [LTF] (whose direct form handles the sign) and [SER]: 2.3974166448.
+    got = float(bgnbd_forecast.expected_purchases_new(SMALL_A_B, 39.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = float(np.asarray(_lifetimes(SMALL_A_B).expected_number_of_purchases_up_to_time(39.0)))
+    assert got == pytest.approx(expected, rel=NEW_RTOL)
+    assert got == pytest.approx(series_expected_if_alive(SMALL_A_B, 0.0, 0.0, 39.0), rel=SERIES_RTOL)
+    assert got == pytest.approx(2.3974166448, rel=1e-10)
+    # A one-time buyer alive at T = 10 (lifetimes gives NaN here): [SER] only.
+    alive = float(bgnbd_forecast.expected_purchases_if_alive(SMALL_A_B, 0.0, 10.0, 39.0))
+    assert alive == pytest.approx(series_expected_if_alive(SMALL_A_B, 0.0, 10.0, 39.0), rel=SERIES_RTOL)
+    # Repeat buyers have c > 0 and the usual positive ₂F₁: still equal to lifetimes.
+    x, T = np.array([1.0, 5.0, 40.0]), np.array([10.0, 30.0, 60.0])
+    ratio = _lifetimes_expected(SMALL_A_B, 39.0, x, T, T) / _lifetimes_p_alive(SMALL_A_B, x, T, T)
+    np.testing.assert_allclose(bgnbd_forecast.expected_purchases_if_alive(SMALL_A_B, x, T, 39.0), ratio, rtol=CDNOW_RTOL)
+
+
 def test_shapes_follow_the_inputs() -> None:
     assert bgnbd_forecast.p_alive(FULL, 2, 30.0, 39.0).shape == (1,)  # as lifetimes: at least 1-d
+    assert isinstance(bgnbd_forecast.expected_purchases_if_alive(FULL, 2, 39.0, 39.0), np.ndarray)
     assert bgnbd_forecast.expected_purchases_if_alive(FULL, 2, 39.0, 39.0).shape == ()
+    # t = 0: exactly +0.0 (no −0.0 from −expm1(0)) whatever a.
+    for params in PARAMETER_SETS.values():
+        zero = bgnbd_forecast.expected_purchases_new(params, 0.0)
+        assert zero == 0.0 and not np.signbit(zero)
     two = bgnbd_forecast.expected_purchases_if_alive(FULL, np.array([0, 2]), np.array([39.0, 39.0]), 39.0)
     assert two.shape == (2,)
     assert bgnbd_forecast.expected_purchases_new(FULL, 52.0).shape == ()
