@@ -76,6 +76,18 @@ def trained_cdnow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedC
 
 # --- data fixtures for the unit tests of io, rfm, models, clv and evaluate -----------------------
 
+
+@pytest.fixture(scope="session")
+def cdnow_typed() -> pd.DataFrame:
+    """The CDNOW sample as typed columns (text ids, DATE dates, DOUBLE amounts), for Parquet sources."""
+    from clvmodel.models.lifetimes_adapter import dataset_path
+
+    frame = pd.read_csv(dataset_path("CDNOW_sample"), sep=r"\s+", header=None,
+                        names=["customer_id", "date", "quantity", "amount"], dtype={"customer_id": str})
+    frame["date"] = pd.to_datetime(frame["date"].astype(str), format="%Y%m%d").dt.date
+    return frame
+
+
 #: The CDNOW split used by Fader, Hardie & Lee (2005): 39 calibration weeks, 39 holdout weeks.
 CDNOW_CALIBRATION_END = dt.date(1997, 9, 30)
 CDNOW_OBSERVATION_END = dt.date(1998, 6, 30)

@@ -160,11 +160,35 @@ def test_a_file_rewritten_after_the_load_stops_the_run(duck, tmp_path: Path) -> 
     pd.DataFrame({"id": ["1", "2"], "day": [D(1997, 1, 1)] * 2, "value": [1.0, 2.0]}).to_parquet(path)
     report = _load(duck, path)
     assert duck.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'transactions'").fetchall() == [("VIEW",)]
+    assert report.rereads_source
     io.check_unchanged(report)  # nothing changed: no error
     pd.DataFrame({"id": ["1", "2", "3"], "day": [D(1997, 1, 1)] * 3, "value": [1.0, 2.0, 3.0]}).to_parquet(path)
     assert duck.execute("SELECT count(*) FROM transactions").fetchall() == [(3,)]  # what a later reader would see
     with pytest.raises(ClvError, match=r"t\.parquet changed while clvmodel was reading it"):
         io.check_unchanged(report)
+
+
+def test_a_file_rewritten_during_the_load_stops_the_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another writer replaces the file between the load's scans (here: right after `days` is
+    # built, before the duplicate search); the tables would mix two versions, so the load refuses.
+    from clvmodel import rfm
+
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"id": ["1", "2"], "day": [D(1997, 1, 1)] * 2, "value": [1.0, 2.0]}).to_parquet(path)
+    build_days = rfm.create_days
+
+    def build_then_rewrite(*args: object, **kwargs: object) -> None:
+        build_days(*args, **kwargs)
+        pd.DataFrame({"id": ["9"], "day": [D(1998, 1, 1)], "value": [5.0]}).to_parquet(path)
+
+    monkeypatch.setattr(rfm, "create_days", build_then_rewrite)
+    with pytest.raises(ClvError, match=r"t\.parquet changed while clvmodel was reading it"):
+        _load(io.connect(), path)
+
+
+def test_a_text_source_is_not_read_again_after_the_load(duck, write_csv) -> None:
+    report = _load(duck, write_csv([("1", "1997-01-01", "1")], header=HEADER))
+    assert not report.rereads_source  # parsed into a table: later stages never read the file
 
 
 def test_a_file_removed_after_the_load_stops_the_run(duck, tmp_path: Path) -> None:

@@ -235,3 +235,25 @@ def test_score_is_vectorised_over_unique_rows(trained_cdnow):
     assert len(out) == n and out["customer_id"].tolist() == rows["customer_id"].tolist()
     assert np.isfinite(out[["p_alive", "expected_purchases", "predicted_clv"]].to_numpy()).all()
     assert ((out["p_alive"] >= 0) & (out["p_alive"] <= 1)).all()
+
+
+def test_score_input_rewritten_while_the_challenger_reads_it(
+    trained_cdnow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdnow_typed: pd.DataFrame
+) -> None:
+    # A typed Parquet input stays a view; the model's challenger reads it again after the load.
+    from clvmodel.errors import ClvError
+    from clvmodel.predict import read_input
+
+    model = load(trained_cdnow.model_dir)
+    path = tmp_path / "tx.parquet"
+    cdnow_typed.to_parquet(path)
+    assert len(read_input(model, path).rfm) == 2357  # unchanged file: read as usual
+    challenger_predict = type(model.challenger).predict
+
+    def rewrite_then_predict(self, con, **options):  # noqa: ANN001, ANN003, ANN202 - wraps the method
+        cdnow_typed.iloc[:-1].to_parquet(path)
+        return challenger_predict(self, con, **options)
+
+    monkeypatch.setattr(type(model.challenger), "predict", rewrite_then_predict)
+    with pytest.raises(ClvError, match=r"tx\.parquet changed while clvmodel was reading it"):
+        read_input(model, path)

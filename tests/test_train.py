@@ -15,11 +15,45 @@ from mlflow.tracking import MlflowClient
 from clvmodel.artifact import load
 from clvmodel.cli import main
 from clvmodel.config import load_config
+from clvmodel.errors import ClvError
 from clvmodel.predict import score
 from clvmodel.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 CDNOW = REPO / "configs" / "cdnow.yaml"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_source_rewritten_while_the_challenger_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdnow_typed: pd.DataFrame, suffix: str
+) -> None:
+    """Typed Parquet stays a view the challenger reads again: a rewrite before that read stops the
+    run with one line. CSV is parsed into a table at load, so the same rewrite changes nothing."""
+    import clvmodel.train as train_module
+    from clvmodel.io import read_table
+
+    frame = cdnow_typed
+    path = tmp_path / f"cdnow{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)  # DATE and DOUBLE columns: typed, so `transactions` is a view
+    else:
+        frame.to_csv(path, index=False)
+    config = load_config(CDNOW, [f"data.source={path}", "data.date_format=null", f"output.model_dir={tmp_path / 'm'}",
+                                 "tracking.enabled=false", "models=[bgnbd, gamma_gamma, challenger]", "model=bgnbd"])
+    fit_challenger = train_module.fit_challenger
+
+    def rewrite_then_fit(con, config, duration):  # noqa: ANN001, ANN202 - the wrapped function's signature
+        frame.iloc[:-1].to_parquet(path) if suffix == ".parquet" else frame.iloc[:-1].to_csv(path, index=False)
+        return fit_challenger(con, config, duration)
+
+    monkeypatch.setattr(train_module, "fit_challenger", rewrite_then_fit)
+    if suffix == ".parquet":
+        with pytest.raises(ClvError, match=r"cdnow\.parquet changed while clvmodel was reading it"):
+            train(config)
+        assert not (tmp_path / "m").exists()  # no model from mixed data
+    else:
+        result = train(config)
+        assert result.load.rows_read == 6919 and len(read_table(path)) == 6918  # trained on the file as loaded
 
 
 def test_cli_train_logs_run_and_writes_model(trained_cdnow, capsys):

@@ -102,7 +102,8 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     challenger = None
     if model.challenger is not None:
         challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
-        io.check_unchanged(report)  # the challenger read the source again: still the file loaded?
+        if report.rereads_source:  # the challenger read a Parquet source again: still the file loaded?
+            io.check_unchanged(report)
     return BatchInput(query, "transactions", as_of, late, int(ignored), challenger)
 
 

@@ -128,13 +128,16 @@ class LoadReport:
     utc_day_changed_rows: int = 0
     #: Each file's (size, modification time in ns) when the load began, for :func:`check_unchanged`.
     file_states: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    #: ``transactions`` is a view over the files (typed Parquet): whoever reads it after the load
+    #: reads the files again and should call :func:`check_unchanged` afterwards.
+    rereads_source: bool = False
 
     @property
     def rows_kept(self) -> int:
         return self.rows_read - sum(self.rows_excluded.values())
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in {"rows_excluded", "files", "file_states"}}
+        out = {k: v for k, v in self.__dict__.items() if k not in {"rows_excluded", "files", "file_states", "rereads_source"}}
         out["rows_kept"] = self.rows_kept
         out.update({f"rows_excluded.{k}": v for k, v in self.rows_excluded.items()})
         return out
@@ -201,7 +204,10 @@ def _fingerprint(files: list[str]) -> str:
 def _file_states(files: list[str]) -> dict[str, tuple[int, int]]:
     states = {}
     for name in files:
-        info = os.stat(name)
+        try:
+            info = os.stat(name)
+        except OSError:
+            raise ClvError(f"{name} disappeared while clvmodel was reading it; re-run once the file is in place") from None
         states[name] = (info.st_size, info.st_mtime_ns)
     return states
 
@@ -209,11 +215,13 @@ def _file_states(files: list[str]) -> dict[str, tuple[int, int]]:
 def check_unchanged(report: LoadReport) -> None:
     """Raise if a file of the load was rewritten or removed since the load began.
 
-    A typed Parquet source stays a view (``transactions``) that later stages read again (the
-    challenger's features, the count of rows after ``--as-of``); ``days`` and the checks were
-    computed from the file as it was. A file written to during the run would make the two
-    disagree, so the run stops instead of mixing them. Size and modification time are compared,
-    as ``make`` and rsync do: no second read of the data.
+    The load scans a file several times (the checks' counts, ``days``, the duplicate search) and
+    ends with this check, so its tables all come from one version of the file. A typed Parquet
+    source also stays a view (``transactions``, :attr:`LoadReport.rereads_source`) that later
+    stages read again (the challenger's features); they call this again after their read. A file
+    written to during the run would make the parts disagree, so the run stops instead of mixing
+    them. Size and modification time are compared, as ``make`` and rsync do: no second read of
+    the data.
 
     Raises
     ------
@@ -310,7 +318,8 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
         under ``negative_amounts: error``; one line naming count, example and fix.
     """
     source, files, date_format = _raw_relation(con, data)
-    states = _file_states(files)  # before the scans (only the header was read): see check_unchanged
+    # After the sniff above (schema and first row), before the scans: see check_unchanged.
+    states = _file_states(files)
     # The file's hash runs beside the queries (hashlib releases the GIL): a second read of the
     # file, but not a second wait.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -321,6 +330,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
             raise read_error(source, files, data, err) from None
         report.fingerprint = fingerprint.result()
     report.file_states = states
+    check_unchanged(report)
     return report
 
 
@@ -499,6 +509,7 @@ def _load(
         duplicate_rows=int(duplicates),
         utc_converted_rows=int(counted["converted"]),
         utc_day_changed_rows=int(moved),
+        rereads_source=kind == "VIEW",
     )
 
 

@@ -288,7 +288,8 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         challenger = challenger_holdout = None
         if "challenger" in config.models:
             challenger, challenger_holdout = fit_challenger(con, config, float(summary["duration_holdout"].iloc[0]))
-        io.check_unchanged(load)  # the challenger read a Parquet source again: still the file loaded?
+        if load.rereads_source:  # the challenger read a Parquet source again: still the file loaded?
+            io.check_unchanged(load)
     finally:
         con.close()
     seconds["read_and_rfm"] = time.perf_counter() - clock
