@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # Speed and memory against the plain lifetimes pipeline (1 M and 10 M rows; --rows 100000000 on
-# demand); writes experiments/results/benchmark-<date>.md. bench-small is the CI-sized run.
+# demand); writes experiments/results/benchmark-<date>.md (-2, -3, ... for later runs that day). bench-small is the CI-sized run.
 bench: $(STAMP)
 	$(BIN)/python experiments/benchmark.py --out experiments/results
 

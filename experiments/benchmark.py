@@ -19,7 +19,8 @@ What it does, in one run (issue 7, "Benchmark"):
    the console script's entry point ``clvmodel.cli.main``; tracking included).
 3. Prints one table (step, clvmodel seconds, baseline seconds, ratio, target, met?, peak RSS) and
    writes it as Markdown with the machine facts to ``<out>/benchmark-<YYYY-MM-DD>.md``
-   (``-small`` before ``.md`` in small mode, so CI never overwrites a real report), plus the raw
+   (``-small`` before ``.md`` in small mode, so CI never overwrites a real report; ``-2``, ``-3``,
+   ... for a later full run on the same day, so the record is never overwritten), plus the raw
    numbers as JSON beside it.
 
 Speed is reported, never asserted. Correctness is asserted: the RFM summaries and the split equal
@@ -1070,7 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"benchmark-{facts['date']}" + ("-small" if args.small else "")
     # A second full run on the same day keeps the first report (results/ is a record): -2, -3, ...
     base, runs = stem, 1
-    while not args.small and (args.out / f"{stem}.md").exists():
+    while not args.small and any((args.out / f"{stem}{ext}").exists() for ext in (".md", ".json")):
         runs += 1
         stem = f"{base}-{runs}"
     report = args.out / f"{stem}.md"

@@ -3,7 +3,7 @@
 Runs a real ``local[2]`` Spark session (needs Java 17+); skipped only when pyspark is not
 installed. Reference values are the local engine's own results on the same input, computed in
 the same test: :mod:`clvmodel.io` + :func:`clvmodel.rfm.summarise` for RFM and
-:func:`clvmodel.predict.score` for scores. Everything is compared exactly, floats bit for bit: both
+:func:`clvmodel.predict.score` for scores. Everything is compared exactly, floats included: both
 engines run the same SQL on exact DECIMAL(38, 9) day totals and the same numpy scoring per customer,
 so no result depends on a summing order.
 """
@@ -142,7 +142,7 @@ def _duckdb_rfm(data: DataConfig, **dates) -> tuple[clv_io.LoadReport, clv_rfm.R
 
 
 def _assert_same(spark_frame: pd.DataFrame, local: pd.DataFrame, exact: tuple[str, ...] = ()) -> None:
-    """Same columns, same customers in the same order, every value equal (floats bit for bit)."""
+    """Same columns, same customers in the same order, every value equal (floats exactly)."""
     assert list(spark_frame.columns) == list(local.columns)
     assert len(spark_frame) == len(local)
     for column in local.columns:

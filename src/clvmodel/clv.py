@@ -114,7 +114,7 @@ def _discounted_purchases(
     # Products formed in place: every fresh n-vector costs page faults on a first call.
     expected = given_alive[-1][pair_of_row]
     expected *= p_alive
-    # E[Y(t)] >= 0; lifetimes' closed form cancels to about -1e-9 for t near 0 at long ages.
+    # E[Y(t)] >= 0; a closed form (lifetimes' for MBG/NBD, Pareto/NBD) can cancel to about -1e-9 near t = 0.
     np.maximum(expected, 0.0, out=expected)
     steps = np.diff(np.maximum(given_alive, 0.0), axis=0, prepend=0.0) * weights[:, None]  # (H, pairs)
     discounted = _in_period_order(steps)[pair_of_row]

@@ -38,7 +38,8 @@ from clvmodel import clv
 from clvmodel.artifact import TrainedModel
 from clvmodel.customers import RFM_COLUMNS, validate_rfm  # noqa: F401 - re-exported (public names)
 from clvmodel.errors import ClvError
-from clvmodel.segments import SEGMENTS, _segment_codes, assign_segments  # noqa: F401 - re-exported (public names)
+from clvmodel.segments import SEGMENTS, assign_segments  # noqa: F401 - re-exported (public names)
+from clvmodel.segments import _segment_codes  # noqa: PLC2701 - score assigns the segments
 
 # Defined here before customers.py and segments.py were split off, so still importable from here:
 # RFM_COLUMNS, validate_rfm, assign_segments and SEGMENTS.

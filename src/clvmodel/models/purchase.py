@@ -70,7 +70,7 @@ class PurchaseModel(FittedModel):
         x, tx, T_ = np.broadcast_arrays(x, np.atleast_1d(np.asarray(recency, dtype=float)), T_)
         pairs, _, inverse = collapse(pd.DataFrame({"x": x, "T": T_}), ["x", "T"])
         given_alive = self.expected_purchases_if_alive(pairs["x"].to_numpy(), pairs["T"].to_numpy(), t=t)
-        # E[Y(t)] >= 0; lifetimes' closed form cancels to about -1e-9 for t near 0 at long ages.
+        # E[Y(t)] >= 0; a closed form (lifetimes' for MBG/NBD, Pareto/NBD) can cancel to about -1e-9 near t = 0.
         return np.maximum(self.p_alive(x, tx, T_) * given_alive[..., inverse], 0.0)
 
     def expected_purchases_if_alive(self, frequency: np.ndarray, T: np.ndarray, *, t: float | np.ndarray) -> np.ndarray:

@@ -13,12 +13,13 @@ local DuckDB engine's (:mod:`clvmodel.io`, :mod:`clvmodel.rfm`, :mod:`clvmodel.p
   :func:`clvmodel.predict.score` on each Arrow batch with ``mapInPandas``; the rank-based segments
   are then assigned once over all customers, see :func:`score`.
 
-The results are identical, floats bit for bit (``tests/test_spark.py`` compares them exactly):
-both engines sum each customer's days as exact DECIMAL(38, 9) in the same SQL, so no value depends
-on the order in which a cluster adds the amounts, and scoring is the same numpy code per customer.
-Where they could still differ in the last bit is each engine's DECIMAL to DOUBLE conversion of a
-spend beyond about 9 million (2^53 billionths, where the scaled integer is no longer exact in a
-double); that is not tested.
+The results are identical (``tests/test_spark.py`` compares every value exactly): both engines
+sum each customer's days as exact DECIMAL(38, 9) in the same SQL, so no value depends on the order
+in which a cluster adds the amounts, and scoring is the same numpy code per customer. Two
+conversions can still differ, neither tested: an amount with more than 9 decimals rounds
+differently into DECIMAL(38, 9) (``1.0000000015`` is 1.000000001 in DuckDB, 1.000000002 in Spark),
+and a spend beyond about 9 million (2^53 billionths) may convert back to DOUBLE differently in the
+last bit.
 
 Nothing here runs at import: pyspark is imported inside the functions, so ``import clvmodel.spark``
 works without it and fails with a one-line :class:`~clvmodel.errors.ClvError` only when called.
