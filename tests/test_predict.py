@@ -257,3 +257,13 @@ def test_score_input_rewritten_while_the_challenger_reads_it(
     monkeypatch.setattr(type(model.challenger), "predict", rewrite_then_predict)
     with pytest.raises(ClvError, match=r"tx\.parquet changed while clvmodel was reading it"):
         read_input(model, path)
+
+
+def test_names_moved_out_of_predict_are_still_importable_from_it() -> None:
+    # customers.py and segments.py were split off predict.py; `from clvmodel.predict import ...`
+    # in users' code must keep working, with the same objects.
+    from clvmodel import customers, predict, segments
+
+    assert predict.validate_rfm is customers.validate_rfm and predict.RFM_COLUMNS is customers.RFM_COLUMNS
+    assert predict.assign_segments is segments.assign_segments and predict.SEGMENTS is segments.SEGMENTS
+    assert {"validate_rfm", "assign_segments", "RFM_COLUMNS"} <= set(predict.__all__)
