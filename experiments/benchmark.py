@@ -301,33 +301,29 @@ def rfm_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "load_seconds": load, "rss_before_mb": rss, "customers": len(summary)}
 
 
-def _floor_connection(p: dict[str, Any]) -> Any:
-    """A plain DuckDB connection for the floors, under the same memory limit as clvmodel's run."""
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    if p.get("memory_limit"):
-        con.execute(f"SET memory_limit = '{p['memory_limit']}'")
-    return con
-
-
-def rfm_duckdb(p: dict[str, Any]) -> dict[str, Any]:
-    """The floor: a plain GROUP BY customer count over the same file, fetched as a DataFrame."""
-    import duckdb  # noqa: F401  (imported before the clock starts)
+def _duckdb_floor(p: dict[str, Any], sql: str) -> dict[str, Any]:
+    """Time ``sql`` (one ``?``: the Parquet source) on a plain DuckDB connection, fetched as a
+    DataFrame, under the same memory limit as clvmodel's run (out-of-core sizes)."""
+    import duckdb  # imported before the clock starts
 
     rss = _rss_mb()
 
     def run() -> Any:
-        con = _floor_connection(p)
+        con = duckdb.connect(":memory:")
         try:
-            return con.execute(
-                "SELECT customer_id, count(*) AS n FROM read_parquet(?) GROUP BY customer_id", [p["source"]]
-            ).df()
+            if p.get("memory_limit"):
+                con.execute(f"SET memory_limit = '{p['memory_limit']}'")
+            return con.execute(sql, [p["source"]]).df()
         finally:
             con.close()
 
-    counts, seconds = _timed(run)
-    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(counts)}
+    frame, seconds = _timed(run)
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(frame)}
+
+
+def rfm_duckdb(p: dict[str, Any]) -> dict[str, Any]:
+    """The floor: a plain GROUP BY customer count over the same file, fetched as a DataFrame."""
+    return _duckdb_floor(p, "SELECT customer_id, count(*) AS n FROM read_parquet(?) GROUP BY customer_id")
 
 
 def rfm_duckdb_days(p: dict[str, Any]) -> dict[str, Any]:
@@ -338,24 +334,12 @@ def rfm_duckdb_days(p: dict[str, Any]) -> dict[str, Any]:
     sums, no first-day spend, no sort: a lower bound for any exact RFM summary, which the issue's
     one-level floor (GROUP BY customer) is not.
     """
-    import duckdb  # noqa: F401  (imported before the clock starts)
-
-    rss = _rss_mb()
-
-    def run() -> Any:
-        con = _floor_connection(p)
-        try:
-            return con.execute(
-                "SELECT customer_id, count(*) AS days, min(date) AS first_day, max(date) AS last_day, "
-                "sum(amount) AS spend FROM (SELECT customer_id, date, sum(amount) AS amount FROM read_parquet(?) "
-                "GROUP BY customer_id, date) GROUP BY customer_id",
-                [p["source"]],
-            ).df()
-        finally:
-            con.close()
-
-    summary, seconds = _timed(run)
-    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
+    return _duckdb_floor(
+        p,
+        "SELECT customer_id, count(*) AS days, min(date) AS first_day, max(date) AS last_day, "
+        "sum(amount) AS spend FROM (SELECT customer_id, date, sum(amount) AS amount FROM read_parquet(?) "
+        "GROUP BY customer_id, date) GROUP BY customer_id",
+    )
 
 
 def split_clvmodel(p: dict[str, Any]) -> dict[str, Any]:

@@ -228,12 +228,9 @@ def check_unchanged(report: LoadReport) -> None:
     ClvError
         Naming the first file that changed.
     """
+    now = _file_states(list(report.file_states))
     for name, state in report.file_states.items():
-        try:
-            info = os.stat(name)
-        except OSError:
-            raise ClvError(f"{name} disappeared while clvmodel was reading it; re-run once the file is in place") from None
-        if (info.st_size, info.st_mtime_ns) != state:
+        if now[name] != state:
             raise ClvError(
                 f"{name} changed while clvmodel was reading it (size or modification time differ from the start "
                 "of the run); re-run once nothing writes to it, or point data.source at a copy"
