@@ -9,8 +9,11 @@ budget cases use one model trained per module on the bundled CDNOW sample.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from clvmodel.train import train
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 CASES: list[dict[str, Any]] = yaml.safe_load((BAD / "expected.yaml").read_text(encoding="utf-8"))
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cdnow.yaml"
+#: The installed command, as a user runs it (cases with ``via: subprocess``).
+CLVMODEL = Path(sys.executable).with_name("clvmodel")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +82,58 @@ def _damage(model_dir: Path, how: str) -> None:
     path.write_text(json.dumps(document), encoding="utf-8")
 
 
+def _tamper(model_dir: Path, edits: dict[str, Any]) -> None:
+    """Set dotted keys of a model copy's document and recompute its checksum, as an attacker can.
+
+    The checksum is a plain SHA-256 of the document: it detects corruption, not tampering, so
+    every field must be validated as hostile input whatever the checksum says.
+    """
+    from clvmodel.integrity import document_checksum
+
+    path = model_dir / "data" / "clvmodel.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for dotted, value in edits.items():
+        *parents, last = dotted.split(".")
+        node = document
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    document["checksum"] = document_checksum(document)
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def _setup(steps: list[dict[str, Any]], fill: Any) -> None:
+    """Lay out what a case needs before its command: ``mkdir``, ``write`` (with ``text``), ``copy`` (with ``to``)."""
+    for step in steps:
+        if "mkdir" in step:
+            Path(fill(step["mkdir"])).mkdir(parents=True, exist_ok=True)
+        elif "write" in step:
+            target = Path(fill(step["write"]))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(fill(step["text"]), encoding="utf-8")
+        elif "copy" in step:
+            target = Path(fill(step["to"]))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(fill(step["copy"]), target)
+        else:
+            raise ValueError(f"unknown setup step {step}")
+
+
+def _run(args: list[str], via: str, cwd: Path, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run ``clvmodel ARGS`` in-process (the default) or as the installed command in a subprocess."""
+    if via == "subprocess":
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+        env.pop("CLVMODEL_DEBUG", None)
+        done = subprocess.run([str(CLVMODEL), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=300, check=False, stdin=subprocess.DEVNULL)
+        return done.returncode, done.stdout, done.stderr
+    assert via == "process", via
+    capsys.readouterr()
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def _param(case: dict[str, Any]) -> Any:
     marks = [pytest.mark.xfail(strict=True, reason=case["xfail"])] if case.get("xfail") else []
     return pytest.param(case, id=case["case"], marks=marks)
@@ -94,14 +151,27 @@ def test_the_catalogue_is_complete() -> None:
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
-def test_bad_input(case: dict[str, Any], cdnow: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bad_input(
+    case: dict[str, Any],
+    cdnow: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     file = BAD / case["file"]
     model = cdnow["model"]
-    if case.get("damage"):
+    if case.get("damage") or case.get("tamper"):
         model = tmp_path / "damaged"
         shutil.copytree(cdnow["model"], model)
-        _damage(model, case["damage"])
+        if case.get("damage"):
+            _damage(model, case["damage"])
+        if case.get("tamper"):
+            _tamper(model, case["tamper"])
+    work = tmp_path / "cwd"  # the command's working directory: relative paths an attack writes land here
+    work.mkdir()
+    monkeypatch.chdir(work)
     places = {
+        "{tmp}": str(tmp_path),
         "{file}": str(file),
         "{model}": str(model),
         "{output}": str(tmp_path / "out" / ("report.csv" if case["command"].startswith("budget") else "scores.csv")),
@@ -125,16 +195,22 @@ def test_bad_input(case: dict[str, Any], cdnow: dict[str, Path], tmp_path: Path,
             text = text.replace(key, value)
         return text
 
+    _setup(case.get("setup") or [], fill)
+    kept = {path: Path(fill(path)).read_bytes() for path in case.get("unchanged") or []}
     args = [fill(arg) for arg in shlex.split(case["command"])]
-    capsys.readouterr()
-    code = cli.main(args)
-    out, err = capsys.readouterr()
+    code, out, err = _run(args, case.get("via", "process"), work, capsys)
     assert "Traceback" not in out + err
+    for path, content in kept.items():  # nothing lost: inputs and a user's files survive as they were
+        assert Path(fill(path)).read_bytes() == content, f"{path} was changed"
+    assert sorted(p.name for p in work.iterdir() if p.name not in {"mlflow.db", "mlruns"}) == [], (
+        "nothing written to the working directory"
+    )
     if "error" in case:
         assert (code, err) == (2, f"clvmodel: error: {fill(case['error'])}\n"), out
         leftovers = list((tmp_path / "out").rglob("*")) if (tmp_path / "out").exists() else []
         assert leftovers == [], "no output written (clvmodel score may leave the output's folder, empty)"
-        assert not Path(places["{model_dir}"]).exists(), "no model written"
+        if not case.get("model_dir_exists"):
+            assert not Path(places["{model_dir}"]).exists(), "no model written"
         return
     assert code == 0, err
     for text in case["printed"]:
