@@ -1,0 +1,48 @@
+"""Tests for the shared maximum-likelihood machinery (clvmodel.models.mle): how convergence is decided.
+
+scipy's BFGS verdict ("precision loss") depends on the last bits of a machine's arithmetic; the
+decision here is the gradient at the stop (issue 12).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import OptimizeResult
+
+from clvmodel.errors import ConvergenceFailure
+from clvmodel.models import mle
+
+PRECISION_LOSS = "Desired error not necessarily achieved due to precision loss."
+
+
+def _stop(monkeypatch: pytest.MonkeyPatch, gradient: float, success: bool, message: str) -> None:
+    """Make scipy's minimize stop at x = 0 with the given largest |gradient| and verdict."""
+    result = OptimizeResult(x=np.zeros(2), fun=1.0, jac=np.array([gradient, 0.0]), success=success, message=message)
+    monkeypatch.setattr(mle, "minimize", lambda *args, **kwargs: result)
+
+
+@pytest.mark.parametrize("gradient", [0.0, 3e-6, mle.GRADIENT_TOLERANCE])
+def test_a_precision_loss_stop_at_a_vanishing_gradient_is_an_optimum(monkeypatch, gradient: float) -> None:
+    _stop(monkeypatch, gradient, success=False, message=PRECISION_LOSS)
+    result = mle.minimise(lambda theta: (1.0, np.zeros(2)), np.zeros(2), model="m")
+    assert mle.stationary(result) and result.x.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("gradient", "message"),
+    [(2 * mle.GRADIENT_TOLERANCE, PRECISION_LOSS), (np.nan, PRECISION_LOSS), (0.5, "Maximum number of iterations has been exceeded.")],
+)
+def test_a_stop_away_from_a_stationary_point_is_a_failure_in_scipys_words(monkeypatch, gradient: float, message: str) -> None:
+    _stop(monkeypatch, gradient, success=False, message=message)
+    with pytest.raises(ConvergenceFailure, match=rf"^m fit did not converge \(message: {message}\); check the data"):
+        mle.minimise(lambda theta: (1.0, np.zeros(2)), np.zeros(2), model="m")
+
+
+def test_a_reported_success_far_from_stationary_is_left_to_fit_result(monkeypatch) -> None:
+    # A loose tol: scipy says success; fit_result then says how far from the optimum it stopped.
+    _stop(monkeypatch, 0.5, success=True, message="Optimization terminated successfully.")
+    result = mle.minimise(lambda theta: (1.0, np.zeros(2)), np.zeros(2), model="m")
+    assert not mle.stationary(result)
+    with pytest.raises(ConvergenceFailure, match=r"^m fit stopped before the optimum \(largest gradient 0\.5 per customer"):
+        mle.fit_result("m", {"a": 1.0, "b": 1.0}, -1.0, result.jac, np.eye(2), 10)
