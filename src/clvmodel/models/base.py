@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
-from clvmodel.models.mle import FitResult
+from clvmodel.models.mle import CONVERGED, FitResult
 
 __all__ = ["FittedModel", "collapse", "check_fitted"]
 
@@ -59,6 +59,10 @@ class FittedModel:
     #: Covariance of the log-parameters (inverse Hessian), rows and columns in ``params_`` order,
     #: for intervals; ``None`` if unknown.
     covariance_: list[list[float]] | None = None
+    #: How the fit ended: ``"converged"`` (the MLE), or ``"ridge"`` (no finite MLE; ``params_`` is a
+    #: fixed point far out on the ridge and ``limit_`` holds what the data identify there).
+    status_: str = CONVERGED
+    limit_: dict[str, float] | None = None
 
     def _fit_collapsed(self, frame: pd.DataFrame, columns: list[str], **options: Any) -> "FittedModel":
         """Fit on the distinct rows of ``columns`` weighted by their counts; keep the parameters,
@@ -70,6 +74,8 @@ class FittedModel:
         self.covariance_ = result.covariance
         self.log_likelihood_ = result.log_likelihood
         self.n_ = result.n
+        self.status_ = result.status
+        self.limit_ = result.limit
         return self
 
     def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
@@ -88,6 +94,8 @@ class FittedModel:
             "standard_errors": dict(self.standard_errors_ or {}),
             "log_likelihood": self.log_likelihood_,
             "n": self.n_,
+            "status": self.status_,
+            **({"limit": dict(self.limit_)} if self.limit_ is not None else {}),
             # Named: JSON readers may reorder ``params`` (ours sorts keys), the matrix must follow.
             "covariance_log_params": (
                 {"params": list(self.params_ or {}), "matrix": self.covariance_} if self.covariance_ is not None else None
@@ -102,6 +110,9 @@ class FittedModel:
         model.standard_errors_ = {k: float(v) for k, v in (state.get("standard_errors") or {}).items()}
         model.log_likelihood_ = state.get("log_likelihood")
         model.n_ = state.get("n")
+        model.status_ = str(state.get("status") or CONVERGED)  # documents saved before the status: converged
+        limit = state.get("limit")
+        model.limit_ = {k: float(v) for k, v in limit.items()} if limit is not None else None
         covariance = state.get("covariance_log_params")
         if covariance is not None:
             order = [covariance["params"].index(name) for name in model.params_]
