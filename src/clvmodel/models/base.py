@@ -107,7 +107,11 @@ class FittedModel:
         """Rebuild a fitted model from :meth:`to_dict`'s output (no data needed)."""
         model = cls()
         model.params_ = {k: float(v) for k, v in state["params"].items()}
-        model.standard_errors_ = {k: float(v) for k, v in (state.get("standard_errors") or {}).items()}
+        # The document stores a NaN standard error (not identified: a singular Hessian, a ridge) as
+        # null, since JSON has no NaN: read it back as NaN.
+        model.standard_errors_ = {
+            k: float("nan") if v is None else float(v) for k, v in (state.get("standard_errors") or {}).items()
+        }
         model.log_likelihood_ = state.get("log_likelihood")
         model.n_ = state.get("n")
         model.status_ = str(state.get("status") or CONVERGED)  # documents saved before the status: converged

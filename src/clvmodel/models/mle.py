@@ -23,8 +23,10 @@ another (issue 12). scipy's words are kept only to explain a real failure.
 
 Some likelihoods have no finite maximum: the supremum is a limit along a ridge (a mixing
 distribution degenerating to a point mass: shape and rate to infinity together). Where BFGS stops
-along such a ridge depends on the last bits, so a model that knows its limit reports it instead
-(:data:`RIDGE`, :data:`RIDGE_GAIN`; see :func:`.gamma_gamma_likelihood.fit`).
+along such a ridge depends on the last bits, so a model that knows its limit compares the stop's
+likelihood with the limit's supremum (:data:`RIDGE_GAIN`): Gamma-Gamma then reports the limit
+(status :data:`RIDGE`, :func:`.gamma_gamma_likelihood.fit`), sBG refuses the data
+(:meth:`.sbg.ShiftedBetaGeometric.fit_survivors`).
 """
 
 from __future__ import annotations
@@ -209,9 +211,6 @@ def fit_result(
     mean_gradient: Vector,
     total_hessian: Vector,
     n: float,
-    *,
-    status: str = CONVERGED,
-    limit: dict[str, float] | None = None,
 ) -> FitResult:
     """Check an optimum and derive the standard errors.
 
@@ -230,8 +229,6 @@ def fit_result(
         rescaling of time, which only shifts log alpha).
     n
         Customers (sum of the weights).
-    status, limit
-        :data:`CONVERGED`, or :data:`RIDGE` with the quantities the limit identifies.
 
     Returns
     -------
@@ -264,4 +261,4 @@ def fit_result(
     except np.linalg.LinAlgError:
         errors, cov_list = np.full(len(theta), np.nan), None
     standard_errors = {name: float(e) for name, e in zip(params, errors)}
-    return FitResult(dict(params), standard_errors, float(log_likelihood), int(n), cov_list, status, limit)
+    return FitResult(dict(params), standard_errors, float(log_likelihood), int(n), cov_list)
