@@ -46,6 +46,13 @@ class GammaGammaModel(FittedModel):
         Customers with ``frequency > 0`` but a zero mean spend (only zero-value repeat
         transactions) cannot enter the likelihood (log 0); they are counted in ``excluded_``.
         Identical ``(frequency, monetary_value)`` rows are collapsed with weights.
+
+        Strongly correlated frequency and spend (or no spread in customers' spend rates) leave no
+        finite maximum: ``q`` and ``v`` run off together. The fit then says so (``status_ ==
+        "ridge"``) and reports the limit, identical on every machine: ``limit_`` holds ``p``,
+        ``v_over_q`` and ``mean_spend``, the parameters are that limit at ``q = 1e12`` (see
+        :func:`.gamma_gamma_likelihood.fit`), and every customer's expected order value is the
+        mean spend.
         """
         repeat = summary[summary["frequency"] > 0]
         usable = repeat[repeat["monetary_value"] > 0]
