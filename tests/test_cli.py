@@ -108,7 +108,9 @@ def test_budget_payback_uses_the_model_forecast(trained_cdnow, scored, tmp_path,
 def test_budget_bad_cac_config(scored, tmp_path, capsys, edit, message):
     scores, _ = scored
     cac = tmp_path / "cac.yaml"
-    cac.write_text("target_ratio: 3.0\nmargin: 0.3\nbudget: 10000\n" + edit + "\n")
+    # A key given twice is refused (YAML would keep the last silently): the edit's budget replaces the base's.
+    base = "target_ratio: 3.0\nmargin: 0.3\n" + ("" if "budget:" in edit else "budget: 10000\n")
+    cac.write_text(base + edit + "\n")
     output = tmp_path / "b.csv"
     assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(output)]) == 2
     err = capsys.readouterr().err

@@ -138,7 +138,7 @@ def test_load_errors(tmp_path: Path) -> None:
         load_cac_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("channels:\n  search: {cac: 4\n")
-    with pytest.raises(ClvError, match=r"bad\.yaml: YAML syntax error at line \d+ .*; fix the YAML"):
+    with pytest.raises(ClvError, match=r"bad\.yaml: not valid YAML \(line \d+: .*\); check the indentation and quoting"):
         load_cac_config(bad)
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing\n")
