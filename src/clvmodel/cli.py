@@ -270,7 +270,7 @@ def rfm(
         return
     con = io.connect()
     try:
-        report = io.load_transactions(con, data)
+        report = io.load_transactions(con, data, observation_end=obs)
         result = rfm_mod.summarise(con, time_unit=unit, calibration_end=cal, observation_end=obs, days="days")
     finally:
         con.close()
