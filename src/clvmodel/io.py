@@ -580,9 +580,11 @@ def _refuse_late_dates(con: duckdb.DuckDBPyConnection, rows: int) -> None:
         (bulk,) = con.execute("SELECT day FROM days ORDER BY day DESC LIMIT 1 OFFSET ?", [k]).fetchone()
         far = bulk + dt.timedelta(days=round(365.25 * LATE_YEARS))
         if far < limit:
-            limit, why = far, f"more than {LATE_YEARS} years after the rest of the log, which ends by {bulk}"
+            limit, why = far, f"more than {LATE_YEARS} years after the bulk of the log"
     if last is None or last <= limit:
         return
+    (rest,) = con.execute("SELECT max(day) FROM days WHERE day <= ?", [limit]).fetchone()
+    why += f", whose other rows end by {rest}" if rest is not None else ""
     count, example = con.execute(
         "SELECT coalesce(sum(n), 0), min(customer_id || ' on ' || CAST(day AS VARCHAR)) FROM days WHERE day > ?",
         [limit],
