@@ -25,7 +25,14 @@ applied in this order and reported by :class:`LoadReport`:
   :attr:`LoadReport.utc_day_changed_rows`. Timestamps without an offset are taken as written;
 * an amount above ``data.max_amount`` (default 10^9, a sanity limit: larger amounts are almost
   always an id or a card number in the amount column) is an error; raise the limit, or set it
-  to null, where such amounts are real;
+  to null, where such amounts are real; above :data:`~clvmodel.checks.AMOUNT_CEILING` (10^15) it
+  is an error whatever the limit;
+* a column name given twice in a file's header is an error (readers would rename the second and
+  silently use the first), and so are ids stored as fractional numbers (Parquet DOUBLE: ``7.0``);
+  integer ids are noted in :meth:`LoadReport.describe` (no leading zeros can have survived);
+* unless the caller sets an end of observation, rows dated after tomorrow (UTC) or more than
+  :data:`~clvmodel.checks.LATE_YEARS` years after the bulk of the log are an error, counted (they
+  would become the as-of date of every customer);
 * a negative amount (a refund) is an error unless ``data.negative_amounts: exclude``, which drops
   those rows and counts them (``rows_excluded["negative_amount"]``);
 * an **exact duplicate** row (every column equal to an earlier row's) is **kept** by default and
@@ -37,6 +44,9 @@ applied in this order and reported by :class:`LoadReport`:
   file, 8 in the sample; promotional or free items), so it counts as a purchase for the
   frequency models and as zero spend for the spend model;
 * customer ids are strings exactly as read (leading zeros kept, surrounding blanks trimmed).
+
+CSV written by :func:`write_table` neutralises text starting with a formula character
+(:data:`FORMULA_START`), reversibly; :func:`read_table` undoes it for ``customer_id``.
 
 Bundled data sets (``bundled:CDNOW_sample``, ``bundled:CDNOW_master``) are the files shipped with
 lifetimes, read with fixed column names: ``customer_id`` (CDNOW's master id, e.g. ``00004``),
