@@ -423,9 +423,6 @@ def test_memory_limit_is_a_duckdb_size() -> None:
 
 # --- issue 12: hostile config files, non-finite numbers, the horizon bound ----------------------
 
-from clvmodel.config import MAX_YAML_BYTES, excerpt, read_yaml  # noqa: E402
-
-
 def _bomb(levels: int = 9) -> str:
     """A 'billion laughs': each level lists the previous one 10 times (10**levels items in all)."""
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
@@ -463,6 +460,8 @@ def test_deep_nesting_is_refused_without_recursion_error(tmp_path: Path) -> None
 
 
 def test_a_file_over_the_size_bound_is_not_read(tmp_path: Path) -> None:
+    from clvmodel.config import MAX_YAML_BYTES
+
     path = tmp_path / "big.yaml"
     path.write_text("name: '" + "x" * MAX_YAML_BYTES + "'\n", encoding="utf-8")
     with pytest.raises(ClvError, match=rf"^{path} is larger than 1,000,000 bytes"):
@@ -470,6 +469,8 @@ def test_a_file_over_the_size_bound_is_not_read(tmp_path: Path) -> None:
 
 
 def test_an_echoed_value_is_an_excerpt(tmp_path: Path) -> None:
+    from clvmodel.config import excerpt
+
     path = tmp_path / "long.yaml"
     path.write_text("name: '" + "not a name " * 50_000 + "'\ndata: {source: x}\n", encoding="utf-8")
     with pytest.raises(ClvError) as info:
@@ -505,6 +506,8 @@ def test_the_horizon_is_at_most_100_years_in_the_time_unit() -> None:
 
 
 def test_read_yaml_reads_a_plain_file(tmp_path: Path) -> None:
+    from clvmodel.config import read_yaml
+
     path = tmp_path / "ok.yaml"
     path.write_text("a: {b: [1, 2.5, x]}\n", encoding="utf-8")
     assert read_yaml(path) == {"a": {"b": [1, 2.5, "x"]}}
