@@ -59,3 +59,20 @@ def test_matching_date_formats() -> None:
 
 def test_sql_literal_doubles_quotes() -> None:
     assert checks.sql_literal("O'Brien") == "'O''Brien'"
+
+
+# --- issue 12: repeated headers ------------------------------------------------------------------
+
+
+def test_header_names_are_read_as_written(tmp_path) -> None:
+    from clvmodel.checks import duplicate_header_message, header_names
+
+    path = tmp_path / "t.csv"
+    path.write_text("customer_id,T,T\n1,2,3\n", encoding="utf-8")
+    assert header_names(path) == ["customer_id", "T", "T"]
+    assert duplicate_header_message(path, header_names(path)) == (
+        f"{path}: column 'T' appears twice in the header (columns 2 and 3); a reader would use one and ignore the "
+        "other: rename or remove one of them in the export"
+    )
+    assert duplicate_header_message(path, ["a", "b", "T_1", "T"]) is None
+    assert header_names(tmp_path / "missing.csv") is None

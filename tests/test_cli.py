@@ -108,7 +108,9 @@ def test_budget_payback_uses_the_model_forecast(trained_cdnow, scored, tmp_path,
 def test_budget_bad_cac_config(scored, tmp_path, capsys, edit, message):
     scores, _ = scored
     cac = tmp_path / "cac.yaml"
-    cac.write_text("target_ratio: 3.0\nmargin: 0.3\nbudget: 10000\n" + edit + "\n")
+    # A key given twice is refused (YAML would keep the last silently): the edit's budget replaces the base's.
+    base = "target_ratio: 3.0\nmargin: 0.3\n" + ("" if "budget:" in edit else "budget: 10000\n")
+    cac.write_text(base + edit + "\n")
     output = tmp_path / "b.csv"
     assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(output)]) == 2
     err = capsys.readouterr().err
@@ -135,3 +137,73 @@ def test_budget_scores_without_predicted_clv(tmp_path, capsys):
     cac.write_text("budget: 1000\nchannels: {search: {cac: 5}}\n")
     assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(tmp_path / "b.csv")]) == 2
     assert "predicted_clv" in capsys.readouterr().err
+
+
+# --- issue 12: nothing written for bad numbers, no input overwritten, formula ids round-trip ------
+
+
+def test_a_nan_discount_rate_writes_nothing(trained_cdnow, scored, tmp_path, capsys):
+    rfm = scored[0].parent / "rfm.csv"
+    output = tmp_path / "out" / "s.csv"
+    code = main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rfm), "--output", str(output),
+                 "--discount-rate", "nan"])
+    assert code == 2
+    assert capsys.readouterr().err == "clvmodel: error: discount rate must be a finite number, got nan; use e.g. 0.01 per period\n"
+    assert not output.parent.exists()  # refused before the model was even read
+
+
+@pytest.mark.parametrize("link", ["same", "hard", "symbolic", "relative"])
+def test_score_and_budget_refuse_an_output_that_is_an_input(trained_cdnow, scored, tmp_path, monkeypatch, capsys, link):
+    monkeypatch.chdir(tmp_path)
+    scores, channels = scored
+    source = tmp_path / "scores.csv"
+    source.write_bytes(scores.read_bytes())
+    kept = source.read_bytes()
+    output = {"same": source, "hard": tmp_path / "hard.csv", "symbolic": tmp_path / "soft.csv",
+              "relative": Path("sub/../scores.csv")}[link]
+    if link == "hard":
+        output.hardlink_to(source)
+    elif link == "symbolic":
+        output.symlink_to(source)
+    elif link == "relative":
+        (tmp_path / "sub").mkdir()
+    cases = [
+        ["score", "--model", str(trained_cdnow.model_dir), "--input", str(source), "--output", str(output)],
+        ["budget", "--scores", str(source), "--cac", str(REPO / "configs" / "cac_demo.yaml"), "--output", str(output),
+         "--customers", str(channels)],
+    ]
+    for args in cases:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "is the same file as" in err and "writing it would overwrite the input" in err and err.count("\n") == 1
+        assert source.read_bytes() == kept
+
+
+def test_formula_ids_are_neutralised_in_csv_and_match_again_in_budget(trained_cdnow, tmp_path, capsys):
+    from clvmodel import io
+
+    ids = ["=1+1", "+7", "-3", "@SUM(A1)", "'quoted", "007"]
+    rfm = tmp_path / "rfm.csv"
+    pd.DataFrame({"customer_id": ids, "frequency": [2, 0, 5, 1, 3, 1], "recency": [30.4, 0, 35, 10, 20, 12],
+                  "T": [38.9] * 6, "monetary_value": [22.4, 0, 40.5, 12, 30, 15]}).to_csv(rfm, index=False)
+    scores = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rfm), "--output", str(scores)]) == 0
+    written = pd.read_csv(scores, dtype={"customer_id": str})["customer_id"]
+    assert list(written) == ["'=1+1", "'+7", "'-3", "'@SUM(A1)", "''quoted", "007"]  # no cell starts a formula
+    assert list(io.read_table(scores)["customer_id"]) == ids  # clvmodel reads its own CSV back exactly
+    # Scored again from its own output: the same ids, escaped once (not twice).
+    again = tmp_path / "again.csv"
+    assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(scores), "--output", str(again)]) == 0
+    assert list(pd.read_csv(again, dtype={"customer_id": str})["customer_id"]) == list(written)
+    parquet = tmp_path / "scores.parquet"
+    assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rfm), "--output", str(parquet)]) == 0
+    assert list(pd.read_parquet(parquet)["customer_id"]) == ids  # Parquet keeps the raw ids
+    channels = tmp_path / "channels.csv"
+    io.write_table(pd.DataFrame({"customer_id": ids, "channel": ["search", "social"] * 3}), channels)
+    output = tmp_path / "budget.csv"
+    capsys.readouterr()
+    assert main(["budget", "--scores", str(scores), "--customers", str(channels), "--cac",
+                 str(REPO / "configs" / "cac_demo.yaml"), "--output", str(output)]) == 0
+    table = pd.read_csv(output).set_index("channel")
+    assert table.loc["search", "customers"] + table.loc["social", "customers"] == 6  # every id matched a channel
+    assert "unknown" not in table.index

@@ -419,3 +419,95 @@ def test_memory_limit_is_a_duckdb_size() -> None:
     assert parse_config(_raw()).data.memory_limit is None  # DuckDB's own default
     with pytest.raises(ClvError, match=r"data\.memory_limit: String should match pattern"):
         parse_config({"name": "t", "data": {"source": "tx.csv", "memory_limit": "lots"}})
+
+
+# --- issue 12: hostile config files, non-finite numbers, the horizon bound ----------------------
+
+def _bomb(levels: int = 9) -> str:
+    """A 'billion laughs': each level lists the previous one 10 times (10**levels items in all)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\nname: *a{levels}\ndata: {{source: x}}\n"
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_bomb(), encoding="utf-8")
+    started = time.perf_counter()
+    with pytest.raises(ClvError, match=rf"^{path}: line 2: YAML alias \*a0 is not allowed") as info:
+        load_config(path)
+    assert time.perf_counter() - started < 0.5  # it hung on len(repr(...)) of 10**9 items
+    assert len(str(info.value)) < 300
+
+
+def test_a_duplicate_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: a\ndata: {source: x}\nclv:\n  horizon: 39\n  horizon: 52\n", encoding="utf-8")
+    with pytest.raises(ClvError, match=rf"^{path}: line 5: key 'horizon' appears twice in the same mapping"):
+        load_config(path)
+    path.write_text("name: a\nname: b\ndata: {source: x}\n", encoding="utf-8")  # at the top level too
+    with pytest.raises(ClvError, match=r"line 2: key 'name' appears twice"):
+        load_config(path)
+
+
+def test_deep_nesting_is_refused_without_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: a\nhistorical: " + "[" * 200_000 + "]" * 200_000 + "\n", encoding="utf-8")
+    with pytest.raises(ClvError, match=r"nested more than 20 levels deep"):
+        load_config(path)
+
+
+def test_a_file_over_the_size_bound_is_not_read(tmp_path: Path) -> None:
+    from clvmodel.config import MAX_YAML_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("name: '" + "x" * MAX_YAML_BYTES + "'\n", encoding="utf-8")
+    with pytest.raises(ClvError, match=rf"^{path} is larger than 1,000,000 bytes"):
+        load_config(path)
+
+
+def test_an_echoed_value_is_an_excerpt(tmp_path: Path) -> None:
+    from clvmodel.config import excerpt
+
+    path = tmp_path / "long.yaml"
+    path.write_text("name: '" + "not a name " * 50_000 + "'\ndata: {source: x}\n", encoding="utf-8")
+    with pytest.raises(ClvError) as info:
+        load_config(path)
+    assert len(str(info.value)) < 400 and "…" in str(info.value)
+    assert excerpt("x" * 10_000).endswith("…") and len(excerpt("x" * 10_000)) == 81
+    assert excerpt(list(range(100_000))).startswith("[0, 1, 2") and len(excerpt(list(range(100_000)))) <= 81
+    assert excerpt("a year") == "'a year'"
+
+
+def test_set_values_are_read_by_the_same_bounded_loader() -> None:
+    with pytest.raises(ClvError, match=r"^--set name: line 1: YAML alias \*a is not allowed"):
+        apply_overrides(_raw(), ["name=[&a x, *a]"])
+    with pytest.raises(ClvError, match=r"key 'a' appears twice"):
+        apply_overrides(_raw(), ["clv={a: 1, a: 2}"])
+
+
+@pytest.mark.parametrize("key", ["clv.discount_rate", "clv.margin", "data.max_amount", "historical.retention_periods",
+                                 "intervals.level", "segments.vip_share"])
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_non_finite_numbers_are_refused_in_every_section(key: str, value: str) -> None:
+    with pytest.raises(ClvError, match=rf"{key}: Input should be a finite number"):
+        parse_config(apply_overrides(_raw(), [f"{key}={value}"]))
+
+
+def test_the_horizon_is_at_most_100_years_in_the_time_unit() -> None:
+    assert parse_config(apply_overrides(_raw(), ["clv.horizon=5217"])).clv.horizon == 5217
+    with pytest.raises(ClvError, match=r"clv\.horizon 5218 is more than 100 years; use at most 5,217 weeks"):
+        parse_config(apply_overrides(_raw(), ["clv.horizon=5218"]))
+    assert parse_config(apply_overrides(_raw(), ["clv.horizon=36525", "time_unit=day"])).clv.horizon == 36525
+    with pytest.raises(ClvError, match=r"horizon 1000000000 is more than 100 years"):
+        parse_config(apply_overrides(_raw(), ["clv.horizon=1000000000", "time_unit=day"]))
+
+
+def test_read_yaml_reads_a_plain_file(tmp_path: Path) -> None:
+    from clvmodel.config import read_yaml
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("a: {b: [1, 2.5, x]}\n", encoding="utf-8")
+    assert read_yaml(path) == {"a": {"b": [1, 2.5, "x"]}}

@@ -29,7 +29,7 @@ from clvmodel.errors import ClvError
         ({"customer_id": ["a"], "frequency": [1.5], "recency": [1.0], "T": [3.0]}, "non-integer frequency"),
         ({"customer_id": ["a"], "recency": [1.0], "T": [3.0]}, "missing RFM column\\(s\\) frequency"),
         ({"customer_id": ["a", None], "frequency": [1, 1], "recency": [1.0, 1.0], "T": [3.0, 3.0]},
-         "1 of 2 rows have an empty customer_id \\(e.g. data row 2\\); fill in the ids or remove those rows"),
+         "1 of 2 rows have no customer_id \\(empty, NA, NaN or NULL; e.g. data row 2\\); fill in the ids or remove those rows"),
         ({"customer_id": [], "frequency": [], "recency": [], "T": []}, "no customers to score \\(a header but no rows\\)"),
     ],
 )
@@ -54,7 +54,7 @@ def test_clean_and_untidy_ids_give_the_same_table(dtype):
         pd.testing.assert_frame_equal(frame, before)  # the caller's frame is left as it was
     numbers = rows.assign(customer_id=[7, 3, 10, 1, 0])
     assert validate_rfm(numbers)["customer_id"].tolist() == ["7", "3", "10", "1", "0"]
-    with pytest.raises(ClvError, match="1 of 5 rows have an empty customer_id \\(e.g. data row 2\\)"):
+    with pytest.raises(ClvError, match="1 of 5 rows have no customer_id \\(empty, NA, NaN or NULL; e.g. data row 2\\)"):
         validate_rfm(rows.assign(customer_id=pd.Series(["b", " \u3000", "c", "d", "e"], dtype=dtype)))
 
 
@@ -85,3 +85,28 @@ def test_rfm_rows_no_transaction_log_can_give():
         r"purchase days, not transactions: summarise the transactions with clvmodel rfm$",
     ):
         validate_rfm(rows, time_unit="day")
+
+
+# --- issue 12: one missing-id rule, bounded spend -------------------------------------------------
+
+
+@pytest.mark.parametrize("marker", ["NA", "NULL", "NaN", "nan", "N/A", "None", "null", " NA "])
+def test_missing_id_markers_are_missing_as_in_transaction_logs(marker: str) -> None:
+    frame = pd.DataFrame({"customer_id": ["a", marker], "frequency": [1, 1], "recency": [1.0, 1.0], "T": [3.0, 3.0]})
+    with pytest.raises(ClvError, match=r"1 of 2 rows have no customer_id \(empty, NA, NaN or NULL; e\.g\. data row 2\)"):
+        validate_rfm(frame)
+
+
+def test_a_monetary_value_beyond_the_ceiling_is_refused() -> None:
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [1, 1], "recency": [1.0, 1.0], "T": [3.0, 3.0],
+                          "monetary_value": [1e300, 5.0]})
+    with pytest.raises(ClvError, match=r"1 of 2 rows have a monetary_value above 1,000,000,000,000,000"):
+        validate_rfm(frame)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, "inf"])
+def test_non_finite_rfm_numbers_are_refused(value: object) -> None:
+    # Already so before issue 12 (customers._as_float): kept as a guard for the REST path.
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [1, 1], "recency": [1.0, 1.0], "T": [3.0, value]})
+    with pytest.raises(ClvError, match=r"1 of 2 rows have a missing or non-numeric T"):
+        validate_rfm(frame)

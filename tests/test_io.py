@@ -902,3 +902,105 @@ def test_nan_amounts_are_found_although_statistics_skip_them(duck, tmp_path: Pat
     pq.write_table(pa.table({"id": ["1", "2"], "day": [D(1997, 1, 1)] * 2, "value": pa.array([1.0, float("nan")])}), path)
     with pytest.raises(ClvError, match="1 of 2 rows have an amount that is not a number"):
         _load(duck, path)
+
+
+# --- issue 12: repeated headers, fractional ids, late dates, huge amounts, formula ids ----------
+
+
+def test_a_repeated_column_is_refused_in_csv_and_parquet(duck, write_csv, tmp_path: Path) -> None:
+    path = write_csv([("1", "1997-01-01", "5", "500")], header=("id", "day", "value", "value"))
+    with pytest.raises(ClvError, match=r"column 'value' appears twice in the header \(columns 3 and 4\)"):
+        _load(duck, path)
+    table = pa.table([pa.array(["1"]), pa.array([D(1997, 1, 1)]), pa.array([5.0]), pa.array([500.0])],
+                     names=["id", "day", "value", "VALUE"])  # DuckDB does not tell case apart either
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pytest.raises(ClvError, match=r"column 'VALUE' appears twice in the header \(columns 3 and 4\)"):
+        _load(duck, tmp_path / "t.parquet")
+    rfm = tmp_path / "rfm.csv"
+    rfm.write_text("customer_id,frequency,recency,T,T\n1,0,0,5,6\n", encoding="utf-8")
+    with pytest.raises(ClvError, match=r"column 'T' appears twice"):
+        io.read_table(rfm)
+
+
+def test_fractional_ids_are_refused_and_integer_ids_noted(duck, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": [7, 8, 8], "day": [D(1997, 1, 1), D(1997, 1, 2), D(1997, 2, 1)], "value": [1.0, 2, 3]})
+    frame.to_parquet(tmp_path / "int.parquet")
+    report = _load(duck, tmp_path / "int.parquet")
+    assert report.integer_ids == "BIGINT"
+    assert "2 customer ids read from an integer column (BIGINT): leading zeros cannot have been kept" in report.describe()
+    frame.assign(id=frame["id"].astype(float)).to_parquet(tmp_path / "float.parquet")
+    with pytest.raises(ClvError, match=r"stored as fractional numbers \(DOUBLE\), so 7 would read as '7\.0'"):
+        _load(duck, tmp_path / "float.parquet")
+    pd.DataFrame({"customer_id": [7.0], "frequency": [0], "recency": [0], "T": [5]}).to_parquet(tmp_path / "r.parquet")
+    with pytest.raises(ClvError, match=r"fractional numbers"):
+        io.read_table(tmp_path / "r.parquet")
+
+
+def _log(write_csv, late: str, rows: int = 20):
+    return write_csv([(str(i), f"1997-01-{i + 1:02d}", "5") for i in range(rows)] + [("99", late, "5")], header=HEADER)
+
+
+def test_a_date_far_after_the_rest_is_refused(duck, write_csv) -> None:
+    with pytest.raises(ClvError, match=r"^1 of 21 rows are dated after 1999-01-11 \(more than 2 years after the bulk of "
+                                       r"the log, whose other rows end by 1997-01-20; e.g. customer 99 on 2150-01-01\)"):
+        _load(duck, _log(write_csv, "2150-01-01"))
+    assert _load(duck, _log(write_csv, "1998-12-31")).last_date == "1998-12-31"  # within 2 years: a real late buyer
+
+
+def test_a_future_date_is_refused(duck, write_csv) -> None:
+    future = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=3)).isoformat()
+    recent = [(str(i), (dt.date.today() - dt.timedelta(days=i)).isoformat(), "5") for i in range(20)]
+    path = write_csv(recent + [("99", future, "5")], header=HEADER)
+    with pytest.raises(ClvError, match=r"^1 of 21 rows are dated after .* \(tomorrow: dates in the future"):
+        _load(duck, path)
+
+
+def test_an_observation_end_lifts_the_late_date_rule(duck, write_csv) -> None:
+    path = _log(write_csv, "2150-01-01")
+    config = DataConfig(source=str(path), columns=COLS)
+    assert io.load_transactions(duck, config, observation_end=D(1997, 12, 31)).last_date == "2150-01-01"
+
+
+def test_amounts_are_capped_even_without_max_amount(duck, write_csv) -> None:
+    path = write_csv([("1", "1997-01-01", "5"), ("1", "1997-02-01", "1e300")], header=HEADER)
+    with pytest.raises(ClvError, match=r"^1 of 2 rows have an amount above 1,000,000,000,000,000, the largest clvmodel"):
+        _load(duck, path, max_amount=None)
+    assert _load(duck, write_csv([("1", "1997-01-01", "1e14")], header=HEADER), max_amount=None).rows_kept == 1
+
+
+def test_missing_id_markers_are_one_list(duck, write_csv) -> None:
+    from clvmodel.checks import MISSING_IDS
+
+    for marker in MISSING_IDS:
+        path = write_csv([(marker, "1997-01-01", "5"), ("1", "1997-01-02", "5")], header=HEADER)
+        with pytest.raises(ClvError, match=r"have no customer id \(empty, NA, NaN or NULL\)"):
+            _load(duck, path)
+
+
+FORMULA_IDS = ["=1+1", "+7", "-3", "@SUM(A1)", "\tx", "'quoted", "'=x", "007", "plain", "a=b"]
+
+
+def test_csv_safe_is_reversible_and_only_touches_formula_starts() -> None:
+    ids = pd.Series(FORMULA_IDS, dtype=object)
+    safe = io.csv_safe(ids)
+    assert list(safe) == ["'=1+1", "'+7", "'-3", "'@SUM(A1)", "'\tx", "''quoted", "''=x", "007", "plain", "a=b"]
+    assert list(io.csv_unescape(safe)) == FORMULA_IDS
+    con = io.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS c", [FORMULA_IDS])
+    assert [r[0] for r in con.execute(f"SELECT {io.csv_safe_sql('c')} FROM t").fetchall()] == list(safe)
+    back = con.execute(f"SELECT {io.csv_unescape_sql('s')} FROM (SELECT {io.csv_safe_sql('c')} AS s FROM t)").fetchall()
+    assert [r[0] for r in back] == FORMULA_IDS
+    con.close()
+
+
+def test_write_table_neutralises_csv_only(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"customer_id": FORMULA_IDS, "channel": ["=HYPERLINK(x)"] * len(FORMULA_IDS),
+                          "value": range(len(FORMULA_IDS))})
+    io.write_table(frame, tmp_path / "t.csv")
+    written = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
+    assert not written["customer_id"].str[:1].isin(["=", "+", "-", "@", "\t"]).any()
+    assert set(written["channel"]) == {"'=HYPERLINK(x)"}
+    assert list(frame["customer_id"]) == FORMULA_IDS  # the caller's frame is untouched
+    assert list(io.read_table(tmp_path / "t.csv")["customer_id"]) == FORMULA_IDS
+    io.write_table(frame, tmp_path / "t.parquet")
+    assert list(pd.read_parquet(tmp_path / "t.parquet")["customer_id"]) == FORMULA_IDS

@@ -12,6 +12,7 @@ import pytest
 
 from clvmodel.artifact import load
 from clvmodel.cli import main
+from clvmodel.errors import ClvError
 from clvmodel.models.lifetimes_adapter import dataset_path
 from clvmodel.predict import OUTPUT_COLUMNS, score
 
@@ -267,3 +268,38 @@ def test_names_moved_out_of_predict_are_still_importable_from_it() -> None:
     assert predict.validate_rfm is customers.validate_rfm and predict.RFM_COLUMNS is customers.RFM_COLUMNS
     assert predict.assign_segments is segments.assign_segments and predict.SEGMENTS is segments.SEGMENTS
     assert {"validate_rfm", "assign_segments", "RFM_COLUMNS"} <= set(predict.__all__)
+
+
+# --- issue 12: options checked where every path meets (CLI, API, REST) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"discount_rate": float("nan")}, r"^discount rate must be a finite number, got nan"),
+        ({"discount_rate": float("inf")}, r"^discount rate must be a finite number, got inf"),
+        ({"discount_rate": "NaN"}, r"^discount rate must be a finite number, got 'NaN'"),  # JSON-ish text over REST
+        ({"margin": float("nan")}, r"^margin must be a finite number, got nan"),
+        ({"margin": -float("inf")}, r"^margin must be a finite number"),
+        ({"horizon": float("nan")}, r"^horizon must be a finite number"),
+        ({"horizon": float("inf")}, r"^horizon must be a finite number"),
+        ({"horizon": 10**9}, r"^horizon 1000000000 is more than 100 years; use at most 5,217 weeks"),
+        ({"horizon": 5218}, r"^horizon 5218 is more than 100 years"),
+        ({"horizon": "abc"}, r"^horizon must be a finite number, got 'abc'"),
+    ],
+)
+def test_score_refuses_options_that_are_not_finite_or_too_long(trained_cdnow, options, message):
+    model = load(trained_cdnow.model_dir)
+    customers = pd.DataFrame({"customer_id": ["a"], "frequency": [1], "recency": [2.0], "T": [5.0]})
+    with pytest.raises(ClvError, match=message):
+        score(model, customers, **options)
+    assert len(score(model, customers, horizon=5217)) == 1  # the bound itself is fine
+
+
+def test_check_options_skips_what_is_not_given():
+    from clvmodel.predict import _check_options
+
+    _check_options()
+    _check_options(39, 0.0, 1.0, time_unit="day")
+    with pytest.raises(ClvError, match="at most 36,525 days or 5,217 weeks"):
+        _check_options(horizon=40_000)

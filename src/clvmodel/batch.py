@@ -57,7 +57,7 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     date format, delimiter and cleaning rules) and summarised as of ``as_of`` (default: its last
     day). :func:`clvmodel.predict.read_input` materialises the same plan in memory.
     """
-    from clvmodel import io, rfm
+    from clvmodel import checks, io, rfm
     from clvmodel.config import DataConfig
     from clvmodel.predict import _columns_of
 
@@ -65,6 +65,9 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     if not path.is_file():
         raise ClvError(f"input file {path} not found")
     header = _columns_of(path, model)
+    repeated = checks.duplicate_header_message(path, checks.header_names(path))  # DuckDB would read T, T_1
+    if repeated:
+        raise ClvError(repeated)
     literal = "'" + path.as_posix().replace("'", "''") + "'"
     if {"frequency", "recency", "T"} <= set(header):
         if as_of is not None:
@@ -74,8 +77,14 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             raise ClvError(f"{path}: missing RFM column(s) customer_id (columns: {', '.join(header)})")
         reader = (f"read_parquet({literal})" if path.suffix.lower() in {".parquet", ".pq"}
                   else f"read_csv({literal}, header=true, all_varchar=true)")
+        if path.suffix.lower() in {".parquet", ".pq"}:  # 7.0 would become the id '7.0'
+            checks.check_id_type(str(path), "customer_id", con.execute(
+                f"SELECT column_type FROM (DESCRIBE SELECT customer_id FROM {reader})").fetchone()[0])
         # Text in, numbers checked per chunk by customers.validate_rfm (one-line errors, not casts).
         select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c == "customer_id" else f'"{c}"' for c in columns)
+        if path.suffix.lower() not in {".parquet", ".pq"}:  # a CSV clvmodel wrote: drop the quote of io.csv_safe
+            cid = 'CAST("customer_id" AS VARCHAR)'
+            select = select.replace(f"{cid} AS", f"{io.csv_unescape_sql(cid)} AS", 1)
         return BatchInput(f"SELECT {select} FROM {reader}", "rfm")
     data_cfg = dict(model.config.get("data") or {})
     data_cfg["source"] = str(path)
@@ -89,7 +98,7 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
             f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
         )
-    report = io.load_transactions(con, DataConfig.model_validate(data_cfg))
+    report = io.load_transactions(con, DataConfig.model_validate(data_cfg), observation_end=as_of)
     # `days` (built by the load) rather than `transactions`: a typed Parquet source is a view,
     # and these counts then need no second read of the file.
     first, last = con.execute("SELECT min(day), max(day) FROM days").fetchall()[0]
@@ -178,6 +187,8 @@ def score_relation(
         ``horizon``, ``discount_rate``, ``margin``, ``interval_draws``, ``interval_level`` as for
         :func:`clvmodel.predict.score`.
     """
+    from clvmodel import io
+
     source = source if isinstance(source, BatchInput) else BatchInput(source, "rfm")
     query = source.query
     output = Path(output)
@@ -228,6 +239,8 @@ def score_relation(
         if source.late_query:
             body = (f"SELECT * FROM ({body}) UNION ALL BY NAME "
                     f"SELECT customer_id, 'first_purchase_after_as_of' AS status FROM ({source.late_query})")
+        if suffix == ".csv":  # formula-looking ids neutralised for spreadsheets (io.FORMULA_START)
+            body = f"SELECT * REPLACE ({io.csv_safe_sql('customer_id')} AS customer_id) FROM ({body})"
         con.execute(f"COPY ({body}) TO '{final}' {fmt}")
         # Nothing lost: every input customer is a row of the output, scored or with a status.
         late = con.execute(f"SELECT count(*) FROM ({source.late_query})").fetchall()[0][0] if source.late_query else 0

@@ -34,7 +34,26 @@ __all__ = [
     "check_rows",
     "matching_date_formats",
     "nothing_left_message",
+    "MISSING_IDS",
+    "AMOUNT_CEILING",
+    "LATE_YEARS",
+    "duplicate_header_message",
+    "header_names",
+    "check_id_type",
+    "late_dates_message",
 ]
+
+#: Id values that mean "no id": the export's gap markers, not customers. One list for transaction
+#: logs (read as SQL NULL) and RFM tables (:func:`clvmodel.customers.validate_rfm`), so ``NA`` is
+#: a missing id in both, never a customer called NA in one of them.
+MISSING_IDS = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None")
+#: The largest amount (and RFM monetary_value) clvmodel accepts even with ``data.max_amount: null``:
+#: per-customer sums are exact DECIMAL(38, 9) (29 integer digits), and a double above 10^15 no
+#: longer holds cents. 1e300 overflowed the sum with a DuckDB traceback.
+AMOUNT_CEILING = 1e15
+#: A row dated more than this many years after 99.9 % of the rows is refused as a date error
+#: (with the rows after tomorrow): it would become the as-of date of every customer.
+LATE_YEARS = 2
 
 #: Dates outside these years are an error (a two-digit year read with %Y lands in year 97).
 FIRST_YEAR, LAST_YEAR = 1900, 2199
@@ -312,6 +331,11 @@ def check_rows(
             f"(e.g. {_shown(stats['bad_amount_ex'])}); fix the export (no currency symbols or thousands separators)"
         )
     if stats["huge"]:
+        if data.max_amount is None or data.max_amount > AMOUNT_CEILING:
+            raise ClvError(
+                f"{_count(stats['huge'], rows)} have an amount above {AMOUNT_CEILING:,.0f}, the largest clvmodel sums "
+                f"exactly (e.g. customer {stats['huge_ex']}); fix the export (an id or a card number in the amount column?)"
+            )
         raise ClvError(
             f"{_count(stats['huge'], rows)} have an amount above data.max_amount {data.max_amount:,.0f} (e.g. "
             f"customer {stats['huge_ex']}); fix the export (an id or a card number in the amount column?), or raise "
@@ -337,3 +361,75 @@ def nothing_left_message(source: str, rows: int, excluded: dict[str, int]) -> st
     )
 
 
+
+
+def header_names(path: str | Path, data: DataConfig | None = None) -> list[str] | None:
+    """The column names as the file writes them, before any reader renames a repeat.
+
+    DuckDB reads a second ``T`` as ``T_1`` and pandas as ``T.1``, so a repeated column would be
+    silently ignored; the names are read here from the Parquet schema or the CSV's first line.
+    ``None`` when the file has no header (``data.header: false``) or cannot be read (the reader
+    then says why).
+    """
+    import csv
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() in PARQUET:
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if data is not None and not data.header:
+            return None
+        encoding = data.encoding if data is not None else "utf-8"
+        delimiter = data.delimiter if data is not None else ","
+        with open(path, encoding=encoding, newline="") as handle:
+            first = handle.readline(1 << 20)
+        if delimiter == "whitespace":
+            return first.split()
+        return next(csv.reader([first], delimiter=delimiter), [])
+    except Exception:  # noqa: BLE001 - unreadable (not Parquet, not text): the reader then says why
+        return None
+
+
+def duplicate_header_message(path: str | Path, names: list[str] | None) -> str | None:
+    """``"<path>: column 'T' appears twice in the header ..."``, or ``None`` when every name is unique.
+
+    Names are compared without case and surrounding blanks: DuckDB, which reads the columns by
+    name, does not tell ``T`` from ``t`` either.
+    """
+    if not names:
+        return None
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, 1):
+        key = str(name).strip().lower()
+        if key in seen:
+            return (
+                f"{path}: column {str(name)[:80]!r} appears twice in the header (columns {seen[key]} and {number}); "
+                "a reader would use one and ignore the other: rename or remove one of them in the export"
+            )
+        seen[key] = number
+    return None
+
+
+def check_id_type(source: str, column: str, kind: str) -> None:
+    """Refuse customer ids stored as fractional numbers (a Parquet DOUBLE, FLOAT or DECIMAL column).
+
+    Such ids read as text ``7.0`` (or lose digits beyond 2^53), so they would never match the same
+    customer elsewhere. Integer ids are accepted (:class:`~clvmodel.io.LoadReport` says so: they
+    cannot have kept leading zeros).
+    """
+    kind = kind.upper()
+    if kind.startswith(("FLOAT", "DOUBLE", "DECIMAL", "REAL")):
+        raise ClvError(
+            f"{source}: customer ids in column {column!r} are stored as fractional numbers ({kind}), so 7 would read "
+            "as '7.0' and large ids lose digits; write the ids as text (a string column) in the export"
+        )
+
+
+def late_dates_message(count: int, rows: int, limit: Any, why: str, example: str, fix: str) -> str:
+    """The message for rows dated after ``limit`` (tomorrow, or far after the rest of the log)."""
+    return (
+        f"{_count(count, rows)} are dated after {limit} ({why}; e.g. customer {example}): they would become the "
+        f"last date of the log, so every customer would look long gone; fix those dates in the export, or {fix}"
+    )

@@ -62,6 +62,36 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
         raise ClvError(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _refuse_overwrite(outputs: dict[str, Path], inputs: list[tuple[str, str | Path | None]]) -> None:
+    """Refuse an output that is one of the inputs, before anything is read or written.
+
+    Compared as files, not as names: a relative and an absolute path, a symbolic link or a hard
+    link to the input are the same file (:func:`os.path.samefile`: device and inode), and an
+    output not yet written is compared by its resolved path. Writing the output would otherwise
+    replace the input (or the link to it) with the results, losing it.
+
+    Raises
+    ------
+    ClvError
+        Naming both options.
+    """
+    for out_option, output in outputs.items():
+        for in_option, given in inputs:
+            if given is None:
+                continue
+            source = Path(given)
+            try:
+                same = os.path.samefile(output, source) if output.exists() and source.exists() else (
+                    output.resolve() == source.resolve())
+            except OSError:
+                same = False
+            if same:
+                raise ClvError(
+                    f"{out_option} {output} is the same file as {in_option} {source}: writing it would overwrite the "
+                    f"input; choose another {out_option} path"
+                )
+
+
 def _fmt(value: float, digits: int = 4) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
@@ -206,6 +236,8 @@ def rfm(
     if config is not None:
         cfg = load_config(config, set_ or [])
         data, unit, cal, obs = cfg.data, cfg.time_unit, cfg.calibration_end, cfg.observation_end
+        if data is None:
+            raise ClvError(f"{config} is a subscription config (no data section); clvmodel rfm summarises transactions")
     else:
         data = DataConfig(
             source=input_,
@@ -216,6 +248,11 @@ def rfm(
         unit = time_unit
         cal = _parse_date(calibration_end, "--calibration-end")
         obs = _parse_date(observation_end, "--observation-end")
+    if unit not in {"day", "week"}:
+        raise ClvError(f"--time-unit {unit!r}: use day or week")
+    if not data.source.startswith("bundled:"):  # every file behind a glob or a folder too
+        option = "--input" if input_ else "data.source"
+        _refuse_overwrite({"--output": output}, [(option, f) for f in io.resolve_files(data.source)])
     session = _spark_session(engine, spark_master, spark_conf)
     if session is not None:
         from clvmodel import spark as clv_spark
@@ -233,7 +270,7 @@ def rfm(
         return
     con = io.connect()
     try:
-        report = io.load_transactions(con, data)
+        report = io.load_transactions(con, data, observation_end=obs)
         result = rfm_mod.summarise(con, time_unit=unit, calibration_end=cal, observation_end=obs, days="days")
     finally:
         con.close()
@@ -266,8 +303,14 @@ def score(
     """Score a customer file into one CLV forecast row per customer (streamed in chunks)."""
     from clvmodel import batch, io
     from clvmodel.artifact import load
+    from clvmodel.predict import _check_options
 
+    # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
+    # failed summarising it (every CLV NaN).
+    _check_options(horizon, discount_rate, margin)
+    _refuse_overwrite({"--output": output}, [("--input", input_)])
     trained = load(model)
+    _check_options(horizon, time_unit=trained.time_unit)  # 100 years in the model's own unit
     if trained.primary == "sbg":
         from clvmodel.subscription import score_subscribers
 
@@ -334,6 +377,10 @@ def budget(
     from clvmodel import budget as budget_mod
     from clvmodel import io
 
+    segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
+    chart_path = output.with_suffix(".png")
+    _refuse_overwrite({"--output": output, "the segments table": segments_path, "the chart": chart_path},
+                      [("--scores", scores), ("--customers", customers), ("--cac", cac)])
     config = budget_mod.load_cac_config(cac)
     table = io.read_table(scores)
     skipped = 0
@@ -348,8 +395,6 @@ def budget(
     result = budget_mod.run_budget(table, config, customers=channels, period_values=period_values, horizon=horizon)
     if skipped:
         result.warnings.append(f"{skipped:,} customers of the scores file were not scored (status != ok) and are left out")
-    segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
-    chart_path = output.with_suffix(".png")
     io.write_table(result.channels, output)
     io.write_table(result.segments, segments_path)
     io.write_figure(budget_mod.ltv_cac_chart(result), chart_path)

@@ -1,8 +1,12 @@
 """Typed training config, parsed once from YAML.
 
-A config file is read with ``yaml.safe_load`` (no object tags), dotted ``--set key=value``
-overrides are applied to the raw mapping, and the result is validated into :class:`Config`.
-Unknown keys are errors: a typo must not silently fall back to a default.
+A config file is read with :func:`read_yaml` (safe loading: no object tags; bounded: at most
+:data:`MAX_YAML_BYTES`, no aliases, no duplicate keys, at most :data:`MAX_YAML_DEPTH` levels), dotted
+``--set key=value`` overrides are applied to the raw mapping, and the result is validated into
+:class:`Config`. Unknown keys are errors: a typo must not silently fall back to a default. Every
+number must be finite (``.nan`` and ``.inf`` are refused) and ``clv.horizon`` is at most 100
+years (:data:`MAX_HORIZON`). A value echoed in a message is cut to a short excerpt
+(:func:`excerpt`).
 
 The dotted names below are a public contract (docs, users' scripts and ``--set`` use them)::
 
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -64,7 +69,28 @@ __all__ = [
     "parse_config",
     "apply_overrides",
     "flatten",
+    "MAX_HORIZON",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
+    "read_yaml",
+    "parse_yaml",
+    "excerpt",
+    "cut",
 ]
+
+#: The longest CLV horizon, per time unit: 100 years (36,525 days, 5,217 whole weeks). Longer
+#: horizons mean nothing for a customer and cost memory and time in proportion (a horizon of
+#: 10^9 weeks was a MemoryError), so the CLI, configs and the REST server all refuse them.
+MAX_HORIZON = {"day": 36_525, "week": 5_217}
+
+#: The largest YAML file read (configs and CAC files are a few KB): a bound on the time and
+#: memory any file can cost before it is validated.
+MAX_YAML_BYTES = 1_000_000
+#: The deepest nesting of YAML collections read (configs nest 3 levels); deeper is refused
+#: before PyYAML's recursive composer could exhaust the stack.
+MAX_YAML_DEPTH = 20
+#: The longest excerpt of a user's value echoed in a message.
+MAX_ECHO = 80
 
 #: Models a config may list. Purchase models need a spend model to give CLV in money.
 MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma", "challenger", "sbg")
@@ -78,7 +104,9 @@ SELECTION_METRICS = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML's .nan and .inf are floats to pydantic; a config saying
+    # discount_rate: .inf trained and saved null, which broke every later score.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Columns(_Strict):
@@ -152,11 +180,29 @@ class SubscriptionConfig(_Strict):
 
 
 class ClvConfig(_Strict):
-    """Horizon and discount rate in the config's time unit; margin as a fraction of revenue."""
+    """Horizon and discount rate in the config's time unit; margin as a fraction of revenue.
+
+    The horizon is at most 100 years, :data:`MAX_HORIZON` (checked with the time unit by
+    :class:`Config`; 36,525 here, the bound in days).
+    """
 
     horizon: int = Field(39, gt=0)
     discount_rate: float = Field(0.0, ge=0.0)
     margin: float = Field(1.0, gt=0.0, le=1.0)
+
+    @field_validator("horizon")
+    @classmethod
+    def _at_most_100_years(cls, value: int) -> int:
+        if value > MAX_HORIZON["day"]:
+            raise ValueError(horizon_message(value))
+        return value
+
+
+def horizon_message(horizon: Any, unit: str | None = None) -> str:
+    """Why a horizon is too long, and the bound: one message for configs, the CLI and REST."""
+    bound = (f"{MAX_HORIZON[unit]:,} {unit}s" if unit else
+             f"{MAX_HORIZON['day']:,} days or {MAX_HORIZON['week']:,} weeks, in the model's time unit")
+    return f"horizon {excerpt(horizon)} is more than 100 years; use at most {bound} (e.g. 52 weeks for a year)"
 
 
 class ChallengerConfig(_Strict):
@@ -220,7 +266,7 @@ class SelectionConfig(_Strict):
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in SELECTION_METRICS:
-            raise ValueError(f"unknown selection metric {value!r}; choose one of: {', '.join(SELECTION_METRICS)}")
+            raise ValueError(f"unknown selection metric {excerpt(value)}; choose one of: {', '.join(SELECTION_METRICS)}")
         return value
 
 
@@ -260,16 +306,16 @@ class Config(_Strict):
     def _known_models(cls, value: list[str]) -> list[str]:
         unknown = [m for m in value if m not in MODEL_NAMES]
         if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), MODEL_NAMES, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(str(unknown[0])[:100], MODEL_NAMES, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"unknown model {unknown[0]!r}{hint}; valid models: {', '.join(MODEL_NAMES)}; remove it or fix its spelling"
+                f"unknown model {excerpt(unknown[0])}{hint}; valid models: {', '.join(MODEL_NAMES)}; remove it or fix its spelling"
             )
         if not value:
             raise ValueError("list at least one model, e.g. models: [historical, bgnbd, gamma_gamma]")
         if len(set(value)) != len(value):
             twice = next(m for m in value if value.count(m) > 1)
-            raise ValueError(f"model {twice!r} is listed twice; list each model once")
+            raise ValueError(f"model {excerpt(twice)} is listed twice; list each model once")
         return value
 
     @model_validator(mode="after")
@@ -293,7 +339,7 @@ class Config(_Strict):
         purchase = [m for m in self.models if m in PURCHASE_MODEL_NAMES]
         if self.model != "auto" and self.model not in purchase:
             raise ValueError(
-                f"model {self.model!r} must be 'auto' or one of the purchase models listed in models ({', '.join(purchase) or 'none'})"
+                f"model {excerpt(self.model)} must be 'auto' or one of the purchase models listed in models ({', '.join(purchase) or 'none'})"
             )
         if "challenger" in self.models and self.calibration_end is None:
             raise ValueError("the challenger learns from an inner split of the calibration period: set calibration_end")
@@ -301,6 +347,13 @@ class Config(_Strict):
             raise ValueError(f"challenger.inner_cut {self.challenger.inner_cut} must be before calibration_end")
         if "gamma_gamma" in self.models and not purchase:
             raise ValueError("gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd")
+        return self
+
+    @model_validator(mode="after")
+    def _horizon(self) -> "Config":
+        most = MAX_HORIZON[self.time_unit]
+        if self.clv.horizon > most:
+            raise ValueError(f"clv.{horizon_message(self.clv.horizon, self.time_unit)}")
         return self
 
     @model_validator(mode="after")
@@ -350,6 +403,7 @@ _KINDS = (
     ("literal_error", "choose one of those"),
     ("greater_than", "use a larger value"),
     ("less_than", "use a smaller value"),
+    ("finite", "write a finite number"),
     ("finite_number", "write a finite number"),
 )
 
@@ -413,9 +467,10 @@ def _one_line(error: ValidationError, origin: str) -> str:
     else:
         fix = next((text for prefix, text in _KINDS if kind.startswith(prefix)), "fix the value")
         fix = "; " + fix + (f", e.g. {where}: {example}" if example else "")
-    if isinstance(given, (dict, list)) and len(repr(given)) > 60:  # a section: the message says enough
+    shown = excerpt(given)
+    if isinstance(given, (dict, list)) and len(shown) > 60:  # a section: the message says enough
         return f"{origin}: {where}: {msg}{fix}"
-    return f"{origin}: {where}: {msg} (got {given!r}){fix}"
+    return f"{origin}: {where}: {msg} (got {shown}){fix}"
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
@@ -434,7 +489,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ClvError(f"--set {item!r}: expected dotted.key=value, e.g. --set clv.horizon=52")
+            raise ClvError(f"--set {excerpt(item)}: expected dotted.key=value, e.g. --set clv.horizon=52")
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -443,7 +498,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node[part] = child
             node = child
         try:
-            node[parts[-1]] = yaml.safe_load(value) if value else None
+            node[parts[-1]] = parse_yaml(value, f"--set {key}") if value else None
         except yaml.YAMLError:  # plain text YAML cannot read as a scalar, e.g. %Y%m%d: keep it as text
             node[parts[-1]] = value
     return out
@@ -452,20 +507,157 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config with safe loading, apply overrides and validate it."""
     path = Path(path)
-    if not path.is_file():
-        raise ClvError(f"config file {path} not found; pass the path to a YAML config such as configs/cdnow.yaml")
+    raw = read_yaml(path, f"config file {path} not found; pass the path to a YAML config such as configs/cdnow.yaml")
+    return parse_config(apply_overrides(raw or {}, overrides or []), origin=str(path))
+
+
+# --- YAML, bounded ----------------------------------------------------------------------------
+
+_ECHO = reprlib.Repr()
+# Bounds on the work of showing a value at all (a 1 MB string, a list of 100,000 items), before
+# the excerpt is cut to MAX_ECHO characters.
+_ECHO.maxstring = _ECHO.maxother = _ECHO.maxlong = MAX_ECHO + 2
+_ECHO.maxlist = _ECHO.maxtuple = _ECHO.maxdict = _ECHO.maxset = 12
+_ECHO.maxlevel = 4
+
+
+def excerpt(value: Any, limit: int = MAX_ECHO) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (and ``…``), whatever the value's size.
+
+    Every value a message echoes from a user's file goes through here: a 100 MB string or a
+    deeply nested list must not become a 100 MB line on stderr, nor take minutes to render.
+    """
+    shown = _ECHO.repr(value) if isinstance(value, (str, list, tuple, dict, set)) else repr(value)
+    return cut(shown, limit)
+
+
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` on one line, at most ``limit`` characters (and ``…`` when cut)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what a config never needs and an attacker would use.
+
+    * aliases (``*name``): with anchors, a few hundred bytes expand to billions of nodes (the
+      "billion laughs"); PyYAML shares them while parsing, but anything that walks the result
+      (validation, ``repr`` in a message, JSON) expands them. Refused outright: a config is
+      short enough to write each value out.
+    * nesting deeper than :data:`MAX_YAML_DEPTH`: PyYAML composes recursively, so 200,000 ``[``
+      would end in a RecursionError.
+    * duplicate keys in one mapping: PyYAML keeps the last silently, so an edit lower in a file
+      quietly wins over the value the reader sees first.
+    """
+
+    origin = "YAML"
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def _refuse(self, mark: Any, what: str) -> ClvError:
+        return ClvError(f"{self.origin}: line {mark.line + 1}: {what}")
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102 - PyYAML's hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise self._refuse(
+                event.start_mark,
+                f"YAML alias *{cut(event.anchor, 40)} is not allowed (anchors and aliases can expand "
+                "without bound); write the value out where it is used",
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise self._refuse(
+                    self.peek_event().start_mark,
+                    f"nested more than {MAX_YAML_DEPTH} levels deep; a clvmodel YAML file needs 3 or 4",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # noqa: D102 - PyYAML's hook
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # unhashable: SafeConstructor refuses it below with its own words
+                    continue
+                if duplicate:
+                    raise self._refuse(
+                        key_node.start_mark,
+                        f"key {excerpt(key, 60)} appears twice in the same mapping (YAML keeps only the last); "
+                        "remove one of them",
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, origin: str = "YAML") -> Any:
+    """Parse YAML text safely and within bounds (see :class:`_BoundedLoader`).
+
+    Raises
+    ------
+    ClvError
+        An alias, nesting too deep, or a duplicate key, naming ``origin`` and the line.
+    yaml.YAMLError
+        Text that is not YAML (:func:`read_yaml` turns it into one line).
+    """
+    loader = _BoundedLoader(text)
+    loader.origin = origin
     try:
-        text = path.read_text(encoding="utf-8")
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | Path, not_found: str | None = None) -> Any:
+    """Read a YAML file (a config, a CAC file) safely, within bounds, or refuse it in one line.
+
+    The one YAML reader of clvmodel: a file larger than :data:`MAX_YAML_BYTES`, not UTF-8, not
+    valid YAML, or using what :class:`_BoundedLoader` refuses (aliases, deep nesting, duplicate
+    keys) is a :class:`ClvError` naming the file (and the line where there is one).
+
+    Parameters
+    ----------
+    path
+        The file.
+    not_found
+        The message when there is no such file (default: ``"<path> not found; check the path"``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ClvError(not_found or f"{path} not found; check the path")
+    try:
+        # Read one byte past the limit, never the whole file: /dev/zero or a 10 GB file stops here.
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as err:
+        raise ClvError(f"cannot read {path}: {err.strerror or err}; check the path") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ClvError(
+            f"{path} is larger than {MAX_YAML_BYTES:,} bytes, far more than a clvmodel YAML file needs (a few KB); "
+            "check that it is the file you meant"
+        )
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ClvError(
             f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); re-save it as UTF-8"
         ) from None
     try:
-        raw = yaml.safe_load(text) or {}
+        return parse_yaml(text, str(path))
     except yaml.YAMLError as err:
-        first = str(err).splitlines()[0]
-        raise ClvError(f"{path}: not valid YAML ({first}); check the indentation and quoting") from None
-    return parse_config(apply_overrides(raw, overrides or []), origin=str(path))
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ClvError(f"{path}: not valid YAML ({at}{cut(problem, 120)}); check the indentation and quoting") from None
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:

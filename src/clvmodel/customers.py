@@ -104,9 +104,16 @@ def validate_rfm(frame: pd.DataFrame, origin: str = "input", *, time_unit: str |
             )
         )
     if "monetary_value" in out.columns:
+        from clvmodel.checks import AMOUNT_CEILING
+
         checks.append(
             (out["monetary_value"].to_numpy() < 0, "a negative monetary_value", ("monetary_value",),
              "spend per repeat purchase must be >= 0 (drop refunds before summarising)")
+        )
+        # The transaction log's ceiling (checks.AMOUNT_CEILING): 1e300 scored a CLV of 1e300.
+        checks.append(
+            (out["monetary_value"].to_numpy() > AMOUNT_CEILING, f"a monetary_value above {AMOUNT_CEILING:,.0f}",
+             ("monetary_value",), "fix the table (an id or a card number in the column?)")
         )
     for mask, what, columns, fix in checks:
         if mask.any():
@@ -178,22 +185,27 @@ def _clean_ids(ids: pd.Series, origin: str, total: int) -> tuple[pd.Series, Any]
     ClvError
         Missing or blank ids.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
+
+    from clvmodel.checks import MISSING_IDS
 
     text = _arrow_text(ids)
     if text is not None and text.null_count == 0:
         # Arrow trims a million ids in ~15 ms; only ids that change take pandas' slow path below.
         length = pc.binary_length(text)
         trimmed = pc.binary_length(pc.utf8_trim_whitespace(text))
-        if pc.min(trimmed).as_py() > 0 and pc.all(pc.equal(length, trimmed)).as_py():
+        markers = pc.any(pc.is_in(text, value_set=pa.array(MISSING_IDS, type=text.type))).as_py()
+        if not markers and pc.min(trimmed).as_py() > 0 and pc.all(pc.equal(length, trimmed)).as_py():
             return (ids if ids.dtype == object else ids.astype(object)), text
     stripped = ids.astype(str).str.strip()
-    empty = ids.isna() | (stripped == "")
+    # The transaction log's rule (checks.MISSING_IDS): NA, NaN, NULL are gaps, not customers.
+    empty = ids.isna() | stripped.isin(MISSING_IDS)
     if empty.any():
         row = int(np.flatnonzero(empty.to_numpy())[0]) + 1
         raise ClvError(
-            f"{origin}: {_rows(int(empty.sum()), total)} have an empty customer_id (e.g. data row {row}); "
-            "fill in the ids or remove those rows"
+            f"{origin}: {_rows(int(empty.sum()), total)} have no customer_id (empty, NA, NaN or NULL; e.g. data row "
+            f"{row}); fill in the ids or remove those rows"
         )
     return stripped.astype(object), _arrow_text(stripped)
 

@@ -25,7 +25,14 @@ applied in this order and reported by :class:`LoadReport`:
   :attr:`LoadReport.utc_day_changed_rows`. Timestamps without an offset are taken as written;
 * an amount above ``data.max_amount`` (default 10^9, a sanity limit: larger amounts are almost
   always an id or a card number in the amount column) is an error; raise the limit, or set it
-  to null, where such amounts are real;
+  to null, where such amounts are real; above :data:`~clvmodel.checks.AMOUNT_CEILING` (10^15) it
+  is an error whatever the limit;
+* a column name given twice in a file's header is an error (readers would rename the second and
+  silently use the first), and so are ids stored as fractional numbers (Parquet DOUBLE: ``7.0``);
+  integer ids are noted in :meth:`LoadReport.describe` (no leading zeros can have survived);
+* unless the caller sets an end of observation, rows dated after tomorrow (UTC) or more than
+  :data:`~clvmodel.checks.LATE_YEARS` years after the bulk of the log are an error, counted (they
+  would become the as-of date of every customer);
 * a negative amount (a refund) is an error unless ``data.negative_amounts: exclude``, which drops
   those rows and counts them (``rows_excluded["negative_amount"]``);
 * an **exact duplicate** row (every column equal to an earlier row's) is **kept** by default and
@@ -38,6 +45,9 @@ applied in this order and reported by :class:`LoadReport`:
   frequency models and as zero spend for the spend model;
 * customer ids are strings exactly as read (leading zeros kept, surrounding blanks trimmed).
 
+CSV written by :func:`write_table` neutralises text starting with a formula character
+(:data:`FORMULA_START`), reversibly; :func:`read_table` undoes it for ``customer_id``.
+
 Bundled data sets (``bundled:CDNOW_sample``, ``bundled:CDNOW_master``) are the files shipped with
 lifetimes, read with fixed column names: ``customer_id`` (CDNOW's master id, e.g. ``00004``),
 ``sample_id`` (sample file only: 1..2357, the ids of the paper's summary file), ``date``
@@ -46,6 +56,7 @@ lifetimes, read with fixed column names: ``customer_id`` (CDNOW's master id, e.g
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import hashlib
 import os
@@ -57,17 +68,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from clvmodel import rfm
 from clvmodel.checks import (
+    AMOUNT_CEILING,
     FIRST_YEAR,
+    LATE_YEARS,
+    MISSING_IDS,
     LAST_YEAR,
     PARQUET,
     ROW_STATS,
     WITHOUT_OFFSET,
     check_columns,
+    check_id_type,
     check_rows,
+    duplicate_header_message,
+    header_names,
+    late_dates_message,
     no_rows_message,
     nothing_left_message,
     not_utf8_message,
@@ -86,7 +105,20 @@ __all__ = [
     "write_table",
     "write_figure",
     "resolve_files",
+    "FORMULA_START",
+    "csv_safe",
+    "csv_unescape",
+    "csv_safe_sql",
+    "csv_unescape_sql",
 ]
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV
+#: injection: ``=``, ``+``, ``-``, ``@``, tab, carriage return), and the single quote itself, which
+#: makes the escape reversible. In the CSV files clvmodel writes, a text value starting with one
+#: of them gets a ``'`` in front (a spreadsheet shows the value as text, without the quote);
+#: :func:`csv_unescape` removes exactly that quote when clvmodel reads its CSV back (scores, RFM
+#: tables), so every id round-trips. Parquet keeps the values as they are.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 _BUNDLED: dict[str, dict[str, Any]] = {
     "CDNOW_sample": {"names": ["customer_id", "sample_id", "date", "cds", "amount"], "header": False},
@@ -95,7 +127,7 @@ _BUNDLED: dict[str, dict[str, Any]] = {
 _BUNDLED_DATE_FORMAT = "%Y%m%d"
 # Markers read as missing in CSV, as pandas does for the whitespace files: an id "NaN" is a gap in
 # the export, not a customer called NaN.
-_NULLS = "['', 'NA', 'N/A', 'NaN', 'nan', 'NULL', 'null', 'None']"
+_NULLS = "[" + ", ".join(sql_literal(v) for v in MISSING_IDS) + "]"
 # A timestamp ending in a UTC offset (after a time of day): Z, +05, +0530, -08:00.
 _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
 _ZERO_OFFSET = r"(Z|[+-]00(:?00)?)$"
@@ -131,13 +163,17 @@ class LoadReport:
     #: ``transactions`` is a view over the files (typed Parquet): whoever reads it after the load
     #: reads the files again and should call :func:`check_unchanged` afterwards.
     rereads_source: bool = False
+    #: The id column's type when it is an integer one (Parquet BIGINT, ...), else ``None``: such ids
+    #: cannot have kept leading zeros, which :meth:`describe` says.
+    integer_ids: str | None = None
 
     @property
     def rows_kept(self) -> int:
         return self.rows_read - sum(self.rows_excluded.values())
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in {"rows_excluded", "files", "file_states", "rereads_source"}}
+        out = {k: v for k, v in self.__dict__.items()
+               if k not in {"rows_excluded", "files", "file_states", "rereads_source", "integer_ids"}}
         out["rows_kept"] = self.rows_kept
         out.update({f"rows_excluded.{k}": v for k, v in self.rows_excluded.items()})
         return out
@@ -156,6 +192,11 @@ class LoadReport:
         if self.utc_converted_rows:
             notes.append(
                 f"{self.utc_converted_rows:,} timestamps converted to UTC ({self.utc_day_changed_rows:,} moved to another day)"
+            )
+        if self.integer_ids:
+            notes.append(
+                f"{self.customers:,} customer ids read from an integer column ({self.integer_ids}): leading zeros cannot "
+                "have been kept (write ids as text if they have any)"
             )
         return (
             f"{self.source}: {', '.join(notes)}; {self.customers:,} customers, {self.first_date} to {self.last_date}"
@@ -266,6 +307,10 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
     parquet = suffixes <= set(PARQUET)
     if not parquet and all(os.path.getsize(f) == 0 for f in files):
         raise ClvError(f"{source} is empty (0 bytes); point data.source at the full export")
+    for name in files:  # before DuckDB renames a repeated column (amount, amount_1) and reads the first
+        repeated = duplicate_header_message(name, header_names(name, data))
+        if repeated:
+            raise ClvError(repeated)
     try:
         if parquet:
             con.execute(f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_parquet({file_list}, union_by_name=true)")
@@ -294,7 +339,9 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
     return source, files, date_format
 
 
-def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadReport:
+def load_transactions(
+    con: duckdb.DuckDBPyConnection, data: DataConfig, *, observation_end: Any = None
+) -> LoadReport:
     """Read, check and clean the transactions into tables ``transactions`` and ``days``.
 
     ``transactions(customer_id, day, amount)`` holds the kept rows; ``days(customer_id, day,
@@ -306,6 +353,13 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
     typed columns (DATE or TIMESTAMP dates, numeric amounts) skips the text round trips CSV
     needs. Exact duplicates are looked for only among rows that share a customer and a day
     (``days.n > 1``), where every duplicate must be.
+
+    ``observation_end`` is the date the caller will summarise to, when the user set one (a
+    config's ``observation_end``, ``--as-of``): rows after it are then left out by that stage, and
+    the late-date rule below does not apply. Without it, the last date of the log becomes the
+    end of observation, so rows dated after tomorrow, or more than :data:`LATE_YEARS` years after
+    the bulk of the log, are refused: one such row (2150 in a log of 1997) made every customer
+    look long gone, silently.
 
     Raises
     ------
@@ -322,7 +376,7 @@ def load_transactions(con: duckdb.DuckDBPyConnection, data: DataConfig) -> LoadR
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(_fingerprint, files)
         try:
-            report = _load(con, data, source, files, date_format)
+            report = _load(con, data, source, files, date_format, observation_end)
         except (duckdb.InvalidInputException, duckdb.IOException) as err:  # CSV lines DuckDB meets after its sample
             raise read_error(source, files, data, err) from None
         report.fingerprint = fingerprint.result()
@@ -402,7 +456,8 @@ def _typed(kinds: dict[str, str]) -> bool:
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, data: DataConfig, source: str, files: list[str], date_format: str | None
+    con: duckdb.DuckDBPyConnection, data: DataConfig, source: str, files: list[str], date_format: str | None,
+    observation_end: Any = None,
 ) -> LoadReport:
     """The checks and the ``transactions`` and ``days`` tables of :func:`load_transactions`, on view ``raw``."""
     described = con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall()
@@ -410,6 +465,7 @@ def _load(
     if not con.execute("SELECT 1 FROM raw LIMIT 1").fetchall():  # before the column check: no rows, no use
         raise ClvError(no_rows_message(source, available))
     check_columns(source, available, data)
+    id_kind = dict(described)[data.columns.customer_id]
     columns = _parsed_columns(data, dict(described), date_format)
 
     def parsed_sql(relation: str) -> str:
@@ -418,7 +474,7 @@ def _load(
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
     bad_amount = "has_amount AND (amount IS NULL OR isnan(amount) OR isinf(amount))"
     odd_year = f"day < DATE '{FIRST_YEAR}-01-01' OR day > DATE '{LAST_YEAR}-12-31'"
-    huge = f"amount > {float(data.max_amount)!r}" if data.max_amount is not None else "FALSE"
+    huge = f"amount > {_amount_limit(data)!r}"
     # Counts first; the examples (a string built per row) only when some count is not zero.
     counted = _clean_by_metadata(con, data, dict(described), files) or dict(
         zip(
@@ -454,6 +510,7 @@ def _load(
         ]
 
     excluded = check_rows(stats, data, date_format, bad_dates)
+    check_id_type(source, data.columns.customer_id, id_kind)  # after the missing ids, which say more
     relation = "raw"
     if data.duplicates == "drop":
         # Every column compared, so a whole-file aggregate; only when asked for.
@@ -479,6 +536,8 @@ def _load(
         f"WHERE amount >= 0"
     )
     rfm.create_days(con, "transactions", "days")
+    if observation_end is None:
+        _refuse_late_dates(con, int(stats["rows"]))
     duplicates = 0 if "duplicate_row" in excluded else _kept_duplicates(con, columns, available, bool(excluded))
     moved = 0
     if counted["converted"]:
@@ -507,7 +566,44 @@ def _load(
         utc_converted_rows=int(counted["converted"]),
         utc_day_changed_rows=int(moved),
         rereads_source=kind == "VIEW",
+        integer_ids=id_kind if id_kind in _INTEGER else None,
     )
+
+
+def _amount_limit(data: DataConfig) -> float:
+    """The largest amount accepted: ``data.max_amount``, and never above :data:`AMOUNT_CEILING`."""
+    return min(float(data.max_amount), AMOUNT_CEILING) if data.max_amount is not None else AMOUNT_CEILING
+
+
+def _refuse_late_dates(con: duckdb.DuckDBPyConnection, rows: int) -> None:
+    """Refuse rows dated after tomorrow (UTC) or far after the bulk of the log (see :func:`load_transactions`).
+
+    "The bulk" ends at the purchase day ranked ``k + 1`` from the latest, with ``k`` the larger
+    of 10 and 0.1 % of the customer-days: up to ``k`` rows may run late (a log's last days are
+    thin), not more than :data:`LATE_YEARS` years. Counted over table ``days``, with an example.
+    """
+    tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    total, last = con.execute("SELECT count(*), max(day) FROM days").fetchone()
+    limit, why = tomorrow, "tomorrow: dates in the future"
+    k = max(10, -(-total // 1000))
+    if total > k:
+        (bulk,) = con.execute("SELECT day FROM days ORDER BY day DESC LIMIT 1 OFFSET ?", [k]).fetchone()
+        far = bulk + dt.timedelta(days=round(365.25 * LATE_YEARS))
+        if far < limit:
+            limit, why = far, f"more than {LATE_YEARS} years after the bulk of the log"
+    if last is None or last <= limit:
+        return
+    (rest,) = con.execute("SELECT max(day) FROM days WHERE day <= ?", [limit]).fetchone()
+    why += f", whose other rows end by {rest}" if rest is not None else ""
+    count, example = con.execute(
+        "SELECT coalesce(sum(n), 0), min(customer_id || ' on ' || CAST(day AS VARCHAR)) FROM days WHERE day > ?",
+        [limit],
+    ).fetchone()
+    raise ClvError(late_dates_message(
+        int(count), rows, limit, why, example,
+        "set the end of observation to leave them out (observation_end in the config, --observation-end for "
+        "clvmodel rfm, --as-of for clvmodel score)",
+    ))
 
 
 _COUNTS = ("rows", "no_id", "no_date", "bad_date", "odd_year", "no_amount", "bad_amount", "huge", "negative",
@@ -565,7 +661,7 @@ def _clean_by_metadata(
             return None
         if role == "amount" and not (
             min_number is not None and max_number is not None and min_number >= 0
-            and (data.max_amount is None or max_number <= data.max_amount)
+            and max_number <= _amount_limit(data)
             and not (min_number != min_number or max_number != max_number or max_number == float("inf"))
         ):
             return None
@@ -633,13 +729,58 @@ def _kept_duplicates(
     )
 
 
+def csv_safe(values: pd.Series) -> pd.Series:
+    """Text values with a ``'`` in front of those starting with :data:`FORMULA_START` (see there)."""
+    text = values.astype("string")
+    risky = text.str[:1].isin(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+    if not risky.any():
+        return values
+    out = values.astype(object).copy()
+    out[risky] = ("'" + text[risky]).astype(object)
+    return out
+
+
+def csv_unescape(values: pd.Series) -> pd.Series:
+    """Undo :func:`csv_safe`: drop a ``'`` followed by a :data:`FORMULA_START` character."""
+    text = values.astype("string")
+    escaped = (text.str[:1].eq("'") & text.str[1:2].isin(FORMULA_START)).fillna(False).to_numpy(dtype=bool)
+    if not escaped.any():
+        return values
+    out = values.astype(object).copy()
+    out[escaped] = text[escaped].str[1:].astype(object)
+    return out
+
+
+def _first_chars_sql() -> str:
+    return ", ".join(sql_literal(c) for c in FORMULA_START)
+
+
+def csv_safe_sql(column: str) -> str:
+    """SQL for :func:`csv_safe` of the text expression ``column`` (an identifier, already quoted)."""
+    return f"CASE WHEN left({column}, 1) IN ({_first_chars_sql()}) THEN '''' || {column} ELSE {column} END"
+
+
+def csv_unescape_sql(column: str) -> str:
+    """SQL for :func:`csv_unescape` of the text expression ``column`` (an identifier, already quoted)."""
+    return (f"CASE WHEN left({column}, 1) = '''' AND substr({column}, 2, 1) IN ({_first_chars_sql()}) "
+            f"THEN substr({column}, 2) ELSE {column} END")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table; ``customer_id`` is kept as text (leading zeros)."""
+    """Read a CSV or Parquet table; ``customer_id`` is kept as text (leading zeros).
+
+    A repeated column name is refused (pandas would read the second as ``T.1`` and use the
+    first), and so are fractional ids (``7.0``); a CSV's ids lose the ``'`` :func:`write_table`
+    put before a formula character (:func:`csv_unescape`).
+    """
     path = Path(path)
     if not path.is_file():
         raise ClvError(f"input file {path} not found")
     if path.suffix.lower() not in PARQUET and path.stat().st_size == 0:
         raise ClvError(f"{path} is empty (0 bytes); expected a CSV with a header line, or a Parquet file")
+    repeated = duplicate_header_message(path, header_names(path))
+    if repeated:
+        raise ClvError(repeated)
     try:
         if path.suffix.lower() in PARQUET:
             frame = pd.read_parquet(path)
@@ -653,7 +794,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ClvError(f"cannot read {path}: {first[:200]}; expected a UTF-8 CSV or a Parquet file") from None
     if "customer_id" in frame.columns:
+        if isinstance(frame["customer_id"].dtype, np.dtype) and frame["customer_id"].dtype.kind == "f":
+            check_id_type(str(path), "customer_id", "DOUBLE")
         frame["customer_id"] = frame["customer_id"].astype("string").astype(object)
+        if path.suffix.lower() not in PARQUET:
+            frame["customer_id"] = csv_unescape(frame["customer_id"])
     return frame
 
 
@@ -685,12 +830,18 @@ def write_figure(figure: Any, path: str | Path) -> Path:
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write CSV or Parquet (by extension) atomically: a temporary file, then a rename.
 
-    A failure part-way leaves the destination as it was, never half written.
+    A failure part-way leaves the destination as it was, never half written. In CSV, text
+    values starting with a formula character get a ``'`` in front (:data:`FORMULA_START`); the
+    caller's frame is not changed, and Parquet keeps the values as they are.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".csv", *PARQUET}:
         raise ClvError(f"output {path}: unknown extension {suffix!r}; use .csv or .parquet")
     if suffix == ".csv":
-        return _atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+        safe = frame.copy(deep=False)
+        for number, dtype in enumerate(frame.dtypes):
+            if dtype == object or isinstance(dtype, pd.StringDtype):
+                safe.isetitem(number, csv_safe(frame.iloc[:, number]))
+        return _atomic(path, lambda tmp: safe.to_csv(tmp, index=False))
     return _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))

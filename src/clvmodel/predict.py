@@ -27,6 +27,7 @@ log (it needs the transactions, not just RFM), scaled from its training window t
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,22 +77,56 @@ class ScoreInput:
 
 
 
-def _check_options(horizon: int, discount_rate: float, margin: float) -> None:
-    if not float(horizon).is_integer() or horizon <= 0:
-        raise ClvError(
-            f"horizon must be a whole number of periods > 0, got {horizon}; use e.g. 39 (periods of the model's "
-            "time unit)"
-        )
-    if discount_rate < 0:
+def _number(value: Any, name: str, example: str) -> float:
+    """``value`` as a finite float, or a one-line :class:`ClvError` naming the option."""
+    from clvmodel.config import excerpt
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if isinstance(value, bool) or number is None or not math.isfinite(number):
+        raise ClvError(f"{name} must be a finite number, got {excerpt(value)}; use e.g. {example}")
+    return number
+
+
+def _check_options(
+    horizon: Any = None, discount_rate: Any = None, margin: Any = None, *, time_unit: str | None = None
+) -> None:
+    """Refuse a CLV option that is not a finite number in range, whoever passes it.
+
+    The one place the options of every path meet: the CLI (before anything is read or written),
+    the Python API and the REST server (through :func:`score`). NaN compares false with every
+    bound, so finiteness is checked first: a NaN discount rate scored every customer NaN, labelled
+    VIP. The horizon is at most 100 years (:data:`clvmodel.config.MAX_HORIZON`, in ``time_unit``
+    when known, else the bound in days): its cost grows with it (10^9 periods was a MemoryError).
+    ``None`` means "not given" and is not checked.
+
+    Raises
+    ------
+    ClvError
+        One line naming the option, the value given and a valid example.
+    """
+    from clvmodel.config import MAX_HORIZON, horizon_message
+
+    if horizon is not None:
+        number = _number(horizon, "horizon", "39 (periods of the model's time unit)")
+        if not number.is_integer() or number <= 0:
+            raise ClvError(
+                f"horizon must be a whole number of periods > 0, got {horizon}; use e.g. 39 (periods of the model's "
+                "time unit)"
+            )
+        if number > MAX_HORIZON.get(time_unit or "day", MAX_HORIZON["day"]):
+            raise ClvError(horizon_message(horizon, time_unit))
+    if discount_rate is not None and _number(discount_rate, "discount rate", "0.01 per period") < 0:
         raise ClvError(
             f"discount rate must be >= 0 per period, got {discount_rate}; use 0 for none, e.g. 0.01 per period"
         )
-    if not 0 < margin <= 1:
+    if margin is not None and not 0 < _number(margin, "margin", "0.3") <= 1:
         raise ClvError(
             f"margin must be in (0, 1], got {margin}; use the share of revenue kept, e.g. 0.3 (1 when the amounts "
             "are already margin)"
         )
-
 
 
 def score(
@@ -129,9 +164,11 @@ def score(
     """
     source = customers if isinstance(customers, ScoreInput) else ScoreInput(validate_rfm(customers), "rfm")
     horizon = model.clv["horizon"] if horizon is None else horizon
-    discount_rate = float(model.clv["discount_rate"] if discount_rate is None else discount_rate)
-    margin = float(model.clv["margin"] if margin is None else margin)
-    _check_options(horizon, discount_rate, margin)
+    discount_rate = model.clv["discount_rate"] if discount_rate is None else discount_rate
+    margin = model.clv["margin"] if margin is None else margin
+    # Before any float(): the model's own values are checked too (a document saying null).
+    _check_options(horizon, discount_rate, margin, time_unit=getattr(model, "time_unit", None))
+    discount_rate, margin = float(discount_rate), float(margin)
     horizon = int(horizon)
     rfm = source.rfm.reset_index(drop=True)
     has_spend = "monetary_value" in rfm.columns

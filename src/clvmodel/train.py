@@ -268,7 +268,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     clock = time.perf_counter()
     con = io.connect(memory_limit=config.data.memory_limit)
     try:
-        load = io.load_transactions(con, config.data)
+        load = io.load_transactions(con, config.data, observation_end=config.observation_end)
         rfm_result = rfm.summarise(
             con,
             time_unit=config.time_unit,

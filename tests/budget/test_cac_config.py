@@ -138,7 +138,7 @@ def test_load_errors(tmp_path: Path) -> None:
         load_cac_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("channels:\n  search: {cac: 4\n")
-    with pytest.raises(ClvError, match=r"bad\.yaml: YAML syntax error at line \d+ .*; fix the YAML"):
+    with pytest.raises(ClvError, match=r"bad\.yaml: not valid YAML \(line \d+: .*\); check the indentation and quoting"):
         load_cac_config(bad)
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing\n")
@@ -152,3 +152,50 @@ def test_load_errors(tmp_path: Path) -> None:
     wrong.write_text("channels:\n  search: {cac: -1}\n")
     with pytest.raises(ClvError, match=r"^.*wrong\.yaml: channels\.search\.cac: must be > 0"):
         load_cac_config(wrong)
+
+
+# --- issue 12: hostile CAC files -----------------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nchannels:\n  search: {cac: *a9}\n")
+    started = time.perf_counter()
+    with pytest.raises(ClvError, match=r"bomb\.yaml: line 2: YAML alias \*a0 is not allowed") as info:
+        load_cac_config(path)
+    assert time.perf_counter() - started < 0.5  # it printed a 2 GB line after 144 s
+    assert len(str(info.value)) < 300
+
+
+def test_a_duplicate_channel_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("channels:\n  search: {cac: 40}\n  search: {cac: 400}\n")
+    with pytest.raises(ClvError, match=r"dup\.yaml: line 3: key 'search' appears twice in the same mapping"):
+        load_cac_config(path)
+
+
+def test_a_huge_file_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("channels:\n  search: {cac: '" + "x" * 2_000_000 + "'}\n")
+    with pytest.raises(ClvError, match=r"big\.yaml is larger than 1,000,000 bytes"):
+        load_cac_config(path)
+
+
+def test_echoed_values_and_keys_are_excerpts(tmp_path: Path) -> None:
+    for text in ("channels:\n  search: {cac: '" + "forty " * 100_000 + "'}\n",
+                 "channels:\n  '" + "s" * 100_000 + "': {cac: -1}\n",
+                 "channels:\n  search: {cac: [" + ", ".join(["-1"] * 50_000) + "]}\n"):
+        path = tmp_path / "long.yaml"
+        path.write_text(text)
+        with pytest.raises(ClvError) as info:
+            load_cac_config(path)
+        assert len(str(info.value)) < 400, str(info.value)[:400]
+
+
+def test_the_horizon_is_bounded() -> None:
+    with pytest.raises(ClvError, match=r"horizon: must be <= 36525"):
+        parse_cac_config({"horizon": 10**9, "channels": {"s": {"cac": 5}}})

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from clvmodel.config import MAX_HORIZON, cut, excerpt, read_yaml
 from clvmodel.errors import ClvError
 
 UNKNOWN = "unknown"
@@ -125,7 +125,8 @@ class CacConfig(BaseModel):
     target_ratio: float = Field(default=3.0, ge=1)
     margin: float = Field(default=1.0, gt=0, le=1)
     budget: float = Field(default=0.0, ge=0)
-    horizon: int | None = Field(default=None, ge=1)
+    # At most 100 years in days, as clv.horizon (config.MAX_HORIZON): payback walks every period.
+    horizon: int | None = Field(default=None, ge=1, le=MAX_HORIZON["day"])
     retention_budget: float = Field(default=0.0, ge=0)
     retention_weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: dict(DEFAULT_RETENTION_WEIGHTS)
@@ -201,7 +202,7 @@ def _one_line(err: ValidationError, source: str) -> str:
     hint = next((_HINTS[k] for k in keys if k in _HINTS), "change the value")
     if "[key]" in loc:
         where = ".".join(str(p) for p in loc if p != "[key]")
-        return f"{source}: {where}: names must be text (got {got!r}); quote the name"
+        return f"{source}: {where}: names must be text (got {excerpt(got)}); quote the name"
     if kind == "missing":
         text = "required key is missing; add it" + (
             ", e.g. channels: {search: {cac: 40}} (each acquisition channel with its CAC)" if keys and keys[0] == "channels" else ""
@@ -212,22 +213,23 @@ def _one_line(err: ValidationError, source: str) -> str:
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
-        text = f"must be {op} {_num(bound)} (got {got!r}); {hint}"
+        text = f"must be {op} {_num(bound)} (got {excerpt(got)}); {hint}"
     elif kind == "too_short":
         text = f"is empty; {hint if hint != 'change the value' else 'add at least one entry'}"
     elif kind == "finite_number":
-        text = f"must be a finite number (got {got!r}); write a plain number"
+        text = f"must be a finite number (got {excerpt(got)}); write a plain number"
     elif kind.startswith("int_"):
-        text = f"expected a whole number (got {got!r}); {hint}"
+        text = f"expected a whole number (got {excerpt(got)}); {hint}"
     elif kind.startswith("float_"):
-        text = f"expected a number (got {got!r}); write a plain number such as 40"
+        text = f"expected a number (got {excerpt(got)}); write a plain number such as 40"
     elif kind in {"dict_type", "model_type", "model_attributes_type"}:
         text = f"expected a mapping of keys (got {type(got).__name__}); see clvmodel.budget"
     elif kind == "value_error":
-        text = str(ctx.get("error", first.get("msg", "")))
+        text = str(ctx.get("error", first.get("msg", "")))[:300]
     else:
-        text = f"{first.get('msg', 'invalid')}; {hint}"
-    line = f"{where}: {text}" if where else text
+        text = f"{str(first.get('msg', 'invalid'))[:300]}; {hint}"
+    # A key is the user's text too (a 1 MB channel name): cut like any echoed value.
+    line = f"{cut(where)}: {text}" if where else text
     more = len(errors) - 1
     if more:
         line += f" (and {more} more problem{'s' if more > 1 else ''})"
@@ -252,25 +254,16 @@ def parse_cac_config(data: Mapping[str, Any] | None, source: str = "CAC config")
 
 
 def load_cac_config(path: str | Path) -> CacConfig:
-    """Read a CAC config YAML file (``yaml.safe_load``) and validate it.
+    """Read a CAC config YAML file and validate it.
+
+    Read by :func:`clvmodel.config.read_yaml`, the one YAML reader: safe loading, at most 1 MB,
+    no aliases, no duplicate keys, bounded nesting.
 
     Raises
     ------
     ClvError
-        File missing, YAML syntax error, or any validation problem (one line each).
+        File missing, too large, YAML syntax error, or any validation problem (one line each).
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ClvError(f"CAC config not found: {p}; check the path") from None
-    except OSError as exc:
-        raise ClvError(f"cannot read CAC config {p}: {exc.strerror}; check the path") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ClvError(f"{p}: YAML syntax error{at} ({problem}); fix the YAML") from None
+    data = read_yaml(p, f"CAC config not found: {p}; check the path")
     return parse_cac_config(data, source=str(p))

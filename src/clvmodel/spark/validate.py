@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from clvmodel.checks import MISSING_IDS, sql_literal
 from clvmodel.errors import ClvError
 from clvmodel.spark.sqltext import _quote
 from clvmodel.spark.summary import _unit_days
@@ -82,7 +83,9 @@ def _validate_rfm(rfm_df: "DataFrame", origin: str, time_unit: str | None = None
     framed = rfm_df.select(*[F.col(_quote(c)) for c in used], F.monotonically_increasing_id().alias(pos))
     row = "struct(" + ", ".join(_quote(c) for c in used) + ")"
     ident = r"regexp_replace(CAST(customer_id AS STRING), '^\\s+|\\s+$', '')"  # str.strip()
-    empty = f"(customer_id IS NULL OR {ident} = '')"
+    # The local rule (checks.MISSING_IDS): NA, NaN, NULL... are missing ids, as in transaction logs.
+    markers = ", ".join(sql_literal(v) for v in MISSING_IDS)
+    empty = f"(customer_id IS NULL OR {ident} IN ({markers}))"
     checks = _rfm_checks(used[1:], time_unit)
     exprs = ["count(*) AS rows", f"count_if({empty}) AS empty", f"min({pos}) FILTER (WHERE {empty}) AS empty_at",
              f"count(DISTINCT {ident}) AS ids"]
@@ -98,7 +101,7 @@ def _validate_rfm(rfm_df: "DataFrame", origin: str, time_unit: str | None = None
         probe = pd.DataFrame([{**probe_row, "customer_id": None}])
         raise _rfm_error(probe, origin, time_unit, {
             f"{origin}: {_rows(1, 1)} have": f"{origin}: {_rows(int(stats['empty']), total)} have",
-            "(e.g. data row 1)": f"(e.g. data row {number})",
+            "e.g. data row 1)": f"e.g. data row {number})",
         })
     if stats["ids"] < total:
         repeat = Window.partitionBy("id").orderBy(pos)
