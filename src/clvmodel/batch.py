@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from clvmodel.artifact import TrainedModel
 from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
 from clvmodel.predict import score
+from clvmodel.staging import make_staging
 
 __all__ = ["BatchInput", "BatchReport", "plan_input", "score_relation", "segment_sql", "output_summary"]
 
@@ -193,7 +193,8 @@ def score_relation(
     if total == 0:
         raise ClvError("input: no customers to score (the table is empty)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    # Marked, so a later run removes it if this one is killed (clvmodel.staging).
+    work = make_staging(output)
     scored = work / "scored.parquet"
     show = sys.stderr.isatty() if progress is None else progress
     chunks = 0
