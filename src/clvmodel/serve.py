@@ -143,7 +143,7 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
         bad = ids[~ids.map(lambda v: isinstance(v, str))]
         if len(bad):
             raise RequestError(400, f"customer_id must be text (a JSON string, leading zeros kept), got "
-                                    f"{json.dumps(bad.iloc[0])[:40]} in {len(bad):,} row(s)")
+                                    f"{json.dumps(bad.tolist()[0], default=str)[:40]} in {len(bad):,} row(s)")
     params = payload.get("params") or {}
     if not isinstance(params, dict):
         raise RequestError(400, "params must be an object, e.g. {\"horizon\": 52}")
