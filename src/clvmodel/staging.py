@@ -1,39 +1,39 @@
 """Staging folders beside an output, and the clean-up of those a killed run left behind.
 
 ``clvmodel train`` builds a model directory and ``clvmodel score`` its output file in a hidden
-folder next to the target (``.NAME.<random>``, same file system, so the result is renamed into
+folder next to the target (``.NAME.clvmodel-<pid>-<random>``, same file system, so the result is renamed into
 place). A run killed with SIGKILL cannot remove that folder; the next run writing the same target
 removes it — but only a folder that is clearly ours and clearly abandoned:
 
-* it matches ``.NAME.*`` beside the target and is a real directory (not a link);
-* it holds the marker file :data:`MARKER`, written first thing after the folder is made, naming
-  the process that made it;
-* that process is gone (or the marker is older than :data:`ABANDONED_AFTER`, in case its id was
-  reused), so a concurrent run's folder is left alone.
+* its name is ``.NAME.clvmodel-<pid>-<random>`` beside the target, and it is a real directory (not
+  a link). The name is the marker: it exists from the instant the folder does (a marker *file*
+  written after ``mkdtemp`` leaves a window in which a kill makes an unmarked folder);
+* the process ``<pid>`` is gone (or the folder is older than :data:`ABANDONED_AFTER`, in case its
+  id was reused), so a concurrent run's folder is left alone.
 
-A folder without the marker (someone's own ``.NAME.backup``) is never touched.
+A folder named otherwise (someone's own ``.NAME.backup``) is never touched.
 """
 
 from __future__ import annotations
 
-import json
+import glob
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["MARKER", "ABANDONED_AFTER", "make_staging", "clean_stale"]
+__all__ = ["ABANDONED_AFTER", "make_staging", "clean_stale"]
 
-#: Written into every staging folder before anything else; its presence makes the folder ours.
-MARKER = ".clvmodel-staging"
-#: A marked folder older than this is abandoned even if its process id is in use again.
+#: A staging folder older than this is abandoned even if its process id is in use again.
 ABANDONED_AFTER = 24 * 3600.0
 
 
-def _owner_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+def _prefix(target: Path) -> str:
+    return f".{target.name}.clvmodel-"
+
+
+def _owner_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -45,18 +45,17 @@ def _owner_alive(pid: object) -> bool:
     return True
 
 
-def _is_stale(folder: Path, now: float) -> bool:
-    marker = folder / MARKER
+def _is_stale(folder: Path, prefix: str, now: float) -> bool:
+    pid, dash, rest = folder.name.removeprefix(prefix).partition("-")
+    if not (dash and rest and pid.isdigit() and int(pid) > 0):
+        return False
     try:
-        if folder.is_symlink() or not folder.is_dir() or marker.is_symlink() or not marker.is_file():
+        if folder.is_symlink() or not folder.is_dir():
             return False
-        age = now - marker.stat().st_mtime
-        info = json.loads(marker.read_text(encoding="utf-8")[:1000])
-    except (OSError, ValueError):
+        age = now - folder.stat().st_mtime
+    except OSError:
         return False
-    if not isinstance(info, dict) or info.get("by") != "clvmodel":
-        return False
-    return age > ABANDONED_AFTER or not _owner_alive(info.get("pid"))
+    return age > ABANDONED_AFTER or not _owner_alive(int(pid))
 
 
 def clean_stale(target: str | Path) -> list[Path]:
@@ -72,8 +71,9 @@ def clean_stale(target: str | Path) -> list[Path]:
         return []
     removed = []
     now = time.time()
-    for folder in sorted(parent.glob(f".{target.name}.*")):
-        if not _is_stale(folder, now):
+    prefix = _prefix(target)
+    for folder in sorted(parent.glob(f"{glob.escape(prefix)}*")):
+        if not _is_stale(folder, prefix, now):
             continue
         previous = folder / "previous"
         if not os.path.lexists(target) and previous.is_dir() and not previous.is_symlink():
@@ -84,11 +84,8 @@ def clean_stale(target: str | Path) -> list[Path]:
 
 
 def make_staging(target: str | Path) -> Path:
-    """A new marked staging folder beside ``target`` (after removing abandoned ones)."""
+    """A new staging folder, named as ours, beside ``target`` (after removing abandoned ones)."""
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     clean_stale(target)
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    info = {"by": "clvmodel", "pid": os.getpid(), "target": target.name, "created": time.time()}
-    (folder / MARKER).write_text(json.dumps(info), encoding="utf-8")
-    return folder
+    return Path(tempfile.mkdtemp(prefix=f"{_prefix(target)}{os.getpid()}-", dir=parent))
