@@ -30,7 +30,6 @@ from clvmodel.artifact import TrainedModel
 from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
 from clvmodel.predict import score
-from clvmodel.staging import make_staging
 
 __all__ = ["BatchInput", "BatchReport", "plan_input", "score_relation", "segment_sql", "output_summary"]
 
@@ -193,7 +192,9 @@ def score_relation(
     if total == 0:
         raise ClvError("input: no customers to score (the table is empty)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    # Marked, so a later run removes it if this one is killed (clvmodel.staging).
+    from clvmodel.staging import make_staging  # here, not above: one isolated change (issue 12)
+
+    # Named as ours, so a later run removes it if this one is killed (clvmodel.staging).
     work = make_staging(output)
     scored = work / "scored.parquet"
     show = sys.stderr.isatty() if progress is None else progress

@@ -59,6 +59,7 @@ _LEGACY_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt",
                  "serving_input_example.json", "registered_model_meta", "data/clvmodel.json",
                  f"{CHALLENGER_DIR}/challenger.json", f"{CHALLENGER_DIR}/challenger.skops"}
 _MAX_MLMODEL = 64 * 1024
+_MAX_DOCUMENT = 50 * 2**20
 
 
 @dataclass
@@ -111,6 +112,8 @@ def _flavor_data(files: dict[str, bytes], origin: str) -> str:
 
 
 def _document(raw: bytes, origin: str) -> dict[str, Any]:
+    if len(raw) > _MAX_DOCUMENT:
+        raise ClvError(f"{origin} is {len(raw) // 2**20} MB, far more than a model document; refusing it")
     try:
         document = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as err:
