@@ -19,7 +19,7 @@ Bounded, so that one client cannot hold or exhaust the server (:class:`Limits`):
   reading, so a chunked body is cut off too); more than ``max_rows`` rows, 413;
 * scoring runs in a pool of ``threads`` worker threads, so ``/ping`` and other requests are
   answered while one request is being scored; when all are busy a request gets 503 at once
-  rather than queueing without bound;
+  rather than queueing without bound; at most :data:`CONNECTIONS` connections are open at once;
 * a request not scored within ``timeout`` seconds gets 503. Python cannot stop a thread, so the
   computation finishes in the background and keeps its worker until then; what bounds that time
   is the row limit, the horizon limit of :func:`clvmodel.predict.score` and the body size.
@@ -51,6 +51,9 @@ from clvmodel.errors import ClvError
 from clvmodel.modeldir import load_verified, verify
 
 __all__ = ["Limits", "build_app", "serve"]
+
+#: Open connections at most (each costs a coroutine, not a thread; scoring is bounded apart).
+CONNECTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,10 @@ def serve(model_dir: str | Path, *, host: str = "127.0.0.1", port: int = 5000, l
         raise ClvError(f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port") from None
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+    # limit_concurrency: connections beyond it get 503 from uvicorn, so idle or slow clients
+    # (a body sent byte by byte) cannot pile up without bound.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+                            limit_concurrency=CONNECTIONS)
     print(f"clvmodel serve: model {model.name!r} from {verified.directory} verified ({len(verified.files)} files); "
           f"listening on http://{host}:{sock.getsockname()[1]}", flush=True)
     try:
