@@ -169,6 +169,17 @@ def test_a_recomputed_checksum_and_manifest_are_accepted(model_dir, tmp_path):
     assert modeldir.verify(target).model.models["bgnbd"].params_["r"] == document["models"]["bgnbd"]["params"]["r"]
 
 
+def test_a_model_downloaded_from_the_registry_verifies(model_dir, tmp_path):
+    """MLflow adds ``registered_model_meta`` on registration: accepted as that note, and only as that."""
+    target = _copy(model_dir, tmp_path)
+    note = target / "registered_model_meta"
+    note.write_text("model_name: cdnow\nmodel_version: '3'\n")
+    assert modeldir.verify(target).model.name == "cdnow"
+    note.write_text("model_name: cdnow\nloader: !!python/name:os.system\n")
+    with pytest.raises(ClvError, match="registered_model_meta is not MLflow's registry note"):
+        modeldir.verify(target)
+
+
 def test_a_file_changed_after_verification_is_not_used(model_dir, tmp_path):
     """The model is built from the verified bytes: no time-of-check/time-of-use gap."""
     target = _copy(model_dir, tmp_path)

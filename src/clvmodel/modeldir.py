@@ -9,7 +9,7 @@ checks it, and hands on the checked bytes:
   ``yaml.safe_load``) has exactly the ``python_function`` flavor, ``loader_module`` exactly
   ``clvmodel.tracking``, no ``code`` and no key that would load a Python object, a data path inside
   the directory; every file listed in ``clvmodel.manifest.json`` with its SHA-256 and no other
-  file; no symbolic link; the JSON document valid (:meth:`TrainedModel.from_document`).
+  file (but MLflow's registry note, checked to hold only a name and a version); no symbolic link; the JSON document valid (:meth:`TrainedModel.from_document`).
 * :func:`check_replaceable` — what ``clvmodel train`` requires before it replaces an existing
   ``output.model_dir``: the folder is empty, or a model directory clvmodel wrote and nothing else
   (a user's file in it, or any folder that is not a model, is refused, never deleted).
@@ -59,6 +59,7 @@ _LEGACY_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt",
                  "serving_input_example.json", "registered_model_meta", "data/clvmodel.json",
                  f"{CHALLENGER_DIR}/challenger.json", f"{CHALLENGER_DIR}/challenger.skops"}
 _MAX_MLMODEL = 64 * 1024
+_REGISTRY_NOTE = "registered_model_meta"
 _MAX_DOCUMENT = 50 * 2**20
 
 
@@ -111,6 +112,27 @@ def _flavor_data(files: dict[str, bytes], origin: str) -> str:
     return normal
 
 
+def _without_registry_note(files: dict[str, bytes], origin: str) -> dict[str, bytes]:
+    """``files`` without MLflow's registry note, once it is checked to be only that.
+
+    ``mlflow.register_model`` writes ``registered_model_meta`` (``model_name``, ``model_version``)
+    into the run's model folder after training, so a model downloaded from the registry has a
+    file its manifest cannot list. It is accepted as plain text of those two keys; nothing reads it.
+    """
+    raw = files.get(_REGISTRY_NOTE)
+    if raw is None:
+        return files
+    try:
+        note = yaml.safe_load(raw.decode("utf-8")) if len(raw) <= 4096 else None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        note = None
+    if not (isinstance(note, dict) and set(note) <= {"model_name", "model_version"}
+            and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in note.values())):
+        raise ClvError(f"{origin}: {_REGISTRY_NOTE} is not MLflow's registry note (model_name, model_version only); "
+                       "refusing it")
+    return {name: data for name, data in files.items() if name != _REGISTRY_NOTE}
+
+
 def _document(raw: bytes, origin: str) -> dict[str, Any]:
     if len(raw) > _MAX_DOCUMENT:
         raise ClvError(f"{origin} is {len(raw) // 2**20} MB, far more than a model document; refusing it")
@@ -143,7 +165,7 @@ def verify(path: str | Path) -> VerifiedModel:
     """
     directory = _directory(path)
     origin = str(directory)
-    files = read_tree(directory, origin)
+    files = _without_registry_note(read_tree(directory, origin), origin)
     # The MLmodel's structure first: it says why a tampered directory is dangerous, and it holds
     # whatever the manifest says (an attacker can rewrite the manifest too).
     data_path = _flavor_data(files, origin)
@@ -196,7 +218,7 @@ def check_replaceable(path: str | Path) -> None:
         return
     origin = str(directory)
     try:
-        files = read_tree(directory, origin)
+        files = _without_registry_note(read_tree(directory, origin), origin)
         data_path = _flavor_data(files, origin)
         if MANIFEST_NAME in files:
             check_manifest(files, origin)
