@@ -363,7 +363,7 @@ def test_a_slow_request_does_not_hold_the_server(start, model_dir):
         (status, answer), seconds = results[key]
         assert (status, answer) == (503, {"error_code": "TEMPORARILY_UNAVAILABLE",
                                           "message": "scoring took longer than 1 s; send fewer rows or a shorter horizon"})
-        assert seconds < 4, seconds  # answered at the time limit, not when the scoring ended
+        assert seconds < 5, seconds  # answered at the time limit (1 s), not when the scoring ends
     # The abandoned computations end in their workers and free them: then a request is scored
     # again (and, still over 1 s, answered at the limit) instead of refused as busy.
     deadline = time.monotonic() + 120
