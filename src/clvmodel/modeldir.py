@@ -9,7 +9,8 @@ checks it, and hands on the checked bytes:
   ``yaml.safe_load``) has exactly the ``python_function`` flavor, ``loader_module`` exactly
   ``clvmodel.tracking``, no ``code`` and no key that would load a Python object, a data path inside
   the directory; every file listed in ``clvmodel.manifest.json`` with its SHA-256 and no other
-  file (but MLflow's registry note, checked to hold only a name and a version); no symbolic link; the JSON document valid (:meth:`TrainedModel.from_document`).
+  file (but MLflow's registry note, checked to hold only a name and a version); no symbolic link;
+  the JSON document valid (:meth:`TrainedModel.from_document`).
 * :func:`check_replaceable` — what ``clvmodel train`` requires before it replaces an existing
   ``output.model_dir``: the folder is empty, or a model directory clvmodel wrote and nothing else
   (a user's file in it, or any folder that is not a model, is refused, never deleted).
