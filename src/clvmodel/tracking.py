@@ -1,4 +1,5 @@
-"""The only import of mlflow: runs, params, metrics, artifacts, and the pyfunc model.
+"""MLflow runs, params, metrics, artifacts, and the pyfunc model (with :mod:`clvmodel.mlflow_registry`,
+the only modules importing mlflow).
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else MLflow's default (``sqlite:///mlflow.db`` in
 the working directory, MLflow 3).
