@@ -1,9 +1,10 @@
-"""The MLflow side: pyfunc loading and the REST server of `mlflow models serve`."""
+"""The MLflow side: pyfunc loading, the REST server of `mlflow models serve`, writing model directories."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +17,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
+from clvmodel import modeldir, staging, tracking
 from clvmodel.artifact import load
+from clvmodel.errors import ClvError
 from clvmodel.predict import score
 
 ROWS = pd.DataFrame(
@@ -117,3 +121,154 @@ def test_registered_model_loads_by_name_and_version(trained_cdnow, monkeypatch):
     model = load(f"models:/cdnow-test/{version.version}")
     assert model.primary == load(str(trained_cdnow.model_dir)).primary
     assert model.challenger is not None  # the skops file travels with the registered model
+
+
+# --- replacing a model directory (issue 12, items 3 and 6) --------------------------------------
+
+BAD = Path(__file__).resolve().parent / "data" / "bad"
+CLVMODEL = Path(sys.executable).with_name("clvmodel")
+
+
+def _pyenv() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _kill_while_staging(target: Path) -> None:
+    """A process that makes target's staging folder, writes half a file and is SIGKILLed."""
+    code = ("import os, signal, sys; from clvmodel.staging import make_staging; "
+            "folder = make_staging(sys.argv[1]); (folder / 'half.json').write_text('{\"trunc'); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", code, str(target)], env=_pyenv(), timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL
+
+
+def test_a_folder_that_is_not_a_model_is_refused_and_kept(trained_cdnow, tmp_path, monkeypatch):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.docx").write_text("keep")
+    with pytest.raises(ClvError) as caught:
+        tracking.save_model_dir(trained_cdnow.result.model, precious)
+    assert str(caught.value) == (
+        f"output.model_dir {precious} exists and is not a clvmodel model directory (no MLmodel file); clvmodel train "
+        "replaces only a model directory it wrote: set output.model_dir to a new or empty folder, or move this one "
+        "away yourself")
+    assert [p.name for p in precious.iterdir()] == ["thesis.docx"] and (precious / "thesis.docx").read_text() == "keep"
+    assert [p.name for p in tmp_path.iterdir()] == ["precious"]  # no staging left either
+    # train checks before it reads or fits anything.
+    from clvmodel import train as train_module
+    from clvmodel.config import load_config
+
+    monkeypatch.setattr(train_module.io, "load_transactions", lambda *a, **k: pytest.fail("read before the check"))
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "cdnow.yaml",
+                         [f"output.model_dir={precious}", "tracking.enabled=false"])
+    with pytest.raises(ClvError, match="is not a clvmodel model directory"):
+        train_module.train(config)
+
+
+def test_a_model_with_a_users_file_in_it_is_refused(trained_cdnow, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, target)
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ClvError, match=r"\(file 'notes.txt' is not in its manifest \(added after training\)\)"):
+        tracking.save_model_dir(trained_cdnow.result.model, target)
+    assert (target / "notes.txt").read_text() == "mine"
+    (target / "notes.txt").unlink()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(ClvError, match="is a symbolic link"):
+        tracking.save_model_dir(trained_cdnow.result.model, link)
+
+
+def test_an_empty_folder_and_an_older_model_are_replaced(trained_cdnow, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tracking.save_model_dir(trained_cdnow.result.model, empty)
+    assert modeldir.verify(empty).model.name == "cdnow"
+    older = tmp_path / "older"  # written before the manifest existed
+    shutil.copytree(trained_cdnow.model_dir, older)
+    (older / "clvmodel.manifest.json").unlink()
+    tracking.save_model_dir(trained_cdnow.result.model, older)
+    assert modeldir.verify(older).model.name == "cdnow"
+
+
+def test_a_replaced_model_is_never_missing(trained_cdnow, tmp_path, monkeypatch):
+    """Every rename leaves a whole model at the path: the swap is one renameat2(RENAME_EXCHANGE)."""
+    target = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, target)
+    before = (target / "MLmodel").read_text()
+    seen: list[bool] = []
+    rename = Path.rename
+
+    def spy(self: Path, other: str | Path) -> Path:
+        moved = rename(self, other)
+        seen.append((target / "MLmodel").is_file())
+        return moved
+
+    monkeypatch.setattr(Path, "rename", spy)
+    tracking.save_model_dir(trained_cdnow.result.model, target)
+    assert all(seen), "a rename left the model directory missing"
+    assert (target / "MLmodel").read_text() != before  # the new one (another model_uuid)
+    assert modeldir.verify(target).model.name == "cdnow"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging, no old copy
+
+
+def test_without_an_atomic_exchange_the_old_model_waits_in_marked_staging(trained_cdnow, tmp_path, monkeypatch):
+    """The fallback: old aside into the marked staging folder; a kill between the renames is undone."""
+    target = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, target)
+    monkeypatch.setattr(modeldir, "_exchange", lambda a, b: False)
+    tracking.save_model_dir(trained_cdnow.result.model, target)
+    assert modeldir.verify(target).model.name == "cdnow"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # Killed after moving the old model aside: the next run puts it back before anything else.
+    old_uuid = (target / "MLmodel").read_text()
+    _kill_while_staging(target)
+    (left,) = tmp_path.glob(".model.*")
+    target.rename(left / "previous")
+    assert staging.clean_stale(target) == [left]
+    assert (target / "MLmodel").read_text() == old_uuid and not left.exists()
+
+
+def test_staging_left_by_a_killed_train_is_removed_by_the_next(trained_cdnow, tmp_path):
+    """SIGKILL while `clvmodel train` writes the model; the next train removes what it left."""
+    config = tmp_path / "small.yaml"
+    target = tmp_path / "trained"
+    config.write_text(yaml.safe_dump({
+        "name": "small", "data": {"source": str(BAD / "duplicate_rows.csv")}, "models": ["historical", "bgnbd"],
+        "intervals": {"draws": 0}, "tracking": {"enabled": False}, "output": {"model_dir": str(target)},
+    }))
+    process = subprocess.Popen([str(CLVMODEL), "train", str(config)], cwd=tmp_path, env=_pyenv(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".trained.*")):
+            assert process.poll() is None, "train ended before its staging folder was seen"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert list(tmp_path.glob(".trained.*")), "the kill left no staging folder to clean"
+    # Not ours, or not abandoned: left alone.
+    (tmp_path / ".trained.backup").mkdir()
+    (tmp_path / ".trained.backup" / "mine.txt").write_text("mine")
+    live = staging.make_staging(target)  # this process is alive: a concurrent run's folder
+    done = subprocess.run([str(CLVMODEL), "train", str(config)], cwd=tmp_path, env=_pyenv(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.glob(".trained.*")) == sorted([".trained.backup", live.name])
+    assert modeldir.verify(target).model.name == "small"
+
+
+def test_staging_left_by_a_killed_score_is_removed_by_the_next(trained_cdnow, tmp_path):
+    from clvmodel.cli import main
+
+    rows = tmp_path / "rows.csv"
+    ROWS.to_csv(rows, index=False)
+    out = tmp_path / "out" / "scores.csv"
+    out.parent.mkdir()
+    _kill_while_staging(out)
+    assert len(list(out.parent.glob(".scores.csv.*"))) == 1
+    assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rows), "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv"]

@@ -207,9 +207,9 @@ def load(path_or_uri: str | Path) -> TrainedModel:
     text = str(path_or_uri)
     local = Path(text)
     if text.startswith(("models:/", "runs:/")):
-        from clvmodel import tracking  # mlflow only when an MLflow URI asks for it
+        from clvmodel.mlflow_registry import download_model  # mlflow only when a URI asks for it
 
-        local = tracking.download_model(text)
+        local = download_model(text)
     document = load_document(local)
     model = TrainedModel.from_document(document, origin=text)
     if document.get("challenger"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,7 +203,10 @@ def score_relation(
     if total == 0:
         raise ClvError("input: no customers to score (the table is empty)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    from clvmodel.staging import make_staging  # here, not above: one isolated change (issue 12)
+
+    # Named as ours, so a later run removes it if this one is killed (clvmodel.staging).
+    work = make_staging(output)
     scored = work / "scored.parquet"
     show = sys.stderr.isatty() if progress is None else progress
     chunks = 0

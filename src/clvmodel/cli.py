@@ -412,6 +412,22 @@ def budget(
         print(f"  run {run_id}")
 
 
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Option("--model", help="A model directory written by clvmodel train.")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 5000,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=1, help="Rows per request, at most.")] = 100_000,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to score one request, at most.")] = 30.0,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Requests scored at the same time.")] = 2,
+) -> None:
+    """Verify a model directory whole (no code from it is run), then serve it over REST (MLflow's protocol)."""
+    from clvmodel.serve import Limits
+    from clvmodel.serve import serve as run_server
+
+    run_server(model, host=host, port=port, limits=Limits(max_rows=max_rows, timeout=timeout, threads=threads))
+
+
 def _period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Each customer's expected revenue per period (discounted as the model says), for payback."""
     from clvmodel.artifact import load

@@ -1,15 +1,34 @@
-"""What every saved document carries: the versions it was made with and a checksum of itself."""
+"""What every saved document carries (versions, a checksum of itself) and a model directory's manifest.
+
+Both are plain SHA-256: they detect corruption (a truncated copy, a flipped bit, a file added or
+edited by mistake), not tampering — whoever can edit a file can recompute its checksum. What makes
+a hostile model directory harmless is the validation of its content (:mod:`clvmodel.modeldir`),
+not these digests.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import stat
 from collections.abc import Iterable
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-__all__ = ["package_versions", "document_checksum"]
+from clvmodel.errors import ClvError
+
+__all__ = ["package_versions", "document_checksum", "MANIFEST_NAME", "MANIFEST_FORMAT", "digest", "read_tree",
+           "write_manifest", "check_manifest"]
+
+#: The list of every file of a model directory with its SHA-256, written last by ``train``.
+MANIFEST_NAME = "clvmodel.manifest.json"
+MANIFEST_FORMAT = "clvmodel/manifest"
+#: A model directory is a few KB (plus the challenger's skops file); anything far larger is not one.
+MAX_TREE_BYTES = 256 * 1024 * 1024
+MAX_TREE_FILES = 200
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str]:
@@ -33,3 +52,92 @@ def document_checksum(document: dict[str, Any]) -> str:
     body = {k: v for k, v in document.items() if k != "checksum"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def digest(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def read_tree(directory: Path, origin: str) -> dict[str, bytes]:
+    """Every file under ``directory`` as bytes, by POSIX path relative to it.
+
+    Refuses (:class:`ClvError`) a symbolic link anywhere (a link can point out of the folder, or
+    be swapped after a check), anything that is not a regular file or folder (a FIFO would block
+    the read), more than :data:`MAX_TREE_FILES` files or :data:`MAX_TREE_BYTES` bytes. The bytes
+    returned are the ones checked and then used: nothing is read twice from disk.
+    """
+    files: dict[str, bytes] = {}
+    total = 0
+    pending = [directory]
+    while pending:
+        folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = Path(entry.path)
+                relative = path.relative_to(directory).as_posix()
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):
+                    raise ClvError(f"{origin}: {relative} is a symbolic link; a model directory holds only plain files")
+                if stat.S_ISDIR(mode):
+                    pending.append(path)
+                    continue
+                if not stat.S_ISREG(mode):
+                    raise ClvError(f"{origin}: {relative} is not a regular file; a model directory holds only plain files")
+                if len(files) >= MAX_TREE_FILES:
+                    raise ClvError(f"{origin} holds more than {MAX_TREE_FILES} files; it is not a clvmodel model directory")
+                # O_NOFOLLOW: a file swapped for a link between the scan and the read is refused too.
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as handle:
+                    data = handle.read(MAX_TREE_BYTES - total + 1)
+                total += len(data)
+                if total > MAX_TREE_BYTES:
+                    raise ClvError(f"{origin} holds more than {MAX_TREE_BYTES // 2**20} MB; it is not a clvmodel model directory")
+                files[relative] = data
+    return files
+
+
+def write_manifest(directory: Path) -> Path:
+    """Write :data:`MANIFEST_NAME` listing every other file of ``directory`` with its SHA-256."""
+    files = read_tree(directory, str(directory))
+    files.pop(MANIFEST_NAME, None)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "format_version": 1,
+        "algorithm": "sha256",
+        "files": {name: digest(data) for name, data in sorted(files.items())},
+    }
+    path = directory / MANIFEST_NAME
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def check_manifest(files: dict[str, bytes], origin: str) -> None:
+    """Check ``files`` (from :func:`read_tree`) against their manifest: same set, same digests.
+
+    Raises
+    ------
+    ClvError
+        No manifest, an unreadable one, a listed file missing, an unlisted file present, or a
+        digest that differs; the message names the first such file.
+    """
+    raw = files.get(MANIFEST_NAME)
+    if raw is None:
+        raise ClvError(f"{origin} has no {MANIFEST_NAME} listing its files and checksums (older clvmodel); retrain the model")
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+        listed = manifest["files"]
+        ok = manifest.get("format") == MANIFEST_FORMAT and manifest.get("format_version") == 1 and isinstance(listed, dict)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise ClvError(f"{origin}: {MANIFEST_NAME} is not a clvmodel manifest; retrain the model")
+    present = set(files) - {MANIFEST_NAME}
+    for name in sorted(present - set(listed)):
+        raise ClvError(f"{origin}: file {name[:200]!r} is not in its manifest (added after training); remove it or retrain")
+    for name in sorted(set(listed) - present):
+        raise ClvError(f"{origin}: file {name[:200]!r} listed in its manifest is missing; copy the whole model directory")
+    for name in sorted(present):
+        if listed[name] != digest(files[name]):
+            raise ClvError(f"{origin}: file {name!r} does not match its SHA-256 in the manifest (edited or corrupted); "
+                           "retrain or restore the model")

@@ -1,4 +1,5 @@
-"""The only import of mlflow: runs, params, metrics, artifacts, and the pyfunc model.
+"""MLflow runs, params, metrics, artifacts, and the pyfunc model (with :mod:`clvmodel.mlflow_registry`,
+the only modules importing mlflow).
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else MLflow's default (``sqlite:///mlflow.db`` in
 the working directory, MLflow 3).
@@ -6,13 +7,15 @@ the working directory, MLflow 3).
 The model directory is an MLflow model in the ``loader_module`` form: its ``MLmodel`` names
 :mod:`clvmodel.tracking` (this installed module) and the JSON document as data. Loading it with
 ``mlflow.pyfunc.load_model`` or serving it with ``mlflow models serve`` therefore runs only
-installed code and reads only JSON — no pickle, no code copied into the model directory.
+installed code and reads only JSON — no pickle, no code copied into the model directory — *as long
+as the directory is one clvmodel wrote*: MLflow imports whatever ``loader_module`` and ``code`` an
+``MLmodel`` names, so on a directory from someone else use ``clvmodel serve``
+(:mod:`clvmodel.serve`), which verifies every file first (:mod:`clvmodel.modeldir`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +27,12 @@ from matplotlib.figure import Figure
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
+from clvmodel import modeldir
 from clvmodel.artifact import CHALLENGER_DIR, JSON_NAME, TrainedModel, load_challenger, load_document
 from clvmodel.errors import ClvError
+from clvmodel.integrity import write_manifest
+from clvmodel.mlflow_registry import download_model  # noqa: F401 - public here before the split
+from clvmodel.staging import make_staging
 
 __all__ = [
     "run",
@@ -130,19 +137,33 @@ def _requirements() -> list[str]:
 
 
 def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
-    """Write ``model`` as an MLflow model directory, replacing any previous one atomically.
+    """Write ``model`` as an MLflow model directory at ``directory``, replacing a previous model whole.
 
-    The new directory is built beside the old one and renamed into place, so a failure leaves
-    the previous model intact.
+    The directory is built in a marked staging folder beside the target (abandoned ones, from a
+    killed run, are removed first: :mod:`clvmodel.staging`), listed with the SHA-256 of every file
+    in ``clvmodel.manifest.json``, verified as ``clvmodel serve`` would, and swapped into place
+    (:func:`clvmodel.modeldir.replace_dir`: atomic on Linux). A failure leaves the previous model
+    intact.
+
+    Raises
+    ------
+    ClvError
+        ``directory`` exists and is neither empty nor a model directory clvmodel wrote (it is not
+        touched), or it cannot be written.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    modeldir.check_replaceable(directory)
     try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = make_staging(directory)
+    except OSError as err:
+        raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
+    try:
+        new = staging / "model"
         json_path = model.write_json(staging / "src" / JSON_NAME)
         mlflow.pyfunc.save_model(
-            path=str(staging / "model"),
-            loader_module="clvmodel.tracking",
+            path=str(new),
+            loader_module=modeldir.LOADER_MODULE,
             data_path=str(json_path),
             signature=_signature(model),
             # A made-up customer, not training data: the model keeps no customer rows.
@@ -150,17 +171,15 @@ def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
             pip_requirements=_requirements(),
         )
         if model.challenger is not None:
-            model.challenger.save(staging / "model" / CHALLENGER_DIR)
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            directory.rename(old)
-            (staging / "model").rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            (staging / "model").rename(directory)
+            model.challenger.save(new / CHALLENGER_DIR)
+        write_manifest(new)  # last: it lists every file above
+        modeldir.verify(new)  # what `clvmodel serve` will require, checked before it replaces anything
+        modeldir.check_replaceable(directory)  # again: the folder may have changed while we fitted
+        modeldir.replace_dir(new, directory, staging)
+    except OSError as err:
+        raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        modeldir.remove_staging(staging)
     return directory
 
 
@@ -168,15 +187,6 @@ def log_model(model_dir: str | Path, artifact_path: str = "model") -> str:
     """Log a saved model directory to the active run; return its ``runs:/`` URI."""
     mlflow.log_artifacts(str(model_dir), artifact_path)
     return f"runs:/{mlflow.active_run().info.run_id}/{artifact_path}"
-
-
-def download_model(uri: str) -> Path:
-    """Download a ``models:/`` or ``runs:/`` model to a local directory."""
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except Exception as err:  # mlflow raises several types (MlflowException, OSError, ...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ClvError(f"cannot fetch model {uri}: {first[:200]}; check MLFLOW_TRACKING_URI and the name/version") from None
 
 
 class ClvPyfunc:

@@ -23,6 +23,7 @@ from clvmodel import evaluate, io, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import PURCHASE_MODEL_NAMES, SELECTION_METRICS, Config, flatten
 from clvmodel.models import MODEL_CLASSES, FittedModel, HistoricalModel, PurchaseModel
+from clvmodel.modeldir import check_replaceable
 from clvmodel.predict import score
 
 __all__ = ["TrainResult", "train", "fit_models", "holdout_predictions"]
@@ -263,6 +264,8 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     track
         Log to MLflow; defaults to ``config.tracking.enabled``.
     """
+    # Before any work: a folder that is not a clvmodel model is refused, not replaced (issue 12).
+    check_replaceable(config.model_dir)
     seconds: dict[str, float] = {}
     tracked = config.tracking.enabled if track is None else track
     clock = time.perf_counter()
