@@ -77,6 +77,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from clvmodel.errors import ClvError
 from clvmodel.integrity import document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
+from clvmodel.sqltext import date_literal, number
 
 __all__ = [
     "FEATURES",
@@ -129,8 +130,6 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "skops", "duckdb")
 # --- SQL -------------------------------------------------------------------------------------
 
 
-def _date_literal(value: dt.date) -> str:
-    return f"DATE '{value.isoformat()}'"
 
 
 def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
@@ -148,8 +147,8 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     unit_days
         1 for days, 7 for weeks.
     """
-    cut_sql = _date_literal(cut)
-    unit = f"{float(unit_days)!r}"
+    cut_sql = date_literal(cut)
+    unit = number(float(unit_days))
     return f"""
     WITH days AS (
         SELECT customer_id, day, SUM(amount) AS amount
@@ -201,7 +200,7 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
 
 def targets_sql(table: str, start: dt.date, end: dt.date) -> str:
     """The target query: purchase days and spend in ``(start, end]`` per customer acquired by ``start``."""
-    start_sql, end_sql = _date_literal(start), _date_literal(end)
+    start_sql, end_sql = date_literal(start), date_literal(end)
     return f"""
     WITH days AS (
         SELECT customer_id, day, SUM(amount) AS amount
@@ -300,7 +299,7 @@ def _calibration_view(con: duckdb.DuckDBPyConnection, table: str, calibration_en
     name = f"clv_challenger_calibration_{uuid.uuid4().hex}"
     con.execute(
         f"CREATE TEMP VIEW {name} AS SELECT customer_id, day, amount FROM {table} "
-        f"WHERE day <= {_date_literal(calibration_end)}"
+        f"WHERE day <= {date_literal(calibration_end)}"
     )
     return name
 
