@@ -599,14 +599,22 @@ class Challenger:
         document = _read_document(directory)
         blob = _read_verified_blob(directory, document)
         regressors = _load_regressors(blob, directory)
-        model = cls(**document["params"])
-        model.regressors_ = regressors
-        model.time_unit_ = document["time_unit"]
-        model.calibration_end_ = dt.date.fromisoformat(document["calibration_end"])
-        model.inner_cut_ = dt.date.fromisoformat(document["inner_cut"])
-        model.holdout_periods_ = float(document["holdout_periods"])
-        model.window_periods_ = float(document["window_periods"])
-        model.n_train_ = int(document["n_train"])
+        try:
+            model = cls(**document["params"])
+            model.regressors_ = regressors
+            model.time_unit_ = document["time_unit"]
+            # Dates reach the feature SQL (through sqltext.date_literal): real dates only.
+            model.calibration_end_ = dt.date.fromisoformat(document["calibration_end"])
+            model.inner_cut_ = dt.date.fromisoformat(document["inner_cut"])
+            model.holdout_periods_ = float(document["holdout_periods"])
+            model.window_periods_ = float(document["window_periods"])
+            model.n_train_ = int(document["n_train"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ClvError(
+                f"{directory / JSON_NAME}: malformed challenger document ({type(err).__name__}); save the challenger again"
+            ) from None
+        if not (_positive(model.holdout_periods_) and _positive(model.window_periods_)):
+            raise ClvError(f"{directory / JSON_NAME}: holdout and window periods must be positive; save the challenger again")
         return model
 
     def __repr__(self) -> str:
@@ -640,10 +648,11 @@ def _read_document(directory: Path) -> dict[str, Any]:
     path = directory / JSON_NAME
     if not path.is_file():
         raise ClvError(f"{directory} holds no {JSON_NAME}; save a fitted Challenger there first")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ClvError(f"{path} is not valid JSON ({err}); save the challenger again") from None
+    from clvmodel.document import read_json
+
+    # Bounded like the model's own document (size, depth, no NaN): a challenger folder is as
+    # hostile as the rest of a model directory.
+    document = read_json(path, "save the challenger again")
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ClvError(f"{path} is not a clvmodel challenger (no '{FORMAT}' document)")
     version = document.get("format_version")
