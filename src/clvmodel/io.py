@@ -171,7 +171,7 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws its progress bar on stdout: welcome on a terminal during a long load, noise in
     # a log or a pipe (and between the lines clvmodel prints).
-    con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
+    con.execute(f"SET enable_progress_bar = {'true' if sys.stdout.isatty() else 'false'}")
     if memory_limit:
         con.execute("SET memory_limit = ?", [memory_limit])  # a config value: a parameter, not SQL text
     if threads:
@@ -280,7 +280,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
         else:
             con.execute(
                 f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={literal(data.delimiter)}, "
-                f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true, nullstr={_NULLS}, "
+                f"header={'true' if data.header else 'false'}, all_varchar=true, union_by_name=true, nullstr={_NULLS}, "
                 # skip=0: DuckDB's sniffer would otherwise skip leading lines it finds odd, rows included
                 f"encoding={literal(data.encoding)}, skip=0)"
             )
