@@ -500,7 +500,12 @@ def test_spark_quoting_round_trips_hostile_text(spark: SparkSession) -> None:
     for text in texts:
         assert spark.sql(f"SELECT {spark_literal(text)} AS v").first().v == text
         assert spark.sql(f"SELECT 1 AS {spark_identifier(text)}").columns == [text]
-    # DuckDB's form is wrong on Spark (two adjacent literals: the quote is lost), hence two functions.
-    assert spark.sql(f"SELECT {literal(texts[0])} AS v").first().v != texts[0]
+    # DuckDB's form is wrong on Spark where a backslash precedes a quote ('a\'' ends nothing; the
+    # rest of the text becomes SQL), hence two functions.
+    try:
+        held = spark.sql(f"SELECT {literal(texts[1])} AS v").first().v == texts[1]
+    except Exception:  # a ParseException: the text was read as SQL
+        held = False
+    assert not held
     assert spark.sql(f"SELECT {date_literal(dt.date(1997, 9, 30))} AS d").first().d == dt.date(1997, 9, 30)
     assert spark.sql(f"SELECT CAST({number(1e-05)} AS DOUBLE) AS x").first().x == 1e-05

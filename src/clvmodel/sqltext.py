@@ -12,9 +12,9 @@ Two dialects, because their string literals differ:
 
 * DuckDB (and standard SQL): a quote inside a literal is doubled, and a backslash is an ordinary
   character (:func:`literal`, :func:`identifier`);
-* Spark SQL: a backslash escapes the next character inside a literal (``'\\''`` is a quote)
-  and two adjacent literals are concatenated, so doubling a quote would end the literal early
-  (:func:`spark_literal`, :func:`spark_identifier`, backticks).
+* Spark SQL: a backslash escapes the next character inside a literal (``'\\''`` is a quote), so
+  DuckDB's form of ``a\\'; DROP ...`` (``'a\\''; DROP ...'``) would end the literal after the
+  quote and run the rest as SQL (:func:`spark_literal`, :func:`spark_identifier`, backticks).
 
 Dates and numbers are written the same way on both engines.
 
@@ -81,8 +81,8 @@ def spark_literal(text: str) -> str:
 
     Spark's parser reads ``\`` as an escape inside a literal (unless
     ``spark.sql.parser.escapedStringLiterals`` is on, which clvmodel never sets), so ``\`` is
-    written ``\\`` and ``'`` is written ``\'``; the DuckDB form (``''``) would be read by Spark as
-    two literals side by side.
+    written ``\\`` and ``'`` is written ``\'``; DuckDB's form leaves a backslash before a quote
+    unescaped, and Spark would read that quote as text and the rest of the value as SQL.
 
     Raises
     ------
