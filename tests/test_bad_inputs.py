@@ -69,6 +69,12 @@ def _damage(model_dir: Path, how: str) -> None:
     if how == "truncate_json":  # a copy interrupted half-way
         path.write_text(text[: len(text) // 2], encoding="utf-8")
         return
+    if how == "nest_deep":  # 200,000 nested lists: Python's own parser overflows its recursion limit
+        path.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+        return
+    if how == "nan_parameter":  # NaN is not JSON, though Python's parser reads it
+        path.write_text(text.replace('"r": ', '"r": NaN, "r_was": ', 1), encoding="utf-8")
+        return
     document = json.loads(text)
     if how == "edit_parameter":  # hand-edited, checksum left as it was
         document["models"]["bgnbd"]["params"]["r"] *= 2

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from clvmodel import __version__
+from clvmodel import document as schema
 from clvmodel.errors import ClvError
 from clvmodel.integrity import document_checksum
 from clvmodel.integrity import package_versions as _versions
@@ -56,6 +57,12 @@ def _finite(value: Any) -> Any:
 
 
 _checksum = document_checksum
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to 40 characters, for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 @dataclass
@@ -123,7 +130,19 @@ class TrainedModel:
 
     @classmethod
     def from_document(cls, document: dict[str, Any], origin: str = "model") -> "TrainedModel":
-        """Verify format, version and checksum, then rebuild the models from their parameters."""
+        """Verify format, version, checksum and schema, then rebuild the models from their parameters.
+
+        The schema (:mod:`clvmodel.document`) is checked before any field is used: the checksum
+        is a plain SHA-256 that whoever edits the document can recompute.
+
+        Raises
+        ------
+        ClvError
+            One line: not a model document, a newer format, a checksum mismatch, or a field
+            that breaks the schema (its dotted name and, cut short, its value).
+        """
+        if isinstance(document, dict):  # before hashing: the checksum walks the whole document
+            schema.check_depth(document, origin, "retrain the model")
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise ClvError(f"{origin} is not a clvmodel model (no '{FORMAT}' document); train one with clvmodel train")
         version = document.get("format_version")
@@ -133,15 +152,22 @@ class TrainedModel:
                 f"{origin} was written by clvmodel {written_by} in model format {version}; this clvmodel "
                 f"{__version__} reads format {FORMAT_VERSION} at most: upgrade clvmodel"
             )
-        if document.get("checksum") != _checksum(document):
+        try:
+            intact = document.get("checksum") == _checksum(document)
+        except (TypeError, ValueError):  # a value JSON cannot hold (NaN, an object): not what was saved
+            intact = False
+        if not intact:
             raise ClvError(f"{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it")
+        states = document.get("models")
+        for name in states if isinstance(states, dict) else ():
+            if name not in MODEL_CLASSES:
+                raise ClvError(f"{origin}: unknown model type {_short(name)}; upgrade clvmodel")
+        schema.validate(document, origin)
         try:
             models = {}
             if document.get("primary") is not None and document["primary"] not in document["models"]:
                 raise ClvError(f"{origin}: primary model {document['primary']!r} is not among its models; retrain it")
             for name, state in document["models"].items():
-                if name not in MODEL_CLASSES:
-                    raise ClvError(f"{origin}: unknown model type {name!r}; upgrade clvmodel")
                 models[name] = MODEL_CLASSES[name].from_dict(state)
             return cls(
                 name=document["name"],
@@ -196,10 +222,9 @@ def load_document(path: str | Path) -> dict[str, Any]:
     json_path = _json_in_dir(path) if path.is_dir() else path
     if not json_path.is_file():
         raise ClvError(f"{path} holds no {JSON_NAME}; pass a directory written by clvmodel train")
-    try:
-        return json.loads(json_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ClvError(f"{json_path}: not valid JSON ({err.__class__.__name__}); the model is corrupted, retrain it") from None
+    # Bounded: size, nesting depth (a document nested 200,000 deep would exhaust Python's
+    # recursion) and no NaN/Infinity tokens; the schema is checked by TrainedModel.from_document.
+    return schema.read_json(json_path, "the model is corrupted, retrain it")
 
 
 def load(path_or_uri: str | Path) -> TrainedModel:

@@ -14,6 +14,7 @@ so the streamed scores equal the one-shot scores exactly.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from clvmodel.artifact import TrainedModel
 from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
 from clvmodel.predict import score
+from clvmodel.sqltext import date_literal, identifier, literal, number
 
 __all__ = ["BatchInput", "BatchReport", "plan_input", "score_relation", "segment_sql", "output_summary"]
 
@@ -67,23 +69,25 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     repeated = checks.duplicate_header_message(path, checks.header_names(path))  # DuckDB would read T, T_1
     if repeated:
         raise ClvError(repeated)
-    literal = "'" + path.as_posix().replace("'", "''") + "'"
+    # The path goes into a query string that several callers wrap and run (read_input, the
+    # streaming scorer), so it is quoted here rather than passed as a parameter.
+    source_sql = literal(path.as_posix())
     if {"frequency", "recency", "T"} <= set(header):
         if as_of is not None:
             raise ClvError(f"--as-of applies to transaction input, and {path} is an RFM table (already summarised); drop --as-of")
         columns = ["customer_id", "frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in header else [])
         if "customer_id" not in header:
             raise ClvError(f"{path}: missing RFM column(s) customer_id (columns: {', '.join(header)})")
-        reader = (f"read_parquet({literal})" if path.suffix.lower() in {".parquet", ".pq"}
-                  else f"read_csv({literal}, header=true, all_varchar=true)")
+        reader = (f"read_parquet({source_sql})" if path.suffix.lower() in {".parquet", ".pq"}
+                  else f"read_csv({source_sql}, header=true, all_varchar=true)")
         if path.suffix.lower() in {".parquet", ".pq"}:  # 7.0 would become the id '7.0'
             checks.check_id_type(str(path), "customer_id", con.execute(
                 f"SELECT column_type FROM (DESCRIBE SELECT customer_id FROM {reader})").fetchone()[0])
         # Text in, numbers checked per chunk by customers.validate_rfm (one-line errors, not casts).
-        select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c == "customer_id" else f'"{c}"' for c in columns)
+        cid = f"CAST({identifier('customer_id')} AS VARCHAR)"
         if path.suffix.lower() not in {".parquet", ".pq"}:  # a CSV clvmodel wrote: drop the quote of io.csv_safe
-            cid = 'CAST("customer_id" AS VARCHAR)'
-            select = select.replace(f"{cid} AS", f"{io.csv_unescape_sql(cid)} AS", 1)
+            cid = io.csv_unescape_sql(cid)
+        select = ", ".join(f"{cid} AS {identifier(c)}" if c == "customer_id" else identifier(c) for c in columns)
         return BatchInput(f"SELECT {select} FROM {reader}", "rfm")
     data_cfg = dict(model.config.get("data") or {})
     data_cfg["source"] = str(path)
@@ -97,6 +101,8 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
             f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
         )
+    if isinstance(as_of, dt.datetime):  # a timestamp from the Python API: its day, as DuckDB's max(day) gives
+        as_of = as_of.date()
     report = io.load_transactions(con, DataConfig.model_validate(data_cfg), observation_end=as_of)
     # `days` (built by the load) rather than `transactions`: a typed Parquet source is a view,
     # and these counts then need no second read of the file.
@@ -104,9 +110,9 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     as_of = as_of or last
     if as_of < first:
         raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
-    ignored = con.execute(f"SELECT coalesce(sum(n), 0) FROM days WHERE day > DATE '{as_of}'").fetchall()[0][0]
+    ignored = con.execute("SELECT coalesce(sum(n), 0) FROM days WHERE day > ?", [as_of]).fetchall()[0][0]
     query = rfm.rfm_sql("days", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False, per_day=True)
-    late = f"SELECT customer_id FROM days GROUP BY customer_id HAVING min(day) > DATE '{as_of}'"
+    late = f"SELECT customer_id FROM days GROUP BY customer_id HAVING min(day) > {date_literal(as_of)}"
     challenger = None
     if model.challenger is not None:
         challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
@@ -131,22 +137,27 @@ def _chunks(con: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[p
 
 
 def segment_sql(source: str, settings: dict[str, float], total: int) -> str:
-    """SQL that adds ``segment`` to scored rows in ``source`` (a Parquet path or a table).
+    """SQL that adds ``segment`` to scored rows in ``source`` (a table name or a ``read_parquet(...)`` call).
 
     Same rule as :func:`clvmodel.segments.assign_segments`: rank ``k`` (1-based) by predicted CLV,
     ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
     thresholds override with ``at_risk`` and ``lost``; the best customer is always VIP.
     """
-    share = f"CAST(row_number() OVER (ORDER BY predicted_clv DESC NULLS LAST, customer_id) AS DOUBLE) / {total}"
+    share = f"CAST(row_number() OVER (ORDER BY predicted_clv DESC NULLS LAST, customer_id) AS DOUBLE) / {number(total)}"
+    # The thresholds come from the model document: numbers written by sqltext.number (which
+    # refuses text, NaN and infinities), never by repr.
+    lost, at_risk, vip, high, medium = (
+        number(settings[key]) for key in ("lost_below", "at_risk_below", "vip_share", "high_share", "medium_share")
+    )
     return f"""
     WITH ranked AS (SELECT *, {share} AS _share FROM {source}),
     labelled AS (
         SELECT *, CASE
-            WHEN p_alive < {settings['lost_below']!r} THEN 'lost'
-            WHEN p_alive < {settings['at_risk_below']!r} THEN 'at_risk'
-            WHEN _share <= {settings['vip_share']!r} OR _share = {1.0 / total!r} THEN 'VIP'
-            WHEN _share <= {settings['high_share']!r} THEN 'high'
-            WHEN _share <= {settings['medium_share']!r} THEN 'medium'
+            WHEN p_alive < {lost} THEN 'lost'
+            WHEN p_alive < {at_risk} THEN 'at_risk'
+            WHEN _share <= {vip} OR _share = {number(1.0 / total)} THEN 'VIP'
+            WHEN _share <= {high} THEN 'high'
+            WHEN _share <= {medium} THEN 'medium'
             ELSE 'low' END AS _segment
         FROM ranked
     )
@@ -232,22 +243,23 @@ def score_relation(
             bar.close()
         final = work / f"final{suffix}"
         fmt = "(FORMAT csv, HEADER)" if suffix == ".csv" else "(FORMAT parquet)"
-        body = segment_sql(repr(str(scored)), model.segments, total)
+        body = segment_sql(f"read_parquet({literal(str(scored))})", model.segments, total)
         if source.challenger is not None and model.challenger is not None:
-            factor = model.challenger.horizon_factor(float(options.get("horizon") or model.clv["horizon"]))
+            factor = number(model.challenger.horizon_factor(float(options.get("horizon") or model.clv["horizon"])))
             con.register("challenger_forecast", source.challenger)
-            body = (f"SELECT s.*, c.purchases * {factor!r} AS challenger_purchases, c.spend * {factor!r} AS "
+            body = (f"SELECT s.*, c.purchases * {factor} AS challenger_purchases, c.spend * {factor} AS "
                     f"challenger_spend FROM ({body}) s LEFT JOIN challenger_forecast c USING (customer_id)")
         if source.late_query:
             body = (f"SELECT * FROM ({body}) UNION ALL BY NAME "
                     f"SELECT customer_id, 'first_purchase_after_as_of' AS status FROM ({source.late_query})")
         if suffix == ".csv":  # formula-looking ids neutralised for spreadsheets (io.FORMULA_START)
             body = f"SELECT * REPLACE ({io.csv_safe_sql('customer_id')} AS customer_id) FROM ({body})"
-        con.execute(f"COPY ({body}) TO '{final}' {fmt}")
+        # The output's folder is the user's (a quote in it is legal): a parameter, not SQL text.
+        con.execute(f"COPY ({body}) TO ? {fmt}", [str(final)])
         # Nothing lost: every input customer is a row of the output, scored or with a status.
         late = con.execute(f"SELECT count(*) FROM ({source.late_query})").fetchall()[0][0] if source.late_query else 0
         reader = "read_csv" if suffix == ".csv" else "read_parquet"
-        written = con.execute(f"SELECT count(*) FROM {reader}('{final}')").fetchall()[0][0]
+        written = con.execute(f"SELECT count(*) FROM {reader}(?)", [str(final)]).fetchall()[0][0]
         if written != total + late:
             raise RuntimeError(f"clvmodel bug: {written:,} rows written for {total:,} scored + {late:,} refused customers")
         os.replace(final, output)
@@ -263,12 +275,13 @@ def score_relation(
 def output_summary(con: duckdb.DuckDBPyConnection, output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Counts by status, and customers / total / mean predicted CLV by segment, read back from
     the written file (the scores are never held in memory whole)."""
-    reader = f"read_parquet('{output}')" if output.suffix.lower() in {".parquet", ".pq"} else (
-        f"read_csv('{output}', header=true, types={{'customer_id': 'VARCHAR', 'segment': 'VARCHAR', 'status': 'VARCHAR'}})")
-    status = con.sql(f"SELECT status, count(*) AS n FROM {reader} GROUP BY status ORDER BY status").df()
+    reader = "read_parquet(?)" if output.suffix.lower() in {".parquet", ".pq"} else (
+        "read_csv(?, header=true, types={'customer_id': 'VARCHAR', 'segment': 'VARCHAR', 'status': 'VARCHAR'})")
+    path = [str(output)]  # a parameter: the user's path never becomes SQL text
+    status = con.sql(f"SELECT status, count(*) AS n FROM {reader} GROUP BY status ORDER BY status", params=path).df()
     segments = con.sql(
         f"SELECT segment, count(*) AS size, sum(predicted_clv) AS sum, avg(predicted_clv) AS mean "
-        f"FROM {reader} WHERE status = 'ok' GROUP BY segment"
+        f"FROM {reader} WHERE status = 'ok' GROUP BY segment", params=path
     ).df().set_index("segment")
     return status, segments
 

@@ -19,6 +19,7 @@ import duckdb
 
 from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError
+from clvmodel.sqltext import literal
 
 __all__ = [
     "ROW_STATS",
@@ -63,9 +64,8 @@ PARQUET = (".parquet", ".pq")
 WITHOUT_OFFSET = r"regexp_replace({v}, '(\d:\d\d(:\d\d(\.\d+)?)?)\s*(Z|[+-]\d\d(:?\d\d)?)$', '\1')"
 
 
-def sql_literal(value: str) -> str:
-    """``value`` as a SQL string literal (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
+#: ``value`` as a DuckDB string literal: the one quoting function, :func:`clvmodel.sqltext.literal`.
+sql_literal = literal
 
 
 # Date formats tried when dates do not parse, to name the one the file seems to use.

@@ -91,10 +91,10 @@ from clvmodel.checks import (
     nothing_left_message,
     not_utf8_message,
     read_error,
-    sql_literal,
 )
 from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError
+from clvmodel.sqltext import identifier, literal, number
 
 __all__ = [
     "LoadReport",
@@ -212,11 +212,11 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws its progress bar on stdout: welcome on a terminal during a long load, noise in
     # a log or a pipe (and between the lines clvmodel prints).
-    con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
+    con.execute(f"SET enable_progress_bar = {'true' if sys.stdout.isatty() else 'false'}")
     if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET memory_limit = ?", [memory_limit])  # a config value: a parameter, not SQL text
     if threads:
-        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET threads = {number(int(threads))}")
     return con
 
 
@@ -278,10 +278,6 @@ def check_unchanged(report: LoadReport) -> None:
             )
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str, list[str], str | None]:
     """Register the source as view ``raw`` (all text for CSV); return its files and date format."""
     source = data.source
@@ -302,7 +298,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
         return path, [path], date_format or _BUNDLED_DATE_FORMAT
 
     files = resolve_files(source)
-    file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    file_list = "[" + ", ".join(literal(f) for f in files) + "]"
     suffixes = {Path(f).suffix.lower() for f in files}
     parquet = suffixes <= set(PARQUET)
     if not parquet and all(os.path.getsize(f) == 0 for f in files):
@@ -328,10 +324,10 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
             con.execute("CREATE OR REPLACE VIEW raw AS SELECT * FROM raw_frame")
         else:
             con.execute(
-                f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={sql_literal(data.delimiter)}, "
-                f"header={str(data.header).lower()}, all_varchar=true, union_by_name=true, nullstr={_NULLS}, "
+                f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({file_list}, delim={literal(data.delimiter)}, "
+                f"header={'true' if data.header else 'false'}, all_varchar=true, union_by_name=true, nullstr={_NULLS}, "
                 # skip=0: DuckDB's sniffer would otherwise skip leading lines it finds odd, rows included
-                f"encoding={sql_literal(data.encoding)}, skip=0)"
+                f"encoding={literal(data.encoding)}, skip=0)"
             )
         con.execute("SELECT * FROM raw LIMIT 1").fetchall()
     except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
@@ -399,11 +395,11 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
     offset; ``raw_date`` and ``raw_amount`` are the values as text, for messages only (DuckDB
     evaluates a view's column only where a query uses it, so typed data never pays for them).
     """
-    cid, cdate, camount = (_ident(getattr(data.columns, r)) for r in ("customer_id", "date", "amount"))
+    cid, cdate, camount = (identifier(getattr(data.columns, r)) for r in ("customer_id", "date", "amount"))
     id_type, date_type, amount_type = _kinds(data, types).values()
     text = f"TRIM(CAST({cdate} AS VARCHAR))"
-    offset = f"(contains({text}, ':') AND regexp_matches({text}, {sql_literal(_OFFSET)}))"  # a time first: cheap
-    non_zero_offset = f"{offset} AND NOT regexp_matches({text}, {sql_literal(_ZERO_OFFSET)})"
+    offset = f"(contains({text}, ':') AND regexp_matches({text}, {literal(_OFFSET)}))"  # a time first: cheap
+    non_zero_offset = f"{offset} AND NOT regexp_matches({text}, {literal(_ZERO_OFFSET)})"
     columns = {
         "customer_id": (
             f"CAST({cid} AS VARCHAR)" if id_type in _INTEGER else f"NULLIF(TRIM(CAST({cid} AS VARCHAR)), '')"
@@ -420,7 +416,7 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
         columns["day"] = f"CAST({cdate} AS DATE)"
         columns["has_date"] = f"{cdate} IS NOT NULL"
     elif date_format:
-        parsed = f"TRY_STRPTIME({text}, {sql_literal(date_format)})"
+        parsed = f"TRY_STRPTIME({text}, {literal(date_format)})"
         columns["day"] = f"CAST(timezone('UTC', {parsed}) AS DATE)" if "%z" in date_format else f"CAST({parsed} AS DATE)"
         if "%z" in date_format:
             columns["to_utc"] = f"coalesce({non_zero_offset}, false)"
@@ -474,7 +470,7 @@ def _load(
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
     bad_amount = "has_amount AND (amount IS NULL OR isnan(amount) OR isinf(amount))"
     odd_year = f"day < DATE '{FIRST_YEAR}-01-01' OR day > DATE '{LAST_YEAR}-12-31'"
-    huge = f"amount > {_amount_limit(data)!r}"
+    huge = f"amount > {number(_amount_limit(data))}"
     # Counts first; the examples (a string built per row) only when some count is not zero.
     counted = _clean_by_metadata(con, data, dict(described), files) or dict(
         zip(
@@ -515,7 +511,7 @@ def _load(
     if data.duplicates == "drop":
         # Every column compared, so a whole-file aggregate; only when asked for.
         keep_raw = f"{columns['amount']} >= 0" if excluded else "TRUE"
-        every_column = ", ".join(_ident(c) for c in available)
+        every_column = ", ".join(identifier(c) for c in available)
         dropped = con.execute(
             f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM raw WHERE {keep_raw} "
             f"GROUP BY {every_column} HAVING count(*) > 1)"
@@ -629,7 +625,7 @@ def _clean_by_metadata(
     # Zoned timestamps are excluded too: their statistics are instants, the days are UTC days.
     if not (kinds["customer_id"] in ("VARCHAR", *_INTEGER) and kinds["date"] in _PLAIN_DATES and _typed(kinds)):
         return None
-    file_list = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    file_list = "[" + ", ".join(literal(f) for f in files) + "]"
     rows, groups = con.execute(
         f"SELECT sum(num_rows), sum(num_row_groups) FROM parquet_file_metadata({file_list})"
     ).fetchone()
@@ -640,7 +636,7 @@ def _clean_by_metadata(
                min(stats_min_value), min(TRY_CAST(stats_min_value AS DOUBLE)), max(TRY_CAST(stats_max_value AS DOUBLE)),
                min(TRY_CAST(stats_min_value AS TIMESTAMP)), max(TRY_CAST(stats_max_value AS TIMESTAMP))
         FROM parquet_metadata({file_list})
-        WHERE path_in_schema IN ({", ".join(sql_literal(n) for n in names.values())})
+        WHERE path_in_schema IN ({", ".join(literal(n) for n in names.values())})
         GROUP BY path_in_schema
         """
     ).fetchall()
@@ -665,7 +661,7 @@ def _clean_by_metadata(
             and not (min_number != min_number or max_number != max_number or max_number == float("inf"))
         ):
             return None
-    amount = _ident(names["amount"])
+    amount = identifier(names["amount"])
     nan, zero = con.execute(
         f"SELECT count(*) FILTER (WHERE isnan(CAST({amount} AS DOUBLE))), "
         f"count(*) FILTER (WHERE CAST({amount} AS DOUBLE) = 0) FROM read_parquet({file_list}, union_by_name=true)"
@@ -714,7 +710,7 @@ def _kept_duplicates(
     if not con.execute("SELECT 1 FROM days WHERE n > 1 LIMIT 1").fetchall():
         return 0
     keep = f"{columns['amount']} >= 0" if negatives_excluded else "TRUE"
-    every_column = ", ".join(f"r.{_ident(c)}" for c in available)
+    every_column = ", ".join(f"r.{identifier(c)}" for c in available)
     return int(
         con.execute(
             f"""

@@ -300,16 +300,18 @@ def _columns_of(path: Path, model: TrainedModel) -> list[str]:
     parquet = path.suffix.lower() in {".parquet", ".pq"}
     if not parquet and path.stat().st_size == 0:
         raise ClvError(f"{path} is empty (0 bytes); pass an RFM table or a transaction log with a header line")
+    # The path, the delimiter and the encoding are prepared parameters, never SQL text: the
+    # file name is the user's and the two settings come from the model document.
+    con = duckdb.connect(":memory:")
     try:
         if parquet:
-            rel = duckdb.sql(f"SELECT * FROM read_parquet('{path.as_posix()}') LIMIT 0")
+            rel = con.sql("SELECT * FROM read_parquet(?) LIMIT 0", params=[path.as_posix()])
         elif data_cfg.get("delimiter") == "whitespace":
             return list(pd.read_csv(path, sep=r"\s+", nrows=0, encoding=encoding).columns)
         else:
-            delim = data_cfg.get("delimiter", ",")
-            rel = duckdb.sql(
-                f"SELECT * FROM read_csv('{path.as_posix()}', delim='{delim}', header=true, all_varchar=true, "
-                f"encoding='{encoding}', skip=0) LIMIT 0"
+            rel = con.sql(
+                "SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true, encoding=?, skip=0) LIMIT 0",
+                params=[path.as_posix(), data_cfg.get("delimiter", ","), encoding],
             )
         return list(rel.columns)
     except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
@@ -322,3 +324,5 @@ def _columns_of(path: Path, model: TrainedModel) -> list[str]:
         from clvmodel.io import read_error
 
         raise read_error(str(path), [str(path)], DataConfig.model_validate({**data_cfg, "source": str(path)}), err) from None
+    finally:
+        con.close()

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
+from clvmodel.sqltext import date_literal, number
 
 __all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "create_days", "summarise", "check_dates", "repeat_transactions_by_period"]
 
@@ -112,9 +113,9 @@ def rfm_sql(
         meaningless) and are for the caller to count and drop. Saves a second pass over the days
         to count them.
     """
-    cal = f"DATE '{cut.isoformat()}'"
-    obs = f"DATE '{observation_end.isoformat()}'"
-    unit = f"CAST({int(unit_days)} AS DOUBLE)"  # DOUBLE on both engines: Spark reads 7.0 as DECIMAL
+    cal = date_literal(cut)
+    obs = date_literal(observation_end)
+    unit = f"CAST({number(int(unit_days))} AS DOUBLE)"  # DOUBLE on both engines: Spark reads 7.0 as DECIMAL
     holdout_agg = (
         f""",
                COUNT(CASE WHEN day > {cal} THEN 1 END) AS frequency_holdout,
@@ -243,12 +244,12 @@ def summarise(
     cohort = (first_days <= pd.Timestamp(cut)).to_numpy()
     summary = frame if cohort.all() else frame[cohort].reset_index(drop=True)
     rows = "sum(n)" if days else "count(*)"
-    after_obs = con.execute(f"SELECT coalesce({rows}, 0) FROM {source} WHERE day > DATE '{obs}'").fetchall()[0][0]
+    after_obs = con.execute(f"SELECT coalesce({rows}, 0) FROM {source} WHERE day > ?", [obs]).fetchall()[0][0]
     late_customers = 0
     if after_obs:
         late_customers = con.execute(
             f"SELECT count(*) FROM (SELECT customer_id FROM {source} GROUP BY customer_id "
-            f"HAVING min(day) > DATE '{obs}')"
+            "HAVING min(day) > ?)", [obs]
         ).fetchall()[0][0]
     return RfmResult(
         summary=summary,
@@ -278,13 +279,13 @@ def repeat_transactions_by_period(
     :attr:`RfmResult.first_days`), the count is purchase days less first purchase days per
     period: every customer has one first day, so no per-customer join is needed.
     """
-    period = f"CAST(floor(CAST(day - DATE '{start}' AS INT) / {float(unit_days)!r}) AS BIGINT) + 1"
+    period = f"CAST(floor(CAST(day - {date_literal(start)} AS INT) / {number(float(unit_days))}) AS BIGINT) + 1"
     periods = int(((end - start).days) // unit_days) + 1
     index = range(1, periods + 1)
     if days is not None and first_days is not None:
         totals = con.execute(
             f"SELECT {period} AS period, count(*) AS n FROM {days} "
-            f"WHERE day >= DATE '{start}' AND day <= DATE '{end}' GROUP BY period"
+            "WHERE day >= ? AND day <= ? GROUP BY period", [start, end]
         ).df()
         purchase_days = totals.set_index("period")["n"].reindex(index, fill_value=0)
         offsets = (first_days.index - pd.Timestamp(start)).days.to_numpy()
@@ -296,12 +297,12 @@ def repeat_transactions_by_period(
         return series.astype(int)
     frame = con.execute(
         f"""
-        WITH days AS (SELECT customer_id, day FROM {table} WHERE day <= DATE '{end}' GROUP BY customer_id, day),
+        WITH days AS (SELECT customer_id, day FROM {table} WHERE day <= {date_literal(end)} GROUP BY customer_id, day),
         firsts AS (SELECT customer_id, min(day) AS first_day FROM days GROUP BY customer_id)
         SELECT {period} AS period,
                count(*) AS repeat_transactions
         FROM days JOIN firsts USING (customer_id)
-        WHERE day > first_day AND day >= DATE '{start}'
+        WHERE day > first_day AND day >= {date_literal(start)}
         GROUP BY period ORDER BY period
         """
     ).df()

@@ -77,6 +77,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from clvmodel.errors import ClvError
 from clvmodel.integrity import document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
+from clvmodel.sqltext import date_literal, number
 
 __all__ = [
     "FEATURES",
@@ -129,8 +130,6 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "skops", "duckdb")
 # --- SQL -------------------------------------------------------------------------------------
 
 
-def _date_literal(value: dt.date) -> str:
-    return f"DATE '{value.isoformat()}'"
 
 
 def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
@@ -148,8 +147,8 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     unit_days
         1 for days, 7 for weeks.
     """
-    cut_sql = _date_literal(cut)
-    unit = f"{float(unit_days)!r}"
+    cut_sql = date_literal(cut)
+    unit = number(float(unit_days))
     return f"""
     WITH days AS (
         SELECT customer_id, day, SUM(amount) AS amount
@@ -201,7 +200,7 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
 
 def targets_sql(table: str, start: dt.date, end: dt.date) -> str:
     """The target query: purchase days and spend in ``(start, end]`` per customer acquired by ``start``."""
-    start_sql, end_sql = _date_literal(start), _date_literal(end)
+    start_sql, end_sql = date_literal(start), date_literal(end)
     return f"""
     WITH days AS (
         SELECT customer_id, day, SUM(amount) AS amount
@@ -300,7 +299,7 @@ def _calibration_view(con: duckdb.DuckDBPyConnection, table: str, calibration_en
     name = f"clv_challenger_calibration_{uuid.uuid4().hex}"
     con.execute(
         f"CREATE TEMP VIEW {name} AS SELECT customer_id, day, amount FROM {table} "
-        f"WHERE day <= {_date_literal(calibration_end)}"
+        f"WHERE day <= {date_literal(calibration_end)}"
     )
     return name
 
@@ -600,14 +599,22 @@ class Challenger:
         document = _read_document(directory)
         blob = _read_verified_blob(directory, document)
         regressors = _load_regressors(blob, directory)
-        model = cls(**document["params"])
-        model.regressors_ = regressors
-        model.time_unit_ = document["time_unit"]
-        model.calibration_end_ = dt.date.fromisoformat(document["calibration_end"])
-        model.inner_cut_ = dt.date.fromisoformat(document["inner_cut"])
-        model.holdout_periods_ = float(document["holdout_periods"])
-        model.window_periods_ = float(document["window_periods"])
-        model.n_train_ = int(document["n_train"])
+        try:
+            model = cls(**document["params"])
+            model.regressors_ = regressors
+            model.time_unit_ = document["time_unit"]
+            # Dates reach the feature SQL (through sqltext.date_literal): real dates only.
+            model.calibration_end_ = dt.date.fromisoformat(document["calibration_end"])
+            model.inner_cut_ = dt.date.fromisoformat(document["inner_cut"])
+            model.holdout_periods_ = float(document["holdout_periods"])
+            model.window_periods_ = float(document["window_periods"])
+            model.n_train_ = int(document["n_train"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ClvError(
+                f"{directory / JSON_NAME}: malformed challenger document ({type(err).__name__}); save the challenger again"
+            ) from None
+        if not (_positive(model.holdout_periods_) and _positive(model.window_periods_)):
+            raise ClvError(f"{directory / JSON_NAME}: holdout and window periods must be positive; save the challenger again")
         return model
 
     def __repr__(self) -> str:
@@ -641,10 +648,11 @@ def _read_document(directory: Path) -> dict[str, Any]:
     path = directory / JSON_NAME
     if not path.is_file():
         raise ClvError(f"{directory} holds no {JSON_NAME}; save a fitted Challenger there first")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ClvError(f"{path} is not valid JSON ({err}); save the challenger again") from None
+    from clvmodel.document import read_json
+
+    # Bounded like the model's own document (size, depth, no NaN): a challenger folder is as
+    # hostile as the rest of a model directory.
+    document = read_json(path, "save the challenger again")
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ClvError(f"{path} is not a clvmodel challenger (no '{FORMAT}' document)")
     version = document.get("format_version")

@@ -13,6 +13,7 @@ from clvmodel.errors import ClvError
 from clvmodel.spark.read import _data_config, _is_parquet, _is_uri, _read_raw, _unreadable
 from clvmodel.spark.runtime import _require_pyspark
 from clvmodel.spark.sqltext import _quote, _sql_str, strftime_to_spark
+from clvmodel.sqltext import number
 
 if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
     from pyspark.sql import DataFrame, SparkSession
@@ -78,7 +79,7 @@ def _stats(parsed: "DataFrame", data: "DataConfig") -> dict[str, Any]:
 
     first, last = checks.FIRST_YEAR, checks.LAST_YEAR
     odd_year = f"(day < DATE '{first}-01-01' OR day > DATE '{last}-12-31')"
-    huge = f"amount > CAST({float(data.max_amount)!r} AS DOUBLE)" if data.max_amount is not None else "FALSE"
+    huge = f"amount > CAST({number(data.max_amount)} AS DOUBLE)" if data.max_amount is not None else "FALSE"
     exprs = [
         "count(*)",
         "count_if(customer_id IS NULL)",

@@ -5,15 +5,12 @@ from __future__ import annotations
 import re
 
 from clvmodel.errors import ClvError
+from clvmodel.sqltext import spark_identifier, spark_literal
 
-
-def _quote(name: str) -> str:
-    """A Spark SQL identifier (backticks), so column names with blanks or dots work."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+# Spark's quoting lives beside DuckDB's in clvmodel.sqltext (one module, two dialects); these
+# names stay for the Spark modules that import them.
+_quote = spark_identifier
+_sql_str = spark_literal
 
 
 # strftime directive -> Spark pattern (fixed width, variable width). Variable width accepts "1" and

@@ -13,6 +13,7 @@ import pandas as pd
 from clvmodel.errors import ClvError
 from clvmodel.spark.load import _TRANSACTION_COLUMNS
 from clvmodel.spark.runtime import _quiet_pandas3
+from clvmodel.sqltext import date_literal
 
 if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
     from pyspark.sql import DataFrame, SparkSession
@@ -68,9 +69,9 @@ def _sql_on(spark: "SparkSession", frame: "DataFrame", make_sql: Callable[[str],
 def _accounting_sql(table: str, cut: dt.date, observation_end: dt.date) -> str:
     """The two counts :func:`clvmodel.rfm.summarise` reports (its query, mirrored: it is inline there)."""
     return f"""SELECT
-          (SELECT count(*) FROM (SELECT customer_id FROM {table} WHERE day <= DATE '{observation_end}'
-                                 GROUP BY customer_id HAVING min(day) > DATE '{cut}')) AS after_cal,
-          (SELECT count(*) FROM {table} WHERE day > DATE '{observation_end}') AS after_obs"""
+          (SELECT count(*) FROM (SELECT customer_id FROM {table} WHERE day <= {date_literal(observation_end)}
+                                 GROUP BY customer_id HAVING min(day) > {date_literal(cut)})) AS after_cal,
+          (SELECT count(*) FROM {table} WHERE day > {date_literal(observation_end)}) AS after_obs"""
 
 
 def _check_rfm_types(frame: "DataFrame") -> None:

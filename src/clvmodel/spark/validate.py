@@ -10,6 +10,7 @@ import pandas as pd
 from clvmodel.checks import MISSING_IDS, sql_literal
 from clvmodel.errors import ClvError
 from clvmodel.spark.sqltext import _quote
+from clvmodel.sqltext import number
 from clvmodel.spark.summary import _unit_days
 
 if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
@@ -28,7 +29,7 @@ def _rfm_checks(numeric: list[str], time_unit: str | None) -> list[str]:
     f, r, t = num["frequency"], num["recency"], num["T"]
     checks += [f"{f} < 0", f"{f} % 1 <> 0", f"{r} < 0", f"{t} < 0", f"{r} > {t} + CAST(1e-9 AS DOUBLE)"]
     if time_unit is not None:
-        checks.append(f"{f} > {r} * CAST({_unit_days(time_unit)} AS DOUBLE) + CAST(1e-6 AS DOUBLE)")
+        checks.append(f"{f} > {r} * CAST({number(_unit_days(time_unit))} AS DOUBLE) + CAST(1e-6 AS DOUBLE)")
     if "monetary_value" in num:
         checks.append(f"{num['monetary_value']} < 0")
     return checks

@@ -1,0 +1,357 @@
+"""The trained-model document's schema, and a bounded reader for JSON documents.
+
+A model directory may come from anyone, and the document's checksum is a plain SHA-256 that an
+editor can recompute: it detects corruption, not tampering. So every field is hostile input and
+is checked here, with strict types and allowed values, *before* any of it is used (in SQL, in
+arithmetic, in a file name):
+
+* :func:`read_json` reads a document with bounds: its size (:data:`MAX_BYTES`), its nesting
+  (:data:`MAX_DEPTH`; Python's parser would otherwise raise ``RecursionError`` on a document
+  nested 200,000 deep) and no ``NaN``/``Infinity`` tokens (not JSON; clvmodel never writes them);
+* :func:`check_depth` bounds the nesting of a document already parsed (one handed to
+  :meth:`clvmodel.artifact.TrainedModel.from_document` by the Python API or a Spark worker);
+* :func:`validate` checks the whole document against :class:`ModelDocument` (pydantic, strict:
+  ``"0.5"`` is not a number and ``null`` is not a parameter), reusing the training config's own
+  models (:mod:`clvmodel.config`) for the embedded ``config``, ``clv`` and ``segments``.
+
+Every failure is a :class:`~clvmodel.errors.ClvError` of one line naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig
+from clvmodel.errors import ClvError
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "ModelDocument", "read_json", "check_depth", "validate"]
+
+#: A model document is a few kilobytes (a handful of parameters, a 4x4 covariance, the config).
+MAX_BYTES = 50 * 1024 * 1024
+#: The deepest real document nests 5 levels (models.bgnbd.covariance_log_params.matrix[i][j]).
+MAX_DEPTH = 32
+#: Time units of the transaction models (rfm.UNIT_DAYS; no month: months differ in length) and
+#: the subscription model's periods (config.SubscriptionConfig.period).
+BTYD_UNITS = ("day", "week")
+SUBSCRIPTION_UNITS = ("day", "week", "month", "year")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class _NotJson(ValueError):
+    """A token Python's parser reads but JSON has not (``NaN``, ``Infinity``)."""
+
+
+def _refuse_constant(token: str) -> float:
+    raise _NotJson(f"{token} is not a JSON number")
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """Parse the JSON file at ``path`` within :data:`MAX_BYTES` and :data:`MAX_DEPTH`.
+
+    Parameters
+    ----------
+    path
+        The document.
+    fix
+        What the user should do, ending each message (e.g. ``"retrain it"``).
+
+    Raises
+    ------
+    ClvError
+        Too large, not UTF-8, not JSON (``NaN`` and ``Infinity`` included), or nested too deep.
+    """
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ClvError(f"{path}: {size:,} bytes, more than a model document's {MAX_BYTES:,}; {fix}")
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:  # the C parser recurses once per level before any bound of ours applies
+        raise ClvError(f"{path}: nested deeper than {MAX_DEPTH} levels, not a model document; {fix}") from None
+    except _NotJson as err:
+        raise ClvError(f"{path}: not valid JSON ({err}); {fix}") from None
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise ClvError(f"{path}: not valid JSON ({err.__class__.__name__}); {fix}") from None
+    check_depth(document, str(path), fix)
+    return document
+
+
+def check_depth(document: Any, origin: str, fix: str) -> None:
+    """Refuse containers nested deeper than :data:`MAX_DEPTH` (iteratively: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ClvError(f"{origin}: nested deeper than {MAX_DEPTH} levels, not a model document; {fix}")
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(max_length=256)]
+
+
+def _require(data: Any, keys: tuple[str, ...], what: str) -> Any:
+    """A document's section holds every key (a default would hide a truncated or edited section)."""
+    if isinstance(data, dict):
+        missing = [key for key in keys if key not in data]
+        if missing:
+            raise ValueError(f"{what} lacks {', '.join(missing)}")
+    return data
+
+
+class DocumentData(DataConfig):
+    """``config.data`` as a model carries it: the reading rules scoring applies to new files.
+
+    The delimiter is passed to DuckDB as a parameter; it must still be a delimiter: one
+    character that is not a quote, a line break, a letter or a digit, or ``whitespace``.
+    """
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+    date_format: Annotated[str, Field(max_length=64)] | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if value != "whitespace" and (len(value) != 1 or value.isalnum() or value in "\"'\r\n\x00"):
+            raise ValueError("must be one character (not a quote, line break, letter or digit) or 'whitespace'")
+        return value
+
+
+class DocumentConfig(Config):
+    """The training config embedded in the document (the same schema as the YAML file's)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+    data: DocumentData | None = None
+
+
+class DocumentClv(ClvConfig):
+    """CLV settings; ``fee`` (payment per period) for the subscription model."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+    fee: Annotated[float, Field(ge=0.0)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete(cls, data: Any) -> Any:
+        return _require(data, ("horizon", "discount_rate", "margin"), "clv")
+
+
+class DocumentSegments(SegmentConfig):
+    """Segment thresholds, every one given."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete(cls, data: Any) -> Any:
+        return _require(data, tuple(SegmentConfig.model_fields), "segments")
+
+
+class Covariance(_Strict):
+    """Covariance of the log-parameters, rows and columns named by ``params``."""
+
+    params: list[Text]
+    matrix: list[list[Finite | None]]
+
+
+class FittedState(_Strict):
+    """A BTYD, spend or historical model's state (:meth:`clvmodel.models.base.FittedModel.to_dict`)."""
+
+    type: Text
+    params: dict[Text, Finite]
+    standard_errors: dict[Text, Finite | None] = {}
+    log_likelihood: Finite | None = None
+    n: Annotated[int, Field(ge=0)] | None = None
+    covariance_log_params: Covariance | None = None
+
+    @model_validator(mode="after")
+    def _parameters(self) -> "FittedState":
+        if self.type not in _PARAMS:
+            raise ValueError(f"unknown model type {self.type!r}")
+        expected = _PARAMS[self.type]
+        if set(self.params) != set(expected):
+            raise ValueError(f"params must be exactly {', '.join(expected)}")
+        for name, value in self.params.items():
+            if value < 0 or (value == 0 and name not in _MAY_BE_ZERO):
+                raise ValueError(f"parameter {name} must be > 0, got {value!r}")
+        covariance = self.covariance_log_params
+        if covariance is not None:
+            size = len(self.params)
+            if sorted(covariance.params) != sorted(self.params) or len(covariance.matrix) != size or any(
+                len(row) != size for row in covariance.matrix
+            ):
+                raise ValueError("covariance_log_params must be a square matrix over the params")
+        return self
+
+
+class GammaGammaState(FittedState):
+    correlation: Finite | None = None
+    excluded: Annotated[int, Field(ge=0)] = 0
+
+
+class SbgOptions(_Strict):
+    method: Literal["L-BFGS-B", "Nelder-Mead", "BFGS", "Powell", "TNC"] = "L-BFGS-B"
+    maxiter: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+
+
+class SbgState(_Strict):
+    """The subscription model's state (:meth:`clvmodel.models.sbg.ShiftedBetaGeometric.to_dict`)."""
+
+    model: Literal["sbg"]
+    options: SbgOptions = SbgOptions()
+    params: dict[Literal["alpha", "beta"], Positive]
+    standard_errors: dict[Text, Finite | None]
+    log_likelihood: Finite
+    n: Annotated[int, Field(ge=0)]
+    converged: bool = True
+
+    @model_validator(mode="after")
+    def _both(self) -> "SbgState":
+        if set(self.params) != {"alpha", "beta"}:
+            raise ValueError("params must be exactly alpha, beta")
+        return self
+
+
+_PARAMS = {
+    "historical": ("retention_periods", "repeat_rate", "mean_age", "mean_order_value"),
+    "bgnbd": ("r", "alpha", "a", "b"),
+    "mbgnbd": ("r", "alpha", "a", "b"),
+    "pareto_nbd": ("r", "alpha", "s", "beta"),
+    "gamma_gamma": ("p", "q", "v"),
+}
+#: Historical averages that are legitimately 0 (no repeat buyer; zero-amount purchases only).
+_MAY_BE_ZERO = {"repeat_rate", "mean_age", "mean_order_value"}
+
+
+class ModelStates(_Strict):
+    """One entry per fitted family, named by its config key."""
+
+    historical: FittedState | None = None
+    bgnbd: FittedState | None = None
+    mbgnbd: FittedState | None = None
+    pareto_nbd: FittedState | None = None
+    gamma_gamma: GammaGammaState | None = None
+    sbg: SbgState | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> "ModelStates":
+        for name in _PARAMS:
+            state = getattr(self, name)
+            if state is not None and state.type != name:
+                raise ValueError(f"models.{name} has type {state.type!r}")
+        return self
+
+
+class ChallengerLink(_Strict):
+    path: Literal["challenger"]
+
+
+class ModelDocument(_Strict):
+    """The trained-model document (:meth:`clvmodel.artifact.TrainedModel.to_document`)."""
+
+    format: Literal["clvmodel/trained-model"]
+    format_version: Annotated[int, Field(ge=1)]
+    checksum: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=256)]
+    created: Annotated[str, Field(max_length=64)] = ""
+    time_unit: Literal["day", "week", "month", "year"]
+    calibration_end: dt.date | None = None
+    observation_end: dt.date | None = None
+    columns: dict[Literal["customer_id", "date", "amount"], Annotated[str, Field(min_length=1, max_length=256)]]
+    clv: DocumentClv
+    segments: DocumentSegments
+    models: ModelStates
+    primary: Text | None = None
+    selection: dict[Text, Any] = {}
+    challenger: ChallengerLink | None = None
+    config: dict[str, Any] = {}
+    versions: dict[Text, Text] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelDocument":
+        fitted = [name for name in ModelStates.model_fields if getattr(self.models, name) is not None]
+        if not fitted:
+            raise ValueError("the document holds no model")
+        if self.primary is not None and self.primary not in fitted:
+            raise ValueError(f"primary model {self.primary!r} is not among its models ({', '.join(fitted)})")
+        subscription = fitted == ["sbg"]
+        if "sbg" in fitted and not subscription:
+            raise ValueError("sbg is the subscription model and is saved alone")
+        units = SUBSCRIPTION_UNITS if subscription else BTYD_UNITS
+        if self.time_unit not in units:
+            raise ValueError(
+                f"time_unit {self.time_unit!r} is not a unit of its models ({', '.join(fitted)}): use {' or '.join(units)}"
+            )
+        if not subscription and set(self.columns) != {"customer_id", "date", "amount"}:
+            raise ValueError("columns must name customer_id, date and amount")
+        return self
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _excerpt(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _one_line(error: ValidationError, origin: str, prefix: tuple[str, ...] = ()) -> str:
+    """The first problem, on one line: where in the document, what, the value (cut short)."""
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in (*prefix, *first["loc"]))
+    msg = " ".join(first["msg"].removeprefix("Value error, ").split())  # one line, whatever a validator wrote
+    given = first.get("input")
+    shown = "" if isinstance(given, (dict, list)) or first["type"] == "value_error" else f" (got {_excerpt(given)})"
+    place = f" at {where}" if where else ""
+    return f"{origin}: invalid model document{place}: {msg}{shown}; retrain the model or restore its directory"
+
+
+def validate(document: dict[str, Any], origin: str) -> ModelDocument:
+    """Check ``document`` against :class:`ModelDocument`; raise a one-line :class:`ClvError`.
+
+    Validated in JSON mode (dates as ISO text, as the file holds them) with strict types: a
+    parameter written as text, ``null`` where a number belongs, ``NaN`` or ``Infinity``, an
+    unknown key or a time unit its models do not use are all refused.
+    """
+    try:
+        text = json.dumps(document, allow_nan=False)
+    except (ValueError, TypeError) as err:
+        raise ClvError(
+            f"{origin}: invalid model document: {err.__class__.__name__} ({_excerpt(str(err), 80)}); retrain the model"
+        ) from None
+    try:
+        checked = ModelDocument.model_validate_json(text, strict=True)
+    except ValidationError as err:
+        raise ClvError(_one_line(err, origin)) from None
+    if checked.config:  # empty in models built by hand through the Python API
+        try:
+            config = DocumentConfig.model_validate_json(json.dumps(checked.config), strict=True)
+        except ValidationError as err:
+            raise ClvError(_one_line(err, origin, prefix=("config",))) from None
+        unit = config.subscriptions.period if config.subscriptions is not None else config.time_unit
+        if unit != checked.time_unit:
+            raise ClvError(
+                f"{origin}: invalid model document at time_unit: {checked.time_unit!r} differs from the config's "
+                f"{unit!r}; retrain the model or restore its directory"
+            )
+    return checked
