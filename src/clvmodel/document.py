@@ -182,6 +182,10 @@ class FittedState(_Strict):
     standard_errors: dict[Text, Finite | None] = {}
     log_likelihood: Finite | None = None
     n: Annotated[int, Field(ge=0)] | None = None
+    #: :data:`clvmodel.models.mle.CONVERGED`, or ``ridge`` when the MLE is a limit at infinity and
+    #: ``limit`` holds the quantities identified there (absent in documents written before).
+    status: Literal["converged", "ridge"] = "converged"
+    limit: dict[Text, Finite] | None = None
     covariance_log_params: Covariance | None = None
 
     @model_validator(mode="after")

@@ -127,7 +127,7 @@ _BUNDLED: dict[str, dict[str, Any]] = {
 _BUNDLED_DATE_FORMAT = "%Y%m%d"
 # Markers read as missing in CSV, as pandas does for the whitespace files: an id "NaN" is a gap in
 # the export, not a customer called NaN.
-_NULLS = "[" + ", ".join(sql_literal(v) for v in MISSING_IDS) + "]"
+_NULLS = "[" + ", ".join(literal(v) for v in MISSING_IDS) + "]"
 # A timestamp ending in a UTC offset (after a time of day): Z, +05, +0530, -08:00.
 _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$"
 _ZERO_OFFSET = r"(Z|[+-]00(:?00)?)$"
@@ -748,7 +748,7 @@ def csv_unescape(values: pd.Series) -> pd.Series:
 
 
 def _first_chars_sql() -> str:
-    return ", ".join(sql_literal(c) for c in FORMULA_START)
+    return ", ".join(literal(c) for c in FORMULA_START)
 
 
 def csv_safe_sql(column: str) -> str:
