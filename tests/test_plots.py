@@ -56,6 +56,14 @@ def test_clv_histogram_with_no_positive_value_is_an_empty_linear_plot() -> None:
     assert figure.axes[0].get_xscale() == "linear"
 
 
+@pytest.mark.parametrize("values", [[42.0], [7.5, 7.5, 7.5], [0.001, 0.004]])
+def test_clv_histogram_of_one_value_or_tiny_values_counts_every_positive_clv(values: list[float]) -> None:
+    # One customer (or equal / sub-cent CLVs) once made log bins run backwards: a traceback in train.
+    figure = plots.clv_histogram(np.array(values), horizon=3, unit="week")
+    assert _bar_heights(figure).sum() == len(values)
+    assert figure.axes[0].get_xscale() == "log"
+
+
 def test_holdout_by_frequency_draws_each_model_column() -> None:
     table = pd.DataFrame(
         {"frequency": [0, 1, 2], "customers": [10, 5, 2], "actual": [0.2, 0.9, 1.5], "bgnbd": [0.25, 0.8, 1.6]}

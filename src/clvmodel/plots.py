@@ -58,7 +58,14 @@ def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str) -> Figure:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     positive = clv[clv > 0]
-    bins = np.geomspace(max(positive.min(), 1e-2), positive.max(), 40) if len(positive) else 20
+    bins: np.ndarray | int = 20
+    if len(positive):
+        top = positive.max()
+        # Bins from a cent (or the least CLV) up, unless the CLVs are all below a cent.
+        low = max(positive.min(), min(1e-2, top / 100))
+        # One customer, or every CLV equal: a range of its own around the value, since log-spaced
+        # bins need low < top.
+        bins = np.geomspace(low, top, 40) if low < top else np.geomspace(top / 2, top * 2, 5)
     ax.hist(positive, bins=bins, color="tab:green", edgecolor="white")
     if len(positive):
         ax.set_xscale("log")

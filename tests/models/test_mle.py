@@ -46,3 +46,25 @@ def test_a_reported_success_far_from_stationary_is_left_to_fit_result(monkeypatc
     assert not mle.stationary(result)
     with pytest.raises(ConvergenceFailure, match=r"^m fit stopped before the optimum \(largest gradient 0\.5 per customer"):
         mle.fit_result("m", {"a": 1.0, "b": 1.0}, -1.0, result.jac, np.eye(2), 10)
+
+
+def test_a_fit_the_data_do_not_identify_is_flagged(recwarn: pytest.WarningsRecorder) -> None:
+    # One customer: BG/NBD's likelihood rises towards infinity in its parameters; BFGS stops where
+    # the gradient vanishes (a different place on each machine), with standard errors of the log in
+    # the hundreds. The summary must say so rather than print those numbers as a fit.
+    import pandas as pd
+
+    from clvmodel.models import MODEL_CLASSES
+
+    one = pd.DataFrame({"customer_id": ["007"], "frequency": [2.0], "recency": [21.3], "T": [30.0],
+                        "monetary_value": [10.0]})
+    MODEL_CLASSES["bgnbd"]().fit(one)
+    messages = [str(w.message) for w in recwarn.list if issubclass(w.category, UserWarning)]
+    assert any(m.startswith("bgnbd: these data do not identify") for m in messages), messages
+
+
+def test_a_fit_the_data_identify_is_not_flagged(cdnow_summary, recwarn: pytest.WarningsRecorder) -> None:
+    from clvmodel.models import MODEL_CLASSES
+
+    MODEL_CLASSES["bgnbd"]().fit(cdnow_summary)
+    assert not [w for w in recwarn.list if "do not identify" in str(w.message)]

@@ -31,6 +31,8 @@ likelihood with the limit's supremum (:data:`RIDGE_GAIN`): Gamma-Gamma then repo
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -261,4 +263,26 @@ def fit_result(
     except np.linalg.LinAlgError:
         errors, cov_list = np.full(len(theta), np.nan), None
     standard_errors = {name: float(e) for name, e in zip(params, errors)}
+    _warn_unidentified(model, params, theta, errors)
     return FitResult(dict(params), standard_errors, float(log_likelihood), int(n), cov_list)
+
+
+#: A standard error of log θ above this (a 95 % interval wider than a factor e^±20) means the data
+#: do not identify θ: the optimiser stopped somewhere on a ridge running to infinity. Fits the data
+#: identify sit orders of magnitude below (CDNOW's BG/NBD: 0.05-0.2), runaway ones far above
+#: (one customer: ~100 or a singular Hessian), so the verdict does not hang on the last bits.
+MAX_LOG_SE = 10.0
+
+
+def _warn_unidentified(model: str, params: dict[str, float], theta: Vector, errors: Vector) -> None:
+    """Warn (a line of the train summary) when a stationary point leaves a parameter unidentified."""
+    log_se = errors / theta
+    loose = [name for name, value in zip(params, log_se) if not value <= MAX_LOG_SE]
+    if loose:
+        warnings.warn(
+            f"{model}: these data do not identify {', '.join(loose)} (standard error of the log above "
+            f"{MAX_LOG_SE:g}, or none): the fit stopped on a ridge of the likelihood and its forecasts are not "
+            "reliable; fit on more customers or a longer calibration period",
+            UserWarning,
+            stacklevel=3,
+        )
