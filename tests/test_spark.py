@@ -463,6 +463,18 @@ def test_write_parquet_folder_and_refuse_to_overwrite(spark, tmp_path) -> None:
     clv_spark.write(frame, target, overwrite=True)
 
 
+def test_write_csv_neutralises_formula_ids_as_the_local_engine(spark, tmp_path) -> None:
+    ids = ["=1+1", "+7", "-3", "@SUM(A1)", "'=x", "007", "a=b"]
+    frame = spark.createDataFrame([(i, 1.0, "ok") for i in ids], "customer_id string, predicted_clv double, status string")
+    target = tmp_path / "scores.csv"
+    clv_spark.write(frame.coalesce(1), str(target))
+    (part,) = target.glob("part-*.csv")
+    written = pd.read_csv(part, dtype=str, keep_default_na=False)["customer_id"].tolist()
+    assert written == clv_io.csv_safe(pd.Series(ids)).tolist()  # what io.write_table writes
+    assert written == ["'=1+1", "'+7", "'-3", "'@SUM(A1)", "''=x", "007", "a=b"]
+    assert clv_io.read_table(part)["customer_id"].tolist() == ids  # and reads back
+
+
 # --- session -----------------------------------------------------------------------------------------
 
 

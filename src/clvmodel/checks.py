@@ -22,6 +22,7 @@ from clvmodel.errors import ClvError
 from clvmodel.sqltext import literal
 
 __all__ = [
+    "FORMULA_START",
     "ROW_STATS",
     "FIRST_YEAR",
     "LAST_YEAR",
@@ -66,6 +67,14 @@ WITHOUT_OFFSET = r"regexp_replace({v}, '(\d:\d\d(:\d\d(\.\d+)?)?)\s*(Z|[+-]\d\d(
 
 #: ``value`` as a DuckDB string literal: the one quoting function, :func:`clvmodel.sqltext.literal`.
 sql_literal = literal
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV
+#: injection: ``=``, ``+``, ``-``, ``@``, tab, carriage return), and the single quote itself, which
+#: makes the escape reversible. In the CSV files clvmodel writes, a text value starting with one
+#: of them gets a ``'`` in front (a spreadsheet shows the value as text, without the quote);
+#: :func:`clvmodel.io.csv_unescape` removes exactly that quote when clvmodel reads its CSV back (scores, RFM
+#: tables), so every id round-trips. Parquet keeps the values as they are.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 # Date formats tried when dates do not parse, to name the one the file seems to use.

@@ -73,6 +73,7 @@ import pandas as pd
 
 from clvmodel import rfm
 from clvmodel.checks import (
+    FORMULA_START,
     AMOUNT_CEILING,
     FIRST_YEAR,
     LATE_YEARS,
@@ -112,13 +113,6 @@ __all__ = [
     "csv_unescape_sql",
 ]
 
-#: First characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV
-#: injection: ``=``, ``+``, ``-``, ``@``, tab, carriage return), and the single quote itself, which
-#: makes the escape reversible. In the CSV files clvmodel writes, a text value starting with one
-#: of them gets a ``'`` in front (a spreadsheet shows the value as text, without the quote);
-#: :func:`csv_unescape` removes exactly that quote when clvmodel reads its CSV back (scores, RFM
-#: tables), so every id round-trips. Parquet keeps the values as they are.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 _BUNDLED: dict[str, dict[str, Any]] = {
     "CDNOW_sample": {"names": ["customer_id", "sample_id", "date", "cds", "amount"], "header": False},
