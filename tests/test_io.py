@@ -1004,3 +1004,13 @@ def test_write_table_neutralises_csv_only(tmp_path: Path) -> None:
     assert list(io.read_table(tmp_path / "t.csv")["customer_id"]) == FORMULA_IDS
     io.write_table(frame, tmp_path / "t.parquet")
     assert list(pd.read_parquet(tmp_path / "t.parquet")["customer_id"]) == FORMULA_IDS
+
+
+def test_read_table_misses_the_ids_transaction_logs_miss_and_no_others(tmp_path: Path) -> None:
+    # checks.MISSING_IDS is the one list: "n/a" and "#N/A" are ids in a log, so here too; "NA" is missing in both.
+    path = tmp_path / "scores.csv"
+    path.write_text("customer_id,predicted_clv\nn/a,1.5\n#N/A,\nNA,2\n007,3\n", encoding="utf-8")
+    frame = io.read_table(path)
+    assert frame["customer_id"].tolist()[:2] == ["n/a", "#N/A"]
+    assert pd.isna(frame["customer_id"].iloc[2]) and frame["customer_id"].iloc[3] == "007"
+    assert pd.isna(frame["predicted_clv"].iloc[1]) and frame["predicted_clv"].dtype == float  # pandas' rules elsewhere

@@ -88,17 +88,6 @@ def test_number_takes_finite_reals_only() -> None:
             number(wrong)  # type: ignore[arg-type]
 
 
-def test_prepared_parameters_keep_a_hostile_path_a_path(tmp_path: Path) -> None:
-    """The reason parameters are preferred: the whole text is one value, whatever it holds."""
-    path = tmp_path / "x.csv', header=true) LIMIT 0; COPY (SELECT 1) TO 'PWNED.csv'; SELECT * FROM read_csv('x.csv"
-    path.write_text("a,b\n1,2\n", encoding="utf-8")
-    with duckdb.connect() as con:
-        assert con.execute("SELECT * FROM read_csv(?)", [str(path)]).fetchall() == [(1, 2)]
-        con.execute("COPY (SELECT 1 AS a) TO ? (FORMAT csv)", [str(tmp_path / "o'k.csv")])
-    assert (tmp_path / "o'k.csv").is_file()
-    assert not (Path.cwd() / "PWNED.csv").exists()
-
-
 # --- the static check ------------------------------------------------------------------------
 
 #: Text that makes a string SQL (case-sensitive keywords: messages say "set data.delimiter").

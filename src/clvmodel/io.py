@@ -70,6 +70,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
 
 from clvmodel import rfm
 from clvmodel.checks import (
@@ -768,14 +769,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ClvError(f"input file {path} not found")
     if path.suffix.lower() not in PARQUET and path.stat().st_size == 0:
         raise ClvError(f"{path} is empty (0 bytes); expected a CSV with a header line, or a Parquet file")
-    repeated = duplicate_header_message(path, header_names(path))
+    names = header_names(path)
+    repeated = duplicate_header_message(path, names)
     if repeated:
         raise ClvError(repeated)
     try:
         if path.suffix.lower() in PARQUET:
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
+            # One rule for missing ids (checks.MISSING_IDS), as in transaction logs and batch
+            # scoring: pandas' wider default list would make ids like "n/a" or "#N/A" missing
+            # here only. Other columns keep pandas' defaults.
+            missing = {c: list(MISSING_IDS) if c == "customer_id" else list(STR_NA_VALUES) for c in names or []}
+            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False, na_values=missing)
     except UnicodeDecodeError:
         raise ClvError(
             not_utf8_message(path, "re-save it as UTF-8 (or write Parquet)") or f"{path} is not UTF-8 text; re-save it as UTF-8"

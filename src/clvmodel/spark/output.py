@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clvmodel.checks import FORMULA_START
+from clvmodel.sqltext import spark_identifier
 from clvmodel.errors import ClvError
 
 if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
@@ -44,7 +45,7 @@ def csv_safe(frame: "DataFrame") -> "DataFrame":
     first = list(FORMULA_START)
     columns = []
     for field in frame.schema.fields:
-        column = F.col(f"`{field.name.replace('`', '``')}`")
+        column = F.col(spark_identifier(field.name))
         if isinstance(field.dataType, StringType):
             column = F.when(F.substring(column, 1, 1).isin(first), F.concat(F.lit("'"), column)).otherwise(column)
         columns.append(column.alias(field.name))
