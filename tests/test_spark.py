@@ -379,8 +379,9 @@ def test_transaction_errors_equal_io_messages(spark, write_csv, rows, options) -
         ([("007", "2024-01-01", "5"), ("008", "2024-01-02", "2000000000")], {}),
         ([("007", "2024-01-01", "-5"), ("007", "2024-01-01", "-5")], {"negative_amounts": "exclude", "duplicates": "drop"}),
         ([("007", "2024-01-01", "5"), ("008", "1724-01-02", "5")], {}),
+        ([("007", "2024-01-01", "5"), ("008", "2024-01-02", "1e300")], {"max_amount": None}),
     ],
-    ids=["huge amount", "all excluded with duplicates", "odd year"],
+    ids=["huge amount", "all excluded with duplicates", "odd year", "above the ceiling with no max_amount"],
 )
 def test_new_row_checks_equal_io_messages(spark, write_csv, rows, options) -> None:
     path = str(write_csv(rows))
@@ -389,6 +390,18 @@ def test_new_row_checks_equal_io_messages(spark, write_csv, rows, options) -> No
     with pytest.raises(ClvError) as spark_error:
         clv_spark.transactions(spark, path, options)
     assert str(spark_error.value) == str(local_error.value)
+
+
+def test_repeated_header_and_fractional_ids_equal_io_messages(spark, write_csv, tmp_path) -> None:
+    repeated = str(write_csv([("007", "2024-01-01", "5", "6")], header=("customer_id", "date", "amount", "amount")))
+    fractional = tmp_path / "tx.parquet"
+    pd.DataFrame({"customer_id": [7.0, 8.0], "date": ["2024-01-01", "2024-01-02"], "amount": [5.0, 6.0]}).to_parquet(fractional)
+    for path in (repeated, str(fractional)):
+        with pytest.raises(ClvError) as local_error:
+            _duckdb_rfm(DataConfig(source=path), time_unit="day")
+        with pytest.raises(ClvError) as spark_error:
+            clv_spark.transactions(spark, path)
+        assert str(spark_error.value) == str(local_error.value)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from clvmodel.errors import ClvError
 from clvmodel.sqltext import literal
 
 __all__ = [
+    "amount_limit",
     "FORMULA_START",
     "ROW_STATS",
     "FIRST_YEAR",
@@ -53,6 +54,11 @@ MISSING_IDS = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None")
 #: per-customer sums are exact DECIMAL(38, 9) (29 integer digits), and a double above 10^15 no
 #: longer holds cents. 1e300 overflowed the sum with a DuckDB traceback.
 AMOUNT_CEILING = 1e15
+
+
+def amount_limit(data: DataConfig) -> float:
+    """The largest amount accepted: ``data.max_amount``, and never above :data:`AMOUNT_CEILING` (both engines)."""
+    return min(float(data.max_amount), AMOUNT_CEILING) if data.max_amount is not None else AMOUNT_CEILING
 #: A row dated more than this many years after 99.9 % of the rows is refused as a date error
 #: (with the rows after tomorrow): it would become the as-of date of every customer.
 LATE_YEARS = 2

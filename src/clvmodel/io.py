@@ -74,6 +74,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
 
 from clvmodel import rfm
 from clvmodel.checks import (
+    amount_limit,
     FORMULA_START,
     AMOUNT_CEILING,
     FIRST_YEAR,
@@ -465,7 +466,7 @@ def _load(
     con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
     bad_amount = "has_amount AND (amount IS NULL OR isnan(amount) OR isinf(amount))"
     odd_year = f"day < DATE '{FIRST_YEAR}-01-01' OR day > DATE '{LAST_YEAR}-12-31'"
-    huge = f"amount > {number(_amount_limit(data))}"
+    huge = f"amount > {number(amount_limit(data))}"
     # Counts first; the examples (a string built per row) only when some count is not zero.
     counted = _clean_by_metadata(con, data, dict(described), files) or dict(
         zip(
@@ -559,11 +560,6 @@ def _load(
         rereads_source=kind == "VIEW",
         integer_ids=id_kind if id_kind in _INTEGER else None,
     )
-
-
-def _amount_limit(data: DataConfig) -> float:
-    """The largest amount accepted: ``data.max_amount``, and never above :data:`AMOUNT_CEILING`."""
-    return min(float(data.max_amount), AMOUNT_CEILING) if data.max_amount is not None else AMOUNT_CEILING
 
 
 def _refuse_late_dates(con: duckdb.DuckDBPyConnection, rows: int) -> None:

@@ -79,7 +79,7 @@ def _stats(parsed: "DataFrame", data: "DataConfig") -> dict[str, Any]:
 
     first, last = checks.FIRST_YEAR, checks.LAST_YEAR
     odd_year = f"(day < DATE '{first}-01-01' OR day > DATE '{last}-12-31')"
-    huge = f"amount > CAST({number(data.max_amount)} AS DOUBLE)" if data.max_amount is not None else "FALSE"
+    huge = f"amount > CAST({number(checks.amount_limit(data))} AS DOUBLE)"
     exprs = [
         "count(*)",
         "count_if(customer_id IS NULL)",
@@ -201,6 +201,9 @@ def load_transactions(
             return [r[0] for r in rows]
 
         excluded = checks.check_rows(stats, data, date_format, bad_dates)
+        # A Parquet DOUBLE id reads as '7.0': refused as io refuses it (after the missing ids, which say more).
+        id_type = raw.schema[data.columns.customer_id].dataType.simpleString()
+        checks.check_id_type(label, data.columns.customer_id, id_type)
         # Exact duplicates: whole raw rows seen before (every column equal), among the rows kept.
         kept_raw = raw.where(f"TRY_CAST(TRIM(CAST({_quote(data.columns.amount)} AS STRING)) AS DOUBLE) >= 0") if excluded else raw
         duplicates = int(

@@ -96,7 +96,7 @@ _JAVA_CHARSETS = {"utf-8": "UTF-8", "latin-1": "ISO-8859-1", "utf-16": "UTF-16"}
 
 def _read_raw(spark: "SparkSession", data: "DataConfig") -> tuple["DataFrame", str, list[str], str | None]:
     """The source as a Spark DataFrame (all text for CSV), its name in messages, its files, the date format."""
-    from clvmodel import io
+    from clvmodel import checks, io
 
     source = data.source
     if source.startswith("bundled:"):
@@ -116,6 +116,10 @@ def _read_raw(spark: "SparkSession", data: "DataConfig") -> tuple["DataFrame", s
     if not parquet and not _is_uri(source) and files and all(os.path.getsize(f) == 0 for f in files):
         # io._raw_relation's message (inline there); Spark would read such a file as no columns at all.
         raise ClvError(f"{source} is empty (0 bytes); point data.source at the full export")
+    for name in [] if _is_uri(source) else files:  # as io: Spark too would read a repeated column's first
+        repeated = checks.duplicate_header_message(name, checks.header_names(name, data))
+        if repeated:
+            raise ClvError(repeated)
     paths = files if _is_uri(source) else [f"file://{Path(f).resolve()}" for f in files]
     with _unreadable(source):
         if parquet:
