@@ -648,7 +648,7 @@ def _clean_by_metadata(
             return None
         if role == "amount" and not (
             min_number is not None and max_number is not None and min_number >= 0
-            and max_number <= _amount_limit(data)
+            and max_number <= amount_limit(data)
             and not (min_number != min_number or max_number != max_number or max_number == float("inf"))
         ):
             return None
