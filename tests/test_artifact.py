@@ -59,3 +59,23 @@ def test_config_yaml_is_read_safely(tmp_path):
     with pytest.raises(ClvError, match="not valid YAML"):
         load_config(config)
     assert not marker.exists()
+
+
+def test_a_hostile_mlmodel_is_refused_in_one_line(model_copy):
+    """score reads MLmodel as serve does: bounded, no aliases, one rule for the data path."""
+    (model_copy / "MLmodel").write_text("[" * 50_000)
+    with pytest.raises(ClvError, match=r"MLmodel line 1: nested more than 20 levels deep"):
+        load(str(model_copy))
+    (model_copy / "MLmodel").write_text("a: &a [x, x]\nflavors: {python_function: {data: *a}}\n")
+    with pytest.raises(ClvError, match=r"MLmodel line 2: YAML alias \*a is not allowed"):
+        load(str(model_copy))
+
+
+def test_echoed_values_use_the_one_excerpt():
+    from clvmodel import artifact, document, serve
+    from clvmodel.config import cut, excerpt
+
+    huge = "x" * 1_000_000
+    assert artifact._short(huge) == excerpt(huge, 40)
+    assert document._excerpt(huge) == excerpt(huge, 40)
+    assert serve._one_line(huge) == cut(huge, 500)

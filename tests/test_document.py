@@ -161,3 +161,19 @@ def test_segment_thresholds_must_be_numbers() -> None:
         batch.segment_sql("t", {**SETTINGS, "lost_below": "0 THEN 'x' END FROM t); COPY (SELECT 1) TO 'P'; --"}, 10)
     with pytest.raises(ClvError, match="not a finite number"):
         batch.segment_sql("t", {**SETTINGS, "vip_share": float("nan")}, 10)
+
+
+def test_one_bounded_json_reader_for_documents_and_manifests(tmp_path, monkeypatch):
+    from clvmodel import integrity, modeldir
+
+    deep = b"[" * 100_000
+    with pytest.raises(ClvError, match="nested deeper than 32 levels"):
+        document.parse_json(deep, "D", "retrain it")
+    with pytest.raises(ClvError, match="clvmodel.manifest.json is not a clvmodel manifest"):
+        integrity.check_manifest({"clvmodel.manifest.json": deep}, "M")
+    with pytest.raises(ClvError, match="nested deeper than 32 levels"):
+        modeldir._document(deep, "M")
+    assert not hasattr(modeldir, "_MAX_DOCUMENT")  # one size limit: document.MAX_BYTES
+    monkeypatch.setattr(document, "MAX_BYTES", 10)
+    with pytest.raises(ClvError, match="more than a model document's 10"):
+        modeldir._document(b'{"format": "clvmodel"}', "M")

@@ -370,3 +370,90 @@ def test_a_slow_request_does_not_hold_the_server(start, model_dir):
     while _post(url, one)[1]["message"].startswith("all 2 scoring workers are busy"):
         assert time.monotonic() < deadline, "the workers were never freed"
         time.sleep(0.5)
+
+
+# --- issue 12 review ------------------------------------------------------------------------------
+
+BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{p}'] * 10 if p else ['x'] * 10)}]\n"
+               for p, a in zip(["", "a", "b", "c"], "abcd"))
+
+
+def test_an_mlmodel_alias_bomb_is_refused_at_the_first_alias(model_dir, tmp_path):
+    target = _copy(model_dir, tmp_path)
+    spec = (target / "MLmodel").read_text().replace("loader_module: clvmodel.tracking", "loader_module: *d")
+    (target / "MLmodel").write_text(BOMB + spec)
+    with pytest.raises(ClvError, match=r"MLmodel line 2: YAML alias \*a is not allowed"):
+        modeldir.verify(target)
+    with pytest.raises(ClvError, match=r"\(MLmodel line 2: YAML alias \*a is not allowed"):
+        modeldir.check_replaceable(target)
+    (target / "MLmodel").write_text(spec)
+    (target / "registered_model_meta").write_text("a: &a x\nmodel_name: *a\n")
+    with pytest.raises(ClvError, match="registered_model_meta is not MLflow's registry note"):
+        modeldir.verify(target)
+
+
+def test_huge_integers_in_a_request_are_a_400_of_one_line(trained_cdnow):
+    from clvmodel import serve
+
+    model, big = trained_cdnow.result.model, "9" * 400
+    with pytest.raises(serve.RequestError, match="params.horizon is out of range"):
+        serve._finite(int(big), "horizon", int)
+    for body in (f'{{"dataframe_split": {{"columns": {json.dumps(COLUMNS)}, "data": [["1", 2, 3, 4, 5]]}}, '
+                 f'"params": {{"horizon": {big}}}}}',
+                 f'{{"dataframe_split": {{"columns": {json.dumps(COLUMNS)}, "data": [["1", {big}, 3, 4, 5]]}}}}'):
+        with pytest.raises(serve.RequestError) as caught:
+            serve.answer(body.encode(), model, serve.Limits())
+        assert caught.value.status == 400 and "out of range" in str(caught.value)
+        assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_a_request_of_700000_columns_is_refused_before_a_frame_is_built(trained_cdnow, monkeypatch):
+    from clvmodel import serve
+
+    model = trained_cdnow.result.model
+    monkeypatch.setattr(serve.pd, "DataFrame", lambda *a, **k: pytest.fail("a frame was built"))
+    wide = {f"c{i}": 1 for i in range(700_000)}
+    with pytest.raises(serve.RequestError, match="more than 64 distinct columns"):
+        serve.parse_request(json.dumps({"dataframe_records": [wide]}).encode(), model, serve.Limits())
+    split = {"dataframe_split": {"columns": list(wide), "data": [list(wide.values())]}}
+    with pytest.raises(serve.RequestError, match="700,000 columns in dataframe_split.columns, at most 64"):
+        serve.parse_request(json.dumps(split).encode(), model, serve.Limits())
+
+
+def test_parsing_runs_in_a_worker_under_the_timeout(trained_cdnow, monkeypatch):
+    """A body slow to parse holds a worker, not the event loop, and gets 503 at the timeout."""
+    import asyncio
+
+    from clvmodel import serve
+
+    seen: list[str] = []
+
+    def slow(body: bytes, model, limits):
+        seen.append(threading.current_thread().name)
+        time.sleep(1.5)
+        raise AssertionError("not reached by the client")
+
+    monkeypatch.setattr(serve, "parse_request", slow)
+    scorer = serve._Scorer(trained_cdnow.result.model, serve.Limits(timeout=0.3))
+
+    async def client() -> tuple[int, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.02)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            await scorer(b"{}")
+        except serve.RequestError as err:
+            return err.status, ticks
+        finally:
+            ticker.cancel()
+        return 200, ticks
+
+    status, ticks = asyncio.run(client())
+    scorer.pool.shutdown(wait=True)
+    assert status == 503 and seen and seen[0].startswith("clvmodel-score") and ticks >= 5

@@ -137,7 +137,7 @@ def _pyenv() -> dict[str, str]:
 def _kill_while_staging(target: Path) -> None:
     """A process that makes target's staging folder, writes half a file and is SIGKILLed."""
     code = ("import os, signal, sys; from clvmodel.staging import make_staging; "
-            "folder = make_staging(sys.argv[1]); (folder / 'half.json').write_text('{\"trunc'); "
+            "folder = make_staging(sys.argv[1]); (folder / 'scored.parquet').write_text('half'); "
             "os.kill(os.getpid(), signal.SIGKILL)")
     done = subprocess.run([sys.executable, "-c", code, str(target)], env=_pyenv(), timeout=60, check=False)
     assert done.returncode == -signal.SIGKILL
@@ -272,3 +272,100 @@ def test_staging_left_by_a_killed_score_is_removed_by_the_next(trained_cdnow, tm
     assert len(list(out.parent.glob(".scores.csv.*"))) == 1
     assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rows), "--output", str(out)]) == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv"]
+
+
+def _kill_during_atomic_write(target: Path) -> None:
+    """A process SIGKILLed in the middle of io's atomic write of ``target``."""
+    code = ("import os, signal, sys; from pathlib import Path; from clvmodel import io; "
+            "io._atomic(Path(sys.argv[1]), lambda tmp: (open(tmp, 'w').write('half'), os.kill(os.getpid(), signal.SIGKILL)))")
+    done = subprocess.run([sys.executable, "-c", code, str(target)], env=_pyenv(), timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL
+
+
+def test_a_temporary_file_of_a_killed_atomic_write_is_removed_by_the_next(tmp_path):
+    """io._atomic writes inside a staging folder, so what a kill leaves is cleaned by the next write."""
+    from clvmodel import io
+
+    out = tmp_path / "rfm.csv"
+    _kill_during_atomic_write(out)
+    assert [p.name for p in tmp_path.iterdir()] != [], "the kill left nothing to clean"
+    io.write_table(pd.DataFrame({"customer_id": ["1"]}), out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rfm.csv"]
+
+
+def test_only_an_exact_staging_name_with_clvmodels_contents_and_a_free_lock_is_removed(tmp_path):
+    target = tmp_path / "m"
+    lookalike = tmp_path / ".m.clvmodel-2024-backup"  # a user's backup: pid-like, not mkdtemp's suffix
+    lookalike.mkdir()
+    (lookalike / "MLmodel").write_text("mine")
+    users = tmp_path / ".m.clvmodel-1-abcd_123"  # the exact shape, but holding a user's file
+    users.mkdir()
+    (users / "thesis.docx").write_text("mine")
+    live = staging.make_staging(target)  # this process holds its lock: a live run, however old
+    os.utime(live, (0, 0))
+    _kill_while_staging(target)
+    dead = [p for p in tmp_path.glob(".m.clvmodel-*") if p not in {lookalike, users, live}]
+    assert len(dead) == 1
+    assert staging.clean_stale(target) == dead
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([lookalike.name, users.name, live.name])
+    staging.release(live)
+    assert not live.exists()
+
+
+def test_a_live_run_in_another_process_is_not_cleaned_whatever_its_pid(tmp_path):
+    """The lock, not the process id: a run of another PID namespace (its pid unknown here) is live."""
+    target = tmp_path / "m"
+    code = ("import sys, time; from clvmodel.staging import make_staging; make_staging(sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", code, str(target)], env=_pyenv(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        (folder,) = tmp_path.glob(".m.clvmodel-*")
+        renamed = folder.with_name(f".m.clvmodel-999999999-{folder.name[-8:]}")  # a pid no process has here
+        folder.rename(renamed)
+        assert staging.clean_stale(target) == [] and renamed.exists()
+    finally:
+        process.kill()
+        process.wait()
+    assert staging.clean_stale(target) == [renamed]
+
+
+def test_when_the_second_rename_fails_the_previous_model_is_put_back(trained_cdnow, tmp_path, monkeypatch):
+    target = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, target)
+    before = (target / "MLmodel").read_bytes()
+    monkeypatch.setattr(modeldir, "_exchange", lambda a, b: False)
+    rename = Path.rename
+
+    def failing(self: Path, other: str | Path) -> Path:
+        if self.name == "model" and Path(other) == target:  # new -> target: the disk is full
+            raise OSError(28, "No space left on device")
+        return rename(self, other)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(ClvError, match="No space left on device"):
+        tracking.save_model_dir(trained_cdnow.result.model, target)
+    assert (target / "MLmodel").read_bytes() == before
+    assert modeldir.verify(target).model.name == "cdnow"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_users_folder_is_refused_without_reading_it(trained_cdnow, tmp_path, monkeypatch):
+    """check_replaceable reads MLmodel and lstat-s the rest: a 1 GB sparse file is refused unread."""
+    monkeypatch.setattr(modeldir, "read_tree", lambda *a: pytest.fail("the whole tree was read"))
+    big = tmp_path / "big"
+    big.mkdir()
+    with open(big / "disk.img", "wb") as handle:
+        handle.truncate(2**30)
+    with pytest.raises(ClvError, match=r"\(no MLmodel file\)"):
+        modeldir.check_replaceable(big)
+    model = tmp_path / "model"
+    shutil.copytree(trained_cdnow.model_dir, model)
+    with open(model / "disk.img", "wb") as handle:
+        handle.truncate(2**30)
+    with pytest.raises(ClvError, match="holds more than 256 MB"):
+        modeldir.check_replaceable(model)
+    (model / "disk.img").unlink()
+    (model / "notes.txt").write_text("mine")
+    with pytest.raises(ClvError, match=r"file 'notes.txt' is not in its manifest"):
+        modeldir.check_replaceable(model)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from clvmodel import __version__
 from clvmodel import document as schema
+from clvmodel import mlmodel
+from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
 from clvmodel.integrity import document_checksum
 from clvmodel.integrity import package_versions as _versions
@@ -61,8 +61,7 @@ _checksum = document_checksum
 
 def _short(value: Any) -> str:
     """``repr(value)`` cut to 40 characters, for a one-line message."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return excerpt(value, 40)
 
 
 @dataclass
@@ -199,19 +198,21 @@ class TrainedModel:
 
 
 def _json_in_dir(directory: Path) -> Path:
-    """The document inside an MLflow model directory, found through its ``MLmodel`` file."""
-    mlmodel = directory / "MLmodel"
-    if mlmodel.is_file():
-        try:
-            spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
-            data = spec["flavors"]["python_function"]["data"]
-        except (yaml.YAMLError, KeyError, TypeError):
-            raise ClvError(f"{directory}: MLmodel file has no python_function data entry; retrain the model") from None
-        candidate = (directory / data).resolve()
-        if directory.resolve() not in candidate.parents:  # never follow a path out of the model directory
-            raise ClvError(f"{directory}: MLmodel points outside the model directory; refusing to load it")
-        return candidate if candidate.is_file() else candidate / JSON_NAME
-    return directory / JSON_NAME
+    """The document inside an MLflow model directory, found through its ``MLmodel`` file.
+
+    ``MLmodel`` is read as :func:`clvmodel.modeldir.verify` reads it (:mod:`clvmodel.mlmodel`:
+    bounded, no YAML aliases, one rule for the data path); its loader is not checked here, since
+    loading reads the JSON document only and imports nothing the directory names.
+    """
+    origin = str(directory)
+    raw = mlmodel.read(directory, origin)
+    if raw is None:
+        return directory / JSON_NAME
+    data = mlmodel.data_path(mlmodel.python_function(mlmodel.parse(raw, origin), origin), origin)
+    candidate = (directory / data).resolve()
+    if directory.resolve() not in candidate.parents:  # a link inside may still point out of the directory
+        raise ClvError(f"{directory}: MLmodel points outside the model directory; refusing to load it")
+    return candidate if candidate.is_file() else candidate / JSON_NAME
 
 
 def load_document(path: str | Path) -> dict[str, Any]:

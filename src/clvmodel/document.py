@@ -5,7 +5,7 @@ editor can recompute: it detects corruption, not tampering. So every field is ho
 is checked here, with strict types and allowed values, *before* any of it is used (in SQL, in
 arithmetic, in a file name):
 
-* :func:`read_json` reads a document with bounds: its size (:data:`MAX_BYTES`), its nesting
+* :func:`parse_json` (bytes) and :func:`read_json` (a file) read a document with bounds: its size (:data:`MAX_BYTES`), its nesting
   (:data:`MAX_DEPTH`; Python's parser would otherwise raise ``RecursionError`` on a document
   nested 200,000 deep) and no ``NaN``/``Infinity`` tokens (not JSON; clvmodel never writes them);
 * :func:`check_depth` bounds the nesting of a document already parsed (one handed to
@@ -26,10 +26,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig
+from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig, excerpt
 from clvmodel.errors import ClvError
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "ModelDocument", "read_json", "check_depth", "validate"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "ModelDocument", "parse_json", "read_json", "check_depth", "validate"]
 
 #: A model document is a few kilobytes (a handful of parameters, a 4x4 covariance, the config).
 MAX_BYTES = 50 * 1024 * 1024
@@ -52,15 +52,47 @@ def _refuse_constant(token: str) -> float:
     raise _NotJson(f"{token} is not a JSON number")
 
 
-def read_json(path: Path, fix: str) -> Any:
-    """Parse the JSON file at ``path`` within :data:`MAX_BYTES` and :data:`MAX_DEPTH`.
+def parse_json(raw: bytes | str, origin: str, fix: str, max_bytes: int | None = None) -> Any:
+    """Parse JSON bytes (or text) within :data:`MAX_BYTES` and :data:`MAX_DEPTH`, or refuse them.
+
+    The one bounded JSON reader of clvmodel's documents: :func:`read_json`, a model directory's
+    document (:mod:`clvmodel.modeldir`) and its manifest (:func:`clvmodel.integrity.check_manifest`)
+    all parse through here, so the size, depth and ``NaN`` rules are the same everywhere.
 
     Parameters
     ----------
-    path
-        The document.
+    raw
+        The document's bytes (UTF-8) or text.
+    origin
+        What the messages name (a path).
     fix
         What the user should do, ending each message (e.g. ``"retrain it"``).
+    max_bytes
+        The size limit (default :data:`MAX_BYTES`).
+
+    Raises
+    ------
+    ClvError
+        Too large, not UTF-8, not JSON (``NaN`` and ``Infinity`` included), or nested too deep.
+    """
+    limit = MAX_BYTES if max_bytes is None else max_bytes
+    if len(raw) > limit:
+        raise ClvError(f"{origin}: {len(raw):,} bytes, more than a model document's {limit:,}; {fix}")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:  # the C parser recurses once per level before any bound of ours applies
+        raise ClvError(f"{origin}: nested deeper than {MAX_DEPTH} levels, not a model document; {fix}") from None
+    except _NotJson as err:
+        raise ClvError(f"{origin}: not valid JSON ({err}); {fix}") from None
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise ClvError(f"{origin}: not valid JSON ({err.__class__.__name__}); {fix}") from None
+    check_depth(document, origin, fix)
+    return document
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """Parse the JSON file at ``path`` with :func:`parse_json` (reading at most one byte past :data:`MAX_BYTES`).
 
     Raises
     ------
@@ -70,16 +102,9 @@ def read_json(path: Path, fix: str) -> Any:
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise ClvError(f"{path}: {size:,} bytes, more than a model document's {MAX_BYTES:,}; {fix}")
-    try:
-        document = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
-    except RecursionError:  # the C parser recurses once per level before any bound of ours applies
-        raise ClvError(f"{path}: nested deeper than {MAX_DEPTH} levels, not a model document; {fix}") from None
-    except _NotJson as err:
-        raise ClvError(f"{path}: not valid JSON ({err}); {fix}") from None
-    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
-        raise ClvError(f"{path}: not valid JSON ({err.__class__.__name__}); {fix}") from None
-    check_depth(document, str(path), fix)
-    return document
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_BYTES + 1)
+    return parse_json(raw, str(path), fix)
 
 
 def check_depth(document: Any, origin: str, fix: str) -> None:
@@ -315,8 +340,7 @@ class ModelDocument(_Strict):
 
 
 def _excerpt(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return excerpt(value, limit)
 
 
 def _one_line(error: ValidationError, origin: str, prefix: tuple[str, ...] = ()) -> str:

@@ -18,10 +18,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from clvmodel.config import cut, excerpt
+from clvmodel.document import parse_json
 from clvmodel.errors import ClvError
 
 __all__ = ["package_versions", "document_checksum", "MANIFEST_NAME", "MANIFEST_FORMAT", "digest", "read_tree",
-           "write_manifest", "check_manifest"]
+           "write_manifest", "check_manifest", "check_listing", "scan_tree"]
 
 #: The list of every file of a model directory with its SHA-256, written last by ``train``.
 MANIFEST_NAME = "clvmodel.manifest.json"
@@ -59,15 +61,15 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def read_tree(directory: Path, origin: str) -> dict[str, bytes]:
-    """Every file under ``directory`` as bytes, by POSIX path relative to it.
+def scan_tree(directory: Path, origin: str) -> dict[str, int]:
+    """The size of every file under ``directory`` by POSIX path relative to it, from ``lstat`` only.
 
-    Refuses (:class:`ClvError`) a symbolic link anywhere (a link can point out of the folder, or
-    be swapped after a check), anything that is not a regular file or folder (a FIFO would block
-    the read), more than :data:`MAX_TREE_FILES` files or :data:`MAX_TREE_BYTES` bytes. The bytes
-    returned are the ones checked and then used: nothing is read twice from disk.
+    Nothing is opened: a symbolic link anywhere (a link can point out of the folder, or be swapped
+    after a check), anything that is not a regular file or folder (a FIFO would block a read),
+    more than :data:`MAX_TREE_FILES` files or :data:`MAX_TREE_BYTES` bytes in all is refused
+    (:class:`ClvError`) before any content is read.
     """
-    files: dict[str, bytes] = {}
+    sizes: dict[str, int] = {}
     total = 0
     pending = [directory]
     while pending:
@@ -76,24 +78,48 @@ def read_tree(directory: Path, origin: str) -> dict[str, bytes]:
             for entry in sorted(entries, key=lambda e: e.name):
                 path = Path(entry.path)
                 relative = path.relative_to(directory).as_posix()
-                mode = entry.stat(follow_symlinks=False).st_mode
-                if stat.S_ISLNK(mode):
-                    raise ClvError(f"{origin}: {relative} is a symbolic link; a model directory holds only plain files")
-                if stat.S_ISDIR(mode):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISLNK(info.st_mode):
+                    raise ClvError(f"{origin}: {cut(relative, 200)} is a symbolic link; a model directory holds "
+                                   "only plain files")
+                if stat.S_ISDIR(info.st_mode):
                     pending.append(path)
                     continue
-                if not stat.S_ISREG(mode):
-                    raise ClvError(f"{origin}: {relative} is not a regular file; a model directory holds only plain files")
-                if len(files) >= MAX_TREE_FILES:
+                if not stat.S_ISREG(info.st_mode):
+                    raise ClvError(f"{origin}: {cut(relative, 200)} is not a regular file; a model directory holds "
+                                   "only plain files")
+                if len(sizes) >= MAX_TREE_FILES:
                     raise ClvError(f"{origin} holds more than {MAX_TREE_FILES} files; it is not a clvmodel model directory")
-                # O_NOFOLLOW: a file swapped for a link between the scan and the read is refused too.
-                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-                with os.fdopen(fd, "rb") as handle:
-                    data = handle.read(MAX_TREE_BYTES - total + 1)
-                total += len(data)
+                total += info.st_size
                 if total > MAX_TREE_BYTES:
                     raise ClvError(f"{origin} holds more than {MAX_TREE_BYTES // 2**20} MB; it is not a clvmodel model directory")
-                files[relative] = data
+                sizes[relative] = info.st_size
+    return sizes
+
+
+def read_tree(directory: Path, origin: str) -> dict[str, bytes]:
+    """Every file under ``directory`` as bytes, by POSIX path relative to it.
+
+    The tree is first checked by :func:`scan_tree` (links, special files, count and sizes, from
+    ``lstat`` alone); then each file is read, within the same total (a file grown since the scan
+    is cut off and refused). The bytes returned are the ones checked and then used: nothing is
+    read twice from disk.
+    """
+    files: dict[str, bytes] = {}
+    total = 0
+    for relative in scan_tree(directory, origin):
+        # O_NOFOLLOW: a file swapped for a link between the scan and the read is refused too.
+        try:
+            fd = os.open(directory / relative, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as err:
+            raise ClvError(f"{origin}: cannot read {excerpt(relative, 200)} ({err.strerror or err}); "
+                           "it changed while being checked") from None
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_TREE_BYTES - total + 1)
+        total += len(data)
+        if total > MAX_TREE_BYTES:
+            raise ClvError(f"{origin} holds more than {MAX_TREE_BYTES // 2**20} MB; it is not a clvmodel model directory")
+        files[relative] = data
     return files
 
 
@@ -112,6 +138,31 @@ def write_manifest(directory: Path) -> Path:
     return path
 
 
+def check_listing(raw: bytes, names: Iterable[str], origin: str) -> dict[str, str]:
+    """The manifest ``raw`` parsed (bounded: :func:`clvmodel.document.parse_json`) and checked to list
+    exactly ``names`` (the directory's files but the manifest); its ``{name: digest}``.
+
+    Needs the file names only, not their contents: :func:`clvmodel.modeldir.check_replaceable`
+    refuses a folder holding a user's file before reading anything but ``MLmodel`` and this.
+    """
+    try:
+        manifest = parse_json(raw, f"{origin}/{MANIFEST_NAME}", "retrain the model")
+    except ClvError:
+        manifest = None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    ok = (isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT
+          and manifest.get("format_version") == 1 and isinstance(listed, dict)
+          and all(isinstance(value, str) for value in listed.values()))
+    if not ok:
+        raise ClvError(f"{origin}: {MANIFEST_NAME} is not a clvmodel manifest; retrain the model")
+    present = set(names) - {MANIFEST_NAME}
+    for name in sorted(present - set(listed)):
+        raise ClvError(f"{origin}: file {excerpt(name, 200)} is not in its manifest (added after training); remove it or retrain")
+    for name in sorted(set(listed) - present):
+        raise ClvError(f"{origin}: file {excerpt(name, 200)} listed in its manifest is missing; copy the whole model directory")
+    return listed
+
+
 def check_manifest(files: dict[str, bytes], origin: str) -> None:
     """Check ``files`` (from :func:`read_tree`) against their manifest: same set, same digests.
 
@@ -124,20 +175,8 @@ def check_manifest(files: dict[str, bytes], origin: str) -> None:
     raw = files.get(MANIFEST_NAME)
     if raw is None:
         raise ClvError(f"{origin} has no {MANIFEST_NAME} listing its files and checksums (older clvmodel); retrain the model")
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-        listed = manifest["files"]
-        ok = manifest.get("format") == MANIFEST_FORMAT and manifest.get("format_version") == 1 and isinstance(listed, dict)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        ok = False
-    if not ok:
-        raise ClvError(f"{origin}: {MANIFEST_NAME} is not a clvmodel manifest; retrain the model")
-    present = set(files) - {MANIFEST_NAME}
-    for name in sorted(present - set(listed)):
-        raise ClvError(f"{origin}: file {name[:200]!r} is not in its manifest (added after training); remove it or retrain")
-    for name in sorted(set(listed) - present):
-        raise ClvError(f"{origin}: file {name[:200]!r} listed in its manifest is missing; copy the whole model directory")
-    for name in sorted(present):
+    listed = check_listing(raw, files, origin)
+    for name in sorted(set(files) - {MANIFEST_NAME}):
         if listed[name] != digest(files[name]):
-            raise ClvError(f"{origin}: file {name!r} does not match its SHA-256 in the manifest (edited or corrupted); "
-                           "retrain or restore the model")
+            raise ClvError(f"{origin}: file {excerpt(name, 200)} does not match its SHA-256 in the manifest (edited or "
+                           "corrupted); retrain or restore the model")

@@ -61,7 +61,6 @@ import glob
 import hashlib
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -796,21 +795,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def _atomic(path: Path, write: Any) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    tmp = None
+    from clvmodel.staging import make_staging, release
+
+    # The temporary file is in a staging folder (clvmodel.staging), so a run killed mid-write
+    # leaves nothing the next run does not remove.
+    work = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(tmp)
+        work = make_staging(path)
+        tmp = work / path.name
+        write(str(tmp))
         os.replace(tmp, path)
     except OSError as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise ClvError(f"cannot write {path}: {err.strerror or err}; check the folder's permissions and free space") from None
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        if work is not None:
+            release(work)
     return path
 
 

@@ -5,8 +5,8 @@ An MLflow model directory is code as much as data: ``mlflow.pyfunc.load_model`` 
 ``code`` folder on ``sys.path``. This module never imports mlflow; it reads every file once,
 checks it, and hands on the checked bytes:
 
-* :func:`verify` — what ``clvmodel serve`` requires before it starts: ``MLmodel`` (parsed with
-  ``yaml.safe_load``) has exactly the ``python_function`` flavor, ``loader_module`` exactly
+* :func:`verify` — what ``clvmodel serve`` requires before it starts: ``MLmodel`` (parsed by
+  :mod:`clvmodel.mlmodel`: bounded, no aliases) has exactly the ``python_function`` flavor, ``loader_module`` exactly
   ``clvmodel.tracking``, no ``code`` and no key that would load a Python object, a data path inside
   the directory; every file listed in ``clvmodel.manifest.json`` with its SHA-256 and no other
   file (but MLflow's registry note, checked to hold only a name and a version); no symbolic link;
@@ -31,10 +31,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import json
 import os
-import posixpath
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -43,9 +40,12 @@ from typing import Any
 
 import yaml
 
+from clvmodel import mlmodel
 from clvmodel.artifact import CHALLENGER_DIR, TrainedModel, load_challenger
+from clvmodel.config import excerpt, parse_yaml
+from clvmodel.document import parse_json
 from clvmodel.errors import ClvError
-from clvmodel.integrity import MANIFEST_NAME, check_manifest, read_tree
+from clvmodel.integrity import MANIFEST_NAME, check_listing, check_manifest, read_tree, scan_tree
 
 __all__ = ["LOADER_MODULE", "VerifiedModel", "verify", "check_replaceable", "replace_dir"]
 
@@ -59,9 +59,9 @@ _FLAVOR_KEYS = {"loader_module", "data", "code", "env", "python_version", "strea
 _LEGACY_FILES = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt", "input_example.json",
                  "serving_input_example.json", "registered_model_meta", "data/clvmodel.json",
                  f"{CHALLENGER_DIR}/challenger.json", f"{CHALLENGER_DIR}/challenger.skops"}
-_MAX_MLMODEL = 64 * 1024
 _REGISTRY_NOTE = "registered_model_meta"
-_MAX_DOCUMENT = 50 * 2**20
+#: A manifest lists at most MAX_TREE_FILES names with their digests: a few KB, never this.
+_MAX_MANIFEST = 1 << 20
 
 
 @dataclass
@@ -75,17 +75,15 @@ class VerifiedModel:
     model: TrainedModel
 
 
-def _flavor_data(files: dict[str, bytes], origin: str) -> str:
-    """The document's path inside the directory, from an ``MLmodel`` that names only our loader."""
-    raw = files.get("MLmodel")
+def _flavor_data(raw: bytes | None, origin: str) -> str:
+    """The document's path inside the directory, from an ``MLmodel`` that names only our loader.
+
+    ``raw`` is the ``MLmodel``'s bytes (``None``: there is none); the data file's presence is the
+    caller's to check.
+    """
     if raw is None:
         raise ClvError(f"{origin}: no MLmodel file; pass a directory written by clvmodel train")
-    if len(raw) > _MAX_MLMODEL:
-        raise ClvError(f"{origin}: MLmodel is {len(raw):,} bytes, far more than clvmodel writes; refusing it")
-    try:
-        spec = yaml.safe_load(raw.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
-        raise ClvError(f"{origin}: MLmodel is not valid YAML ({type(err).__name__}); refusing it") from None
+    spec = mlmodel.parse(raw, origin)
     flavors = spec.get("flavors") if isinstance(spec, dict) else None
     if not isinstance(flavors, dict) or set(flavors) != {"python_function"}:
         names = sorted(map(str, flavors)) if isinstance(flavors, dict) else []
@@ -96,20 +94,21 @@ def _flavor_data(files: dict[str, bytes], origin: str) -> str:
         raise ClvError(f"{origin}: MLmodel's python_function flavor is not a mapping; refusing it")
     loader = conf.get("loader_module")
     if loader != LOADER_MODULE:
-        raise ClvError(f"{origin}: MLmodel names loader_module {str(loader)[:80]!r}, not {LOADER_MODULE!r}; "
+        raise ClvError(f"{origin}: MLmodel names loader_module {excerpt(loader)}, not {LOADER_MODULE!r}; "
                        "loading it would run that code, refusing it")
     if conf.get("code") is not None:
-        raise ClvError(f"{origin}: MLmodel has a code entry ({str(conf['code'])[:80]!r}); a clvmodel model carries "
+        raise ClvError(f"{origin}: MLmodel has a code entry ({excerpt(conf['code'])}); a clvmodel model carries "
                        "no code, refusing it")
     unknown = sorted(map(str, set(conf) - _FLAVOR_KEYS))
     if unknown:
-        raise ClvError(f"{origin}: MLmodel's python_function flavor has unexpected keys {unknown[:5]}; refusing it")
-    data = conf.get("data")
-    normal = posixpath.normpath(data) if isinstance(data, str) else ""
-    if not normal or normal.startswith(("/", "../")) or normal == ".." or "\\" in normal:
-        raise ClvError(f"{origin}: MLmodel's data path {str(data)[:80]!r} is not inside the model directory; refusing it")
+        raise ClvError(f"{origin}: MLmodel's python_function flavor has unexpected keys "
+                       f"{excerpt(unknown[:5])}; refusing it")
+    return mlmodel.data_path(conf, origin)
+
+
+def _data_present(files: dict[str, bytes] | dict[str, int], normal: str, origin: str) -> str:
     if normal not in files:
-        raise ClvError(f"{origin}: MLmodel's data file {normal!r} is missing; copy the whole model directory")
+        raise ClvError(f"{origin}: MLmodel's data file {excerpt(normal)} is missing; copy the whole model directory")
     return normal
 
 
@@ -124,8 +123,8 @@ def _without_registry_note(files: dict[str, bytes], origin: str) -> dict[str, by
     if raw is None:
         return files
     try:
-        note = yaml.safe_load(raw.decode("utf-8")) if len(raw) <= 4096 else None
-    except (yaml.YAMLError, UnicodeDecodeError):
+        note = parse_yaml(raw.decode("utf-8"), f"{origin}/{_REGISTRY_NOTE}") if len(raw) <= 4096 else None
+    except (ClvError, yaml.YAMLError, UnicodeDecodeError):
         note = None
     if not (isinstance(note, dict) and set(note) <= {"model_name", "model_version"}
             and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in note.values())):
@@ -135,12 +134,7 @@ def _without_registry_note(files: dict[str, bytes], origin: str) -> dict[str, by
 
 
 def _document(raw: bytes, origin: str) -> dict[str, Any]:
-    if len(raw) > _MAX_DOCUMENT:
-        raise ClvError(f"{origin} is {len(raw) // 2**20} MB, far more than a model document; refusing it")
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as err:
-        raise ClvError(f"{origin}: not valid JSON ({type(err).__name__}); the model is corrupted, retrain it") from None
+    document = parse_json(raw, origin, "the model is corrupted, retrain it")
     if not isinstance(document, dict):
         raise ClvError(f"{origin} is not a clvmodel model document; retrain the model")
     return document
@@ -169,7 +163,7 @@ def verify(path: str | Path) -> VerifiedModel:
     files = _without_registry_note(read_tree(directory, origin), origin)
     # The MLmodel's structure first: it says why a tampered directory is dangerous, and it holds
     # whatever the manifest says (an attacker can rewrite the manifest too).
-    data_path = _flavor_data(files, origin)
+    data_path = _data_present(files, _flavor_data(files.get(mlmodel.NAME), origin), origin)
     check_manifest(files, origin)
     document = _document(files[data_path], f"{origin}/{data_path}")
     model = TrainedModel.from_document(document, origin=origin)
@@ -198,8 +192,11 @@ def load_verified(verified: VerifiedModel) -> TrainedModel:
 def check_replaceable(path: str | Path) -> None:
     """Refuse to replace ``path`` unless it is missing, an empty folder, or a model clvmodel wrote.
 
-    Cheap (reads a few KB): ``clvmodel train`` calls it before reading any data, and again right
-    before the swap.
+    Cheap for a folder that is not ours: ``MLmodel`` (at most 64 KB) is read first and the rest of
+    the tree only ``lstat``-ed (names, kinds, sizes), so a user's folder is refused after reading a
+    few KB whatever it holds; only a folder whose every file a clvmodel manifest lists is then read
+    (at most :data:`clvmodel.integrity.MAX_TREE_BYTES`) and verified. ``clvmodel train`` calls it
+    before reading any data, and again right before the swap.
 
     Raises
     ------
@@ -219,14 +216,27 @@ def check_replaceable(path: str | Path) -> None:
         return
     origin = str(directory)
     try:
+        # Cheapest first, reading nothing but small files: MLmodel (bounded) says whether the
+        # folder is a clvmodel model at all; lstat gives the names and sizes; the manifest (or the
+        # legacy file list) says whether every name is ours. Only then is the tree read whole.
+        data_path = _flavor_data(mlmodel.read(directory, origin), origin)
+        sizes = scan_tree(directory, origin)
+        names = set(sizes) - {_REGISTRY_NOTE}
+        _data_present(sizes, data_path, origin)
+        if MANIFEST_NAME in names:
+            if sizes[MANIFEST_NAME] > _MAX_MANIFEST:
+                raise ClvError(f"{origin}: {MANIFEST_NAME} is not a clvmodel manifest; retrain the model")
+            fd = os.open(directory / MANIFEST_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as handle:
+                check_listing(handle.read(_MAX_MANIFEST + 1), names, origin)
+        else:  # trained before the manifest: only the files clvmodel and MLflow wrote then
+            extra = sorted(names - _LEGACY_FILES)
+            if extra:
+                raise ClvError(f"{origin}: file {excerpt(extra[0], 200)} was not written by clvmodel")
         files = _without_registry_note(read_tree(directory, origin), origin)
-        data_path = _flavor_data(files, origin)
+        data_path = _data_present(files, _flavor_data(files.get(mlmodel.NAME), origin), origin)
         if MANIFEST_NAME in files:
             check_manifest(files, origin)
-        else:  # trained before the manifest: only the files clvmodel and MLflow wrote then
-            extra = sorted(set(files) - _LEGACY_FILES)
-            if extra:
-                raise ClvError(f"{origin}: file {extra[0][:200]!r} was not written by clvmodel")
         TrainedModel.from_document(_document(files[data_path], origin), origin=origin)
     except ClvError as err:
         # The first clause only: the advice for a model being served does not apply here.
@@ -265,10 +275,20 @@ def replace_dir(new: Path, directory: Path, staging: Path) -> None:
         return
     if _exchange(new, directory):
         return
-    directory.rename(staging / "previous")
-    new.rename(directory)
+    previous = staging / "previous"
+    directory.rename(previous)
+    try:
+        new.rename(directory)
+    except BaseException:
+        # The caller removes the staging folder: put the previous model back first, or it would
+        # be deleted with it. (If even that fails, clvmodel.staging.clean_stale restores it.)
+        if not os.path.lexists(directory):
+            previous.rename(directory)
+        raise
 
 
 def remove_staging(staging: Path) -> None:
-    """Remove a staging folder (the new model's leftovers or the previous model)."""
-    shutil.rmtree(staging, ignore_errors=True)
+    """Remove a staging folder (the new model's leftovers or the previous model) and release its lock."""
+    from clvmodel.staging import release
+
+    release(staging)

@@ -17,10 +17,12 @@ Bounded, so that one client cannot hold or exhaust the server (:class:`Limits`):
 
 * a body over ``max_body`` bytes is refused with 413 (checked on ``Content-Length`` and while
   reading, so a chunked body is cut off too); more than ``max_rows`` rows, 413;
-* scoring runs in a pool of ``threads`` worker threads, so ``/ping`` and other requests are
+* more than :data:`MAX_COLUMNS` columns, or a JSON integer of more than 20 digits, 400, before
+  a frame is built;
+* parsing and scoring run in a pool of ``threads`` worker threads, so ``/ping`` and other requests are
   answered while one request is being scored; when all are busy a request gets 503 at once
   rather than queueing without bound; at most :data:`CONNECTIONS` connections are open at once;
-* a request not scored within ``timeout`` seconds gets 503. Python cannot stop a thread, so the
+* a request not parsed and scored within ``timeout`` seconds gets 503. Python cannot stop a thread, so the
   computation finishes in the background and keeps its worker until then; what bounds that time
   is the row limit, the horizon limit of :func:`clvmodel.predict.score` and the body size.
 
@@ -47,6 +49,7 @@ import pandas as pd
 
 from clvmodel import __version__
 from clvmodel.artifact import TrainedModel
+from clvmodel.config import cut, excerpt
 from clvmodel.errors import ClvError
 from clvmodel.modeldir import load_verified, verify
 
@@ -54,6 +57,17 @@ __all__ = ["Limits", "build_app", "serve"]
 
 #: Open connections at most (each costs a coroutine, not a thread; scoring is bounded apart).
 CONNECTIONS = 64
+#: Columns of one request at most (a model takes 2 to 5): checked before a frame is built.
+MAX_COLUMNS = 64
+#: Digits of a JSON integer at most: no count, period or id number is longer, and a longer one
+#: overflows a float.
+_MAX_DIGITS = 20
+
+
+def _inputs(model: TrainedModel) -> list[str]:
+    if model.primary == "sbg":
+        return ["customer_id", "renewals"]
+    return ["customer_id", "frequency", "recency", "T", "monetary_value"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,7 @@ class RequestError(Exception):
 
 
 def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return cut(text, limit)
 
 
 def _reject_constant(name: str) -> float:
@@ -92,11 +105,23 @@ def _reject_constant(name: str) -> float:
                             "for a missing value)")
 
 
+def _int(text: str) -> int:
+    """A JSON integer, refused when longer than any count or id number (a float would overflow)."""
+    if len(text) > _MAX_DIGITS:
+        raise RequestError(400, f"the number {cut(text, 40)} is out of range ({len(text):,} digits); send numbers "
+                                f"of at most {_MAX_DIGITS} digits")
+    return int(text)
+
+
 def _finite(value: Any, name: str, kind: type) -> Any:
     """A params value of the type the model's signature declares (``long`` or ``double``), finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(400, f"params.{name} must be a number, got {json.dumps(value)[:40]}")
-    if not math.isfinite(value):
+        raise RequestError(400, f"params.{name} must be a number, got {excerpt(value, 40)}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        raise RequestError(400, f"params.{name} is out of range, got {excerpt(value, 40)}") from None
+    if not finite:
         raise RequestError(400, f"params.{name} must be finite, got {value}")
     if kind is int:
         if not float(value).is_integer():
@@ -108,7 +133,7 @@ def _finite(value: Any, name: str, kind: type) -> Any:
 def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The rows and params of an MLflow-style JSON request, or :class:`RequestError`."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_int=_int)
     except RequestError:
         raise
     except (ValueError, RecursionError) as err:
@@ -118,12 +143,15 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
     keys = set(payload) - {"params"}
     if keys not in ({"dataframe_split"}, {"dataframe_records"}):
         raise RequestError(400, "the body must hold exactly one of dataframe_split or dataframe_records (and "
-                                f"optionally params), got keys {sorted(map(str, payload))[:6]}")
+                                f"optionally params), got keys {excerpt(sorted(map(str, payload))[:6])}")
     if "dataframe_split" in payload:
         split = payload["dataframe_split"]
         if not isinstance(split, dict) or not isinstance(split.get("columns"), list) or not isinstance(split.get("data"), list):
             raise RequestError(400, "dataframe_split must be {\"columns\": [...], \"data\": [[...], ...]}")
         rows, columns = split["data"], split["columns"]
+        if len(columns) > MAX_COLUMNS:
+            raise RequestError(400, f"{len(columns):,} columns in dataframe_split.columns, at most {MAX_COLUMNS}; "
+                                    f"send the model's input columns ({', '.join(_inputs(model))})")
         if not all(isinstance(c, str) for c in columns):
             raise RequestError(400, "dataframe_split.columns must be column names (text)")
         if not all(isinstance(r, list) and len(r) == len(columns) for r in rows[: limits.max_rows + 1]):
@@ -132,6 +160,12 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
         rows = payload["dataframe_records"]
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows[: limits.max_rows + 1]):
             raise RequestError(400, "dataframe_records must be a list of {column: value} objects")
+        names: set[str] = set()
+        for record in rows[: limits.max_rows + 1]:
+            names.update(record)  # a record has at most MAX_COLUMNS keys, checked before it is added
+            if len(record) > MAX_COLUMNS or len(names) > MAX_COLUMNS:
+                raise RequestError(400, f"more than {MAX_COLUMNS} distinct columns in dataframe_records; send the "
+                                        f"model's input columns ({', '.join(_inputs(model))})")
         columns = None
     if len(rows) > limits.max_rows:
         raise RequestError(413, f"{len(rows):,} rows in one request, at most {limits.max_rows:,}; split the request",
@@ -140,13 +174,14 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
         raise RequestError(400, "the request has no rows to score")
     frame = pd.DataFrame(rows, columns=columns)
     if frame.columns.duplicated().any():
-        raise RequestError(400, f"duplicate column names in the request: {sorted(set(frame.columns[frame.columns.duplicated()]))[:5]}")
+        raise RequestError(400, "duplicate column names in the request: "
+                                f"{excerpt(sorted(set(frame.columns[frame.columns.duplicated()]))[:5])}")
     if "customer_id" in frame.columns:
         ids = frame["customer_id"]
         bad = ids[~ids.map(lambda v: isinstance(v, str))]
         if len(bad):
             raise RequestError(400, f"customer_id must be text (a JSON string, leading zeros kept), got "
-                                    f"{json.dumps(bad.tolist()[0], default=str)[:40]} in {len(bad):,} row(s)")
+                                    f"{excerpt(bad.tolist()[0], 40)} in {len(bad):,} row(s)")
     params = payload.get("params") or {}
     if not isinstance(params, dict):
         raise RequestError(400, "params must be an object, e.g. {\"horizon\": 52}")
@@ -155,9 +190,18 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
         allowed["horizon"] = int
     unknown = sorted(map(str, set(params) - set(allowed)))
     if unknown:
-        raise RequestError(400, f"unknown params {unknown[:5]}; this model takes {sorted(allowed)}")
+        raise RequestError(400, f"unknown params {excerpt(unknown[:5])}; this model takes {sorted(allowed)}")
     clean = {name: _finite(value, name, allowed[name]) for name, value in params.items() if value is not None}
     return frame, clean
+
+
+def answer(body: bytes, model: TrainedModel, limits: Limits) -> bytes:
+    """The whole work of one request, run in a worker under the timeout: parse, score, serialise."""
+    frame, params = parse_request(body, model, limits)
+    try:
+        return _records(predict(model, frame, params))
+    except OverflowError:  # a value no float holds reached the arithmetic (the row checks are elsewhere)
+        raise RequestError(400, "a number in the request is out of range; send finite numbers of ordinary size") from None
 
 
 def predict(model: TrainedModel, frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -188,12 +232,13 @@ class _Scorer:
         self.pool = ThreadPoolExecutor(limits.threads, thread_name_prefix="clvmodel-score")
         self.slots = threading.BoundedSemaphore(limits.threads)
 
-    async def __call__(self, frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    async def __call__(self, body: bytes) -> bytes:
         if not self.slots.acquire(blocking=False):
             raise RequestError(503, f"all {self.limits.threads} scoring workers are busy; retry shortly",
                                "TEMPORARILY_UNAVAILABLE")
         try:
-            future = self.pool.submit(predict, self.model, frame, params)
+            # Parsing too: a 10 MB body of 700,000 keys would otherwise hold the event loop.
+            future = self.pool.submit(answer, body, self.model, self.limits)
         except BaseException:
             self.slots.release()
             raise
@@ -247,12 +292,10 @@ def build_app(model: TrainedModel, directory: Path, limits: Limits) -> Any:
         try:
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/json":
-                raise RequestError(415, f"Content-Type must be application/json, got {kind[:60]!r}",
+                raise RequestError(415, f"Content-Type must be application/json, got {excerpt(kind, 60)}",
                                    "UNSUPPORTED_MEDIA_TYPE")
             body = await _read_body(request.stream(), request.headers, limits.max_body)
-            frame, params = parse_request(body, model, limits)
-            scores = await scorer(frame, params)
-            return Response(_records(scores), media_type="application/json")
+            return Response(await scorer(body), media_type="application/json")
         except RequestError as err:
             return error(err.status, err.code, str(err))
         except ClvError as err:

@@ -16,6 +16,7 @@ as the directory is one clvmodel wrote*: MLflow imports whatever ``loader_module
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,7 +180,10 @@ def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
     except OSError as err:
         raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
     finally:
-        modeldir.remove_staging(staging)
+        if os.path.lexists(directory) or not os.path.lexists(staging / "previous"):
+            modeldir.remove_staging(staging)
+        # else: the previous model could not be put back; the folder is left (its lock released at
+        # exit) for the next run's clvmodel.staging.clean_stale, which restores it, never deletes it.
     return directory
 
 
