@@ -39,7 +39,8 @@ def test_data_path_outside_the_model_directory_is_refused(model_copy, tmp_path):
     spec = yaml.safe_load((model_copy / "MLmodel").read_text())
     spec["flavors"]["python_function"]["data"] = "../elsewhere.json"
     (model_copy / "MLmodel").write_text(yaml.safe_dump(spec))
-    with pytest.raises(ClvError, match="MLmodel points outside the model directory; refusing to load it"):
+    # The rule of clvmodel serve (clvmodel.mlmodel.data_path), in its words.
+    with pytest.raises(ClvError, match="MLmodel's data path '../elsewhere.json' is not inside the model directory; refusing it"):
         load(str(model_copy))
 
 
@@ -76,6 +77,6 @@ def test_echoed_values_use_the_one_excerpt():
     from clvmodel.config import cut, excerpt
 
     huge = "x" * 1_000_000
-    assert artifact._short(huge) == excerpt(huge, 40)
-    assert document._excerpt(huge) == excerpt(huge, 40)
+    assert artifact._short(huge) == excerpt(huge, 39)
+    assert document._excerpt(huge) == excerpt(huge, 39)
     assert serve._one_line(huge) == cut(huge, 500)

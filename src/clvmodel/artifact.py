@@ -61,7 +61,7 @@ _checksum = document_checksum
 
 def _short(value: Any) -> str:
     """``repr(value)`` cut to 40 characters, for a one-line message."""
-    return excerpt(value, 40)
+    return excerpt(value, 39)  # ``…`` included
 
 
 @dataclass

@@ -340,7 +340,8 @@ class ModelDocument(_Strict):
 
 
 def _excerpt(value: Any, limit: int = 40) -> str:
-    return excerpt(value, limit)
+    """At most ``limit`` characters, ``…`` included (:func:`clvmodel.config.excerpt` adds it after)."""
+    return excerpt(value, limit - 1)
 
 
 def _one_line(error: ValidationError, origin: str, prefix: tuple[str, ...] = ()) -> str:
