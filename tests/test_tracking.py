@@ -272,6 +272,9 @@ def test_staging_left_by_a_killed_score_is_removed_by_the_next(trained_cdnow, tm
     assert len(list(out.parent.glob(".scores.csv.*"))) == 1
     assert main(["score", "--model", str(trained_cdnow.model_dir), "--input", str(rows), "--output", str(out)]) == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["scores.csv"]
+    from clvmodel import staging
+
+    assert not [f for f in staging._HELD if f.parent == out.parent], "the score released its staging lock"
 
 
 def _kill_during_atomic_write(target: Path) -> None:

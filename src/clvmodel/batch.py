@@ -214,7 +214,7 @@ def score_relation(
     if total == 0:
         raise ClvError("input: no customers to score (the table is empty)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    from clvmodel.staging import make_staging  # here, not above: one isolated change (issue 12)
+    from clvmodel.staging import make_staging, release  # here, not above: one isolated change (issue 12)
 
     # Named as ours, so a later run removes it if this one is killed (clvmodel.staging).
     work = make_staging(output)
@@ -266,9 +266,7 @@ def score_relation(
     except OSError as err:
         raise ClvError(f"cannot write {output}: {err.strerror or err}; check the folder's permissions and free space") from None
     finally:
-        for leftover in work.glob("*"):
-            leftover.unlink(missing_ok=True)
-        work.rmdir()
+        release(work)  # removes the folder and closes its lock (one descriptor per scored file otherwise)
     return BatchReport(customers=total, chunks=chunks, output=output)
 
 
