@@ -14,6 +14,7 @@ from clvmodel.config import (
     PURCHASE_MODEL_NAMES,
     SELECTION_METRICS,
     Config,
+    DataConfig,
     apply_overrides,
     flatten,
     load_config,
@@ -511,3 +512,13 @@ def test_read_yaml_reads_a_plain_file(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text("a: {b: [1, 2.5, x]}\n", encoding="utf-8")
     assert read_yaml(path) == {"a": {"b": [1, 2.5, "x"]}}
+
+
+@pytest.mark.parametrize("delimiter", ["::", "a", "'", "\n", ""])
+def test_a_delimiter_is_one_character_as_the_saved_model_requires(delimiter: str) -> None:
+    from pydantic import ValidationError
+
+    # A config that trains must give a model that scores: clvmodel.document applies this same rule.
+    with pytest.raises(ValidationError, match="must be one character"):
+        DataConfig(source="x.csv", delimiter=delimiter)
+    assert DataConfig(source="x.csv", delimiter="whitespace").delimiter == "whitespace"

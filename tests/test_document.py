@@ -142,7 +142,11 @@ def test_columns_of_passes_the_documents_delimiter_as_a_parameter(tmp_path: Path
     csv.write_text("customer_id,date,amount\n1,2020-01-01,5\n", encoding="utf-8")
     model = _model()
     model.config = {**model.config, "data": {**model.config["data"], "delimiter": INJECTION}}
-    with pytest.raises(ClvError):
+    from pydantic import ValidationError
+
+    # DuckDB refuses the delimiter (it is a parameter, not SQL); the error path then re-validates
+    # the data config, whose delimiter rule refuses it too. Either way nothing else runs.
+    with pytest.raises((ClvError, ValidationError)):
         _columns_of(csv, model)
     assert not (tmp_path / "PWNED.csv").exists()
 

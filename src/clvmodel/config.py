@@ -140,6 +140,15 @@ class DataConfig(_Strict):
     max_amount: float | None = Field(1e9, gt=0.0)
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        # The same rule in a config and in a saved model's document (clvmodel.document), so a
+        # model that trains can always be scored.
+        if value != "whitespace" and (len(value) != 1 or value.isalnum() or value in "\"'\r\n\x00"):
+            raise ValueError("must be one character (not a quote, line break, letter or digit) or 'whitespace'")
+        return value
+
 
 class SubscriptionColumns(_Strict):
     customer_id: str = "customer_id"

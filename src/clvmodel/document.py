@@ -144,20 +144,14 @@ def _require(data: Any, keys: tuple[str, ...], what: str) -> Any:
 class DocumentData(DataConfig):
     """``config.data`` as a model carries it: the reading rules scoring applies to new files.
 
-    The delimiter is passed to DuckDB as a parameter; it must still be a delimiter: one
-    character that is not a quote, a line break, a letter or a digit, or ``whitespace``.
+    The delimiter is passed to DuckDB as a parameter; it must still be a delimiter (the rule of
+    :class:`~clvmodel.config.DataConfig`: one character that is not a quote, a line break, a
+    letter or a digit, or ``whitespace``).
     """
 
     model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
     date_format: Annotated[str, Field(max_length=64)] | None = None
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, value: str) -> str:
-        if value != "whitespace" and (len(value) != 1 or value.isalnum() or value in "\"'\r\n\x00"):
-            raise ValueError("must be one character (not a quote, line break, letter or digit) or 'whitespace'")
-        return value
 
 
 class DocumentConfig(Config):
