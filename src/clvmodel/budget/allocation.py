@@ -50,8 +50,9 @@ class _Problem:
                 self.k,
                 self.k * self.beta * np.power(np.maximum(spend, 0.0), self.beta - 1.0),
             )
-        # A channel worth nothing has marginal 0, not 0 * inf at zero spend.
-        return np.where(self.value > 0, self.value * slope, 0.0)
+            # A channel worth nothing has marginal 0, not 0 * inf at zero spend (np.where computes
+            # both sides, so the product that is thrown away must not warn either).
+            return np.where(self.value > 0, self.value * slope, 0.0)
 
 
 def _build_problem(channel_stats: pd.DataFrame, config: CacConfig) -> tuple[_Problem, list[str]]:
