@@ -335,21 +335,31 @@ def test_request_size_and_rows_are_capped(start, model_dir):
 
 
 def test_a_slow_request_does_not_hold_the_server(start, model_dir):
-    """Scoring with 1,000 interval draws takes seconds: past --timeout the client gets 503 at once,
-    /ping is answered meanwhile, and with every worker busy a request is refused, not queued."""
-    url = start(model_dir, "--timeout", "1", "--threads", "2")
+    """Past --timeout the client gets 503 at once, /ping is answered meanwhile, and with every worker
+    busy a request is refused, not queued.
+
+    Nothing here depends on how fast this machine scores: the limit (0.2 s) is far below what the
+    slow requests cost (20,000 distinct customers, each with the model's 1,000 interval draws:
+    seconds here), and the last request may be scored or time out, as long as it is not refused
+    as busy.
+    """
+    url = start(model_dir, "--timeout", "0.2", "--threads", "2")
+    # 20,000 distinct (x, t_x, T) rows, so the vectorised bootstrap cannot collapse them: about 4 s
+    # of BG/NBD scoring here (0.5 s for 2,000), 20 times the limit.
+    many = _split([[f"c{i}", float(i % 20), (i % 20) * 1.5 + (i % 13) * 0.1, 39.0 + i * 0.0001, 10.0 + i % 50]
+                   for i in range(20_000)])
     one = _split(ROWS[:1])
     results: dict[str, tuple[tuple[int, dict], float]] = {}
     began = time.monotonic()
 
     def send(key: str) -> None:
-        answer = _post(url, one)
+        answer = _post(url, many)
         results[key] = (answer, time.monotonic() - began)
 
     workers = [threading.Thread(target=send, args=(key,)) for key in ("a", "b")]
     for worker in workers:
         worker.start()
-    time.sleep(0.5)
+    time.sleep(0.3)
     clock = time.monotonic()
     with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:
         assert response.status == 200
@@ -362,12 +372,12 @@ def test_a_slow_request_does_not_hold_the_server(start, model_dir):
     for key in ("a", "b"):
         (status, answer), seconds = results[key]
         assert (status, answer) == (503, {"error_code": "TEMPORARILY_UNAVAILABLE",
-                                          "message": "scoring took longer than 1 s; send fewer rows or a shorter horizon"})
-        assert seconds < 5, seconds  # answered at the time limit (1 s), not when the scoring ends
-    # The abandoned computations end in their workers and free them: then a request is scored
-    # again (and, still over 1 s, answered at the limit) instead of refused as busy.
+                                          "message": "scoring took longer than 0.2 s; send fewer rows or a shorter horizon"})
+        assert seconds < 5, seconds  # answered at the time limit, not when the scoring ends
+    # The abandoned computations end in their workers and free them: then a request is taken
+    # (scored, or answered at the limit) instead of refused as busy.
     deadline = time.monotonic() + 120
-    while _post(url, one)[1]["message"].startswith("all 2 scoring workers are busy"):
+    while _post(url, one)[1].get("message", "").startswith("all 2 scoring workers are busy"):
         assert time.monotonic() < deadline, "the workers were never freed"
         time.sleep(0.5)
 
