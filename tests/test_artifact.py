@@ -80,3 +80,10 @@ def test_echoed_values_use_the_one_excerpt():
     assert artifact._short(huge) == excerpt(huge, 39)
     assert document._excerpt(huge) == excerpt(huge, 39)
     assert serve._one_line(huge) == cut(huge, 500)
+
+
+def test_artifact_load_reads_local_models_only(tmp_path) -> None:
+    # URIs are fetched by clvmodel.load_model through tracking (the one mlflow module), so this low
+    # module never imports the modules above it.
+    with pytest.raises(ClvError, match=r"^runs:/abc/model is an MLflow URI; load it with clvmodel.load_model"):
+        load("runs:/abc/model")

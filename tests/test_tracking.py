@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from clvmodel import modeldir, staging, tracking
-from clvmodel.artifact import load
+from clvmodel import load_model as load  # resolves runs:/ and models:/ URIs
 from clvmodel.errors import ClvError
 from clvmodel.predict import score
 

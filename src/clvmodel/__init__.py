@@ -12,16 +12,27 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_model", "ClvError"]
 
+from pathlib import Path
+
 from clvmodel.errors import ClvError
 
 if TYPE_CHECKING:  # pragma: no cover
     from clvmodel.artifact import TrainedModel
 
 
-def load_model(path_or_uri: str) -> "TrainedModel":
-    """Load a trained model from a directory or an MLflow URI; see :func:`clvmodel.artifact.load`."""
+def load_model(path_or_uri: str | Path) -> "TrainedModel":
+    """Load a trained model from a directory or an MLflow ``models:/``/``runs:/`` URI.
+
+    A URI is downloaded by :func:`clvmodel.tracking.download_model` (mlflow is imported only then);
+    the directory is read by :func:`clvmodel.artifact.load`.
+    """
     from clvmodel.artifact import load
 
+    text = str(path_or_uri)
+    if text.startswith(("models:/", "runs:/")):
+        from clvmodel.tracking import download_model
+
+        return load(download_model(text), origin=text)
     return load(path_or_uri)
 
 

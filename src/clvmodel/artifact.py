@@ -228,14 +228,17 @@ def load_document(path: str | Path) -> dict[str, Any]:
     return schema.read_json(json_path, "the model is corrupted, retrain it")
 
 
-def load(path_or_uri: str | Path) -> TrainedModel:
-    """Load a trained model from a directory, a JSON file, or an MLflow ``models:/``/``runs:/`` URI."""
-    text = str(path_or_uri)
-    local = Path(text)
-    if text.startswith(("models:/", "runs:/")):
-        from clvmodel.mlflow_registry import download_model  # mlflow only when a URI asks for it
+def load(path: str | Path, *, origin: str | None = None) -> TrainedModel:
+    """Load a trained model from a local directory or JSON file.
 
-        local = download_model(text)
+    An MLflow ``models:/``/``runs:/`` URI is fetched first by :func:`clvmodel.load_model` (through
+    :mod:`clvmodel.tracking`, the one module that imports mlflow), which passes the URI as
+    ``origin`` for the messages; this module, low in the flow, imports nothing above it.
+    """
+    text = origin or str(path)
+    local = Path(path)
+    if str(path).startswith(("models:/", "runs:/")):
+        raise ClvError(f"{path} is an MLflow URI; load it with clvmodel.load_model, which fetches it first")
     document = load_document(local)
     model = TrainedModel.from_document(document, origin=text)
     if document.get("challenger"):

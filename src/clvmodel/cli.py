@@ -302,7 +302,7 @@ def score(
 ) -> None:
     """Score a customer file into one CLV forecast row per customer (streamed in chunks)."""
     from clvmodel import batch, io
-    from clvmodel.artifact import load
+    from clvmodel import load_model as load
     from clvmodel.predict import _check_options
 
     # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
@@ -430,7 +430,7 @@ def serve(
 
 def _period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Each customer's expected revenue per period (discounted as the model says), for payback."""
-    from clvmodel.artifact import load
+    from clvmodel import load_model as load
     from clvmodel.predict import score as score_customers
 
     trained = load(model_ref)

@@ -1,5 +1,8 @@
-"""MLflow runs, params, metrics, artifacts, and the pyfunc model (with :mod:`clvmodel.mlflow_registry`,
-the only modules importing mlflow).
+"""The only import of mlflow: runs, params, metrics, artifacts, URI downloads and the pyfunc model.
+
+:func:`clvmodel.artifact.load` reads local directories only; :func:`clvmodel.load_model` fetches
+a ``models:/``/``runs:/`` URI through :func:`download_model` first, so nothing low in the flow
+imports this module.
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else MLflow's default (``sqlite:///mlflow.db`` in
 the working directory, MLflow 3).
@@ -32,7 +35,6 @@ from clvmodel import modeldir
 from clvmodel.artifact import CHALLENGER_DIR, JSON_NAME, TrainedModel, load_challenger, load_document
 from clvmodel.errors import ClvError
 from clvmodel.integrity import write_manifest
-from clvmodel.mlflow_registry import download_model  # noqa: F401 - public here before the split
 from clvmodel.staging import make_staging
 
 __all__ = [
@@ -191,6 +193,15 @@ def log_model(model_dir: str | Path, artifact_path: str = "model") -> str:
     """Log a saved model directory to the active run; return its ``runs:/`` URI."""
     mlflow.log_artifacts(str(model_dir), artifact_path)
     return f"runs:/{mlflow.active_run().info.run_id}/{artifact_path}"
+
+
+def download_model(uri: str) -> Path:
+    """Download a ``models:/`` or ``runs:/`` model to a local directory."""
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as err:  # mlflow raises several types (MlflowException, OSError, ...)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ClvError(f"cannot fetch model {uri}: {first[:200]}; check MLFLOW_TRACKING_URI and the name/version") from None
 
 
 class ClvPyfunc:
