@@ -84,7 +84,7 @@ def test_dates_parse_from_yaml_and_strings() -> None:
         (
             {"name": "t", "data": {"source": "x", "colums": {}}},
             r"^config: unknown config key 'data\.colums' \(did you mean 'data\.columns'\?\); remove it or fix its "
-            r"spelling; keys of data: source, columns, date_format, delimiter, header, negative_amounts, ",
+            r"spelling; keys of data: format, source, columns, date_format, delimiter, header, negative_amounts, ",
         ),
         (_raw(modles=["bgnbd"]), r"unknown config key 'modles' \(did you mean 'models'\?\); .*; keys at the top level: name, "),
         (_raw(zzz=1), r"^config: unknown config key 'zzz'; remove it or fix its spelling; keys at the top level: name, "),
@@ -114,7 +114,8 @@ def test_unknown_and_missing_keys(raw: dict, match: str) -> None:
         (_raw(clv={"horizon": 39.5}), r"clv\.horizon: .*\(got 39\.5\)"),
         (_raw(clv={"margin": 1.5}), r"clv\.margin: Input should be less than or equal to 1 \(got 1\.5\)"),
         (_raw(clv={"discount_rate": -0.1}), r"clv\.discount_rate: Input should be greater than or equal to 0"),
-        (_raw(time_unit="month"), r"time_unit: Input should be 'day' or 'week' \(got 'month'\)"),
+        (_raw(time_unit="month"), r"time_unit month needs a summary already in months \(data\.format: rfm\); a transaction log is summarised in days or weeks"),
+        (_raw(time_unit="decade"), r"time_unit: Input should be 'day', 'week', 'month' or 'year' \(got 'decade'\)"),
         (_raw(data={"source": "x", "negative_amounts": "drop"}), r"data\.negative_amounts: Input should be 'error' or 'exclude'"),
         (_raw(calibration_end="not a date"), r"calibration_end: Input should be a valid date.*; write a date as YYYY-MM-DD, e\.g\. calibration_end: 1997-09-30$"),
         (_raw(name="my model"), r"name: String should match pattern .*\(got 'my model'\); use letters, digits, '_', '\.' and '-' only, e\.g\. name: my_model$"),

@@ -239,12 +239,12 @@ def test_no_repeat_customers_is_a_clear_error(tmp_path, capsys):
 
 def test_fit_models_beside_each_other_equals_one_after_the_other(cdnow_summary: pd.DataFrame) -> None:
     """BG/NBD fits in a second thread; the results and their order are those of a sequential loop."""
-    from clvmodel.models import MODEL_CLASSES
+    from clvmodel.models.registry import family_class
     from clvmodel.train import fit_models
 
     config = load_config(CDNOW).model_copy(update={"models": ["mbgnbd", "bgnbd", "gamma_gamma"]})
     fitted = fit_models(config, cdnow_summary)
     assert list(fitted) == ["mbgnbd", "bgnbd", "gamma_gamma"]
     for name, model in fitted.items():
-        alone = MODEL_CLASSES[name]().fit(cdnow_summary)
+        alone = family_class(name)().fit(cdnow_summary)
         assert model.params_ == alone.params_ and model.standard_errors_ == alone.standard_errors_

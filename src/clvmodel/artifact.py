@@ -28,7 +28,7 @@ from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
 from clvmodel.integrity import document_checksum
 from clvmodel.integrity import package_versions as _versions
-from clvmodel.models import MODEL_CLASSES, PURCHASE_MODELS, FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel
+from clvmodel.models import FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel, registry
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "JSON_NAME", "TrainedModel", "load", "load_document", "package_versions"]
 
@@ -86,21 +86,36 @@ class TrainedModel:
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
+    def of_role(self, role: str) -> dict[str, Any]:
+        """The fitted models of one registry role (:data:`clvmodel.models.registry.ROLES`), in order."""
+        return {k: v for k, v in self.models.items() if registry.family(k).role == role}
+
     @property
     def purchase_model(self) -> PurchaseModel | None:
+        """The purchase model behind ``predicted_clv`` (``primary``); ``None`` without one."""
         return self.models.get(self.primary) if self.primary else None  # type: ignore[return-value]
 
     @property
     def purchase_models(self) -> dict[str, PurchaseModel]:
-        return {k: v for k, v in self.models.items() if k in PURCHASE_MODELS}  # type: ignore[misc]
+        return self.of_role("purchase")
 
     @property
     def spend_model(self) -> GammaGammaModel | None:
-        return self.models.get("gamma_gamma")  # type: ignore[return-value]
+        return next(iter(self.of_role("spend").values()), None)
 
     @property
     def historical_model(self) -> HistoricalModel | None:
-        return self.models.get("historical")  # type: ignore[return-value]
+        return next(iter(self.of_role("baseline").values()), None)
+
+    @property
+    def retention_model(self) -> Any:
+        """The subscription (contractual) model, when this is a subscription model."""
+        return next(iter(self.of_role("retention").values()), None)
+
+    @property
+    def subscription(self) -> bool:
+        """Whether this model scores subscribers (renewals) rather than RFM rows."""
+        return self.retention_model is not None
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document, checksum included."""
@@ -159,7 +174,7 @@ class TrainedModel:
             raise ClvError(f"{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it")
         states = document.get("models")
         for name in states if isinstance(states, dict) else ():
-            if name not in MODEL_CLASSES:
+            if name not in registry.names():
                 raise ClvError(f"{origin}: unknown model type {_short(name)}; upgrade clvmodel")
         schema.validate(document, origin)
         try:
@@ -167,7 +182,7 @@ class TrainedModel:
             if document.get("primary") is not None and document["primary"] not in document["models"]:
                 raise ClvError(f"{origin}: primary model {document['primary']!r} is not among its models; retrain it")
             for name, state in document["models"].items():
-                models[name] = MODEL_CLASSES[name].from_dict(state)
+                models[name] = registry.family_class(name).from_dict(state)
             return cls(
                 name=document["name"],
                 time_unit=document["time_unit"],

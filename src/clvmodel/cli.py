@@ -118,15 +118,15 @@ def train(
 
 def render_subscription(result) -> str:  # noqa: ANN001 - SubscriptionResult, imported lazily
     """The summary ``clvmodel train`` prints for an sBG config."""
-    model = result.model.models["sbg"]
+    model = result.model.retention_model
     settings, m = result.config.subscriptions, result.metrics
     lines = [
         f"clvmodel train: {result.config.name} (shifted-beta-geometric, {result.customers:,} customers, {settings.period}s)",
-        f"  sbg          alpha {model.params_['alpha']:.4f} (se {model.standard_errors_['alpha']:.4f}), "
+        f"  {model.name:<12} alpha {model.params_['alpha']:.4f} (se {model.standard_errors_['alpha']:.4f}), "
         f"beta {model.params_['beta']:.4f} (se {model.standard_errors_['beta']:.4f}); "
         f"log-likelihood {model.log_likelihood_:,.2f}",
-        f"  value        DERL {m['sbg.derl']:.4f} {settings.period}s at discount {result.config.clv.discount_rate}; "
-        f"a new customer is worth {m['sbg.clv_new_customer']:,.2f} (fee {settings.fee:g}, margin {result.config.clv.margin:g})",
+        f"  value        DERL {m[f'{model.name}.derl']:.4f} {settings.period}s at discount {result.config.clv.discount_rate}; "
+        f"a new customer is worth {m[f'{model.name}.clv_new_customer']:,.2f} (fee {settings.fee:g}, margin {result.config.clv.margin:g})",
     ]
     if result.projection is not None:
         lines.append(f"  projection (fitted on {settings.period}s 0-{settings.fitted_periods}; later rows are the holdout)")
@@ -144,11 +144,14 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     lines.append(f"clvmodel train: {result.config.name}")
     lines.append(f"  data      {load.describe()}")
     cut = result.rfm.calibration_end or result.rfm.observation_end
+    weights = summary["weights"] if "weights" in summary.columns else 1
+    as_of = f" as of {cut}" if cut else ""
     lines.append(
-        f"  rfm       {len(summary):,} customers as of {cut} ({result.config.time_unit}s); "
-        f"{int(summary['frequency'].sum()):,} repeat purchases"
+        f"  rfm       {load.customers if cut is None else len(summary):,} customers{as_of} ({result.config.time_unit}s); "
+        f"{int((summary['frequency'] * weights).sum()):,} repeat purchases"
         + (
-            f"; holdout to {result.rfm.observation_end}: {int(summary['frequency_holdout'].sum()):,} repeat purchases"
+            f"; holdout{' to ' + str(result.rfm.observation_end) if cut else ''}: "
+            f"{int(summary['frequency_holdout'].sum()):,} repeat purchases"
             if result.rfm.split
             else ""
         )
@@ -182,7 +185,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     lines.append(f"  predicted_clv from {result.model.selection['reason']}")
     if result.leaderboard is not None:
         lines.append("  holdout")
-        board = result.leaderboard.copy()
+        board = result.leaderboard[result.leaderboard["target"] != ""].copy()
         lines.append(
             board.to_string(
                 index=False,
@@ -201,6 +204,8 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
         f"  clv       {int((scores['status'] == 'ok').sum()):,} customers, horizon {result.config.clv.horizon} "
         f"{result.config.time_unit}s: total {scores['predicted_clv'].sum():,.2f}, mean {scores['predicted_clv'].mean():,.2f}"
     )
+    for name, reason in result.failed.items():
+        lines.append(f"  not converged  {name}: {reason}")
     for message in result.warnings:
         lines.append(f"  warning   {message}")
     lines.append(f"  model     {result.model_dir}")
@@ -311,7 +316,7 @@ def score(
     _refuse_overwrite({"--output": output}, [("--input", input_)])
     trained = load(model)
     _check_options(horizon, time_unit=trained.time_unit)  # 100 years in the model's own unit
-    if trained.primary == "sbg":
+    if trained.subscription:
         from clvmodel.subscription import score_subscribers
 
         if as_of is not None or horizon is not None:

@@ -44,12 +44,22 @@ import reprlib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from clvmodel.errors import ClvError
+from clvmodel.models import registry
 
 __all__ = [
     "Columns",
@@ -81,7 +91,7 @@ __all__ = [
 #: The longest CLV horizon, per time unit: 100 years (36,525 days, 5,217 whole weeks). Longer
 #: horizons mean nothing for a customer and cost memory and time in proportion (a horizon of
 #: 10^9 weeks was a MemoryError), so the CLI, configs and the REST server all refuse them.
-MAX_HORIZON = {"day": 36_525, "week": 5_217}
+MAX_HORIZON = {"day": 36_525, "week": 5_217, "month": 1_200, "year": 100}
 
 #: The largest YAML file read (configs and CAC files are a few KB): a bound on the time and
 #: memory any file can cost before it is validated.
@@ -92,9 +102,9 @@ MAX_YAML_DEPTH = 20
 #: The longest excerpt of a user's value echoed in a message.
 MAX_ECHO = 80
 
-#: Models a config may list. Purchase models need a spend model to give CLV in money.
-MODEL_NAMES = ("historical", "bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma", "challenger", "sbg")
-PURCHASE_MODEL_NAMES = ("bgnbd", "pareto_nbd", "mbgnbd")
+#: Models a config may list (the registry's families). Purchase models need a spend model to give CLV in money.
+MODEL_NAMES = registry.names()
+PURCHASE_MODEL_NAMES = registry.names("purchase")
 
 #: Holdout metrics ``model: auto`` may select on, and whether lower is better.
 SELECTION_METRICS = {
@@ -129,6 +139,7 @@ class DataConfig(_Strict):
     larger than memory is summarised (default: DuckDB's own, 80 % of RAM).
     """
 
+    format: Literal["transactions"] = "transactions"
     source: str
     columns: Columns = Columns()
     date_format: str | None = None
@@ -148,6 +159,58 @@ class DataConfig(_Strict):
         if value != "whitespace" and (len(value) != 1 or value.isalnum() or value in "\"'\r\n\x00"):
             raise ValueError("must be one character (not a quote, line break, letter or digit) or 'whitespace'")
         return value
+
+
+class SummaryColumns(_Strict):
+    """Names of a published RFM summary's columns (``data.format: rfm``).
+
+    ``customer_id``, ``monetary_value`` and ``weights`` are optional in the file: without an id
+    column the rows are numbered ``1..n`` (said in the run's report); without ``monetary_value``
+    there is no spend model; ``weights`` counts the customers each row stands for (as in the
+    donations summary bundled with lifetimes).
+    """
+
+    customer_id: str = "customer_id"
+    frequency: str = "frequency"
+    recency: str = "recency"
+    T: str = "T"
+    monetary_value: str = "monetary_value"
+    weights: str = "weights"
+
+
+class SummaryDataConfig(_Strict):
+    """A published RFM summary to train on (``data.format: rfm``), in the config's time unit.
+
+    One row per customer (or per group of identical customers, counted by ``weights``):
+    ``frequency`` repeat purchases, ``recency`` the age at the last one, ``T`` the age at the
+    end of calibration (for a discrete-time model: transactions, the last opportunity with one,
+    and the number of opportunities). When the file also holds ``frequency_holdout``,
+    ``monetary_value_holdout`` and ``duration_holdout`` (as lifetimes'
+    ``calibration_and_holdout_data`` writes them), the holdout leaderboard is computed. Read
+    by the same rules as a transaction file (:mod:`clvmodel.io`): CSV or Parquet, or
+    ``bundled:donations`` / ``bundled:cdnow_summary``.
+    """
+
+    format: Literal["rfm"]
+    source: str
+    columns: SummaryColumns = SummaryColumns()
+    delimiter: str = ","
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+
+    _one_character = field_validator("delimiter")(DataConfig._one_character.__func__)  # type: ignore[attr-defined]
+
+
+def _data_kind(value: Any) -> str:
+    """The ``data.format`` of a raw or parsed data section (``transactions`` when not given)."""
+    kind = value.get("format", "transactions") if isinstance(value, dict) else getattr(value, "format", "transactions")
+    return kind if isinstance(kind, str) else "?"  # an unknown tag: pydantic names the valid ones
+
+
+#: The data section: a transaction log, or a published RFM summary (``format: rfm``).
+AnyData = Annotated[
+    Annotated[DataConfig, Tag("transactions")] | Annotated[SummaryDataConfig, Tag("rfm")],
+    Discriminator(_data_kind),
+]
 
 
 class SubscriptionColumns(_Strict):
@@ -294,9 +357,9 @@ class Config(_Strict):
     """A training run, as the YAML file describes it."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    data: DataConfig | None = None
+    data: AnyData | None = None
     subscriptions: SubscriptionConfig | None = None
-    time_unit: Literal["day", "week"] = "week"
+    time_unit: Literal["day", "week", "month", "year"] = "week"
     calibration_end: dt.date | None = None
     observation_end: dt.date | None = None
     models: list[str] = Field(default_factory=lambda: ["historical", "bgnbd", "gamma_gamma"])
@@ -327,36 +390,62 @@ class Config(_Strict):
             raise ValueError(f"model {excerpt(twice)} is listed twice; list each model once")
         return value
 
+    @property
+    def kind(self) -> str:
+        """The kind of data this run trains on: ``transactions``, ``rfm`` or ``subscriptions``
+        (:data:`clvmodel.models.registry.DATA_KINDS`); it chooses the pipeline."""
+        if self.subscriptions is not None:
+            return "subscriptions"
+        return self.data.format if self.data is not None else "transactions"
+
     @model_validator(mode="after")
     def _kind(self) -> "Config":
-        if "sbg" in self.models:
-            if self.models != ["sbg"] or self.subscriptions is None or self.data is not None:
-                raise ValueError(
-                    "sbg is the subscription model: list it alone (models: [sbg]) with a subscriptions "
-                    "section and no data section"
-                )
-        elif self.data is None:
+        retention = [m for m in self.models if registry.family(m).role == "retention"]
+        if retention and (len(self.models) > 1 or self.subscriptions is None or self.data is not None):
+            raise ValueError(
+                f"{retention[0]} is the subscription model: list it alone (models: [{retention[0]}]) with a "
+                "subscriptions section and no data section"
+            )
+        if self.data is None and self.subscriptions is None:
             raise ValueError("missing config key 'data' (the transactions to model)")
-        elif self.subscriptions is not None:
-            raise ValueError("a subscriptions section needs models: [sbg]")
+        if self.subscriptions is not None and not retention:
+            raise ValueError(f"a subscriptions section needs models: [{', '.join(registry.names('retention'))}]")
+        kind = self.kind
+        unfit = [m for m in self.models if kind not in registry.family(m).data]
+        if unfit:
+            family = registry.family(unfit[0])
+            raise ValueError(
+                f"{unfit[0]} cannot be trained on {_KIND_TEXT[kind]}: it needs {' or '.join(_KIND_TEXT[d] for d in family.data)}"
+            )
+        if kind == "transactions" and self.time_unit not in ("day", "week"):
+            raise ValueError(
+                f"time_unit {self.time_unit} needs a summary already in {self.time_unit}s (data.format: rfm); "
+                "a transaction log is summarised in days or weeks"
+            )
         return self
 
     @model_validator(mode="after")
     def _primary(self) -> "Config":
-        if self.models == ["sbg"]:
+        if self.kind == "subscriptions":
             return self
-        purchase = [m for m in self.models if m in PURCHASE_MODEL_NAMES]
+        purchase = [m for m in self.models if registry.family(m).role == "purchase"]
         if self.model != "auto" and self.model not in purchase:
             raise ValueError(
                 f"model {excerpt(self.model)} must be 'auto' or one of the purchase models listed in models ({', '.join(purchase) or 'none'})"
             )
-        if "challenger" in self.models and self.calibration_end is None:
+        if any(registry.family(m).role == "challenger" for m in self.models) and self.calibration_end is None:
             raise ValueError("the challenger learns from an inner split of the calibration period: set calibration_end")
         if self.challenger.inner_cut and self.calibration_end and self.challenger.inner_cut >= self.calibration_end:
             raise ValueError(f"challenger.inner_cut {self.challenger.inner_cut} must be before calibration_end")
-        if "gamma_gamma" in self.models and not purchase:
-            raise ValueError("gamma_gamma forecasts spend per purchase and needs a purchase model; add bgnbd")
+        spend = [m for m in self.models if registry.family(m).role == "spend"]
+        if spend and not purchase:
+            raise ValueError(f"{spend[0]} forecasts spend per purchase and needs a purchase model; add bgnbd")
         return self
+
+    def settings_of(self, name: str) -> dict[str, Any]:
+        """The constructor settings of family ``name``: its registry line's config section, if any."""
+        section = registry.family(name).settings
+        return dict(getattr(self, section)) if section else {}
 
     @model_validator(mode="after")
     def _horizon(self) -> "Config":
@@ -376,6 +465,10 @@ class Config(_Strict):
     @property
     def model_dir(self) -> Path:
         return Path(self.output.model_dir or f"models/{self.name}")
+
+
+_KIND_TEXT = {"transactions": "a transaction log", "rfm": "an RFM summary (data.format: rfm)",
+              "subscriptions": "subscriptions (a subscriptions section)"}
 
 
 #: Example values for the fix part of a message, where a key's default is no good example.
@@ -426,9 +519,22 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _section(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The section class holding the key at ``loc`` (``Config`` for a top-level key)."""
-    model: type[BaseModel] | None = Config
+_DATA_SECTIONS: dict[str, type[BaseModel]] = {"transactions": DataConfig, "rfm": SummaryDataConfig}
+
+
+def _without_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` without the union tag pydantic inserts after ``data`` (``data.rfm.columns`` -> ``data.columns``)."""
+    return loc[:1] + loc[2:] if len(loc) > 1 and loc[0] == "data" and loc[1] in _DATA_SECTIONS else loc
+
+
+def _section(loc: tuple[Any, ...], tag: str | None = None) -> type[BaseModel] | None:
+    """The section class holding the key at ``loc`` (``Config`` for a top-level key); ``tag``
+    is the data section's kind when the key is inside it."""
+    if loc and loc[0] == "data" and len(loc) > 1:
+        model: type[BaseModel] | None = _DATA_SECTIONS.get(tag or "transactions")
+        loc = loc[1:]
+    else:
+        model = Config
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if model is not None else None
         model = _model_of(field.annotation) if field is not None else None
@@ -453,11 +559,15 @@ def _example(loc: tuple[Any, ...]) -> str | None:
 def _one_line(error: ValidationError, origin: str) -> str:
     """The first problem pydantic found, on one line: where, what, and how to fix it."""
     first = error.errors(include_url=False)[0]
-    loc = tuple(first["loc"])
+    raw_loc = tuple(first["loc"])
+    tag = str(raw_loc[1]) if len(raw_loc) > 1 and raw_loc[0] == "data" and raw_loc[1] in _DATA_SECTIONS else None
+    loc = _without_tag(raw_loc)
     where = ".".join(str(p) for p in loc) or "config"
     kind = first["type"]
+    if kind == "union_tag_invalid":
+        return f"{origin}: {where}.format must be one of: {', '.join(_DATA_SECTIONS)} (got {excerpt(first['ctx']['tag'])})"
     if kind == "extra_forbidden":
-        section = _section(loc)
+        section = _section(loc, tag)
         keys = list(section.model_fields) if section is not None else []
         close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
         hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""

@@ -24,10 +24,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, Field, ValidationError, field_validator, model_validator
 
 from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig, excerpt
 from clvmodel.errors import ClvError
+from clvmodel.models import registry
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "ModelDocument", "parse_json", "read_json", "check_depth", "validate"]
 
@@ -194,13 +195,20 @@ class Covariance(_Strict):
 
 
 class FittedState(_Strict):
-    """A BTYD, spend or historical model's state (:meth:`clvmodel.models.base.FittedModel.to_dict`)."""
+    """A summary-fitted family's state (:meth:`clvmodel.models.base.FittedModel.to_dict`).
+
+    Its parameters are exactly the family's ``param_names`` (from the registry's class), and any
+    other key is one of the family's ``state_fields`` holding a finite number or null
+    (Gamma-Gamma's ``correlation`` and ``excluded``).
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     type: Text
     params: dict[Text, Finite]
     standard_errors: dict[Text, Finite | None] = {}
     log_likelihood: Finite | None = None
-    n: Annotated[int, Field(ge=0)] | None = None
+    n: Annotated[float, Field(ge=0)] | None = None
     #: :data:`clvmodel.models.mle.CONVERGED`, or ``ridge`` when the MLE is a limit at infinity and
     #: ``limit`` holds the quantities identified there (absent in documents written before).
     status: Literal["converged", "ridge"] = "converged"
@@ -209,14 +217,19 @@ class FittedState(_Strict):
 
     @model_validator(mode="after")
     def _parameters(self) -> "FittedState":
-        if self.type not in _PARAMS:
-            raise ValueError(f"unknown model type {self.type!r}")
-        expected = _PARAMS[self.type]
+        cls = _summary_family(self.type)
+        expected = cls.param_names
         if set(self.params) != set(expected):
             raise ValueError(f"params must be exactly {', '.join(expected)}")
         for name, value in self.params.items():
-            if value < 0 or (value == 0 and name not in _MAY_BE_ZERO):
+            if value < 0 or (value == 0 and name not in getattr(cls, "may_be_zero", ())):
                 raise ValueError(f"parameter {name} must be > 0, got {value!r}")
+        for key, value in (self.model_extra or {}).items():
+            if key not in getattr(cls, "state_fields", ()):
+                raise ValueError(f"unknown field {_excerpt(key)} in a {self.type} state")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not float("-inf") < value < float("inf")):
+                raise ValueError(f"{key} must be a finite number or null")
         covariance = self.covariance_log_params
         if covariance is not None:
             size = len(self.params)
@@ -227,9 +240,11 @@ class FittedState(_Strict):
         return self
 
 
-class GammaGammaState(FittedState):
-    correlation: Finite | None = None
-    excluded: Annotated[int, Field(ge=0)] = 0
+def _summary_family(name: str) -> Any:
+    """The class of a registered family saved as a :class:`FittedState`; ``ValueError`` otherwise."""
+    if name not in registry.names() or registry.family(name).role in ("challenger", "retention"):
+        raise ValueError(f"unknown model type {_excerpt(name)}")
+    return registry.family_class(name)
 
 
 class SbgOptions(_Strict):
@@ -255,34 +270,22 @@ class SbgState(_Strict):
         return self
 
 
-_PARAMS = {
-    "historical": ("retention_periods", "repeat_rate", "mean_age", "mean_order_value"),
-    "bgnbd": ("r", "alpha", "a", "b"),
-    "mbgnbd": ("r", "alpha", "a", "b"),
-    "pareto_nbd": ("r", "alpha", "s", "beta"),
-    "gamma_gamma": ("p", "q", "v"),
-}
-#: Historical averages that are legitimately 0 (no repeat buyer; zero-amount purchases only).
-_MAY_BE_ZERO = {"repeat_rate", "mean_age", "mean_order_value"}
+def _state_kind(value: Any) -> str:
+    """Which schema a state follows: the subscription model's (it names itself ``model``) or the
+    summary-fitted families' (``type``)."""
+    return "subscription" if isinstance(value, dict) and "model" in value else "fitted"
 
 
-class ModelStates(_Strict):
-    """One entry per fitted family, named by its config key."""
+#: One state per fitted family, named by its registry name; which name may hold which schema is
+#: checked by :meth:`ModelDocument._consistent` against the registry.
+ModelStates = dict[
+    Text,
+    Annotated[
+        Annotated[FittedState, Tag("fitted")] | Annotated[SbgState, Tag("subscription")],
+        Discriminator(_state_kind),
+    ],
+]
 
-    historical: FittedState | None = None
-    bgnbd: FittedState | None = None
-    mbgnbd: FittedState | None = None
-    pareto_nbd: FittedState | None = None
-    gamma_gamma: GammaGammaState | None = None
-    sbg: SbgState | None = None
-
-    @model_validator(mode="after")
-    def _named(self) -> "ModelStates":
-        for name in _PARAMS:
-            state = getattr(self, name)
-            if state is not None and state.type != name:
-                raise ValueError(f"models.{name} has type {state.type!r}")
-        return self
 
 
 class ChallengerLink(_Strict):
@@ -312,14 +315,21 @@ class ModelDocument(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelDocument":
-        fitted = [name for name in ModelStates.model_fields if getattr(self.models, name) is not None]
+        fitted = list(self.models)
+        for name, state in self.models.items():
+            if name not in registry.names() or registry.family(name).role == "challenger":
+                raise ValueError(f"unknown model {_excerpt(name)} in models")
+            expected = SbgState if registry.family(name).role == "retention" else FittedState
+            if not isinstance(state, expected) or getattr(state, "type", name) != name:
+                raise ValueError(f"models.{name} is not a {name} state")
         if not fitted:
             raise ValueError("the document holds no model")
         if self.primary is not None and self.primary not in fitted:
             raise ValueError(f"primary model {self.primary!r} is not among its models ({', '.join(fitted)})")
-        subscription = fitted == ["sbg"]
-        if "sbg" in fitted and not subscription:
-            raise ValueError("sbg is the subscription model and is saved alone")
+        retention = [name for name in fitted if registry.family(name).role == "retention"]
+        subscription = bool(retention) and retention == fitted
+        if retention and not subscription:
+            raise ValueError(f"{retention[0]} is a subscription model and is saved alone")
         units = SUBSCRIPTION_UNITS if subscription else BTYD_UNITS
         if self.time_unit not in units:
             raise ValueError(
@@ -341,7 +351,10 @@ def _excerpt(value: Any, limit: int = 40) -> str:
 def _one_line(error: ValidationError, origin: str, prefix: tuple[str, ...] = ()) -> str:
     """The first problem, on one line: where in the document, what, the value (cut short)."""
     first = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in (*prefix, *first["loc"]))
+    loc = list(first["loc"])
+    if len(loc) > 2 and loc[0] == "models" and loc[2] in ("fitted", "subscription"):
+        del loc[2]  # the union's tag (:func:`_state_kind`), not a key of the document
+    where = ".".join(str(part) for part in (*prefix, *loc))
     msg = " ".join(first["msg"].removeprefix("Value error, ").split())  # one line, whatever a validator wrote
     given = first.get("input")
     shown = "" if isinstance(given, (dict, list)) or first["type"] == "value_error" else f" (got {_excerpt(given)})"

@@ -223,7 +223,7 @@ def score(
             extra.append(forecast.filter(like="period_"))
     else:
         columns["p_alive"] = np.full(len(rfm), np.nan)
-        columns["expected_purchases"] = historical.expected_purchases(rfm["frequency"], rfm["T"], t=horizon)
+        columns["expected_purchases"] = historical.expected_purchases(rfm["frequency"], rfm["recency"], rfm["T"], t=horizon)
         columns["expected_order_value"] = historical.order_value(rfm["frequency"], monetary)
         columns["predicted_clv"] = columns["historical_clv"]
     codes = _segment_codes(

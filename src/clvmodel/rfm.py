@@ -50,13 +50,16 @@ class RfmResult:
     summary: pd.DataFrame
     time_unit: str
     calibration_end: dt.date | None
-    observation_end: dt.date
+    #: ``None`` for a published summary (``data.format: rfm``), which carries no dates.
+    observation_end: dt.date | None
     customers_after_calibration: int = 0
     transactions_after_observation_end: int = 0
     #: Customers whose every transaction comes after the observation end.
     customers_after_observation_end: int = 0
     #: Customers by first purchase day (up to the observation end), for the tracking plot.
     first_days: pd.Series | None = None
+    #: A published summary's holdout columns (``None``: a holdout exactly when split by date).
+    holdout: bool | None = None
 
     def account(self, customers: int) -> None:
         """Check that every customer of the data is summarised or counted as left out.
@@ -76,7 +79,8 @@ class RfmResult:
 
     @property
     def split(self) -> bool:
-        return self.calibration_end is not None
+        """Whether the summary has a holdout (``frequency_holdout``, ... columns)."""
+        return self.calibration_end is not None if self.holdout is None else self.holdout
 
 
 def rfm_sql(

@@ -65,7 +65,7 @@ _MAX_DIGITS = 20
 
 
 def _inputs(model: TrainedModel) -> list[str]:
-    if model.primary == "sbg":
+    if model.subscription:
         return ["customer_id", "renewals"]
     return ["customer_id", "frequency", "recency", "T", "monetary_value"]
 
@@ -186,7 +186,7 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
     if not isinstance(params, dict):
         raise RequestError(400, "params must be an object, e.g. {\"horizon\": 52}")
     allowed = {"discount_rate": float, "margin": float}
-    if model.primary != "sbg":
+    if not model.subscription:
         allowed["horizon"] = int
     unknown = sorted(map(str, set(params) - set(allowed)))
     if unknown:
@@ -206,7 +206,7 @@ def answer(body: bytes, model: TrainedModel, limits: Limits) -> bytes:
 
 def predict(model: TrainedModel, frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Score the rows, as :class:`clvmodel.tracking.ClvPyfunc` does for ``mlflow models serve``."""
-    if model.primary == "sbg":
+    if model.subscription:
         from clvmodel.subscription import score_subscribers
 
         return score_subscribers(model, frame, discount_rate=params.get("discount_rate"), margin=params.get("margin"))

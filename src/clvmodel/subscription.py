@@ -27,6 +27,7 @@ from clvmodel import evaluate, plots
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import Config, flatten
 from clvmodel.errors import ClvError
+from clvmodel.models import ModelData, registry
 from clvmodel.models.sbg import ShiftedBetaGeometric, durations_from_subscriptions, projection_table
 
 __all__ = ["SubscriptionResult", "train", "score_subscribers", "SCORE_COLUMNS"]
@@ -51,10 +52,11 @@ class SubscriptionResult:
 def _fit(config: Config) -> tuple[ShiftedBetaGeometric, pd.DataFrame | None, int]:
     settings = config.subscriptions
     assert settings is not None  # guaranteed by the config's validation
+    family = registry.family_class(config.models[0])  # the config's one retention family
     if settings.survivors is not None:
         counts = settings.survivors
         fitted = settings.fitted_periods if settings.fitted_periods is not None else len(counts) - 1
-        model = ShiftedBetaGeometric().fit_survivors(counts[: fitted + 1])
+        model = family().fit(ModelData(survivors=list(counts[: fitted + 1])))
         projection = projection_table(counts, fitted) if fitted < len(counts) - 1 else None
         return model, projection, int(counts[0])
     from clvmodel import io
@@ -70,7 +72,7 @@ def _fit(config: Config) -> tuple[ShiftedBetaGeometric, pd.DataFrame | None, int
     frame = table.rename(columns={names.customer_id: "customer_id", names.start: "start", names.end: "end"})
     durations = durations_from_subscriptions(frame[["customer_id", "start", "end"]], period=settings.period,
                                              as_of=settings.as_of)
-    model = ShiftedBetaGeometric().fit_durations(durations["periods_survived"], durations["churned"])
+    model = family().fit(ModelData(durations=(durations["periods_survived"], durations["churned"])))
     return model, None, len(durations)
 
 
@@ -79,36 +81,37 @@ def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
     settings = config.subscriptions
     assert settings is not None
     model, projection, customers = _fit(config)
+    name = model.name
     clv = config.clv
     dumped = config.model_dump(mode="json")
     trained = TrainedModel(
         name=config.name,
         time_unit=settings.period,
-        models={"sbg": model},  # type: ignore[dict-item]
+        models={name: model},
         clv={**dumped["clv"], "fee": settings.fee},
         segments=dumped["segments"],
         columns={},
         config=dumped,
-        primary="sbg",
-        selection={"chosen": "sbg", "rule": "only", "reason": "sbg is the subscription model"},
+        primary=name,
+        selection={"chosen": name, "rule": "only", "reason": f"{name} is the subscription model"},
     )
     derl = float(model.discounted_expected_residual_lifetime(clv.discount_rate, 0))
     metrics: dict[str, float] = {
-        "sbg.alpha": model.params_["alpha"],
-        "sbg.beta": model.params_["beta"],
-        "sbg.alpha.se": model.standard_errors_["alpha"],
-        "sbg.beta.se": model.standard_errors_["beta"],
-        "sbg.log_likelihood": model.log_likelihood_,
-        **{f"sbg.{k}": v for k, v in evaluate.information_criteria(model.log_likelihood_, 2, customers).items()},
-        "sbg.derl": derl,
-        "sbg.clv_new_customer": settings.fee * clv.margin * (1 + derl / (1 + clv.discount_rate)),
+        f"{name}.alpha": model.params_["alpha"],
+        f"{name}.beta": model.params_["beta"],
+        f"{name}.alpha.se": model.standard_errors_["alpha"],
+        f"{name}.beta.se": model.standard_errors_["beta"],
+        f"{name}.log_likelihood": model.log_likelihood_,
+        **{f"{name}.{k}": v for k, v in evaluate.information_criteria(model.log_likelihood_, 2, customers).items()},
+        f"{name}.derl": derl,
+        f"{name}.clv_new_customer": settings.fee * clv.margin * (1 + derl / (1 + clv.discount_rate)),
     }
     figures: dict[str, Figure] = {}
     if projection is not None:
         fitted = int(settings.fitted_periods)  # type: ignore[arg-type]
         held = projection[projection["period"] > fitted]
-        metrics["holdout.sbg.mean_abs_pct_error"] = float(100 * held["error"].abs().mean())
-        metrics["holdout.sbg.max_abs_pct_error"] = float(100 * held["error"].abs().max())
+        metrics[f"holdout.{name}.mean_abs_pct_error"] = float(100 * held["error"].abs().mean())
+        metrics[f"holdout.{name}.max_abs_pct_error"] = float(100 * held["error"].abs().max())
         figures["survival_projection.png"] = plots.survival_projection(projection, fitted, settings.period)
     result = SubscriptionResult(config, trained, projection, customers, config.model_dir, metrics=metrics, figures=figures)
 
@@ -123,8 +126,8 @@ def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
             tracking.log_text(json.dumps(trained.selection), "selection.json")
             if projection is not None:
                 tracking.log_table(projection, "projection.csv")
-            for name, figure in figures.items():
-                tracking.log_figure(figure, f"plots/{name}")
+            for file_name, figure in figures.items():
+                tracking.log_figure(figure, f"plots/{file_name}")
             tracking.log_model(result.model_dir)
         result.run_id = run_id
     return result
@@ -155,7 +158,7 @@ def score_subscribers(
             f"{int(bad.sum())} rows have renewals that are not whole numbers >= 0 (e.g. customer "
             f"{frame.loc[bad, 'customer_id'].iloc[0]}); fix the input"
         )
-    sbg: ShiftedBetaGeometric = model.models["sbg"]  # type: ignore[assignment]
+    sbg: ShiftedBetaGeometric = model.retention_model
     rate = float(model.clv["discount_rate"] if discount_rate is None else discount_rate)
     share = float(model.clv["margin"] if margin is None else margin)
     derl = np.asarray(sbg.discounted_expected_residual_lifetime(rate, renewals.to_numpy()), dtype=float)

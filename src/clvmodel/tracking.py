@@ -108,7 +108,7 @@ _SUBSCRIBERS = Schema([ColSpec("string", "customer_id"), ColSpec("double", "rene
 
 def _signature(model: TrainedModel) -> ModelSignature:
     clv = model.clv
-    if model.primary == "sbg":
+    if model.subscription:
         params = ParamSchema([ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
                               ParamSpec("margin", "double", float(clv["margin"]))])
         return ModelSignature(inputs=_SUBSCRIBERS, params=params)
@@ -123,7 +123,7 @@ def _signature(model: TrainedModel) -> ModelSignature:
 
 
 def _example(model: TrainedModel) -> pd.DataFrame:
-    if model.primary == "sbg":
+    if model.subscription:
         return pd.DataFrame({"customer_id": ["example"], "renewals": [2.0]})
     return pd.DataFrame(
         {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
@@ -214,7 +214,7 @@ class ClvPyfunc:
         from clvmodel.predict import score
 
         params = params or {}
-        if self.model.primary == "sbg":
+        if self.model.subscription:
             from clvmodel.subscription import score_subscribers
 
             return score_subscribers(self.model, pd.DataFrame(model_input), discount_rate=params.get("discount_rate"),

@@ -21,8 +21,10 @@ import yaml
 
 from clvmodel import evaluate, io, rfm
 from clvmodel.artifact import TrainedModel
-from clvmodel.config import PURCHASE_MODEL_NAMES, SELECTION_METRICS, Config, flatten
-from clvmodel.models import MODEL_CLASSES, FittedModel, HistoricalModel, PurchaseModel
+from clvmodel.config import SELECTION_METRICS, Config, cut, flatten
+from clvmodel.errors import ClvError
+from clvmodel.models import FittedModel, ModelData, PurchaseModel, registry
+from clvmodel.models.base import NOT_CONVERGED
 from clvmodel.modeldir import check_replaceable
 from clvmodel.predict import score
 
@@ -45,61 +47,69 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
+    #: Models that could not be fitted, with the reason (also on the leaderboard).
+    failed: dict[str, str] = field(default_factory=dict)
 
 
-def fit_models(config: Config, summary: pd.DataFrame) -> dict[str, FittedModel]:
-    """Fit every model the config lists; returned in the order given.
+def _fit_one(name: str, config: Config, data: ModelData) -> Any:
+    """Fit family ``name`` on ``data``; a failure becomes the model's status, not the run's end.
 
-    BG/NBD is fitted in a second thread while the other models fit in this one (with Gamma-Gamma
-    beside it: 1.5 s instead of 2 s at a million customers on two cores). It can: its fit is numpy
-    alone (:mod:`.bgnbd_likelihood`), whose array operations release the GIL, and touches no
-    process-wide state (the models fitted through lifetimes change the warning filters, so they
-    stay on this thread). Each fit is independent: the results equal those of one after the other.
+    A model that cannot be fitted on these data (no optimum, a ridge it cannot report, data it
+    cannot use) comes back unfitted with ``status_`` :data:`NOT_CONVERGED` and the reason in
+    ``reason_``: it is on the leaderboard, and the run goes on with the others.
     """
-    def build(name: str) -> Any:
-        return HistoricalModel(config.historical.retention_periods) if name == "historical" else MODEL_CLASSES[name]()
-
-    names = [name for name in config.models if name != "challenger"]  # the challenger learns from transactions
-    beside = "bgnbd" if "bgnbd" in names and len(names) > 1 else None
-    done: dict[str, FittedModel] = {}
-    failed: dict[str, Exception] = {}
-    pool = ThreadPoolExecutor(max_workers=1)
+    model = registry.family_class(name)(**config.settings_of(name))
     try:
-        running = pool.submit(build(beside).fit, summary) if beside else None
+        return model.fit(data)
+    except ClvError as err:
+        reason = str(err)
+    except Exception as err:  # noqa: BLE001 - one failing model never costs the run; the reason is kept
+        reason = f"{type(err).__name__}: {err}"
+    failed = registry.family_class(name)(**config.settings_of(name))
+    failed.status_, failed.reason_ = NOT_CONVERGED, cut(reason, 300)
+    return failed
+
+
+def fit_models(config: Config, data: ModelData | pd.DataFrame) -> dict[str, FittedModel]:
+    """Fit every summary-fitted family the config lists; returned in the order given.
+
+    A family whose fit fails is returned unfitted, with status :data:`NOT_CONVERGED` and the
+    reason (:func:`_fit_one`). One family that declares ``parallel_safe`` (BG/NBD: numpy alone,
+    whose array operations release the GIL, and no process-wide state; the families fitted
+    through lifetimes change the warning filters, so they stay on this thread) is fitted in a
+    second thread while the others fit in this one (with Gamma-Gamma beside it: 1.5 s instead of
+    2 s at a million customers on two cores). Each fit is independent: the results equal those of
+    one after the other.
+    """
+    if isinstance(data, pd.DataFrame):
+        data = ModelData(summary=data, time_unit=config.time_unit)
+    names = [name for name in config.models if registry.family(name).role not in ("challenger", "retention")]
+    beside = next((n for n in names if getattr(registry.family_class(n), "parallel_safe", False)), None)
+    beside = beside if len(names) > 1 else None
+    done: dict[str, FittedModel] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(_fit_one, beside, config, data) if beside else None
         for name in names:
             if name != beside:
-                try:
-                    done[name] = build(name).fit(summary)
-                except Exception as err:  # noqa: BLE001  (re-raised below, in config order)
-                    failed[name] = err
-                    break
+                done[name] = _fit_one(name, config, data)
         if running is not None:
-            try:
-                done[beside] = running.result()  # type: ignore[index]
-            except Exception as err:  # noqa: BLE001
-                failed[beside] = err  # type: ignore[index]
-    finally:
-        pool.shutdown(wait=True)
-    if failed:  # the first failure in the config's order, as if fitted one after the other
-        raise failed[min(failed, key=names.index)]
+            done[beside] = running.result()  # type: ignore[index]
     return {name: done[name] for name in names}
 
 
-def fit_challenger(con: Any, config: Config, duration: float) -> tuple[Any, pd.DataFrame]:
-    """Fit the scikit-learn challenger on the calibration period only; predict the holdout.
+def fit_challenger(con: Any, config: Config, duration: float) -> tuple[Any, pd.DataFrame | None]:
+    """Fit the configured challenger family on the calibration period only; predict the holdout.
 
     The challenger reads the transactions itself (gaps, spend statistics); it never sees a row
-    after the calibration end (:mod:`clvmodel.models.challenger`).
+    after the calibration end (:mod:`clvmodel.models.challenger`). A failed fit comes back with
+    its status (:func:`_fit_one`) and no holdout forecast.
     """
-    from clvmodel.models.challenger import Challenger
-
-    challenger = Challenger().fit(
-        con,
-        calibration_end=config.calibration_end,
-        holdout_periods=duration,
-        time_unit=config.time_unit,
-        inner_cut=config.challenger.inner_cut,
-    )
+    name = next(n for n in config.models if registry.family(n).role == "challenger")
+    data = ModelData(transactions=con, calibration_end=config.calibration_end, holdout_periods=duration,
+                     time_unit=config.time_unit)
+    challenger = _fit_one(name, config, data)
+    if getattr(challenger, "status_", None) == NOT_CONVERGED:
+        return challenger, None
     return challenger, challenger.predict(con, cut=config.calibration_end, horizon_periods=duration)
 
 
@@ -116,7 +126,7 @@ def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str,
     out: dict[str, pd.DataFrame] = {}
     if model.historical_model is not None:
         hist = model.historical_model
-        purchases = hist.expected_purchases(x, T, t=duration)
+        purchases = hist.expected_purchases(x, tx, T, t=duration)
         out["historical"] = pd.DataFrame({"purchases": purchases, "spend": purchases * hist.order_value(x, m)})
     value = model.spend_model.expected_order_value(x, m) if model.spend_model is not None else m
     for name, purchase_model in model.purchase_models.items():
@@ -127,7 +137,7 @@ def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str,
 
 def choose_primary(config: Config, fitted: dict[str, FittedModel], board: pd.DataFrame | None) -> dict[str, Any]:
     """The purchase model behind ``predicted_clv``: as configured, or ``auto`` (see evaluate.select_model)."""
-    candidates = [m for m in config.models if m in PURCHASE_MODEL_NAMES]
+    candidates = [m for m in config.models if m in fitted and registry.family(m).role == "purchase"]
     if not candidates:
         return {"chosen": None, "rule": "none", "reason": "no purchase model: predicted_clv is the historical formula"}
     if config.model != "auto":
@@ -156,12 +166,12 @@ def _cumulative_forecast(purchases: PurchaseModel, summary: pd.DataFrame, period
     return (expected * counts[None, :]).sum(axis=1)
 
 
-def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
+def _figures(result: TrainResult, repeat_series: pd.Series | None) -> dict[str, Any]:
     from clvmodel import plots  # matplotlib: imported when figures are drawn
 
     model, summary, config = result.model, result.rfm.summary, result.config
     figures: dict[str, Any] = {}
-    if model.purchase_model is not None:
+    if model.purchase_model is not None and repeat_series is not None:
         predicted = _cumulative_forecast(model.purchase_model, summary, len(repeat_series))
         figures["cumulative_repeat_transactions.png"] = plots.cumulative_transactions(
             repeat_series,
@@ -170,10 +180,12 @@ def _figures(result: TrainResult, repeat_series: pd.Series) -> dict[str, Any]:
             unit=config.time_unit,
             model=model.primary or "",
         )
+    if model.purchase_model is not None:
         figures["p_alive.png"] = plots.p_alive_histogram(result.scores["p_alive"].to_numpy())
     if result.calibration_table is not None:
         figures["holdout_by_frequency.png"] = plots.holdout_by_frequency(result.calibration_table)
-        figures["leaderboard.png"] = plots.leaderboard_chart(result.leaderboard)
+        board = result.leaderboard
+        figures["leaderboard.png"] = plots.leaderboard_chart(board[board["target"] != ""])
     figures["clv_distribution.png"] = plots.clv_histogram(
         result.scores["predicted_clv"].to_numpy(), horizon=config.clv.horizon, unit=config.time_unit
     )
@@ -203,6 +215,8 @@ def _metrics(result: TrainResult) -> dict[str, float]:
         metrics["gamma_gamma.excluded_customers"] = spend.excluded_
     if result.leaderboard is not None:
         for row in result.leaderboard.itertuples(index=False):
+            if not row.target:  # a model that did not converge: no forecast to score
+                continue
             for metric in evaluate.METRICS:
                 metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
     scores = result.scores
@@ -254,20 +268,20 @@ def _track(result: TrainResult) -> str:
     return run_id
 
 
-def train(config: Config, *, track: bool | None = None) -> TrainResult:
-    """Run the pipeline of ``config``; see the module docstring.
+@dataclass
+class _Prepared:
+    """What a kind of data gives the common stages: the summary, its accounting and extras."""
 
-    Parameters
-    ----------
-    config
-        A validated config (:func:`clvmodel.config.load_config`).
-    track
-        Log to MLflow; defaults to ``config.tracking.enabled``.
-    """
-    # Before any work: a folder that is not a clvmodel model is refused, not replaced (issue 12).
-    check_replaceable(config.model_dir)
-    seconds: dict[str, float] = {}
-    tracked = config.tracking.enabled if track is None else track
+    load: Any  # io.LoadReport, or summaries.SummaryReport for a published summary
+    rfm: rfm.RfmResult
+    repeat_series: pd.Series | None = None
+    challenger: Any = None
+    challenger_holdout: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
+    """Transactions: read the log, build the RFM summary (split when configured), fit the challenger."""
     clock = time.perf_counter()
     con = io.connect(memory_limit=config.data.memory_limit)
     try:
@@ -282,28 +296,89 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         rfm_result.account(load.customers)  # nothing lost: summarised + left out = read
         summary = rfm_result.summary
         unit_days = rfm.UNIT_DAYS[config.time_unit]
-        cut = rfm_result.calibration_end or rfm_result.observation_end
-        start = pd.Timestamp(cut) - pd.Timedelta(days=float(summary["T"].max() * unit_days))
+        cut_day = rfm_result.calibration_end or rfm_result.observation_end
+        start = pd.Timestamp(cut_day) - pd.Timedelta(days=float(summary["T"].max() * unit_days))
         repeat_series = rfm.repeat_transactions_by_period(
             con, start=start.date(), end=rfm_result.observation_end, unit_days=unit_days, days="days",
             first_days=rfm_result.first_days,
         )
         challenger = challenger_holdout = None
-        if "challenger" in config.models:
+        if any(registry.family(m).role == "challenger" for m in config.models):
             challenger, challenger_holdout = fit_challenger(con, config, float(summary["duration_holdout"].iloc[0]))
         if load.rereads_source:  # the challenger read a Parquet source again: still the file loaded?
             io.check_unchanged(load)
     finally:
         con.close()
     seconds["read_and_rfm"] = time.perf_counter() - clock
+    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout)
+
+
+def _from_summary(config: Config, seconds: dict[str, float]) -> _Prepared:
+    """A published RFM summary: read and check it; a holdout when it carries the holdout columns."""
+    from clvmodel import summaries
 
     clock = time.perf_counter()
-    caught: list[str] = []
+    summary, report = summaries.read_summary(config.data)  # type: ignore[arg-type]
+    notes = []
+    if "weights" in summary.columns and "frequency_holdout" in summary.columns:
+        summary = summary.drop(columns=list(summaries.HOLDOUT_COLUMNS), errors="ignore")
+        notes.append("the summary's holdout columns were not used: the leaderboard does not weigh rows yet")
+    holdout = all(c in summary.columns for c in summaries.HOLDOUT_COLUMNS)
+    result = rfm.RfmResult(summary, config.time_unit, calibration_end=None, observation_end=None, holdout=holdout)
+    seconds["read_and_rfm"] = time.perf_counter() - clock
+    return _Prepared(report, result, notes=notes)
+
+
+#: How each kind of data becomes a summary (the subscription pipeline is :mod:`clvmodel.subscription`).
+_PREPARE = {"transactions": _from_transactions, "rfm": _from_summary}
+
+
+def train(config: Config, *, track: bool | None = None) -> TrainResult:
+    """Run the pipeline of ``config``; see the module docstring.
+
+    Parameters
+    ----------
+    config
+        A validated config (:func:`clvmodel.config.load_config`) of a transaction log or an RFM
+        summary.
+    track
+        Log to MLflow; defaults to ``config.tracking.enabled``.
+
+    Raises
+    ------
+    ClvError
+        Bad data, or no purchase model converged (each one's reason in the message). A single
+        model's failure is not an error: it is on the leaderboard with its reason.
+    """
+    # Before any work: a folder that is not a clvmodel model is refused, not replaced (issue 12).
+    check_replaceable(config.model_dir)
+    seconds: dict[str, float] = {}
+    tracked = config.tracking.enabled if track is None else track
+    prepared = _PREPARE[config.kind](config, seconds)
+    rfm_result, summary = prepared.rfm, prepared.rfm.summary
+
+    clock = time.perf_counter()
+    caught: list[str] = list(prepared.notes)
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always", UserWarning)
-        fitted = fit_models(config, summary)
+        attempted = fit_models(config, ModelData(summary=summary, time_unit=config.time_unit))
     caught.extend(str(r.message) for r in records if issubclass(r.category, UserWarning))
     seconds["fit"] = time.perf_counter() - clock
+    failed = {name: m.reason_ for name, m in attempted.items() if m.status_ == NOT_CONVERGED}
+    challenger = prepared.challenger
+    if challenger is not None and getattr(challenger, "status_", None) == NOT_CONVERGED:
+        failed[challenger.name] = challenger.reason_
+        challenger = None
+    fitted = {name: m for name, m in attempted.items() if name not in failed}
+    purchase = [m for m in config.models if registry.family(m).role == "purchase"]
+    if purchase and not any(m in fitted for m in purchase):
+        raise ClvError(
+            "no purchase model could be fitted: " + "; ".join(f"{m}: {failed[m]}" for m in purchase)
+        )
+    if not fitted:
+        raise ClvError("no model could be fitted: " + "; ".join(f"{m}: {r}" for m, r in failed.items()))
+    if config.model in failed:
+        raise ClvError(f"model {config.model} (model: {config.model} in the config) could not be fitted: {failed[config.model]}")
 
     dumped = config.model_dump(mode="json")
     model = TrainedModel(
@@ -312,32 +387,36 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         models=fitted,
         clv=dumped["clv"],
         segments=dumped["segments"],
-        columns=dumped["data"]["columns"],
+        columns=dumped["data"]["columns"] if config.kind == "transactions" else {"customer_id": "customer_id", "date": "date", "amount": "amount"},
         config=dumped,
         calibration_end=dumped["calibration_end"],
-        observation_end=str(rfm_result.observation_end),
+        observation_end=str(rfm_result.observation_end) if rfm_result.observation_end else None,
         challenger=challenger,
     )
     leaderboard = table = None
     if rfm_result.split:
         holdout = holdout_predictions(model, summary)
-        if challenger_holdout is not None:
-            aligned = summary[["customer_id"]].merge(challenger_holdout, on="customer_id", how="left", validate="1:1")
+        if prepared.challenger_holdout is not None and challenger is not None:
+            aligned = summary[["customer_id"]].merge(prepared.challenger_holdout, on="customer_id", how="left", validate="1:1")
             holdout["challenger"] = aligned[["purchases", "spend"]]
         leaderboard = evaluate.leaderboard(summary, holdout)
         table = evaluate.calibration_table(summary, holdout)
     model.selection = choose_primary(config, fitted, leaderboard)
     model.primary = model.selection["chosen"]
+    if failed:
+        model.selection["not_converged"] = dict(failed)
+        leaderboard = _with_status(leaderboard, attempted, failed)
 
     clock = time.perf_counter()
     # Point forecasts only: intervals cost a forecast per parameter draw, and the run logs
     # distributions, not per-customer bounds (`clvmodel score` adds them).
-    scores = score(model, summary[["customer_id", "frequency", "recency", "T", "monetary_value"]], interval_draws=0)
+    columns = [c for c in ("customer_id", "frequency", "recency", "T", "monetary_value") if c in summary.columns]
+    scores = score(model, summary[columns], interval_draws=0)
     seconds["score"] = time.perf_counter() - clock
 
     result = TrainResult(
         config=config,
-        load=load,
+        load=prepared.load,
         rfm=rfm_result,
         model=model,
         scores=scores,
@@ -346,8 +425,9 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         model_dir=config.model_dir,
         warnings=caught,
         seconds=seconds,
+        failed=failed,
     )
-    result.figures = _figures(result, repeat_series)
+    result.figures = _figures(result, prepared.repeat_series)
 
     clock = time.perf_counter()
     from clvmodel import tracking
@@ -357,3 +437,10 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         result.run_id = _track(result)
     seconds["save_and_track"] = time.perf_counter() - clock
     return result
+
+
+def _with_status(board: pd.DataFrame | None, attempted: dict[str, Any], failed: dict[str, str]) -> pd.DataFrame:
+    """The leaderboard with a ``status`` column and one row per model that did not converge."""
+    rows = [] if board is None else [board.assign(status=board["model"].map(lambda m: getattr(attempted.get(m), "status_", "converged")))]
+    rows.append(pd.DataFrame({"model": list(failed), "target": "", "status": [f"{NOT_CONVERGED}: {r}" for r in failed.values()]}))
+    return pd.concat(rows, ignore_index=True)

@@ -29,6 +29,7 @@ from clvmodel import io as clv_io
 from clvmodel.config import DataConfig
 from clvmodel.integrity import document_checksum
 from clvmodel.errors import ClvError
+from clvmodel.models.base import ModelData
 from clvmodel.models.challenger import (
     FEATURES,
     JSON_NAME,
@@ -149,7 +150,7 @@ def test_input_errors(tiny: duckdb.DuckDBPyConnection) -> None:
 
 def test_fit_errors(tiny: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(ClvError, match=exactly("holdout_periods must be a positive number of days, got 0")):
-        Challenger().fit(tiny, calibration_end=CUT, holdout_periods=0, time_unit="day")
+        Challenger().fit(ModelData(transactions=tiny, calibration_end=CUT, holdout_periods=0, time_unit="day"))
     with pytest.raises(
         ClvError,
         match=exactly(
@@ -157,7 +158,7 @@ def test_fit_errors(tiny: duckdb.DuckDBPyConnection) -> None:
             "the training targets are the purchases between them"
         ),
     ):
-        Challenger().fit(tiny, calibration_end=CUT, holdout_periods=7, time_unit="day", inner_cut=CUT)
+        Challenger(inner_cut=CUT).fit(ModelData(transactions=tiny, calibration_end=CUT, holdout_periods=7, time_unit="day"))
     with pytest.raises(
         ClvError,
         match=exactly(
@@ -165,14 +166,16 @@ def test_fit_errors(tiny: duckdb.DuckDBPyConnection) -> None:
             "pass a later inner_cut (before 2024-01-29)"
         ),
     ):
-        Challenger().fit(tiny, calibration_end=CUT, holdout_periods=21, time_unit="day")
+        Challenger().fit(ModelData(transactions=tiny, calibration_end=CUT, holdout_periods=21, time_unit="day"))
     with pytest.raises(
         ClvError,
         match=exactly(
             "challenger: no purchases in the training window (2024-01-29, 2024-01-30]; pass an earlier inner_cut"
         ),
     ):
-        Challenger(min_customers=1).fit(tiny, calibration_end=D(2024, 1, 30), holdout_periods=1, time_unit="day")
+        Challenger(min_customers=1).fit(
+            ModelData(transactions=tiny, calibration_end=D(2024, 1, 30), holdout_periods=1, time_unit="day")
+        )
 
 
 def test_unfitted_model_is_refused(tiny: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -201,8 +204,8 @@ def cdnow() -> duckdb.DuckDBPyConnection:
 
 
 def _fit(con: duckdb.DuckDBPyConnection) -> Challenger:
-    return Challenger().fit(
-        con, calibration_end=C, holdout_periods=HOLDOUT_WEEKS, time_unit="week", inner_cut=INNER_CUT
+    return Challenger(inner_cut=INNER_CUT).fit(
+        ModelData(transactions=con, calibration_end=C, holdout_periods=HOLDOUT_WEEKS, time_unit="week")
     )
 
 
@@ -250,7 +253,7 @@ def test_targets_equal_rfm_holdout(cdnow: duckdb.DuckDBPyConnection, cdnow_summa
 def test_default_inner_cut_refuses_a_cohort_too_small(cdnow: duckdb.DuckDBPyConnection) -> None:
     # C − 39 weeks is 1996-12-31, before CDNOW's first purchase: nobody to train on.
     with pytest.raises(ClvError, match=r"^challenger: only 0 customers had bought by the inner cut 1996-12-31 "):
-        Challenger().fit(cdnow, calibration_end=C, holdout_periods=HOLDOUT_WEEKS, time_unit="week")
+        Challenger().fit(ModelData(transactions=cdnow, calibration_end=C, holdout_periods=HOLDOUT_WEEKS, time_unit="week"))
 
 
 def test_holdout_rows_never_reach_training(fitted: Challenger) -> None:

@@ -53,8 +53,8 @@ def test_rate_and_order_value_by_hand() -> None:
 
 def test_expected_purchases_by_hand() -> None:
     model = _fitted()
-    np.testing.assert_allclose(model.expected_purchases(X, T, t=3), [0.6, 3.0, 0.0, 0.0], rtol=1e-15)
-    np.testing.assert_allclose(model.expected_purchases(X, T, t=20), [2.0, 10.0, 0.0, 0.0], rtol=1e-15)  # min(L, t) = 10
+    np.testing.assert_allclose(model.expected_purchases(X, X, T, t=3), [0.6, 3.0, 0.0, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(model.expected_purchases(X, X, T, t=20), [2.0, 10.0, 0.0, 0.0], rtol=1e-15)  # min(L, t) = 10
 
 
 def test_clv_without_discount() -> None:
@@ -123,7 +123,7 @@ def test_no_customers() -> None:
     "call",
     [
         lambda m: m.order_value(X, M),
-        lambda m: m.expected_purchases(X, T, t=3),
+        lambda m: m.expected_purchases(X, X, T, t=3),
         lambda m: m.clv(X, T, M, horizon=3),
         lambda m: m.to_dict(),
     ],

@@ -54,17 +54,17 @@ def test_a_fit_the_data_do_not_identify_is_flagged(recwarn: pytest.WarningsRecor
     # the hundreds. The summary must say so rather than print those numbers as a fit.
     import pandas as pd
 
-    from clvmodel.models import MODEL_CLASSES
+    from clvmodel.models.registry import family_class
 
     one = pd.DataFrame({"customer_id": ["007"], "frequency": [2.0], "recency": [21.3], "T": [30.0],
                         "monetary_value": [10.0]})
-    MODEL_CLASSES["bgnbd"]().fit(one)
+    family_class("bgnbd")().fit(one)
     messages = [str(w.message) for w in recwarn.list if issubclass(w.category, UserWarning)]
     assert any(m.startswith("bgnbd: these data do not identify") for m in messages), messages
 
 
 def test_a_fit_the_data_identify_is_not_flagged(cdnow_summary, recwarn: pytest.WarningsRecorder) -> None:
-    from clvmodel.models import MODEL_CLASSES
+    from clvmodel.models.registry import family_class
 
-    MODEL_CLASSES["bgnbd"]().fit(cdnow_summary)
+    family_class("bgnbd")().fit(cdnow_summary)
     assert not [w for w in recwarn.list if "do not identify" in str(w.message)]

@@ -1,20 +1,21 @@
-"""Models: one module per family; :mod:`.lifetimes_adapter` is the only import of lifetimes."""
+"""Models: one module per family, one registry (:mod:`.registry`); :mod:`.lifetimes_adapter` is the only import of lifetimes.
+
+The contract every family follows is :class:`.base.FittedModel`'s; the classes below are
+re-exported for users' scripts. Code that needs a family by name asks the registry
+(:func:`.registry.family_class`, :func:`.registry.names`), never a name test of its own.
+
+The re-exports are resolved on first use (PEP 562): the config imports :mod:`.registry` to
+validate ``models:``, and that must not import scipy and every family.
+"""
 
 from __future__ import annotations
 
-from clvmodel.models.base import FittedModel
-from clvmodel.models.bgnbd import BetaGeoModel
-from clvmodel.models.gamma_gamma import GammaGammaModel
-from clvmodel.models.historical import HistoricalModel
-from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
-from clvmodel.models.pareto_nbd import ParetoNBDModel
-from clvmodel.models.purchase import PurchaseModel
-from clvmodel.models.sbg import ShiftedBetaGeometric
+import importlib
+from typing import Any
 
 __all__ = [
-    "MODEL_CLASSES",
-    "PURCHASE_MODELS",
     "FittedModel",
+    "ModelData",
     "PurchaseModel",
     "BetaGeoModel",
     "ModifiedBetaGeoModel",
@@ -24,15 +25,20 @@ __all__ = [
     "ShiftedBetaGeometric",
 ]
 
-#: Config name -> class; the keys are what a config's ``models:`` list and a model JSON use.
-MODEL_CLASSES: dict[str, type[FittedModel]] = {
-    "historical": HistoricalModel,
-    "bgnbd": BetaGeoModel,
-    "pareto_nbd": ParetoNBDModel,
-    "mbgnbd": ModifiedBetaGeoModel,
-    "gamma_gamma": GammaGammaModel,
-    "sbg": ShiftedBetaGeometric,  # type: ignore[dict-item]  # same to_dict/from_dict contract
+_HOMES = {
+    "FittedModel": "base",
+    "ModelData": "base",
+    "PurchaseModel": "purchase",
+    "BetaGeoModel": "bgnbd",
+    "ModifiedBetaGeoModel": "mbgnbd",
+    "ParetoNBDModel": "pareto_nbd",
+    "GammaGammaModel": "gamma_gamma",
+    "HistoricalModel": "historical",
+    "ShiftedBetaGeometric": "sbg",
 }
 
-#: The BTYD purchase models; one of them (``model:`` in the config) gives ``predicted_clv``.
-PURCHASE_MODELS = ("bgnbd", "pareto_nbd", "mbgnbd")
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

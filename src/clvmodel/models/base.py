@@ -1,7 +1,21 @@
-"""What every fitted model shares: the fitted-state check, JSON form, and row collapsing."""
+"""The model contract every family follows, and what fitted models share.
+
+A family (one module per family; one line in :mod:`clvmodel.models.registry`) is a class in the
+spirit of scikit-learn's estimators: settings in ``__init__``, ``fit(data)`` returns ``self``,
+fitted state ends in ``_`` (``params_``, ``standard_errors_``, ``covariance_``,
+``log_likelihood_``, ``n_``, ``status_``), and the loss is a pure module-level function of the
+log-parameters and the collapsed columns (fitted by :mod:`.mle`). The class declares
+``param_names`` (in order), the summary ``columns`` it fits on and whether it takes ``weights``;
+its name and role are its registry line's. ``fit`` accepts a :class:`ModelData` (what a pipeline
+hands every family) or, for convenience, an RFM summary frame. A fit that cannot reach an
+optimum raises :class:`~clvmodel.errors.ConvergenceFailure`; the pipeline records that as the
+model's status (:data:`NOT_CONVERGED`, with the reason) and goes on with the others.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,10 +24,61 @@ import pandas as pd
 from clvmodel.errors import ClvError
 from clvmodel.models.mle import CONVERGED, FitResult
 
-__all__ = ["FittedModel", "collapse", "check_fitted"]
+__all__ = ["FittedModel", "ModelData", "NOT_CONVERGED", "collapse", "check_fitted", "summary_of", "weights_of"]
+
+#: Fit status of a model whose fit failed (its reason in ``reason_``); it is on the leaderboard
+#: and in the run's report, but not in the saved model.
+NOT_CONVERGED = "not converged"
 
 
-def collapse(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+@dataclass
+class ModelData:
+    """What a pipeline hands every family's ``fit``: each family takes the parts it needs.
+
+    Attributes
+    ----------
+    summary
+        RFM rows (``customer_id, frequency, recency, T, monetary_value`` in the time unit; a
+        ``weights`` column, when present, counts the customers each row stands for).
+    time_unit
+        The unit of ``recency``, ``T`` and every horizon.
+    transactions
+        A DuckDB connection holding the ``transactions`` table (``customer_id, day, amount``),
+        for the families that learn from the log itself (the challenger); ``None`` otherwise.
+    calibration_end, holdout_periods
+        The split, when there is one.
+    survivors, durations
+        Subscription data: a cohort's survivor counts, or ``(periods_survived, churned)`` per
+        subscriber.
+    """
+
+    summary: pd.DataFrame | None = None
+    time_unit: str = "week"
+    transactions: Any = None
+    calibration_end: dt.date | None = None
+    holdout_periods: float | None = None
+    survivors: list[int] | None = None
+    durations: tuple[Any, Any] | None = None
+
+
+def summary_of(data: "ModelData | pd.DataFrame", name: str) -> pd.DataFrame:
+    """The RFM summary of ``data`` (a :class:`ModelData` or the frame itself)."""
+    summary = data.summary if isinstance(data, ModelData) else data
+    if summary is None:
+        raise ClvError(f"{name} is fitted on an RFM summary, and this data has none")
+    return summary
+
+
+def weights_of(summary: pd.DataFrame) -> np.ndarray:
+    """Customers per row: the ``weights`` column of a published summary, else one each."""
+    if "weights" in summary.columns:
+        return summary["weights"].to_numpy(dtype=float)
+    return np.ones(len(summary))
+
+
+def collapse(
+    frame: pd.DataFrame, columns: list[str], weights: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Unique rows of ``columns``, how many customers each stands for, and the map back.
 
     Customers with identical inputs have identical likelihood terms and predictions, so models
@@ -24,7 +89,8 @@ def collapse(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.
     Returns
     -------
     unique, weights, inverse
-        ``unique.iloc[inverse]`` rebuilds ``frame[columns]`` row by row. Rows are sorted (as
+        ``weights`` is the customers per unique row: the count of rows, or the sum of the rows'
+        ``weights`` when given. ``unique.iloc[inverse]`` rebuilds ``frame[columns]`` row by row. Rows are sorted (as
         ``np.unique(axis=0)`` sorts them; NaN last), so the result does not depend on row order.
     """
     # Each column is hashed to sorted codes and the codes are folded column by column into one
@@ -36,7 +102,7 @@ def collapse(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.
     for i, column in enumerate(columns):
         codes, uniques = pd.factorize(data[column], sort=True, use_na_sentinel=False)
         key = codes if i == 0 else pd.factorize(key * len(uniques) + codes, sort=True)[0]
-    counts = np.bincount(key)
+    counts = np.bincount(key) if weights is None else np.bincount(key, weights=np.asarray(weights, dtype=float))
     representative = np.empty(len(counts), dtype=np.int64)
     representative[key] = np.arange(len(frame))  # some row of each group; all its rows are equal
     unique = pd.DataFrame({column: values[representative] for column, values in data.items()})
@@ -49,9 +115,22 @@ def check_fitted(model: "FittedModel") -> None:
 
 
 class FittedModel:
-    """Base of the BTYD and spend models: fitted state ends in ``_`` (scikit-learn's convention)."""
+    """Base of the summary-fitted families: fitted state ends in ``_`` (scikit-learn's convention)."""
 
+    #: The registry name (:mod:`clvmodel.models.registry`), also the ``type`` of its JSON state.
     name: str = ""
+    #: The parameters, in the order of ``covariance_`` and of the log-parameter vector.
+    param_names: tuple[str, ...] = ()
+    #: The summary columns the likelihood is a function of (rows collapsed on them).
+    columns: tuple[str, ...] = ()
+    #: Whether ``fit`` honours a summary's ``weights`` column.
+    weighted: bool = True
+    #: Parameters that may be exactly 0 (all others are > 0); keys of the JSON state beside the
+    #: contract's (:meth:`to_dict`). The model document's schema reads both.
+    may_be_zero: tuple[str, ...] = ()
+    state_fields: tuple[str, ...] = ()
+    #: Why the fit did not converge (``status_ == NOT_CONVERGED``); ``None`` otherwise.
+    reason_: str | None = None
     params_: dict[str, float] | None = None
     standard_errors_: dict[str, float] | None = None
     log_likelihood_: float | None = None
@@ -67,7 +146,7 @@ class FittedModel:
     def _fit_collapsed(self, frame: pd.DataFrame, columns: list[str], **options: Any) -> "FittedModel":
         """Fit on the distinct rows of ``columns`` weighted by their counts; keep the parameters,
         standard errors, covariance, log-likelihood and customer count."""
-        unique, weights, _ = collapse(frame, columns)
+        unique, weights, _ = collapse(frame, columns, weights_of(frame) if "weights" in frame.columns else None)
         result = self._fit_rows({c: unique[c].to_numpy() for c in columns}, weights, **options)
         self.params_ = result.params
         self.standard_errors_ = result.standard_errors

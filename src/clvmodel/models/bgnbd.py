@@ -35,6 +35,9 @@ class BetaGeoModel(PurchaseModel):
     """BG/NBD with parameters ``r, alpha, a, b`` (``alpha`` in the summary's time unit)."""
 
     name = "bgnbd"
+    param_names = ("r", "alpha", "a", "b")
+    #: Its fit is numpy alone (no process-wide state): the pipeline may run it beside another.
+    parallel_safe = True
 
     def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
         """Equation (6) with its analytic gradient in numpy (:func:`.bgnbd_likelihood.fit`)."""

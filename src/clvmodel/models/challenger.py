@@ -75,6 +75,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from clvmodel.errors import ClvError
+from clvmodel.models.base import ModelData
 from clvmodel.integrity import document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
 from clvmodel.sqltext import date_literal, number
@@ -341,7 +342,15 @@ class Challenger:
     horizon_scaling
         Scale predictions for a horizon other than the training window proportionally (an
         approximation, see the module docstring); ``False`` refuses such horizons.
+    inner_cut
+        Feature date of the training rows; default ``C − D`` (the calibration end minus the
+        holdout, rounded to whole days). Choose a later one when few customers had bought by
+        ``C − D`` (then the training window is shorter than ``D`` and predictions for ``D`` are
+        scaled, see the module docstring). The config's ``challenger.inner_cut``.
     """
+
+    #: The registry name (:mod:`clvmodel.models.registry`).
+    name = "challenger"
 
     def __init__(
         self,
@@ -354,6 +363,7 @@ class Challenger:
         random_state: int = 0,
         min_customers: int = 50,
         horizon_scaling: bool = True,
+        inner_cut: dt.date | None = None,
     ) -> None:
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -363,6 +373,7 @@ class Challenger:
         self.random_state = random_state
         self.min_customers = min_customers
         self.horizon_scaling = horizon_scaling
+        self.inner_cut = inner_cut
         self.regressors_: dict[str, HistGradientBoostingRegressor] | None = None
         self.time_unit_: str | None = None
         self.calibration_end_: dt.date | None = None
@@ -374,7 +385,7 @@ class Challenger:
     # -- hyper-parameters ----------------------------------------------------------------------
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor's arguments (saved with the model)."""
+        """The constructor's arguments saved with the model (``inner_cut`` is saved as ``inner_cut_``)."""
         return {
             "learning_rate": self.learning_rate,
             "max_iter": self.max_iter,
@@ -404,34 +415,17 @@ class Challenger:
 
     # -- fit / predict -------------------------------------------------------------------------
 
-    def fit(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        *,
-        calibration_end: dt.date,
-        holdout_periods: float,
-        time_unit: str,
-        inner_cut: dt.date | None = None,
-        table: str = "transactions",
-    ) -> "Challenger":
+    def fit(self, data: ModelData, *, table: str = "transactions") -> "Challenger":
         """Fit on the inner split ``(inner_cut, calibration_end]``; nothing after ``calibration_end`` is read.
 
         Parameters
         ----------
-        con
-            DuckDB connection holding ``table`` (it may hold holdout rows: they are cut off by a
-            temporary view before any training query runs).
-        calibration_end
-            ``C``, the last day of the calibration period (inclusive).
-        holdout_periods
-            ``D``, the holdout length in ``time_unit``; the default training window.
-        time_unit
-            ``day`` or ``week``.
-        inner_cut
-            Feature date of the training rows; default ``C − D`` (rounded to whole days).
-            Choose a later one when few customers had bought by ``C − D`` (then the training
-            window is shorter than ``D`` and predictions for ``D`` are scaled, see the module
-            docstring).
+        data
+            ``data.transactions``: a DuckDB connection holding ``table`` (it may hold holdout
+            rows: they are cut off by a temporary view before any training query runs);
+            ``data.calibration_end`` ``C``, the last day of the calibration period (inclusive);
+            ``data.holdout_periods`` ``D``, the holdout length in ``data.time_unit`` (``day`` or
+            ``week``), the default training window.
         table
             Table or view with ``customer_id, day, amount``.
 
@@ -443,9 +437,14 @@ class Challenger:
         Raises
         ------
         ClvError
-            An unknown time unit, a non-positive holdout, an inner cut not before ``C``, fewer
-            than ``min_customers`` customers by the inner cut, or no purchase/spend to learn.
+            No transaction log or split, an unknown time unit, a non-positive holdout, an inner
+            cut not before ``C``, fewer than ``min_customers`` customers by the inner cut, or no
+            purchase/spend to learn.
         """
+        if data.transactions is None or data.calibration_end is None:
+            raise ClvError("the challenger learns from a transaction log split at calibration_end; this data has none")
+        con, calibration_end = data.transactions, data.calibration_end
+        holdout_periods, time_unit, inner_cut = data.holdout_periods, data.time_unit, self.inner_cut
         unit_days = _unit_days(time_unit)
         calibration_end = _as_date(calibration_end, "calibration_end")
         if not _positive(holdout_periods):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from clvmodel.errors import ClvError
 from clvmodel.models import gamma_gamma_likelihood
-from clvmodel.models.base import FittedModel, check_fitted
+from clvmodel.models.base import FittedModel, ModelData, check_fitted, summary_of, weights_of
 from clvmodel.models.mle import FitResult
 
 __all__ = ["GammaGammaModel", "CORRELATION_WARNING", "SpendCorrelationWarning"]
@@ -37,10 +37,14 @@ class GammaGammaModel(FittedModel):
     """Gamma-Gamma: ``p, q, v`` (lifetimes calls the scale ``v``; the paper calls it γ)."""
 
     name = "gamma_gamma"
+    param_names = ("p", "q", "v")
+    columns = ("frequency", "monetary_value")
+    #: Keys of its JSON state beside the contract's (:meth:`to_dict`).
+    state_fields = ("correlation", "excluded")
     correlation_: float | None = None
     excluded_: int = 0
 
-    def fit(self, summary: pd.DataFrame) -> "GammaGammaModel":
+    def fit(self, data: ModelData | pd.DataFrame) -> "GammaGammaModel":
         """Maximum likelihood on repeat customers, equation (1a) of Fader & Hardie (2013).
 
         Customers with ``frequency > 0`` but a zero mean spend (only zero-value repeat
@@ -54,15 +58,19 @@ class GammaGammaModel(FittedModel):
         :func:`.gamma_gamma_likelihood.fit`), and every customer's expected order value is the
         mean spend.
         """
+        summary = summary_of(data, self.name)
         repeat = summary[summary["frequency"] > 0]
         usable = repeat[repeat["monetary_value"] > 0]
-        self.excluded_ = int(len(repeat) - len(usable))
-        if len(usable) < 3:
+        self.excluded_ = int(round(weights_of(repeat).sum() - weights_of(usable).sum()))
+        if weights_of(usable).sum() < 3:
             raise ClvError(
-                f"gamma_gamma: {len(usable)} repeat customers with positive spend; the spend model needs "
+                f"gamma_gamma: {weights_of(usable).sum():,.0f} repeat customers with positive spend; the spend model needs "
                 "repeat buyers (a longer calibration period, or drop gamma_gamma from models)"
             )
-        self.correlation_ = float(np.corrcoef(usable["frequency"], usable["monetary_value"])[0, 1])
+        pair = usable[["frequency", "monetary_value"]].to_numpy(dtype=float).T
+        # Weighted by a published summary's customers per row; plain over customers otherwise.
+        spread = np.cov(pair, aweights=weights_of(usable)) if "weights" in usable.columns else np.cov(pair)
+        self.correlation_ = float(spread[0, 1] / np.sqrt(spread[0, 0] * spread[1, 1]))
         if abs(self.correlation_) > CORRELATION_WARNING:
             warnings.warn(
                 f"frequency and monetary value are correlated (r = {self.correlation_:.3f}); Gamma-Gamma "

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
-from clvmodel.models.base import FittedModel, check_fitted
+from clvmodel.models.base import FittedModel, ModelData, check_fitted, summary_of, weights_of
 
 __all__ = ["HistoricalModel", "annuity"]
 
@@ -43,18 +43,30 @@ class HistoricalModel(FittedModel):
     """Historical CLV; ``params_`` holds ``retention_periods, repeat_rate, mean_age, mean_order_value``."""
 
     name = "historical"
+    param_names = ("retention_periods", "repeat_rate", "mean_age", "mean_order_value")
+    columns = ("frequency", "T", "monetary_value")
+    #: Averages that are legitimately 0 (no repeat buyer; zero-amount purchases only).
+    may_be_zero = ("repeat_rate", "mean_age", "mean_order_value")
 
     def __init__(self, retention_periods: float | None = None) -> None:
         self.retention_periods = retention_periods
 
-    def fit(self, summary: pd.DataFrame) -> "HistoricalModel":
-        """Estimate ``ρ``, ``T̄`` and the mean repeat order value; derive ``L`` unless configured."""
+    def fit(self, data: ModelData | pd.DataFrame) -> "HistoricalModel":
+        """Estimate ``ρ``, ``T̄`` and the mean repeat order value; derive ``L`` unless configured.
+
+        Means are over customers: a published summary's ``weights`` weigh its rows.
+        """
+        summary = summary_of(data, self.name)
         if len(summary) == 0:
             raise ClvError("historical: no customers to fit; check the calibration period")
-        repeat = summary["frequency"] > 0
-        repeat_rate = float(repeat.mean())
-        mean_age = float(summary["T"].mean())
-        mean_order_value = float(summary.loc[repeat, "monetary_value"].mean()) if repeat.any() else 0.0
+        repeat = (summary["frequency"] > 0).to_numpy()
+        weights = weights_of(summary)
+        repeat_rate = float(np.average(repeat, weights=weights))
+        mean_age = float(np.average(summary["T"].to_numpy(dtype=float), weights=weights))
+        mean_order_value = (
+            float(np.average(summary["monetary_value"].to_numpy(dtype=float)[repeat], weights=weights[repeat]))
+            if repeat.any() else 0.0
+        )
         if self.retention_periods is not None:
             retention = float(self.retention_periods)
         elif repeat_rate >= 1.0:
@@ -71,7 +83,7 @@ class HistoricalModel(FittedModel):
             "mean_order_value": mean_order_value,
         }
         self.standard_errors_ = {}
-        self.n_ = int(len(summary))
+        self.n_ = int(round(weights.sum()))
         return self
 
     def purchase_rate(self, frequency: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -84,8 +96,14 @@ class HistoricalModel(FittedModel):
         frequency = np.asarray(frequency, dtype=float)
         return np.where(frequency > 0, np.asarray(monetary_value, dtype=float), self.params_["mean_order_value"])
 
-    def expected_purchases(self, frequency: np.ndarray, T: np.ndarray, *, t: float) -> np.ndarray:
-        """Purchases over the next ``t`` periods: ``f × min(L, t)``."""
+    def expected_purchases(
+        self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, *, t: float
+    ) -> np.ndarray:
+        """Purchases over the next ``t`` periods: ``f × min(L, t)`` (the formula ignores recency).
+
+        The signature of every family's ``expected_purchases``
+        (:meth:`clvmodel.models.purchase.PurchaseModel.expected_purchases`).
+        """
         check_fitted(self)
         return self.purchase_rate(frequency, T) * min(self.params_["retention_periods"], float(t))
 

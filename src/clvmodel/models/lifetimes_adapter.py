@@ -98,6 +98,13 @@ def _lifetimes() -> Any:
     return lifetimes
 
 
+def dataset_folder() -> Path:
+    """The folder of the data files bundled with lifetimes (read as files: ``import
+    lifetimes.datasets`` fails without ``pkg_resources``)."""
+    with warnings.catch_warnings():  # files() imports lifetimes, whose import changes the filters
+        return Path(str(importlib.resources.files("lifetimes") / "datasets"))
+
+
 def dataset_path(name: str) -> Path:
     """Path of a data file bundled with lifetimes (``CDNOW_sample`` -> ``.../CDNOW_sample.txt``)."""
     if name not in DATASETS:

@@ -18,3 +18,4 @@ class ModifiedBetaGeoModel(PurchaseModel):
     """MBG/NBD with parameters ``r, alpha, a, b``."""
 
     name = "mbgnbd"
+    param_names = ("r", "alpha", "a", "b")

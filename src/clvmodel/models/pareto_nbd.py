@@ -20,3 +20,4 @@ class ParetoNBDModel(PurchaseModel):
     """Pareto/NBD with parameters ``r, alpha, s, beta`` (``alpha, beta`` in the time unit)."""
 
     name = "pareto_nbd"
+    param_names = ("r", "alpha", "s", "beta")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from clvmodel.errors import ClvError
 from clvmodel.models import lifetimes_adapter
-from clvmodel.models.base import FittedModel, check_fitted, collapse
+from clvmodel.models.base import FittedModel, ModelData, check_fitted, collapse, summary_of, weights_of
 
 __all__ = ["PurchaseModel", "RFM"]
 
@@ -26,20 +26,24 @@ RFM = ["frequency", "recency", "T"]
 class PurchaseModel(FittedModel):
     """A fitted BTYD purchase model; ``params_`` in the summary's time unit."""
 
+    columns = tuple(RFM)
     #: Extra options for the fit (``tol``, ``initial_params``, scipy ``minimize`` options).
     fit_options: dict[str, Any] = {}
 
-    def fit(self, summary: pd.DataFrame) -> "PurchaseModel":
+    def fit(self, data: ModelData | pd.DataFrame) -> "PurchaseModel":
         """Maximum likelihood on the RFM summary, identical rows collapsed into ``weights``.
 
         The log-likelihood is a sum over customers, so the optimum on collapsed rows is the
-        optimum on all rows (CDNOW: 2,357 customers, 1,411 distinct rows in weeks).
+        optimum on all rows (CDNOW: 2,357 customers, 1,411 distinct rows in weeks). A published
+        summary's ``weights`` column is summed into the collapsed weights.
         """
+        summary = summary_of(data, self.name)
         if len(summary) == 0:
             raise ClvError(f"{self.name}: no customers to fit; check the calibration period")
         if not (summary["frequency"] > 0).any():
+            customers = weights_of(summary).sum()
             raise ClvError(
-                f"{self.name}: none of the {len(summary):,} customers made a repeat purchase, so purchase rates "
+                f"{self.name}: none of the {customers:,.0f} customers made a repeat purchase, so purchase rates "
                 "and dropout cannot be estimated; use a longer calibration period or more customers"
             )
         return self._fit_collapsed(summary, RFM, **self.fit_options)  # type: ignore[return-value]

@@ -41,6 +41,7 @@ from scipy.special import betaln, digamma, hyp2f1
 
 from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import mle
+from clvmodel.models.base import ModelData
 
 __all__ = ["ShiftedBetaGeometric", "durations_from_subscriptions", "projection_table", "PERIODS"]
 
@@ -201,12 +202,27 @@ class ShiftedBetaGeometric:
         True after a fit (a failed fit raises :class:`~clvmodel.errors.ConvergenceFailure`).
     """
 
+    #: The registry name (:mod:`clvmodel.models.registry`) and the parameters, in order.
+    name = "sbg"
+    param_names = ("alpha", "beta")
+
     def __init__(self, *, method: str = "L-BFGS-B", maxiter: int = 1000) -> None:
         # scikit-learn style: store options only; they are checked when fitting.
         self.method = method
         self.maxiter = maxiter
 
     # ----------------------------------------------------------------------------------- fitting
+    def fit(self, data: ModelData) -> ShiftedBetaGeometric:
+        """The family contract's ``fit``: survivor counts or per-subscriber durations, whichever ``data`` holds.
+
+        See :meth:`fit_survivors` and :meth:`fit_durations`, which it calls.
+        """
+        if data.survivors is not None:
+            return self.fit_survivors(data.survivors)
+        if data.durations is not None:
+            return self.fit_durations(*data.durations)
+        raise ClvError("sbg is fitted on subscriptions (survivor counts or subscriber spells); this data has none")
+
     def fit_survivors(self, survivors: Sequence[int]) -> ShiftedBetaGeometric:
         """Fit to a cohort's survivor counts, as in [FH07]'s tables.
 
