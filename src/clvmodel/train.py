@@ -124,10 +124,9 @@ def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str,
     duration = float(summary["duration_holdout"].iloc[0])
     x, tx, T, m = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
     out: dict[str, pd.DataFrame] = {}
-    if model.historical_model is not None:
-        hist = model.historical_model
+    for name, hist in model.of_role("baseline").items():
         purchases = hist.expected_purchases(x, tx, T, t=duration)
-        out["historical"] = pd.DataFrame({"purchases": purchases, "spend": purchases * hist.order_value(x, m)})
+        out[name] = pd.DataFrame({"purchases": purchases, "spend": purchases * hist.order_value(x, m)})
     value = model.spend_model.expected_order_value(x, m) if model.spend_model is not None else m
     for name, purchase_model in model.purchase_models.items():
         purchases = purchase_model.expected_purchases(x, tx, T, t=duration)
@@ -258,7 +257,7 @@ def _track(result: TrainResult) -> str:
         tracking.log_model(result.model_dir)
         # One nested run per model, so runs of the same model compare side by side in the UI.
         per_model = _metrics(result)
-        names = list(result.model.models) + (["challenger"] if result.model.challenger is not None else [])
+        names = list(result.model.models) + ([result.model.challenger.name] if result.model.challenger is not None else [])
         for name in names:
             with tracking.run(config.tracking.experiment, run_name=f"{config.name}/{name}", nested=True,
                               tags={"clvmodel.model": name}):
@@ -398,7 +397,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         holdout = holdout_predictions(model, summary)
         if prepared.challenger_holdout is not None and challenger is not None:
             aligned = summary[["customer_id"]].merge(prepared.challenger_holdout, on="customer_id", how="left", validate="1:1")
-            holdout["challenger"] = aligned[["purchases", "spend"]]
+            holdout[challenger.name] = aligned[["purchases", "spend"]]
         leaderboard = evaluate.leaderboard(summary, holdout)
         table = evaluate.calibration_table(summary, holdout)
     model.selection = choose_primary(config, fitted, leaderboard)
