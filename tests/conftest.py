@@ -160,3 +160,72 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+@pytest.fixture()
+def score_three_ways(tmp_path: Path) -> Iterator[Callable[..., dict[str, pd.DataFrame]]]:
+    """Score RFM rows with a saved model through Python, the CLI and a real REST server.
+
+    Returns ``{"python": ..., "cli": ..., "rest": ...}`` score frames for the same rows; the
+    server this fixture starts is stopped at the end. Any family on the registry is scored the
+    same way, so a family's tests call this with its own model and rows.
+    """
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    import clvmodel
+    from clvmodel.predict import score
+
+    cli = Path(sys.executable).with_name("clvmodel")
+    env = {**os.environ, "PYTHONPATH": str(Path(clvmodel.__file__).parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("CLVMODEL_DEBUG", None)
+    started: list[subprocess.Popen] = []
+
+    def _score(model_dir: Path, rows: pd.DataFrame, **params: float) -> dict[str, pd.DataFrame]:
+        python = score(clvmodel.load_model(str(model_dir)), rows, **params)
+        source, out = tmp_path / "rows.csv", tmp_path / "scores.csv"
+        rows.to_csv(source, index=False)
+        options = [x for key, value in params.items() for x in (f"--{key.replace('_', '-')}", str(value))]
+        done = subprocess.run([str(cli), "score", "--model", str(model_dir), "--input", str(source), "--output", str(out),
+                               *options], env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = (tmp_path / f"server-{port}.log").open("w")
+        process = subprocess.Popen([str(cli), "serve", "--model", str(model_dir), "--port", str(port)], stdout=log,
+                                   stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True,
+                                   stdin=subprocess.DEVNULL)
+        started.append(process)
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / f"server-{port}.log").read_text()[-3000:]) from None
+                time.sleep(0.3)
+        body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()},
+                "params": params}
+        request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as response:
+            rest = pd.DataFrame(json.loads(response.read())["predictions"])
+        return {"python": python, "cli": pd.read_csv(out, dtype={"customer_id": str}), "rest": rest}
+
+    yield _score
+    for process in started:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

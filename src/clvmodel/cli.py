@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import click
+import numpy as np
 import pandas as pd
 import typer
 
@@ -200,10 +201,19 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             .join(["    ", ""])
         )
     scores = result.scores
-    lines.append(
-        f"  clv       {int((scores['status'] == 'ok').sum()):,} customers, horizon {result.config.clv.horizon} "
-        f"{result.config.time_unit}s: total {scores['predicted_clv'].sum():,.2f}, mean {scores['predicted_clv'].mean():,.2f}"
-    )
+    # A published summary's rows may each stand for many customers (its weights).
+    per_row = summary["weights"].to_numpy() if "weights" in summary.columns else np.ones(len(scores))
+    ok = (scores["status"] == "ok").to_numpy()
+    customers, span = per_row[ok].sum(), f"horizon {result.config.clv.horizon} {result.config.time_unit}s"
+    if "monetary_value" in summary.columns:
+        total = float((scores["predicted_clv"].to_numpy() * per_row)[ok].sum())
+        lines.append(f"  clv       {customers:,.0f} customers, {span}: total {total:,.2f}, mean {total / customers:,.2f}")
+    else:
+        total = float((scores["expected_purchases"].to_numpy() * per_row)[ok].sum())
+        lines.append(
+            f"  clv       no amounts in the data, so no value: {customers:,.0f} customers are expected to make "
+            f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
+        )
     for name, reason in result.failed.items():
         lines.append(f"  not converged  {name}: {reason}")
     for message in result.warnings:

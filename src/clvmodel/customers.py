@@ -91,9 +91,9 @@ def validate_rfm(frame: pd.DataFrame, origin: str = "input", *, time_unit: str |
             "recompute the table with clvmodel rfm, or pass the transactions instead",
         ),
     ]
-    if time_unit is not None:
-        from clvmodel.rfm import UNIT_DAYS
+    from clvmodel.rfm import UNIT_DAYS
 
+    if time_unit in UNIT_DAYS:  # months and years (a summary's own units) have no fixed day count
         days = UNIT_DAYS[time_unit]
         checks.append(
             (

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, Field, ValidationError, field_validator, model_validator
 
-from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig, excerpt
+from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig, SummaryDataConfig, _data_kind, excerpt
 from clvmodel.errors import ClvError
 from clvmodel.models import registry
 
@@ -38,7 +38,9 @@ MAX_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 32
 #: Time units of the transaction models (rfm.UNIT_DAYS; no month: months differ in length) and
 #: the subscription model's periods (config.SubscriptionConfig.period).
-BTYD_UNITS = ("day", "week")
+#: A model trained on a transaction log is in days or weeks; one trained on a published summary
+#: (``data.format: rfm``) is in the summary's unit, months and years included.
+BTYD_UNITS = ("day", "week", "month", "year")
 SUBSCRIPTION_UNITS = ("day", "week", "month", "year")
 
 
@@ -155,12 +157,21 @@ class DocumentData(DataConfig):
     date_format: Annotated[str, Field(max_length=64)] | None = None
 
 
+class DocumentSummaryData(SummaryDataConfig):
+    """``config.data`` of a model trained on a published RFM summary (``format: rfm``)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+
 class DocumentConfig(Config):
     """The training config embedded in the document (the same schema as the YAML file's)."""
 
     model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
-    data: DocumentData | None = None
+    data: Annotated[
+        Annotated[DocumentData, Tag("transactions")] | Annotated[DocumentSummaryData, Tag("rfm")],
+        Discriminator(_data_kind),
+    ] | None = None
 
 
 class DocumentClv(ClvConfig):
@@ -354,6 +365,8 @@ def _one_line(error: ValidationError, origin: str, prefix: tuple[str, ...] = ())
     loc = list(first["loc"])
     if len(loc) > 2 and loc[0] == "models" and loc[2] in ("fitted", "subscription"):
         del loc[2]  # the union's tag (:func:`_state_kind`), not a key of the document
+    if len(loc) > 1 and (*prefix, *loc)[:2] == ("config", "data") and loc[1] in ("transactions", "rfm"):
+        del loc[1]  # the data section's tag (:func:`clvmodel.config._data_kind`)
     where = ".".join(str(part) for part in (*prefix, *loc))
     msg = " ".join(first["msg"].removeprefix("Value error, ").split())  # one line, whatever a validator wrote
     given = first.get("input")
