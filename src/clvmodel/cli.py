@@ -184,7 +184,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             + (f"; {spend.excluded_} zero-spend repeat customers not in the fit" if spend.excluded_ else "")
         )
     lines.append(f"  predicted_clv from {result.model.selection['reason']}")
-    if result.leaderboard is not None:
+    if result.calibration_table is not None:  # a holdout (the leaderboard may list failed models alone)
         lines.append("  holdout")
         board = result.leaderboard[result.leaderboard["target"] != ""].copy()
         lines.append(

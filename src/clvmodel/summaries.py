@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.checks import MISSING_IDS
-from clvmodel.config import SummaryDataConfig, excerpt
+from clvmodel.config import SummaryDataConfig, cut, excerpt
 from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
 
@@ -109,7 +109,7 @@ def read_summary(data: SummaryDataConfig) -> tuple[pd.DataFrame, SummaryReport]:
     if missing:
         raise ClvError(
             f"{origin}: missing summary column(s) {', '.join(missing)}; columns: "
-            f"{excerpt(', '.join(map(str, frame.columns)))}; map them in data.columns"
+            f"{cut(', '.join(map(str, frame.columns)))}; map them in data.columns"
         )
     optional = {"monetary_value": names.monetary_value, "weights": names.weights}
     renamed = {column: key for key, column in {**required, **optional}.items() if column in frame.columns}

@@ -59,6 +59,9 @@ class HistoricalModel(FittedModel):
         summary = summary_of(data, self.name)
         if len(summary) == 0:
             raise ClvError("historical: no customers to fit; check the calibration period")
+        if "monetary_value" not in summary.columns:
+            raise ClvError("historical: the data hold no amounts (monetary_value), and the formula is a value; "
+                           "add the column or leave historical out of models")
         repeat = (summary["frequency"] > 0).to_numpy()
         weights = weights_of(summary)
         repeat_rate = float(np.average(repeat, weights=weights))
