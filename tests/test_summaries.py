@@ -85,7 +85,7 @@ def test_bgnbd_trains_on_lifetimes_cdnow_summary(tmp_path: Path) -> None:
 def test_a_model_that_fails_is_reported_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One failing model never costs the run: it is on the leaderboard, in the report and in the
     selection with its reason; the others are fitted, saved and scored."""
-    from clvmodel.cli import render_train
+    from clvmodel.report import render_train
     from clvmodel.errors import ConvergenceFailure
     from clvmodel.models.pareto_nbd import ParetoNBDModel
 

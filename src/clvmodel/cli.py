@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import click
-import numpy as np
-import pandas as pd
 import typer
 
+from clvmodel import report as render
 from clvmodel.errors import ClvError
 
 __all__ = ["app", "main"]
@@ -63,40 +62,6 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
         raise ClvError(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
 
 
-def _refuse_overwrite(outputs: dict[str, Path], inputs: list[tuple[str, str | Path | None]]) -> None:
-    """Refuse an output that is one of the inputs, before anything is read or written.
-
-    Compared as files, not as names: a relative and an absolute path, a symbolic link or a hard
-    link to the input are the same file (:func:`os.path.samefile`: device and inode), and an
-    output not yet written is compared by its resolved path. Writing the output would otherwise
-    replace the input (or the link to it) with the results, losing it.
-
-    Raises
-    ------
-    ClvError
-        Naming both options.
-    """
-    for out_option, output in outputs.items():
-        for in_option, given in inputs:
-            if given is None:
-                continue
-            source = Path(given)
-            try:
-                same = os.path.samefile(output, source) if output.exists() and source.exists() else (
-                    output.resolve() == source.resolve())
-            except OSError:
-                same = False
-            if same:
-                raise ClvError(
-                    f"{out_option} {output} is the same file as {in_option} {source}: writing it would overwrite the "
-                    f"input; choose another {out_option} path"
-                )
-
-
-def _fmt(value: float, digits: int = 4) -> str:
-    return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
-
-
 @app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/cdnow.yaml.")],
@@ -111,116 +76,10 @@ def train(
     if cfg.subscriptions is not None:
         from clvmodel import subscription
 
-        print(render_subscription(subscription.train(cfg, track=False if no_tracking else None)))
+        print(render.render_subscription(subscription.train(cfg, track=False if no_tracking else None)))
         return
     result = run_training(cfg, track=False if no_tracking else None)
-    print(render_train(result))
-
-
-def render_subscription(result) -> str:  # noqa: ANN001 - SubscriptionResult, imported lazily
-    """The summary ``clvmodel train`` prints for an sBG config."""
-    model = result.model.retention_model
-    settings, m = result.config.subscriptions, result.metrics
-    lines = [
-        f"clvmodel train: {result.config.name} (shifted-beta-geometric, {result.customers:,} customers, {settings.period}s)",
-        f"  {model.name:<12} alpha {model.params_['alpha']:.4f} (se {model.standard_errors_['alpha']:.4f}), "
-        f"beta {model.params_['beta']:.4f} (se {model.standard_errors_['beta']:.4f}); "
-        f"log-likelihood {model.log_likelihood_:,.2f}",
-        f"  value        DERL {m[f'{model.name}.derl']:.4f} {settings.period}s at discount {result.config.clv.discount_rate}; "
-        f"a new customer is worth {m[f'{model.name}.clv_new_customer']:,.2f} (fee {settings.fee:g}, margin {result.config.clv.margin:g})",
-    ]
-    if result.projection is not None:
-        lines.append(f"  projection (fitted on {settings.period}s 0-{settings.fitted_periods}; later rows are the holdout)")
-        table = result.projection.assign(error=lambda f: (100 * f["error"]).round(2))
-        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.1f}").replace("\n", "\n    ").join(["    ", ""]))
-    lines.append(f"  model        {result.model_dir}")
-    lines.append(f"  run          {result.run_id or 'not tracked'}")
-    return "\n".join(lines)
-
-
-def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
-    """The readable summary ``clvmodel train`` prints."""
-    lines: list[str] = []
-    load, summary = result.load, result.rfm.summary
-    lines.append(f"clvmodel train: {result.config.name}")
-    lines.append(f"  data      {load.describe()}")
-    cut = result.rfm.calibration_end or result.rfm.observation_end
-    weights = summary["weights"] if "weights" in summary.columns else 1
-    as_of = f" as of {cut}" if cut else ""
-    lines.append(
-        f"  rfm       {load.customers if cut is None else len(summary):,} customers{as_of} ({result.config.time_unit}s); "
-        f"{int((summary['frequency'] * weights).sum()):,} repeat purchases"
-        + (
-            f"; holdout{' to ' + str(result.rfm.observation_end) if cut else ''}: "
-            f"{int(summary['frequency_holdout'].sum()):,} repeat purchases"
-            if result.rfm.split
-            else ""
-        )
-    )
-    if result.rfm.transactions_after_observation_end:
-        lines.append(
-            f"            {result.rfm.transactions_after_observation_end:,} transactions after the observation end "
-            f"{result.rfm.observation_end} not used"
-        )
-    if result.rfm.customers_after_calibration or result.rfm.customers_after_observation_end:
-        lines.append(
-            f"            customers: {len(summary):,} summarised + {result.rfm.customers_after_calibration:,} first "
-            f"bought after the calibration end + {result.rfm.customers_after_observation_end:,} only after the "
-            f"observation end = {result.load.customers:,} read"
-        )
-    lines.append("  parameters")
-    for name, model in result.model.models.items():
-        params = ", ".join(
-            f"{k} {_fmt(v)}" + (f" (se {_fmt(model.standard_errors_.get(k))})" if model.standard_errors_ else "")
-            for k, v in (model.params_ or {}).items()
-        )
-        ll = f"; log-likelihood {_fmt(model.log_likelihood_, 1)}" if model.log_likelihood_ is not None else ""
-
-        lines.append(f"    {name:<12} {params}{ll}")
-    spend = result.model.spend_model
-    if spend is not None:
-        lines.append(
-            f"    {'':<12} corr(frequency, spend) among repeat customers {spend.correlation_:.4f}"
-            + (f"; {spend.excluded_} zero-spend repeat customers not in the fit" if spend.excluded_ else "")
-        )
-    lines.append(f"  predicted_clv from {result.model.selection['reason']}")
-    if result.calibration_table is not None:  # a holdout (the leaderboard may list failed models alone)
-        lines.append("  holdout")
-        board = result.leaderboard[result.leaderboard["target"] != ""].copy()
-        lines.append(
-            board.to_string(
-                index=False,
-                float_format=lambda v: f"{v:,.3f}",
-                columns=["model", "target", "total_actual", "total_predicted", "pct_error", "rmse", "mae", "spearman", "top20_share"],
-            ).replace("\n", "\n    ").join(["    ", ""])
-        )
-        lines.append("  holdout purchases by calibration frequency (mean per customer)")
-        lines.append(
-            result.calibration_table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-            .replace("\n", "\n    ")
-            .join(["    ", ""])
-        )
-    scores = result.scores
-    # A published summary's rows may each stand for many customers (its weights).
-    per_row = summary["weights"].to_numpy() if "weights" in summary.columns else np.ones(len(scores))
-    ok = (scores["status"] == "ok").to_numpy()
-    customers, span = per_row[ok].sum(), f"horizon {result.config.clv.horizon} {result.config.time_unit}s"
-    if "monetary_value" in summary.columns:
-        total = float((scores["predicted_clv"].to_numpy() * per_row)[ok].sum())
-        lines.append(f"  clv       {customers:,.0f} customers, {span}: total {total:,.2f}, mean {total / customers:,.2f}")
-    else:
-        total = float((scores["expected_purchases"].to_numpy() * per_row)[ok].sum())
-        lines.append(
-            f"  clv       no amounts in the data, so no value: {customers:,.0f} customers are expected to make "
-            f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
-        )
-    for name, reason in result.failed.items():
-        lines.append(f"  not converged  {name}: {reason}")
-    for message in result.warnings:
-        lines.append(f"  warning   {message}")
-    lines.append(f"  model     {result.model_dir}")
-    lines.append(f"  run       {result.run_id or 'not tracked'}")
-    return "\n".join(lines)
+    print(render.render_train(result))
 
 
 @app.command()
@@ -267,7 +126,7 @@ def rfm(
         raise ClvError(f"--time-unit {unit!r}: use day or week")
     if not data.source.startswith("bundled:"):  # every file behind a glob or a folder too
         option = "--input" if input_ else "data.source"
-        _refuse_overwrite({"--output": output}, [(option, f) for f in io.resolve_files(data.source)])
+        io.refuse_overwrite({"--output": output}, [(option, f) for f in io.resolve_files(data.source)])
     session = _spark_session(engine, spark_master, spark_conf)
     if session is not None:
         from clvmodel import spark as clv_spark
@@ -323,7 +182,7 @@ def score(
     # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
     # failed summarising it (every CLV NaN).
     _check_options(horizon, discount_rate, margin)
-    _refuse_overwrite({"--output": output}, [("--input", input_)])
+    io.refuse_overwrite({"--output": output}, [("--input", input_)])
     trained = load(model)
     _check_options(horizon, time_unit=trained.time_unit)  # 100 years in the model's own unit
     if trained.subscription:
@@ -351,32 +210,9 @@ def score(
         source = batch.plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"))
         batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
                              discount_rate=discount_rate, margin=margin)
-        print(render_score(*batch.output_summary(con, output), source, output))
+        print(render.render_score(*batch.output_summary(con, output), source, output))
     finally:
         con.close()
-
-
-def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
-    """The summary ``clvmodel score`` prints, from counts read back from the written file."""
-    counts = dict(zip(status["status"], status["n"]))
-    ok = int(counts.pop("ok", 0))
-    kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
-    if source.ignored_transactions:
-        kind += f" ({source.ignored_transactions:,} transactions after that date not used)"
-    refused = sum(counts.values())
-    total = float(by["sum"].sum()) if len(by) else 0.0
-    lines = [
-        f"score: input read as {kind}",
-        f"  customers scored {ok:,}; not scored {refused:,}"
-        + (f" ({', '.join(f'{k} {int(v):,}' for k, v in counts.items())})" if refused else ""),
-        f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}",
-        "  by segment:",
-    ]
-    for segment in [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]:
-        row = by.loc[segment]
-        lines.append(f"    {segment:<8} {int(row['size']):>8,} customers  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}")
-    lines.append(f"  written to {output}")
-    return "\n".join(lines)
 
 
 @app.command()
@@ -390,41 +226,12 @@ def budget(
 ) -> None:
     """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""
     from clvmodel import budget as budget_mod
-    from clvmodel import io
 
-    segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
-    chart_path = output.with_suffix(".png")
-    _refuse_overwrite({"--output": output, "the segments table": segments_path, "the chart": chart_path},
-                      [("--scores", scores), ("--customers", customers), ("--cac", cac)])
-    config = budget_mod.load_cac_config(cac)
-    table = io.read_table(scores)
-    skipped = 0
-    if "status" in table.columns:
-        ok = table["status"].astype(str).eq("ok")
-        skipped = int((~ok).sum())
-        table = table[ok].reset_index(drop=True)
-    channels = io.read_table(customers) if customers is not None else None
-    period_values, horizon = None, config.horizon
-    if model is not None:
-        period_values, horizon = _period_values(model, table)
-    result = budget_mod.run_budget(table, config, customers=channels, period_values=period_values, horizon=horizon)
-    if skipped:
-        result.warnings.append(f"{skipped:,} customers of the scores file were not scored (status != ok) and are left out")
-    io.write_table(result.channels, output)
-    io.write_table(result.segments, segments_path)
-    io.write_figure(budget_mod.ltv_cac_chart(result), chart_path)
-    print(budget_mod.format_report(result))
-    print(f"  written: {output}, {segments_path}, {chart_path}")
-    if experiment or os.environ.get("MLFLOW_TRACKING_URI"):
-        from clvmodel import tracking
-
-        with tracking.run(experiment or "budget", run_name=f"budget/{cac.stem}") as run_id:
-            tracking.log_params({"scores": str(scores), "cac": str(cac), "target_ratio": config.target_ratio,
-                                 "margin": config.margin, "budget": config.budget})
-            for path in (output, segments_path, chart_path):
-                tracking.log_artifact(path)
-            tracking.log_text(budget_mod.format_report(result), "budget_report.txt")
-        print(f"  run {run_id}")
+    done = budget_mod.budget_files(scores, cac, output, customers=customers, model=model, experiment=experiment)
+    print(budget_mod.format_report(done.result))
+    print(f"  written: {', '.join(map(str, done.written))}")
+    if done.run_id:
+        print(f"  run {done.run_id}")
 
 
 @app.command()
@@ -441,21 +248,6 @@ def serve(
     from clvmodel.serve import serve as run_server
 
     run_server(model, host=host, port=port, limits=Limits(max_rows=max_rows, timeout=timeout, threads=threads))
-
-
-def _period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Each customer's expected revenue per period (discounted as the model says), for payback."""
-    from clvmodel import load_model as load
-    from clvmodel.predict import score as score_customers
-
-    trained = load(model_ref)
-    forecast = score_customers(trained, scores[[c for c in scores.columns if c in
-                                                 ("customer_id", "frequency", "recency", "T", "monetary_value")]],
-                               margin=1.0, per_period=True)
-    periods = forecast.filter(like="period_")
-    periods.columns = [int(c.removeprefix("period_")) for c in periods.columns]
-    periods.index = forecast["customer_id"].to_numpy()
-    return periods, int(trained.clv["horizon"])
 
 
 # typer >= 0.2x vendors its own click: catch its exceptions and the installed click's alike.

@@ -112,6 +112,7 @@ __all__ = [
     "csv_unescape",
     "csv_safe_sql",
     "csv_unescape_sql",
+    "refuse_overwrite",
 ]
 
 
@@ -837,3 +838,33 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
                 safe.isetitem(number, csv_safe(frame.iloc[:, number]))
         return _atomic(path, lambda tmp: safe.to_csv(tmp, index=False))
     return _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def refuse_overwrite(outputs: dict[str, Path], inputs: list[tuple[str, str | Path | None]]) -> None:
+    """Refuse an output that is one of the inputs, before anything is read or written.
+
+    Compared as files, not as names: a relative and an absolute path, a symbolic link or a hard
+    link to the input are the same file (:func:`os.path.samefile`: device and inode), and an
+    output not yet written is compared by its resolved path. Writing the output would otherwise
+    replace the input (or the link to it) with the results, losing it.
+
+    Raises
+    ------
+    ClvError
+        Naming both options.
+    """
+    for out_option, output in outputs.items():
+        for in_option, given in inputs:
+            if given is None:
+                continue
+            source = Path(given)
+            try:
+                same = os.path.samefile(output, source) if output.exists() and source.exists() else (
+                    output.resolve() == source.resolve())
+            except OSError:
+                same = False
+            if same:
+                raise ClvError(
+                    f"{out_option} {output} is the same file as {in_option} {source}: writing it would overwrite the "
+                    f"input; choose another {out_option} path"
+                )

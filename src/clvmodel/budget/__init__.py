@@ -117,12 +117,15 @@ from clvmodel.budget.cac_config import (
     parse_cac_config,
 )
 from clvmodel.budget.channels import attach_channels
+from clvmodel.budget.files import BudgetFiles, budget_files
 from clvmodel.budget.report import format_report, ltv_cac_chart
 from clvmodel.budget.run import BudgetResult, run_budget
 from clvmodel.budget.synthetic import SYNTHETIC_CHANNEL_SHARES, synthetic_channels
 from clvmodel.budget.tables import SEGMENTS, channel_table, segment_table
 
 __all__ = [
+    "BudgetFiles",
+    "budget_files",
     "UNKNOWN",
     "SEGMENTS",
     "DEFAULT_RETENTION_WEIGHTS",

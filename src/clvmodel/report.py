@@ -1,0 +1,144 @@
+"""What ``clvmodel train`` and ``clvmodel score`` print: results rendered as plain text.
+
+The CLI parses its options, calls one library function, renders the result here and sets the
+exit code; nothing here computes a forecast or touches a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["render_train", "render_subscription", "render_score"]
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
+
+def render_subscription(result) -> str:  # noqa: ANN001 - SubscriptionResult, imported lazily
+    """The summary ``clvmodel train`` prints for an sBG config."""
+    model = result.model.retention_model
+    settings, m = result.config.subscriptions, result.metrics
+    lines = [
+        f"clvmodel train: {result.config.name} (shifted-beta-geometric, {result.customers:,} customers, {settings.period}s)",
+        f"  {model.name:<12} alpha {model.params_['alpha']:.4f} (se {model.standard_errors_['alpha']:.4f}), "
+        f"beta {model.params_['beta']:.4f} (se {model.standard_errors_['beta']:.4f}); "
+        f"log-likelihood {model.log_likelihood_:,.2f}",
+        f"  value        DERL {m[f'{model.name}.derl']:.4f} {settings.period}s at discount {result.config.clv.discount_rate}; "
+        f"a new customer is worth {m[f'{model.name}.clv_new_customer']:,.2f} (fee {settings.fee:g}, margin {result.config.clv.margin:g})",
+    ]
+    if result.projection is not None:
+        lines.append(f"  projection (fitted on {settings.period}s 0-{settings.fitted_periods}; later rows are the holdout)")
+        table = result.projection.assign(error=lambda f: (100 * f["error"]).round(2))
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:.1f}").replace("\n", "\n    ").join(["    ", ""]))
+    lines.append(f"  model        {result.model_dir}")
+    lines.append(f"  run          {result.run_id or 'not tracked'}")
+    return "\n".join(lines)
+
+def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
+    """The readable summary ``clvmodel train`` prints."""
+    lines: list[str] = []
+    load, summary = result.load, result.rfm.summary
+    lines.append(f"clvmodel train: {result.config.name}")
+    lines.append(f"  data      {load.describe()}")
+    cut = result.rfm.calibration_end or result.rfm.observation_end
+    weights = summary["weights"] if "weights" in summary.columns else 1
+    as_of = f" as of {cut}" if cut else ""
+    lines.append(
+        f"  rfm       {load.customers if cut is None else len(summary):,} customers{as_of} ({result.config.time_unit}s); "
+        f"{int((summary['frequency'] * weights).sum()):,} repeat purchases"
+        + (
+            f"; holdout{' to ' + str(result.rfm.observation_end) if cut else ''}: "
+            f"{int(summary['frequency_holdout'].sum()):,} repeat purchases"
+            if result.rfm.split
+            else ""
+        )
+    )
+    if result.rfm.transactions_after_observation_end:
+        lines.append(
+            f"            {result.rfm.transactions_after_observation_end:,} transactions after the observation end "
+            f"{result.rfm.observation_end} not used"
+        )
+    if result.rfm.customers_after_calibration or result.rfm.customers_after_observation_end:
+        lines.append(
+            f"            customers: {len(summary):,} summarised + {result.rfm.customers_after_calibration:,} first "
+            f"bought after the calibration end + {result.rfm.customers_after_observation_end:,} only after the "
+            f"observation end = {result.load.customers:,} read"
+        )
+    lines.append("  parameters")
+    for name, model in result.model.models.items():
+        params = ", ".join(
+            f"{k} {_fmt(v)}" + (f" (se {_fmt(model.standard_errors_.get(k))})" if model.standard_errors_ else "")
+            for k, v in (model.params_ or {}).items()
+        )
+        ll = f"; log-likelihood {_fmt(model.log_likelihood_, 1)}" if model.log_likelihood_ is not None else ""
+
+        lines.append(f"    {name:<12} {params}{ll}")
+    spend = result.model.spend_model
+    if spend is not None:
+        lines.append(
+            f"    {'':<12} corr(frequency, spend) among repeat customers {spend.correlation_:.4f}"
+            + (f"; {spend.excluded_} zero-spend repeat customers not in the fit" if spend.excluded_ else "")
+        )
+    lines.append(f"  predicted_clv from {result.model.selection['reason']}")
+    if result.calibration_table is not None:  # a holdout (the leaderboard may list failed models alone)
+        lines.append("  holdout")
+        board = result.leaderboard[result.leaderboard["target"] != ""].copy()
+        lines.append(
+            board.to_string(
+                index=False,
+                float_format=lambda v: f"{v:,.3f}",
+                columns=["model", "target", "total_actual", "total_predicted", "pct_error", "rmse", "mae", "spearman", "top20_share"],
+            ).replace("\n", "\n    ").join(["    ", ""])
+        )
+        lines.append("  holdout purchases by calibration frequency (mean per customer)")
+        lines.append(
+            result.calibration_table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+            .replace("\n", "\n    ")
+            .join(["    ", ""])
+        )
+    scores = result.scores
+    # A published summary's rows may each stand for many customers (its weights).
+    per_row = summary["weights"].to_numpy() if "weights" in summary.columns else np.ones(len(scores))
+    ok = (scores["status"] == "ok").to_numpy()
+    customers, span = per_row[ok].sum(), f"horizon {result.config.clv.horizon} {result.config.time_unit}s"
+    if "monetary_value" in summary.columns:
+        total = float((scores["predicted_clv"].to_numpy() * per_row)[ok].sum())
+        lines.append(f"  clv       {customers:,.0f} customers, {span}: total {total:,.2f}, mean {total / customers:,.2f}")
+    else:
+        total = float((scores["expected_purchases"].to_numpy() * per_row)[ok].sum())
+        lines.append(
+            f"  clv       no amounts in the data, so no value: {customers:,.0f} customers are expected to make "
+            f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
+        )
+    for name, reason in result.failed.items():
+        lines.append(f"  not converged  {name}: {reason}")
+    for message in result.warnings:
+        lines.append(f"  warning   {message}")
+    lines.append(f"  model     {result.model_dir}")
+    lines.append(f"  run       {result.run_id or 'not tracked'}")
+    return "\n".join(lines)
+
+def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
+    """The summary ``clvmodel score`` prints, from counts read back from the written file."""
+    counts = dict(zip(status["status"], status["n"]))
+    ok = int(counts.pop("ok", 0))
+    kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
+    if source.ignored_transactions:
+        kind += f" ({source.ignored_transactions:,} transactions after that date not used)"
+    refused = sum(counts.values())
+    total = float(by["sum"].sum()) if len(by) else 0.0
+    lines = [
+        f"score: input read as {kind}",
+        f"  customers scored {ok:,}; not scored {refused:,}"
+        + (f" ({', '.join(f'{k} {int(v):,}' for k, v in counts.items())})" if refused else ""),
+        f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}",
+        "  by segment:",
+    ]
+    for segment in [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]:
+        row = by.loc[segment]
+        lines.append(f"    {segment:<8} {int(row['size']):>8,} customers  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}")
+    lines.append(f"  written to {output}")
+    return "\n".join(lines)
