@@ -62,6 +62,7 @@ from clvmodel.models import mle
 __all__ = [
     "PARAMS",
     "NODES",
+    "CHUNK",
     "DROP",
     "log_B",
     "death_integral",
@@ -84,6 +85,10 @@ PARAMS = ("r", "alpha", "b", "s", "beta")
 #: death-time integral has 2 pieces × 2 PANELS panels × NODES nodes.
 NODES = 16
 PANELS = 3
+#: Rows per block of likelihood terms: each row carries up to ~300 nodes, so a block's temporaries
+#: stay near 50 MB whatever the number of customers.
+CHUNK = 20_000
+
 #: e-folds below the integrand's starting value at which a piece is cut: e^{−45} ≈ 3e-20, far
 #: below the 1e-16 of a double. Spread over at least three panels of 16 nodes, 45 e-folds of an
 #: exponential are integrated to ~1e-16.
@@ -343,21 +348,31 @@ class GompertzNBDLikelihood:
         self.weights = np.asarray(weights, dtype=float)
         self.total_weight = float(self.weights.sum())
 
+    def _blocks(self) -> Any:
+        """Row slices of at most :data:`CHUNK` rows (bounded temporaries at a million customers)."""
+        return (slice(start, start + CHUNK) for start in range(0, len(self.x), CHUNK))
+
     def log_likelihood(self, phi: Vector) -> float:
         """Total Σ w ln L at ``φ``."""
-        t = log_likelihood_terms(params_from_phi(phi), self.x, self.tx, self.T)
-        return _dot(self.weights, t["common"] + np.logaddexp(t["alive"], t["dead"]))
+        params, total = params_from_phi(phi), 0.0
+        for block in self._blocks():
+            t = log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block])
+            total += _dot(self.weights[block], t["common"] + np.logaddexp(t["alive"], t["dead"]))
+        return total
 
     def __call__(self, phi: Vector) -> tuple[float, Vector]:
         """Mean negative log-likelihood and its gradient at ``φ``."""
         params = params_from_phi(phi)
-        t = log_likelihood_terms(params, self.x, self.tx, self.T, gradient=True)
-        value = _dot(self.weights, t["common"] + np.logaddexp(t["alive"], t["dead"]))
-        dead_share = expit(t["dead"] - t["alive"])  # posterior P(died before T)
-        per_row = t["d_common"] + t["d_alive"] + dead_share[:, None] * (t["d_dead"] - t["d_alive"])
-        d_params = np.einsum("i,ij->j", self.weights, per_row)
+        value, d_params = 0.0, np.zeros(5)
+        for block in self._blocks():
+            t = log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block], gradient=True)
+            w = self.weights[block]
+            value += _dot(w, t["common"] + np.logaddexp(t["alive"], t["dead"]))
+            dead_share = expit(t["dead"] - t["alive"])  # posterior P(died unseen before T)
+            per_row = t["d_common"] + t["d_alive"] + dead_share[:, None] * (t["d_dead"] - t["d_alive"])
+            d_params += np.einsum("i,ij->j", w, per_row)
         d_theta = d_params * np.array(params)  # ∂/∂ ln θ
-        d_phi = _FROM_PHI.T @ d_theta  # θ = A⁻¹ φ
+        d_phi = _FROM_PHI.T @ d_theta  # θ = A⁻¹ φ, so ∂/∂φ = A⁻ᵀ ∂/∂θ
         return -value / self.total_weight, -d_phi / self.total_weight
 
 
