@@ -366,6 +366,8 @@ def test_simulated_data_with_aging_have_a_finite_optimum(simulated: pd.DataFrame
     standard errors, and reaches the same optimum from every start."""
     model = GompertzNBDModel().fit(simulated)
     assert model.status_ == mle.CONVERGED and model.limit_ is None
+    x, tx, T = _rfm(simulated)  # the fit's LL (in rescaled time, shifted back) is Σ ln L in weeks
+    assert model.log_likelihood_ == pytest.approx(_log_l(model.params_.values(), x, tx, T).sum(), abs=1e-8)
     truth = dict(zip(PARAMS, (1.0, 5.0, 0.1, 1.0, 10.0)))
     for name in PARAMS:
         assert abs(math.log(model.params_[name] / truth[name])) < 3 * model.standard_errors_[name] / model.params_[name], name
@@ -376,7 +378,6 @@ def test_simulated_data_with_aging_have_a_finite_optimum(simulated: pd.DataFrame
         for name in PARAMS:
             assert other.params[name] == pytest.approx(model.params_[name], rel=1e-3), (b, name)
     # Forecasts at the fit against what the simulation did (sampling error only: loose).
-    x, tx, T = _rfm(simulated)
     assert model.p_alive(x, tx, T).sum() == pytest.approx(simulated["alive"].sum(), rel=0.1)
     assert model.expected_purchases(x, tx, T, t=26.0).sum() == pytest.approx(simulated["frequency_holdout"].sum(), rel=0.15)
 
