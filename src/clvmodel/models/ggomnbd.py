@@ -14,8 +14,9 @@ where the likelihood is highest: the profile likelihood in b rises monotonically
 (−9595.52 at b = 0.05/week, −9594.983 at 0.0009, −9594.976 in the limit), so the MLE is the
 Pareto/NBD fit (r 0.553, α 10.578, s 0.606, β/b 11.669, LL −9594.976) and b, β are not
 separately identified. The paper's Table 2 (r 0.553, α 10.578, b 0.0002, s 0.603, β 0.0026, LL
-−9594.98) is a point on that ridge: fixing b at 0.0002 and maximising the rest gives s 0.603 and
-LL −9594.98 (tests/models/test_ggomnbd.py). The fit (:func:`.ggomnbd_likelihood.fit`) therefore
+−9594.98) is a point on that ridge: where the profile likelihood at fixed b has β = 0.0026,
+b = 0.000224 (0.0002 to Table 2's one digit), r 0.5533, α 10.5777, s 0.6034, LL −9594.978
+(tests/models/test_ggomnbd.py). The fit (:func:`.ggomnbd_likelihood.fit`) therefore
 compares its free optimum with the Pareto/NBD limit and, when the free optimum does not beat the
 limit, reports status ``"ridge"``, ``limit_`` = ``{r, alpha, s, beta_over_b}`` and the limit's
 estimates at a fixed tiny b (1e-9 per longest customer age), so the saved model does not depend

@@ -81,19 +81,19 @@ Vector = NDArray[np.float64]
 #: Parameter order (Bemmaor & Glady's Table 2, CLVTools' ``r, alpha, b, s, beta``).
 PARAMS = ("r", "alpha", "b", "s", "beta")
 
-#: Gauss-Legendre nodes per panel, and panels per spacing (see :func:`_panels`): each row's
-#: death-time integral has 2 pieces × 2 PANELS panels × NODES nodes.
+#: Gauss-Legendre nodes per panel, and panels per spacing (see :func:`_panels`): a row's
+#: death-time integral has at most 5 panels in its early piece (two spacings) and 7 in its late
+#: piece (three), 192 nodes in all; rows usually have one piece only.
 NODES = 16
 PANELS = 3
-#: Rows per block of likelihood terms: each row carries up to ~300 nodes, so a block's temporaries
-#: stay near 50 MB whatever the number of customers.
+#: Rows per block of likelihood terms: with at most 192 nodes per row a block's node arrays take
+#: ~30 MB each, whatever the number of customers.
 CHUNK = 20_000
 
 #: e-folds below the integrand's starting value at which a piece is cut: e^{−45} ≈ 3e-20, far
 #: below the 1e-16 of a double. Spread over at least three panels of 16 nodes, 45 e-folds of an
 #: exponential are integrated to ~1e-16.
 DROP = 45.0
-
 
 
 def log_B(b: float, beta: float, tau: NDArray[Any]) -> NDArray[Any]:
@@ -120,11 +120,6 @@ def _tau_of_log_B(b: float, beta: float, v: NDArray[Any]) -> NDArray[Any]:
         near = np.log1p(np.exp(np.where(big, 0.0, v)) - beta)
         far = v + np.log1p((1.0 - beta) * np.exp(-np.where(big, v, 30.0)))
     return np.where(big, far, near) / b
-
-
-def _log_h(b: float, s: float, beta: float, tau: NDArray[Any]) -> NDArray[Any]:
-    """ln of the lifetime part ``e^{bτ} B(τ)^{−(s+1)}`` (the death density without ``b s β^s``)."""
-    return b * tau - (s + 1.0) * log_B(b, beta, tau)
 
 
 _RULES: dict[int, tuple[Vector, Vector]] = {}
@@ -252,7 +247,8 @@ def death_integral(params: tuple[float, float, float, float, float], x: Vector, 
 
     # Late piece [max(t_x, τ_s), T] in v = ln B(τ), dτ = B / (b e^{bτ}) dv: the integrand
     # (α+τ)^{−k} B^{−s} / b is decreasing in v, so it is cut where e^{−sv} or the purchase part
-    # alone fell by DROP. Panels: equal in v and equal in ln(α + τ) (for the purchase part).
+    # alone fell by DROP. Panels: equal in v, equal in ln(α + τ) (for the purchase part) and
+    # graded away from the start (:func:`_graded`, for the singularities just before it).
     late_lo = np.maximum(tx, split)
     with np.errstate(over="ignore"):
         late_hi = np.minimum(T, (alpha + late_lo) * np.exp(DROP / k) - alpha)
