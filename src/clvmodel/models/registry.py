@@ -86,6 +86,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("bgnbd", "purchase", "clvmodel.models.bgnbd:BetaGeoModel"),
     Family("pareto_nbd", "purchase", "clvmodel.models.pareto_nbd:ParetoNBDModel"),
     Family("mbgnbd", "purchase", "clvmodel.models.mbgnbd:ModifiedBetaGeoModel"),
+    Family("ggomnbd", "purchase", "clvmodel.models.ggomnbd:GompertzNBDModel"),
     Family("bgbb", "purchase", "clvmodel.models.bgbb:BetaGeoBetaBinomModel", ("rfm",)),
     Family("gamma_gamma", "spend", "clvmodel.models.gamma_gamma:GammaGammaModel"),
     Family("challenger", "challenger", "clvmodel.models.challenger:Challenger", ("transactions",), "challenger"),
