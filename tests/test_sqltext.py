@@ -112,7 +112,7 @@ TRUSTED: dict[str, dict[str, str]] = {
         "source.late_query": "built by plan_input with date_literal",
         "body": "segment_sql's result, wrapped in this function",
     },
-    "predict.py": {"plan.late_query": "built by batch.plan_input with date_literal"},
+    "predict.py": {"plan.late_query": "built by inputs.plan_input with date_literal"},
     "io.py": {
         "existing": "'VIEW' or 'TABLE', constants of the query that yields it",
         "columns": "_parsed_columns' SQL fragments (identifiers quoted there)",
