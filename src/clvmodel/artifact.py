@@ -6,8 +6,10 @@ checksum of everything else. Three or four numbers per model determine every pre
 nothing is pickled and loading executes no code from the model directory: :func:`load` reads
 JSON, checks the format version and the checksum, and rebuilds the models from their parameters.
 
-The MLflow side (the ``MLmodel`` file, logging to a run, ``models:/`` URIs) lives in
-:mod:`clvmodel.tracking`; this module imports mlflow only to resolve such a URI.
+The MLflow side lives elsewhere: the ``MLmodel`` directory is written by
+:mod:`clvmodel.integrations.mlflow_model`, ``models:/`` URIs are fetched by
+:func:`clvmodel.load_model`, and the pyfunc loader is :mod:`clvmodel.tracking`; this module
+imports no mlflow and nothing above it.
 """
 
 from __future__ import annotations
@@ -232,8 +234,8 @@ def load(path: str | Path, *, origin: str | None = None) -> TrainedModel:
     """Load a trained model from a local directory or JSON file.
 
     An MLflow ``models:/``/``runs:/`` URI is fetched first by :func:`clvmodel.load_model` (through
-    :mod:`clvmodel.tracking`, the one module that imports mlflow), which passes the URI as
-    ``origin`` for the messages; this module, low in the flow, imports nothing above it.
+    :mod:`clvmodel.integrations.mlflow_runs`; only that package imports mlflow), which passes the
+    URI as ``origin`` for the messages; this module, low in the flow, imports nothing above it.
     """
     text = origin or str(path)
     local = Path(path)

@@ -402,14 +402,14 @@ def budget(
     print(budget_mod.format_report(result))
     print(f"  written: {output}, {segments_path}, {chart_path}")
     if experiment or os.environ.get("MLFLOW_TRACKING_URI"):
-        from clvmodel import tracking
+        from clvmodel.integrations import mlflow_runs
 
-        with tracking.run(experiment or "budget", run_name=f"budget/{cac.stem}") as run_id:
-            tracking.log_params({"scores": str(scores), "cac": str(cac), "target_ratio": config.target_ratio,
-                                 "margin": config.margin, "budget": config.budget})
+        with mlflow_runs.run(experiment or "budget", run_name=f"budget/{cac.stem}") as run_id:
+            mlflow_runs.log_params({"scores": str(scores), "cac": str(cac), "target_ratio": config.target_ratio,
+                                    "margin": config.margin, "budget": config.budget})
             for path in (output, segments_path, chart_path):
-                tracking.log_artifact(path)
-            tracking.log_text(budget_mod.format_report(result), "budget_report.txt")
+                mlflow_runs.log_artifact(path)
+            mlflow_runs.log_text(budget_mod.format_report(result), "budget_report.txt")
         print(f"  run {run_id}")
 
 
