@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from clvmodel import document as schema
 from clvmodel import mlmodel
 from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
+from clvmodel.files import write_atomically
 from clvmodel.integrity import document_checksum
 from clvmodel.integrity import package_versions as _versions
 from clvmodel.models import MODEL_CLASSES, PURCHASE_MODELS, FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel
@@ -189,14 +188,14 @@ class TrainedModel:
             raise ClvError(f"{origin}: malformed model document ({type(err).__name__}: {err}); retrain the model") from None
 
     def write_json(self, path: str | Path) -> Path:
-        """Write the document atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.to_document(), handle, indent=2, sort_keys=True, allow_nan=False)
-        os.replace(tmp, path)
-        return path
+        """Write the document atomically (:func:`clvmodel.files.write_atomically`)."""
+        document = self.to_document()
+
+        def dump(tmp: Path) -> None:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=2, sort_keys=True, allow_nan=False)
+
+        return write_atomically(path, dump)
 
 
 def _json_in_dir(directory: Path) -> Path:

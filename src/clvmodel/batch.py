@@ -6,7 +6,8 @@ DuckDB ``chunk_size`` rows at a time, scored with :func:`clvmodel.predict.score`
 the chunk's unique rows) and appended to a temporary Parquet file. Segments rank customers across
 the whole file, so they are assigned afterwards in one DuckDB query over that file (an
 out-of-core sort, within DuckDB's memory limit), which writes the output — again to a temporary
-file renamed into place. Memory is bounded by the chunk size, not by the number of customers.
+file renamed into place (:func:`clvmodel.files.write_atomically`). Memory is bounded by the chunk
+size, not by the number of customers.
 
 Ties in predicted CLV are broken by customer id, as in :func:`clvmodel.segments.assign_segments`,
 so the streamed scores equal the one-shot scores exactly.
@@ -14,7 +15,6 @@ so the streamed scores equal the one-shot scores exactly.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from clvmodel.artifact import TrainedModel
 from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
+from clvmodel.files import write_atomically
 from clvmodel.inputs import BatchInput, plan_input  # noqa: F401 - plan_input re-exported (public name)
 from clvmodel.predict import score
 from clvmodel.sqltext import literal, number
@@ -132,7 +133,8 @@ def score_relation(
     output.parent.mkdir(parents=True, exist_ok=True)
     from clvmodel.staging import make_staging, release  # here, not above: one isolated change (issue 12)
 
-    # Named as ours, so a later run removes it if this one is killed (clvmodel.staging).
+    # The chunks' scores wait in a folder named as ours, so a later run removes it if this one is
+    # killed (clvmodel.staging); the output itself is written by files.write_atomically.
     work = make_staging(output)
     scored = work / "scored.parquet"
     show = sys.stderr.isatty() if progress is None else progress
@@ -157,7 +159,6 @@ def score_relation(
             writer.close()
         if bar is not None:
             bar.close()
-        final = work / f"final{suffix}"
         fmt = "(FORMAT csv, HEADER)" if suffix == ".csv" else "(FORMAT parquet)"
         body = segment_sql(f"read_parquet({literal(str(scored))})", model.segments, total)
         if source.challenger is not None and model.challenger is not None:
@@ -170,15 +171,19 @@ def score_relation(
                     f"SELECT customer_id, 'first_purchase_after_as_of' AS status FROM ({source.late_query})")
         if suffix == ".csv":  # formula-looking ids neutralised for spreadsheets (io.FORMULA_START)
             body = f"SELECT * REPLACE ({io.csv_safe_sql('customer_id')} AS customer_id) FROM ({body})"
-        # The output's folder is the user's (a quote in it is legal): a parameter, not SQL text.
-        con.execute(f"COPY ({body}) TO ? {fmt}", [str(final)])
-        # Nothing lost: every input customer is a row of the output, scored or with a status.
         late = con.execute(f"SELECT count(*) FROM ({source.late_query})").fetchall()[0][0] if source.late_query else 0
         reader = "read_csv" if suffix == ".csv" else "read_parquet"
-        written = con.execute(f"SELECT count(*) FROM {reader}(?)", [str(final)]).fetchall()[0][0]
-        if written != total + late:
-            raise RuntimeError(f"clvmodel bug: {written:,} rows written for {total:,} scored + {late:,} refused customers")
-        os.replace(final, output)
+
+        def copy(final: Path) -> None:
+            # The output's folder is the user's (a quote in it is legal): a parameter, not SQL text.
+            con.execute(f"COPY ({body}) TO ? {fmt}", [str(final)])
+            # Nothing lost: every input customer is a row of the output, scored or with a status
+            # (checked before the rename, so a short file never replaces the previous output).
+            written = con.execute(f"SELECT count(*) FROM {reader}(?)", [str(final)]).fetchall()[0][0]
+            if written != total + late:
+                raise RuntimeError(f"clvmodel bug: {written:,} rows written for {total:,} scored + {late:,} refused customers")
+
+        write_atomically(output, copy)
     except OSError as err:
         raise ClvError(f"cannot write {output}: {err.strerror or err}; check the folder's permissions and free space") from None
     finally:

@@ -62,8 +62,6 @@ import hashlib
 import json
 import math
 import numbers
-import os
-import tempfile
 import uuid
 from importlib import metadata
 from pathlib import Path
@@ -75,6 +73,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from clvmodel.errors import ClvError
+from clvmodel.files import write_atomically
 from clvmodel.integrity import document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
 from clvmodel.sqltext import date_literal, number
@@ -578,8 +577,9 @@ class Challenger:
             "versions": package_versions(_PACKAGES),
         }
         document["checksum"] = document_checksum(document)
-        _atomic_write(directory / SKOPS_NAME, blob)
-        _atomic_write(directory / JSON_NAME, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        text = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        write_atomically(directory / SKOPS_NAME, lambda tmp: tmp.write_bytes(blob))
+        write_atomically(directory / JSON_NAME, lambda tmp: tmp.write_bytes(text))
         return directory
 
     @classmethod
@@ -627,17 +627,6 @@ class Challenger:
 
 
 # --- persistence helpers ---------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _minor(version: str) -> str:
