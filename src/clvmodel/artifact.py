@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clvmodel import __version__
 from clvmodel import document as schema
 from clvmodel import mlmodel
 from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
 from clvmodel.files import write_atomically
-from clvmodel.integrity import document_checksum
+from clvmodel.integrity import DocumentKind, check_document, document_checksum
 from clvmodel.integrity import package_versions as _versions
 from clvmodel.models import MODEL_CLASSES, PURCHASE_MODELS, FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel
 
@@ -58,6 +57,17 @@ def _finite(value: Any) -> Any:
 
 
 _checksum = document_checksum
+
+#: How a trained model's document is recognised, and refused (:func:`clvmodel.integrity.check_document`).
+_KIND = DocumentKind(
+    format=FORMAT,
+    version=FORMAT_VERSION,
+    fix="retrain the model",
+    not_ours="{origin} is not a clvmodel model (no '{format}' document); train one with clvmodel train",
+    too_new=("{origin} was written by clvmodel {written_by} in model format {version}; this clvmodel {installed} "
+             "reads format {max_version} at most: upgrade clvmodel"),
+    mismatch="{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it",
+)
 
 
 def _short(value: Any) -> str:
@@ -141,23 +151,7 @@ class TrainedModel:
             One line: not a model document, a newer format, a checksum mismatch, or a field
             that breaks the schema (its dotted name and, cut short, its value).
         """
-        if isinstance(document, dict):  # before hashing: the checksum walks the whole document
-            schema.check_depth(document, origin, "retrain the model")
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise ClvError(f"{origin} is not a clvmodel model (no '{FORMAT}' document); train one with clvmodel train")
-        version = document.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            written_by = (document.get("versions") or {}).get("clvmodel", "?")
-            raise ClvError(
-                f"{origin} was written by clvmodel {written_by} in model format {version}; this clvmodel "
-                f"{__version__} reads format {FORMAT_VERSION} at most: upgrade clvmodel"
-            )
-        try:
-            intact = document.get("checksum") == _checksum(document)
-        except (TypeError, ValueError):  # a value JSON cannot hold (NaN, an object): not what was saved
-            intact = False
-        if not intact:
-            raise ClvError(f"{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it")
+        check_document(document, _KIND, origin)
         states = document.get("models")
         for name in states if isinstance(states, dict) else ():
             if name not in MODEL_CLASSES:

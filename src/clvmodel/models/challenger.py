@@ -74,7 +74,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from clvmodel.errors import ClvError
 from clvmodel.files import write_atomically
-from clvmodel.integrity import document_checksum, package_versions
+from clvmodel.integrity import DocumentKind, check_document, document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
 from clvmodel.sqltext import date_literal, number
 
@@ -629,6 +629,17 @@ class Challenger:
 # --- persistence helpers ---------------------------------------------------------------------
 
 
+#: How a challenger's document is recognised, and refused (:func:`clvmodel.integrity.check_document`).
+_KIND = DocumentKind(
+    format=FORMAT,
+    version=FORMAT_VERSION,
+    fix="save the challenger again",
+    not_ours="{origin} is not a clvmodel challenger (no '{format}' document)",
+    too_new="{origin} has format version {version!r}; this clvmodel reads up to {max_version}, upgrade it",
+    mismatch="{origin}: checksum mismatch (edited or corrupted); save the challenger again",
+)
+
+
 def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
@@ -641,14 +652,7 @@ def _read_document(directory: Path) -> dict[str, Any]:
 
     # Bounded like the model's own document (size, depth, no NaN): a challenger folder is as
     # hostile as the rest of a model directory.
-    document = read_json(path, "save the challenger again")
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ClvError(f"{path} is not a clvmodel challenger (no '{FORMAT}' document)")
-    version = document.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ClvError(f"{path} has format version {version!r}; this clvmodel reads up to {FORMAT_VERSION}, upgrade it")
-    if document.get("checksum") != document_checksum(document):
-        raise ClvError(f"{path}: checksum mismatch (edited or corrupted); save the challenger again")
+    document = check_document(read_json(path, "save the challenger again"), _KIND, str(path))
     if document.get("features") != list(FEATURES) or document.get("targets") != list(TARGETS):
         raise ClvError(f"{path} was saved with other features or targets than this clvmodel computes; retrain it")
     if document.get("time_unit") not in UNIT_DAYS:
