@@ -131,6 +131,20 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "skops", "duckdb")
 
 
 
+def _days_sql(table: str, last: dt.date) -> str:
+    """One row per customer and purchase day up to ``last`` (inclusive), the day's amounts summed.
+
+    What the features and the targets both start from: same-day transactions are one purchase, as
+    in the RFM summary.
+    """
+    return f"""
+        SELECT customer_id, day, SUM(amount) AS amount
+        FROM {table}
+        WHERE day <= {date_literal(last)}
+        GROUP BY customer_id, day
+    """
+
+
 def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     """The feature query (DuckDB), written in :func:`clvmodel.rfm.rfm_sql`'s portable style.
 
@@ -149,12 +163,7 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     cut_sql = date_literal(cut)
     unit = number(float(unit_days))
     return f"""
-    WITH days AS (
-        SELECT customer_id, day, SUM(amount) AS amount
-        FROM {table}
-        WHERE day <= {cut_sql}
-        GROUP BY customer_id, day
-    ),
+    WITH days AS ({_days_sql(table, cut)}),
     ordered AS (
         SELECT customer_id, day, amount,
                MIN(day) OVER (PARTITION BY customer_id) AS first_day,
@@ -199,14 +208,9 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
 
 def targets_sql(table: str, start: dt.date, end: dt.date) -> str:
     """The target query: purchase days and spend in ``(start, end]`` per customer acquired by ``start``."""
-    start_sql, end_sql = date_literal(start), date_literal(end)
+    start_sql = date_literal(start)
     return f"""
-    WITH days AS (
-        SELECT customer_id, day, SUM(amount) AS amount
-        FROM {table}
-        WHERE day <= {end_sql}
-        GROUP BY customer_id, day
-    )
+    WITH days AS ({_days_sql(table, end)})
     SELECT customer_id,
            CAST(COUNT(CASE WHEN day > {start_sql} THEN 1 END) AS BIGINT) AS purchases,
            CAST(SUM(CASE WHEN day > {start_sql} THEN amount ELSE 0.0 END) AS DOUBLE) AS spend
