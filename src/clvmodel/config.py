@@ -78,6 +78,8 @@ __all__ = [
     "parse_yaml",
     "excerpt",
     "cut",
+    "Problem",
+    "one_line",
 ]
 
 #: The longest CLV horizon, per time unit: 100 years (36,525 days, 5,217 whole weeks). Longer
