@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 
+from clvmodel import modeldir
 from clvmodel.artifact import load
 from clvmodel.config import load_config
 from clvmodel.errors import ClvError
@@ -20,16 +24,34 @@ def model_copy(trained_cdnow, tmp_path):
     return target
 
 
-def test_loading_runs_no_code_from_the_model_directory(model_copy, tmp_path):
-    """A planted module and a loader swapped in MLmodel are ignored: load reads the JSON only."""
+def test_a_planted_loader_runs_under_mlflow_and_clvmodel_refuses_or_ignores_it(model_copy, tmp_path):
+    """An MLmodel swapped to name a planted module, tested on the path that reads ``loader_module``.
+
+    ``mlflow.pyfunc.load_model`` imports whatever module the MLmodel names (from the directory's
+    ``code`` folder), and clvmodel cannot stop MLflow from doing so: the planted code runs. What
+    protects the user is that clvmodel never takes that path on a directory it has not verified:
+    ``clvmodel serve`` and ``clvmodel train`` (before replacing a folder) refuse a loader that is
+    not ``clvmodel.tracking`` (:func:`clvmodel.modeldir.verify`), and ``clvmodel.load`` (``clvmodel
+    score``) reads the JSON document only, never ``loader_module``.
+    """
     marker = tmp_path / "ran"
     (model_copy / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     spec = yaml.safe_load((model_copy / "MLmodel").read_text())
     spec["flavors"]["python_function"]["loader_module"] = "evil"
     spec["flavors"]["python_function"]["code"] = "."
     (model_copy / "MLmodel").write_text(yaml.safe_dump(spec))
-    model = load(str(model_copy))
-    assert model.primary is not None
+    # MLflow's path, in a child process (the import must not reach this one): the plant runs.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", f"import mlflow; mlflow.pyfunc.load_model({str(model_copy)!r})"],
+                   cwd=tmp_path, env=env, capture_output=True, timeout=180, check=False)
+    assert marker.exists(), "mlflow did not import the planted loader: this test no longer shows the threat"
+    marker.unlink()
+    # clvmodel serve's gate refuses the directory, naming the loader.
+    with pytest.raises(ClvError, match=r"MLmodel names loader_module 'evil', not 'clvmodel.tracking'; loading it "
+                                       r"would run that code, refusing it$"):
+        modeldir.verify(model_copy)
+    # clvmodel.load reads the JSON and imports nothing the directory names.
+    assert load(str(model_copy)).primary is not None
     assert not marker.exists()
 
 

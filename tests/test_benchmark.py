@@ -8,6 +8,7 @@ they agreed on the small data too.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -17,6 +18,10 @@ from pathlib import Path
 import pytest
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "experiments" / "benchmark.py"
+
+#: The one step allowed to crash: lifetimes' split baseline, whose crash on some pandas versions the
+#: benchmark reports (experiments/benchmark.py, split_lifetimes). clvmodel's steps never may.
+MAY_CRASH = {"split_lifetimes"}
 
 STEPS = [
     "a. RFM from Parquet vs lifetimes summary_data_from_transaction_data",
@@ -72,7 +77,16 @@ def test_raw_numbers_hold_seconds_and_peak_rss_for_each_step(small_run: tuple[su
     assert expected <= set(steps)
     for name in expected:
         assert steps[name]["peak_rss_mb"] > 0, name
-        assert steps[name].get("seconds") is not None or steps[name].get("crashed"), name
+        step = steps[name]
+        if name in MAY_CRASH and step.get("crashed"):
+            # A baseline's crash is a measurement: recorded with its error and the time it took.
+            assert step["seconds"] is None and step["seconds_to_crash"] >= 0, (name, step)
+            assert re.fullmatch(r"\w+: .*", step["crashed"]), (name, step)
+            continue
+        # Every other step ran to its end: a time, not a crash or a missing value.
+        assert "crashed" not in step, (name, step)
+        seconds = step.get("seconds")
+        assert isinstance(seconds, float) and math.isfinite(seconds) and seconds > 0, (name, seconds)
     # correctness is asserted by the benchmark itself; the values it checked are in the report
     assert results["checks"], "no correctness checks recorded"
     assert all(value <= 1e-4 for value in results["checks"].values())

@@ -134,8 +134,8 @@ def test_size_and_non_json_numbers_are_refused(tmp_path: Path, monkeypatch: pyte
 
 
 def test_columns_of_passes_the_documents_delimiter_as_a_parameter(tmp_path: Path, monkeypatch) -> None:
-    """Even a document that skipped validation cannot write a file through predict._columns_of."""
-    from clvmodel.predict import _columns_of
+    """Even a document that skipped validation cannot write a file through inputs.columns_of."""
+    from clvmodel.inputs import columns_of
 
     monkeypatch.chdir(tmp_path)
     csv = tmp_path / "tx.csv"
@@ -147,7 +147,7 @@ def test_columns_of_passes_the_documents_delimiter_as_a_parameter(tmp_path: Path
     # DuckDB refuses the delimiter (it is a parameter, not SQL); the error path then re-validates
     # the data config, whose delimiter rule refuses it too. Either way nothing else runs.
     with pytest.raises((ClvError, ValidationError)):
-        _columns_of(csv, model)
+        columns_of(csv, model)
     assert not (tmp_path / "PWNED.csv").exists()
 
 

@@ -186,7 +186,7 @@ def test_failed_write_leaves_no_file(trained_cdnow, cdnow_files, tmp_path, capsy
     def refuse(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("clvmodel.batch.os.replace", refuse)
+    monkeypatch.setattr("clvmodel.files.os.replace", refuse)  # the one atomic write renames there
     out = tmp_path / "out" / "s.csv"
     code, _, err = _run(["score", "--model", str(trained_cdnow.model_dir), "--input", str(cdnow_files[1]),
                          "--output", str(out)], capsys)

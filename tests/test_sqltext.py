@@ -102,7 +102,7 @@ WRAPPERS = {"literal", "identifier", "date_literal", "number", "spark_literal", 
 #: Functions of the package that return SQL built by these same rules (checked where they are defined).
 SQL_BUILDERS = {"parsed_sql", "_parsed_columns", "_day_expression", "rfm_sql", "features_sql", "targets_sql",
                 "segment_sql", "_rfm_checks", "_accounting_sql", "csv_safe_sql", "csv_unescape_sql",
-                "_first_chars_sql"}
+                "_first_chars_sql", "_days_sql"}
 #: Names that are not built in the function where they are interpolated, per module, and why they
 #: never hold a user's value. Anything else must be traced to quoting functions and constants.
 TRUSTED: dict[str, dict[str, str]] = {
@@ -112,7 +112,7 @@ TRUSTED: dict[str, dict[str, str]] = {
         "source.late_query": "built by plan_input with date_literal",
         "body": "segment_sql's result, wrapped in this function",
     },
-    "predict.py": {"plan.late_query": "built by batch.plan_input with date_literal"},
+    "predict.py": {"plan.late_query": "built by inputs.plan_input with date_literal"},
     "io.py": {
         "existing": "'VIEW' or 'TABLE', constants of the query that yields it",
         "columns": "_parsed_columns' SQL fragments (identifiers quoted there)",

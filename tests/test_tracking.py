@@ -1,4 +1,5 @@
-"""The MLflow side: pyfunc loading, the REST server of `mlflow models serve`, writing model directories."""
+"""The MLflow side: pyfunc loading (clvmodel.tracking), the REST server of `mlflow models serve`, writing model
+directories (clvmodel.integrations.mlflow_model)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from clvmodel import modeldir, staging, tracking
+from clvmodel import modeldir, staging
+from clvmodel.integrations.mlflow_model import save_model_dir
 from clvmodel import load_model as load  # resolves runs:/ and models:/ URIs
 from clvmodel.errors import ClvError
 from clvmodel.predict import score
@@ -148,7 +150,7 @@ def test_a_folder_that_is_not_a_model_is_refused_and_kept(trained_cdnow, tmp_pat
     precious.mkdir()
     (precious / "thesis.docx").write_text("keep")
     with pytest.raises(ClvError) as caught:
-        tracking.save_model_dir(trained_cdnow.result.model, precious)
+        save_model_dir(trained_cdnow.result.model, precious)
     assert str(caught.value) == (
         f"output.model_dir {precious} exists and is not a clvmodel model directory (no MLmodel file); clvmodel train "
         "replaces only a model directory it wrote: set output.model_dir to a new or empty folder, or move this one "
@@ -171,24 +173,24 @@ def test_a_model_with_a_users_file_in_it_is_refused(trained_cdnow, tmp_path):
     shutil.copytree(trained_cdnow.model_dir, target)
     (target / "notes.txt").write_text("mine")
     with pytest.raises(ClvError, match=r"\(file 'notes.txt' is not in its manifest \(added after training\)\)"):
-        tracking.save_model_dir(trained_cdnow.result.model, target)
+        save_model_dir(trained_cdnow.result.model, target)
     assert (target / "notes.txt").read_text() == "mine"
     (target / "notes.txt").unlink()
     link = tmp_path / "link"
     link.symlink_to(target)
     with pytest.raises(ClvError, match="is a symbolic link"):
-        tracking.save_model_dir(trained_cdnow.result.model, link)
+        save_model_dir(trained_cdnow.result.model, link)
 
 
 def test_an_empty_folder_and_an_older_model_are_replaced(trained_cdnow, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    tracking.save_model_dir(trained_cdnow.result.model, empty)
+    save_model_dir(trained_cdnow.result.model, empty)
     assert modeldir.verify(empty).model.name == "cdnow"
     older = tmp_path / "older"  # written before the manifest existed
     shutil.copytree(trained_cdnow.model_dir, older)
     (older / "clvmodel.manifest.json").unlink()
-    tracking.save_model_dir(trained_cdnow.result.model, older)
+    save_model_dir(trained_cdnow.result.model, older)
     assert modeldir.verify(older).model.name == "cdnow"
 
 
@@ -206,7 +208,7 @@ def test_a_replaced_model_is_never_missing(trained_cdnow, tmp_path, monkeypatch)
         return moved
 
     monkeypatch.setattr(Path, "rename", spy)
-    tracking.save_model_dir(trained_cdnow.result.model, target)
+    save_model_dir(trained_cdnow.result.model, target)
     assert all(seen), "a rename left the model directory missing"
     assert (target / "MLmodel").read_text() != before  # the new one (another model_uuid)
     assert modeldir.verify(target).model.name == "cdnow"
@@ -218,7 +220,7 @@ def test_without_an_atomic_exchange_the_old_model_waits_in_marked_staging(traine
     target = tmp_path / "model"
     shutil.copytree(trained_cdnow.model_dir, target)
     monkeypatch.setattr(modeldir, "_exchange", lambda a, b: False)
-    tracking.save_model_dir(trained_cdnow.result.model, target)
+    save_model_dir(trained_cdnow.result.model, target)
     assert modeldir.verify(target).model.name == "cdnow"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     # Killed after moving the old model aside: the next run puts it back before anything else.
@@ -347,7 +349,7 @@ def test_when_the_second_rename_fails_the_previous_model_is_put_back(trained_cdn
 
     monkeypatch.setattr(Path, "rename", failing)
     with pytest.raises(ClvError, match="No space left on device"):
-        tracking.save_model_dir(trained_cdnow.result.model, target)
+        save_model_dir(trained_cdnow.result.model, target)
     assert (target / "MLmodel").read_bytes() == before
     assert modeldir.verify(target).model.name == "cdnow"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -7,30 +7,19 @@ import pandas as pd
 
 from clvmodel.artifact import TrainedModel
 from clvmodel.models import BetaGeoModel
+from clvmodel.models.bgnbd_simulate import simulate_summary
 from clvmodel.predict import score
 from clvmodel.uncertainty import parameter_draws
 
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+RFM = ["customer_id", "frequency", "recency", "T", "monetary_value"]
 SEGMENTS = {"vip_share": 0.01, "high_share": 0.2, "medium_share": 0.5, "at_risk_below": 0.5, "lost_below": 0.1}
 
 
 def simulate_bgnbd(params: dict[str, float], n: int, T: float, rng: np.random.Generator) -> pd.DataFrame:
-    """BG/NBD customers observed for ``T`` periods (Fader, Hardie & Lee 2005, section 2)."""
-    lam = rng.gamma(params["r"], 1 / params["alpha"], n)
-    p = rng.beta(params["a"], params["b"], n)
-    clock = np.zeros(n)
-    frequency = np.zeros(n, dtype=int)
-    recency = np.zeros(n)
-    active = np.ones(n, dtype=bool)
-    while active.any():
-        clock[active] += rng.exponential(1 / lam[active])
-        bought = active & (clock <= T)
-        frequency[bought] += 1
-        recency[bought] = clock[bought]
-        dies = bought & (rng.random(n) < p)  # after each purchase the customer may drop out
-        active = bought & ~dies
-    return pd.DataFrame({"customer_id": np.arange(n).astype(str), "frequency": frequency.astype(float),
-                         "recency": recency, "T": np.full(n, T), "monetary_value": np.zeros(n)})
+    """``n`` BG/NBD customers observed for ``T`` periods (:mod:`clvmodel.models.bgnbd_simulate`), as RFM rows."""
+    summary = simulate_summary(rng, params, np.full(n, T))
+    return summary.assign(customer_id=np.arange(n).astype(str), monetary_value=0.0)[RFM]
 
 
 def _trained(model: BetaGeoModel, draws: int = 400) -> TrainedModel:

@@ -6,8 +6,10 @@ checksum of everything else. Three or four numbers per model determine every pre
 nothing is pickled and loading executes no code from the model directory: :func:`load` reads
 JSON, checks the format version and the checksum, and rebuilds the models from their parameters.
 
-The MLflow side (the ``MLmodel`` file, logging to a run, ``models:/`` URIs) lives in
-:mod:`clvmodel.tracking`; this module imports mlflow only to resolve such a URI.
+The MLflow side lives elsewhere: the ``MLmodel`` directory is written by
+:mod:`clvmodel.integrations.mlflow_model`, ``models:/`` URIs are fetched by
+:func:`clvmodel.load_model`, and the pyfunc loader is :mod:`clvmodel.tracking`; this module
+imports no mlflow and nothing above it.
 """
 
 from __future__ import annotations
@@ -15,18 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clvmodel import __version__
 from clvmodel import document as schema
 from clvmodel import mlmodel
 from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
-from clvmodel.integrity import document_checksum
+from clvmodel.files import write_atomically
+from clvmodel.integrity import DocumentKind, check_document, document_checksum
 from clvmodel.integrity import package_versions as _versions
 from clvmodel.models import FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel, registry
 
@@ -57,6 +57,17 @@ def _finite(value: Any) -> Any:
 
 
 _checksum = document_checksum
+
+#: How a trained model's document is recognised, and refused (:func:`clvmodel.integrity.check_document`).
+_KIND = DocumentKind(
+    format=FORMAT,
+    version=FORMAT_VERSION,
+    fix="retrain the model",
+    not_ours="{origin} is not a clvmodel model (no '{format}' document); train one with clvmodel train",
+    too_new=("{origin} was written by clvmodel {written_by} in model format {version}; this clvmodel {installed} "
+             "reads format {max_version} at most: upgrade clvmodel"),
+    mismatch="{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it",
+)
 
 
 def _short(value: Any) -> str:
@@ -155,23 +166,7 @@ class TrainedModel:
             One line: not a model document, a newer format, a checksum mismatch, or a field
             that breaks the schema (its dotted name and, cut short, its value).
         """
-        if isinstance(document, dict):  # before hashing: the checksum walks the whole document
-            schema.check_depth(document, origin, "retrain the model")
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise ClvError(f"{origin} is not a clvmodel model (no '{FORMAT}' document); train one with clvmodel train")
-        version = document.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            written_by = (document.get("versions") or {}).get("clvmodel", "?")
-            raise ClvError(
-                f"{origin} was written by clvmodel {written_by} in model format {version}; this clvmodel "
-                f"{__version__} reads format {FORMAT_VERSION} at most: upgrade clvmodel"
-            )
-        try:
-            intact = document.get("checksum") == _checksum(document)
-        except (TypeError, ValueError):  # a value JSON cannot hold (NaN, an object): not what was saved
-            intact = False
-        if not intact:
-            raise ClvError(f"{origin}: checksum mismatch, the model JSON was edited or corrupted; retrain or restore it")
+        check_document(document, _KIND, origin)
         states = document.get("models")
         for name in states if isinstance(states, dict) else ():
             if name not in registry.names():
@@ -202,14 +197,14 @@ class TrainedModel:
             raise ClvError(f"{origin}: malformed model document ({type(err).__name__}: {err}); retrain the model") from None
 
     def write_json(self, path: str | Path) -> Path:
-        """Write the document atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.to_document(), handle, indent=2, sort_keys=True, allow_nan=False)
-        os.replace(tmp, path)
-        return path
+        """Write the document atomically (:func:`clvmodel.files.write_atomically`)."""
+        document = self.to_document()
+
+        def dump(tmp: Path) -> None:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=2, sort_keys=True, allow_nan=False)
+
+        return write_atomically(path, dump)
 
 
 def _json_in_dir(directory: Path) -> Path:
@@ -247,8 +242,8 @@ def load(path: str | Path, *, origin: str | None = None) -> TrainedModel:
     """Load a trained model from a local directory or JSON file.
 
     An MLflow ``models:/``/``runs:/`` URI is fetched first by :func:`clvmodel.load_model` (through
-    :mod:`clvmodel.tracking`, the one module that imports mlflow), which passes the URI as
-    ``origin`` for the messages; this module, low in the flow, imports nothing above it.
+    :mod:`clvmodel.integrations.mlflow_runs`; only that package imports mlflow), which passes the
+    URI as ``origin`` for the messages; this module, low in the flow, imports nothing above it.
     """
     text = origin or str(path)
     local = Path(path)

@@ -6,7 +6,8 @@ DuckDB ``chunk_size`` rows at a time, scored with :func:`clvmodel.predict.score`
 the chunk's unique rows) and appended to a temporary Parquet file. Segments rank customers across
 the whole file, so they are assigned afterwards in one DuckDB query over that file (an
 out-of-core sort, within DuckDB's memory limit), which writes the output — again to a temporary
-file renamed into place. Memory is bounded by the chunk size, not by the number of customers.
+file renamed into place (:func:`clvmodel.files.write_atomically`). Memory is bounded by the chunk
+size, not by the number of customers.
 
 Ties in predicted CLV are broken by customer id, as in :func:`clvmodel.segments.assign_segments`,
 so the streamed scores equal the one-shot scores exactly.
@@ -14,13 +15,10 @@ so the streamed scores equal the one-shot scores exactly.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -30,101 +28,14 @@ import pyarrow.parquet as pq
 from clvmodel.artifact import TrainedModel
 from clvmodel.customers import validate_rfm
 from clvmodel.errors import ClvError
+from clvmodel.files import write_atomically
+from clvmodel.inputs import BatchInput, plan_input  # noqa: F401 - plan_input re-exported (public name)
 from clvmodel.predict import score
-from clvmodel.sqltext import date_literal, identifier, literal, number
+from clvmodel.sqltext import literal, number
 
 __all__ = ["BatchInput", "BatchReport", "plan_input", "score_relation", "segment_sql", "output_summary"]
 
 DEFAULT_CHUNK = 250_000
-
-
-@dataclass
-class BatchInput:
-    """Where the RFM rows come from, as DuckDB queries on one connection."""
-
-    query: str  # customer_id, frequency, recency, T[, monetary_value]
-    kind: str  # "rfm" or "transactions"
-    as_of: Any = None
-    late_query: str | None = None  # customer_id of customers first seen after as_of
-    ignored_transactions: int = 0
-    challenger: pd.DataFrame | None = None  # its predictions over its training window
-
-
-def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnection, *, as_of: Any = None) -> BatchInput:
-    """Tell an RFM table from a transaction log and describe it as queries, without reading it.
-
-    The one place the kind of a customer file is decided: ``frequency, recency, T`` make it RFM;
-    the model's transaction columns make it a transaction log, read exactly as in training (same
-    date format, delimiter and cleaning rules) and summarised as of ``as_of`` (default: its last
-    day). :func:`clvmodel.predict.read_input` materialises the same plan in memory.
-    """
-    from clvmodel import checks, io, rfm
-    from clvmodel.config import DataConfig
-    from clvmodel.predict import _columns_of
-
-    path = Path(path)
-    if not path.is_file():
-        raise ClvError(f"input file {path} not found")
-    header = _columns_of(path, model)
-    repeated = checks.duplicate_header_message(path, checks.header_names(path))  # DuckDB would read T, T_1
-    if repeated:
-        raise ClvError(repeated)
-    # The path goes into a query string that several callers wrap and run (read_input, the
-    # streaming scorer), so it is quoted here rather than passed as a parameter.
-    source_sql = literal(path.as_posix())
-    if {"frequency", "recency", "T"} <= set(header):
-        if as_of is not None:
-            raise ClvError(f"--as-of applies to transaction input, and {path} is an RFM table (already summarised); drop --as-of")
-        columns = ["customer_id", "frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in header else [])
-        if "customer_id" not in header:
-            raise ClvError(f"{path}: missing RFM column(s) customer_id (columns: {', '.join(header)})")
-        reader = (f"read_parquet({source_sql})" if path.suffix.lower() in {".parquet", ".pq"}
-                  else f"read_csv({source_sql}, header=true, all_varchar=true)")
-        if path.suffix.lower() in {".parquet", ".pq"}:  # 7.0 would become the id '7.0'
-            checks.check_id_type(str(path), "customer_id", con.execute(
-                f"SELECT column_type FROM (DESCRIBE SELECT customer_id FROM {reader})").fetchone()[0])
-        # Text in, numbers checked per chunk by customers.validate_rfm (one-line errors, not casts).
-        cid = f"CAST({identifier('customer_id')} AS VARCHAR)"
-        if path.suffix.lower() not in {".parquet", ".pq"}:  # a CSV clvmodel wrote: drop the quote of io.csv_safe
-            cid = io.csv_unescape_sql(cid)
-        select = ", ".join(f"{cid} AS {identifier(c)}" if c == "customer_id" else identifier(c) for c in columns)
-        return BatchInput(f"SELECT {select} FROM {reader}", "rfm")
-    data_cfg = dict(model.config.get("data") or {})
-    data_cfg["source"] = str(path)
-    names = model.columns
-    if not all(names[r] in header for r in ("customer_id", "date", "amount")):
-        hint = ""
-        if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|", ",")):
-            hint = " (one column: is the file delimited by something other than the model's delimiter?)"
-        raise ClvError(
-            f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
-            f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
-            f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
-        )
-    if isinstance(as_of, dt.datetime):  # a timestamp from the Python API: its day, as DuckDB's max(day) gives
-        as_of = as_of.date()
-    report = io.load_transactions(con, DataConfig.model_validate(data_cfg), observation_end=as_of)
-    # `days` (built by the load) rather than `transactions`: a typed Parquet source is a view,
-    # and these counts then need no second read of the file.
-    first, last = con.execute("SELECT min(day), max(day) FROM days").fetchall()[0]
-    as_of = as_of or last
-    if as_of < first:
-        raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
-    ignored = con.execute("SELECT coalesce(sum(n), 0) FROM days WHERE day > ?", [as_of]).fetchall()[0][0]
-    if model.time_unit not in rfm.UNIT_DAYS:
-        raise ClvError(
-            f"{path}: this model is in {model.time_unit}s (trained on an RFM summary), and a transaction log is "
-            "summarised in days or weeks; pass an RFM table (customer_id, frequency, recency, T) in "
-            f"{model.time_unit}s instead"
-        )
-    query = rfm.rfm_sql("days", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False, per_day=True)
-    late = f"SELECT customer_id FROM days GROUP BY customer_id HAVING min(day) > {date_literal(as_of)}"
-    challenger = None
-    if model.challenger is not None:
-        challenger = model.challenger.predict(con, cut=as_of, horizon_periods=model.challenger.window_periods_)
-        if report.rereads_source:  # the challenger read a Parquet source again: still the file loaded?
-            io.check_unchanged(report)
-    return BatchInput(query, "transactions", as_of, late, int(ignored), challenger)
 
 
 @dataclass
@@ -222,7 +133,8 @@ def score_relation(
     output.parent.mkdir(parents=True, exist_ok=True)
     from clvmodel.staging import make_staging, release  # here, not above: one isolated change (issue 12)
 
-    # Named as ours, so a later run removes it if this one is killed (clvmodel.staging).
+    # The chunks' scores wait in a folder named as ours, so a later run removes it if this one is
+    # killed (clvmodel.staging); the output itself is written by files.write_atomically.
     work = make_staging(output)
     scored = work / "scored.parquet"
     show = sys.stderr.isatty() if progress is None else progress
@@ -247,7 +159,6 @@ def score_relation(
             writer.close()
         if bar is not None:
             bar.close()
-        final = work / f"final{suffix}"
         fmt = "(FORMAT csv, HEADER)" if suffix == ".csv" else "(FORMAT parquet)"
         body = segment_sql(f"read_parquet({literal(str(scored))})", model.segments, total)
         if source.challenger is not None and model.challenger is not None:
@@ -260,15 +171,19 @@ def score_relation(
                     f"SELECT customer_id, 'first_purchase_after_as_of' AS status FROM ({source.late_query})")
         if suffix == ".csv":  # formula-looking ids neutralised for spreadsheets (io.FORMULA_START)
             body = f"SELECT * REPLACE ({io.csv_safe_sql('customer_id')} AS customer_id) FROM ({body})"
-        # The output's folder is the user's (a quote in it is legal): a parameter, not SQL text.
-        con.execute(f"COPY ({body}) TO ? {fmt}", [str(final)])
-        # Nothing lost: every input customer is a row of the output, scored or with a status.
         late = con.execute(f"SELECT count(*) FROM ({source.late_query})").fetchall()[0][0] if source.late_query else 0
         reader = "read_csv" if suffix == ".csv" else "read_parquet"
-        written = con.execute(f"SELECT count(*) FROM {reader}(?)", [str(final)]).fetchall()[0][0]
-        if written != total + late:
-            raise RuntimeError(f"clvmodel bug: {written:,} rows written for {total:,} scored + {late:,} refused customers")
-        os.replace(final, output)
+
+        def copy(final: Path) -> None:
+            # The output's folder is the user's (a quote in it is legal): a parameter, not SQL text.
+            con.execute(f"COPY ({body}) TO ? {fmt}", [str(final)])
+            # Nothing lost: every input customer is a row of the output, scored or with a status
+            # (checked before the rename, so a short file never replaces the previous output).
+            written = con.execute(f"SELECT count(*) FROM {reader}(?)", [str(final)]).fetchall()[0][0]
+            if written != total + late:
+                raise RuntimeError(f"clvmodel bug: {written:,} rows written for {total:,} scored + {late:,} refused customers")
+
+        write_atomically(output, copy)
     except OSError as err:
         raise ClvError(f"cannot write {output}: {err.strerror or err}; check the folder's permissions and free space") from None
     finally:

@@ -177,6 +177,7 @@ def score(
     """Score a customer file into one CLV forecast row per customer (streamed in chunks)."""
     from clvmodel import batch, io
     from clvmodel import load_model as load
+    from clvmodel.inputs import plan_input
     from clvmodel.predict import _check_options
 
     # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
@@ -207,7 +208,7 @@ def score(
         return
     con = io.connect()
     try:
-        source = batch.plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"))
+        source = plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"))
         batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
                              discount_rate=discount_rate, margin=margin)
         print(render.render_score(*batch.output_summary(con, output), source, output))

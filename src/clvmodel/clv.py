@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvmodel.models.alive import alive_product, distinct_pairs
 from clvmodel.models.gamma_gamma import GammaGammaModel
 from clvmodel.models.purchase import PurchaseModel
 
@@ -111,11 +112,9 @@ def _discounted_purchases(
     p_alive = purchases.p_alive(x, tx, T)
     pair_x, pair_T, pair_of_row = distinct_pairs(x, T)
     given_alive = purchases.expected_purchases_if_alive(pair_x, pair_T, t=t)  # (H, pairs)
-    # Products formed in place: every fresh n-vector costs page faults on a first call.
-    expected = given_alive[-1][pair_of_row]
-    expected *= p_alive
-    # E[Y(t)] >= 0; a closed form (lifetimes' for MBG/NBD, Pareto/NBD) can cancel to about -1e-9 near t = 0.
-    np.maximum(expected, 0.0, out=expected)
+    expected = alive_product(p_alive, given_alive[-1], pair_of_row)
+    # The same factorisation for the discounted sum: P(alive) >= 0 factors out of the clip and
+    # out of the sum over periods, which is formed once per pair.
     steps = np.diff(np.maximum(given_alive, 0.0), axis=0, prepend=0.0) * weights[:, None]  # (H, pairs)
     discounted = _in_period_order(steps)[pair_of_row]
     discounted *= p_alive
@@ -148,41 +147,3 @@ def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
         for name, values in columns.items()
     }
     return pd.DataFrame(series, index=index, copy=False)
-
-
-def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct ``(x, T)`` pairs and each row's pair: ``(pair_x, pair_T, pair_of_row)``.
-
-    Each column is coded on its own (repeat counts directly, T by one hash pass) and the pair of
-    codes is numbered through a table of every possible pair when that is small, as it is for
-    real summaries (a few hundred counts × a few hundred ages): about three times faster than a
-    group-by on both columns (:func:`clvmodel.models.base.collapse`), whose sorted groups are
-    not needed here. Each pair's forecast is elementwise, so the order of the pairs changes no
-    value. Missing values form their own group, as in ``collapse``.
-    """
-    T_code, T_values = pd.factorize(T, use_na_sentinel=False)
-    combined, x_values = _count_codes(x)  # x's codes, made the pairs' in place
-    width = max(len(T_values), 1)
-    combined *= width
-    combined += T_code
-    size = len(x_values) * width
-    if size <= 4 * len(x) + 4096:
-        table = np.zeros(size, dtype=np.intp)
-        table[combined] = 1
-        present = np.flatnonzero(table)
-        table[present] = np.arange(len(present))
-        pair_of_row = table[combined]
-    else:
-        pair_of_row, present = pd.factorize(combined)
-    return np.asarray(x_values)[present // width], np.asarray(T_values)[present % width], pair_of_row
-
-
-def _count_codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and values of a column of repeat counts: the counts themselves when they are small whole
-    numbers (no hashing), else by :func:`pandas.factorize`."""
-    if len(x) and np.isfinite(top := x.max()) and 0 <= x.min() and top < 2**20:
-        codes = x.astype(np.intp)
-        if np.array_equal(codes, x):  # whole numbers (compared in float, chunk by chunk)
-            return codes, np.arange(int(top) + 1, dtype=float)
-    codes, values = pd.factorize(x, use_na_sentinel=False)
-    return codes.astype(np.intp), np.asarray(values)

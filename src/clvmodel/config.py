@@ -43,6 +43,8 @@ import difflib
 import reprlib
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,6 +88,8 @@ __all__ = [
     "parse_yaml",
     "excerpt",
     "cut",
+    "Problem",
+    "one_line",
 ]
 
 #: The longest CLV horizon, per time unit: 100 years (36,525 days, 5,217 whole weeks). Longer
@@ -556,16 +560,15 @@ def _example(loc: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _one_line(error: ValidationError, origin: str) -> str:
-    """The first problem pydantic found, on one line: where, what, and how to fix it."""
-    first = error.errors(include_url=False)[0]
-    raw_loc = tuple(first["loc"])
+def _describe(problem: Problem) -> str:
+    """A config's problem (:func:`one_line`): where, what, and how to fix it, with an example."""
+    raw_loc = problem.loc
     tag = str(raw_loc[1]) if len(raw_loc) > 1 and raw_loc[0] == "data" and raw_loc[1] in _DATA_SECTIONS else None
     loc = _without_tag(raw_loc)
     where = ".".join(str(p) for p in loc) or "config"
-    kind = first["type"]
+    kind = problem.kind
     if kind == "union_tag_invalid":
-        return f"{origin}: {where}.format must be one of: {', '.join(_DATA_SECTIONS)} (got {excerpt(first['ctx']['tag'])})"
+        return f"{where}.format must be one of: {', '.join(_DATA_SECTIONS)} (got {excerpt(problem.context.get('tag'))})"
     if kind == "extra_forbidden":
         section = _section(loc, tag)
         keys = list(section.model_fields) if section is not None else []
@@ -573,14 +576,14 @@ def _one_line(error: ValidationError, origin: str) -> str:
         hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""
         parent = ".".join(str(p) for p in loc[:-1])
         listed = f"; keys {'of ' + parent if parent else 'at the top level'}: {', '.join(keys)}" if keys else ""
-        return f"{origin}: unknown config key '{where}'{hint}; remove it or fix its spelling{listed}"
+        return f"unknown config key '{where}'{hint}; remove it or fix its spelling{listed}"
     example = _example(loc) if loc else None
     if kind == "missing":
-        return f"{origin}: missing config key '{where}'; add it" + (f", e.g. {where}: {example}" if example else "")
-    msg = first["msg"].removeprefix("Value error, ")
-    given = first.get("input")
+        return f"missing config key '{where}'; add it" + (f", e.g. {where}: {example}" if example else "")
+    msg = problem.message
+    given = problem.given
     if not loc:  # a rule across keys: the input is the whole config, not worth echoing
-        return f"{origin}: {msg}"
+        return msg
     if kind == "value_error":  # our own validators' messages name the fix themselves
         fix = ""
     else:
@@ -588,8 +591,8 @@ def _one_line(error: ValidationError, origin: str) -> str:
         fix = "; " + fix + (f", e.g. {where}: {example}" if example else "")
     shown = excerpt(given)
     if isinstance(given, (dict, list)) and len(shown) > 60:  # a section: the message says enough
-        return f"{origin}: {where}: {msg}{fix}"
-    return f"{origin}: {where}: {msg} (got {shown}){fix}"
+        return f"{where}: {msg}{fix}"
+    return f"{where}: {msg} (got {shown}){fix}"
 
 
 def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
@@ -599,7 +602,7 @@ def parse_config(raw: dict[str, Any], origin: str = "config") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ClvError(_one_line(err, origin)) from None
+        raise ClvError(one_line(err, origin, _describe)) from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -654,6 +657,65 @@ def cut(text: str, limit: int = MAX_ECHO) -> str:
     """``text`` on one line, at most ``limit`` characters (and ``…`` when cut)."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first problem of a pydantic :class:`~pydantic.ValidationError`, as :func:`one_line` hands it on."""
+
+    #: Where: the keys from the top of the validated mapping (a caller's prefix first).
+    loc: tuple[Any, ...]
+    #: pydantic's error type, e.g. ``missing``, ``extra_forbidden``, ``int_parsing``, ``value_error``.
+    kind: str
+    #: pydantic's message, without the ``Value error, `` it puts before a validator's own.
+    message: str
+    #: The value refused (the user's: show it through :func:`excerpt` only).
+    given: Any
+    #: pydantic's context (a bound, the validator's exception).
+    context: dict[str, Any]
+    #: How many more problems pydantic found.
+    others: int
+
+    @property
+    def where(self) -> str:
+        """``loc`` as a dotted key, e.g. ``clv.margin``; empty for a rule across keys."""
+        return ".".join(str(part) for part in self.loc)
+
+
+def one_line(
+    error: ValidationError, origin: str, describe: Callable[[Problem], str], *, prefix: tuple[str, ...] = ()
+) -> str:
+    """A pydantic error as one line: ``"<origin>: <what describe says about the first problem>"``.
+
+    The one translation of pydantic's multi-line report, used for the config
+    (:func:`parse_config`), the model document (:func:`clvmodel.document.validate`) and the CAC
+    config (:func:`clvmodel.budget.cac_config.parse_cac_config`). Each caller's ``describe`` words
+    the problem for its readers — a config key with an example, a document field and the advice
+    to retrain, a channel with its hint — since those differ; taking the error apart and keeping
+    the result on one line is done here.
+
+    Parameters
+    ----------
+    error
+        pydantic's error; only its first problem is described (``others`` counts the rest).
+    origin
+        What was validated: a file name, ``config``, a model directory.
+    describe
+        Words a :class:`Problem`; its text follows ``origin`` and ``": "``.
+    prefix
+        Keys to put before pydantic's location (a section validated on its own, e.g. ``("config",)``).
+    """
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    problem = Problem(
+        loc=(*prefix, *tuple(first.get("loc", ()))),
+        kind=first.get("type", ""),
+        message=str(first.get("msg", "")).removeprefix("Value error, "),
+        given=first.get("input"),
+        context=dict(first.get("ctx") or {}),
+        others=len(errors) - 1,
+    )
+    return f"{origin}: {describe(problem)}".replace("\n", " ")
 
 
 class _BoundedLoader(yaml.SafeLoader):

@@ -26,7 +26,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, Field, ValidationError, field_validator, model_validator
 
-from clvmodel.config import ClvConfig, Config, DataConfig, SegmentConfig, SummaryDataConfig, _data_kind, excerpt
+from clvmodel.config import (
+    ClvConfig,
+    Config,
+    DataConfig,
+    Problem,
+    SegmentConfig,
+    SummaryDataConfig,
+    _data_kind,
+    excerpt,
+    one_line,
+)
 from clvmodel.errors import ClvError
 from clvmodel.models import registry
 
@@ -359,20 +369,19 @@ def _excerpt(value: Any, limit: int = 40) -> str:
     return excerpt(value, limit - 1)
 
 
-def _one_line(error: ValidationError, origin: str, prefix: tuple[str, ...] = ()) -> str:
-    """The first problem, on one line: where in the document, what, the value (cut short)."""
-    first = error.errors(include_url=False)[0]
-    loc = list(first["loc"])
+def _describe(problem: Problem) -> str:
+    """A document's problem (:func:`clvmodel.config.one_line`): where in the document, what, the value (cut short)."""
+    loc = list(problem.loc)
     if len(loc) > 2 and loc[0] == "models" and loc[2] in ("fitted", "subscription"):
         del loc[2]  # the union's tag (:func:`_state_kind`), not a key of the document
-    if len(loc) > 1 and (*prefix, *loc)[:2] == ("config", "data") and loc[1] in ("transactions", "rfm"):
-        del loc[1]  # the data section's tag (:func:`clvmodel.config._data_kind`)
-    where = ".".join(str(part) for part in (*prefix, *loc))
-    msg = " ".join(first["msg"].removeprefix("Value error, ").split())  # one line, whatever a validator wrote
-    given = first.get("input")
-    shown = "" if isinstance(given, (dict, list)) or first["type"] == "value_error" else f" (got {_excerpt(given)})"
+    if len(loc) > 2 and loc[:2] == ["config", "data"] and loc[2] in ("transactions", "rfm"):
+        del loc[2]  # the data section's tag (:func:`clvmodel.config._data_kind`)
+    where = ".".join(str(part) for part in loc)
+    msg = " ".join(problem.message.split())  # one line, whatever a validator wrote
+    given = problem.given
+    shown = "" if isinstance(given, (dict, list)) or problem.kind == "value_error" else f" (got {_excerpt(given)})"
     place = f" at {where}" if where else ""
-    return f"{origin}: invalid model document{place}: {msg}{shown}; retrain the model or restore its directory"
+    return f"invalid model document{place}: {msg}{shown}; retrain the model or restore its directory"
 
 
 def validate(document: dict[str, Any], origin: str) -> ModelDocument:
@@ -391,12 +400,12 @@ def validate(document: dict[str, Any], origin: str) -> ModelDocument:
     try:
         checked = ModelDocument.model_validate_json(text, strict=True)
     except ValidationError as err:
-        raise ClvError(_one_line(err, origin)) from None
+        raise ClvError(one_line(err, origin, _describe)) from None
     if checked.config:  # empty in models built by hand through the Python API
         try:
             config = DocumentConfig.model_validate_json(json.dumps(checked.config), strict=True)
         except ValidationError as err:
-            raise ClvError(_one_line(err, origin, prefix=("config",))) from None
+            raise ClvError(one_line(err, origin, _describe, prefix=("config",))) from None
         unit = config.subscriptions.period if config.subscriptions is not None else config.time_unit
         if unit != checked.time_unit:
             raise ClvError(

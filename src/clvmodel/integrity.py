@@ -14,16 +14,17 @@ import os
 import platform
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from clvmodel.config import cut, excerpt
-from clvmodel.document import parse_json
+from clvmodel.document import check_depth, parse_json
 from clvmodel.errors import ClvError
 
-__all__ = ["package_versions", "document_checksum", "MANIFEST_NAME", "MANIFEST_FORMAT", "digest", "read_tree",
-           "write_manifest", "check_manifest", "check_listing", "scan_tree"]
+__all__ = ["package_versions", "document_checksum", "DocumentKind", "check_document", "MANIFEST_NAME",
+           "MANIFEST_FORMAT", "digest", "read_tree", "write_manifest", "check_manifest", "check_listing", "scan_tree"]
 
 #: The list of every file of a model directory with its SHA-256, written last by ``train``.
 MANIFEST_NAME = "clvmodel.manifest.json"
@@ -54,6 +55,62 @@ def document_checksum(document: dict[str, Any]) -> str:
     body = {k: v for k, v in document.items() if k != "checksum"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A kind of saved document (the trained model's, the challenger's) and how its refusals read.
+
+    The messages are :meth:`str.format` templates over ``origin``, ``format``, ``version`` (the
+    document's ``format_version``, any value), ``max_version``, ``written_by`` (the clvmodel version
+    the document names) and ``installed`` (this clvmodel's).
+    """
+
+    format: str
+    version: int
+    fix: str  #: the advice after a document nested too deep
+    not_ours: str
+    too_new: str
+    mismatch: str
+
+
+def check_document(document: Any, kind: DocumentKind, origin: str) -> dict[str, Any]:
+    """Check what every saved document carries: its format, a version this clvmodel reads, its checksum.
+
+    In that order, each before anything else of the document is used: the nesting depth before
+    hashing (the checksum walks the whole document), the format before the version (a document of
+    another kind is named as such), the checksum last. A value JSON cannot hold (NaN, an object)
+    makes a mismatch: it is not what was saved. The checksum detects corruption, not tampering;
+    the caller validates every field next.
+
+    Returns
+    -------
+    dict
+        ``document``, checked.
+
+    Raises
+    ------
+    ClvError
+        One line, from ``kind``'s templates.
+    """
+    from clvmodel import __version__
+
+    if isinstance(document, dict):
+        check_depth(document, origin, kind.fix)
+    if not isinstance(document, dict) or document.get("format") != kind.format:
+        raise ClvError(kind.not_ours.format(origin=origin, format=kind.format))
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > kind.version:
+        written_by = (document.get("versions") or {}).get("clvmodel", "?")
+        raise ClvError(kind.too_new.format(origin=origin, version=version, max_version=kind.version,
+                                           written_by=written_by, installed=__version__))
+    try:
+        intact = document.get("checksum") == document_checksum(document)
+    except (TypeError, ValueError):
+        intact = False
+    if not intact:
+        raise ClvError(kind.mismatch.format(origin=origin))
+    return document
 
 
 def digest(data: bytes) -> str:

@@ -795,24 +795,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _atomic(path: Path, write: Any) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    from clvmodel.staging import make_staging, release
+    """:func:`clvmodel.files.write_atomically`, its failure said as a user's problem (one line)."""
+    from clvmodel.files import write_atomically
 
-    # The temporary file is in a staging folder (clvmodel.staging), so a run killed mid-write
-    # leaves nothing the next run does not remove.
-    work = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        work = make_staging(path)
-        tmp = work / path.name
-        write(str(tmp))
-        os.replace(tmp, path)
+        return write_atomically(path, lambda tmp: write(str(tmp)))
     except OSError as err:
         raise ClvError(f"cannot write {path}: {err.strerror or err}; check the folder's permissions and free space") from None
-    finally:
-        if work is not None:
-            release(work)
-    return path
 
 
 def write_figure(figure: Any, path: str | Path) -> Path:

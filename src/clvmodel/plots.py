@@ -7,56 +7,60 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram", "leaderboard_chart"]
+
+
+def _axes(width: float, height: float) -> tuple[Figure, Axes]:
+    """A new figure of ``width`` × ``height`` inches and its one set of axes."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _finish(fig: Figure, ax: Axes, xlabel: str, ylabel: str, *, legend: bool = True) -> Figure:
+    """Label the axes, add the legend, and lay the figure out: the last steps of every one-axes chart."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def cumulative_transactions(
     actual: pd.Series, predicted: np.ndarray, *, calibration_period: float | None, unit: str, model: str = "BG/NBD"
 ) -> Figure:
     """Cumulative repeat transactions, actual vs the purchase model (Fader, Hardie & Lee 2005, fig. 2)."""
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.subplots()
+    fig, ax = _axes(8, 4.5)
     ax.plot(actual.index, actual.cumsum().to_numpy(), label="actual", color="black")
     ax.plot(actual.index, predicted, label=model, color="tab:blue", linestyle="--")
     if calibration_period is not None:
         ax.axvline(calibration_period, color="grey", linestyle=":", label="calibration end")
-    ax.set_xlabel(f"{unit}s since the first purchase in the data")
-    ax.set_ylabel("cumulative repeat transactions")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, f"{unit}s since the first purchase in the data", "cumulative repeat transactions")
 
 
 def holdout_by_frequency(table: pd.DataFrame) -> Figure:
     """Mean holdout purchases by calibration frequency, actual vs each model (paper's fig. 3)."""
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.subplots()
+    fig, ax = _axes(8, 4.5)
     models = [c for c in table.columns if c not in {"frequency", "customers"}]
     for column in models:
         style = {"color": "black"} if column == "actual" else {"linestyle": "--", "marker": "o"}
         ax.plot(table["frequency"], table[column], label=column, **style)
-    ax.set_xlabel("repeat purchases in the calibration period")
-    ax.set_ylabel("mean purchases in the holdout period")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "repeat purchases in the calibration period", "mean purchases in the holdout period")
 
 
 def p_alive_histogram(p_alive: np.ndarray) -> Figure:
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
+    """Customers by P(alive), in twenty bins of 0.05."""
+    fig, ax = _axes(6, 4)
     ax.hist(p_alive, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
-    ax.set_xlabel("P(alive)")
-    ax.set_ylabel("customers")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "P(alive)", "customers", legend=False)
 
 
 def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str) -> Figure:
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
+    """Customers by predicted CLV on a log scale (customers with none left out)."""
+    fig, ax = _axes(6, 4)
     positive = clv[clv > 0]
     bins: np.ndarray | int = 20
     if len(positive):
@@ -69,10 +73,7 @@ def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str) -> Figure:
     ax.hist(positive, bins=bins, color="tab:green", edgecolor="white")
     if len(positive):
         ax.set_xscale("log")
-    ax.set_xlabel(f"predicted CLV over {horizon} {unit}s")
-    ax.set_ylabel("customers")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, f"predicted CLV over {horizon} {unit}s", "customers", legend=False)
 
 
 def leaderboard_chart(board: pd.DataFrame) -> Figure:
@@ -94,13 +95,8 @@ def leaderboard_chart(board: pd.DataFrame) -> Figure:
 
 def survival_projection(projection: pd.DataFrame, fitted_periods: int, period: str) -> Figure:
     """Customers still active, actual vs the sBG projection (Fader & Hardie 2007, figure 2)."""
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
+    fig, ax = _axes(7, 4)
     ax.plot(projection["period"], projection["actual"], "o-", color="black", label="actual")
     ax.plot(projection["period"], projection["expected"], "--", color="tab:blue", label="sBG")
     ax.axvline(fitted_periods, color="grey", linestyle=":", label="end of fit")
-    ax.set_xlabel(f"{period}s since acquisition")
-    ax.set_ylabel("customers still active")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, f"{period}s since acquisition", "customers still active")

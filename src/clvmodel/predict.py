@@ -263,15 +263,16 @@ def _text_column(labels: tuple[str, ...], codes: np.ndarray) -> Any:
 def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None = None) -> ScoreInput:
     """Read a customer file into memory: an RFM table, or a transaction log summarised as of ``as_of``.
 
-    The kind is told from the columns by :func:`clvmodel.batch.plan_input` (the streaming scorer
+    The kind is told from the columns by :func:`clvmodel.inputs.plan_input` (the streaming scorer
     uses the same plan); customers whose first purchase comes after ``as_of`` are kept with a
     status.
     """
-    from clvmodel import batch, io
+    from clvmodel import io
+    from clvmodel.inputs import plan_input
 
     con = io.connect()
     try:
-        plan = batch.plan_input(model, path, con, as_of=as_of)
+        plan = plan_input(model, path, con, as_of=as_of)
         rows = con.sql(plan.query).df()
         late = con.sql(f"{plan.late_query} ORDER BY 1").fetchall() if plan.late_query else []
     finally:
@@ -287,42 +288,3 @@ def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None =
         plan.ignored_transactions,
         plan.challenger,
     )
-
-
-def _columns_of(path: Path, model: TrainedModel) -> list[str]:
-    """Column names of a CSV/Parquet file without reading it whole."""
-    import duckdb
-
-    from clvmodel.io import not_utf8_message
-
-    data_cfg = model.config.get("data") or {}
-    encoding = data_cfg.get("encoding") or "utf-8"
-    parquet = path.suffix.lower() in {".parquet", ".pq"}
-    if not parquet and path.stat().st_size == 0:
-        raise ClvError(f"{path} is empty (0 bytes); pass an RFM table or a transaction log with a header line")
-    # The path, the delimiter and the encoding are prepared parameters, never SQL text: the
-    # file name is the user's and the two settings come from the model document.
-    con = duckdb.connect(":memory:")
-    try:
-        if parquet:
-            rel = con.sql("SELECT * FROM read_parquet(?) LIMIT 0", params=[path.as_posix()])
-        elif data_cfg.get("delimiter") == "whitespace":
-            return list(pd.read_csv(path, sep=r"\s+", nrows=0, encoding=encoding).columns)
-        else:
-            rel = con.sql(
-                "SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true, encoding=?, skip=0) LIMIT 0",
-                params=[path.as_posix(), data_cfg.get("delimiter", ","), encoding],
-            )
-        return list(rel.columns)
-    except (duckdb.Error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
-        text = str(err).strip()
-        if encoding == "utf-8" and (isinstance(err, UnicodeError) or "unicode" in text.lower() or "utf-8" in text.lower()):
-            message = not_utf8_message(path, "re-save it as UTF-8 (the model reads its data.encoding, utf-8)")
-            if message:
-                raise ClvError(message) from None
-        from clvmodel.config import DataConfig
-        from clvmodel.io import read_error
-
-        raise read_error(str(path), [str(path)], DataConfig.model_validate({**data_cfg, "source": str(path)}), err) from None
-    finally:
-        con.close()

@@ -42,6 +42,15 @@ def _text(value: object, what: str) -> str:
     return value
 
 
+def _enclosed(value: object, what: str, quote: str) -> str:
+    """``value`` between two ``quote`` characters, each ``quote`` inside doubled (SQL's own escape).
+
+    The rule of a DuckDB literal (``'``), a DuckDB identifier (``"``) and a Spark identifier
+    (backtick); a Spark literal escapes with backslashes instead (:func:`spark_literal`).
+    """
+    return quote + _text(value, what).replace(quote, quote * 2) + quote
+
+
 def literal(text: str) -> str:
     """A DuckDB string literal: ``it's`` becomes ``'it''s'``.
 
@@ -62,7 +71,7 @@ def literal(text: str) -> str:
     TypeError
         ``text`` is not a ``str`` (a bug in the caller, not the user's input).
     """
-    return "'" + _text(text, "value").replace("'", "''") + "'"
+    return _enclosed(text, "value", "'")
 
 
 def identifier(name: str) -> str:
@@ -73,7 +82,7 @@ def identifier(name: str) -> str:
     ClvError
         ``name`` holds a NUL character.
     """
-    return '"' + _text(name, "column name").replace('"', '""') + '"'
+    return _enclosed(name, "column name", '"')
 
 
 def spark_literal(text: str) -> str:
@@ -100,7 +109,7 @@ def spark_identifier(name: str) -> str:
     ClvError
         ``name`` holds a NUL character.
     """
-    return "`" + _text(name, "column name").replace("`", "``") + "`"
+    return _enclosed(name, "column name", "`")
 
 
 def date_literal(value: dt.date) -> str:

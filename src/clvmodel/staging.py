@@ -36,8 +36,10 @@ __all__ = ["LOCK_NAME", "UNLOCKED_GRACE", "make_staging", "clean_stale", "releas
 LOCK_NAME = "clvmodel.lock"
 #: A folder without a lock file (a run killed within microseconds of making it) is abandoned after this.
 UNLOCKED_GRACE = 60.0
-#: Everything clvmodel writes into a staging folder (train: src, model, previous; score: scored,
-#: final; an atomic write: a file named as the target).
+#: Everything clvmodel writes into a staging folder (train: src, model, previous; score: scored;
+#: an atomic write, :mod:`clvmodel.files`: a file named as the target). ``final.*`` is what a
+#: streamed score wrote before its output went through that atomic write: still recognised, so a
+#: folder left by an older run is still cleaned.
 _CONTENTS = {LOCK_NAME, "src", "model", "previous", "scored.parquet", "final.csv", "final.parquet", "final.pq"}
 #: The locks this process holds, by folder (released by :func:`release` or at exit).
 _HELD: dict[Path, int] = {}

@@ -1,207 +1,30 @@
-"""The only import of mlflow: runs, params, metrics, artifacts, URI downloads and the pyfunc model.
+"""The pyfunc loader every saved ``MLmodel`` names (``loader_module: clvmodel.tracking``).
 
-:func:`clvmodel.artifact.load` reads local directories only; :func:`clvmodel.load_model` fetches
-a ``models:/``/``runs:/`` URI through :func:`download_model` first, so nothing low in the flow
-imports this module.
+MLflow's ``mlflow.pyfunc.load_model`` (and so ``mlflow models serve``) imports this module and
+calls :func:`_load_pyfunc` with the model directory's JSON document; :class:`ClvPyfunc` scores
+with :func:`clvmodel.predict.score`, or :func:`clvmodel.subscription.score_subscribers` for an
+sBG model. The module keeps this name and these two entry points so that every model directory
+ever written keeps loading.
 
-Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else MLflow's default (``sqlite:///mlflow.db`` in
-the working directory, MLflow 3).
+High in the flow: it calls the scorers. The low side of MLflow — the run logger, the URI download
+and the model-directory writer — is :mod:`clvmodel.integrations`, which the pipelines call; this
+module imports neither that package nor mlflow (MLflow has imported itself before it calls us).
 
-The model directory is an MLflow model in the ``loader_module`` form: its ``MLmodel`` names
-:mod:`clvmodel.tracking` (this installed module) and the JSON document as data. Loading it with
-``mlflow.pyfunc.load_model`` or serving it with ``mlflow models serve`` therefore runs only
-installed code and reads only JSON — no pickle, no code copied into the model directory — *as long
-as the directory is one clvmodel wrote*: MLflow imports whatever ``loader_module`` and ``code`` an
-``MLmodel`` names, so on a directory from someone else use ``clvmodel serve``
-(:mod:`clvmodel.serve`), which verifies every file first (:mod:`clvmodel.modeldir`).
+A model directory from someone else is code to MLflow (it imports whatever ``loader_module`` and
+``code`` the ``MLmodel`` names, see :mod:`clvmodel.modeldir`): serve such a directory with
+``clvmodel serve``, which verifies every file first.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
-from matplotlib.figure import Figure
-from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from clvmodel import modeldir
-from clvmodel.artifact import CHALLENGER_DIR, JSON_NAME, TrainedModel, load_challenger, load_document
-from clvmodel.errors import ClvError
-from clvmodel.integrity import write_manifest
-from clvmodel.staging import make_staging
+from clvmodel.artifact import TrainedModel, load_challenger, load_document
 
-__all__ = [
-    "run",
-    "log_params",
-    "log_metrics",
-    "log_figure",
-    "log_table",
-    "log_text",
-    "log_artifact",
-    "save_model_dir",
-    "log_model",
-    "download_model",
-    "ClvPyfunc",
-]
-
-#: A trained model's pyfunc inputs (RFM rows) in the model's time unit.
-_INPUT = Schema(
-    [
-        ColSpec("string", "customer_id"),
-        ColSpec("double", "frequency"),
-        ColSpec("double", "recency"),
-        ColSpec("double", "T"),
-        ColSpec("double", "monetary_value", required=False),
-    ]
-)
-
-
-@contextlib.contextmanager
-def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[str]:
-    """Start an MLflow run in ``experiment`` and yield its id; the run ends (FAILED on error) on exit."""
-    if not nested:
-        mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as active:
-        yield active.info.run_id
-
-
-def log_params(params: dict[str, Any]) -> None:
-    """Log params; values become text (MLflow keeps params as strings), ``None`` as ``null``."""
-    mlflow.log_params({k: ("null" if v is None else str(v)[:6000]) for k, v in params.items()})
-
-
-def log_metrics(metrics: dict[str, float]) -> None:
-    """Log finite numeric metrics (MLflow rejects NaN in some stores; they are skipped, not faked)."""
-    clean = {k: float(v) for k, v in metrics.items() if v is not None and pd.notna(v)}
-    mlflow.log_metrics(clean)
-
-
-def log_figure(figure: Figure, name: str) -> None:
-    mlflow.log_figure(figure, name)
-
-
-def log_table(frame: pd.DataFrame, name: str) -> None:
-    """Log a table as a CSV artifact."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        frame.to_csv(path, index=False)
-        mlflow.log_artifact(str(path))
-
-
-def log_artifact(path: str | Path) -> None:
-    mlflow.log_artifact(str(path))
-
-
-def log_text(text: str, name: str) -> None:
-    mlflow.log_text(text, name)
-
-
-_SUBSCRIBERS = Schema([ColSpec("string", "customer_id"), ColSpec("double", "renewals")])
-
-
-def _signature(model: TrainedModel) -> ModelSignature:
-    clv = model.clv
-    if model.subscription:
-        params = ParamSchema([ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
-                              ParamSpec("margin", "double", float(clv["margin"]))])
-        return ModelSignature(inputs=_SUBSCRIBERS, params=params)
-    params = ParamSchema(
-        [
-            ParamSpec("horizon", "long", int(clv["horizon"])),
-            ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
-            ParamSpec("margin", "double", float(clv["margin"])),
-        ]
-    )
-    return ModelSignature(inputs=_INPUT, params=params)
-
-
-def _example(model: TrainedModel) -> pd.DataFrame:
-    if model.subscription:
-        return pd.DataFrame({"customer_id": ["example"], "renewals": [2.0]})
-    return pd.DataFrame(
-        {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
-    )
-
-
-def _requirements() -> list[str]:
-    from clvmodel.artifact import package_versions
-
-    versions = package_versions()
-    return [f"clvmodel=={versions['clvmodel']}"] + [
-        f"{name}=={versions[name]}" for name in ("lifetimes", "mlflow", "pandas", "numpy", "scipy") if name in versions
-    ]
-
-
-def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
-    """Write ``model`` as an MLflow model directory at ``directory``, replacing a previous model whole.
-
-    The directory is built in a marked staging folder beside the target (abandoned ones, from a
-    killed run, are removed first: :mod:`clvmodel.staging`), listed with the SHA-256 of every file
-    in ``clvmodel.manifest.json``, verified as ``clvmodel serve`` would, and swapped into place
-    (:func:`clvmodel.modeldir.replace_dir`: atomic on Linux). A failure leaves the previous model
-    intact.
-
-    Raises
-    ------
-    ClvError
-        ``directory`` exists and is neither empty nor a model directory clvmodel wrote (it is not
-        touched), or it cannot be written.
-    """
-    directory = Path(directory)
-    modeldir.check_replaceable(directory)
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = make_staging(directory)
-    except OSError as err:
-        raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
-    try:
-        new = staging / "model"
-        json_path = model.write_json(staging / "src" / JSON_NAME)
-        mlflow.pyfunc.save_model(
-            path=str(new),
-            loader_module=modeldir.LOADER_MODULE,
-            data_path=str(json_path),
-            signature=_signature(model),
-            # A made-up customer, not training data: the model keeps no customer rows.
-            input_example=_example(model),
-            pip_requirements=_requirements(),
-        )
-        if model.challenger is not None:
-            model.challenger.save(new / CHALLENGER_DIR)
-        write_manifest(new)  # last: it lists every file above
-        modeldir.verify(new)  # what `clvmodel serve` will require, checked before it replaces anything
-        modeldir.check_replaceable(directory)  # again: the folder may have changed while we fitted
-        modeldir.replace_dir(new, directory, staging)
-    except OSError as err:
-        raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
-    finally:
-        if os.path.lexists(directory) or not os.path.lexists(staging / "previous"):
-            modeldir.remove_staging(staging)
-        # else: the previous model could not be put back; the folder is left (its lock released at
-        # exit) for the next run's clvmodel.staging.clean_stale, which restores it, never deletes it.
-    return directory
-
-
-def log_model(model_dir: str | Path, artifact_path: str = "model") -> str:
-    """Log a saved model directory to the active run; return its ``runs:/`` URI."""
-    mlflow.log_artifacts(str(model_dir), artifact_path)
-    return f"runs:/{mlflow.active_run().info.run_id}/{artifact_path}"
-
-
-def download_model(uri: str) -> Path:
-    """Download a ``models:/`` or ``runs:/`` model to a local directory."""
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except Exception as err:  # mlflow raises several types (MlflowException, OSError, ...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ClvError(f"cannot fetch model {uri}: {first[:200]}; check MLFLOW_TRACKING_URI and the name/version") from None
+__all__ = ["ClvPyfunc"]
 
 
 class ClvPyfunc:

@@ -240,7 +240,7 @@ def _fingerprint(result: TrainResult) -> dict[str, Any]:
 
 
 def _track(result: TrainResult) -> str:
-    from clvmodel import tracking  # mlflow is slow to import; only a tracked run pays for it
+    from clvmodel.integrations import mlflow_runs as tracking  # mlflow is slow to import; only a tracked run pays for it
 
     config = result.config
     with tracking.run(config.tracking.experiment, run_name=config.name, tags={"clvmodel.config": config.name}) as run_id:
@@ -429,7 +429,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     result.figures = _figures(result, prepared.repeat_series)
 
     clock = time.perf_counter()
-    from clvmodel import tracking
+    from clvmodel.integrations import mlflow_model as tracking
 
     tracking.save_model_dir(model, result.model_dir)
     if tracked:

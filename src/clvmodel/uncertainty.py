@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvmodel.models.alive import alive_product
 from clvmodel.models.base import FittedModel, collapse
 
 __all__ = ["parameter_draws", "interval_columns"]
@@ -102,8 +103,8 @@ def interval_columns(
         values = np.empty((draws, len(chunk)))
         for d, params in enumerate(purchase_draws):
             rebuilt.params_ = params
-            per_row = rebuilt.p_alive(x, tx, T) * rebuilt.expected_purchases_if_alive(xp, Tp, t=float(horizon))[pair_of_row]
-            purchases[d] = np.maximum(per_row, 0.0)[inverse]
+            given_alive = rebuilt.expected_purchases_if_alive(xp, Tp, t=float(horizon))
+            purchases[d] = alive_product(rebuilt.p_alive(x, tx, T), given_alive, pair_of_row)[inverse]
             if rebuilt_spend is not None and spend_draws is not None:
                 rebuilt_spend.params_ = spend_draws[d]
                 valid = spend_draws[d]["q"] > 1  # E[M] = p v / (q - 1) exists only for q > 1

@@ -26,6 +26,7 @@ from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import bgnbd_likelihood
 from clvmodel.models.base import collapse
 from clvmodel.models.bgnbd import BetaGeoModel
+from clvmodel.models.bgnbd_simulate import simulate_summary
 
 PARAMS = ("r", "alpha", "a", "b")
 # [FHL05], section 5 (CDNOW, 39 calibration weeks).
@@ -199,26 +200,11 @@ def test_central_difference_hessian_equals_autograd(cdnow_summary: pd.DataFrame)
 # --- the fit against lifetimes' fit on synthetic data [LTF] ------------------------------------
 
 
-def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, seed: int) -> pd.DataFrame:
-    """BG/NBD customers by the model's story: Poisson purchases at λ ~ Gamma(r, rate α) while alive,
-    dropout with p ~ Beta(a, b) after each repeat purchase; ages T uniform on [30, 365] days."""
-    rng = np.random.default_rng(seed)
-    T = rng.uniform(30.0, 365.0, n)
-    rate = rng.gamma(r, 1.0 / alpha, n)
-    dropout = rng.beta(a, b, n)
-    x, tx, now = np.zeros(n), np.zeros(n), np.zeros(n)
-    active = np.ones(n, dtype=bool)
-    while active.any():
-        now[active] += rng.exponential(1.0 / rate[active])
-        bought = active & (now <= T)
-        x[bought] += 1
-        tx[bought] = now[bought]
-        active = bought & (rng.random(n) >= dropout)
-    return pd.DataFrame({"frequency": x, "recency": np.round(tx, 1), "T": np.round(T, 1)})
-
-
 def test_synthetic_fit_equals_lifetimes_fit() -> None:
-    summary = simulate_bgnbd(4000, r=0.8, alpha=40.0, a=0.9, b=3.0, seed=5)
+    rng = np.random.default_rng(5)
+    ages = rng.uniform(30.0, 365.0, 4000)  # days since the first purchase
+    # The model's own story (clvmodel.models.bgnbd_simulate), to 0.1 day so that rows collapse.
+    summary = simulate_summary(rng, {"r": 0.8, "alpha": 40.0, "a": 0.9, "b": 3.0}, ages).round({"recency": 1, "T": 1})
     assert (summary["frequency"] > 0).mean() > 0.4 and (summary["frequency"] == 0).any()
     model = BetaGeoModel().fit(summary)
     reference = _lifetimes_fit(summary)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from clvmodel.config import MAX_HORIZON, cut, excerpt, read_yaml
+from clvmodel.config import MAX_HORIZON, Problem, cut, excerpt, one_line, read_yaml
 from clvmodel.errors import ClvError
 
 UNKNOWN = "unknown"
@@ -189,20 +189,18 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _one_line(err: ValidationError, source: str) -> str:
-    """Turn pydantic's multi-line report into one line: where, what, and how to fix it."""
-    errors = err.errors(include_url=False)
-    first = errors[0]
-    loc = tuple(first.get("loc", ()))
-    where = ".".join(str(p) for p in loc)
-    kind = first.get("type", "")
-    ctx = first.get("ctx") or {}
-    got = first.get("input")
+def _describe(problem: Problem) -> str:
+    """A CAC config's problem (:func:`clvmodel.config.one_line`): where, what, and how to fix it."""
+    loc = problem.loc
+    where = problem.where
+    kind = problem.kind
+    ctx = problem.context
+    got = problem.given
     keys = [str(loc[-1]), str(loc[0])] if loc else []
     hint = next((_HINTS[k] for k in keys if k in _HINTS), "change the value")
     if "[key]" in loc:
         where = ".".join(str(p) for p in loc if p != "[key]")
-        return f"{source}: {where}: names must be text (got {excerpt(got)}); quote the name"
+        return f"{where}: names must be text (got {excerpt(got)}); quote the name"
     if kind == "missing":
         text = "required key is missing; add it" + (
             ", e.g. channels: {search: {cac: 40}} (each acquisition channel with its CAC)" if keys and keys[0] == "channels" else ""
@@ -225,15 +223,15 @@ def _one_line(err: ValidationError, source: str) -> str:
     elif kind in {"dict_type", "model_type", "model_attributes_type"}:
         text = f"expected a mapping of keys (got {type(got).__name__}); see clvmodel.budget"
     elif kind == "value_error":
-        text = str(ctx.get("error", first.get("msg", "")))[:300]
+        text = str(ctx.get("error", problem.message))[:300]
     else:
-        text = f"{str(first.get('msg', 'invalid'))[:300]}; {hint}"
+        text = f"{(problem.message or 'invalid')[:300]}; {hint}"
     # A key is the user's text too (a 1 MB channel name): cut like any echoed value.
     line = f"{cut(where)}: {text}" if where else text
-    more = len(errors) - 1
+    more = problem.others
     if more:
         line += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return f"{source}: {line}".replace("\n", " ")
+    return line
 
 
 def parse_cac_config(data: Mapping[str, Any] | None, source: str = "CAC config") -> CacConfig:
@@ -250,7 +248,7 @@ def parse_cac_config(data: Mapping[str, Any] | None, source: str = "CAC config")
     try:
         return CacConfig.model_validate(dict(data))
     except ValidationError as err:
-        raise ClvError(_one_line(err, source)) from None
+        raise ClvError(one_line(err, source, _describe)) from None
 
 
 def load_cac_config(path: str | Path) -> CacConfig:

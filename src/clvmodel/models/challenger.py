@@ -62,8 +62,6 @@ import hashlib
 import json
 import math
 import numbers
-import os
-import tempfile
 import uuid
 from importlib import metadata
 from pathlib import Path
@@ -75,8 +73,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from clvmodel.errors import ClvError
+from clvmodel.files import write_atomically
+from clvmodel.integrity import DocumentKind, check_document, document_checksum, package_versions
 from clvmodel.models.base import ModelData
-from clvmodel.integrity import document_checksum, package_versions
 from clvmodel.rfm import UNIT_DAYS
 from clvmodel.sqltext import date_literal, number
 
@@ -133,6 +132,20 @@ _PACKAGES = ("numpy", "pandas", "scikit-learn", "skops", "duckdb")
 
 
 
+def _days_sql(table: str, last: dt.date) -> str:
+    """One row per customer and purchase day up to ``last`` (inclusive), the day's amounts summed.
+
+    What the features and the targets both start from: same-day transactions are one purchase, as
+    in the RFM summary.
+    """
+    return f"""
+        SELECT customer_id, day, SUM(amount) AS amount
+        FROM {table}
+        WHERE day <= {date_literal(last)}
+        GROUP BY customer_id, day
+    """
+
+
 def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     """The feature query (DuckDB), written in :func:`clvmodel.rfm.rfm_sql`'s portable style.
 
@@ -151,12 +164,7 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     cut_sql = date_literal(cut)
     unit = number(float(unit_days))
     return f"""
-    WITH days AS (
-        SELECT customer_id, day, SUM(amount) AS amount
-        FROM {table}
-        WHERE day <= {cut_sql}
-        GROUP BY customer_id, day
-    ),
+    WITH days AS ({_days_sql(table, cut)}),
     ordered AS (
         SELECT customer_id, day, amount,
                MIN(day) OVER (PARTITION BY customer_id) AS first_day,
@@ -201,14 +209,9 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
 
 def targets_sql(table: str, start: dt.date, end: dt.date) -> str:
     """The target query: purchase days and spend in ``(start, end]`` per customer acquired by ``start``."""
-    start_sql, end_sql = date_literal(start), date_literal(end)
+    start_sql = date_literal(start)
     return f"""
-    WITH days AS (
-        SELECT customer_id, day, SUM(amount) AS amount
-        FROM {table}
-        WHERE day <= {end_sql}
-        GROUP BY customer_id, day
-    )
+    WITH days AS ({_days_sql(table, end)})
     SELECT customer_id,
            CAST(COUNT(CASE WHEN day > {start_sql} THEN 1 END) AS BIGINT) AS purchases,
            CAST(SUM(CASE WHEN day > {start_sql} THEN amount ELSE 0.0 END) AS DOUBLE) AS spend
@@ -577,8 +580,9 @@ class Challenger:
             "versions": package_versions(_PACKAGES),
         }
         document["checksum"] = document_checksum(document)
-        _atomic_write(directory / SKOPS_NAME, blob)
-        _atomic_write(directory / JSON_NAME, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        text = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        write_atomically(directory / SKOPS_NAME, lambda tmp: tmp.write_bytes(blob))
+        write_atomically(directory / JSON_NAME, lambda tmp: tmp.write_bytes(text))
         return directory
 
     @classmethod
@@ -628,15 +632,15 @@ class Challenger:
 # --- persistence helpers ---------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: How a challenger's document is recognised, and refused (:func:`clvmodel.integrity.check_document`).
+_KIND = DocumentKind(
+    format=FORMAT,
+    version=FORMAT_VERSION,
+    fix="save the challenger again",
+    not_ours="{origin} is not a clvmodel challenger (no '{format}' document)",
+    too_new="{origin} has format version {version!r}; this clvmodel reads up to {max_version}, upgrade it",
+    mismatch="{origin}: checksum mismatch (edited or corrupted); save the challenger again",
+)
 
 
 def _minor(version: str) -> str:
@@ -651,14 +655,7 @@ def _read_document(directory: Path) -> dict[str, Any]:
 
     # Bounded like the model's own document (size, depth, no NaN): a challenger folder is as
     # hostile as the rest of a model directory.
-    document = read_json(path, "save the challenger again")
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ClvError(f"{path} is not a clvmodel challenger (no '{FORMAT}' document)")
-    version = document.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ClvError(f"{path} has format version {version!r}; this clvmodel reads up to {FORMAT_VERSION}, upgrade it")
-    if document.get("checksum") != document_checksum(document):
-        raise ClvError(f"{path}: checksum mismatch (edited or corrupted); save the challenger again")
+    document = check_document(read_json(path, "save the challenger again"), _KIND, str(path))
     if document.get("features") != list(FEATURES) or document.get("targets") != list(TARGETS):
         raise ClvError(f"{path} was saved with other features or targets than this clvmodel computes; retrain it")
     if document.get("time_unit") not in UNIT_DAYS:

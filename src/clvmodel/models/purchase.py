@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError
-from clvmodel.models import lifetimes_adapter
-from clvmodel.models.base import FittedModel, ModelData, check_fitted, collapse, summary_of, weights_of
+from clvmodel.models import alive, lifetimes_adapter
+from clvmodel.models.base import FittedModel, ModelData, check_fitted, summary_of, weights_of
 
 __all__ = ["PurchaseModel", "RFM"]
 
@@ -64,18 +64,14 @@ class PurchaseModel(FittedModel):
         distinct ``(x, T)`` — with daily data far fewer than distinct ``(x, t_x, T)`` — by
         :meth:`expected_purchases_if_alive` (by default lifetimes' expectation divided by its
         P(alive), both at ``t_x = T``; BG/NBD evaluates the numerator of equation (10) directly).
+        The product is formed by :func:`clvmodel.models.alive.expected_purchases`, as for the CLV
+        and the intervals.
 
         Broadcasts: ``t`` of shape ``(H, 1)`` with customer arrays of shape ``(n,)`` gives an
         ``(H, n)`` matrix of cumulative expectations.
         """
         check_fitted(self)
-        x = np.atleast_1d(np.asarray(frequency, dtype=float))
-        T_ = np.atleast_1d(np.asarray(T, dtype=float))
-        x, tx, T_ = np.broadcast_arrays(x, np.atleast_1d(np.asarray(recency, dtype=float)), T_)
-        pairs, _, inverse = collapse(pd.DataFrame({"x": x, "T": T_}), ["x", "T"])
-        given_alive = self.expected_purchases_if_alive(pairs["x"].to_numpy(), pairs["T"].to_numpy(), t=t)
-        # E[Y(t)] >= 0; a closed form (lifetimes' for MBG/NBD, Pareto/NBD) can cancel to about -1e-9 near t = 0.
-        return np.maximum(self.p_alive(x, tx, T_) * given_alive[..., inverse], 0.0)
+        return alive.expected_purchases(self, frequency, recency, T, t=t)
 
     def expected_purchases_if_alive(self, frequency: np.ndarray, T: np.ndarray, *, t: float | np.ndarray) -> np.ndarray:
         """E[Y(t) | alive at T, x, T]: lifetimes' E[Y(t) | x, t_x = T, T] / P(alive | x, T, T)."""

@@ -1,0 +1,129 @@
+"""The MLflow model directory writer: ``save_model_dir`` and the signature, example and requirements it records.
+
+The directory is an MLflow model in the ``loader_module`` form: its ``MLmodel`` names
+:mod:`clvmodel.tracking` (the installed pyfunc loader, :data:`clvmodel.modeldir.LOADER_MODULE`)
+and the JSON document as data. Loading it with ``mlflow.pyfunc.load_model`` or serving it with
+``mlflow models serve`` therefore runs only installed code and reads only JSON — no pickle, no
+code copied into the model directory — *as long as the directory is one clvmodel wrote*: MLflow
+imports whatever ``loader_module`` and ``code`` an ``MLmodel`` names, so on a directory from
+someone else use ``clvmodel serve`` (:mod:`clvmodel.serve`), which verifies every file first
+(:mod:`clvmodel.modeldir`).
+
+Low in the flow, beside the run logger: the pipelines save through it; it imports the artifact
+and the directory checks, never the scorers (the loader it names is imported by MLflow at load
+time, not by this module).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+from clvmodel import modeldir
+from clvmodel.artifact import CHALLENGER_DIR, JSON_NAME, TrainedModel, package_versions
+from clvmodel.errors import ClvError
+from clvmodel.integrity import write_manifest
+from clvmodel.staging import make_staging
+
+__all__ = ["save_model_dir"]
+
+
+#: A trained model's pyfunc inputs (RFM rows) in the model's time unit.
+_INPUT = Schema(
+    [
+        ColSpec("string", "customer_id"),
+        ColSpec("double", "frequency"),
+        ColSpec("double", "recency"),
+        ColSpec("double", "T"),
+        ColSpec("double", "monetary_value", required=False),
+    ]
+)
+
+
+_SUBSCRIBERS = Schema([ColSpec("string", "customer_id"), ColSpec("double", "renewals")])
+
+
+def _signature(model: TrainedModel) -> ModelSignature:
+    clv = model.clv
+    if model.subscription:
+        params = ParamSchema([ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
+                              ParamSpec("margin", "double", float(clv["margin"]))])
+        return ModelSignature(inputs=_SUBSCRIBERS, params=params)
+    params = ParamSchema(
+        [
+            ParamSpec("horizon", "long", int(clv["horizon"])),
+            ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
+            ParamSpec("margin", "double", float(clv["margin"])),
+        ]
+    )
+    return ModelSignature(inputs=_INPUT, params=params)
+
+
+def _example(model: TrainedModel) -> pd.DataFrame:
+    if model.subscription:
+        return pd.DataFrame({"customer_id": ["example"], "renewals": [2.0]})
+    return pd.DataFrame(
+        {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
+    )
+
+
+def _requirements() -> list[str]:
+    versions = package_versions()
+    return [f"clvmodel=={versions['clvmodel']}"] + [
+        f"{name}=={versions[name]}" for name in ("lifetimes", "mlflow", "pandas", "numpy", "scipy") if name in versions
+    ]
+
+
+def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
+    """Write ``model`` as an MLflow model directory at ``directory``, replacing a previous model whole.
+
+    The directory is built in a marked staging folder beside the target (abandoned ones, from a
+    killed run, are removed first: :mod:`clvmodel.staging`), listed with the SHA-256 of every file
+    in ``clvmodel.manifest.json``, verified as ``clvmodel serve`` would, and swapped into place
+    (:func:`clvmodel.modeldir.replace_dir`: atomic on Linux). A failure leaves the previous model
+    intact.
+
+    Raises
+    ------
+    ClvError
+        ``directory`` exists and is neither empty nor a model directory clvmodel wrote (it is not
+        touched), or it cannot be written.
+    """
+    directory = Path(directory)
+    modeldir.check_replaceable(directory)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = make_staging(directory)
+    except OSError as err:
+        raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
+    try:
+        new = staging / "model"
+        json_path = model.write_json(staging / "src" / JSON_NAME)
+        mlflow.pyfunc.save_model(
+            path=str(new),
+            loader_module=modeldir.LOADER_MODULE,
+            data_path=str(json_path),
+            signature=_signature(model),
+            # A made-up customer, not training data: the model keeps no customer rows.
+            input_example=_example(model),
+            pip_requirements=_requirements(),
+        )
+        if model.challenger is not None:
+            model.challenger.save(new / CHALLENGER_DIR)
+        write_manifest(new)  # last: it lists every file above
+        modeldir.verify(new)  # what `clvmodel serve` will require, checked before it replaces anything
+        modeldir.check_replaceable(directory)  # again: the folder may have changed while we fitted
+        modeldir.replace_dir(new, directory, staging)
+    except OSError as err:
+        raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
+    finally:
+        if os.path.lexists(directory) or not os.path.lexists(staging / "previous"):
+            modeldir.remove_staging(staging)
+        # else: the previous model could not be put back; the folder is left (its lock released at
+        # exit) for the next run's clvmodel.staging.clean_stale, which restores it, never deletes it.
+    return directory
