@@ -198,6 +198,8 @@ def test_per_pair_discounting_equals_the_whole_matrix(cdnow_bgnbd, cdnow_gamma_g
 
 def test_a_model_with_its_own_expected_purchases_is_asked_for_them(cdnow_gamma_gamma, sample) -> None:
     class Doubled(BetaGeoModel):
+        factorised = False  # declared: not P(alive) x E[Y | alive]
+
         def expected_purchases(self, frequency, recency, T, *, t):
             return 2 * super().expected_purchases(frequency, recency, T, t=t)
 

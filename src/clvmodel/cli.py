@@ -69,17 +69,12 @@ def train(
     no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Do not log an MLflow run.")] = False,
 ) -> None:
     """Train the models a config describes, evaluate on the holdout, save and track them."""
+    from clvmodel import pipelines
     from clvmodel.config import load_config
-    from clvmodel.train import train as run_training
 
     cfg = load_config(config, set_ or [])
-    if cfg.subscriptions is not None:
-        from clvmodel import subscription
-
-        print(render.render_subscription(subscription.train(cfg, track=False if no_tracking else None)))
-        return
-    result = run_training(cfg, track=False if no_tracking else None)
-    print(render.render_train(result))
+    pipeline = pipelines.for_config(cfg)
+    print(pipeline.render(pipeline.train(cfg, track=False if no_tracking else None)))
 
 
 @app.command()

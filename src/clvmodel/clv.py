@@ -100,11 +100,12 @@ def _discounted_purchases(
     at a million customers and 12 periods) unless the period terms are asked for. ``E[Y(H)]``
     is the product ``expected_purchases`` forms, to the bit; the discounted sum differs from
     summing per customer only by rounding (below 1e-15 relative on a million customers). A
-    model that overrides ``expected_purchases`` is asked for the whole matrix instead.
+    family that declares ``factorised = False`` (its ``expected_purchases`` is not that product)
+    is asked for the whole matrix instead.
     """
     horizon = len(weights)
     t = np.arange(1, horizon + 1, dtype=float)[:, None]
-    if getattr(type(purchases), "expected_purchases", None) is not PurchaseModel.expected_purchases:
+    if not purchases.factorised:
         cumulative = np.asarray(purchases.expected_purchases(x, tx, T, t=t), dtype=float)  # (H, n)
         steps = np.diff(cumulative, axis=0, prepend=0.0) * weights[:, None]  # E[Y(0)] = 0
         periods = steps.T.copy() if per_period else None

@@ -65,9 +65,9 @@ _MAX_DIGITS = 20
 
 
 def _inputs(model: TrainedModel) -> list[str]:
-    if model.subscription:
-        return ["customer_id", "renewals"]
-    return ["customer_id", "frequency", "recency", "T", "monetary_value"]
+    from clvmodel import pipelines
+
+    return list(pipelines.for_model(model).inputs)
 
 
 @dataclass(frozen=True)
@@ -185,9 +185,9 @@ def parse_request(body: bytes, model: TrainedModel, limits: Limits) -> tuple[pd.
     params = payload.get("params") or {}
     if not isinstance(params, dict):
         raise RequestError(400, "params must be an object, e.g. {\"horizon\": 52}")
-    allowed = {"discount_rate": float, "margin": float}
-    if not model.subscription:
-        allowed["horizon"] = int
+    from clvmodel import pipelines
+
+    allowed = pipelines.for_model(model).params
     unknown = sorted(map(str, set(params) - set(allowed)))
     if unknown:
         raise RequestError(400, f"unknown params {excerpt(unknown[:5])}; this model takes {sorted(allowed)}")
@@ -205,15 +205,11 @@ def answer(body: bytes, model: TrainedModel, limits: Limits) -> bytes:
 
 
 def predict(model: TrainedModel, frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Score the rows, as :class:`clvmodel.tracking.ClvPyfunc` does for ``mlflow models serve``."""
-    if model.subscription:
-        from clvmodel.subscription import score_subscribers
+    """Score the rows, as :class:`clvmodel.tracking.ClvPyfunc` does for ``mlflow models serve``: with
+    the model's pipeline (:func:`clvmodel.pipelines.for_model`)."""
+    from clvmodel import pipelines
 
-        return score_subscribers(model, frame, discount_rate=params.get("discount_rate"), margin=params.get("margin"))
-    from clvmodel.predict import score
-
-    return score(model, frame, horizon=params.get("horizon"), discount_rate=params.get("discount_rate"),
-                 margin=params.get("margin"))
+    return pipelines.for_model(model).score(model, frame, params)
 
 
 def _records(frame: pd.DataFrame) -> bytes:

@@ -34,21 +34,9 @@ class ClvPyfunc:
         self.model = model
 
     def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from clvmodel.predict import score
+        from clvmodel import pipelines
 
-        params = params or {}
-        if self.model.subscription:
-            from clvmodel.subscription import score_subscribers
-
-            return score_subscribers(self.model, pd.DataFrame(model_input), discount_rate=params.get("discount_rate"),
-                                     margin=params.get("margin"))
-        return score(
-            self.model,
-            pd.DataFrame(model_input),
-            horizon=params.get("horizon"),
-            discount_rate=params.get("discount_rate"),
-            margin=params.get("margin"),
-        )
+        return pipelines.for_model(self.model).score(self.model, pd.DataFrame(model_input), params or {})
 
 
 def _load_pyfunc(data_path: str) -> ClvPyfunc:

@@ -27,6 +27,10 @@ class PurchaseModel(FittedModel):
     """A fitted BTYD purchase model; ``params_`` in the summary's time unit."""
 
     columns = tuple(RFM)
+    #: ``expected_purchases`` is ``p_alive × expected_purchases_if_alive`` (true of every family
+    #: here; each family's tests check it), so valuation forms the sums once per distinct
+    #: ``(x, T)``. A family that forecasts otherwise sets ``False`` and is asked for whole matrices.
+    factorised: bool = True
     #: Extra options for the fit (``tol``, ``initial_params``, scipy ``minimize`` options).
     fit_options: dict[str, Any] = {}
 

@@ -1,0 +1,102 @@
+"""One pipeline per kind of data, chosen once: from the config to train, from the model to score.
+
+The kinds are the registry's (:data:`clvmodel.models.registry.DATA_KINDS`): a transaction log and
+a published RFM summary share :func:`clvmodel.train.train` (which reads each its own way and then
+fits, evaluates, saves and tracks alike) and score RFM rows with :func:`clvmodel.predict.score`;
+subscriptions have :func:`clvmodel.subscription.train` and score renewals with
+:func:`clvmodel.subscription.score_subscribers`. :func:`for_config` and :func:`for_model` are the
+only places that choose: the CLI, the REST server and the MLflow pyfunc ask them and call what they
+get, with no test of a model name or a config section of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from clvmodel import report
+from clvmodel.artifact import TrainedModel
+from clvmodel.config import Config
+
+__all__ = ["Pipeline", "PIPELINES", "for_config", "for_model"]
+
+
+def _train_summary(config: Config, *, track: bool | None = None) -> Any:
+    from clvmodel.train import train
+
+    return train(config, track=track)
+
+
+def _train_subscriptions(config: Config, *, track: bool | None = None) -> Any:
+    from clvmodel.subscription import train
+
+    return train(config, track=track)
+
+
+def _score_summary(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    from clvmodel.predict import score
+
+    return score(model, rows, horizon=params.get("horizon"), discount_rate=params.get("discount_rate"),
+                 margin=params.get("margin"))
+
+
+def _score_subscriptions(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    from clvmodel.subscription import score_subscribers
+
+    return score_subscribers(model, rows, discount_rate=params.get("discount_rate"), margin=params.get("margin"))
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What one kind of data does at each stage.
+
+    Attributes
+    ----------
+    kind
+        ``transactions``, ``rfm`` or ``subscriptions``.
+    train
+        ``train(config, *, track=None) -> result``: fit, evaluate, save and (optionally) track.
+    render
+        The text ``clvmodel train`` prints for that result.
+    score
+        ``score(model, rows, params) -> frame``: one row per input row; ``params`` are the
+        request's overrides (``horizon``, ``discount_rate``, ``margin``; ``None`` for the model's).
+    inputs
+        The columns a scoring request names (the model's signature), optional ones last.
+    params
+        The overrides a scoring request may give, with their types.
+    """
+
+    kind: str
+    train: Callable[..., Any]
+    render: Callable[[Any], str]
+    score: Callable[[TrainedModel, pd.DataFrame, dict[str, Any]], pd.DataFrame]
+    inputs: tuple[str, ...]
+    params: dict[str, type]
+
+
+_SUMMARY_INPUTS = ("customer_id", "frequency", "recency", "T", "monetary_value")
+_SUMMARY_PARAMS = {"horizon": int, "discount_rate": float, "margin": float}
+
+PIPELINES: dict[str, Pipeline] = {
+    "transactions": Pipeline("transactions", _train_summary, report.render_train, _score_summary, _SUMMARY_INPUTS, _SUMMARY_PARAMS),
+    "rfm": Pipeline("rfm", _train_summary, report.render_train, _score_summary, _SUMMARY_INPUTS, _SUMMARY_PARAMS),
+    "subscriptions": Pipeline("subscriptions", _train_subscriptions, report.render_subscription,
+                              _score_subscriptions, ("customer_id", "renewals"), {"discount_rate": float, "margin": float}),
+}
+
+
+def for_config(config: Config) -> Pipeline:
+    """The pipeline of a validated config (its ``kind``: the data or subscriptions section it has)."""
+    return PIPELINES[config.kind]
+
+
+def for_model(model: TrainedModel) -> Pipeline:
+    """The pipeline that scores a trained model: the subscriptions one for a retention model."""
+    if model.subscription:
+        return PIPELINES["subscriptions"]
+    data = (model.config or {}).get("data") or {}
+    return PIPELINES["rfm" if data.get("format") == "rfm" else "transactions"]
