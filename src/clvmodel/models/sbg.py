@@ -580,26 +580,21 @@ class ShiftedBetaGeometric:
 
 
 def _standard_errors(data: _Counts, alpha: float, beta: float) -> dict[str, float]:
-    """Standard errors from the inverse of a numerical Hessian of the negative log-likelihood.
+    """Standard errors from the inverse Hessian of the negative log-likelihood, as every family's.
 
-    Column ``j`` of the Hessian is the central difference of the analytic gradient along parameter
-    ``j`` with the relative step ``h_j = eps ** (1/3) * x_j``, the step that balances truncation
-    error (``O(h**2)``) against rounding error (``O(eps / h)``) for a first difference of a
-    smooth function. Working in (alpha, beta) rather than in the optimiser's logs gives the
-    standard errors on the reported scale directly.
+    The Hessian is :func:`.mle.central_hessian` (central differences of the analytic gradient) in
+    the log-parameters the optimiser works in; at the optimum, where the gradient vanishes, it is
+    ``D H D`` with ``D = diag(alpha, beta)``, so the delta method ``se(x) = x se(ln x)`` gives the
+    standard errors on the reported scale.
     """
-    x = np.array([alpha, beta])
-    hess = np.empty((2, 2))
-    for j in range(2):
-        h = np.finfo(float).eps ** (1 / 3) * x[j]
-        up, down = x.copy(), x.copy()
-        up[j] += h
-        down[j] -= h
-        hess[:, j] = -(data.gradient(*up) - data.gradient(*down)) / (up[j] - down[j])
-    hess = (hess + hess.T) / 2
+    def gradient(u: NDArray[np.float64]) -> NDArray[np.float64]:
+        ab = np.exp(u)
+        return -data.gradient(*ab) * ab  # d/du of the negative log-likelihood: x * d/dx
+
+    hess = mle.central_hessian(gradient, np.log([alpha, beta]))
     if not np.all(np.linalg.eigvalsh(hess) > 0):
         return {"alpha": math.nan, "beta": math.nan}
-    se = np.sqrt(np.diag(np.linalg.inv(hess)))
+    se = np.array([alpha, beta]) * np.sqrt(np.diag(np.linalg.inv(hess)))
     return {"alpha": float(se[0]), "beta": float(se[1])}
 
 
