@@ -168,3 +168,54 @@ def test_type_checking_imports_and_parent_packages_are_not_edges(package: Path) 
     graph = import_graph(package)
     assert graph["pkg.low"] == set() and graph["pkg.sub.deep"] == {"pkg.low"}
     assert find_cycle(graph) is None
+
+
+#: The flow's rooms, in order (README "Layout"); each module, by its longest matching prefix.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "data": ("errors", "models.registry", "sqltext", "config", "checks", "files", "staging", "io", "bundled",
+             "document", "integrity", "mlmodel"),
+    "features": ("rfm", "customers", "summaries"),
+    "models": ("models", "artifact", "modeldir"),
+    "valuation": ("clv", "uncertainty", "segments"),
+    "evaluation": ("evaluate", "plots"),
+    "tracking": ("integrations",),  # MLflow's low side: the run logger and the model-directory writer
+    "pipelines": ("inputs", "predict", "batch", "train", "subscription", "report", "pipelines"),
+    "integrations": ("spark", "tracking", "serve"),  # the pyfunc loader, Spark, REST: they call the pipelines
+    "budget": ("budget",),
+    "cli": ("cli", "__main__", ""),  # "": the package itself (clvmodel.load_model, the public face)
+}
+#: Imports up the flow that are there on purpose, each with its reason.
+UPWARD = {
+    # The load leaves the per-customer-day table behind (the same-day rule, applied once), which
+    # the summary then reads instead of the transactions: it costs one GROUP BY less at scale.
+    ("clvmodel.io", "clvmodel.rfm"),
+}
+
+
+#: Packages whose ``__init__`` imports nothing when it runs, so importing a module inside them
+#: (``clvmodel.models.registry`` from the config) costs nothing above the importer's room.
+EMPTY_PACKAGES = {"clvmodel.models"}  # PEP 562: its re-exports resolve on first use
+
+
+def _room(module: str) -> str:
+    if module in EMPTY_PACKAGES:
+        return "data"
+    name = module.removeprefix("clvmodel").removeprefix(".")
+    matches = [(len(prefix), room) for room, prefixes in ROOMS.items() for prefix in prefixes
+               if name == prefix or name.startswith(prefix + ".") or (prefix == "" and name == "")]
+    assert matches, f"{module} is in no room of ROOMS: add it"
+    return max(matches)[1]
+
+
+def test_imports_point_down_the_flow() -> None:
+    """A room imports only rooms before it (README "Layout"), except the :data:`UPWARD` ones."""
+    order = list(ROOMS)
+    graph = import_graph(_package_root())
+    for package in EMPTY_PACKAGES:
+        assert graph[package] == set(), f"{package}'s __init__ imports {sorted(graph[package])}"
+    upward = sorted(
+        (module, target) for module, targets in graph.items() for target in targets
+        if order.index(_room(target)) > order.index(_room(module)) and (module, target) not in UPWARD
+        and target != "clvmodel"  # every module's parent package runs first; not an import of its API
+    )
+    assert upward == [], "imports up the flow: " + ", ".join(f"{a} -> {b}" for a, b in upward)

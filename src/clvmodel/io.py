@@ -279,7 +279,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, data: DataConfig) -> tuple[str
     source = data.source
     date_format = data.date_format
     if source.startswith("bundled:"):
-        from clvmodel.models.lifetimes_adapter import dataset_path
+        from clvmodel.bundled import dataset_path
 
         name = source.removeprefix("bundled:")
         preset = _BUNDLED.get(name)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clvmodel.bundled import dataset_path
 from clvmodel.checks import MISSING_IDS
 from clvmodel.config import SummaryDataConfig, cut, excerpt
 from clvmodel.customers import validate_rfm
@@ -62,12 +63,10 @@ class SummaryReport:
 
 def _path(source: str) -> Path:
     if source.startswith("bundled:"):
-        from clvmodel.models.lifetimes_adapter import dataset_folder
-
         name = source.removeprefix("bundled:")
         if name not in BUNDLED_SUMMARIES:
             raise ClvError(f"unknown bundled summary {excerpt(name)}; choose one of: {', '.join(BUNDLED_SUMMARIES)}")
-        return dataset_folder() / f"{name}.csv"
+        return dataset_path(name)
     path = Path(source)
     if not path.is_file():
         raise ClvError(f"data.source {excerpt(source)} not found; point it at a CSV or Parquet RFM summary")
