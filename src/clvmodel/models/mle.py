@@ -373,9 +373,10 @@ def refine(objective: Objective, at: Vector, *, steps: int = 8) -> Vector:
     BFGS stops once its gradient is below ``tol``, so its last digits depend on the path (and
     hence on the machine). Newton steps with the central-difference Hessian
     (:func:`central_hessian`) converge quadratically from there; each is kept only if it lowers the
-    objective, and they stop once the step is below ~1e-12 in every log-parameter. Used where a
-    reported number must not depend on the machine (a ridge's limit, see
-    :func:`.bgnbd_likelihood.limit_fit`).
+    objective or the largest |gradient| (near the optimum a step of 1e-8 changes the value by
+    ~1e-16, below its rounding, while the gradient still falls tenfold), and they stop once the step
+    is below ~1e-12 in every log-parameter. Used where a reported number must not depend on the
+    machine (a ridge's limit, see :func:`.bgnbd_likelihood.limit_fit`).
     """
     x = np.asarray(at, dtype=float).copy()
     value, gradient = objective(x)
@@ -390,8 +391,8 @@ def refine(objective: Objective, at: Vector, *, steps: int = 8) -> Vector:
             break
         trial = x - step
         trial_value, trial_gradient = objective(trial)
-        if not trial_value <= value:  # rounding: the optimum is reached
-            break
+        if not (trial_value < value or np.max(np.abs(trial_gradient)) < np.max(np.abs(gradient))):
+            break  # rounding: the optimum is reached
         x, value, gradient = trial, trial_value, trial_gradient
         if float(np.max(np.abs(step))) < 1e-12:
             break
