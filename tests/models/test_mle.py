@@ -162,8 +162,20 @@ def test_the_iteration_budget_is_per_start(monkeypatch) -> None:
 
     monkeypatch.setattr(mle, "minimize", spy)
     mle.minimise(_bowl_with_a_wall(), np.zeros(2), model="m", starts=[np.ones(2)])
-    mle.minimise(_bowl_with_a_wall(), np.zeros(2), model="m", maxiter=7)
-    assert seen == [mle.MAX_ITERATIONS_PER_START, mle.MAX_ITERATIONS_PER_START, 7]
+    with pytest.raises(ConvergenceFailure, match=r"\(message: Maximum number of iterations has been exceeded\.\)"):
+        mle.minimise(_bowl_with_a_wall(), np.array([-20.0, 9.0]), model="m", maxiter=3)
+    assert seen == [mle.MAX_ITERATIONS_PER_START, mle.MAX_ITERATIONS_PER_START, 3]
+
+
+def test_a_stop_cut_short_by_the_budget_is_not_an_optimum_whatever_its_gradient(monkeypatch) -> None:
+    # BFGS was still moving: along a flat direction a gradient under the tolerance can sit units of
+    # log-likelihood below the optimum (Pareto/NBD on CDNOW after 20 iterations, test_pareto_nbd).
+    result = OptimizeResult(x=np.zeros(2), fun=1.0, jac=np.array([1e-6, 0.0]), success=False, status=1,
+                            message="Maximum number of iterations has been exceeded.")
+    monkeypatch.setattr(mle, "minimize", lambda *args, **kwargs: result)
+    with pytest.raises(ConvergenceFailure, match=r"^m fit did not converge \(message: Maximum number of iterations"):
+        mle.minimise(lambda theta: (1.0, np.zeros(2)), np.zeros(2), model="m")
+    assert result.cut_short and not mle.stationary(result)
 
 
 def test_a_time_budget_stops_the_search_and_says_so() -> None:

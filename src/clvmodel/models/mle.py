@@ -158,8 +158,14 @@ def stationary(result: OptimizeResult) -> bool:
     """Whether an optimiser's stop is a stationary point: finite, largest |∇| ≤ :data:`GRADIENT_TOLERANCE`.
 
     The machine-independent convergence criterion of every gradient fit here, whatever scipy's
-    ``success`` and ``message`` say (see the module docstring).
+    ``success`` and ``message`` say (see the module docstring), except that a stop cut short by the
+    iteration or time budget (``cut_short``, set by :func:`search`) is not one: there BFGS was
+    still moving, and along a flat direction a gradient under the tolerance can sit several units
+    of log-likelihood below the optimum (Pareto/NBD on CDNOW after 20 iterations: |∇| 6e-4 per
+    customer, 3.7 below).
     """
+    if getattr(result, "cut_short", False):
+        return False
     jac = np.asarray(getattr(result, "jac", np.nan), dtype=float)
     finite = bool(np.isfinite(result.fun)) and bool(np.all(np.isfinite(result.x))) and bool(np.all(np.isfinite(jac)))
     return finite and float(np.max(np.abs(jac))) <= GRADIENT_TOLERANCE
@@ -238,7 +244,9 @@ def search(
     -------
     list of OptimizeResult
         One per start tried, in order, each with ``start_index``, ``evaluations`` (trial points),
-        ``nonfinite`` (of them not finite) and ``error`` (the first exception's words or ``None``).
+        ``nonfinite`` (of them not finite), ``error`` (the first exception's words or ``None``) and
+        ``cut_short`` (the iteration or time budget ran out: not a stationary point, see
+        :func:`stationary`).
     """
     options = {"disp": False, "maxiter": MAX_ITERATIONS_PER_START, **options}
     deadline = None if time_budget is None else time.monotonic() + float(time_budget)
@@ -260,8 +268,11 @@ def search(
             except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:  # inside scipy itself
                 result = OptimizeResult(x=start, fun=np.inf, jac=np.full(start.shape, np.nan), success=False,
                                         message=f"{type(err).__name__}: {str(err).strip()}", nit=0)
-        if deadline is not None and "StopIteration" in str(result.message):
+        out_of_budget = deadline is not None and "StopIteration" in str(result.message)
+        if out_of_budget:
             result.message = f"time budget of {time_budget:g} s used up"
+        # BFGS's status 1: the iteration budget ran out.
+        result.cut_short = out_of_budget or getattr(result, "status", None) == 1
         result.start_index = index
         result.evaluations = guarded.calls
         result.nonfinite = guarded.nonfinite
