@@ -187,3 +187,22 @@ def test_a_time_budget_stops_the_search_and_says_so() -> None:
 
     with pytest.raises(ConvergenceFailure, match=r"time budget of 0\.05 s used up.*; 1 of 2 starts not tried in the time budget\)"):
         mle.minimise(slow, np.full(2, 5.0), model="m", tol=1e-14, starts=[np.ones(2)], time_budget=0.05)
+
+
+def test_an_unidentified_stop_names_the_ridge_it_is_on(recwarn: pytest.WarningsRecorder) -> None:
+    # The flattest direction of the Hessian in log-parameters: a and b moving together, the ratio
+    # kept (a Beta distribution collapsing to a point), r held.
+    params = {"r": 0.7, "a": 2.0e5, "b": 1.2e6}
+    flat = np.array([0.0, 1.0, 1.0]) / np.sqrt(2)
+    hessian = 50.0 * np.eye(3) - (50.0 - 1e-9) * np.outer(flat, flat)
+    mle.fit_result("m", params, -10.0, np.zeros(3), hessian, 100)
+    messages = [str(w.message) for w in recwarn.list if issubclass(w.category, UserWarning)]
+    assert messages == [
+        "m: these data do not identify a, b (standard error of the log above 10, or none): the fit stopped on a "
+        "ridge of the likelihood where a and b grow together (b/a = 6 at the stop); where on it depends on the "
+        "machine, and its forecasts are not reliable; fit on more customers or a longer calibration period"
+    ]
+    opposite = np.array([1.0, -1.0, 0.0]) / np.sqrt(2)
+    assert mle.ridge_words(params, 50.0 * np.eye(3) - 49.0 * np.outer(opposite, opposite)) == (
+        " where r grows as a shrinks (r·a = 1.4e+05 at the stop)"
+    )

@@ -82,6 +82,7 @@ __all__ = [
     "RIDGE",
     "RIDGE_GAIN",
     "stationary",
+    "ridge_words",
 ]
 
 Vector = NDArray[np.float64]
@@ -511,7 +512,7 @@ def fit_result(
     except np.linalg.LinAlgError:
         errors, cov_list = np.full(len(theta), np.nan), None
     standard_errors = {name: float(e) for name, e in zip(params, errors)}
-    _warn_unidentified(model, params, theta, errors)
+    _warn_unidentified(model, params, theta, errors, total_hessian)
     return FitResult(dict(params), standard_errors, float(log_likelihood), int(n), cov_list)
 
 
@@ -522,15 +523,42 @@ def fit_result(
 MAX_LOG_SE = 10.0
 
 
-def _warn_unidentified(model: str, params: dict[str, float], theta: Vector, errors: Vector) -> None:
-    """Warn (a line of the train summary) when a stationary point leaves a parameter unidentified."""
+def _warn_unidentified(
+    model: str, params: dict[str, float], theta: Vector, errors: Vector, total_hessian: Vector | None = None
+) -> None:
+    """Warn (a line of the train summary) when a stationary point leaves a parameter unidentified,
+    naming the ridge the stop lies on (:func:`ridge_words`)."""
     log_se = errors / theta
     loose = [name for name, value in zip(params, log_se) if not value <= MAX_LOG_SE]
     if loose:
+        along = ridge_words(params, total_hessian) if total_hessian is not None else ""
         warnings.warn(
             f"{model}: these data do not identify {', '.join(loose)} (standard error of the log above "
-            f"{MAX_LOG_SE:g}, or none): the fit stopped on a ridge of the likelihood and its forecasts are not "
-            "reliable; fit on more customers or a longer calibration period",
+            f"{MAX_LOG_SE:g}, or none): the fit stopped on a ridge of the likelihood{along}; where on it depends "
+            "on the machine, and its forecasts are not reliable; fit on more customers or a longer calibration period",
             UserWarning,
             stacklevel=3,
         )
+
+
+def ridge_words(params: dict[str, float], total_hessian: Vector) -> str:
+    """Which parameters move along the flattest direction of the likelihood, in words.
+
+    The eigenvector of the smallest eigenvalue of the Hessian in log-parameters; parameters with a
+    component of at least 0.3 in it are named. Two moving the same way keep their ratio (a Beta or
+    Gamma mixing distribution collapsing to a point: ``"a and b grow together (b/a = 6.2 at the
+    stop)"``), two moving oppositely their product. "" when the Hessian is not finite.
+    """
+    hessian = np.asarray(total_hessian, dtype=float)
+    if hessian.shape != (len(params), len(params)) or not np.all(np.isfinite(hessian)):
+        return ""
+    _, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    direction = vectors[:, 0]
+    names, values = list(params), list(params.values())
+    moving = [i for i in range(len(names)) if abs(direction[i]) >= 0.3]
+    if len(moving) == 2:
+        i, j = moving
+        if direction[i] * direction[j] > 0:
+            return f" where {names[i]} and {names[j]} grow together ({names[j]}/{names[i]} = {values[j] / values[i]:.3g} at the stop)"
+        return f" where {names[i]} grows as {names[j]} shrinks ({names[i]}·{names[j]} = {values[i] * values[j]:.3g} at the stop)"
+    return f" along {', '.join(names[i] for i in moving)}" if moving else ""
