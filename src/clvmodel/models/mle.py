@@ -111,10 +111,11 @@ RIDGE = "ridge"
 RIDGE_GAIN = 1e-3
 
 #: BFGS iterations allowed from one start unless the caller sets ``maxiter``. Fits that converge
-#: take 20-60 (measured: BG/NBD 27-47, MBG/NBD 23-41, Gamma-Gamma 21-55 on CDNOW and the apparel
-#: splits, Gamma-Gamma's ridge data included); a start still moving after 200 is running off along
-#: a ridge or into overflow. scipy's default (200 per parameter: 800 for BG/NBD, ~25 s of gradient
-#: calls at a million customers) would spend all that before the next start had a turn.
+#: take 20-110 (measured on CDNOW and the apparel splits: BG/NBD 27-47, MBG/NBD 23-41, Gamma-Gamma
+#: 21-55 with its ridge data, Pareto/NBD 31-43, GGom/NBD 29-107); a start still moving after 200 is
+#: running off along a ridge or into overflow. scipy's default (200 per parameter: 800 for BG/NBD,
+#: ~25 s of gradient calls at a million customers) would spend all that before the next start had
+#: a turn.
 MAX_ITERATIONS_PER_START = 200
 
 #: Total log-likelihood by which a later start's stationary stop must beat an earlier one to be
