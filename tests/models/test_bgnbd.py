@@ -10,20 +10,28 @@ Sources (values also listed in /work/shared/REFERENCE.md):
 [N027]  Hardie, note 027 / pymc-marketing tests (log-likelihood at a=0.8, b=2.5, r=0.25, alpha=4, T=40).
 [LTF]   lifetimes 0.11.3 itself: ``BetaGeoFitter._negative_log_likelihood`` (its autograd gradient)
         and ``BetaGeoFitter.fit``, the oracle of clvmodel's numpy likelihood and fit (issue 7).
+[CLV]   R CLVTools 0.12.1 on its apparel data (tests/data/apparel), weeks, estimation split 104:
+        r 0.6073, alpha 20.96, a 1.276, b 8.861, LL -5857.020 (REFERENCE.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import betaln, gammaln, hyp2f1
 
+from clvmodel import io as clv_io
+from clvmodel import rfm
+from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError, ConvergenceFailure
-from clvmodel.models import bgnbd_likelihood
+from clvmodel.models import bgnbd_forecast, bgnbd_likelihood, mle
 from clvmodel.models.base import collapse
 from clvmodel.models.bgnbd import BetaGeoModel
 from clvmodel.models.bgnbd_simulate import simulate_summary
@@ -229,7 +237,8 @@ def test_failed_optimiser_is_one_line_convergence_failure(cdnow_summary: pd.Data
     x, tx, T = _rfm(cdnow_summary)
     with pytest.raises(
         ConvergenceFailure,
-        match=r"^bgnbd fit did not converge \(message: Maximum number of iterations has been exceeded\.\); check",
+        match=r"^bgnbd fit did not converge from any of 3 starts \(message: Maximum number of iterations has "
+        r"been exceeded\.\); check",
     ) as err:
         bgnbd_likelihood.fit({"frequency": x, "recency": tx, "T": T}, np.ones(len(x)), maxiter=1)
     assert "\n" not in str(err.value) and isinstance(err.value, ClvError)
@@ -374,3 +383,132 @@ def test_fit_without_any_repeat_purchase() -> None:
     one_timers = pd.DataFrame({"frequency": [0, 0, 0], "recency": [0.0, 0.0, 0.0], "T": [10.0, 20.0, 30.0]})
     with pytest.raises(ClvError, match=r"^bgnbd: none of the 3 customers made a repeat purchase, so purchase rates"):
         BetaGeoModel().fit(one_timers)
+
+
+# --- the apparel data (CLVTools), issue 13 -----------------------------------------------------------
+
+
+def apparel_summary(calibration_end: dt.date) -> pd.DataFrame:
+    """The CLVTools apparel data as clvmodel summarises it: weeks, same-day purchases merged."""
+    path = Path(__file__).resolve().parents[1] / "data" / "apparel" / "transactions.csv"
+    con = clv_io.connect()
+    try:
+        clv_io.load_transactions(
+            con, DataConfig(source=str(path), columns={"customer_id": "Id", "date": "Date", "amount": "Price"})
+        )
+        return rfm.summarise(con, time_unit="week", calibration_end=calibration_end).summary
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def apparel_40() -> pd.DataFrame:
+    """Calibration to 2005-10-09: 40 weeks after every customer's first purchase on 2005-01-02."""
+    return apparel_summary(dt.date(2005, 10, 9))
+
+
+def test_apparel_104_weeks_equals_clvtools() -> None:
+    model = BetaGeoModel().fit(apparel_summary(dt.date(2006, 12, 31)))
+    assert model.status_ == "converged" and model.n_ == 600
+    published = {"r": 0.6073, "alpha": 20.96, "a": 1.276, "b": 8.861}  # [CLV], to the digits printed
+    for name, value in published.items():
+        assert model.params_[name] == pytest.approx(value, abs=0.6 * 10 ** (math.floor(math.log10(value)) - 3)), name
+    assert model.log_likelihood_ == pytest.approx(-5857.020, abs=6e-4)  # [CLV]
+
+
+def test_apparel_40_weeks_has_no_finite_optimum_and_reports_the_limit(apparel_40: pd.DataFrame) -> None:
+    # Issue 13: on this split BFGS ran out along a, b -> inf (b/a fixed) and stopped wherever the
+    # machine's last bits put it (a from 1e5 to 3e6 under perturbations; "did not converge" on
+    # another machine). The likelihood's supremum is the limit where every customer drops out
+    # with one probability p: the fit reports that limit, warns, and says so in its status.
+    with pytest.warns(UserWarning, match=r"^bgnbd: these data have no finite maximum-likelihood estimate: the "
+                                         r"likelihood rises as a, b -> inf with b/a = 6\.2\d* fixed"):
+        model = BetaGeoModel().fit(apparel_40)
+    assert model.status_ == mle.RIDGE
+    p = model.limit_["dropout_probability"]
+    assert model.params_["a"] + model.params_["b"] == pytest.approx(bgnbd_likelihood.RIDGE_SIZE, rel=1e-15)
+    assert model.params_["a"] / (model.params_["a"] + model.params_["b"]) == pytest.approx(p, rel=1e-12)
+    assert (model.limit_["r"], model.limit_["alpha"]) == (model.params_["r"], model.params_["alpha"])
+    assert np.isnan(model.standard_errors_["a"]) and np.isnan(model.standard_errors_["b"])
+    assert all(np.isfinite(model.standard_errors_[k]) and model.standard_errors_[k] > 0 for k in ("r", "alpha"))
+    assert np.isfinite(model.log_likelihood_)
+    # The limit is a maximum: its own gradient vanishes (the convergence criterion of every fit) ...
+    x, tx, T = _rfm(apparel_40)
+    scale = bgnbd_likelihood.time_scale(T)
+    limit = bgnbd_likelihood.BetaGeoLimitLikelihood(x, tx * scale, T * scale, np.ones(len(x)))
+    at = np.array([np.log(model.limit_["r"]), np.log(model.limit_["alpha"] * scale), np.log(p / (1 - p))])
+    assert np.max(np.abs(limit(at)[1])) <= mle.GRADIENT_TOLERANCE * 1e-3
+    # ... higher than any finite point the optimiser reaches from lifetimes' start, and equal to
+    # the likelihood of the reported point (to ~n x / RIDGE_SIZE).
+    finite = bgnbd_likelihood.BetaGeoLikelihood(x, tx * scale, T * scale, np.ones(len(x)))
+    stop = mle.search(finite, [np.full(4, 0.1)])[0]
+    shift = x.sum() * np.log(scale)
+    assert -stop.fun * len(x) + shift < model.log_likelihood_ + mle.RIDGE_GAIN
+    assert limit.log_likelihood(at) + shift == pytest.approx(model.log_likelihood_, abs=1e-8)
+    # The finite model's likelihood rises towards it along the ridge (profile in a with b/a fixed).
+    profile = []
+    for log_a in (2.0, 6.0, 12.0):
+        ridge = lambda z, la=log_a: finite(np.array([z[0], z[1], la, la + z[2]]))  # noqa: E731
+        best = mle.search(lambda z, f=ridge: (f(z)[0], f(z)[1][[0, 1, 3]]), [np.array([0.0, 0.0, 1.8])], tol=1e-10)[0]
+        profile.append(-best.fun * len(x) + shift)
+    assert profile[0] < profile[1] < profile[2] < model.log_likelihood_ + 1e-6, profile
+
+
+def test_apparel_40_weeks_ridge_is_the_same_under_last_bit_perturbations(apparel_40: pd.DataFrame) -> None:
+    # "Another machine": data perturbed in the last bits and lifetimes' start by up to ~1e-3. The
+    # finite optimiser stops anywhere along the ridge; the reported limit does not move.
+    x, tx, T = _rfm(apparel_40)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        reference = bgnbd_likelihood.fit({"frequency": x, "recency": tx, "T": T}, np.ones(len(x)))
+        for _ in range(8):
+            nudged = tx * (1 + rng.integers(-4, 5, len(tx)) * np.finfo(float).eps)
+            start = 0.1 + rng.normal(0.0, 1e-3, 4)
+            got = bgnbd_likelihood.fit({"frequency": x, "recency": np.minimum(nudged, T), "T": T}, np.ones(len(x)),
+                                       initial_params=start)
+            assert got.status == mle.RIDGE
+            for name in ("r", "alpha", "dropout_probability"):
+                assert got.limit[name] == pytest.approx(reference.limit[name], rel=1e-10), name  # measured: 2e-12
+            assert got.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-8)
+
+
+def test_ridge_point_forecasts_are_the_limits() -> None:
+    # Every customer drops out after a purchase with probability p: alive at T, purchases in the
+    # next t come at rate λ until the geometric dropout, E[Y(t) | alive, λ] = (1 - e^(-λ p t)) / p,
+    # and over the posterior λ ~ Gamma(r + x, α + T): (1 - ((α+T)/(α+T+p t))^(r+x)) / p.
+    r, alpha, p = 0.73, 26.35, 0.1385
+    params = {"r": r, "alpha": alpha, "a": p * bgnbd_likelihood.RIDGE_SIZE, "b": (1 - p) * bgnbd_likelihood.RIDGE_SIZE}
+    x, T, t = np.array([0.0, 1, 3, 10, 50]), np.full(5, 40.0), 39.0
+    limit = (1 - ((alpha + T) / (alpha + T + p * t)) ** (r + x)) / p
+    np.testing.assert_allclose(bgnbd_forecast.expected_purchases_if_alive(params, x, T, t), limit, rtol=1e-9)
+    new = (1 - (alpha / (alpha + p * t)) ** r) / p
+    assert bgnbd_forecast.expected_purchases_new(params, t).item() == pytest.approx(new, rel=1e-9)
+
+
+def test_limit_likelihood_is_the_finite_one_far_out_on_the_ridge(apparel_40: pd.DataFrame) -> None:
+    x, tx, T = _rfm(apparel_40)
+    finite = bgnbd_likelihood.BetaGeoLikelihood(x, tx / 40, T / 40, np.ones(len(x)))
+    limit = bgnbd_likelihood.BetaGeoLimitLikelihood(x, tx / 40, T / 40, np.ones(len(x)))
+    r, alpha, p = 0.7, 0.6, 0.14
+    logit = np.log(p / (1 - p))
+    for size, close in ((1e6, 1e-4), (1e9, 1e-7), (1e12, 1e-10)):
+        value = finite.log_likelihood(np.log([r, alpha, p * size, (1 - p) * size]))
+        assert value == pytest.approx(limit.log_likelihood(np.array([np.log(r), np.log(alpha), logit])), abs=close)
+    # The limit's analytic gradient against central differences of its values.
+    at = np.array([np.log(r), np.log(alpha), logit])
+    value, gradient = limit(at)
+    numeric = [(limit(at + h)[0] - limit(at - h)[0]) / 2e-6 for h in np.eye(3) * 1e-6]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-10)
+
+
+@pytest.mark.parametrize("size", [1e3, 1e6, 1e9, 1e12])
+def test_dropout_term_is_exact_where_a_and_b_are_large(size: float) -> None:
+    # A2 = lnΓ(a+b) + lnΓ(b+x) − lnΓ(b) − lnΓ(a+b+x) = Σ_{j<x} ln((b+j)/(a+b+j)) for integer x,
+    # summed exactly here. The four lnΓ of the paper's form are each ~(a+b) ln(a+b) and cancel:
+    # at a + b = 1e9 they leave ~1e-6 of noise per customer, enough to fake a rise along the ridge.
+    a, b = 0.14 * size, 0.86 * size
+    xs = np.array([0.0, 1.0, 2.0, 7.0, 60.0, 400.0])
+    objective = bgnbd_likelihood.BetaGeoLikelihood(xs, np.zeros(6), np.ones(6), np.ones(6))
+    exact = [math.fsum(math.log((b + j) / (a + b + j)) for j in range(int(x))) for x in xs]
+    np.testing.assert_allclose(objective._a2(a, b), exact, rtol=1e-13, atol=1e-15)

@@ -71,8 +71,8 @@ def test_non_converging_fit_raises_convergence_failure(model: str, cdnow_summary
         weights = np.ones(len(repeat))
     with pytest.raises(
         ConvergenceFailure,
-        match=rf"^{model} fit did not converge \(message: Maximum number of iterations has been exceeded\.\); "
-        "check the data",
+        match=rf"^{model} fit did not converge from any of 3 starts \(message: Maximum number of iterations has been "
+        r"exceeded\.\); check the data",
     ) as err:
         lifetimes_adapter.fit(model, columns, weights, maxiter=1)
     assert isinstance(err.value, ClvError)  # the CLI's one-line error path

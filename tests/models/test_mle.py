@@ -68,3 +68,141 @@ def test_a_fit_the_data_identify_is_not_flagged(cdnow_summary, recwarn: pytest.W
 
     family_class("bgnbd")().fit(cdnow_summary)
     assert not [w for w in recwarn.list if "do not identify" in str(w.message)]
+
+
+# --- several starts, non-finite trial points, budgets (issue 13) --------------------------------
+
+
+def _bowl_with_a_wall(wall: float = 1.3, bad: float = np.nan):
+    """A smooth convex objective with its minimum at (1, 1), not finite where x0 > ``wall``.
+
+    Like a likelihood whose special functions overflow far from the optimum: BFGS's first steps
+    from far away land beyond the wall.
+    """
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        if theta[0] > wall:
+            return bad, np.full(2, bad)
+        value = np.exp(2 * (theta[0] - 1)) - 2 * (theta[0] - 1) + 3 * (theta[1] - 1) ** 2
+        return value, np.array([2 * np.exp(2 * (theta[0] - 1)) - 2, 6 * (theta[1] - 1)])
+
+    return objective
+
+
+@pytest.mark.parametrize("start", [(-3.0, 5.0), (-8.0, 1.0), (-20.0, -20.0), (0.5, 30.0)])
+def test_a_non_finite_trial_point_makes_the_line_search_back_off(start) -> None:
+    # Measured with scipy 1.17: a NaN value beyond the wall ends plain BFGS at the first step that
+    # crosses it ("precision loss" thousands of units from the optimum); read as +inf it is a step
+    # too far, and BFGS reaches (1, 1).
+    result = mle.minimise(_bowl_with_a_wall(), np.array(start), model="m", tol=1e-9)
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-6)
+    assert result.nonfinite > 0  # the wall was hit, and survived
+
+
+def test_guarded_reads_every_non_finite_answer_as_plus_infinity() -> None:
+    def objective(theta):
+        if theta[0] == 0:
+            raise FloatingPointError("overflow in hyp2f1")
+        return (np.nan, np.zeros(1)) if theta[0] == 1 else (-np.inf, np.zeros(1)) if theta[0] == 2 else (3.0, np.ones(1))
+
+    guarded = mle.Guarded(objective)
+    for point in (0.0, 1.0, 2.0):
+        value, gradient = guarded(np.array([point]))
+        assert value == np.inf and np.isnan(gradient).all()
+    assert guarded(np.array([5.0])) == (3.0, pytest.approx(np.ones(1)))
+    assert (guarded.calls, guarded.nonfinite, guarded.error) == (4, 3, "FloatingPointError: overflow in hyp2f1")
+
+
+def test_a_start_where_the_likelihood_is_not_finite_is_followed_by_the_next() -> None:
+    result = mle.minimise(_bowl_with_a_wall(), np.array([2.0, 0.0]), model="m", starts=[np.array([0.0, 0.0])])
+    assert result.start_index == 1 and mle.stationary(result)
+    assert [s.start_index for s in result.stops] == [0, 1]
+
+
+def test_no_start_converging_is_one_line_naming_each_reason() -> None:
+    with pytest.raises(ConvergenceFailure) as err:
+        mle.minimise(_bowl_with_a_wall(), np.array([2.0, 0.0]), model="m", starts=[np.array([-30.0, 9.0])], maxiter=2)
+    message = str(err.value)
+    assert message.startswith(
+        "m fit did not converge from any of 2 starts (start 1: the likelihood is not finite at the start; "
+        "start 2: Maximum number of iterations has been exceeded.; the likelihood was not finite at "
+    ), message
+    assert "\n" not in message
+
+
+def _two_minima(depth: float):
+    """Minima at θ = -1 (value 0) and θ = +1 (value -depth): f = (θ² - 1)² - depth (θ + 1) / 2 ... smoothed."""
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        t = float(theta[0])
+        value = (t * t - 1) ** 2 - depth * (np.tanh(4 * t) + 1) / 2
+        gradient = 4 * t * (t * t - 1) - depth * 2 * (1 - np.tanh(4 * t) ** 2)
+        return value, np.array([gradient])
+
+    return objective
+
+
+@pytest.mark.parametrize(("depth", "kept"), [(0.0, 0), (1e-9, 0), (0.05, 1)])
+def test_a_later_start_is_kept_only_if_clearly_better(depth: float, kept: int) -> None:
+    # Two stationary stops: the later one replaces the first only if its total log-likelihood is
+    # higher by more than BETTER_START_GAIN (here 100 customers): ties in the last bits keep the
+    # first start, so its digits (lifetimes' on CDNOW) do not depend on the machine.
+    result = mle.minimise(_two_minima(depth), np.array([-1.2]), model="m", starts=[np.array([1.2])], weight=100.0)
+    assert result.start_index == kept
+    assert all(mle.stationary(s) for s in result.stops)
+
+
+def test_the_iteration_budget_is_per_start(monkeypatch) -> None:
+    seen = []
+    real = mle.minimize
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["options"]["maxiter"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mle, "minimize", spy)
+    mle.minimise(_bowl_with_a_wall(), np.zeros(2), model="m", starts=[np.ones(2)])
+    with pytest.raises(ConvergenceFailure, match=r"\(message: Maximum number of iterations has been exceeded\.\)"):
+        mle.minimise(_bowl_with_a_wall(), np.array([-20.0, 9.0]), model="m", maxiter=3)
+    assert seen == [mle.MAX_ITERATIONS_PER_START, mle.MAX_ITERATIONS_PER_START, 3]
+
+
+def test_a_stop_cut_short_by_the_budget_is_not_an_optimum_whatever_its_gradient(monkeypatch) -> None:
+    # BFGS was still moving: along a flat direction a gradient under the tolerance can sit units of
+    # log-likelihood below the optimum (Pareto/NBD on CDNOW after 20 iterations, test_pareto_nbd).
+    result = OptimizeResult(x=np.zeros(2), fun=1.0, jac=np.array([1e-6, 0.0]), success=False, status=1,
+                            message="Maximum number of iterations has been exceeded.")
+    monkeypatch.setattr(mle, "minimize", lambda *args, **kwargs: result)
+    with pytest.raises(ConvergenceFailure, match=r"^m fit did not converge \(message: Maximum number of iterations"):
+        mle.minimise(lambda theta: (1.0, np.zeros(2)), np.zeros(2), model="m")
+    assert result.cut_short and not mle.stationary(result)
+
+
+def test_a_time_budget_stops_the_search_and_says_so() -> None:
+    import time
+
+    def slow(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        time.sleep(0.02)
+        return float(theta @ theta) + 1e-3 * float(np.sum(np.cos(50 * theta))), 2 * theta - 0.05 * np.sin(50 * theta)
+
+    with pytest.raises(ConvergenceFailure, match=r"time budget of 0\.05 s used up.*; 1 of 2 starts not tried in the time budget\)"):
+        mle.minimise(slow, np.full(2, 5.0), model="m", tol=1e-14, starts=[np.ones(2)], time_budget=0.05)
+
+
+def test_an_unidentified_stop_names_the_ridge_it_is_on(recwarn: pytest.WarningsRecorder) -> None:
+    # The flattest direction of the Hessian in log-parameters: a and b moving together, the ratio
+    # kept (a Beta distribution collapsing to a point), r held.
+    params = {"r": 0.7, "a": 2.0e5, "b": 1.2e6}
+    flat = np.array([0.0, 1.0, 1.0]) / np.sqrt(2)
+    hessian = 50.0 * np.eye(3) - (50.0 - 1e-9) * np.outer(flat, flat)
+    mle.fit_result("m", params, -10.0, np.zeros(3), hessian, 100)
+    messages = [str(w.message) for w in recwarn.list if issubclass(w.category, UserWarning)]
+    assert messages == [
+        "m: these data do not identify a, b (standard error of the log above 10, or none): the fit stopped on a "
+        "ridge of the likelihood where a and b grow together (b/a = 6 at the stop); where on it depends on the "
+        "machine, and its forecasts are not reliable; fit on more customers or a longer calibration period"
+    ]
+    opposite = np.array([1.0, -1.0, 0.0]) / np.sqrt(2)
+    assert mle.ridge_words(params, 50.0 * np.eye(3) - 49.0 * np.outer(opposite, opposite)) == (
+        " where r grows as a shrinks (r·a = 1.4e+05 at the stop)"
+    )

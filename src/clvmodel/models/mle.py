@@ -27,13 +27,28 @@ along such a ridge depends on the last bits, so a model that knows its limit com
 likelihood with the limit's supremum (:data:`RIDGE_GAIN`): Gamma-Gamma then reports the limit
 (status :data:`RIDGE`, :func:`.gamma_gamma_likelihood.fit`), sBG refuses the data
 (:meth:`.sbg.ShiftedBetaGeometric.fit_survivors`).
+
+Several starts (issue 13). One start is one chance: from lifetimes' 0.1 start BFGS ran along the
+BG/NBD ridge of the apparel data's 40-week split and, on some machines, stopped short of
+stationarity ("did not converge"); from lifetimes' random start Pareto/NBD ended where lifetimes'
+likelihood is not finite. :func:`search` therefore runs BFGS from a fixed, documented list of
+starts (the model's own, lifetimes' first), each with an iteration budget
+(:data:`MAX_ITERATIONS_PER_START`) and optionally within one wall-clock budget per fit, and
+:func:`best_stop` keeps the best stationary stop: a later start replaces an earlier one only if
+its total log-likelihood is higher by more than :data:`BETTER_START_GAIN`, so that stops equal up
+to rounding keep the earlier start's digits (lifetimes' on CDNOW) and the choice does not depend on
+the machine. Every objective is evaluated through :class:`Guarded`: a trial point where the
+likelihood is not finite (an overflow, ``log 0``, NaN from a special function) counts as
+``+inf``, which BFGS's line search treats as "too far" and backs off from, where a NaN would end
+the search on the spot ("precision loss" at the first iteration).
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +60,20 @@ from clvmodel.errors import ConvergenceFailure
 
 __all__ = [
     "FitResult",
+    "Guarded",
+    "BETTER_START_GAIN",
     "GRADIENT_TOLERANCE",
+    "MAX_ITERATIONS_PER_START",
     "LIFETIMES_START",
     "LIFETIMES_TOL",
     "HESSIAN_STEP",
     "minimise",
+    "search",
+    "best_stop",
+    "failure_words",
+    "refine",
+    "log_standard_errors",
+    "MAX_LOG_SE",
     "central_hessian",
     "gradient_hessian_from_values",
     "fit_result",
@@ -58,6 +82,7 @@ __all__ = [
     "RIDGE",
     "RIDGE_GAIN",
     "stationary",
+    "ridge_words",
 ]
 
 Vector = NDArray[np.float64]
@@ -85,6 +110,20 @@ RIDGE = "ridge"
 #: does not depend on where BFGS stopped, nor on the machine.
 RIDGE_GAIN = 1e-3
 
+#: BFGS iterations allowed from one start unless the caller sets ``maxiter``. Fits that converge
+#: take 20-110 (measured on CDNOW and the apparel splits: BG/NBD 27-47, MBG/NBD 23-41, Gamma-Gamma
+#: 21-55 with its ridge data, Pareto/NBD 31-43, GGom/NBD 29-107); a start still moving after 200 is
+#: running off along a ridge or into overflow. scipy's default (200 per parameter: 800 for BG/NBD,
+#: ~25 s of gradient calls at a million customers) would spend all that before the next start had
+#: a turn.
+MAX_ITERATIONS_PER_START = 200
+
+#: Total log-likelihood by which a later start's stationary stop must beat an earlier one to be
+#: kept. Stops at one optimum differ by ~1e-9 (BFGS's tolerance, rounding); a different optimum
+#: worth the name differs by far more. So the earlier start (lifetimes', first) wins every tie,
+#: whatever the last bits of the machine, and a real improvement is never missed.
+BETTER_START_GAIN = 1e-3
+
 #: Step in the log-parameters for the central-difference Hessian. Truncation error ~ step² and
 #: rounding error ~ 1e-16 / step balance near 1e-5: the Hessian then equals autograd's exact one to
 #: ~1e-8 relative on CDNOW and at a million customers (tests/models/test_bgnbd.py).
@@ -108,10 +147,11 @@ class FitResult:
     limit: dict[str, float] | None = None
 
 
-def not_converged(model: str, said: str) -> ConvergenceFailure:
+def not_converged(model: str, said: str, *, starts: int = 1) -> ConvergenceFailure:
     """The one-line failure the CLI prints; ``said`` is the optimiser's own words."""
+    tried = f" from any of {starts} starts" if starts > 1 else ""
     return ConvergenceFailure(
-        f"{model} fit did not converge ({said}); "
+        f"{model} fit did not converge{tried} ({said}); "
         "check the data (enough repeat customers, sensible time unit) or try another time unit"
     )
 
@@ -120,56 +160,266 @@ def stationary(result: OptimizeResult) -> bool:
     """Whether an optimiser's stop is a stationary point: finite, largest |∇| ≤ :data:`GRADIENT_TOLERANCE`.
 
     The machine-independent convergence criterion of every gradient fit here, whatever scipy's
-    ``success`` and ``message`` say (see the module docstring).
+    ``success`` and ``message`` say (see the module docstring), except that a stop cut short by the
+    iteration or time budget (``cut_short``, set by :func:`search`) is not one: there BFGS was
+    still moving, and along a flat direction a gradient under the tolerance can sit several units
+    of log-likelihood below the optimum (Pareto/NBD on CDNOW after 20 iterations: |∇| 6e-4 per
+    customer, 3.7 below).
     """
+    if getattr(result, "cut_short", False):
+        return False
     jac = np.asarray(getattr(result, "jac", np.nan), dtype=float)
     finite = bool(np.isfinite(result.fun)) and bool(np.all(np.isfinite(result.x))) and bool(np.all(np.isfinite(jac)))
     return finite and float(np.max(np.abs(jac))) <= GRADIENT_TOLERANCE
 
 
+class Guarded:
+    """An objective whose non-finite values read as ``+inf``: "too far" for a line search.
+
+    BFGS's line search backs off from a trial point whose value is ``+inf``, but a NaN value (or a
+    NaN in the gradient) ends the whole search there, reported as "precision loss". Likelihoods
+    here become non-finite only at trial points far from any optimum (``exp`` of a large
+    log-parameter, ``log 0``, a special function's overflow), so ``+inf`` is the honest answer:
+    the likelihood there is no better than anywhere. An exception of the arithmetic kinds
+    (``ArithmeticError``, ``ValueError``, ``LinAlgError``) at a trial point counts the same; the
+    first one's words are kept for the failure message. ``-inf`` (an infinite *likelihood*) is a
+    degenerate point, not an optimum, and also reads as ``+inf``.
+
+    Parameters
+    ----------
+    objective
+        θ -> (value, gradient).
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        #: Trial points evaluated, and how many of them were not finite.
+        self.calls = 0
+        self.nonfinite = 0
+        #: The first exception's words (type and message), if any.
+        self.error: str | None = None
+
+    def __call__(self, theta: Vector) -> tuple[float, Vector]:
+        """The objective at ``theta``, or ``(inf, NaN gradient)`` where it is not finite."""
+        self.calls += 1
+        theta = np.asarray(theta, dtype=float)
+        try:
+            value, gradient = self.objective(theta)
+            value, gradient = float(value), np.asarray(gradient, dtype=float)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+            self.error = self.error or f"{type(err).__name__}: {str(err).strip()}"
+            value, gradient = np.inf, np.full(theta.shape, np.nan)
+        if np.isfinite(value) and gradient.shape == theta.shape and np.all(np.isfinite(gradient)):
+            return value, gradient
+        self.nonfinite += 1
+        return np.inf, np.full(theta.shape, np.nan)
+
+
+def search(
+    objective: Objective,
+    starts: Sequence[Vector],
+    *,
+    tol: float = LIFETIMES_TOL,
+    time_budget: float | None = None,
+    **options: Any,
+) -> list[OptimizeResult]:
+    """BFGS from each start in turn, every trial point through :class:`Guarded`; never raises.
+
+    Parameters
+    ----------
+    objective
+        θ -> (value, gradient) of the mean negative log-likelihood in log-parameters.
+    starts
+        Starting log-parameters, in the order they are tried.
+    tol
+        BFGS ``gtol``.
+    time_budget
+        Seconds for all starts together, or ``None`` (no limit, the default). When it runs out
+        the current start stops at its last iterate (message "time budget ... used up") and the
+        remaining starts are skipped. Results then depend on the machine's speed, so a budget is
+        an operator's choice, not a default.
+    options
+        scipy ``minimize`` options; ``maxiter`` is per start (default
+        :data:`MAX_ITERATIONS_PER_START`).
+
+    Returns
+    -------
+    list of OptimizeResult
+        One per start tried, in order, each with ``start_index``, ``evaluations`` (trial points),
+        ``nonfinite`` (of them not finite), ``error`` (the first exception's words or ``None``) and
+        ``cut_short`` (the iteration or time budget ran out: not a stationary point, see
+        :func:`stationary`).
+    """
+    options = {"disp": False, "maxiter": MAX_ITERATIONS_PER_START, **options}
+    deadline = None if time_budget is None else time.monotonic() + float(time_budget)
+    stops: list[OptimizeResult] = []
+
+    def out_of_time(intermediate_result: OptimizeResult) -> None:  # scipy passes the iterate by this name
+        if deadline is not None and time.monotonic() >= deadline:
+            raise StopIteration  # scipy ends the minimisation and returns the last iterate
+
+    for index, start in enumerate(starts):
+        if deadline is not None and stops and time.monotonic() >= deadline:
+            break
+        guarded = Guarded(objective)
+        start = np.asarray(start, dtype=float)
+        with np.errstate(all="ignore"):  # line searches probe far out (log 0, overflow); the guard copes
+            try:
+                result = minimize(guarded, start, jac=True, method="BFGS", tol=tol, options=options,
+                                  callback=out_of_time if deadline is not None else None)
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:  # inside scipy itself
+                result = OptimizeResult(x=start, fun=np.inf, jac=np.full(start.shape, np.nan), success=False,
+                                        message=f"{type(err).__name__}: {str(err).strip()}", nit=0)
+        out_of_budget = deadline is not None and "StopIteration" in str(result.message)
+        if out_of_budget:
+            result.message = f"time budget of {time_budget:g} s used up"
+        # BFGS's status 1: the iteration budget ran out.
+        result.cut_short = out_of_budget or getattr(result, "status", None) == 1
+        result.start_index = index
+        result.evaluations = guarded.calls
+        result.nonfinite = guarded.nonfinite
+        result.error = guarded.error
+        stops.append(result)
+    return stops
+
+
+def best_stop(stops: Sequence[OptimizeResult], weight: float = 1.0) -> OptimizeResult | None:
+    """The stop to keep: the first stationary one, replaced by a later one only if it is better.
+
+    A later stationary stop replaces the kept one when its total log-likelihood (``weight`` times
+    the mean objective) is higher by more than :data:`BETTER_START_GAIN`; ``None`` when no stop is
+    stationary (:func:`stationary`).
+    """
+    best = None
+    for stop in stops:
+        if stationary(stop) and (best is None or (best.fun - stop.fun) * weight > BETTER_START_GAIN):
+            best = stop
+    return best
+
+
+def failure_words(stops: Sequence[OptimizeResult], *, of: int | None = None) -> str:
+    """Why no start ended at a stationary point, in one line: scipy's words, the likelihood's errors.
+
+    ``of`` is the number of starts planned (more than tried when a time budget ran out).
+    """
+    messages = [
+        str(s.message) if np.isfinite(s.fun) else (s.error or "the likelihood is not finite at the start")
+        for s in stops
+    ]
+    if len(set(messages)) == 1:
+        said = f"message: {messages[0]}"
+    else:
+        said = "; ".join(f"start {s.start_index + 1}: {m}" for s, m in zip(stops, messages))
+    nonfinite = sum(int(getattr(s, "nonfinite", 0)) for s in stops)
+    if nonfinite:
+        evaluations = sum(int(getattr(s, "evaluations", 0)) for s in stops)
+        said += f"; the likelihood was not finite at {nonfinite} of {evaluations} trial points"
+    if of is not None and of > len(stops):
+        said += f"; {of - len(stops)} of {of} starts not tried in the time budget"
+    return said
+
+
 def minimise(
-    objective: Objective, start: Vector, *, model: str, tol: float = LIFETIMES_TOL, **options: Any
+    objective: Objective,
+    start: Vector,
+    *,
+    model: str,
+    tol: float = LIFETIMES_TOL,
+    starts: Sequence[Vector] = (),
+    weight: float = 1.0,
+    time_budget: float | None = None,
+    **options: Any,
 ) -> OptimizeResult:
-    """lifetimes' minimisation (``BaseFitter._fit``) of ``objective`` from ``start``.
+    """lifetimes' minimisation (``BaseFitter._fit``) of ``objective`` from ``start``, then from ``starts``.
 
     Parameters
     ----------
     objective
         θ -> (value, gradient) of the mean negative log-likelihood in log-parameters.
     start
-        Starting log-parameters (lifetimes: :data:`LIFETIMES_START` for each).
+        The first starting point (lifetimes: :data:`LIFETIMES_START` for each log-parameter).
     model
         Name for the error message.
     tol
         BFGS ``gtol`` (lifetimes' ``tol``).
+    starts
+        Further starting points, tried in order after ``start`` (:func:`search`).
+    weight
+        Customers the mean objective averages over: stops are compared on the total
+        log-likelihood (:func:`best_stop`).
+    time_budget
+        Seconds for all starts together (:func:`search`); ``None``: no limit.
     options
-        scipy ``minimize`` options (``maxiter``, ...), as lifetimes' ``fit(**kwargs)`` passes them.
+        scipy ``minimize`` options (``maxiter`` per start, ...), as lifetimes' ``fit(**kwargs)``
+        passes them.
 
     Returns
     -------
     OptimizeResult
-        scipy's result: a reported success, or any stop at a stationary point (:func:`stationary`)
-        whatever its ``success`` says.
+        The kept stationary stop (:func:`best_stop`), whatever scipy's ``success`` says; failing
+        any, the first stop scipy reports as a success (a loose ``tol``: :func:`fit_result` then
+        says how far from stationary it is). ``stops`` holds every start's result.
 
     Raises
     ------
     ConvergenceFailure
-        The stop is not a stationary point (scipy's message says why it stopped: maximum number of
-        iterations, NaN, ...), or the likelihood cannot be evaluated. Unlike lifetimes (which
-        raises whenever scipy reports failure), a "precision loss" stop at a vanishing gradient is
-        an optimum: that message depends on the machine's last bits, the gradient does not.
+        No start ended at a stationary point or a reported success; the message gives scipy's
+        words for each start (maximum number of iterations, precision loss away from a vanishing
+        gradient, ...) and how often the likelihood was not finite. Unlike lifetimes (which raises
+        whenever scipy reports failure), a "precision loss" stop at a vanishing gradient is an
+        optimum: that message depends on the machine's last bits, the gradient does not.
     """
-    with np.errstate(all="ignore"):  # line searches probe far out (log 0, overflow); BFGS copes
-        try:
-            result = minimize(objective, np.asarray(start, dtype=float), jac=True, method="BFGS", tol=tol,
-                              options={"disp": False, **options})
-        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
-            raise not_converged(model, f"{type(err).__name__}: {str(err).strip()}") from None
-    # A reported success with a gradient that does not vanish (a loose ``tol``) is left to
-    # :func:`fit_result`, which says how far from stationary the stop is.
-    if not (result.success or stationary(result)):
-        raise not_converged(model, f"message: {result.message}")
-    return result
+    planned = [start, *starts]
+    stops = search(objective, planned, tol=tol, time_budget=time_budget, **options)
+    best = best_stop(stops, weight)
+    if best is None:
+        best = next((s for s in stops if s.success and np.isfinite(s.fun)), None)
+    if best is None:
+        raise not_converged(model, failure_words(stops, of=len(planned)), starts=len(planned))
+    best.stops = stops
+    return best
+
+
+def refine(objective: Objective, at: Vector, *, steps: int = 8) -> Vector:
+    """Newton steps from a BFGS stop on a smooth, locally convex objective: the optimum to rounding.
+
+    BFGS stops once its gradient is below ``tol``, so its last digits depend on the path (and
+    hence on the machine). Newton steps with the central-difference Hessian
+    (:func:`central_hessian`) converge quadratically from there; each is kept only if it lowers the
+    objective or the largest |gradient| (near the optimum a step of 1e-8 changes the value by
+    ~1e-16, below its rounding, while the gradient still falls tenfold), and they stop once the step
+    is below ~1e-12 in every log-parameter. Used where a reported number must not depend on the
+    machine (a ridge's limit, see :func:`.bgnbd_likelihood.limit_fit`).
+    """
+    x = np.asarray(at, dtype=float).copy()
+    value, gradient = objective(x)
+    for _ in range(steps):
+        with np.errstate(all="ignore"):
+            hessian = central_hessian(lambda theta: objective(theta)[1], x)
+            try:
+                step = np.linalg.solve(hessian, gradient)
+            except np.linalg.LinAlgError:
+                break
+        if not np.all(np.isfinite(step)):
+            break
+        trial = x - step
+        trial_value, trial_gradient = objective(trial)
+        if not (trial_value < value or np.max(np.abs(trial_gradient)) < np.max(np.abs(gradient))):
+            break  # rounding: the optimum is reached
+        x, value, gradient = trial, trial_value, trial_gradient
+        if float(np.max(np.abs(step))) < 1e-12:
+            break
+    return x
+
+
+def log_standard_errors(total_hessian: Vector) -> Vector:
+    """Standard errors of the log-parameters, ``sqrt(diag(H⁻¹))``; NaN where H is singular or not
+    positive there (a direction the data do not bound)."""
+    try:
+        diagonal = np.diag(np.linalg.inv(total_hessian))
+    except np.linalg.LinAlgError:
+        return np.full(len(total_hessian), np.nan)
+    return np.where(diagonal > 0, np.sqrt(np.abs(diagonal)), np.nan)
 
 
 def central_hessian(gradient: Callable[[Vector], Vector], at: Vector, step: float = HESSIAN_STEP) -> Vector:
@@ -263,7 +513,7 @@ def fit_result(
     except np.linalg.LinAlgError:
         errors, cov_list = np.full(len(theta), np.nan), None
     standard_errors = {name: float(e) for name, e in zip(params, errors)}
-    _warn_unidentified(model, params, theta, errors)
+    _warn_unidentified(model, params, theta, errors, total_hessian)
     return FitResult(dict(params), standard_errors, float(log_likelihood), int(n), cov_list)
 
 
@@ -274,15 +524,42 @@ def fit_result(
 MAX_LOG_SE = 10.0
 
 
-def _warn_unidentified(model: str, params: dict[str, float], theta: Vector, errors: Vector) -> None:
-    """Warn (a line of the train summary) when a stationary point leaves a parameter unidentified."""
+def _warn_unidentified(
+    model: str, params: dict[str, float], theta: Vector, errors: Vector, total_hessian: Vector | None = None
+) -> None:
+    """Warn (a line of the train summary) when a stationary point leaves a parameter unidentified,
+    naming the ridge the stop lies on (:func:`ridge_words`)."""
     log_se = errors / theta
     loose = [name for name, value in zip(params, log_se) if not value <= MAX_LOG_SE]
     if loose:
+        along = ridge_words(params, total_hessian) if total_hessian is not None else ""
         warnings.warn(
             f"{model}: these data do not identify {', '.join(loose)} (standard error of the log above "
-            f"{MAX_LOG_SE:g}, or none): the fit stopped on a ridge of the likelihood and its forecasts are not "
-            "reliable; fit on more customers or a longer calibration period",
+            f"{MAX_LOG_SE:g}, or none): the fit stopped on a ridge of the likelihood{along}; where on it depends "
+            "on the machine, and its forecasts are not reliable; fit on more customers or a longer calibration period",
             UserWarning,
             stacklevel=3,
         )
+
+
+def ridge_words(params: dict[str, float], total_hessian: Vector) -> str:
+    """Which parameters move along the flattest direction of the likelihood, in words.
+
+    The eigenvector of the smallest eigenvalue of the Hessian in log-parameters; parameters with a
+    component of at least 0.3 in it are named. Two moving the same way keep their ratio (a Beta or
+    Gamma mixing distribution collapsing to a point: ``"a and b grow together (b/a = 6.2 at the
+    stop)"``), two moving oppositely their product. "" when the Hessian is not finite.
+    """
+    hessian = np.asarray(total_hessian, dtype=float)
+    if hessian.shape != (len(params), len(params)) or not np.all(np.isfinite(hessian)):
+        return ""
+    _, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    direction = vectors[:, 0]
+    names, values = list(params), list(params.values())
+    moving = [i for i in range(len(names)) if abs(direction[i]) >= 0.3]
+    if len(moving) == 2:
+        i, j = moving
+        if direction[i] * direction[j] > 0:
+            return f" where {names[i]} and {names[j]} grow together ({names[j]}/{names[i]} = {values[j] / values[i]:.3g} at the stop)"
+        return f" where {names[i]} grows as {names[j]} shrinks ({names[i]}·{names[j]} = {values[i] * values[j]:.3g} at the stop)"
+    return f" along {', '.join(names[i] for i in moving)}" if moving else ""
