@@ -49,7 +49,7 @@ def test_dataset_sizes() -> None:
     assert list(summary.columns) == ["ID", "frequency", "recency", "T"] and len(summary) == 2357
 
 
-@pytest.mark.parametrize("name", ["donations", "cdnow", "../fitters/__init__", ""])
+@pytest.mark.parametrize("name", ["donation", "cdnow", "../fitters/__init__", ""])
 def test_unknown_dataset(name: str) -> None:
     with pytest.raises(
         ClvError,

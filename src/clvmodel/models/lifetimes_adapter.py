@@ -8,7 +8,7 @@ package:
   (``warnings.simplefilter("ignore", FutureWarning)``); both are wrapped in
   :func:`warnings.catch_warnings` so the caller's filters are restored.
 * ``lifetimes.datasets`` cannot be imported (it needs ``pkg_resources``); the bundled files are
-  located with :mod:`importlib.resources` instead.
+  located by :mod:`clvmodel.bundled` (re-exported here) instead.
 * Its ``fit`` always ends with an exact autograd Hessian, which at a million customers costs as
   much as the minimisation itself (issue 7). :func:`fit` therefore replays lifetimes'
   minimisation on lifetimes' own likelihood and gradient (same first start, BFGS, tolerance, time
@@ -51,15 +51,14 @@ package:
 
 from __future__ import annotations
 
-import importlib.resources
 import warnings
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, gammaln, hyp2f1, roots_legendre
 
+from clvmodel.bundled import DATASETS, dataset_folder, dataset_path  # noqa: F401 - re-exported (tests, scripts)
 from clvmodel.errors import ClvError
 from clvmodel.models import mle
 from clvmodel.models.mle import FitResult
@@ -119,34 +118,12 @@ _PARAMS = {
     "gamma_gamma": ("p", "q", "v"),
 }
 
-#: Files shipped inside the lifetimes wheel that configs may name as ``bundled:<stem>``.
-DATASETS = ("CDNOW_sample", "CDNOW_master", "cdnow_customers_summary")
 
 
 def _lifetimes() -> Any:
     with warnings.catch_warnings():
         import lifetimes  # noqa: PLC0415  (kept local: import-time side effects, slow import)
     return lifetimes
-
-
-def dataset_folder() -> Path:
-    """The folder of the data files bundled with lifetimes (read as files: ``import
-    lifetimes.datasets`` fails without ``pkg_resources``)."""
-    with warnings.catch_warnings():  # files() imports lifetimes, whose import changes the filters
-        return Path(str(importlib.resources.files("lifetimes") / "datasets"))
-
-
-def dataset_path(name: str) -> Path:
-    """Path of a data file bundled with lifetimes (``CDNOW_sample`` -> ``.../CDNOW_sample.txt``)."""
-    if name not in DATASETS:
-        raise ClvError(f"unknown bundled data set {name!r}; choose one of: {', '.join(DATASETS)}")
-    with warnings.catch_warnings():  # files() imports lifetimes, whose import changes the filters
-        folder = importlib.resources.files("lifetimes") / "datasets"
-    for suffix in (".txt", ".csv"):
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return Path(str(candidate))
-    raise ClvError(f"bundled data set {name!r} is missing from the installed lifetimes; reinstall lifetimes==0.11.3")
 
 
 def fitter_from_params(model: str, params: dict[str, float]) -> Any:
