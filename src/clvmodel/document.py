@@ -51,6 +51,8 @@ MAX_DEPTH = 32
 #: A model trained on a transaction log is in days or weeks; one trained on a published summary
 #: (``data.format: rfm``) is in the summary's unit, months and years included.
 BTYD_UNITS = ("day", "week", "month", "year")
+#: The units a transaction log is summarised in (:data:`clvmodel.rfm.UNIT_DAYS`).
+TRANSACTION_UNITS = ("day", "week")
 SUBSCRIPTION_UNITS = ("day", "week", "month", "year")
 
 
@@ -406,6 +408,11 @@ def validate(document: dict[str, Any], origin: str) -> ModelDocument:
             config = DocumentConfig.model_validate_json(json.dumps(checked.config), strict=True)
         except ValidationError as err:
             raise ClvError(one_line(err, origin, _describe, prefix=("config",))) from None
+        if config.kind == "transactions" and checked.time_unit not in TRANSACTION_UNITS:
+            raise ClvError(
+                f"{origin}: invalid model document: time_unit {checked.time_unit!r} is not a unit of a model trained on "
+                f"a transaction log: use {' or '.join(TRANSACTION_UNITS)}; retrain the model or restore its directory"
+            )
         unit = config.subscriptions.period if config.subscriptions is not None else config.time_unit
         if unit != checked.time_unit:
             raise ClvError(
