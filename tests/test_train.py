@@ -248,3 +248,25 @@ def test_fit_models_beside_each_other_equals_one_after_the_other(cdnow_summary: 
     for name, model in fitted.items():
         alone = family_class(name)().fit(cdnow_summary)
         assert model.params_ == alone.params_ and model.standard_errors_ == alone.standard_errors_
+
+
+def test_the_apparel_40_week_split_trains_every_default_model(tmp_path) -> None:
+    """Issue 13: CLVTools' apparel data (tests/data/apparel) with a 40-week calibration (to
+    2005-10-09) stopped the run at BG/NBD ("did not converge") and then Pareto/NBD ("non-finite
+    likelihood"). Each model now ends with a status: BG/NBD and Pareto/NBD have no finite MLE there
+    (their likelihoods rise towards a single dropout probability / rate) and report that limit as
+    ``ridge``; MBG/NBD and Gamma-Gamma converge; the run trains, compares and saves them all."""
+    data = REPO / "tests" / "data" / "apparel" / "transactions.csv"
+    config = load_config(CDNOW, [
+        f"data.source={data}", "data.columns.customer_id=Id", "data.columns.date=Date", "data.columns.amount=Price",
+        "data.date_format=%Y-%m-%d", "data.delimiter=,", "calibration_end=2005-10-09", "observation_end=2010-12-20",
+        "models=[historical, bgnbd, pareto_nbd, mbgnbd, gamma_gamma]", f"output.model_dir={tmp_path / 'apparel'}",
+    ])
+    result = train(config, track=False)
+    assert result.failed == {}
+    status = {name: model.status_ for name, model in result.model.models.items()}
+    assert status == {"historical": "converged", "bgnbd": "ridge", "pareto_nbd": "ridge", "mbgnbd": "converged",
+                      "gamma_gamma": "converged"}
+    assert len(result.scores) == 600 and np.isfinite(result.scores["predicted_clv"]).all()
+    assert set(result.leaderboard["model"]) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd"}
+    assert load(tmp_path / "apparel").primary == result.model.primary
