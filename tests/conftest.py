@@ -163,7 +163,24 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture()
-def score_three_ways(tmp_path: Path) -> Iterator[Callable[..., dict[str, pd.DataFrame]]]:
+def started_processes() -> Iterator[list]:
+    """Processes a test starts (each in its own session); each is stopped at the end, and only those."""
+    import signal
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture()
+def score_three_ways(tmp_path: Path, started_processes: list) -> Callable[..., dict[str, pd.DataFrame]]:
     """Score RFM rows with a saved model through Python, the CLI and a real REST server.
 
     Returns ``{"python": ..., "cli": ..., "rest": ...}`` score frames for the same rows; the
@@ -171,8 +188,6 @@ def score_three_ways(tmp_path: Path) -> Iterator[Callable[..., dict[str, pd.Data
     same way, so a family's tests call this with its own model and rows.
     """
     import json
-    import os
-    import signal
     import socket
     import subprocess
     import sys
@@ -186,7 +201,7 @@ def score_three_ways(tmp_path: Path) -> Iterator[Callable[..., dict[str, pd.Data
     cli = Path(sys.executable).with_name("clvmodel")
     env = {**os.environ, "PYTHONPATH": str(Path(clvmodel.__file__).parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("CLVMODEL_DEBUG", None)
-    started: list[subprocess.Popen] = []
+    started = started_processes
 
     def _score(model_dir: Path, rows: pd.DataFrame, **params: float) -> dict[str, pd.DataFrame]:
         python = score(clvmodel.load_model(str(model_dir)), rows, **params)
@@ -221,11 +236,30 @@ def score_three_ways(tmp_path: Path) -> Iterator[Callable[..., dict[str, pd.Data
             rest = pd.DataFrame(json.loads(response.read())["predictions"])
         return {"python": python, "cli": pd.read_csv(out, dtype={"customer_id": str}), "rest": rest}
 
-    yield _score
-    for process in started:
-        os.killpg(process.pid, signal.SIGTERM)
+    return _score
+
+
+@pytest.fixture(scope="session")
+def apparel() -> Callable[[dt.date], pd.DataFrame]:
+    """``apparel(calibration_end)``: the CLVTools apparel data (tests/data/apparel; 600 customers,
+    all acquired 2005-01-02) as clvmodel summarises it: weeks, same-day purchases merged. Each
+    calibration end is summarised once per session."""
+    import functools
+
+    from clvmodel import io as clv_io
+    from clvmodel.config import DataConfig
+
+    path = Path(__file__).resolve().parent / "data" / "apparel" / "transactions.csv"
+
+    @functools.lru_cache(maxsize=None)
+    def summary(calibration_end: dt.date) -> pd.DataFrame:
+        con = clv_io.connect()
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            clv_io.load_transactions(
+                con, DataConfig(source=str(path), columns={"customer_id": "Id", "date": "Date", "amount": "Price"})
+            )
+            return rfm.summarise(con, time_unit="week", calibration_end=calibration_end).summary
+        finally:
+            con.close()
+
+    return lambda calibration_end: summary(calibration_end).copy()

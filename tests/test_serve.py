@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -194,9 +193,10 @@ def test_a_file_changed_after_verification_is_not_used(model_dir, tmp_path):
 
 
 @pytest.fixture()
-def start(tmp_path) -> Iterator:
-    """Start ``clvmodel serve`` with options; every server started is stopped at the end."""
-    started: list[subprocess.Popen] = []
+def start(tmp_path, started_processes) -> Iterator:
+    """Start ``clvmodel serve`` with options; every server started is stopped at the end (conftest's
+    ``started_processes``)."""
+    started = started_processes
 
     def _start(directory: Path, *options: str) -> str:
         port = _free_port()
@@ -219,13 +219,6 @@ def start(tmp_path) -> Iterator:
             time.sleep(0.3)
 
     yield _start
-    for process in started:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _post(url: str, body: bytes | str, timeout: float = 60) -> tuple[int, dict]:

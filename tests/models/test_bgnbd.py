@@ -20,16 +20,12 @@ import datetime as dt
 import json
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import betaln, gammaln, hyp2f1
 
-from clvmodel import io as clv_io
-from clvmodel import rfm
-from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import bgnbd_forecast, bgnbd_likelihood, mle
 from clvmodel.models.base import collapse
@@ -388,27 +384,14 @@ def test_fit_without_any_repeat_purchase() -> None:
 # --- the apparel data (CLVTools), issue 13 -----------------------------------------------------------
 
 
-def apparel_summary(calibration_end: dt.date) -> pd.DataFrame:
-    """The CLVTools apparel data as clvmodel summarises it: weeks, same-day purchases merged."""
-    path = Path(__file__).resolve().parents[1] / "data" / "apparel" / "transactions.csv"
-    con = clv_io.connect()
-    try:
-        clv_io.load_transactions(
-            con, DataConfig(source=str(path), columns={"customer_id": "Id", "date": "Date", "amount": "Price"})
-        )
-        return rfm.summarise(con, time_unit="week", calibration_end=calibration_end).summary
-    finally:
-        con.close()
-
-
 @pytest.fixture(scope="module")
-def apparel_40() -> pd.DataFrame:
+def apparel_40(apparel) -> pd.DataFrame:
     """Calibration to 2005-10-09: 40 weeks after every customer's first purchase on 2005-01-02."""
-    return apparel_summary(dt.date(2005, 10, 9))
+    return apparel(dt.date(2005, 10, 9))
 
 
-def test_apparel_104_weeks_equals_clvtools() -> None:
-    model = BetaGeoModel().fit(apparel_summary(dt.date(2006, 12, 31)))
+def test_apparel_104_weeks_equals_clvtools(apparel) -> None:
+    model = BetaGeoModel().fit(apparel(dt.date(2006, 12, 31)))
     assert model.status_ == "converged" and model.n_ == 600
     published = {"r": 0.6073, "alpha": 20.96, "a": 1.276, "b": 8.861}  # [CLV], to the digits printed
     for name, value in published.items():

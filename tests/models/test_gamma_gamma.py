@@ -15,16 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import gammaln
 
-from clvmodel import io as clv_io
-from clvmodel import rfm
-from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import gamma_gamma_likelihood, mle
 from clvmodel.models.base import collapse
@@ -473,29 +469,16 @@ def test_unfitted_model(call) -> None:
 # --- the apparel data (CLVTools) and several starts, issue 13 ---------------------------------------
 
 
-def _apparel(calibration_end: dt.date) -> pd.DataFrame:
-    """The CLVTools apparel data as clvmodel summarises it: weeks, same-day purchases merged."""
-    path = Path(__file__).resolve().parents[1] / "data" / "apparel" / "transactions.csv"
-    con = clv_io.connect()
-    try:
-        clv_io.load_transactions(
-            con, DataConfig(source=str(path), columns={"customer_id": "Id", "date": "Date", "amount": "Price"})
-        )
-        return rfm.summarise(con, time_unit="week", calibration_end=calibration_end).summary
-    finally:
-        con.close()
-
-
-def test_apparel_104_weeks_equals_clvtools() -> None:
-    model = GammaGammaModel().fit(_apparel(dt.date(2006, 12, 31)))
+def test_apparel_104_weeks_equals_clvtools(apparel) -> None:
+    model = GammaGammaModel().fit(apparel(dt.date(2006, 12, 31)))
     assert model.status_ == "converged"
     for name, value, digits in (("p", 3.099, 3), ("q", 5.654, 3), ("v", 56.50, 2)):  # [CLV]; lifetimes' v is gamma
         assert model.params_[name] == pytest.approx(value, abs=0.6 * 10**-digits), name
     assert model.log_likelihood_ == pytest.approx(-1670.663, abs=6e-4)  # [CLV]
 
 
-def test_apparel_40_weeks_converges() -> None:
-    summary = _apparel(dt.date(2005, 10, 9))
+def test_apparel_40_weeks_converges(apparel) -> None:
+    summary = apparel(dt.date(2005, 10, 9))
     model = GammaGammaModel().fit(summary)
     assert model.status_ == "converged" and np.isfinite(model.log_likelihood_)
     x, m = _repeat(summary[summary["monetary_value"] > 0])

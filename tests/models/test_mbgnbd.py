@@ -30,26 +30,17 @@ def test_one_time_buyers_are_not_certainly_alive(cdnow_summary, cdnow_bgnbd):
     assert np.all(np.diff(model.p_alive(x, tx, T)) < 0)  # the longer the silence, the likelier gone
 
 
-def test_apparel_40_weeks_converges() -> None:
+def test_apparel_40_weeks_converges(apparel) -> None:
     # Issue 13: the CLVTools apparel data, calibration to 2005-10-09 (40 weeks). BG/NBD and
     # Pareto/NBD have no finite optimum there (a ridge, see their tests); MBG/NBD, whose one-time
     # buyers may also drop out, has one: a stationary point of lifetimes' likelihood.
     import datetime as dt
-    from pathlib import Path
-
     from autograd import grad
     from lifetimes import ModifiedBetaGeoFitter
 
-    from clvmodel import io as clv_io
-    from clvmodel import rfm
-    from clvmodel.config import DataConfig
     from clvmodel.models import mle
 
-    path = Path(__file__).resolve().parents[1] / "data" / "apparel" / "transactions.csv"
-    con = clv_io.connect()
-    clv_io.load_transactions(con, DataConfig(source=str(path), columns={"customer_id": "Id", "date": "Date", "amount": "Price"}))
-    summary = rfm.summarise(con, time_unit="week", calibration_end=dt.date(2005, 10, 9)).summary
-    con.close()
+    summary = apparel(dt.date(2005, 10, 9))
     model = ModifiedBetaGeoModel().fit(summary)
     assert model.status_ == "converged" and np.isfinite(model.log_likelihood_)
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.integrate import quad
 
-from clvmodel import io as clv_io
-from clvmodel import rfm
-from clvmodel.config import DataConfig
 from clvmodel.errors import ConvergenceFailure
 from clvmodel.models import lifetimes_adapter, mle
 from clvmodel.models.base import collapse
@@ -85,32 +81,19 @@ def test_stopping_early_is_reported_not_returned(cdnow_summary):
 # --- the apparel data (CLVTools), issue 13 -----------------------------------------------------------
 
 
-def _apparel(calibration_end: dt.date) -> pd.DataFrame:
-    """The CLVTools apparel data as clvmodel summarises it: weeks, same-day purchases merged."""
-    path = Path(__file__).resolve().parents[1] / "data" / "apparel" / "transactions.csv"
-    con = clv_io.connect()
-    try:
-        clv_io.load_transactions(
-            con, DataConfig(source=str(path), columns={"customer_id": "Id", "date": "Date", "amount": "Price"})
-        )
-        return rfm.summarise(con, time_unit="week", calibration_end=calibration_end).summary
-    finally:
-        con.close()
-
-
 def _rows(summary: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
     unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
     return {c: unique[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")}, weights
 
 
 @pytest.fixture(scope="module")
-def apparel_40() -> pd.DataFrame:
+def apparel_40(apparel) -> pd.DataFrame:
     """Calibration to 2005-10-09: 40 weeks after every customer's first purchase on 2005-01-02."""
-    return _apparel(dt.date(2005, 10, 9))
+    return apparel(dt.date(2005, 10, 9))
 
 
-def test_apparel_104_weeks_equals_clvtools() -> None:
-    summary = _apparel(dt.date(2006, 12, 31))
+def test_apparel_104_weeks_equals_clvtools(apparel) -> None:
+    summary = apparel(dt.date(2006, 12, 31))
     model = ParetoNBDModel().fit(summary)
     assert model.status_ == "converged" and model.n_ == 600
     # CLVTools' optimiser stops ~1e-4 (relative) away along the flattest direction of alpha and

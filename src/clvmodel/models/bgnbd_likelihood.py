@@ -238,18 +238,7 @@ class BetaGeoLimitLikelihood(BetaGeoLikelihood):
 
 def _check_rows(x: Vector, tx: Vector, T: Vector, weights: Vector) -> None:
     """lifetimes' ``_check_inputs`` for the purchase models, as one-line errors counting customers."""
-    problems = [
-        (~np.isfinite(x) | ~np.isfinite(tx) | ~np.isfinite(T), "a missing or infinite value"),
-        (tx > T, "recency > T"),
-        ((x == 0) & (tx != 0), "a non-zero recency with frequency 0"),
-        (tx < 0, "a negative recency"),
-        ((x < 0) | (x != np.round(x)), "a negative or non-integer frequency"),
-    ]
-    for bad, what in problems:
-        if np.any(bad):
-            raise ClvError(
-                f"bgnbd: {weights[bad].sum():,.0f} of {weights.sum():,.0f} customers have {what}; check the RFM summary"
-            )
+    mle.refuse_rows("bgnbd", mle.rfm_problems(x, tx, T), weights)
 
 
 def _log_inverse_rate(frequency: NDArray[Any], T: NDArray[Any], weights: NDArray[Any]) -> float:
@@ -308,12 +297,8 @@ def limit_fit(objective: BetaGeoLikelihood, *, tol: float = 1e-10) -> LimitFit |
     limit = BetaGeoLimitLikelihood(objective.x, objective.recency, objective.T, objective.weights)
     log_alpha = _log_inverse_rate(objective.x, objective.T, objective.weights)
     tried = [np.array([mle.LIFETIMES_START, mle.LIFETIMES_START, 0.0]), np.array([0.0, log_alpha, -2.0])]
-    best = mle.best_stop(mle.search(limit, tried, tol=tol), limit.total_weight)
-    if best is None:
-        return None
-    at = mle.refine(limit, best.x)
-    value, gradient = limit(at)
-    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= mle.GRADIENT_TOLERANCE):
+    at = mle.limit_stop(limit, tried, tol=tol, weight=limit.total_weight)
+    if at is None:
         return None
     with np.errstate(all="ignore"):
         hessian = mle.central_hessian(lambda theta: limit(theta)[1], at) * limit.total_weight

@@ -279,17 +279,11 @@ def limit_fit(frequency: NDArray[Any], monetary_value: NDArray[Any], weights: ND
 
 def _check_rows(x: Vector, m: Vector, weights: Vector) -> None:
     """lifetimes' ``_check_inputs`` for Gamma-Gamma, as one-line errors counting customers."""
-    problems = [
+    mle.refuse_rows("gamma_gamma", [
         (~np.isfinite(x) | ~np.isfinite(m), "a missing or infinite value"),
         ((x <= 0) | (x != np.round(x)), "a non-positive or non-integer frequency"),
         (m <= 0, "a non-positive monetary value"),
-    ]
-    for bad, what in problems:
-        if np.any(bad):
-            raise ClvError(
-                f"gamma_gamma: {weights[bad].sum():,.0f} of {weights.sum():,.0f} customers have {what}; "
-                "check the RFM summary"
-            )
+    ], weights)
 
 
 def starts(frequency: NDArray[Any], monetary_value: NDArray[Any], weights: NDArray[Any]) -> list[Vector]:

@@ -407,21 +407,8 @@ def survival_integral(params: tuple[float, float, float, float, float], T: NDArr
 
 
 def _check_rows(x: Vector, tx: Vector, T: Vector, weights: Vector) -> None:
-    """The purchase models' input checks, as one-line errors counting customers."""
-    problems = [
-        (~np.isfinite(x) | ~np.isfinite(tx) | ~np.isfinite(T), "a missing or infinite value"),
-        (tx > T, "recency > T"),
-        ((x == 0) & (tx != 0), "a non-zero recency with frequency 0"),
-        (tx < 0, "a negative recency"),
-        ((x < 0) | (x != np.round(x)), "a negative or non-integer frequency"),
-        (T <= 0, "a non-positive T"),
-    ]
-    for bad, what in problems:
-        if np.any(bad):
-            raise ClvError(
-                f"ggomnbd: {weights[bad].sum():,.0f} of {weights.sum():,.0f} customers have {what}; "
-                "check the RFM summary"
-            )
+    """The purchase models' input checks, and a positive age, as one-line errors counting customers."""
+    mle.refuse_rows("ggomnbd", [*mle.rfm_problems(x, tx, T), (T <= 0, "a non-positive T")], weights)
 
 
 def time_scale(T: NDArray[Any]) -> float:

@@ -240,7 +240,33 @@ def _starts(model: str, args: tuple[Any, ...]) -> list[np.ndarray]:
     return bgnbd_likelihood.starts(frequency, T, weights)
 
 
-class ParetoNBDObjective:
+class _RowObjective:
+    """Σ w ln L from a likelihood's per-row ``rows(θ)``, and the mean negative log-likelihood with
+    its central-difference gradient (step :data:`PARETO_GRADIENT_STEP`) that :mod:`.mle` minimises."""
+
+    weights: np.ndarray
+    total_weight: float
+
+    def rows(self, log_params: np.ndarray) -> np.ndarray:  # each likelihood defines it
+        raise NotImplementedError
+
+    def log_likelihood(self, log_params: np.ndarray) -> float:
+        """Total (weighted) log-likelihood Σ w ln L at ``θ``."""
+        return float(self.weights @ self.rows(log_params))
+
+    def value(self, log_params: np.ndarray) -> float:
+        """Mean negative log-likelihood at ``θ``."""
+        return -self.log_likelihood(log_params) / self.total_weight
+
+    def __call__(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean negative log-likelihood and its central-difference gradient at ``θ``."""
+        theta = np.asarray(log_params, dtype=float)
+        steps = np.eye(len(theta)) * PARETO_GRADIENT_STEP
+        gradient = np.array([(self.value(theta + h) - self.value(theta - h)) / (2 * PARETO_GRADIENT_STEP) for h in steps])
+        return self.value(theta), gradient
+
+
+class ParetoNBDObjective(_RowObjective):
     """lifetimes' Pareto/NBD likelihood as a mean over weighted rows in log-parameters, with a gradient.
 
     Per row, ``ParetoNBDFitter._conditional_log_likelihood`` (equation (18) of Fader & Hardie's
@@ -284,21 +310,6 @@ class ParetoNBDObjective:
                                     - (r + x) * np.log(alpha + T) - s * np.log(beta + T))
         return out
 
-    def log_likelihood(self, log_params: np.ndarray) -> float:
-        """Total (weighted) log-likelihood Σ w ln L at ``θ``."""
-        return float(self.weights @ self.rows(log_params))
-
-    def value(self, log_params: np.ndarray) -> float:
-        """Mean negative log-likelihood at ``θ``."""
-        return -self.log_likelihood(log_params) / self.total_weight
-
-    def __call__(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean negative log-likelihood and its central-difference gradient at ``θ``."""
-        theta = np.asarray(log_params, dtype=float)
-        steps = np.eye(len(theta)) * PARETO_GRADIENT_STEP
-        gradient = np.array([(self.value(theta + h) - self.value(theta - h)) / (2 * PARETO_GRADIENT_STEP) for h in steps])
-        return self.value(theta), gradient
-
 
 def pareto_limit_log_r(mu: Any, alpha: Any, k: Any, recency: Any, T: Any) -> np.ndarray:
     """``ln R`` of the Pareto/NBD limit (one dropout rate ``μ``): how much likelier a customer's
@@ -333,7 +344,7 @@ def pareto_limit_log_r(mu: Any, alpha: Any, k: Any, recency: Any, T: Any) -> np.
         return np.log(mu) + np.log(alpha + T_) + mu * (T_ - tx) + (k - 1) * V + np.log(integral)
 
 
-class ParetoNBDLimit:
+class ParetoNBDLimit(_RowObjective):
     """The ``s, β → ∞`` limit of the Pareto/NBD likelihood (one dropout rate μ) over weighted rows.
 
     Called with ``θ = ln(r, α, μ)`` it returns the mean negative log-likelihood and its
@@ -356,21 +367,6 @@ class ParetoNBDLimit:
         log_r = pareto_limit_log_r(mu, alpha, k, self.recency, self.T)
         return (gammaln(k) - gammaln(r) + r * np.log(alpha) - mu * self.T - k * np.log(alpha + self.T)
                 + np.logaddexp(0.0, log_r))
-
-    def log_likelihood(self, log_params: np.ndarray) -> float:
-        """Total (weighted) log-likelihood Σ w ln L∞ at ``θ``."""
-        return float(self.weights @ self.rows(log_params))
-
-    def value(self, log_params: np.ndarray) -> float:
-        """Mean negative log-likelihood at ``θ``."""
-        return -self.log_likelihood(log_params) / self.total_weight
-
-    def __call__(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean negative log-likelihood and its central-difference gradient at ``θ``."""
-        theta = np.asarray(log_params, dtype=float)
-        steps = np.eye(len(theta)) * PARETO_GRADIENT_STEP
-        gradient = np.array([(self.value(theta + h) - self.value(theta - h)) / (2 * PARETO_GRADIENT_STEP) for h in steps])
-        return self.value(theta), gradient
 
 
 class ParetoLimitFit(NamedTuple):
@@ -395,12 +391,8 @@ def pareto_limit_fit(limit: ParetoNBDLimit, log_alpha: float) -> ParetoLimitFit 
     above :data:`.mle.MAX_LOG_SE`).
     """
     tried = [np.array([0.0, log_alpha, 0.0]), np.array([0.0, log_alpha, -np.log(10.0)])]
-    best = mle.best_stop(mle.search(limit, tried, tol=1e-9), limit.total_weight)
-    if best is None:
-        return None
-    at = mle.refine(limit, best.x)
-    value, gradient = limit(at)
-    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= mle.GRADIENT_TOLERANCE):
+    at = mle.limit_stop(limit, tried, tol=1e-9, weight=limit.total_weight)
+    if at is None:
         return None
     _, hessian = mle.gradient_hessian_from_values(lambda theta: -limit.log_likelihood(theta), at)
     if not np.all(mle.log_standard_errors(hessian) <= mle.MAX_LOG_SE):

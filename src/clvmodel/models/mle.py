@@ -56,7 +56,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
-from clvmodel.errors import ConvergenceFailure
+from clvmodel.errors import ClvError, ConvergenceFailure
 
 __all__ = [
     "FitResult",
@@ -83,6 +83,9 @@ __all__ = [
     "RIDGE_GAIN",
     "stationary",
     "ridge_words",
+    "rfm_problems",
+    "refuse_rows",
+    "limit_stop",
 ]
 
 Vector = NDArray[np.float64]
@@ -563,3 +566,48 @@ def ridge_words(params: dict[str, float], total_hessian: Vector) -> str:
             return f" where {names[i]} and {names[j]} grow together ({names[j]}/{names[i]} = {values[j] / values[i]:.3g} at the stop)"
         return f" where {names[i]} grows as {names[j]} shrinks ({names[i]}·{names[j]} = {values[i] * values[j]:.3g} at the stop)"
     return f" along {', '.join(names[i] for i in moving)}" if moving else ""
+
+
+def rfm_problems(x: Vector, tx: Vector, T: Vector) -> list[tuple[NDArray[np.bool_], str]]:
+    """What no ``(x, t_x, T)`` row of a transaction log can be (lifetimes' ``_check_inputs``), for
+    :func:`refuse_rows`: each a mask over the rows and the words for it."""
+    return [
+        (~np.isfinite(x) | ~np.isfinite(tx) | ~np.isfinite(T), "a missing or infinite value"),
+        (tx > T, "recency > T"),
+        ((x == 0) & (tx != 0), "a non-zero recency with frequency 0"),
+        (tx < 0, "a negative recency"),
+        ((x < 0) | (x != np.round(x)), "a negative or non-integer frequency"),
+    ]
+
+
+def refuse_rows(model: str, problems: list[tuple[NDArray[np.bool_], str]], weights: Vector) -> None:
+    """Refuse the first of ``problems`` any row has, in one line counting the customers (weights).
+
+    Raises
+    ------
+    ClvError
+        ``"<model>: <k> of <n> customers have <what>; check the RFM summary"``.
+    """
+    for bad, what in problems:
+        if np.any(bad):
+            raise ClvError(
+                f"{model}: {weights[bad].sum():,.0f} of {weights.sum():,.0f} customers have {what}; check the RFM summary"
+            )
+
+
+def limit_stop(limit: Objective, starts: Sequence[Vector], *, tol: float, weight: float) -> Vector | None:
+    """Where a ridge's limit model (a likelihood with one parameter fewer) has its optimum, or ``None``.
+
+    The limit is searched from ``starts`` (:func:`search`), the best stop kept (:func:`best_stop`)
+    and polished by Newton steps (:func:`refine`), so the reported point does not depend on the
+    machine; ``None`` when no start stops or the polished point is not stationary
+    (:data:`GRADIENT_TOLERANCE`). Each family then takes the Hessian its likelihood allows.
+    """
+    best = best_stop(search(limit, list(starts), tol=tol), weight)
+    if best is None:
+        return None
+    at = refine(limit, best.x)
+    value, gradient = limit(at)
+    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= GRADIENT_TOLERANCE):
+        return None
+    return at
