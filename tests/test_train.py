@@ -231,7 +231,7 @@ def test_no_repeat_customers_is_a_clear_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "clvmodel: error: no purchase model could be fitted: bgnbd: bgnbd: none of the 3 customers made a repeat "
+        "clvmodel: error: no purchase model could be fitted: bgnbd: none of the 3 customers made a repeat "
         "purchase, so purchase rates and dropout cannot be estimated; use a longer calibration period or more customers"
     ]
     assert not (tmp_path / "m").exists()

@@ -56,11 +56,14 @@ def _chunks(con: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[p
 def segment_sql(source: str, settings: dict[str, float], total: int) -> str:
     """SQL that adds ``segment`` to scored rows in ``source`` (a table name or a ``read_parquet(...)`` call).
 
-    Same rule as :func:`clvmodel.segments.assign_segments`: rank ``k`` (1-based) by predicted CLV,
-    ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
+    Same rule as :func:`clvmodel.segments.assign_segments`: rank ``k`` (1-based) by predicted CLV
+    (expected purchases where there is no value), ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
     thresholds override with ``at_risk`` and ``lost``; the best customer is always VIP.
     """
-    share = f"CAST(row_number() OVER (ORDER BY predicted_clv DESC NULLS LAST, customer_id) AS DOUBLE) / {number(total)}"
+    # Ranked on CLV; where a customer has no value (a model without amounts), on expected purchases,
+    # as :func:`clvmodel.predict.score` ranks in memory.
+    rank = "coalesce(CASE WHEN isnan(predicted_clv) THEN NULL ELSE predicted_clv END, expected_purchases)"
+    share = f"CAST(row_number() OVER (ORDER BY {rank} DESC NULLS LAST, customer_id) AS DOUBLE) / {number(total)}"
     # The thresholds come from the model document: numbers written by sqltext.number (which
     # refuses text, NaN and infinities), never by repr.
     lost, at_risk, vip, high, medium = (
@@ -195,7 +198,8 @@ def output_summary(con: duckdb.DuckDBPyConnection, output: Path) -> tuple[pd.Dat
     """Counts by status, and customers / total / mean predicted CLV by segment, read back from
     the written file (the scores are never held in memory whole)."""
     reader = "read_parquet(?)" if output.suffix.lower() in {".parquet", ".pq"} else (
-        "read_csv(?, header=true, types={'customer_id': 'VARCHAR', 'segment': 'VARCHAR', 'status': 'VARCHAR'})")
+        "read_csv(?, header=true, types={'customer_id': 'VARCHAR', 'segment': 'VARCHAR', 'status': 'VARCHAR', "
+        "'predicted_clv': 'DOUBLE'})")
     path = [str(output)]  # a parameter: the user's path never becomes SQL text
     status = con.sql(f"SELECT status, count(*) AS n FROM {reader} GROUP BY status ORDER BY status", params=path).df()
     segments = con.sql(

@@ -192,7 +192,7 @@ class SummaryDataConfig(_Strict):
     ``monetary_value_holdout`` and ``duration_holdout`` (as lifetimes'
     ``calibration_and_holdout_data`` writes them), the holdout leaderboard is computed. Read
     by the same rules as a transaction file (:mod:`clvmodel.io`): CSV or Parquet, or
-    ``bundled:donations`` / ``bundled:cdnow_summary``.
+    ``bundled:donations`` / ``bundled:cdnow_customers_summary``.
     """
 
     format: Literal["rfm"]
@@ -420,6 +420,12 @@ class Config(_Strict):
             family = registry.family(unfit[0])
             raise ValueError(
                 f"{unfit[0]} cannot be trained on {_KIND_TEXT[kind]}: it needs {' or '.join(_KIND_TEXT[d] for d in family.data)}"
+            )
+        dated = [key for key in ("calibration_end", "observation_end") if getattr(self, key) is not None]
+        if kind == "rfm" and dated:
+            raise ValueError(
+                f"{dated[0]} does not apply to an RFM summary (data.format: rfm), which is already cut; its holdout, "
+                "if any, is in the frequency_holdout, monetary_value_holdout and duration_holdout columns"
             )
         if kind == "transactions" and self.time_unit not in ("day", "week"):
             raise ValueError(

@@ -247,11 +247,14 @@ class FittedState(_Strict):
         for name, value in self.params.items():
             if value < 0 or (value == 0 and name not in getattr(cls, "may_be_zero", ())):
                 raise ValueError(f"parameter {name} must be > 0, got {value!r}")
+        fields = getattr(cls, "state_fields", {})
         for key, value in (self.model_extra or {}).items():
-            if key not in getattr(cls, "state_fields", ()):
+            if key not in fields:
                 raise ValueError(f"unknown field {_excerpt(key)} in a {self.type} state")
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not float("-inf") < value < float("inf")):
+            number = not isinstance(value, bool) and isinstance(value, (int, float))
+            if fields[key] == "count" and not (number and isinstance(value, int) and value >= 0):
+                raise ValueError(f"{key} must be a whole number >= 0")
+            if value is not None and not (number and float("-inf") < value < float("inf")):
                 raise ValueError(f"{key} must be a finite number or null")
         covariance = self.covariance_log_params
         if covariance is not None:
@@ -349,6 +352,8 @@ class ModelDocument(_Strict):
             raise ValueError("the document holds no model")
         if self.primary is not None and self.primary not in fitted:
             raise ValueError(f"primary model {self.primary!r} is not among its models ({', '.join(fitted)})")
+        if self.primary is not None and registry.family(self.primary).role not in ("purchase", "retention"):
+            raise ValueError(f"primary model {self.primary!r} is not a purchase model")
         retention = [name for name in fitted if registry.family(name).role == "retention"]
         subscription = bool(retention) and retention == fitted
         if retention and not subscription:

@@ -85,6 +85,13 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
             f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
         )
+    if data_cfg.get("format") == "rfm" or model.time_unit not in rfm.UNIT_DAYS:
+        # Trained on a published summary: there are no reading rules for a log to apply.
+        raise ClvError(
+            f"{path}: this model was trained on an RFM summary (in {model.time_unit}s), so it has no rules for "
+            "reading a transaction log; pass an RFM table (customer_id, frequency, recency, T) in "
+            f"{model.time_unit}s, e.g. from clvmodel rfm"
+        )
     if isinstance(as_of, dt.datetime):  # a timestamp from the Python API: its day, as DuckDB's max(day) gives
         as_of = as_of.date()
     report = io.load_transactions(con, DataConfig.model_validate(data_cfg), observation_end=as_of)
@@ -95,12 +102,6 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     if as_of < first:
         raise ClvError(f"--as-of {as_of} is before the first transaction {first}; choose a date inside the data")
     ignored = con.execute("SELECT coalesce(sum(n), 0) FROM days WHERE day > ?", [as_of]).fetchall()[0][0]
-    if model.time_unit not in rfm.UNIT_DAYS:
-        raise ClvError(
-            f"{path}: this model is in {model.time_unit}s (trained on an RFM summary), and a transaction log is "
-            "summarised in days or weeks; pass an RFM table (customer_id, frequency, recency, T) in "
-            f"{model.time_unit}s instead"
-        )
     query = rfm.rfm_sql("days", as_of, as_of, rfm.UNIT_DAYS[model.time_unit], False, per_day=True)
     late = f"SELECT customer_id FROM days GROUP BY customer_id HAVING min(day) > {date_literal(as_of)}"
     challenger = None

@@ -207,6 +207,11 @@ def score(
             forecast["expected_order_value"] = population
         for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv"):
             columns[column] = forecast[column].to_numpy()
+        if not has_spend and model.spend_model is None:
+            # No amounts anywhere (a summary of counts, such as the donations data): the value of a
+            # purchase is unknown, not 0. Segments then rank on expected purchases (see below).
+            columns["expected_order_value"] = np.full(len(rfm), np.nan)
+            columns["predicted_clv"] = np.full(len(rfm), np.nan)
         settings = model.config.get("intervals") or {}
         draws = int(settings.get("draws", 1000) if interval_draws is None else interval_draws)
         level = float(settings.get("level", 0.9) if interval_level is None else interval_level)
@@ -226,8 +231,12 @@ def score(
         columns["expected_purchases"] = historical.expected_purchases(rfm["frequency"], rfm["recency"], rfm["T"], t=horizon)
         columns["expected_order_value"] = historical.order_value(rfm["frequency"], monetary)
         columns["predicted_clv"] = columns["historical_clv"]
+    # Ranked on CLV; where a customer has no value (no amounts), on expected purchases: the same
+    # rule as the streamed scorer's SQL (:func:`clvmodel.batch.segment_sql`).
+    clv_values = np.asarray(columns["predicted_clv"], dtype=float)
+    rank_on = np.where(np.isnan(clv_values), np.asarray(columns["expected_purchases"], dtype=float), clv_values)
     codes = _segment_codes(
-        np.asarray(columns["predicted_clv"], dtype=float), np.asarray(columns["p_alive"], dtype=float),
+        rank_on, np.asarray(columns["p_alive"], dtype=float),
         model.segments, rfm["customer_id"].to_numpy(),
     )
     columns["segment"] = _text_column(SEGMENTS, codes)

@@ -114,7 +114,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
         )
     for name, reason in result.failed.items():
-        lines.append(f"  not converged  {name}: {reason}")
+        lines.append(f"  {result.failed_status.get(name, 'not fitted')}  {name}: {reason}")
     for message in result.warnings:
         lines.append(f"  warning   {message}")
     lines.append(f"  model     {result.model_dir}")

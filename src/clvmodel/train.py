@@ -22,9 +22,9 @@ import yaml
 from clvmodel import evaluate, io, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import SELECTION_METRICS, Config, cut, flatten
-from clvmodel.errors import ClvError
+from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import FittedModel, ModelData, PurchaseModel, registry
-from clvmodel.models.base import NOT_CONVERGED
+from clvmodel.models.base import NOT_CONVERGED, NOT_FITTED
 from clvmodel.modeldir import check_replaceable
 from clvmodel.predict import score
 
@@ -47,26 +47,34 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
-    #: Models that could not be fitted, with the reason (also on the leaderboard).
+    #: Models that could not be fitted, with the reason (also on the leaderboard) ...
     failed: dict[str, str] = field(default_factory=dict)
+    #: ... and their status (:data:`NOT_CONVERGED` or :data:`NOT_FITTED`).
+    failed_status: dict[str, str] = field(default_factory=dict)
 
 
 def _fit_one(name: str, config: Config, data: ModelData) -> Any:
     """Fit family ``name`` on ``data``; a failure becomes the model's status, not the run's end.
 
-    A model that cannot be fitted on these data (no optimum, a ridge it cannot report, data it
-    cannot use) comes back unfitted with ``status_`` :data:`NOT_CONVERGED` and the reason in
-    ``reason_``: it is on the leaderboard, and the run goes on with the others.
+    A model that cannot be fitted on these data — no optimum (:class:`ConvergenceFailure`: status
+    :data:`NOT_CONVERGED`), data it cannot use (another :class:`ClvError`: status ``not fitted``)
+    or a numerical breakdown — comes back unfitted with the status and the reason in ``reason_``:
+    it is on the leaderboard, and the run goes on with the others. Anything else is a bug in
+    clvmodel and keeps its traceback.
     """
     model = registry.family_class(name)(**config.settings_of(name))
+    status = NOT_CONVERGED
     try:
         return model.fit(data)
-    except ClvError as err:
+    except ConvergenceFailure as err:
         reason = str(err)
-    except Exception as err:  # noqa: BLE001 - one failing model never costs the run; the reason is kept
+    except ClvError as err:
+        reason, status = str(err), NOT_FITTED
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:  # numbers, not code, broke down
         reason = f"{type(err).__name__}: {err}"
     failed = registry.family_class(name)(**config.settings_of(name))
-    failed.status_, failed.reason_ = NOT_CONVERGED, cut(reason, 300)
+    # Messages name their model already ("bgnbd: ..."); the report puts the name in front once.
+    failed.status_, failed.reason_ = status, cut(reason.removeprefix(f"{name}: "), 300)
     return failed
 
 
@@ -84,8 +92,13 @@ def fit_models(config: Config, data: ModelData | pd.DataFrame) -> dict[str, Fitt
     if isinstance(data, pd.DataFrame):
         data = ModelData(summary=data, time_unit=config.time_unit)
     names = [name for name in config.models if registry.family(name).role not in ("challenger", "retention")]
-    beside = next((n for n in names if getattr(registry.family_class(n), "parallel_safe", False)), None)
-    beside = beside if len(names) > 1 else None
+    classes = {name: registry.family_class(name) for name in names}
+    # A second thread only when no other fit touches the process-wide warning filters (lifetimes'
+    # likelihoods do on every call): a filter switched off in one thread silences the other's
+    # warnings, and a ridge warning must not depend on thread timing.
+    beside = next((n for n in names if getattr(classes[n], "parallel_safe", False)), None)
+    if beside is None or len(names) < 2 or not all(getattr(classes[n], "parallel_safe", False) for n in names):
+        beside = None
     done: dict[str, FittedModel] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = pool.submit(_fit_one, beside, config, data) if beside else None
@@ -108,7 +121,7 @@ def fit_challenger(con: Any, config: Config, duration: float) -> tuple[Any, pd.D
     data = ModelData(transactions=con, calibration_end=config.calibration_end, holdout_periods=duration,
                      time_unit=config.time_unit)
     challenger = _fit_one(name, config, data)
-    if getattr(challenger, "status_", None) == NOT_CONVERGED:
+    if getattr(challenger, "status_", None) in (NOT_CONVERGED, NOT_FITTED):
         return challenger, None
     return challenger, challenger.predict(con, cut=config.calibration_end, horizon_periods=duration)
 
@@ -219,11 +232,17 @@ def _metrics(result: TrainResult) -> dict[str, float]:
             for metric in evaluate.METRICS:
                 metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
     scores = result.scores
+    # A published summary's row may stand for many customers (its weights): count customers.
+    summary = result.rfm.summary
+    per_row = summary["weights"].to_numpy(dtype=float) if "weights" in summary.columns else np.ones(len(scores))
+    ok = (scores["status"] == "ok").to_numpy()
+    customers = float(per_row[ok].sum())
+    total = float(np.nansum(scores["predicted_clv"].to_numpy(dtype=float)[ok] * per_row[ok]))
     metrics.update(
         {
-            "customers_scored": float((scores["status"] == "ok").sum()),
-            "predicted_clv.total": float(scores["predicted_clv"].sum()),
-            "predicted_clv.mean": float(scores["predicted_clv"].mean()),
+            "customers_scored": customers,
+            "predicted_clv.total": total,
+            "predicted_clv.mean": total / customers if customers else float("nan"),
         }
     )
     return metrics
@@ -323,6 +342,12 @@ def _from_summary(config: Config, seconds: dict[str, float]) -> _Prepared:
         summary = summary.drop(columns=list(summaries.HOLDOUT_COLUMNS), errors="ignore")
         notes.append("the summary's holdout columns were not used: the leaderboard does not weigh rows yet")
     holdout = all(c in summary.columns for c in summaries.HOLDOUT_COLUMNS)
+    if holdout and "monetary_value" not in summary.columns:
+        raise ClvError(
+            f"{config.data.source}: the summary has holdout columns but no monetary_value, and the holdout "  # type: ignore[union-attr]
+            "compares spend as well as purchases; add the calibration period's monetary_value (or map it in "
+            "data.columns), or drop the holdout columns"
+        )
     result = rfm.RfmResult(summary, config.time_unit, calibration_end=None, observation_end=None, holdout=holdout)
     seconds["read_and_rfm"] = time.perf_counter() - clock
     return _Prepared(report, result, notes=notes)
@@ -363,12 +388,13 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         attempted = fit_models(config, ModelData(summary=summary, time_unit=config.time_unit))
     caught.extend(str(r.message) for r in records if issubclass(r.category, UserWarning))
     seconds["fit"] = time.perf_counter() - clock
-    failed = {name: m.reason_ for name, m in attempted.items() if m.status_ == NOT_CONVERGED}
+    failed = {name: m.reason_ for name, m in attempted.items() if m.status_ in (NOT_CONVERGED, NOT_FITTED)}
     challenger = prepared.challenger
-    if challenger is not None and getattr(challenger, "status_", None) == NOT_CONVERGED:
+    if challenger is not None and getattr(challenger, "status_", None) in (NOT_CONVERGED, NOT_FITTED):
         failed[challenger.name] = challenger.reason_
         challenger = None
     fitted = {name: m for name, m in attempted.items() if name not in failed}
+    tried_models = {**attempted, **({prepared.challenger.name: prepared.challenger} if prepared.challenger is not None else {})}
     purchase = [m for m in config.models if registry.family(m).role == "purchase"]
     if purchase and not any(m in fitted for m in purchase):
         raise ClvError(
@@ -404,7 +430,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     model.primary = model.selection["chosen"]
     if failed:
         model.selection["not_converged"] = dict(failed)
-        leaderboard = _with_status(leaderboard, attempted, failed)
+        leaderboard = _with_status(leaderboard, tried_models, failed)
 
     clock = time.perf_counter()
     # Point forecasts only: intervals cost a forecast per parameter draw, and the run logs
@@ -425,6 +451,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         warnings=caught,
         seconds=seconds,
         failed=failed,
+        failed_status={m: getattr(tried_models.get(m), "status_", NOT_FITTED) for m in failed},
     )
     result.figures = _figures(result, prepared.repeat_series)
 
@@ -441,5 +468,8 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
 def _with_status(board: pd.DataFrame | None, attempted: dict[str, Any], failed: dict[str, str]) -> pd.DataFrame:
     """The leaderboard with a ``status`` column and one row per model that did not converge."""
     rows = [] if board is None else [board.assign(status=board["model"].map(lambda m: getattr(attempted.get(m), "status_", "converged")))]
-    rows.append(pd.DataFrame({"model": list(failed), "target": "", "status": [f"{NOT_CONVERGED}: {r}" for r in failed.values()]}))
+    # A fitted challenger has no status_ of its own: it is on the board because it was fitted.
+    rows.append(pd.DataFrame({"model": list(failed), "target": "",
+                              "status": [f"{attempted[m].status_ if m in attempted else NOT_FITTED}: {r}"
+                                         for m, r in failed.items()]}))
     return pd.concat(rows, ignore_index=True)

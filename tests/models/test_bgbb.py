@@ -709,5 +709,9 @@ def test_donations_config_trains_saves_and_scores_the_same_three_ways(tmp_path, 
         np.testing.assert_allclose(frame["expected_purchases"], expected.expected_purchases(x, tx, n, t=10),
                                    rtol=1e-12, err_msg=how)
         assert frame["customer_id"].tolist() == ["A", "B", "C"], how
+        # No amounts in the data: no value (not 0), and segments ranked on expected donations.
+        assert frame["predicted_clv"].isna().all(), how
+        assert frame["segment"].tolist() == scored["python"]["segment"].tolist(), how
+    assert scored["python"]["segment"].tolist()[2] == "VIP"  # C, the most expected donations
     # [BTYD] walkthrough customers A and B, 10 more opportunities (at its estimates: 3e-5 apart).
     assert scored["rest"]["expected_purchases"].tolist()[:2] == pytest.approx([0.1302169, 3.627858], rel=1e-4)

@@ -54,9 +54,11 @@ def test_no_module_tests_a_model_name_outside_the_registry() -> None:
                 sides = (node.left, *node.comparators)
                 if any(isinstance(side, ast.Attribute) and side.attr == "role" for side in sides):
                     continue
-                for side in sides:
-                    if isinstance(side, ast.Constant) and side.value in names:
-                        found.append(f"{path.relative_to(root)}:{node.lineno} {side.value!r}")
+                for side in sides:  # a name alone, or inside a tuple, list or set: `m in ("bgnbd", ...)`
+                    elements = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+                    for element in elements:
+                        if isinstance(element, ast.Constant) and element.value in names:
+                            found.append(f"{path.relative_to(root)}:{node.lineno} {element.value!r}")
             literal = isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "Literal"
             if isinstance(node, ast.Subscript) and not literal and isinstance(node.slice, ast.Constant) and node.slice.value in names:
                 found.append(f"{path.relative_to(root)}:{node.lineno} [{node.slice.value!r}]")

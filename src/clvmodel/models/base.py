@@ -24,11 +24,13 @@ import pandas as pd
 from clvmodel.errors import ClvError
 from clvmodel.models.mle import CONVERGED, FitResult
 
-__all__ = ["FittedModel", "ModelData", "NOT_CONVERGED", "collapse", "check_fitted", "summary_of", "weights_of"]
+__all__ = ["FittedModel", "ModelData", "NOT_CONVERGED", "NOT_FITTED", "collapse", "check_fitted", "summary_of", "weights_of"]
 
 #: Fit status of a model whose fit failed (its reason in ``reason_``); it is on the leaderboard
 #: and in the run's report, but not in the saved model.
 NOT_CONVERGED = "not converged"
+#: Fit status of a model the data cannot be fitted with (too few repeat buyers, no amounts, ...).
+NOT_FITTED = "not fitted"
 
 
 @dataclass
@@ -128,7 +130,8 @@ class FittedModel:
     #: Parameters that may be exactly 0 (all others are > 0); keys of the JSON state beside the
     #: contract's (:meth:`to_dict`). The model document's schema reads both.
     may_be_zero: tuple[str, ...] = ()
-    state_fields: tuple[str, ...] = ()
+    #: ``name -> "number"`` (finite or null) or ``"count"`` (a whole number >= 0).
+    state_fields: dict[str, str] = {}
     #: Why the fit did not converge (``status_ == NOT_CONVERGED``); ``None`` otherwise.
     reason_: str | None = None
     params_: dict[str, float] | None = None

@@ -39,8 +39,10 @@ class GammaGammaModel(FittedModel):
     name = "gamma_gamma"
     param_names = ("p", "q", "v")
     columns = ("frequency", "monetary_value")
-    #: Keys of its JSON state beside the contract's (:meth:`to_dict`).
-    state_fields = ("correlation", "excluded")
+    #: Keys of its JSON state beside the contract's (:meth:`to_dict`), with their kind.
+    state_fields = {"correlation": "number", "excluded": "count"}
+    #: Its fit is numpy alone and leaves the warning filters alone: it may run beside another.
+    parallel_safe = True
     correlation_: float | None = None
     excluded_: int = 0
 

@@ -47,6 +47,8 @@ class HistoricalModel(FittedModel):
     columns = ("frequency", "T", "monetary_value")
     #: Averages that are legitimately 0 (no repeat buyer; zero-amount purchases only).
     may_be_zero = ("repeat_rate", "mean_age", "mean_order_value")
+    #: Its fit is numpy alone and leaves the warning filters alone: it may run beside another.
+    parallel_safe = True
 
     def __init__(self, retention_periods: float | None = None) -> None:
         self.retention_periods = retention_periods
