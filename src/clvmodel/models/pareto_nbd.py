@@ -1,12 +1,13 @@
 """Pareto/NBD purchase model (Schmittlein, Morrison & Colombo 1987; Fader, Hardie & Lee 2005).
 
 Poisson purchasing (λ ~ Gamma(r, α)) with an exponential lifetime (μ ~ Gamma(s, β)) independent
-of purchases. lifetimes' ``ParetoNBDFitter`` maximises equation (18) of Fader & Hardie's note 009
-("A note on deriving the Pareto/NBD model and related expressions", 2005), but it starts from
-random values, never checks that its optimiser converged and computes no standard errors. The
-adapter therefore starts it from a fixed point, checks the fit itself (finite likelihood and a
-vanishing gradient) and computes the standard errors from a numerical Hessian; see
-:func:`clvmodel.models.lifetimes_adapter.fit`.
+of purchases. The likelihood is lifetimes' (equation (18) of Fader & Hardie's note 009, "A note on
+deriving the Pareto/NBD model and related expressions", 2005), with the exact closed form where
+``t_x = T`` (lifetimes' 2F1 overflows there); it is maximised by BFGS in the log-parameters from
+fixed starts with a central-difference gradient (:mod:`.mle`), not by lifetimes' own fit (random
+starts, no convergence check, no standard errors). Where the data have no finite optimum (the
+likelihood rises as ``s, β → ∞``: one dropout rate for everyone) the fit reports that limit with
+status ``ridge``; see :func:`clvmodel.models.lifetimes_adapter.fit`.
 """
 
 from __future__ import annotations

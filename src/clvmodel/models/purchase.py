@@ -1,10 +1,11 @@
 """What the BTYD purchase models share: fitting on collapsed rows and the three forecasts.
 
-BG/NBD, MBG/NBD and Pareto/NBD all describe a customer by ``(x, t_x, T)`` and answer the same
-questions; each subclass names its lifetimes fitter (through :mod:`.lifetimes_adapter`, whose
-likelihood fits it and whose methods forecast) and cites its equations. BG/NBD brings its own numpy
-likelihood and forecasts (:mod:`.bgnbd_likelihood`, :mod:`.bgnbd_forecast`) and never reaches
-lifetimes.
+BG/NBD, MBG/NBD, Pareto/NBD, GGom/NBD and BG/BB all describe a customer by ``(x, t_x, T)`` (for
+BG/BB, ``T`` counts opportunities) and answer the same questions with one signature:
+``expected_purchases(frequency, recency, T, *, t)``, ``p_alive``, ``expected_purchases_if_alive``
+and ``expected_purchases_new``. By default the likelihood and forecasts are lifetimes' (through
+:mod:`.lifetimes_adapter`: MBG/NBD, Pareto/NBD); BG/NBD, GGom/NBD and BG/BB bring their own numpy
+likelihoods and forecasts and never reach lifetimes.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class PurchaseModel(FittedModel):
         """Maximum likelihood on the RFM summary, identical rows collapsed into ``weights``.
 
         The log-likelihood is a sum over customers, so the optimum on collapsed rows is the
-        optimum on all rows (CDNOW: 2,357 customers, 1,411 distinct rows in weeks). A published
+        optimum on all rows (CDNOW: 2,357 customers, about 1,000 distinct rows in weeks). A published
         summary's ``weights`` column is summed into the collapsed weights.
         """
         summary = summary_of(data, self.name)
