@@ -226,6 +226,10 @@ def score(
             ))
         if per_period:
             extra.append(forecast.filter(like="period_"))
+        if not has_spend and model.spend_model is None:  # no amounts: no value, nor bounds on it
+            for frame in extra:
+                for column in [c for c in frame.columns if c.startswith(("predicted_clv_", "period_"))]:
+                    frame[column] = np.nan
     else:
         columns["p_alive"] = np.full(len(rfm), np.nan)
         columns["expected_purchases"] = historical.expected_purchases(rfm["frequency"], rfm["recency"], rfm["T"], t=horizon)

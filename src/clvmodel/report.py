@@ -129,16 +129,20 @@ def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -
     if source.ignored_transactions:
         kind += f" ({source.ignored_transactions:,} transactions after that date not used)"
     refused = sum(counts.values())
-    total = float(by["sum"].sum()) if len(by) else 0.0
+    # A model without amounts (a summary of counts) gives no value: NaN CLV, segments by purchases.
+    valued = bool(len(by)) and by["sum"].notna().any()
+    total = float(by["sum"].sum()) if valued else 0.0
     lines = [
         f"score: input read as {kind}",
         f"  customers scored {ok:,}; not scored {refused:,}"
         + (f" ({', '.join(f'{k} {int(v):,}' for k, v in counts.items())})" if refused else ""),
-        f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}",
+        f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}" if valued or not ok
+        else "  predicted CLV: none (the model has no amounts; segments rank on expected purchases)",
         "  by segment:",
     ]
     for segment in [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]:
         row = by.loc[segment]
-        lines.append(f"    {segment:<8} {int(row['size']):>8,} customers  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}")
+        money = f"  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}" if valued else ""
+        lines.append(f"    {segment:<8} {int(row['size']):>8,} customers{money}")
     lines.append(f"  written to {output}")
     return "\n".join(lines)

@@ -713,5 +713,7 @@ def test_donations_config_trains_saves_and_scores_the_same_three_ways(tmp_path, 
         assert frame["predicted_clv"].isna().all(), how
         assert frame["segment"].tolist() == scored["python"]["segment"].tolist(), how
     assert scored["python"]["segment"].tolist()[2] == "VIP"  # C, the most expected donations
+    assert scored["python"]["predicted_clv_upper"].isna().all()  # no bounds on a value there is not
+    assert scored["python"]["expected_purchases_upper"].notna().all()
     # [BTYD] walkthrough customers A and B, 10 more opportunities (at its estimates: 3e-5 apart).
     assert scored["rest"]["expected_purchases"].tolist()[:2] == pytest.approx([0.1302169, 3.627858], rel=1e-4)
