@@ -1,5 +1,5 @@
 """The MLflow side: pyfunc loading (clvmodel.tracking), the REST server of `mlflow models serve`, writing model
-directories (clvmodel.integrations.mlflow_model)."""
+directories (clvmodel.integrations.mlflow_tracking)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from clvmodel import modeldir, staging
-from clvmodel.integrations.mlflow_model import save_model_dir
+from clvmodel.integrations.mlflow_tracking import save_model_dir
 from clvmodel import load_model as load  # resolves runs:/ and models:/ URIs
 from clvmodel.errors import ClvError
 from clvmodel.predict import score

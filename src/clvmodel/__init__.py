@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def load_model(path_or_uri: str | Path) -> "TrainedModel":
     """Load a trained model from a directory or an MLflow ``models:/``/``runs:/`` URI.
 
-    A URI is downloaded by :func:`clvmodel.integrations.mlflow_runs.download_model` (mlflow is
+    A URI is downloaded by :func:`clvmodel.integrations.mlflow_tracking.download_model` (mlflow is
     imported only then);
     the directory is read by :func:`clvmodel.artifact.load`.
     """
@@ -31,7 +31,7 @@ def load_model(path_or_uri: str | Path) -> "TrainedModel":
 
     text = str(path_or_uri)
     if text.startswith(("models:/", "runs:/")):
-        from clvmodel.integrations.mlflow_runs import download_model
+        from clvmodel.integrations.mlflow_tracking import download_model
 
         return load(download_model(text), origin=text)
     return load(path_or_uri)

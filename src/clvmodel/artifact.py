@@ -7,7 +7,7 @@ nothing is pickled and loading executes no code from the model directory: :func:
 JSON, checks the format version and the checksum, and rebuilds the models from their parameters.
 
 The MLflow side lives elsewhere: the ``MLmodel`` directory is written by
-:mod:`clvmodel.integrations.mlflow_model`, ``models:/`` URIs are fetched by
+:mod:`clvmodel.integrations.mlflow_tracking`, ``models:/`` URIs are fetched by
 :func:`clvmodel.load_model`, and the pyfunc loader is :mod:`clvmodel.tracking`; this module
 imports no mlflow and nothing above it.
 """
@@ -242,7 +242,7 @@ def load(path: str | Path, *, origin: str | None = None) -> TrainedModel:
     """Load a trained model from a local directory or JSON file.
 
     An MLflow ``models:/``/``runs:/`` URI is fetched first by :func:`clvmodel.load_model` (through
-    :mod:`clvmodel.integrations.mlflow_runs`; only that package imports mlflow), which passes the
+    :mod:`clvmodel.integrations.mlflow_tracking`; only that package imports mlflow), which passes the
     URI as ``origin`` for the messages; this module, low in the flow, imports nothing above it.
     """
     text = origin or str(path)

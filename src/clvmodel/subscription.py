@@ -115,20 +115,20 @@ def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
         figures["survival_projection.png"] = plots.survival_projection(projection, fitted, settings.period)
     result = SubscriptionResult(config, trained, projection, customers, config.model_dir, metrics=metrics, figures=figures)
 
-    from clvmodel.integrations import mlflow_model, mlflow_runs
+    from clvmodel.integrations import mlflow_tracking
 
-    mlflow_model.save_model_dir(trained, result.model_dir)
+    mlflow_tracking.save_model_dir(trained, result.model_dir)
     if config.tracking.enabled if track is None else track:
-        with mlflow_runs.run(config.tracking.experiment, run_name=config.name, tags={"clvmodel.config": config.name}) as run_id:
-            mlflow_runs.log_params(flatten(dumped))
-            mlflow_runs.log_metrics(metrics)
-            mlflow_runs.log_text(yaml.safe_dump(dumped, sort_keys=False), "config.yaml")
-            mlflow_runs.log_text(json.dumps(trained.selection), "selection.json")
+        with mlflow_tracking.run(config.tracking.experiment, run_name=config.name, tags={"clvmodel.config": config.name}) as run_id:
+            mlflow_tracking.log_params(flatten(dumped))
+            mlflow_tracking.log_metrics(metrics)
+            mlflow_tracking.log_text(yaml.safe_dump(dumped, sort_keys=False), "config.yaml")
+            mlflow_tracking.log_text(json.dumps(trained.selection), "selection.json")
             if projection is not None:
-                mlflow_runs.log_table(projection, "projection.csv")
+                mlflow_tracking.log_table(projection, "projection.csv")
             for file_name, figure in figures.items():
-                mlflow_runs.log_figure(figure, f"plots/{file_name}")
-            mlflow_runs.log_model(result.model_dir)
+                mlflow_tracking.log_figure(figure, f"plots/{file_name}")
+            mlflow_tracking.log_model(result.model_dir)
         result.run_id = run_id
     return result
 

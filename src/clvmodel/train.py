@@ -81,13 +81,13 @@ def _fit_one(name: str, config: Config, data: ModelData) -> Any:
 def fit_models(config: Config, data: ModelData | pd.DataFrame) -> dict[str, FittedModel]:
     """Fit every summary-fitted family the config lists; returned in the order given.
 
-    A family whose fit fails is returned unfitted, with status :data:`NOT_CONVERGED` and the
-    reason (:func:`_fit_one`). One family that declares ``parallel_safe`` (BG/NBD: numpy alone,
-    whose array operations release the GIL, and no process-wide state; the families fitted
-    through lifetimes change the warning filters, so they stay on this thread) is fitted in a
-    second thread while the others fit in this one (with Gamma-Gamma beside it: 1.5 s instead of
-    2 s at a million customers on two cores). Each fit is independent: the results equal those of
-    one after the other.
+    A family whose fit fails is returned unfitted, with its status and the reason
+    (:func:`_fit_one`). When every family listed declares ``parallel_safe`` (numpy alone, whose
+    array operations release the GIL, and no process-wide state: BG/NBD, Gamma-Gamma, the
+    historical formula; the families fitted through lifetimes change the warning filters), the
+    first purchase model is fitted in a second thread while the others fit in this one (BG/NBD
+    beside Gamma-Gamma: 1.5 s instead of 2 s at a million customers on two cores). Each fit is
+    independent: the results equal those of one after the other.
     """
     if isinstance(data, pd.DataFrame):
         data = ModelData(summary=data, time_unit=config.time_unit)
@@ -96,9 +96,9 @@ def fit_models(config: Config, data: ModelData | pd.DataFrame) -> dict[str, Fitt
     # A second thread only when no other fit touches the process-wide warning filters (lifetimes'
     # likelihoods do on every call): a filter switched off in one thread silences the other's
     # warnings, and a ridge warning must not depend on thread timing.
-    beside = next((n for n in names if getattr(classes[n], "parallel_safe", False)), None)
-    if beside is None or len(names) < 2 or not all(getattr(classes[n], "parallel_safe", False) for n in names):
-        beside = None
+    safe = len(names) > 1 and all(getattr(classes[n], "parallel_safe", False) for n in names)
+    # The purchase model beside: it is the costly fit.
+    beside = next((n for n in names if registry.family(n).role == "purchase"), names[0]) if safe else None
     done: dict[str, FittedModel] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
         running = pool.submit(_fit_one, beside, config, data) if beside else None
@@ -259,7 +259,7 @@ def _fingerprint(result: TrainResult) -> dict[str, Any]:
 
 
 def _track(result: TrainResult) -> str:
-    from clvmodel.integrations import mlflow_runs as tracking  # mlflow is slow to import; only a tracked run pays for it
+    from clvmodel.integrations import mlflow_tracking as tracking  # mlflow is slow to import; only a tracked run pays for it
 
     config = result.config
     with tracking.run(config.tracking.experiment, run_name=config.name, tags={"clvmodel.config": config.name}) as run_id:
@@ -456,7 +456,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     result.figures = _figures(result, prepared.repeat_series)
 
     clock = time.perf_counter()
-    from clvmodel.integrations import mlflow_model as tracking
+    from clvmodel.integrations import mlflow_tracking as tracking
 
     tracking.save_model_dir(model, result.model_dir)
     if tracked:

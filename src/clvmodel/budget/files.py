@@ -106,7 +106,7 @@ def budget_files(
     io.write_figure(ltv_cac_chart(result), chart_path)
     done = BudgetFiles(result, [output, segments_path, chart_path])
     if experiment or os.environ.get("MLFLOW_TRACKING_URI"):
-        from clvmodel.integrations import mlflow_runs as tracking
+        from clvmodel.integrations import mlflow_tracking as tracking
 
         with tracking.run(experiment or "budget", run_name=f"budget/{cac.stem}") as run_id:
             tracking.log_params({"scores": str(scores), "cac": str(cac), "target_ratio": config.target_ratio,
