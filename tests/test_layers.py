@@ -174,7 +174,7 @@ def test_type_checking_imports_and_parent_packages_are_not_edges(package: Path) 
 ROOMS: dict[str, tuple[str, ...]] = {
     "data": ("errors", "models.registry", "sqltext", "config", "checks", "files", "staging", "io", "bundled",
              "document", "integrity", "mlmodel"),
-    "features": ("rfm", "customers", "summaries"),
+    "features": ("rfm", "customers", "summaries", "attributes"),
     "models": ("models", "artifact", "modeldir"),
     "valuation": ("clv", "uncertainty", "segments"),
     "evaluation": ("evaluate", "plots"),
