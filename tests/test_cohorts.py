@@ -111,19 +111,24 @@ def test_observed_curves_in_days_with_an_earlier_end(loaded: duckdb.DuckDBPyConn
 
 
 def test_channel_codes_and_ids_are_matched_as_text(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
-    """Numeric ids and channel codes (the apparel file's 0/1) match the log's text ids."""
-    path = write_csv([("1", "2024-01-01", 10), ("2", "2024-01-01", 20), ("2", "2024-01-03", 4)])
+    """Numeric ids and channel codes (the apparel file's 0/1) match the log's ids as text: 1 is "1",
+    and 3 is not "03" (leading zeros are part of an id)."""
+    path = write_csv([("1", "2024-01-01", 10), ("2", "2024-01-01", 20), ("2", "2024-01-03", 4), ("03", "2024-01-01", 7)])
     con = clv_io.connect()
     try:
         clv_io.load_transactions(con, DataConfig(source=str(path)))
         got = cohorts.observed_cohort_curves(
-            con, pd.DataFrame({"customer_id": [1, 2], "channel": [0, 1]}), unit_days=1, end=dt.date(2024, 1, 3),
+            con, pd.DataFrame({"customer_id": [1, 2, 3], "channel": [0, 1, 1]}), unit_days=1, end=dt.date(2024, 1, 3),
             periods=2, margin=1.0,
         )
     finally:
         con.close()
-    assert got["channel"].tolist() == ["0"] * 3 + ["1"] * 3
-    assert got["cumulative_value"].tolist() == [10.0, 10.0, 10.0, 20.0, 20.0, 24.0]
+    assert got["channel"].tolist() == ["0"] * 3 + ["1"] * 3 + ["unknown"] * 3
+    assert got["cumulative_value"].tolist() == [10.0, 10.0, 10.0, 20.0, 20.0, 24.0, 7.0, 7.0, 7.0]
+    summary = pd.DataFrame({"customer_id": ["1", "2", "03"], "frequency_holdout": [1, 2, 4]})
+    table = cohorts.holdout_by_channel(summary, pd.DataFrame({"customer_id": [1, 2, 3], "channel": [0, 1, 1]}), np.zeros(3))
+    assert table["channel"].tolist() == ["0", "1", "unknown", "all"]
+    assert table["actual_repeat_purchases"].tolist() == [1.0, 2.0, 4.0, 7.0]
 
 
 def test_hostile_channel_names_and_ids_are_values_not_sql(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
