@@ -258,6 +258,12 @@ def test_expected_curve_by_hand() -> None:
     assert long["cumulative_value"].iloc[-1] == pytest.approx(40.0 + 1.444004 * 35.0, abs=1e-4)
 
 
+def test_expected_curve_without_amounts_has_no_value_but_purchases() -> None:
+    values = pd.DataFrame({"channel": ["web"], "first_order_value": [None], "expected_order_value": [None]}, dtype=object)
+    got = cohorts.expected_cohort_curves(lambda channel, k: 0.1 * k, values, periods=2, margin=1.0)
+    assert got["cumulative_value"].isna().all() and got["cumulative_repeat_purchases"].tolist() == [0.0, 0.1, 0.2]
+
+
 def test_expected_curve_refuses_a_callable_of_the_wrong_length() -> None:
     values = pd.DataFrame({"channel": ["web"], "first_order_value": [1.0], "expected_order_value": [1.0]})
     with pytest.raises(ClvError, match="returned"):

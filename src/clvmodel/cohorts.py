@@ -255,7 +255,8 @@ def expected_cohort_curves(
         :func:`clvmodel.acquisition.new_customer_purchases` for a trained model.
     channel_values
         ``channel``, ``first_order_value`` (mean amount of the first purchase day) and
-        ``expected_order_value`` (E[M] of a repeat purchase), one row per channel.
+        ``expected_order_value`` (E[M] of a repeat purchase), one row per channel; ``None`` or
+        NaN (no amounts) gives a NaN value curve, the purchase curve stays.
     periods
         The last period ``k``.
     margin
@@ -291,7 +292,8 @@ def expected_cohort_curves(
             raise ClvError(
                 f"new_customer_purchases({channel!r}, ...) returned {purchases.shape} values for {len(k)} periods"
             )
-        first, order = float(row.first_order_value), float(row.expected_order_value)
+        # None (a model trained without amounts) is an unknown value: NaN, never 0.
+        first, order = (np.nan if v is None else float(v) for v in (row.first_order_value, row.expected_order_value))
         frames.append(pd.DataFrame({
             "channel": channel,
             "period": np.arange(periods + 1),
