@@ -177,7 +177,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "features": ("rfm", "customers", "summaries"),
     "models": ("models", "artifact", "modeldir"),
     "valuation": ("clv", "uncertainty", "segments"),
-    "evaluation": ("evaluate", "plots"),
+    "evaluation": ("evaluate", "plots", "cohorts"),
     "tracking": ("integrations",),  # MLflow's low side: the run logger and the model-directory writer
     "pipelines": ("inputs", "attributes", "acquired", "predict", "batch", "train", "subscription", "report", "pipelines"),
     "integrations": ("spark", "tracking", "serve"),  # the pyfunc loader, Spark, REST: they call the pipelines
