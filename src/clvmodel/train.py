@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clvmodel import acquired, attributes, evaluate, io, rfm
+from clvmodel import acquired, attributes, cohorts, evaluate, io, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import SELECTION_METRICS, Config, cut, flatten
 from clvmodel.errors import ClvError, ConvergenceFailure
@@ -305,6 +305,8 @@ class _Prepared:
     #: The customer table aligned to the summary (``customers:``), and first orders by id.
     customers: Any = None
     first_orders: pd.Series | None = None
+    #: Each channel's observed cohort curve (:mod:`clvmodel.cohorts`), with a customer table.
+    observed_curves: pd.DataFrame | None = None
 
 
 def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
@@ -334,18 +336,33 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
         challenger = challenger_holdout = None
         if any(registry.family(m).role == "challenger" for m in config.models):
             challenger, challenger_holdout = fit_challenger(con, config, float(summary["duration_holdout"].iloc[0]))
-        customers = first_orders = None
+        customers = first_orders = observed = None
         if table is not None:
             customers = attributes.attach_customers(summary["customer_id"], table, config.customers)  # type: ignore[arg-type]
             firsts = con.execute(acquired.first_orders_sql("days")).df()
             first_orders = pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
+            observed = _observed_curves(con, table, config, rfm_result)
         if load.rereads_source:  # the challenger read a Parquet source again: still the file loaded?
             io.check_unchanged(load)
     finally:
         con.close()
     seconds["read_and_rfm"] = time.perf_counter() - clock
     notes = customers.report.lines() if customers is not None else []
-    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout, notes, customers, first_orders)
+    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout, notes, customers, first_orders,
+                     observed)
+
+
+def _observed_curves(con: Any, table: pd.DataFrame, config: Config, rfm_result: rfm.RfmResult) -> pd.DataFrame:
+    """Each channel's observed cumulative value per acquired customer (:func:`cohorts.observed_cohort_curves`),
+    every period from the first acquisition to the observation end."""
+    unit_days = rfm.UNIT_DAYS[config.time_unit]
+    first = rfm_result.first_days.index.min() if rfm_result.first_days is not None and len(rfm_result.first_days) else None
+    end = rfm_result.observation_end
+    span = (pd.Timestamp(end) - pd.Timestamp(first)).days if first is not None else 0
+    periods = max(1, int(np.ceil(span / unit_days)))
+    channels = table[["customer_id", "channel"]] if "channel" in table.columns else table[["customer_id"]].assign(channel="all")
+    return cohorts.observed_cohort_curves(con, channels, unit_days=unit_days, end=end, periods=periods,
+                                          margin=config.clv.margin)
 
 
 def _from_summary(config: Config, seconds: dict[str, float]) -> _Prepared:
