@@ -231,6 +231,30 @@ def budget(
 
 
 @app.command()
+def formula(
+    order_value: Annotated[Optional[float], typer.Option("--order-value", help="Average order value, with --purchases-per-period.")] = None,
+    purchases_per_period: Annotated[Optional[float], typer.Option("--purchases-per-period", help="Orders per period.")] = None,
+    fee: Annotated[Optional[float], typer.Option("--fee", help="A subscription's fee per period (instead of orders).")] = None,
+    periods: Annotated[Optional[float], typer.Option("--periods", help="Lifetime in periods, e.g. 12.")] = None,
+    retention_rate: Annotated[Optional[float], typer.Option("--retention-rate", help="Per period, in [0, 1): lifetime 1/(1-r) (instead of --periods).")] = None,
+    margin: Annotated[float, typer.Option("--margin", help="Share of the value kept, in (0, 1].")] = 1.0,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Per period, in [0, 1); period k counts (1+d)^-k.")] = 0.0,
+    cac: Annotated[Optional[float], typer.Option("--cac", help="Acquisition cost: adds LTV:CAC, verdict, max allowable CAC.")] = None,
+    target_ratio: Annotated[Optional[float], typer.Option("--target-ratio", help="LTV:CAC to reach (with --cac); default 3.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object: ltv (+ ltv_cac, max_allowable_cac, verdict).")] = False,
+) -> None:
+    """LTV from aggregate inputs, no data or model: margin × value per period × (discounted) lifetime; the 3:1 rule."""
+    import json
+
+    from clvmodel.formula import lifetime_value, render
+
+    result = lifetime_value(order_value=order_value, purchases_per_period=purchases_per_period, fee=fee,
+                            periods=periods, retention_rate=retention_rate, margin=margin,
+                            discount_rate=discount_rate, cac=cac, target_ratio=target_ratio)
+    print(json.dumps(result.as_dict()) if json_ else render(result))
+
+
+@app.command()
 def serve(
     model: Annotated[Path, typer.Option("--model", help="A model directory written by clvmodel train.")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
