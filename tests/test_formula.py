@@ -14,6 +14,10 @@ from clvmodel.errors import ClvError
 from clvmodel.formula import MAX_PERIODS, lifetime_value
 
 
+#: The first seed example: $50 orders, twice a month, kept 12 months.
+SEED = ["--order-value", "50", "--purchases-per-period", "2", "--periods", "12"]
+
+
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
     assert main(["formula", *args, "--json"]) == 0
     captured = capsys.readouterr()
@@ -40,7 +44,7 @@ def test_the_3_to_1_example_a_100_cac_needs_an_ltv_of_300(capsys):
     assert below["verdict"] == "hold" and below["max_allowable_cac"] < 100
     assert run_json(capsys, "--fee", "30", "--periods", "3", "--cac", "100")["verdict"] == "cut"  # LTV 90 < CAC
     # The retailer seed at a $100 CAC: 12:1, and up to $400 may be spent per customer.
-    assert run_json(capsys, "--order-value", "50", "--purchases-per-period", "2", "--periods", "12", "--cac", "100") == {
+    assert run_json(capsys, *SEED, "--cac", "100") == {
         "ltv": 1200.0, "ltv_cac": 12.0, "max_allowable_cac": 400.0, "verdict": "grow"}
     # The ratio is on margin, as clvmodel budget's: at 30 % margin the LTV is 360, so 3.6:1 and up to $120.
     answer = run_json(capsys, "--order-value", "50", "--purchases-per-period", "2", "--periods", "12", "--cac", "100",
@@ -54,7 +58,7 @@ def test_the_3_to_1_example_a_100_cac_needs_an_ltv_of_300(capsys):
 
 
 def test_text_states_the_formula_with_its_inputs(capsys):
-    assert main(["formula", "--order-value", "50", "--purchases-per-period", "2", "--periods", "12", "--cac", "100"]) == 0
+    assert main(["formula", *SEED, "--cac", "100"]) == 0
     assert capsys.readouterr().out == (
         "formula: LTV = order value × purchases per period × periods × margin\n"
         "           = 50 × 2 × 12 × 1\n"
@@ -62,7 +66,8 @@ def test_text_states_the_formula_with_its_inputs(capsys):
         "LTV:CAC 12.00:1 at a CAC of 100 (target 3:1): grow\n"
         "max allowable CAC 400.00 (LTV / 3)\n"
     )
-    assert main(["formula", "--fee", "30", "--retention-rate", "0.8", "--discount-rate", "0.01", "--margin", "0.5"]) == 0
+    assert main(["formula", "--fee", "30", "--retention-rate", "0.8", "--discount-rate", "0.01", "--margin", "0.5"]) \
+        == 0
     out = capsys.readouterr().out
     assert "1 / (1 + d - r)" in out and "= 30 × 1 / (1 + 0.01 - 0.8) × 0.5" in out
     assert out.endswith(f"LTV {0.5 * 30 / 0.21:,.2f}\n")

@@ -24,11 +24,12 @@
         A = \\sum_{k=1}^{\\infty} \\frac{r^{k-1}}{(1+d)^k} = \\frac{1}{1 + d - r},
 
     the geometric retention model of Berger & Nasr (1998, case 1) and Gupta & Lehmann (2003).
-    Gupta & Lehmann's :math:`m r / (1 + i - r)` counts a margin only after a first renewal; their
+    Gupta & Lehmann's "margin multiple" :math:`m r / (1 + i - r)` counts a margin only after a
+    first renewal (a customer already acquired); the start-of-period variant
     :math:`m (1 + i) / (1 + i - r)` counts the first period's margin undiscounted. The form here
-    sits between them: the first period is paid for certain and, as everywhere in clvmodel,
-    discounted once. Without discounting it is ``v / (1 − r)``, value per period times the expected
-    lifetime.
+    sits between them, ``m / (1 + d − r)``: the first period is paid for certain and, as everywhere
+    in clvmodel, discounted once. Without discounting it is ``v / (1 − r)``, value per period times
+    the expected lifetime, the issue's ``1 / (1 − r)`` periods.
 
 With a customer acquisition cost ``C`` and a target ratio ``t`` (3 by default, the 3:1 rule):
 ``ltv_cac = LTV / C``, the maximum allowable CAC ``LTV / t`` (a CAC of 100 needs an LTV of at
@@ -266,42 +267,39 @@ def lifetime_value(
     )
 
 
-def _n(x: float) -> str:
+def _n(x: float | None) -> str:
     """An input as typed: ``50``, ``0.01``, ``1,200``."""
-    return format(x, ",.10g")
+    return format(float(x), ",.10g") if x is not None else "?"
 
 
 def render(result: FormulaResult) -> str:
     """What ``clvmodel formula`` prints: the formula with its inputs, the LTV and the 3:1 rule."""
-    r = result
+    r, d = result, result.discount_rate
     if r.fee is not None:
-        value_name, value_numbers = "fee", _n(r.fee)
+        name, numbers = "fee", _n(r.fee)
     else:
-        value_name = "order value × purchases per period"
-        value_numbers = f"{_n(r.order_value)} × {_n(r.purchases_per_period)}"  # type: ignore[arg-type]
-    d = r.discount_rate
+        name, numbers = "order value × purchases per period", f"{_n(r.order_value)} × {_n(r.purchases_per_period)}"
+    at_end = "period k's value counted at its end, the first period discounted once"
     if r.periods is not None and d == 0:
-        lines = [f"formula: LTV = {value_name} × periods × margin",
-                 f"           = {value_numbers} × {_n(r.periods)} × {_n(r.margin)}"]
+        lines = [f"formula: LTV = {name} × periods × margin",
+                 f"           = {numbers} × {_n(r.periods)} × {_n(r.margin)}"]
     elif r.periods is not None:
-        lines = [f"formula: LTV = {value_name} × A × margin, A = Σ_k=1..L (1 + d)^-k "
-                 "(period k's value at its end: the first period discounted once)",
-                 f"           = {value_numbers} × {r.discounted_periods:,.6g} × {_n(r.margin)}  "
+        lines = [f"formula: LTV = {name} × A × margin, A = Σ_k=1..L (1 + d)^-k ({at_end})",
+                 f"           = {numbers} × {r.discounted_periods:,.6g} × {_n(r.margin)}  "
                  f"(L = {_n(r.periods)} periods, d = {_n(d)} per period)"]
     elif d == 0:
-        lines = [f"formula: LTV = {value_name} × 1 / (1 - r) × margin  "
-                 "(expected lifetime 1 / (1 - r) periods at a retention rate r per period)",
-                 f"           = {value_numbers} × 1 / (1 - {_n(r.retention_rate)}) × {_n(r.margin)}  "  # type: ignore[arg-type]
+        lines = [f"formula: LTV = {name} × 1 / (1 - r) × margin  (expected lifetime 1 / (1 - r) periods at a "
+                 "retention rate r per period)",
+                 f"           = {numbers} × 1 / (1 - {_n(r.retention_rate)}) × {_n(r.margin)}  "
                  f"(expected lifetime {r.expected_lifetime:,.6g} periods)"]
     else:
-        lines = [f"formula: LTV = {value_name} × A × margin, A = Σ_k≥1 r^(k-1) (1 + d)^-k = 1 / (1 + d - r)  "
-                 "(retention r per period; period k's value at its end: the first period discounted once; "
-                 "Berger & Nasr 1998, Gupta & Lehmann 2003)",
-                 f"           = {value_numbers} × 1 / (1 + {_n(d)} - {_n(r.retention_rate)}) × {_n(r.margin)}  "  # type: ignore[arg-type]
-                 f"(A = {r.discounted_periods:,.6g}; undiscounted expected lifetime {r.expected_lifetime:,.6g} periods)"]
+        lines = [f"formula: LTV = {name} × A × margin, A = Σ_k≥1 r^(k-1) (1 + d)^-k = 1 / (1 + d - r)",
+                 f"         (retention rate r per period, Berger & Nasr 1998, Gupta & Lehmann 2003; {at_end})",
+                 f"           = {numbers} × 1 / (1 + {_n(d)} - {_n(r.retention_rate)}) × {_n(r.margin)}  "
+                 f"(A = {r.discounted_periods:,.6g}; undiscounted expected lifetime {r.expected_lifetime:,.6g} "
+                 "periods)"]
     lines.append(f"LTV {r.ltv:,.2f}")
-    if r.cac is not None:
-        lines.append(f"LTV:CAC {r.ltv_cac:,.2f}:1 at a CAC of {_n(r.cac)} (target {_n(r.target_ratio)}:1): "  # type: ignore[arg-type]
-                     f"{r.verdict}")
-        lines.append(f"max allowable CAC {r.max_allowable_cac:,.2f} (LTV / {_n(r.target_ratio)})")  # type: ignore[arg-type]
+    if r.cac is not None and r.ltv_cac is not None and r.max_allowable_cac is not None:
+        lines.append(f"LTV:CAC {r.ltv_cac:,.2f}:1 at a CAC of {_n(r.cac)} (target {_n(r.target_ratio)}:1): {r.verdict}")
+        lines.append(f"max allowable CAC {r.max_allowable_cac:,.2f} (LTV / {_n(r.target_ratio)})")
     return "\n".join(lines)
