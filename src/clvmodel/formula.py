@@ -23,20 +23,20 @@
 
         A = \\sum_{k=1}^{\\infty} \\frac{r^{k-1}}{(1+d)^k} = \\frac{1}{1 + d - r},
 
-    the geometric retention model of Berger & Nasr (1998, case 1) and Gupta & Lehmann (2003).
+    the constant-retention model of Berger & Nasr (1998) and Gupta & Lehmann (2003).
     Gupta & Lehmann's "margin multiple" :math:`m r / (1 + i - r)` counts a margin only after a
     first renewal (a customer already acquired); the start-of-period variant
     :math:`m (1 + i) / (1 + i - r)` counts the first period's margin undiscounted. The form here
     sits between them, ``m / (1 + d − r)``: the first period is paid for certain and, as everywhere
     in clvmodel, discounted once. Without discounting it is ``v / (1 − r)``, value per period times
-    the expected lifetime, the issue's ``1 / (1 − r)`` periods.
+    the expected lifetime of ``1 / (1 − r)`` periods.
 
 With a customer acquisition cost ``C`` and a target ratio ``t`` (3 by default, the 3:1 rule):
 ``ltv_cac = LTV / C``, the maximum allowable CAC ``LTV / t`` (a CAC of 100 needs an LTV of at
 least 300), and the verdict of ``clvmodel budget`` (:mod:`clvmodel.budget`): ``grow`` when
 ``ltv_cac ≥ t``, ``hold`` when ``1 ≤ ltv_cac < t``, ``cut`` when ``ltv_cac < 1``. (The budget also
 asks for the CAC to be paid back within the horizon; here the value accrues over the lifetime the
-LTV counts, so an LTV of at least the CAC pays it back within that lifetime.)
+LTV counts, so an LTV of at least the CAC pays it back within that (expected) lifetime.)
 
 References
 ----------
@@ -184,7 +184,7 @@ def lifetime_value(
     -----
     With a lifetime of ``L`` periods, ``A = Σ_{k=1}^{⌊L⌋} (1+d)^-k + (L − ⌊L⌋)(1+d)^-(⌊L⌋+1)``
     (:func:`clvmodel.models.historical.annuity`), ``A = L`` when ``d = 0``. With a retention rate,
-    ``A = Σ_{k≥1} r^(k−1) (1+d)^-k = 1 / (1 + d − r)``, the geometric retention model of Berger &
+    ``A = Σ_{k≥1} r^(k−1) (1+d)^-k = 1 / (1 + d − r)``, the constant-retention model of Berger &
     Nasr (1998) [1]_ and Gupta & Lehmann (2003) [2]_ (their ``m r / (1 + i − r)`` family) with the
     first period paid for certain and discounted once.
 
