@@ -36,6 +36,7 @@ when the finite optimum does not beat it by :data:`.mle.RIDGE_GAIN`.
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any, NamedTuple
 
@@ -584,6 +585,30 @@ class BetaGeoCovariateLikelihood:
         ])
         return -value / self.total_weight, -gradient / self.total_weight
 
+    def outer_product_of_scores(self, theta: Vector) -> Vector:
+        """``Σ w g gᵀ`` over rows, ``g`` the row's score ``∂ ln L_i / ∂θ`` (BHHH's estimate of the information).
+
+        One pass over the rows (about one likelihood call). :func:`fit_covariates` starts BFGS with
+        its inverse as the inverse-Hessian estimate: on a million customers the two starts then
+        take 9 and 17 evaluations instead of 69 and 73 (the identity's).
+        """
+        r, log_alpha_p, alpha, xk, a, b, log_total, log_last, d = self._rows(theta)
+        share, x = expit(d), self.x
+        x_index = np.searchsorted(self.x_values, x)
+        score_r = r * ((digamma(r + self.x_values) - digamma(r))[x_index] + log_alpha_p[self.profile_index]
+                       - log_total + share * (log_total - log_last))
+        inv_total, inv_last = 1.0 / (alpha + self.T), 1.0 / (alpha + self.recency)
+        rx_alpha = (r + x) * alpha
+        score_alpha = r - rx_alpha * inv_total + share * rx_alpha * (inv_total - inv_last)
+        total_step = _digamma_step(a + b, xk)
+        inv_b = np.where(self.pair_repeat, 1.0 / np.where(self.pair_repeat, b + xk - 1, 1.0), 0.0)
+        score_a = (-a * total_step)[self.pair_index] + share
+        score_b = (b * (_digamma_step(b, xk) - total_step))[self.pair_index] - share * (b * inv_b)[self.pair_index]
+        z = self.profiles[self.profile_index]
+        scores = np.column_stack([score_r, score_alpha, score_a, score_b, (score_a + score_b)[:, None] * z,
+                                  -score_alpha[:, None] * z])
+        return (scores * self.weights[:, None]).T @ scores
+
 
 #: Model name in the messages of :func:`fit_covariates` (its registry family, issue 14).
 COVARIATE_MODEL = "bgnbd_cov"
@@ -691,7 +716,7 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     if plain_best is not None:
         planned.append(np.concatenate([plain_best.x, np.zeros(2 * k)]))
     planned.append(np.concatenate([[0.0, np.log(3.0 * scale), 0.0, np.log(3.0)], np.full(2 * k, 0.1)]))
-    stops = mle.search(objective, planned, tol=tol, **options)
+    stops = _preconditioned_search(objective, planned, tol=tol, **options)
     shift = float(objective.weighted_x.sum()) * np.log(scale)  # ln L in rescaled time -> rows' unit
     optimum = mle.best_stop(stops, n)
     finite = [s for s in stops if np.isfinite(s.fun)]
@@ -731,6 +756,36 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
             stacklevel=2,
         )
     return mle.FitResult(params, errors, float(-optimum.fun * n + shift), int(n), cov_list)
+
+
+def _preconditioned_search(objective: BetaGeoCovariateLikelihood, planned: list[Vector], *, tol: float,
+                           time_budget: float | None = None, **options: Any) -> list[Any]:
+    """:func:`.mle.search` from each start in turn, BFGS's first inverse-Hessian estimate the inverse of
+    :meth:`~BetaGeoCovariateLikelihood.outer_product_of_scores` at that start (per customer), or the
+    identity where that is not positive definite (a design column constant over the rows, say). The
+    stopping rule (``gtol`` on the gradient), the iteration and time budgets are :func:`.mle.search`'s.
+    """
+    deadline = None if time_budget is None else time.monotonic() + float(time_budget)
+    stops: list[Any] = []
+    for index, start in enumerate(planned):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and stops and left <= 0:
+            break
+        guess = None
+        with np.errstate(all="ignore"):
+            try:
+                information = objective.outer_product_of_scores(start) / objective.total_weight
+                inverse = np.linalg.inv(information)
+                inverse = (inverse + inverse.T) / 2
+                if np.all(np.isfinite(inverse)) and np.all(np.linalg.eigvalsh(inverse) > 0):
+                    guess = inverse
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+                guess = None
+        extra = {} if guess is None else {"hess_inv0": guess}
+        stop = mle.search(objective, [start], tol=tol, time_budget=left, **options, **extra)[0]
+        stop.start_index = index
+        stops.append(stop)
+    return stops
 
 
 def _covariate_params_at(theta: Vector, design_columns: list[str], scale: float) -> dict[str, float]:
@@ -844,7 +899,7 @@ def _covariate_ridge_result(objective: BetaGeoCovariateLikelihood, design_column
         f"{COVARIATE_MODEL}: these data have no finite maximum-likelihood estimate: the likelihood rises as a_i + b_i "
         f"-> inf for the customers with {words} (no spread in their dropout probabilities left to estimate); the "
         f"fit is that limit, every such customer dropping out after a purchase with probability {p:.4g} "
-        f"(status 'ridge', a_i + b_i >= {RIDGE_SIZE:g}; not identified: "
+        f"(status 'ridge', their least a_i + b_i near {RIDGE_SIZE:g}; not identified: "
         f"{', '.join(nm for nm, m in zip(names, moved) if m)})",
         UserWarning,
         stacklevel=3,
