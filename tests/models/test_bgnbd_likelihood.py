@@ -229,8 +229,8 @@ def test_apparel_ridge_is_the_same_under_last_bit_perturbations(apparel_cov: pd.
             got = bl.fit_covariates(nudged, np.ones(600), design_columns=DESIGN)
             assert got.status == mle.RIDGE
             for name, value in reference.limit.items():
-                assert got.limit[name] == pytest.approx(value, rel=1e-7, abs=1e-9), name
-            assert got.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-7)
+                assert got.limit[name] == pytest.approx(value, rel=1e-10), name  # measured: 1e-12 (not re-optimised: 1e-8)
+            assert got.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-8)
 
 
 def test_simulated_two_groups_recover_the_coefficients() -> None:
