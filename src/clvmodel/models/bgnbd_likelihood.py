@@ -658,8 +658,9 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     :data:`RIDGE_SIZE`, held there, and the other parameters are re-optimised (BFGS, then Newton
     steps, :func:`.mle.refine`). If no stop beats that point's likelihood by :data:`.mle.RIDGE_GAIN`,
     the fit reports it with status :data:`.mle.RIDGE`, a warning naming the profiles, and ``limit``
-    = what the data still identify: ``r``, ``alpha``, every ``trans.<col>``, the common
-    ``dropout_probability`` ``p``, and the ``life.<col>`` the pushed directions do not move. Standard
+    = what the data still identify: every parameter the pushed directions do not move (always ``r``,
+    ``alpha`` and every ``trans.<col>``; ``a``, ``b`` too when only ``γ_life`` moves, as when a
+    non-baseline level runs off) and the common ``dropout_probability`` ``p``. Standard
     errors of the parameters those directions move are NaN; the covariance is the re-optimised
     problem's, with the pushed directions held fixed (zero there). So, as :func:`fit` on its ridge,
     the reported point, likelihood and forecasts (the limit's to ~``x/(a_i + b_i)``) do not depend
@@ -889,8 +890,8 @@ def _covariate_ridge_result(objective: BetaGeoCovariateLikelihood, design_column
                                 "its direction are not identified")
     errors = _standard_errors(params, diagonal)
     p = float(expit(at[2] - at[3]))
-    identified = {"r": params["r"], "alpha": params["alpha"], "dropout_probability": p}
-    identified.update({nm: params[nm] for nm, m in zip(names, moved) if nm.startswith(("life.", "trans.")) and not m})
+    identified = {nm: params[nm] for nm, m in zip(names, moved) if not m}
+    identified["dropout_probability"] = p
     k = objective.k
     log_conc = np.logaddexp(at[2], at[3]) + objective.profiles @ at[4:4 + k]
     runaway = objective.profiles[log_conc > np.log(RIDGE_CONCENTRATION)]
