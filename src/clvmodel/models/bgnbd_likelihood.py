@@ -32,6 +32,14 @@ purchase with the same probability ``p`` (:class:`BetaGeoLimitLikelihood`, a thr
 problem with a finite maximum). :func:`fit` compares the two, as :func:`.gamma_gamma_likelihood.fit`
 does, and reports status :data:`.mle.RIDGE` with the limit at ``a + b =`` :data:`RIDGE_SIZE`
 when the finite optimum does not beat it by :data:`.mle.RIDGE_GAIN`.
+
+Static covariates (issue 14): :class:`BetaGeoCovariateLikelihood` and :func:`fit_covariates`, the
+model of Fader & Hardie (2007), "Incorporating time-invariant covariates into the Pareto/NBD and
+BG/NBD models", in R CLVTools 0.12's parameterisation (``α_i = α e^(−γ_transᵀz)``,
+``a_i = a e^(γ_lifeᵀz)``, ``b_i = b e^(γ_lifeᵀz)``): equation (6) at each customer's parameters, the
+gradient by the chain rule, the x-only terms pooled per distinct ``(x, z)``. Its ridge is a
+profile's ``a_i + b_i → ∞`` (the apparel data's 104-week split with Gender and Channel), reported
+as the limit in the same way (:func:`fit_covariates`).
 """
 
 from __future__ import annotations
@@ -679,7 +687,8 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     design_columns
         The encoded covariate columns, in order (``[]``: :func:`fit`).
     tol, options
-        BFGS ``gtol`` and scipy/:func:`.mle.search` options (``maxiter`` per start, ``time_budget``).
+        BFGS ``gtol`` and scipy/:func:`.mle.search` options (``maxiter`` per start; ``time_budget``:
+        seconds for the no-covariate search and the two starts together).
 
     Returns
     -------
@@ -710,14 +719,17 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     objective = BetaGeoCovariateLikelihood(x, tx * scale, T * scale, w, design)
     n = objective.total_weight
     k = len(design_columns)
+    budget = options.pop("time_budget", None)
+    deadline = None if budget is None else time.monotonic() + float(budget)
     planned = []
     plain = BetaGeoLikelihood(x, tx * scale, T * scale, w)
-    plain_stops = mle.search(plain, starts(plain.x, plain.T, plain.weights), tol=tol)
+    plain_stops = mle.search(plain, starts(plain.x, plain.T, plain.weights), tol=tol, time_budget=budget, **options)
     plain_best = mle.best_stop(plain_stops, n)
     if plain_best is not None:
         planned.append(np.concatenate([plain_best.x, np.zeros(2 * k)]))
     planned.append(np.concatenate([[0.0, np.log(3.0 * scale), 0.0, np.log(3.0)], np.full(2 * k, 0.1)]))
-    stops = _preconditioned_search(objective, planned, tol=tol, **options)
+    left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+    stops = _preconditioned_search(objective, planned, tol=tol, time_budget=left, **options)
     shift = float(objective.weighted_x.sum()) * np.log(scale)  # ln L in rescaled time -> rows' unit
     optimum = mle.best_stop(stops, n)
     finite = [s for s in stops if np.isfinite(s.fun)]
@@ -747,7 +759,8 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     except np.linalg.LinAlgError:
         diagonal, cov_list = np.full(len(params), np.nan), None
     errors = _standard_errors(params, diagonal)
-    loose = [p for p, d in zip(params, diagonal) if not np.sqrt(d) <= mle.MAX_LOG_SE] if cov_list else list(params)
+    with np.errstate(invalid="ignore"):
+        loose = [p for p, d in zip(params, diagonal) if not np.sqrt(d) <= mle.MAX_LOG_SE] if cov_list else list(params)
     if loose:
         warnings.warn(
             f"{name}: these data do not identify {', '.join(loose)} (standard error of the log-parameter or "
@@ -769,7 +782,7 @@ def _preconditioned_search(objective: BetaGeoCovariateLikelihood, planned: list[
     deadline = None if time_budget is None else time.monotonic() + float(time_budget)
     stops: list[Any] = []
     for index, start in enumerate(planned):
-        left = None if deadline is None else deadline - time.monotonic()
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         if left is not None and stops and left <= 0:
             break
         guess = None
