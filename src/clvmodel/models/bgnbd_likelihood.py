@@ -49,6 +49,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from scipy.special import digamma, expit, gammaln, log_expit
 
@@ -441,8 +442,6 @@ def _group_rows(matrix: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[np.intp
     The column-by-column ``pd.factorize`` folding of :func:`.base.collapse` (np.unique(axis=0)
     sorts rows as byte strings: ~4 s at a million rows).
     """
-    import pandas as pd
-
     n, k = matrix.shape
     key = np.zeros(n, dtype=np.intp)
     for j in range(k):
