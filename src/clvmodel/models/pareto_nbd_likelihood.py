@@ -50,6 +50,7 @@ from scipy.special import digamma, expit, gammaln, roots_legendre
 
 from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import mle
+from clvmodel.models.covariate_model import coefficient_names
 
 __all__ = [
     "PARAMS",
@@ -246,11 +247,6 @@ class ParetoNBDCovariateLikelihood:
         trans = -self.design.T @ weighted[:, 1]
         gradient = np.concatenate([base, life, trans])
         return -total / self.total_weight, -gradient / self.total_weight
-
-
-def coefficient_names(design_columns: Sequence[str]) -> list[str]:
-    """``life.<col>`` for every design column, then ``trans.<col>`` (CLVTools' names and order)."""
-    return [f"life.{c}" for c in design_columns] + [f"trans.{c}" for c in design_columns]
 
 
 def _theta(params: dict[str, float], design_columns: Sequence[str]) -> Vector:
