@@ -22,7 +22,8 @@ The integral. It is evaluated by fixed Gauss-Legendre rules (as :mod:`.ggomnbd_l
 does for GGom/NBD, whose b → 0 limit this model is) in ``u = ln((α+τ)/(α+t_x))``, where the
 purchase factor is an exponential; the panels are the union of equal steps in ``u`` and in
 ``ln(β+τ)`` (where the dropout factor is), :data:`NODES` nodes each, and the range is cut where the
-integrand has provably fallen e^:data:`DROP` below its start. Unlike lifetimes' ₂F₁ form it never
+integrand has provably fallen e^:data:`DROP` below its start; rows whose integrand is mild (most:
+a few e-folds over the range, :data:`MILD_EFOLDS`) get a single panel. Unlike lifetimes' ₂F₁ form it never
 overflows (a frequent buyer with ``β < α`` made lifetimes' ₂F₁ infinite, :mod:`.lifetimes_adapter`),
 and the derivatives with respect to ``r`` and ``s`` (which have no ₂F₁ closed form: ``∂/∂k`` of
 ``(α+τ)^{−k}``) are integrand-weighted means on the same nodes, so the gradient is analytic up to
@@ -45,11 +46,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from scipy.special import digamma, expit, gammaln, roots_legendre
 
 from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import mle
+from clvmodel.models.base import collapse
 from clvmodel.models.covariate_model import coefficient_names
 
 __all__ = [
@@ -72,8 +75,8 @@ Vector = NDArray[np.float64]
 #: The base parameters, in the optimiser's order (CLVTools' ``r, alpha, s, beta``).
 PARAMS = ("r", "alpha", "s", "beta")
 
-#: Gauss-Legendre nodes per panel, and equal steps per variable (``u`` and ``ln(β+τ)``): a row has
-#: at most ``2·PANELS − 1`` panels. A panel then spans at most DROP/PANELS = 15 e-folds of each
+#: Gauss-Legendre nodes per panel, and equal steps per variable (``u`` and ``ln(β+τ)``): a row that
+#: is not mild (:data:`MILD_EFOLDS`) has ``2·PANELS − 1`` panels, a mild one a single panel. A panel then spans at most DROP/PANELS = 15 e-folds of each
 #: factor; 16 nodes integrate e^{−30x} on a unit panel to ~2e-7 relative and e^{−15x} to 1e-18, and
 #: typical rows (x of a few, a year or two of data) span well under one e-fold.
 NODES = 16
@@ -82,6 +85,10 @@ PANELS = 3
 DROP = 45.0
 #: Rows per block: bounded temporaries (rows × 80 nodes) whatever the number of customers.
 CHUNK = 20_000
+
+#: ``s`` above which a fit without covariates is handed to the plain fit, which compares it with the
+#: ``s, β → ∞`` limit (:data:`.lifetimes_adapter.PARETO_RIDGE_CHECK_S`, the same value).
+PARETO_RIDGE_CHECK_S = 10.0
 
 #: R CLVTools 0.12.1's start for Pareto/NBD (``R/class_clv_model_pnbd.R:58-60``), in the data's
 #: time unit, and for every coefficient (``R/class_clv_model_pnbd_staticcov.R:26``).
@@ -119,20 +126,67 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     k, m, a, b, lo, hi = k[rows], m[rows], alpha[rows], beta[rows], tx[rows], hi[rows]
     base = a + lo
     top = np.log1p((hi - lo) / base)  # u at the end of the range
+    # Most rows are mild: one panel of NODES nodes is exact to rounding there (_mild), five
+    # times cheaper than the composite rule the others get.
+    mild = _mild(k, m, a, b, lo, hi, top)
+    for part, composite in ((np.flatnonzero(mild), False), (np.flatnonzero(~mild), True)):
+        if len(part) == 0:
+            continue
+        if composite:
+            edges = _composite_edges(b[part], lo[part], hi[part], base[part], top[part])
+        else:
+            edges = np.stack([np.zeros(len(part)), top[part]], axis=1)
+        part_log, part_moments = _integrate(k[part], m[part], b[part], lo[part], base[part], edges, gradient)
+        log_total[rows[part]] = part_log
+        if gradient:
+            moments[rows[part]] = part_moments
+    return log_total, moments
+
+
+#: A row is integrated on one panel when its integrand, in u, changes by at most this many e-folds
+#: (purchase and dropout factors together), its u-range is at most :data:`MILD_RANGE` and the
+#: dropout factor's singularity (at ``τ = −β``; in u at ``ln(1 − (β+t_x)/(α+t_x))`` when β < α) lies
+#: at least :data:`MILD_DISTANCE` u-ranges before the start (when β ≥ α its singularities are π off
+#: the real axis, which the range bounds). Measured on 200,000 random rows (k from 0.03 to 300,
+#: s + 1 from 1 to 30, α, β from 0.01 to 1000, T from 0.1 to 1000), ln I on one panel and on the
+#: composite rule differ by at most 1.5e-12, the gradient's moments by 9e-12 relative; with a
+#: quarter range instead of one, by 2e-7 (a high-order pole close to the start: s large, β ≪ α),
+#: and with a range of 6, by 1e-10. On simulated data of a million customers every row is mild.
+MILD_EFOLDS = 16.0
+MILD_RANGE = 4.0
+MILD_DISTANCE = 1.0
+
+
+def _mild(k: Vector, m: Vector, a: Vector, b: Vector, lo: Vector, hi: Vector, top: Vector) -> NDArray[np.bool_]:
+    """Which rows one Gauss-Legendre panel in u integrates to rounding (see :data:`MILD_EFOLDS`)."""
+    change = np.abs(1.0 - k) * top + m * np.log((b + hi) / (b + lo))
+    ratio = (b + lo) / (a + lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.where(ratio < 1.0, -np.log1p(-np.minimum(ratio, 1.0)), np.inf)
+    return (change <= MILD_EFOLDS) & (top <= MILD_RANGE) & (gap >= MILD_DISTANCE * top)
+
+
+def _composite_edges(b: Vector, lo: Vector, hi: Vector, base: Vector, top: Vector) -> Vector:
+    """Panel edges in u (rows × panels+1): the union of :data:`PANELS` equal steps in u and in ln(β+τ)."""
     steps = np.arange(1, PANELS) / PANELS
-    # Inner edges: equal steps in u, and equal steps in ln(β+τ) mapped to u. τ = t_x + (α+t_x)
-    # expm1(u) keeps the digits of τ − t_x when τ ≪ α.
-    v_ratio = (b + hi) / (b + lo)
-    tau_v = lo[:, None] + (b + lo)[:, None] * np.expm1(np.log(v_ratio)[:, None] * steps)
+    # Equal steps in ln(β+τ) mapped to u. τ = t_x + (α+t_x) expm1(u) keeps the digits of τ − t_x
+    # when τ ≪ α.
+    tau_v = lo[:, None] + (b + lo)[:, None] * np.expm1(np.log((b + hi) / (b + lo))[:, None] * steps)
     inner = np.concatenate([top[:, None] * steps, np.log1p((tau_v - lo[:, None]) / base[:, None])], axis=1)
-    edges = np.concatenate([np.zeros((len(rows), 1)), np.sort(np.clip(inner, 0.0, top[:, None]), axis=1), top[:, None]],
-                           axis=1)
+    return np.concatenate([np.zeros((len(lo), 1)), np.sort(np.clip(inner, 0.0, top[:, None]), axis=1), top[:, None]],
+                          axis=1)
+
+
+def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges: Vector,
+               gradient: bool) -> tuple[Vector, Vector | None]:
+    """Gauss-Legendre in u on the panels ``edges`` (rows × panels+1): ln I and the moments of :func:`death_integral`."""
+    rows = len(lo)
     half = (edges[:, 1:] - edges[:, :-1]) / 2  # rows × panels
     centre = (edges[:, 1:] + edges[:, :-1]) / 2
     xs, ws = _RULE
-    u = (centre[:, :, None] + half[:, :, None] * xs).reshape(len(rows), -1)
+    u = (centre[:, :, None] + half[:, :, None] * xs).reshape(rows, -1)
     with np.errstate(divide="ignore"):
-        log_w = (np.log(half)[:, :, None] + np.log(ws)).reshape(len(rows), -1)
+        log_w = (np.log(half)[:, :, None] + np.log(ws)).reshape(rows, -1)
     tau = lo[:, None] + base[:, None] * np.expm1(u)
     log_a = np.log(base)[:, None] + u  # ln(α+τ), exact in u
     log_b = np.log(b[:, None] + tau)
@@ -141,15 +195,16 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     peak = np.max(terms, axis=1)
     mass = np.exp(terms - peak[:, None])
     total = mass.sum(axis=1)
-    log_total[rows] = peak + np.log(total)
-    if gradient:
-        share = mass / total[:, None]
-        moments[rows] = np.stack([
-            np.einsum("ij,ij->i", share, log_a),
-            np.einsum("ij,ij->i", share, np.exp(-log_a)),
-            np.einsum("ij,ij->i", share, log_b),
-            np.einsum("ij,ij->i", share, np.exp(-log_b)),
-        ], axis=1)
+    log_total = peak + np.log(total)
+    if not gradient:
+        return log_total, None
+    share = mass / total[:, None]
+    moments = np.stack([
+        np.einsum("ij,ij->i", share, log_a),
+        np.einsum("ij,ij->i", share, np.exp(-log_a)),
+        np.einsum("ij,ij->i", share, log_b),
+        np.einsum("ij,ij->i", share, np.exp(-log_b)),
+    ], axis=1)
     return log_total, moments
 
 
@@ -304,8 +359,10 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     In time rescaled so the longest age is 1 (as the plain fit; only ln α and ln β shift), BFGS
     with the analytic gradient (:class:`ParetoNBDCovariateLikelihood`):
 
-    1. the model without covariates from the plain fit's starts and CLVTools' (:func:`_base_starts`),
-       the best stationary stop kept (:func:`.mle.best_stop`);
+    1. the model without covariates from the plain fit's starts and CLVTools' (:func:`_base_starts`):
+       without covariates every start, the best stationary stop kept (:func:`.mle.best_stop`), as
+       the plain fit does; with covariates, on the rows merged over z, the starts in order until
+       one stops at a stationary point (it only provides a start);
     2. with covariates, from that optimum with every γ = 0 (the better start: it is the γ = 0
        slice's maximum), then from CLVTools' start with every γ = :data:`CLVTOOLS_GAMMA_START`;
        the second replaces the first only if better by :data:`.mle.BETTER_START_GAIN`.
@@ -317,8 +374,12 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     weights
         Customers per row.
     design_columns
-        The encoded covariate columns; ``[]`` fits the plain Pareto/NBD (the same optimum as
-        :class:`~clvmodel.models.pareto_nbd.ParetoNBDModel` where it has a finite one).
+        The encoded covariate columns; ``[]`` fits the plain Pareto/NBD: the same optimum as
+        :class:`~clvmodel.models.pareto_nbd.ParetoNBDModel`, and where the stop runs out along
+        ``s`` (above :data:`PARETO_RIDGE_CHECK_S`) that fit itself (:func:`.lifetimes_adapter.fit`,
+        which reports the ridge's limit). With covariates no limit is reported: a stop out on a
+        ridge (e.g. one profile whose customers never drop out) comes with a warning naming the
+        parameters the data do not identify.
     tol, options
         BFGS ``gtol`` and scipy ``minimize`` options (``maxiter`` per start, ...), as :func:`.mle.search`.
 
@@ -345,16 +406,36 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
         raise ClvError("pareto_nbd_cov: no customer made a repeat purchase; purchase and dropout rates cannot be estimated")
     design = _design(columns, design_columns, len(x))
     scale = 1.0 / float(np.max(T))
-    plain = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
-    n = plain.total_weight
-    planned = _base_starts(plain, scale)
-    stops = mle.search(plain, planned, tol=tol, **options)
-    optimum = mle.best_stop(stops, n)
     model = "pareto_nbd_cov" if design_columns else "pareto_nbd"
+    n = float(weights.sum())
+    if design_columns:
+        # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
+        # fit's starts in order until one stops at a stationary point.
+        merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
+        plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
+                                             merged["T"].to_numpy() * scale, merged_weights)
+        planned = _base_starts(plain, scale)
+        stops = []
+        for start in planned:
+            stops += mle.search(plain, [start], tol=tol, **options)
+            if mle.stationary(stops[-1]):
+                break
+    else:
+        plain = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
+        planned = _base_starts(plain, scale)
+        stops = mle.search(plain, planned, tol=tol, **options)
+    optimum = mle.best_stop(stops, n)
+    if not design_columns and (optimum is None or np.exp(optimum.x[2]) > PARETO_RIDGE_CHECK_S):
+        # Running off along s, β → ∞ (one dropout rate for everyone): the plain fit knows that
+        # ridge's limit and reports it (status ridge), so without covariates it decides.
+        from clvmodel.models import lifetimes_adapter  # noqa: PLC0415  (lifetimes only on this path)
+
+        return lifetimes_adapter.fit("pareto_nbd", {c: columns[c] for c in ("frequency", "recency", "T")}, weights,
+                                     tol=tol, **options)
     if optimum is None:
         raise mle.not_converged(model, mle.failure_words(stops, of=len(planned)), starts=len(planned))
     objective = plain
-    if design.shape[1]:
+    if design_columns:
         objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights, design)
         gammas = 2 * design.shape[1]
         covariate_starts = [np.concatenate([optimum.x, np.zeros(gammas)]),
