@@ -28,6 +28,7 @@ from clvmodel.errors import ClvError
 from clvmodel.files import write_atomically
 from clvmodel.integrity import DocumentKind, check_document, document_checksum
 from clvmodel.integrity import package_versions as _versions
+from clvmodel.models.channels import AcquisitionState
 from clvmodel.models import FittedModel, GammaGammaModel, HistoricalModel, PurchaseModel, registry
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "JSON_NAME", "TrainedModel", "load", "load_document", "package_versions"]
@@ -94,6 +95,9 @@ class TrainedModel:
     #: The scikit-learn challenger (:class:`clvmodel.models.challenger.Challenger`), saved beside
     #: the JSON in ``challenger/`` (skops format, its own checksum); ``None`` when not trained.
     challenger: Any = None
+    #: Per-channel pieces of a new customer's value (:class:`clvmodel.models.channels.AcquisitionState`),
+    #: when trained with a customer table (``customers:``); ``None`` otherwise.
+    acquisition: AcquisitionState | None = None
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -146,6 +150,7 @@ class TrainedModel:
                 "primary": self.primary,
                 "selection": self.selection,
                 "challenger": {"path": CHALLENGER_DIR} if self.challenger is not None else None,
+                "acquisition": self.acquisition.to_dict() if self.acquisition is not None else None,
                 "config": self.config,
                 "versions": self.versions,
             }
@@ -191,6 +196,9 @@ class TrainedModel:
                 calibration_end=document.get("calibration_end"),
                 observation_end=document.get("observation_end"),
                 versions=document.get("versions") or {},
+                acquisition=(
+                    AcquisitionState.from_dict(document["acquisition"]) if document.get("acquisition") is not None else None
+                ),
                 created=document.get("created") or "",
             )
         except (KeyError, TypeError, ValueError) as err:

@@ -230,6 +230,39 @@ def budget(
         print(f"  run {done.run_id}")
 
 
+_NUMBER = Optional[float]
+
+
+@app.command()
+def formula(
+    order_value: Annotated[_NUMBER, typer.Option("--order-value", help="Average order value.")] = None,
+    purchases_per_period: Annotated[_NUMBER, typer.Option("--purchases-per-period", help="Orders per period.")] = None,
+    fee: Annotated[_NUMBER, typer.Option("--fee", help="A subscription's fee per period (instead of orders).")] = None,
+    periods: Annotated[_NUMBER, typer.Option("--periods", help="Lifetime in periods, e.g. 12.")] = None,
+    retention_rate: Annotated[
+        _NUMBER, typer.Option("--retention-rate", help="Per period, in [0, 1): lifetime 1/(1-r); not with --periods.")
+    ] = None,
+    margin: Annotated[float, typer.Option("--margin", help="Share of the value kept, in (0, 1].")] = 1.0,
+    discount_rate: Annotated[
+        float, typer.Option("--discount-rate", help="Per period, in [0, 1); period k counts (1+d)^-k.")
+    ] = 0.0,
+    cac: Annotated[_NUMBER, typer.Option("--cac", help="Acquisition cost: LTV:CAC, verdict, max CAC.")] = None,
+    target_ratio: Annotated[_NUMBER, typer.Option("--target-ratio", help="LTV:CAC to reach (with --cac); 3.")] = None,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON object: ltv (+ ltv_cac, max_allowable_cac, verdict).")
+    ] = False,
+) -> None:
+    """LTV from aggregate inputs (no data, no model): margin × value per period × lifetime; the 3:1 rule."""
+    import json
+
+    from clvmodel.formula import lifetime_value, render
+
+    result = lifetime_value(order_value=order_value, purchases_per_period=purchases_per_period, fee=fee,
+                            periods=periods, retention_rate=retention_rate, margin=margin,
+                            discount_rate=discount_rate, cac=cac, target_ratio=target_ratio)
+    print(json.dumps(result.as_dict()) if json_ else render(result))
+
+
 @app.command()
 def serve(
     model: Annotated[Path, typer.Option("--model", help="A model directory written by clvmodel train.")],

@@ -361,6 +361,37 @@ ModelStates = dict[
 
 
 
+class ChannelProfile(_Strict):
+    values: dict[Text, Finite | Text]
+    share: Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ChannelDocument(_Strict):
+    """One channel of :class:`clvmodel.models.channels.ChannelState`."""
+
+    customers: Annotated[int, Field(ge=0)]
+    repeat_customers: Annotated[int, Field(ge=0)]
+    first_order_value: Annotated[float, Field(ge=0.0)] | None = None
+    spend: FittedState | None = None
+    profiles: list[ChannelProfile] = []
+
+    @model_validator(mode="after")
+    def _spend_is_spend(self) -> "ChannelDocument":
+        if self.spend is not None and registry.family(self.spend.type).role != "spend":
+            raise ValueError(f"a channel's spend model must be a spend model, not {_excerpt(self.spend.type)}")
+        return self
+
+
+class AcquisitionDocument(_Strict):
+    """:class:`clvmodel.models.channels.AcquisitionState`: what values a new customer per channel."""
+
+    channel: Text | None = None
+    covariates: list[Text] = []
+    purchase_model: Text
+    min_repeat_customers: Annotated[int, Field(ge=1)]
+    channels: dict[Text, ChannelDocument]
+
+
 class ChallengerLink(_Strict):
     path: Literal["challenger"]
 
@@ -383,6 +414,7 @@ class ModelDocument(_Strict):
     primary: Text | None = None
     selection: dict[Text, Any] = {}
     challenger: ChallengerLink | None = None
+    acquisition: AcquisitionDocument | None = None
     config: dict[str, Any] = {}
     versions: dict[Text, Text] = {}
 
@@ -397,6 +429,11 @@ class ModelDocument(_Strict):
                 raise ValueError(f"models.{name} is not a {name} state")
         if not fitted:
             raise ValueError("the document holds no model")
+        if self.acquisition is not None and (
+            self.acquisition.purchase_model not in fitted
+            or registry.family(self.acquisition.purchase_model).role != "purchase"
+        ):
+            raise ValueError(f"acquisition.purchase_model {_excerpt(self.acquisition.purchase_model)} is not a purchase model of the document")
         if self.primary is not None and self.primary not in fitted:
             raise ValueError(f"primary model {self.primary!r} is not among its models ({', '.join(fitted)})")
         if self.primary is not None and registry.family(self.primary).role not in ("purchase", "retention"):

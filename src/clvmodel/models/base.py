@@ -52,6 +52,9 @@ class ModelData:
     survivors, durations
         Subscription data: a cohort's survivor counts, or ``(periods_survived, churned)`` per
         subscriber.
+    design
+        The covariates' encoding (:class:`clvmodel.models.covariates.Design`) when the run has a
+        customer table with covariates: ``summary`` then holds its encoded ``columns``.
     """
 
     summary: pd.DataFrame | None = None
@@ -61,6 +64,7 @@ class ModelData:
     holdout_periods: float | None = None
     survivors: list[int] | None = None
     durations: tuple[Any, Any] | None = None
+    design: Any = None
 
 
 def summary_of(data: "ModelData | pd.DataFrame", name: str) -> pd.DataFrame:

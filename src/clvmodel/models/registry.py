@@ -14,9 +14,6 @@ Roles
 ``purchase``
     Forecasts purchases and P(alive) from ``(x, t_x, T)``; one of them, chosen by ``model:``,
     gives ``predicted_clv`` (BG/NBD, Pareto/NBD, MBG/NBD, GGom/NBD; BG/BB in discrete time).
-    ``bgnbd_cov`` and ``pareto_nbd_cov`` (``covariates=True``) add static covariates: they need
-    each customer's covariates, so they value new customers and are compared on the holdout, but
-    never score existing customers as the primary model.
 ``spend``
     Forecasts the value of a purchase (Gamma-Gamma); needs a purchase model.
 ``baseline``
@@ -76,9 +73,12 @@ class Family:
         The config section whose fields are passed to the class's constructor (``historical:``,
         ``challenger:``), or ``None``.
     covariates
-        Whether it is a plain family's variant with static covariates (issue 14): fitted on the
-        RFM summary plus the encoded ``customers.covariates``, named ``<plain>_cov``
-        (:func:`covariate_variant`).
+        Whether the family is fitted with the customer table's covariates (``customers.covariates``):
+        the ``*_cov`` variants, added by the config beside their plain family, which value new
+        customers by profile and are never the scoring model (they would need each scored
+        customer's covariates).
+    variant_of
+        For a covariate variant, the plain family it extends.
     """
 
     name: str
@@ -87,6 +87,7 @@ class Family:
     data: tuple[str, ...] = _SUMMARY
     settings: str | None = None
     covariates: bool = False
+    variant_of: str | None = None
 
 
 #: The registry: adding a family is its module plus one line here.
@@ -94,11 +95,13 @@ FAMILIES: tuple[Family, ...] = (
     Family("historical", "baseline", "clvmodel.models.historical:HistoricalModel", settings="historical"),
     Family("bgnbd", "purchase", "clvmodel.models.bgnbd:BetaGeoModel"),
     Family("pareto_nbd", "purchase", "clvmodel.models.pareto_nbd:ParetoNBDModel"),
+    Family("bgnbd_cov", "purchase", "clvmodel.models.bgnbd:BetaGeoCovariateModel", ("transactions",),
+           covariates=True, variant_of="bgnbd"),
+    Family("pareto_nbd_cov", "purchase", "clvmodel.models.pareto_nbd:ParetoNBDCovariateModel", ("transactions",),
+           covariates=True, variant_of="pareto_nbd"),
     Family("mbgnbd", "purchase", "clvmodel.models.mbgnbd:ModifiedBetaGeoModel"),
     Family("ggomnbd", "purchase", "clvmodel.models.ggomnbd:GompertzNBDModel"),
     Family("bgbb", "purchase", "clvmodel.models.bgbb:BetaGeoBetaBinomModel", ("rfm",)),
-    Family("bgnbd_cov", "purchase", "clvmodel.models.bgnbd:BetaGeoCovariateModel", covariates=True),
-    Family("pareto_nbd_cov", "purchase", "clvmodel.models.pareto_nbd:ParetoNBDCovariateModel", covariates=True),
     Family("gamma_gamma", "spend", "clvmodel.models.gamma_gamma:GammaGammaModel"),
     Family("challenger", "challenger", "clvmodel.models.challenger:Challenger", ("transactions",), "challenger"),
     Family("sbg", "retention", "clvmodel.models.sbg:ShiftedBetaGeometric", ("subscriptions",)),
@@ -114,22 +117,14 @@ def names(role: str | None = None, *, data: str | None = None) -> tuple[str, ...
     )
 
 
+def covariate_variant(name: str) -> str | None:
+    """The covariate variant of family ``name`` (``bgnbd`` -> ``bgnbd_cov``), or ``None``."""
+    return next((f.name for f in FAMILIES if f.variant_of == name), None)
+
+
 def family(name: str) -> Family:
     """The registry line of ``name``; ``KeyError`` if it is not registered (configs check names first)."""
     return _BY_NAME[name]
-
-
-#: The suffix of a family's variant with static covariates.
-COVARIATE_SUFFIX = "_cov"
-
-
-def covariate_variant(name: str) -> str | None:
-    """The registered variant with static covariates of family ``name`` (``"pareto_nbd"`` ->
-    ``"pareto_nbd_cov"``), or ``None`` when it has none (or ``name`` is itself such a variant)."""
-    plain, variant = _BY_NAME.get(name), _BY_NAME.get(name + COVARIATE_SUFFIX)
-    if plain is None or plain.covariates or variant is None or not variant.covariates:
-        return None
-    return variant.name
 
 
 def family_class(name: str) -> Any:
