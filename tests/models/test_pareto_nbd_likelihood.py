@@ -126,6 +126,23 @@ def test_death_integral_equals_adaptive_quadrature() -> None:
     assert empty[0] == -np.inf
 
 
+def test_one_panel_rows_equal_the_composite_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows deemed mild (one panel of 16 nodes) integrate as the composite rule does, over random
+    rows far wider than any data set (k 0.03-300, s + 1 up to 30, α, β 0.01-1000, T 0.1-1000)."""
+    rng = np.random.default_rng(5)
+    n = 50_000
+    k, m = 10 ** rng.uniform(-1.5, 2.5, n), 1 + 10 ** rng.uniform(-2, 1.5, n)
+    alpha, beta, T = 10 ** rng.uniform(-2, 3, n), 10 ** rng.uniform(-2, 3, n), 10 ** rng.uniform(-1, 3, n)
+    tx = T * rng.uniform(0, 1, n)
+    tiered, tiered_moments = pnl.death_integral(k, m, alpha, beta, tx, T, gradient=True)
+    monkeypatch.setattr(pnl, "_mild", lambda *args: np.zeros(len(args[0]), dtype=bool))
+    composite, composite_moments = pnl.death_integral(k, m, alpha, beta, tx, T, gradient=True)
+    finite = np.isfinite(composite)
+    assert np.array_equal(finite, np.isfinite(tiered)) and finite.mean() > 0.9
+    np.testing.assert_allclose(tiered[finite], composite[finite], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(tiered_moments[finite], composite_moments[finite], rtol=1e-9, atol=1e-300)
+
+
 def test_without_covariates_it_is_the_plain_likelihood(apparel_covariates: pd.DataFrame) -> None:
     """γ = 0 with any z, and z empty, give the plain Pareto/NBD likelihood (lifetimes' eq. (18),
     the adapter's objective) and the same gradient in the base parameters."""
