@@ -37,6 +37,8 @@ from clvmodel.clv import forecast
 from clvmodel.config import load_config
 from clvmodel.errors import ClvError
 from clvmodel.models import BetaGeoModel, GammaGammaModel
+from clvmodel.models.bgnbd import BetaGeoCovariateModel
+from clvmodel.models.pareto_nbd import ParetoNBDCovariateModel
 from clvmodel.models.bgnbd_simulate import simulate_summary
 from clvmodel.models.channels import AcquisitionState, ChannelState
 from clvmodel.models.covariates import Design
@@ -226,56 +228,49 @@ def test_a_model_without_customer_table_values_one_pooled_customer_first_order_a
 # --- covariate profiles -------------------------------------------------------------------------
 
 
-class StandInCovariateBG(BetaGeoModel):
-    """A stand-in for the covariate BG/NBD (helper "cov", not merged yet), with the contract's links
-    (CLVTools 0.12): α_i = α·exp(−γ_transᵀz), a_i = a·exp(γ_lifeᵀz), b_i = b·exp(γ_lifeᵀz)."""
-
-    name = "bgnbd_cov"
-    design_: Design
-
-    def linear_params(self) -> tuple[str, ...]:
-        return tuple(k for k in self.params_ if k.startswith(("life.", "trans.")))
-
-    def at(self, z: np.ndarray) -> BetaGeoModel:
-        p, columns = self.params_, self.design_.columns
-        life = float(np.dot([p[f"life.{c}"] for c in columns], z))
-        trans = float(np.dot([p[f"trans.{c}"] for c in columns], z))
-        return BetaGeoModel.from_dict({"params": {"r": p["r"], "alpha": p["alpha"] * math.exp(-trans),
-                                                  "a": p["a"] * math.exp(life), "b": p["b"] * math.exp(life)}})
-
-    def expected_purchases_new(self, t, covariates=None):  # noqa: ANN001, ANN201 - the contract's signature
-        z = np.zeros(len(self.design_.columns)) if covariates is None else np.asarray(covariates, dtype=float)
-        return self.at(z).expected_purchases_new(t)
+GAMMAS = {"life.Gender_M": -0.4, "life.Channel_web": 0.3, "trans.Gender_M": 0.2, "trans.Channel_web": -0.5}
 
 
-def _covariate_model(scale: float = 0.01) -> TrainedModel:
+def _design() -> Design:
     design = Design.fit(pd.DataFrame({"Gender": ["F", "M", "F"], "Channel": ["store", "web", "web"]}),
                         ["Gender", "Channel"], "customers")
     assert design.columns == ["Gender_M", "Channel_web"]
-    params = {**CDNOW, "life.Gender_M": -0.4, "life.Channel_web": 0.3, "trans.Gender_M": 0.2, "trans.Channel_web": -0.5}
-    model = StandInCovariateBG.from_dict(
-        {"params": params, "covariance_log_params": {"params": list(params), "matrix": (np.eye(8) * scale).tolist()}})
-    model.design_ = design
-    # Under the plain family's key: the registry does not know bgnbd_cov until the covariate models land.
-    state = AcquisitionState(channel="Channel", covariates=["Gender", "Channel"], purchase_model="bgnbd", channels={
+    return design
+
+
+def _at(z: list[float]) -> dict[str, float]:
+    """BG/NBD parameters at profile z by the links of Fader & Hardie (2007) as CLVTools 0.12 writes
+    them: α_i = α·exp(−γ_transᵀz), a_i = a·exp(γ_lifeᵀz), b_i = b·exp(γ_lifeᵀz)."""
+    life = GAMMAS["life.Gender_M"] * z[0] + GAMMAS["life.Channel_web"] * z[1]
+    trans = GAMMAS["trans.Gender_M"] * z[0] + GAMMAS["trans.Channel_web"] * z[1]
+    return {"r": CDNOW["r"], "alpha": CDNOW["alpha"] * math.exp(-trans), "a": CDNOW["a"] * math.exp(life),
+            "b": CDNOW["b"] * math.exp(life)}
+
+
+def _covariate_model(scale: float = 0.01) -> TrainedModel:
+    params = {**CDNOW, **GAMMAS}
+    model = BetaGeoCovariateModel.from_dict(
+        {"params": params, "covariance_log_params": {"params": list(params), "matrix": (np.eye(8) * scale).tolist()},
+         "design": _design().to_dict()})
+    state = AcquisitionState(channel="Channel", covariates=["Gender", "Channel"], purchase_model="bgnbd_cov", channels={
         "store": ChannelState(100, 40, 30.0, None, [({"Gender": "F", "Channel": "store"}, 0.75),
                                                      ({"Gender": "M", "Channel": "store"}, 0.25)]),
         "web": ChannelState(200, 80, 25.0, _with_cov(GammaGammaModel, WEB, 0.001),
                             [({"Gender": "M", "Channel": "web"}, 0.4), ({"Gender": "F", "Channel": "web"}, 0.6)]),
     })
-    return _trained(acquisition_state=state, purchase=model)
+    trained = _trained(acquisition_state=state)
+    trained.models["bgnbd_cov"] = model
+    return trained
 
 
 def test_a_channel_is_valued_over_its_covariate_mix() -> None:
     trained = _covariate_model()
-    model = trained.models["bgnbd"]
     horizon, rate, margin = 52, 0.01, 0.3
     table = acquisition.acquisition_table(trained, draws=0).set_index("channel")
     weights = (1 + rate) ** -np.arange(1, horizon + 1, dtype=float)
 
     def discounted(z: list[float]) -> float:
-        p = model.at(np.array(z)).params_
-        return float(np.diff(expected_new(p["r"], p["alpha"], p["a"], p["b"], np.arange(horizon + 1.0))) @ weights)
+        return float(np.diff(expected_new(*_at(z).values(), np.arange(horizon + 1.0))) @ weights)
 
     mean_pooled = POOLED["p"] * POOLED["v"] / (POOLED["q"] - 1)
     mean_web = WEB["p"] * WEB["v"] / (WEB["q"] - 1)
@@ -283,6 +278,7 @@ def test_a_channel_is_valued_over_its_covariate_mix() -> None:
     web = margin * (25.0 + mean_web * (0.4 * discounted([1, 1]) + 0.6 * discounted([0, 1])))
     assert table.at["store", "acquisition_value"] == pytest.approx(store, rel=1e-12)
     assert table.at["web", "acquisition_value"] == pytest.approx(web, rel=1e-12)
+    assert table.at["store", "acquisition_value"] != table.at["web", "acquisition_value"]
     # A covariate shown only where the channel's customers share it; empty: the observed mix.
     assert table.at["web", "Channel"] == "web" and table.at["web", "Gender"] is None
     assert acquisition.period_values(trained, "store").sum() == pytest.approx(store, rel=1e-12)
@@ -290,14 +286,32 @@ def test_a_channel_is_valued_over_its_covariate_mix() -> None:
     one = acquisition.acquisition_table(trained, pd.DataFrame({"channel": ["web"], "Gender": ["M"]}), draws=0)
     assert one["acquisition_value"].iloc[0] == pytest.approx(margin * (25.0 + mean_web * discounted([1, 1])), rel=1e-12)
     got = acquisition.new_customer_purchases(trained, {"Gender": "M", "Channel": "web"}, np.array([52.0]))
-    p = model.at(np.array([1.0, 1.0])).params_
-    assert got[0] == pytest.approx(float(expected_new(p["r"], p["alpha"], p["a"], p["b"], 52.0)), rel=1e-12)
+    assert got[0] == pytest.approx(float(expected_new(*_at([1, 1]).values(), 52.0)), rel=1e-12)
+
+
+def test_pareto_nbd_covariate_profile_equals_its_closed_form() -> None:
+    """Pareto/NBD E[X(t)] = r β / (α (s − 1)) · [1 − (β / (β + t))^(s − 1)] (Fader, Hardie & Lee 2005,
+    "A note on implementing the Pareto/NBD model in MATLAB") at α_i = α·exp(−γ_transᵀz),
+    β_i = β·exp(−γ_lifeᵀz)."""
+    base = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    params = {**base, **GAMMAS}
+    model = ParetoNBDCovariateModel.from_dict({"params": params, "design": _design().to_dict()})
+    trained = _covariate_model()
+    trained.models["pareto_nbd_cov"] = model
+    trained.acquisition.purchase_model = "pareto_nbd_cov"
+    t = np.array([13.0, 52.0])
+    alpha = base["alpha"] * math.exp(-(GAMMAS["trans.Gender_M"] + GAMMAS["trans.Channel_web"]))
+    beta = base["beta"] * math.exp(-(GAMMAS["life.Gender_M"] + GAMMAS["life.Channel_web"]))
+    r, s = base["r"], base["s"]
+    expected = r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+    got = acquisition.new_customer_purchases(trained, {"Gender": "M", "Channel": "web"}, t)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
 def test_covariate_draws_keep_the_sign_of_the_coefficients() -> None:
     """γ are drawn on their own scale (a negative one stays negative), base parameters on the log scale."""
     trained = _covariate_model(scale=1e-4)
-    draws = acquisition._draws(trained.models["bgnbd"], 500, 0)
+    draws = acquisition._draws(trained.models["bgnbd_cov"], 500, 0)
     gammas = np.array([d["life.Gender_M"] for d in draws])
     assert np.all(gammas < 0) and abs(gammas.mean() + 0.4) < 0.002
     table = acquisition.acquisition_table(trained, draws=500)

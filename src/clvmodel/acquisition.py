@@ -133,11 +133,12 @@ def _linear_names(model: Any) -> tuple[str, ...]:
 
 
 def _draws(model: Any, draws: int, seed: int) -> list[dict[str, float]] | None:
-    """Parameter draws of ``model``: :func:`clvmodel.uncertainty.parameter_draws` for a plain
-    model; for a covariate model the same normal, with γ not exponentiated."""
+    """Parameter draws of ``model``: :func:`clvmodel.uncertainty.parameter_draws` (which keeps a
+    covariate model's ``linear_params()`` on their own scale); for a model that names ``life.*`` /
+    ``trans.*`` coefficients without declaring them, the same normal with those not exponentiated."""
     linear = _linear_names(model)
-    if not linear:
-        return parameter_draws(model, draws, seed)
+    if not linear or callable(getattr(model, "linear_params", None)):
+        return parameter_draws(model, draws, seed)  # which keeps a model's linear_params() linear
     if model.covariance_ is None or not model.params_:
         return None
     held = list(model.params_)
@@ -310,6 +311,7 @@ def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_U
         # An empty channel is the pooled customer, as a row of a table without the column.
         names = frame[channel_column].astype(object)
         names = names.where(names.notna(), ALL).astype(str).str.strip().replace("", ALL)
+        names = names.map(lambda name: _match_channel(name, channels))
         unknown = sorted(set(names) - set(channels) - {ALL})
         if unknown:
             raise ClvError(f"{origin}: unknown channel {excerpt(unknown[0], 40)}; the model's channels are "
@@ -333,6 +335,24 @@ def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_U
         extra = {c: frame.at[i, c] for c in keep}
         units.append(_unit(trained, name, channel, [(rows[i], 1.0)], dict(rows[i]), extra))
     return units
+
+
+def _match_channel(name: str, channels: dict[str, ChannelState]) -> str:
+    """The trained channel ``name`` stands for: itself, or the one of equal number (a channel
+    column of numbers saved as ``1`` and read back as ``1.0``)."""
+    if name in channels or name == ALL:
+        return name
+    try:
+        number = float(name)
+    except ValueError:
+        return name
+    for known in channels:
+        try:
+            if float(known) == number:
+                return known
+        except ValueError:
+            continue
+    return name
 
 
 def _plain(value: Any) -> Any:
