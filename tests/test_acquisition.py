@@ -458,3 +458,58 @@ def test_rest_values_rows_without_history(model_dir: Path, tmp_path: Path, start
     status, answer = post({"dataframe_split": {"columns": ["customer_id", "frequency", "recency", "T"],
                                                "data": [["c1", 2.0, 30.0, 38.0]]}})
     assert status == 200 and "predicted_clv" in answer["predictions"][0]
+
+
+# --- through training ---------------------------------------------------------------------------
+
+
+def _cohort_log(tmp_path: Path) -> tuple[Path, Path]:
+    """Two channels of the very same 40 customers (same purchase gaps, same amounts), ``early``
+    acquired from 2019-01-01 and ``late`` from 2021-03-01; calibration ends 2021-07-01."""
+    rng = np.random.default_rng(14)
+    rows, customers = [], []
+    for i in range(40):
+        gaps = rng.exponential(rng.uniform(20, 90), size=30).cumsum()
+        life = rng.exponential(500)
+        offsets = np.concatenate([[0.0], gaps[gaps < life]]).astype(int)
+        amounts = np.round(rng.gamma(4.0, 10.0, size=len(offsets)), 2)
+        for channel, start in (("early", "2019-01-01"), ("late", "2021-03-01")):
+            first = np.datetime64(start) + np.timedelta64(i, "D")
+            customers.append((f"{channel}{i:02d}", channel))
+            rows += [(f"{channel}{i:02d}", str(first + np.timedelta64(int(d), "D")), a) for d, a in zip(offsets, amounts)]
+    log, table = tmp_path / "tx.csv", tmp_path / "customers.csv"
+    pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).to_csv(log, index=False)
+    pd.DataFrame(customers, columns=["customer_id", "channel"]).to_csv(table, index=False)
+    return log, table
+
+
+def test_tenure_does_not_leak_through_training(tmp_path: Path) -> None:
+    """Issue 14's test, end to end: trained from a log and a customer table, the two channels of
+    identical customers get one acquisition value, while their mean remaining CLV (the old rule)
+    differs by their tenure alone."""
+    from clvmodel.train import train
+
+    log, table = _cohort_log(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""\
+name: tenure
+data: {{source: {log}, columns: {{customer_id: customer_id, date: date, amount: amount}}}}
+time_unit: week
+calibration_end: 2021-07-01
+observation_end: 2022-07-01
+models: [bgnbd, gamma_gamma]
+customers: {{source: {table}, columns: {{customer_id: customer_id}}, channel: channel}}
+clv: {{horizon: 52, discount_rate: 0.0, margin: 1.0}}
+output: {{model_dir: {tmp_path / 'model'}}}
+""")
+    result = train(load_config(config, ["tracking.enabled=false"]), track=False)
+    state = result.model.acquisition
+    assert state is not None and set(state.channels) == {"early", "late"}
+    assert state.channels["early"].first_order_value == state.channels["late"].first_order_value
+    scores = result.scores.assign(channel=lambda f: f["customer_id"].str.rstrip("0123456789"))
+    remaining = scores.groupby("channel")["predicted_clv"].mean()
+    assert remaining["late"] > 2 * remaining["early"], remaining  # the old rule: tenure, not quality
+    values = acquisition.acquisition_table(clvmodel.load_model(tmp_path / "model"), draws=200).set_index("channel")
+    assert values.at["early", "acquisition_value"] == values.at["late", "acquisition_value"]
+    assert values.at["early", "acquisition_value_upper"] == values.at["late", "acquisition_value_upper"]
+    assert (values["spend_basis"] == "pooled").all()  # fewer repeat customers than a channel's own model needs
