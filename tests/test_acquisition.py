@@ -513,3 +513,34 @@ output: {{model_dir: {tmp_path / 'model'}}}
     assert values.at["early", "acquisition_value"] == values.at["late", "acquisition_value"]
     assert values.at["early", "acquisition_value_upper"] == values.at["late", "acquisition_value_upper"]
     assert (values["spend_basis"] == "pooled").all()  # fewer repeat customers than a channel's own model needs
+
+
+def test_simulated_channels_true_value_lies_in_the_fitted_interval() -> None:
+    """Two channels simulated with known BG/NBD parameters (channel web: α·exp(0.5), a, b·exp(0.4)),
+    fitted as bgnbd_cov: each channel's value from the true parameters lies in its interval."""
+    from clvmodel.models.base import ModelData
+
+    rng = np.random.default_rng(2026)
+    true = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "life.channel_web": 0.4, "trans.channel_web": -0.5}
+    web = {"r": 0.25, "alpha": 4.0 * math.exp(0.5), "a": 0.8 * math.exp(0.4), "b": 2.5 * math.exp(0.4)}
+    store = {k: true[k] for k in ("r", "alpha", "a", "b")}
+    parts = []
+    for name, params in (("store", store), ("web", web)):
+        summary = simulate_summary(rng, params, rng.uniform(20, 52, size=4000))
+        parts.append(summary.assign(channel=name))
+    customers = pd.concat(parts, ignore_index=True)
+    design = Design.fit(customers, ["channel"], "customers")
+    summary = customers.assign(channel_web=design.encode(customers, "customers")[:, 0], monetary_value=0.0)
+    model = BetaGeoCovariateModel().fit(ModelData(summary=summary, design=design))
+    state = AcquisitionState(channel="channel", covariates=["channel"], purchase_model="bgnbd_cov", channels={
+        name: ChannelState(4000, 0, 30.0, None, [({"channel": name}, 1.0)]) for name in ("store", "web")})
+    trained = _trained(acquisition_state=state, scale=0.0)
+    trained.models["gamma_gamma"] = GammaGammaModel.from_dict({"params": POOLED})  # spend known exactly
+    trained.models["bgnbd_cov"] = model
+    table = acquisition.acquisition_table(trained, horizon=52, discount_rate=0.01, margin=0.3, level=0.95, draws=1000)
+    weights = 1.01 ** -np.arange(1, 53, dtype=float)
+    mean = POOLED["p"] * POOLED["v"] / (POOLED["q"] - 1)
+    for row, params in zip(table.itertuples(), (store, web)):
+        value = 0.3 * (30.0 + mean * float(np.diff(expected_new(*params.values(), np.arange(53.0))) @ weights))
+        assert row.acquisition_value_lower < value < row.acquisition_value_upper, (row, value)
+    assert table["acquisition_value"].iloc[1] < table["acquisition_value"].iloc[0]  # web's customers are worth less
