@@ -544,3 +544,33 @@ def test_simulated_channels_true_value_lies_in_the_fitted_interval() -> None:
         value = 0.3 * (30.0 + mean * float(np.diff(expected_new(*params.values(), np.arange(53.0))) @ weights))
         assert row.acquisition_value_lower < value < row.acquisition_value_upper, (row, value)
     assert table["acquisition_value"].iloc[1] < table["acquisition_value"].iloc[0]  # web's customers are worth less
+
+
+def test_apparel_trained_and_valued_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/apparel.yaml (CLVTools' apparel data, Gender and Channel covariates) trained and valued
+    by the commands its header names: a channel's value is its customers' profile values averaged."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    model = tmp_path / "apparel"
+    assert cli.main(["train", "configs/apparel.yaml", "--no-tracking", "--set", f"output.model_dir={model}"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "acquisition.csv"
+    assert cli.main(["acquisition", "--model", str(model), "--draws", "0", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    channels = pd.read_csv(out)
+    trained = clvmodel.load_model(model)
+    assert trained.acquisition.purchase_model == "pareto_nbd_cov"
+    assert channels["channel"].tolist() == [0, 1] and "value of a new customer" in printed
+    profiles = tmp_path / "profiles.csv"
+    pd.DataFrame({"Gender": [0, 1, 0, 1], "Channel": [0, 0, 1, 1]}).to_csv(profiles, index=False)
+    assert cli.main(["acquisition", "--model", str(model), "--input", str(profiles), "--draws", "0",
+                     "--output", str(tmp_path / "profiles_out.csv")]) == 0
+    rows = pd.read_csv(tmp_path / "profiles_out.csv")
+    for channel in (0, 1):
+        shares = {int(values["Gender"]): share for values, share in trained.acquisition.channels[str(channel)].profiles}
+        mine = rows[rows["Channel"] == channel].set_index("Gender")["acquisition_value"]
+        assert channels.set_index("channel").at[channel, "acquisition_value"] == pytest.approx(
+            sum(shares[g] * mine[g] for g in (0, 1)), rel=1e-12)
+    # Offline (Channel 1) customers buy more often in CLVTools' estimates (trans.Channel 0.62 > 0).
+    assert channels.at[1, "expected_repeat_purchases"] > channels.at[0, "expected_repeat_purchases"]
