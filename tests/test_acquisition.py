@@ -325,6 +325,8 @@ def test_covariate_draws_keep_the_sign_of_the_coefficients() -> None:
     (pd.DataFrame({"channel": ["tv"], "Gender": ["F"]}), "profiles: unknown channel 'tv'; the model's channels are store, web"),
     (pd.DataFrame({"channel": ["web"], "Gender": [None]}), "profiles: covariate 'Gender' is missing for 1 of 1 rows"),
     (pd.DataFrame({"channel": [], "Gender": []}), "profiles: no profiles to value"),
+    (pd.DataFrame({"channel": ["web", "web"], "Gender": ["F", "M"], "Channel": ["web", "store"]}),
+     "profiles: row 2 has channel 'web' but Channel 'store'; give one channel per row"),
 ])
 def test_bad_profiles_are_one_line(profiles: pd.DataFrame, message: str) -> None:
     with pytest.raises(ClvError) as caught:

@@ -319,20 +319,29 @@ def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_U
         # The channel is also a covariate of the model: a row that names its channel needs not repeat it.
         if state is not None and state.channel in needed and state.channel not in frame.columns:
             frame = frame.assign(**{state.channel: names.where(names != ALL, None)})
+        elif state is not None and state.channel and state.channel != channel_column and state.channel in frame.columns:
+            given = frame[state.channel].astype(object)
+            other = given.where(given.notna(), ALL).astype(str).str.strip().map(lambda n: _match_channel(n, channels))
+            clash = (names != ALL) & (other != ALL) & (names != other)
+            if clash.any():
+                i = int(np.flatnonzero(clash.to_numpy())[0])
+                raise ClvError(f"{origin}: row {i + 1} has channel {excerpt(names.iloc[i], 40)} but {state.channel} "
+                               f"{excerpt(given.iloc[i], 40)}; give one channel per row")
     else:
         names = pd.Series([ALL] * len(frame))
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         raise ClvError(f"{origin}: no column {absent[0]!r}; the model's covariates are {', '.join(needed)}"
                        + (" (and an optional channel column)" if channels else ""))
-    rows = [{c: _plain(frame.at[i, c]) for c in [*covariates, *needed] if c in frame.columns}
-            for i in range(len(frame))]
+    shown = [c for c in dict.fromkeys([*covariates, *needed]) if c in frame.columns]
+    rows = [{c: _plain(v) for c, v in record.items()} for record in frame[shown].to_dict("records")]
     _encode(model, rows, origin)  # every row's covariates checked here, before anything is valued
     keep = [c for c in ("customer_id",) if c in frame.columns]
+    ids = {c: frame[c].tolist() for c in keep}
     units = []
     for i, name in enumerate(names):
         channel = channels[name] if name in channels else _pooled(trained, channels)
-        extra = {c: frame.at[i, c] for c in keep}
+        extra = {c: ids[c][i] for c in keep}
         units.append(_unit(trained, name, channel, [(rows[i], 1.0)], dict(rows[i]), extra))
     return units
 
@@ -468,6 +477,12 @@ def _values(increments: np.ndarray, plan: _Plan, means: np.ndarray, first: np.nd
 def _valuate(trained: Any, units: list[_Unit], *, horizon: int, discount_rate: float, margin: float, level: float,
              draws: int, seed: int, origin: str) -> pd.DataFrame:
     model = purchase_model(trained)
+    # Rows of one channel and profile are valued once (a request of 100,000 new customers has a
+    # handful of distinct profiles); each row's numbers do not depend on the other rows.
+    rows_of: dict[tuple[str, str, str], int] = {}
+    which = np.array([rows_of.setdefault((u.channel, repr(u.profiles), u.spend_key), len(rows_of)) for u in units],
+                     dtype=np.intp)
+    requested, units = units, [units[i] for i in np.unique(which, return_index=True)[1]]
     plan = _plan(model, units, origin)
     weights = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=float)
     means = np.array([_mean_spend(u.spend) for u in units])
@@ -505,7 +520,7 @@ def _valuate(trained: Any, units: list[_Unit], *, horizon: int, discount_rate: f
         lower["value"][unvalued] = upper["value"][unvalued] = math.nan
     covariates = _covariates(trained)
     rows = []
-    for i, unit in enumerate(units):
+    for unit, i in zip(requested, which):
         row: dict[str, Any] = {**unit.extra, "channel": unit.channel}
         row.update({c: unit.shown.get(c) for c in covariates if c != "channel"})
         row.update({
