@@ -176,7 +176,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
              "document", "integrity", "mlmodel"),
     "features": ("rfm", "customers", "summaries"),
     "models": ("models", "artifact", "modeldir"),
-    "valuation": ("clv", "uncertainty", "segments"),
+    "valuation": ("clv", "uncertainty", "segments", "acquisition"),
     "evaluation": ("evaluate", "plots"),
     "tracking": ("integrations",),  # MLflow's low side: the run logger and the model-directory writer
     "pipelines": ("inputs", "predict", "batch", "train", "subscription", "report", "pipelines"),
