@@ -314,8 +314,13 @@ def _allocate(channel_stats: pd.DataFrame, config: CacConfig) -> tuple[pd.DataFr
         "bound": _bound_labels(problem, spend),
     })
     frame["max_spend"] = frame["max_spend"].astype(float)
+    # A channel the model never saw has no value: what its spend buys is unknown, not 0.
+    unseen = frame["channel"].isin(
+        channel_stats.loc[channel_stats["verdict"] == NOT_IN_MODEL, "channel"].astype(str)
+        if "verdict" in channel_stats.columns else [])
+    frame.loc[unseen, ["expected_clv", "marginal_ltv_cac"]] = np.nan
     frame["expected_net_value"] = frame["expected_clv"] - frame["allocated_spend"]
-    for row in frame.itertuples():
+    for row in frame[~unseen].itertuples():
         if row.allocated_spend > 0 and row.bound == "min" and row.marginal_ltv_cac < 1.0:
             notes.append(
                 f"{row.channel}: min_spend {_num(row.min_spend)} is spent although its marginal "

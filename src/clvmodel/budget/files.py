@@ -74,7 +74,7 @@ def _model_values(
     trained = load_model(model)
     if channel_aware(trained):
         values = new_customer_values(trained, config.margin)
-        notes = []
+        notes = list(values.notes)
         if config.horizon is not None and int(config.horizon) != values.horizon:
             notes.append(
                 f"horizon {config.horizon} of the CAC config is not used: the acquisition value covers the model's "
@@ -127,7 +127,8 @@ def budget_files(
     segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
     chart_path = output.with_suffix(".png")
     io.refuse_overwrite({"--output": output, "the segments table": segments_path, "the chart": chart_path},
-                        [("--scores", scores), ("--customers", customers), ("--cac", cac)])
+                        [("--scores", scores), ("--customers", customers), ("--cac", cac),
+                         ("--model", None if model is None or model.startswith(("models:/", "runs:/")) else model)])
     config = load_cac_config(cac)
     table = io.read_table(scores)
     skipped = 0

@@ -53,6 +53,9 @@ class NewCustomerValues:
         same two factors that turn the scores' ``predicted_clv`` into margin in the budget.
     level
         The interval's coverage.
+    notes
+        What the reader should know about the values (a channel on the pooled spend model, a
+        first order that is the mean spend standing in), one line each.
     """
 
     table: pd.DataFrame
@@ -62,6 +65,7 @@ class NewCustomerValues:
     margin: float = 1.0
     time_unit: str = "period"
     level: float = 0.9
+    notes: list[str] = field(default_factory=list)
 
     @property
     def channels(self) -> list[str]:
@@ -126,11 +130,27 @@ def new_customer_values(
             "the model has no acquisition value for any channel (trained without amounts?); retrain with an "
             "amount column, or run clvmodel budget without --model"
         )
+    notes = []
+    bases = table.reindex(values.index)
+    if "spend_basis" in bases.columns:
+        pooled = [str(c) for c in bases.index[bases["spend_basis"].astype(str) == "pooled"]]
+        if pooled:
+            least = int(getattr(trained.acquisition, "min_repeat_customers", 0))
+            notes.append(
+                f"{', '.join(pooled)}: fewer than {least} repeat customers in training, so the expected order value in "
+                "the acquisition value is the pooled spend model's, not the channel's own"
+            )
+    if "first_order_basis" in bases.columns:
+        standing = [str(c) for c in bases.index[bases["first_order_basis"].astype(str) == "mean_spend"]]
+        if standing:
+            notes.append(
+                f"{', '.join(standing)}: the model kept no first order value, so the mean spend per order stands in for it"
+            )
     periods = {
         str(name): np.asarray(period_values(trained, name, horizon, discount_rate, applied), dtype=float)
         for name in values.index
     }
     return NewCustomerValues(
         table=values, periods=periods, horizon=horizon, discount_rate=discount_rate, margin=applied,
-        time_unit=str(trained.time_unit), level=float(level),
+        time_unit=str(trained.time_unit), level=float(level), notes=notes,
     )

@@ -72,7 +72,8 @@ class BudgetResult:
             "unallocated": float(self.budget) - self.allocated,
             "expected_customers": float(ch["expected_customers"].fillna(0.0).sum()),
             "expected_clv": float(ch["expected_clv"].fillna(0.0).sum()),
-            "expected_net_value": float(ch["expected_net_value"].fillna(0.0).sum()),
+            # Every dollar allocated counts, also one spent on a channel without a value (min_spend).
+            "expected_net_value": float(ch["expected_clv"].fillna(0.0).sum()) - self.allocated,
         }
 
 
