@@ -307,12 +307,9 @@ def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_U
         state.channel if state is not None and state.channel and state.channel in profiles.columns else None)
     frame = profiles.reset_index(drop=True)
     if channel_column is not None:
-        names = frame[channel_column]
-        missing = names.isna()
-        if missing.any():
-            raise ClvError(f"{origin}: {channel_column!r} is empty in {int(missing.sum()):,} row(s); give a channel "
-                           f"({', '.join(channels)}) or leave the column out to value the pooled customer")
-        names = names.astype(str).str.strip()
+        # An empty channel is the pooled customer, as a row of a table without the column.
+        names = frame[channel_column].astype(object)
+        names = names.where(names.notna(), ALL).astype(str).str.strip().replace("", ALL)
         unknown = sorted(set(names) - set(channels) - {ALL})
         if unknown:
             raise ClvError(f"{origin}: unknown channel {excerpt(unknown[0], 40)}; the model's channels are "
@@ -557,7 +554,7 @@ def acquisition_table(
         covariate profiles (a model trained without a customer table has one channel, ``all``).
         Else one row per profile: an optional ``channel`` column (or the model's channel column),
         the model's covariates, and optionally ``customer_id`` (passed through). A row without a
-        channel is valued with the pooled spend model and the customer-weighted mean first order.
+        channel (no column, or an empty value) is valued with the pooled spend model and the customer-weighted mean first order.
     horizon, discount_rate, margin
         ``H`` whole periods of the model's time unit, ``d`` per period, margin in ``(0, 1]``;
         ``None``: the model's CLV settings.
