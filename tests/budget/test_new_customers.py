@@ -169,6 +169,11 @@ def test_a_channel_the_model_never_saw() -> None:
     said = [w for w in result.warnings if "tiktok" in w]
     assert said == ["tiktok: not a channel of the model, so no acquisition value, verdict 'not in model' and only its "
                     "min_spend; retrain with customers of that channel to value it"]
+    # The other way round: a channel the model knows needs no existing customers in the scores.
+    only_search = scores().query("channel == 'search'")
+    social = run_budget(only_search, config, new_values=values).channels.set_index("channel").loc["social"]
+    assert social["customers"] == 0 and social["verdict"] == "cut"  # 0.5 x 43.9 / 40 < 1, not "no data"
+    assert social["acquisition_value"] == pytest.approx(by_hand("social", 0.5)[0], rel=1e-10)
 
 
 def test_report_says_which_value_each_column_rests_on() -> None:
