@@ -141,13 +141,51 @@ def test_the_transaction_model_names_are_accepted() -> None:
     # (models with extra requirements, e.g. sbg's own config shape, are tested on their own)
     from clvmodel.models import registry
 
-    transaction_purchase = registry.names("purchase", data="transactions")
+    # The covariate variants need a customers section: tested in test_covariate_variants_are_added.
+    transaction_purchase = tuple(
+        n for n in registry.names("purchase", data="transactions") if not registry.family(n).covariates
+    )
     assert set(transaction_purchase) < set(PURCHASE_MODEL_NAMES)  # bgbb needs a summary in opportunities
     for name in ("historical", *transaction_purchase):
         assert name in MODEL_NAMES
         assert parse_config(_raw(models=[name])).models == [name]
     for purchase in transaction_purchase:
         assert parse_config(_raw(models=[purchase, "gamma_gamma"])).models == [purchase, "gamma_gamma"]
+
+
+def _with_customers(**customers: object) -> dict:
+    return _raw(models=["historical", "bgnbd", "pareto_nbd", "gamma_gamma"],
+                customers={"source": "c.csv", "columns": {"customer_id": "Id"}, **customers})
+
+
+def test_covariate_variants_are_added_beside_their_family() -> None:
+    config = parse_config(_with_customers(channel="Channel", covariates=["Gender", "Channel"]))
+    assert config.models == ["historical", "bgnbd", "bgnbd_cov", "pareto_nbd", "pareto_nbd_cov", "gamma_gamma"]
+    # A channel alone fits no covariate model; listing a variant by hand keeps one of each.
+    assert parse_config(_with_customers(channel="Channel")).models == ["historical", "bgnbd", "pareto_nbd", "gamma_gamma"]
+    raw = _with_customers(covariates=["Gender"])
+    raw["models"] = ["bgnbd", "bgnbd_cov"]
+    assert parse_config(raw).models == ["bgnbd", "bgnbd_cov"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"models": ["bgnbd", "bgnbd_cov"], "customers": None}, "bgnbd_cov is fitted with covariates: add customers.covariates"),
+        ({"model": "pareto_nbd_cov"}, "cannot score existing ones"),
+        ({"customers": {"source": "c.csv"}}, "name a channel column"),
+        ({"customers": {"source": "c.csv", "covariates": ["G", "G"]}}, "covariate 'G' is listed twice"),
+        ({"customers": {"source": "c.csv", "channel": "customer_id"}}, "cannot be a channel or covariate"),
+    ],
+)
+def test_customer_sections_that_cannot_work_are_refused_in_one_line(change: dict, message: str) -> None:
+    raw = _with_customers(covariates=["Gender"])
+    raw.update(change)
+    if raw.get("customers") is None:
+        raw.pop("customers")
+    with pytest.raises(ClvError) as err:
+        parse_config(raw)
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_subscription_config() -> None:

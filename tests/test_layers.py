@@ -177,9 +177,9 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "features": ("rfm", "customers", "summaries"),
     "models": ("models", "artifact", "modeldir"),
     "valuation": ("clv", "uncertainty", "segments", "acquisition"),
-    "evaluation": ("evaluate", "plots"),
+    "evaluation": ("evaluate", "plots", "cohorts"),
     "tracking": ("integrations",),  # MLflow's low side: the run logger and the model-directory writer
-    "pipelines": ("inputs", "predict", "batch", "train", "subscription", "report", "pipelines"),
+    "pipelines": ("inputs", "attributes", "acquired", "predict", "batch", "train", "subscription", "report", "pipelines"),
     "integrations": ("spark", "tracking", "serve"),  # the pyfunc loader, Spark, REST: they call the pipelines
     "budget": ("budget",),
     "cli": ("cli", "__main__", ""),  # "": the package itself (clvmodel.load_model, the public face)

@@ -56,6 +56,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -217,6 +218,45 @@ AnyData = Annotated[
 ]
 
 
+class CustomerColumns(_Strict):
+    """The customer table's id column (matched as text to the log's ids)."""
+
+    customer_id: str = "customer_id"
+
+
+class CustomersConfig(_Strict):
+    """A customer table: one row per customer, with its acquisition channel and covariates.
+
+    Read as a CSV or Parquet file (``delimiter``, ``encoding`` as for the log). ``channel`` names
+    the acquisition channel column (each channel gets its own acquisition value; a customer of
+    the log without a row is in channel ``unknown``, and counted). ``covariates`` are
+    time-invariant covariates of the purchase models (:mod:`clvmodel.models.covariates`: numeric
+    as given, text one-hot with the first sorted level as baseline); with them every customer of
+    the log needs a row, and BG/NBD and Pareto/NBD are fitted a second time with them
+    (``bgnbd_cov``, ``pareto_nbd_cov``) beside the plain fits.
+    """
+
+    source: str
+    columns: CustomerColumns = CustomerColumns()
+    channel: str | None = None
+    covariates: list[str] = []
+    delimiter: str = ","
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+
+    _one_character = field_validator("delimiter")(DataConfig._one_character.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "CustomersConfig":
+        if len(set(self.covariates)) != len(self.covariates):
+            twice = next(c for c in self.covariates if self.covariates.count(c) > 1)
+            raise ValueError(f"covariate {excerpt(twice)} is listed twice")
+        if self.columns.customer_id in self.covariates or self.columns.customer_id == self.channel:
+            raise ValueError(f"the id column {excerpt(self.columns.customer_id)} cannot be a channel or covariate")
+        if self.channel is None and not self.covariates:
+            raise ValueError("name a channel column (channel: ...) or covariates (covariates: [...]), or drop the section")
+        return self
+
+
 class SubscriptionColumns(_Strict):
     customer_id: str = "customer_id"
     start: str = "start"
@@ -363,6 +403,7 @@ class Config(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     data: AnyData | None = None
     subscriptions: SubscriptionConfig | None = None
+    customers: CustomersConfig | None = None
     time_unit: Literal["day", "week", "month", "year"] = "week"
     calibration_end: dt.date | None = None
     observation_end: dt.date | None = None
@@ -393,6 +434,25 @@ class Config(_Strict):
             twice = next(m for m in value if value.count(m) > 1)
             raise ValueError(f"model {excerpt(twice)} is listed twice; list each model once")
         return value
+
+    @field_validator("models")
+    @classmethod
+    def _with_variants(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """With ``customers.covariates``, each listed family that has a covariate variant is fitted
+        a second time with them (``bgnbd`` -> ``bgnbd_cov``), right after it: the leaderboard shows
+        both. (A field validator, not a model one: ``customers`` is validated before ``models``, and
+        a model-level "before" validator would make the saved document's strict JSON check read
+        dates as Python strings.)"""
+        customers = info.data.get("customers")
+        if customers is None or not customers.covariates:
+            return value
+        expanded: list[str] = []
+        for m in value:
+            expanded.append(m)
+            variant = registry.covariate_variant(m)
+            if variant and variant not in value:
+                expanded.append(variant)
+        return expanded
 
     @property
     def kind(self) -> str:
@@ -427,6 +487,11 @@ class Config(_Strict):
                 f"{dated[0]} does not apply to an RFM summary (data.format: rfm), which is already cut; its holdout, "
                 "if any, is in the frequency_holdout, monetary_value_holdout and duration_holdout columns"
             )
+        if self.customers is not None and kind != "transactions":
+            raise ValueError(
+                "a customers section needs a transaction log (data.format: transactions): the acquisition value "
+                "reads each customer's first order from it"
+            )
         if kind == "transactions" and self.time_unit not in ("day", "week"):
             raise ValueError(
                 f"time_unit {self.time_unit} needs a summary already in {self.time_unit}s (data.format: rfm); "
@@ -439,6 +504,14 @@ class Config(_Strict):
         if self.kind == "subscriptions":
             return self
         purchase = [m for m in self.models if registry.family(m).role == "purchase"]
+        covariate = [m for m in self.models if registry.family(m).covariates]
+        if covariate and (self.customers is None or not self.customers.covariates):
+            raise ValueError(f"{covariate[0]} is fitted with covariates: add customers.covariates (and a customers section)")
+        if self.model in covariate:
+            raise ValueError(
+                f"model {self.model} values new customers by their covariates and cannot score existing ones from "
+                f"(x, t_x, T) alone; choose {registry.family(self.model).variant_of} or auto"
+            )
         if self.model != "auto" and self.model not in purchase:
             raise ValueError(
                 f"model {excerpt(self.model)} must be 'auto' or one of the purchase models listed in models ({', '.join(purchase) or 'none'})"

@@ -64,6 +64,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -753,19 +754,21 @@ def csv_unescape_sql(column: str) -> str:
             f"THEN substr({column}, 2) ELSE {column} END")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, id_column: str = "customer_id", delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV or Parquet table; ``customer_id`` is kept as text (leading zeros).
 
     A repeated column name is refused (pandas would read the second as ``T.1`` and use the
     first), and so are fractional ids (``7.0``); a CSV's ids lose the ``'`` :func:`write_table`
-    put before a formula character (:func:`csv_unescape`).
+    put before a formula character (:func:`csv_unescape`). ``id_column`` names the id column of a
+    table whose id is not ``customer_id`` (a customer table); ``delimiter`` (``whitespace`` for
+    runs of blanks) and ``encoding`` apply to a CSV.
     """
     path = Path(path)
     if not path.is_file():
         raise ClvError(f"input file {path} not found")
     if path.suffix.lower() not in PARQUET and path.stat().st_size == 0:
         raise ClvError(f"{path} is empty (0 bytes); expected a CSV with a header line, or a Parquet file")
-    names = header_names(path)
+    names = header_names(path, SimpleNamespace(header=True, encoding=encoding, delimiter=delimiter))  # type: ignore[arg-type]
     repeated = duplicate_header_message(path, names)
     if repeated:
         raise ClvError(repeated)
@@ -776,8 +779,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
             # One rule for missing ids (checks.MISSING_IDS), as in transaction logs and batch
             # scoring: pandas' wider default list would make ids like "n/a" or "#N/A" missing
             # here only. Other columns keep pandas' defaults.
-            missing = {c: list(MISSING_IDS) if c == "customer_id" else list(STR_NA_VALUES) for c in names or []}
-            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False, na_values=missing)
+            missing = {c: list(MISSING_IDS) if c == id_column else list(STR_NA_VALUES) for c in names or []}
+            separator = {"sep": r"\s+"} if delimiter == "whitespace" else {"sep": delimiter}
+            frame = pd.read_csv(path, dtype={id_column: str}, keep_default_na=False, na_values=missing,
+                                encoding=encoding, **separator)
     except UnicodeDecodeError:
         raise ClvError(
             not_utf8_message(path, "re-save it as UTF-8 (or write Parquet)") or f"{path} is not UTF-8 text; re-save it as UTF-8"
@@ -785,12 +790,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ClvError(f"cannot read {path}: {first[:200]}; expected a UTF-8 CSV or a Parquet file") from None
-    if "customer_id" in frame.columns:
-        if isinstance(frame["customer_id"].dtype, np.dtype) and frame["customer_id"].dtype.kind == "f":
-            check_id_type(str(path), "customer_id", "DOUBLE")
-        frame["customer_id"] = frame["customer_id"].astype("string").astype(object)
+    if id_column in frame.columns:
+        if isinstance(frame[id_column].dtype, np.dtype) and frame[id_column].dtype.kind == "f":
+            check_id_type(str(path), id_column, "DOUBLE")
+        frame[id_column] = frame[id_column].astype("string").astype(object)
         if path.suffix.lower() not in PARQUET:
-            frame["customer_id"] = csv_unescape(frame["customer_id"])
+            frame[id_column] = csv_unescape(frame[id_column])
     return frame
 
 

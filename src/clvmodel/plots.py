@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram", "leaderboard_chart"]
+__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram",
+           "leaderboard_chart", "cohort_curves"]
 
 
 def _axes(width: float, height: float) -> tuple[Figure, Axes]:
@@ -100,3 +102,32 @@ def survival_projection(projection: pd.DataFrame, fitted_periods: int, period: s
     ax.plot(projection["period"], projection["expected"], "--", color="tab:blue", label="sBG")
     ax.axvline(fitted_periods, color="grey", linestyle=":", label="end of fit")
     return _finish(fig, ax, f"{period}s since acquisition", "customers still active")
+
+
+def _money(value: float, _position: object = None) -> str:
+    """A value-axis tick: thousands separated, cents only when there are any (``1,250``, ``12.50``)."""
+    return f"{value:,.2f}".removesuffix(".00")
+
+
+def cohort_curves(observed: pd.DataFrame, expected: pd.DataFrame, *, unit: str, currency: str = "",
+                  model: str = "model") -> Figure:
+    """Mean cumulative value per acquired customer by periods since acquisition, observed vs the model.
+
+    One colour per channel: the observed curve solid (gaps where no customer was observed that
+    long), the model's dashed; ``observed`` and ``expected`` as
+    :func:`clvmodel.cohorts.observed_cohort_curves` and :func:`~clvmodel.cohorts.expected_cohort_curves`
+    return them. ``currency`` (``"$"``, ``"EUR"``) labels the value axis.
+    """
+    fig, ax = _axes(8, 4.5)
+    names = list(dict.fromkeys([*observed["channel"], *expected["channel"]]))
+    colours = [f"C{i % 10}" for i in range(len(names))]
+    for name, colour in zip(names, colours):
+        own = observed[observed["channel"] == name]
+        if len(own):
+            ax.plot(own["period"], own["cumulative_value"], color=colour, label=f"{name}: observed")
+        own = expected[expected["channel"] == name]
+        if len(own):
+            ax.plot(own["period"], own["cumulative_value"], color=colour, linestyle="--", label=f"{name}: {model}")
+    ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    shown = f" ({currency})" if currency else ""
+    return _finish(fig, ax, f"{unit}s since acquisition", f"mean cumulative value per acquired customer{shown}")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clvmodel import evaluate, io, rfm
+from clvmodel import acquired, attributes, cohorts, evaluate, io, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import SELECTION_METRICS, Config, cut, flatten
 from clvmodel.errors import ClvError, ConvergenceFailure
@@ -142,14 +142,20 @@ def holdout_predictions(model: TrainedModel, summary: pd.DataFrame) -> dict[str,
         out[name] = pd.DataFrame({"purchases": purchases, "spend": purchases * hist.order_value(x, m)})
     value = model.spend_model.expected_order_value(x, m) if model.spend_model is not None else m
     for name, purchase_model in model.purchase_models.items():
-        purchases = purchase_model.expected_purchases(x, tx, T, t=duration)
+        if registry.family(name).covariates:  # each customer at its own covariates' parameters
+            z = summary[purchase_model.design_.columns].to_numpy(dtype=float)
+            purchases = purchase_model.expected_purchases(x, tx, T, t=duration, covariates=z)
+        else:
+            purchases = purchase_model.expected_purchases(x, tx, T, t=duration)
         out[name] = pd.DataFrame({"purchases": purchases, "spend": purchases * value})
     return out
 
 
 def choose_primary(config: Config, fitted: dict[str, FittedModel], board: pd.DataFrame | None) -> dict[str, Any]:
     """The purchase model behind ``predicted_clv``: as configured, or ``auto`` (see evaluate.select_model)."""
-    candidates = [m for m in config.models if m in fitted and registry.family(m).role == "purchase"]
+    # A covariate model needs each scored customer's covariates: it values new customers, it does not score.
+    candidates = [m for m in config.models if m in fitted and registry.family(m).role == "purchase"
+                  and not registry.family(m).covariates]
     if not candidates:
         return {"chosen": None, "rule": "none", "reason": "no purchase model: predicted_clv is the historical formula"}
     if config.model != "auto":
@@ -296,11 +302,18 @@ class _Prepared:
     challenger: Any = None
     challenger_holdout: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    #: The customer table aligned to the summary (``customers:``), and first orders by id.
+    customers: Any = None
+    first_orders: pd.Series | None = None
+    #: Each channel's observed cohort curve (:mod:`clvmodel.cohorts`), with a customer table.
+    observed_curves: pd.DataFrame | None = None
 
 
 def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
     """Transactions: read the log, build the RFM summary (split when configured), fit the challenger."""
     clock = time.perf_counter()
+    # The customer table first: a bad one is refused before the log is read.
+    table = attributes.read_customers(config.customers) if config.customers is not None else None
     con = io.connect(memory_limit=config.data.memory_limit)
     try:
         load = io.load_transactions(con, config.data, observation_end=config.observation_end)
@@ -323,12 +336,33 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
         challenger = challenger_holdout = None
         if any(registry.family(m).role == "challenger" for m in config.models):
             challenger, challenger_holdout = fit_challenger(con, config, float(summary["duration_holdout"].iloc[0]))
+        customers = first_orders = observed = None
+        if table is not None:
+            customers = attributes.attach_customers(summary["customer_id"], table, config.customers)  # type: ignore[arg-type]
+            firsts = con.execute(acquired.first_orders_sql("days")).df()
+            first_orders = pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
+            observed = _observed_curves(con, table, config, rfm_result)
         if load.rereads_source:  # the challenger read a Parquet source again: still the file loaded?
             io.check_unchanged(load)
     finally:
         con.close()
     seconds["read_and_rfm"] = time.perf_counter() - clock
-    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout)
+    notes = customers.report.lines() if customers is not None else []
+    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout, notes, customers, first_orders,
+                     observed)
+
+
+def _observed_curves(con: Any, table: pd.DataFrame, config: Config, rfm_result: rfm.RfmResult) -> pd.DataFrame:
+    """Each channel's observed cumulative value per acquired customer (:func:`cohorts.observed_cohort_curves`),
+    every period from the first acquisition to the observation end."""
+    unit_days = rfm.UNIT_DAYS[config.time_unit]
+    first = rfm_result.first_days.index.min() if rfm_result.first_days is not None and len(rfm_result.first_days) else None
+    end = rfm_result.observation_end
+    span = (pd.Timestamp(end) - pd.Timestamp(first)).days if first is not None else 0
+    periods = max(1, int(np.ceil(span / unit_days)))
+    channels = table[["customer_id", "channel"]] if "channel" in table.columns else table[["customer_id"]].assign(channel="all")
+    return cohorts.observed_cohort_curves(con, channels, unit_days=unit_days, end=end, periods=periods,
+                                          margin=config.clv.margin)
 
 
 def _from_summary(config: Config, seconds: dict[str, float]) -> _Prepared:
@@ -380,12 +414,16 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     tracked = config.tracking.enabled if track is None else track
     prepared = _PREPARE[config.kind](config, seconds)
     rfm_result, summary = prepared.rfm, prepared.rfm.summary
+    design = prepared.customers.design if prepared.customers is not None else None
+    if design is not None:  # the covariate models read z from the summary's encoded columns
+        z = design.encode(prepared.customers.frame, f"customers.source {config.customers.source}")  # type: ignore[union-attr]
+        summary = summary.assign(**{column: z[:, j] for j, column in enumerate(design.columns)})
 
     clock = time.perf_counter()
     caught: list[str] = list(prepared.notes)
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always", UserWarning)
-        attempted = fit_models(config, ModelData(summary=summary, time_unit=config.time_unit))
+        attempted = fit_models(config, ModelData(summary=summary, time_unit=config.time_unit, design=design))
     caught.extend(str(r.message) for r in records if issubclass(r.category, UserWarning))
     seconds["fit"] = time.perf_counter() - clock
     failed = {name: m.reason_ for name, m in attempted.items() if m.status_ in (NOT_CONVERGED, NOT_FITTED)}
@@ -431,6 +469,14 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     if failed:
         model.selection["not_converged"] = dict(failed)
         leaderboard = _with_status(leaderboard, tried_models, failed)
+    if prepared.customers is not None and model.primary is not None:
+        newcomer = acquired.new_customer_model(fitted, model.primary)
+        model.acquisition, notes = acquired.acquisition_state(
+            summary, prepared.customers.frame, prepared.first_orders, fitted,
+            channel=config.customers.channel, covariates=list(config.customers.covariates),  # type: ignore[union-attr]
+            design=design, purchase_model=newcomer or model.primary, time_unit=config.time_unit,
+        )
+        caught.extend(notes)
 
     clock = time.perf_counter()
     # Point forecasts only: intervals cost a forecast per parameter draw, and the run logs

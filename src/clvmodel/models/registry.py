@@ -45,6 +45,7 @@ __all__ = [
     "family",
     "family_class",
     "names",
+    "covariate_variant",
 ]
 
 #: What a family does in a run; see the module docstring.
@@ -71,6 +72,13 @@ class Family:
     settings
         The config section whose fields are passed to the class's constructor (``historical:``,
         ``challenger:``), or ``None``.
+    covariates
+        Whether the family is fitted with the customer table's covariates (``customers.covariates``):
+        the ``*_cov`` variants, added by the config beside their plain family, which value new
+        customers by profile and are never the scoring model (they would need each scored
+        customer's covariates).
+    variant_of
+        For a covariate variant, the plain family it extends.
     """
 
     name: str
@@ -78,6 +86,8 @@ class Family:
     target: str
     data: tuple[str, ...] = _SUMMARY
     settings: str | None = None
+    covariates: bool = False
+    variant_of: str | None = None
 
 
 #: The registry: adding a family is its module plus one line here.
@@ -85,6 +95,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("historical", "baseline", "clvmodel.models.historical:HistoricalModel", settings="historical"),
     Family("bgnbd", "purchase", "clvmodel.models.bgnbd:BetaGeoModel"),
     Family("pareto_nbd", "purchase", "clvmodel.models.pareto_nbd:ParetoNBDModel"),
+    Family("bgnbd_cov", "purchase", "clvmodel.models.bgnbd:BetaGeoCovariateModel", ("transactions",),
+           covariates=True, variant_of="bgnbd"),
+    Family("pareto_nbd_cov", "purchase", "clvmodel.models.pareto_nbd:ParetoNBDCovariateModel", ("transactions",),
+           covariates=True, variant_of="pareto_nbd"),
     Family("mbgnbd", "purchase", "clvmodel.models.mbgnbd:ModifiedBetaGeoModel"),
     Family("ggomnbd", "purchase", "clvmodel.models.ggomnbd:GompertzNBDModel"),
     Family("bgbb", "purchase", "clvmodel.models.bgbb:BetaGeoBetaBinomModel", ("rfm",)),
@@ -101,6 +115,11 @@ def names(role: str | None = None, *, data: str | None = None) -> tuple[str, ...
     return tuple(
         f.name for f in FAMILIES if (role is None or f.role == role) and (data is None or data in f.data)
     )
+
+
+def covariate_variant(name: str) -> str | None:
+    """The covariate variant of family ``name`` (``bgnbd`` -> ``bgnbd_cov``), or ``None``."""
+    return next((f.name for f in FAMILIES if f.variant_of == name), None)
 
 
 def family(name: str) -> Family:

@@ -1,0 +1,112 @@
+"""Training's channel stage: what the model keeps to value a new customer of each channel.
+
+From the calibration summary, the customer table (:mod:`clvmodel.attributes`) and each customer's
+first purchase day, :func:`acquisition_state` builds the :class:`~clvmodel.models.channels.AcquisitionState`
+saved in the model: per channel the customers acquired, their mean first order, a spend model of
+their own when they have at least :data:`~clvmodel.models.channels.MIN_REPEAT_CUSTOMERS` repeat
+customers (the pooled Gamma-Gamma otherwise, said in the run's notes) and their covariate mix; and
+which purchase model forecasts a new customer's purchases (:func:`new_customer_model`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clvmodel.errors import ClvError, ConvergenceFailure
+from clvmodel.models import FittedModel, ModelData, registry
+from clvmodel.models.channels import MIN_REPEAT_CUSTOMERS, AcquisitionState, ChannelState
+
+__all__ = ["acquisition_state", "new_customer_model", "first_orders_sql"]
+
+
+def first_orders_sql(days: str = "days") -> str:
+    """Each customer's first purchase day's amount (same-day rows summed), from the customer-day table."""
+    return f"SELECT customer_id, CAST(arg_min(amount, day) AS DOUBLE) AS first_order FROM {days} GROUP BY customer_id"
+
+
+def new_customer_model(fitted: dict[str, FittedModel], primary: str | None) -> str | None:
+    """The purchase model that forecasts a new customer: the primary's covariate variant when it
+    was fitted (and converged), else the first converged covariate model, else the primary.
+
+    A covariate model is preferred because only it tells channels (or other profiles) apart; the
+    primary's own variant keeps the forecast the same kind of model as the remaining CLV's.
+    """
+    def converged(name: str) -> bool:
+        return name in fitted and getattr(fitted[name], "status_", "converged") == "converged"
+
+    variant = registry.covariate_variant(primary) if primary else None
+    if variant and converged(variant):
+        return variant
+    covariate = [n for n in fitted if registry.family(n).covariates and converged(n)]
+    return covariate[0] if covariate else primary
+
+
+def acquisition_state(
+    summary: pd.DataFrame,
+    frame: pd.DataFrame,
+    first_orders: pd.Series | None,
+    fitted: dict[str, FittedModel],
+    *,
+    channel: str | None,
+    covariates: list[str],
+    design: Any,
+    purchase_model: str,
+    time_unit: str,
+) -> tuple[AcquisitionState, list[str]]:
+    """The per-channel state and the notes for the run's report.
+
+    Parameters
+    ----------
+    summary
+        The calibration summary (``customer_id, frequency, monetary_value``, ...).
+    frame
+        :attr:`clvmodel.attributes.Customers.frame`, aligned with ``summary``'s rows.
+    first_orders
+        First purchase day's amount by ``customer_id`` (text), or ``None`` without amounts.
+    fitted
+        The run's fitted models (the pooled spend model among them, if any).
+    """
+    notes: list[str] = []
+    spend_names = [n for n in fitted if registry.family(n).role == "spend"]
+    spend_name = spend_names[0] if spend_names else None
+    channels: dict[str, ChannelState] = {}
+    labels = frame["channel"].astype(str).to_numpy()
+    ids = summary["customer_id"].astype(str)
+    first = ids.map(first_orders).to_numpy(dtype=float) if first_orders is not None else None
+    own: list[str] = []
+    for label in sorted(set(labels)):
+        mask = labels == label
+        rows = summary.loc[mask]
+        repeat = int((rows["frequency"] > 0).sum())
+        first_value = float(np.mean(first[mask])) if first is not None and np.isfinite(first[mask]).all() else None
+        spend = None
+        if spend_name is not None and repeat >= MIN_REPEAT_CUSTOMERS:
+            spend = _channel_spend(spend_name, rows, time_unit)
+            if spend is None:
+                notes.append(f"channel {label}: its own Gamma-Gamma did not converge; its spend is the pooled model's")
+            else:
+                own.append(label)
+        profiles = design.profiles(frame.loc[mask]) if design is not None else [({}, 1.0)]
+        channels[label] = ChannelState(int(mask.sum()), repeat, first_value, spend, profiles)
+    if spend_name is not None:
+        pooled = [c for c in channels if c not in own]
+        if pooled:
+            notes.append(
+                f"spend per channel: {', '.join(own) or 'no channel'} with its own Gamma-Gamma; "
+                f"{', '.join(pooled)} pooled (fewer than {MIN_REPEAT_CUSTOMERS} repeat customers)"
+            )
+    state = AcquisitionState(channel=channel, covariates=list(covariates), purchase_model=purchase_model,
+                             min_repeat_customers=MIN_REPEAT_CUSTOMERS, channels=channels)
+    return state, notes
+
+
+def _channel_spend(name: str, rows: pd.DataFrame, time_unit: str) -> Any:
+    """The channel's own spend model, or ``None`` when its fit fails (the pooled one applies)."""
+    model = registry.family_class(name)()
+    try:
+        return model.fit(ModelData(summary=rows.reset_index(drop=True), time_unit=time_unit))
+    except (ClvError, ConvergenceFailure, ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return None
