@@ -115,6 +115,7 @@ def test_ltv_cac_is_acquisition_value_over_cac_exactly() -> None:
         assert ch.loc[name, "ltv_cac_lower"] == ch.loc[name, "acquisition_value_lower"] / CAC[name]["cac"]
         # The remaining CLV of existing customers is still reported beside it, for comparison.
         assert ch.loc[name, "mean_clv"] == scores().query("channel == @name")["predicted_clv"].mean()
+        assert ch.loc[name, "mean_clv_margin"] == 0.5 * ch.loc[name, "mean_clv"]  # same basis as the value
     assert set(ch["value_basis"]) == {values.basis}
     assert values.basis.startswith("acquisition value of a new customer: first order + 39 weeks")
     # The allocation values an acquired customer at the acquisition value: linear channels at
@@ -180,9 +181,11 @@ def test_report_says_which_value_each_column_rests_on() -> None:
     config = parse_cac_config({"channels": CAC, "margin": 0.5, "budget": 1000})
     with_model = format_report(run_budget(scores(), config, new_values=new_customer_values(handmade(), 0.5, draws=50)))
     assert "Value: acquisition value of a new customer: first order + 39 weeks" in with_model
-    assert f"mean_clv is the {REMAINING_BASIS}, for comparison" in with_model
+    assert f"mean_clv_margin (margin x mean_clv) is the {REMAINING_BASIS}" in with_model
     assert "an acquired customer is valued at its channel's acquisition_value" in with_model
-    assert "acquisition_value" in with_model.splitlines()[5]  # the table's header row
+    header = next(line for line in with_model.splitlines() if line.lstrip().startswith("channel"))
+    assert header.split() == ["channel", "customers", "mean_clv_margin", "acquisition_value", "interval", "cac",
+                              "ltv_cac", "max_allowable_cac", "payback_periods", "verdict"]
     without = format_report(run_budget(scores(), parse_cac_config({"channels": CAC, "horizon": 39})))
     assert f"Value: {REMAINING_BASIS}." in without
     assert "acquisition_value" not in without

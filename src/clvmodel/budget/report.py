@@ -41,7 +41,8 @@ def _basis_lines(result: BudgetResult) -> list[str]:
         f"Value: {result.value_basis}.",
         f"  acquisition_value (margin {values.margin:.0%}, {values.level:.0%} interval), ltv_cac, max_allowable_cac,",
         "  payback_periods (the first order is period 0) and the allocation rest on it;",
-        f"  mean_clv is the {REMAINING_BASIS}, for comparison.",
+        f"  mean_clv_margin (margin x mean_clv) is the {REMAINING_BASIS},",
+        "  on the same basis, for comparison.",
     ]
 
 
@@ -51,13 +52,15 @@ def format_report(result: BudgetResult) -> str:
     margin_note = "" if result.margin == 1.0 else f", margin {result.margin:.0%} applied"
     lines = [f"LTV:CAC by channel (target {result.target_ratio:g}:1{margin_note})"]
     lines.extend(_basis_lines(result))
-    cols: dict[str, Any] = {"channel": str, "customers": _plain, "mean_clv": _money}
-    if result.new_values is not None:
+    cols: dict[str, Any] = {"channel": str, "customers": _plain}
+    if result.new_values is None:
+        cols["mean_clv"] = _money
+    else:
         ch["interval"] = [
             "-" if not (np.isfinite(lo) and np.isfinite(hi)) else f"{_money(lo)} to {_money(hi)}"
             for lo, hi in zip(ch["acquisition_value_lower"], ch["acquisition_value_upper"])
         ]
-        cols.update({"acquisition_value": _money, "interval": str})
+        cols.update({"mean_clv_margin": _money, "acquisition_value": _money, "interval": str})
     cols.update({
         "cac": _money, "ltv_cac": _ratio, "max_allowable_cac": _money, "payback_periods": _plain,
         "verdict": str,

@@ -134,8 +134,10 @@ def channel_table(
     covered within the H periods.
 
     Either way ``customers``, ``mean_clv``, ``median_clv`` and ``total_clv`` describe the channel's
-    existing customers in the scores (remaining CLV), and ``value_basis`` says in words what
-    ``ltv_cac``, ``max_allowable_cac``, ``payback_periods`` and the allocation rest on.
+    existing customers in the scores (remaining CLV, in the scores' units), and ``value_basis``
+    says in words what ``ltv_cac``, ``max_allowable_cac``, ``payback_periods`` and the allocation
+    rest on. With ``new_values`` the table adds ``mean_clv_margin = margin * mean_clv``, the
+    remaining CLV on the same margin basis as ``acquisition_value``, to compare the two.
 
     Rows: every configured channel (config order; without ``new_values`` ``customers == 0`` gets
     verdict ``no data``), then ``unknown`` if any customer has no channel (reported only: ``cac``,
@@ -194,6 +196,8 @@ def channel_table(
         if new_values is not None:
             value = new_values.value(name)
             acquired = value["acquisition_value"]
+            # The existing customers' remaining CLV on the same margin basis, to compare with.
+            row["mean_clv_margin"] = config.margin * mean_clv
             row.update(value)
             row["cac"] = cac
             row["ltv_cac"] = acquired / cac
