@@ -430,11 +430,19 @@ def _first_orders(units: list[_Unit], means: np.ndarray) -> tuple[np.ndarray, li
 
 def _values(increments: np.ndarray, plan: _Plan, means: np.ndarray, first: np.ndarray, weights: np.ndarray,
             margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """E[X(H)] and the acquisition value of every unit."""
-    steps = plan.shares @ increments  # (units, H): each unit's share-weighted purchase increments
-    purchases = steps.sum(axis=1)
-    value = margin * (first + means * (steps @ weights))
-    return purchases, value
+    """E[X(H)] and the acquisition value of every unit.
+
+    Unit by unit, with 1-D sums: a row's value does not depend, in its last bit, on which other rows
+    are valued with it (a matrix product may order its additions by the shape).
+    """
+    purchases, discounted = np.empty(len(plan.shares)), np.empty(len(plan.shares))
+    for u, shares in enumerate(plan.shares):
+        steps = np.zeros(increments.shape[1])
+        for j in np.flatnonzero(shares):
+            steps += shares[j] * increments[j]  # the unit's share-weighted purchase increments
+        purchases[u] = steps.sum()
+        discounted[u] = (steps * weights).sum()
+    return purchases, margin * (first + means * discounted)
 
 
 def _valuate(trained: Any, units: list[_Unit], *, horizon: int, discount_rate: float, margin: float, level: float,
@@ -624,7 +632,10 @@ def period_values(
     model = purchase_model(trained)
     unit = units[0]
     plan = _plan(model, [unit], "model")
-    steps = (plan.shares @ _increments(model, plan.zs, horizon_i))[0]
+    increments = _increments(model, plan.zs, horizon_i)
+    steps = np.zeros(horizon_i)
+    for j in np.flatnonzero(plan.shares[0]):
+        steps += plan.shares[0, j] * increments[j]
     mean = _mean_spend(unit.spend)
     first, _ = _first_orders([unit], np.array([mean]))
     weights = (1.0 + rate) ** -np.arange(1, horizon_i + 1, dtype=float)
