@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["render_train", "render_subscription", "render_score"]
+__all__ = ["render_train", "render_subscription", "render_score", "render_acquisition"]
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -145,4 +145,36 @@ def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -
         money = f"  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}" if valued else ""
         lines.append(f"    {segment:<8} {int(row['size']):>8,} customers{money}")
     lines.append(f"  written to {output}")
+    return "\n".join(lines)
+
+
+def render_acquisition(table: pd.DataFrame, *, model: str, time_unit: str, horizon: int, discount_rate: float,
+                       margin: float, level: float, output: Path | None = None) -> str:
+    """The short table ``clvmodel acquisition`` prints (:func:`clvmodel.acquisition.acquisition_table`'s rows)."""
+    shown = 20
+    lines = [
+        f"acquisition: value of a new customer, model {model!r}, horizon {horizon} {time_unit}s, discount rate "
+        f"{discount_rate:g} per {time_unit}, margin {margin:g}",
+        f"  {'channel':<16} {'repeat purch.':>13} {'first order':>11} {'order value':>11} {'value':>10}  "
+        f"{int(round(level * 100))} % interval",
+    ]
+    for _, row in table.head(shown).iterrows():
+        interval = ("—" if pd.isna(row["acquisition_value_lower"])
+                    else f"{row['acquisition_value_lower']:,.2f} to {row['acquisition_value_upper']:,.2f}")
+        lines.append(
+            f"  {str(row['channel'])[:16]:<16} {_fmt(row['expected_repeat_purchases'], 3):>13} "
+            f"{_fmt(row['first_order_value'], 2):>11} {_fmt(row['expected_order_value'], 2):>11} "
+            f"{_fmt(row['acquisition_value'], 2):>10}  {interval}"
+        )
+    if len(table) > shown:
+        lines.append(f"  ... {len(table) - shown:,} more rows in the output")
+    if (table["first_order_basis"] == "mean_spend").any():
+        lines.append("  first order: not recorded by this model (trained without a customer table), so the mean spend "
+                     "per order stands in for it")
+    if table["acquisition_value"].isna().all():
+        lines.append("  value: none (the model has no amounts); the repeat purchases are still forecast")
+    if (table["spend_basis"] == "pooled").any() and (table["spend_basis"] == "channel").any():
+        lines.append("  order value: the channel's own spend model where it has one, else the pooled one (spend_basis)")
+    if output is not None:
+        lines.append(f"  written to {output}")
     return "\n".join(lines)
