@@ -252,7 +252,9 @@ def budget(
     cac: Annotated[Path, typer.Option("--cac", help="CAC config (YAML), e.g. configs/cac_demo.yaml.")],
     output: Annotated[Path, typer.Option("--output", help="Per-channel table (CSV/Parquet); chart and segments beside it.")],
     customers: Annotated[Optional[Path], typer.Option("--customers", help="customer_id, channel file.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model for per-period values (payback).")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Model trained with a channel: LTV:CAC on the acquisition value of a new customer. "
+        "Any other model: per-period values of existing customers, for payback.")] = None,
     experiment: Annotated[Optional[str], typer.Option("--experiment", help="Log to this MLflow experiment.")] = None,
 ) -> None:
     """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""
