@@ -576,3 +576,29 @@ def test_apparel_trained_and_valued_through_the_cli(tmp_path: Path, capsys: pyte
             sum(shares[g] * mine[g] for g in (0, 1)), rel=1e-12)
     # Offline (Channel 1) customers buy more often in CLVTools' estimates (trans.Channel 0.62 > 0).
     assert channels.at[1, "expected_repeat_purchases"] > channels.at[0, "expected_repeat_purchases"]
+
+
+def test_a_saved_covariate_model_values_rows_without_history_through_its_pipeline(tmp_path: Path) -> None:
+    """The covariate model and its channels survive the model directory; the scoring pipeline (what
+    the REST server and the pyfunc call) values rows of covariates alone as the table does."""
+    from clvmodel import pipelines
+    from clvmodel.integrations.mlflow_tracking import save_model_dir
+
+    saved = clvmodel.load_model(save_model_dir(_covariate_model(), tmp_path / "model"))
+    assert saved.acquisition.purchase_model == "bgnbd_cov" and saved.models["bgnbd_cov"].design_ is not None
+    rows = pd.DataFrame({"customer_id": ["a", "b"], "Gender": ["M", "F"], "Channel": ["web", "store"]})
+    got = pipelines.for_model(saved).score(saved, rows, {"horizon": 26})
+    expected = acquisition.acquisition_table(_covariate_model(), rows, horizon=26, draws=300)
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+    assert got["channel"].tolist() == ["web", "store"]
+
+
+def test_models_that_cannot_value_a_new_customer_say_so_in_one_line() -> None:
+    from clvmodel.models import HistoricalModel
+
+    historical = _trained(acquisition_state=None)
+    historical.models = {"historical": HistoricalModel.from_dict({"params": {
+        "retention_periods": 54.6, "repeat_rate": 0.4, "mean_age": 32.7, "mean_order_value": 35.1}})}
+    historical.primary = None
+    with pytest.raises(ClvError, match=r"^model 'acq' has no purchase model \(historical only\)"):
+        acquisition.acquisition_table(historical)

@@ -45,7 +45,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from clvmodel.config import MAX_HORIZON, excerpt, horizon_message
 from clvmodel.errors import ClvError
 from clvmodel.models.channels import AcquisitionState, ChannelState
 from clvmodel.uncertainty import parameter_draws
+
+if TYPE_CHECKING:  # pragma: no cover
+    from clvmodel.artifact import TrainedModel
 
 __all__ = [
     "ALL",
@@ -90,7 +93,7 @@ OBSERVED, MEAN_SPEND, UNKNOWN = "observed", "mean_spend", "unknown"
 # --- the model's pieces -----------------------------------------------------------------------
 
 
-def purchase_model(trained: Any) -> Any:
+def purchase_model(trained: TrainedModel) -> Any:
     """The purchase model that forecasts a new customer: ``acquisition.purchase_model``, else the primary.
 
     Raises
@@ -191,7 +194,7 @@ def _encode(model: Any, profiles: list[dict[str, Any]], origin: str) -> list[np.
     return [row for row in encoded]
 
 
-def new_customer_purchases(trained: Any, profile: dict[str, Any] | None, periods: np.ndarray) -> np.ndarray:
+def new_customer_purchases(trained: TrainedModel, profile: dict[str, Any] | None, periods: np.ndarray) -> np.ndarray:
     """E[X(t)] at each of ``periods`` for a customer acquired at ``t = 0`` with covariates ``profile``.
 
     Equation (9) of Fader, Hardie & Lee (2005) for BG/NBD (the family's own closed form
@@ -241,7 +244,7 @@ class _Unit:
     extra: dict[str, Any] = field(default_factory=dict)  # passed-through columns (customer_id)
 
 
-def _channels(trained: Any) -> dict[str, ChannelState]:
+def _channels(trained: TrainedModel) -> dict[str, ChannelState]:
     """The trained channels; one ``all`` channel for a model trained without a customer table."""
     state: AcquisitionState | None = trained.acquisition
     if state is not None and state.channels:
@@ -252,7 +255,7 @@ def _channels(trained: Any) -> dict[str, ChannelState]:
                               first_order_value=None, spend=None, profiles=[({}, 1.0)])}
 
 
-def _pooled(trained: Any, channels: dict[str, ChannelState]) -> ChannelState:
+def _pooled(trained: TrainedModel, channels: dict[str, ChannelState]) -> ChannelState:
     """The ``all`` channel: every channel's customers; first order their customer-weighted mean."""
     if ALL in channels:
         return channels[ALL]
@@ -263,7 +266,7 @@ def _pooled(trained: Any, channels: dict[str, ChannelState]) -> ChannelState:
                         first_order_value=first, spend=None, profiles=[({}, 1.0)])
 
 
-def _unit(trained: Any, name: str, channel: ChannelState, profiles: list[tuple[dict[str, Any], float]],
+def _unit(trained: TrainedModel, name: str, channel: ChannelState, profiles: list[tuple[dict[str, Any], float]],
           shown: dict[str, Any], extra: dict[str, Any] | None = None) -> _Unit:
     spend, basis, key = channel.spend, "channel", name
     if spend is None:
@@ -273,12 +276,12 @@ def _unit(trained: Any, name: str, channel: ChannelState, profiles: list[tuple[d
     return _Unit(name, shown, profiles, channel.first_order_value, spend, basis, key, channel.customers, extra or {})
 
 
-def _covariates(trained: Any) -> list[str]:
+def _covariates(trained: TrainedModel) -> list[str]:
     state: AcquisitionState | None = trained.acquisition
     return list(state.covariates) if state is not None else []
 
 
-def _default_units(trained: Any) -> list[_Unit]:
+def _default_units(trained: TrainedModel) -> list[_Unit]:
     """One unit per trained channel, its observed covariate mix as its profiles."""
     covariates = _covariates(trained)
     units = []
@@ -292,7 +295,7 @@ def _default_units(trained: Any) -> list[_Unit]:
     return units
 
 
-def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_Unit]:
+def _profile_units(trained: TrainedModel, profiles: pd.DataFrame, origin: str) -> list[_Unit]:
     """One unit per row of a user's profile table (``channel`` optional, then the covariates)."""
     if not isinstance(profiles, pd.DataFrame):
         raise ClvError(f"{origin}: profiles must be a table (a pandas DataFrame), got {type(profiles).__name__}")
@@ -371,7 +374,7 @@ def _plain(value: Any) -> Any:
 # --- the numbers ------------------------------------------------------------------------------
 
 
-def settings(trained: Any, horizon: Any = None, discount_rate: Any = None, margin: Any = None) -> tuple[int, float, float]:
+def settings(trained: TrainedModel, horizon: Any = None, discount_rate: Any = None, margin: Any = None) -> tuple[int, float, float]:
     """``horizon, discount_rate, margin``: the given ones, else the model's CLV settings; checked.
 
     Raises
@@ -474,7 +477,7 @@ def _values(increments: np.ndarray, plan: _Plan, means: np.ndarray, first: np.nd
     return purchases, margin * (first + means * discounted)
 
 
-def _valuate(trained: Any, units: list[_Unit], *, horizon: int, discount_rate: float, margin: float, level: float,
+def _valuate(trained: TrainedModel, units: list[_Unit], *, horizon: int, discount_rate: float, margin: float, level: float,
              draws: int, seed: int, origin: str) -> pd.DataFrame:
     model = purchase_model(trained)
     # Rows of one channel and profile are valued once (a request of 100,000 new customers has a
@@ -557,7 +560,7 @@ def _quantiles(samples: np.ndarray, quantiles: list[float]) -> tuple[np.ndarray,
     return q[0], q[1]
 
 
-def _interval_settings(trained: Any, level: Any, draws: Any) -> tuple[float, int]:
+def _interval_settings(trained: TrainedModel, level: Any, draws: Any) -> tuple[float, int]:
     try:
         level_f, draws_f = float(level), float(draws)
     except (TypeError, ValueError, OverflowError):
@@ -570,7 +573,7 @@ def _interval_settings(trained: Any, level: Any, draws: Any) -> tuple[float, int
 
 
 def acquisition_table(
-    trained: Any,
+    trained: TrainedModel,
     profiles: pd.DataFrame | None = None,
     *,
     horizon: int | None = None,
@@ -632,7 +635,7 @@ def acquisition_table(
 
 
 def period_values(
-    trained: Any,
+    trained: TrainedModel,
     channel: str | None = None,
     horizon: int | None = None,
     discount_rate: float | None = None,
