@@ -650,8 +650,9 @@ def period_values(
     Parameters
     ----------
     channel
-        A trained channel; ``None`` or ``"all"``: the pooled customer (as a profile row without a
-        channel in :func:`acquisition_table`).
+        A trained channel; ``None`` or ``"all"``: the pooled customer, every channel's customers
+        together (their profile mixes weighted by customers, the pooled spend model, the
+        customer-weighted mean first order).
     horizon, discount_rate, margin
         As in :func:`acquisition_table`; ``None``: the model's CLV settings.
     """
