@@ -127,6 +127,10 @@ def test_acquisition_value_equals_a_hand_computation_with_own_and_pooled_spend()
     assert periods.shape == (horizon + 1,) and periods[0] == margin * 25.0
     assert periods[1] == pytest.approx(margin * steps[0] * mean_web / (1 + rate), rel=1e-12)
     assert periods.sum() == pytest.approx(expected["web"], rel=1e-12)
+    pooled = margin * ((100 * 30.0 + 200 * 25.0) / 300 + discounted * mean_pooled)  # every channel's customers
+    assert acquisition.period_values(trained, None, horizon, rate, margin).sum() == pytest.approx(pooled, rel=1e-12)
+    with pytest.raises(ClvError, match="^unknown channel 'tv'; the model's channels are store, web$"):
+        acquisition.period_values(trained, "tv")
     # The model's own settings are the defaults (52 weeks, 1 %, margin 0.3).
     assert acquisition.acquisition_table(trained, draws=0)["acquisition_value"].tolist() == table["acquisition_value"].tolist()
 
