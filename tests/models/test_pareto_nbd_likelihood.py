@@ -13,6 +13,8 @@ Sources (REFERENCE.md):
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -141,6 +143,30 @@ def test_one_panel_rows_equal_the_composite_rule(monkeypatch: pytest.MonkeyPatch
     assert np.array_equal(finite, np.isfinite(tiered)) and finite.mean() > 0.9
     np.testing.assert_allclose(tiered[finite], composite[finite], rtol=0, atol=1e-10)
     np.testing.assert_allclose(tiered_moments[finite], composite_moments[finite], rtol=1e-9, atol=1e-300)
+
+
+def test_finite_where_lifetimes_hypergeometric_form_is_not() -> None:
+    """s and β in the hundreds and thousands (far out on the ridge of issue 13), frequent buyers:
+    lifetimes' ₂F₁ form gives NaN, the integral form the value of eq. (18) [N009] by adaptive quadrature."""
+    from scipy.special import gammaln
+
+    x, tx, T = np.array([400.0, 2000.0]), np.array([60.0, 300.0]), np.array([104.0, 700.0])
+    r, alpha, s, beta = 1.0, 70.0, 400.0, 40000.0
+    theta = np.log([r, alpha, s, beta])
+    got = pnl.ParetoNBDCovariateLikelihood(x, tx, T, np.ones(2)).rows(theta)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lifetimes = lifetimes_adapter.ParetoNBDObjective(x, tx, T, np.ones(2)).rows(theta)
+    assert np.all(np.isnan(lifetimes)) and np.all(np.isfinite(got))
+    for i in range(2):
+        k = r + x[i]
+        scale = k * np.log(alpha + tx[i]) + (s + 1) * np.log(beta + tx[i])
+        integral, _ = quad(lambda t: np.exp(scale - k * np.log(alpha + t) - (s + 1) * np.log(beta + t)), tx[i], T[i],
+                           epsabs=0, epsrel=1e-13, limit=500)
+        alive = -k * np.log(alpha + T[i]) - s * np.log(beta + T[i])
+        dead = np.log(s) + np.log(integral) - scale
+        expected = gammaln(k) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) + np.logaddexp(alive, dead)
+        assert got[i] == pytest.approx(expected, abs=1e-9)
 
 
 def test_without_covariates_it_is_the_plain_likelihood(apparel_covariates: pd.DataFrame) -> None:

@@ -63,6 +63,10 @@ __all__ = [
     "CHUNK",
     "CLVTOOLS_START",
     "CLVTOOLS_GAMMA_START",
+    "MILD_EFOLDS",
+    "MILD_RANGE",
+    "MILD_DISTANCE",
+    "PARETO_RIDGE_CHECK_S",
     "death_integral",
     "ParetoNBDCovariateLikelihood",
     "coefficient_names",
@@ -75,10 +79,10 @@ Vector = NDArray[np.float64]
 #: The base parameters, in the optimiser's order (CLVTools' ``r, alpha, s, beta``).
 PARAMS = ("r", "alpha", "s", "beta")
 
-#: Gauss-Legendre nodes per panel, and equal steps per variable (``u`` and ``ln(β+τ)``): a row that
-#: is not mild (:data:`MILD_EFOLDS`) has ``2·PANELS − 1`` panels, a mild one a single panel. A panel then spans at most DROP/PANELS = 15 e-folds of each
-#: factor; 16 nodes integrate e^{−30x} on a unit panel to ~2e-7 relative and e^{−15x} to 1e-18, and
-#: typical rows (x of a few, a year or two of data) span well under one e-fold.
+#: Gauss-Legendre nodes per panel, and equal steps per variable (``u`` and ``ln(β+τ)``). A mild row
+#: (:data:`MILD_EFOLDS`; typical rows are) gets one panel; any other row ``2·PANELS − 1`` panels,
+#: each spanning at most DROP/PANELS = 15 e-folds of each factor (16 nodes integrate e^{−15x} on a
+#: unit panel to ~1e-18 and e^{−30x} to ~2e-7 relative).
 NODES = 16
 PANELS = 3
 #: e-folds below the integrand's starting value at which the range is cut: e^{−45} ≈ 3e-20.
@@ -127,7 +131,8 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     base = a + lo
     top = np.log1p((hi - lo) / base)  # u at the end of the range
     # Most rows are mild: one panel of NODES nodes is exact to rounding there (_mild), five
-    # times cheaper than the composite rule the others get.
+    # times cheaper than the composite rule the others get (1M simulated customers: 0.3 s
+    # against 1.1 s per value and gradient).
     mild = _mild(k, m, a, b, lo, hi, top)
     for part, composite in ((np.flatnonzero(mild), False), (np.flatnonzero(~mild), True)):
         if len(part) == 0:
