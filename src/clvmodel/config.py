@@ -20,6 +20,8 @@ The dotted names below are a public contract (docs, users' scripts and ``--set``
       duplicates: keep                 # keep | drop   (exact duplicate rows; counted either way)
       encoding: utf-8                  # utf-8 | latin-1 | utf-16
       max_amount: 1000000000           # sanity limit per row; null: none
+      amount_format: auto              # auto | plain | {decimal_mark: ",", thousands_separator: ".",
+                                       #   currency_symbols: ["€"], parentheses_negative: true}
     time_unit: week                    # day | week (week = days / 7, fractional)
     calibration_end: 1997-09-30        # optional: without it there is no holdout
     observation_end: 1998-06-30        # optional: defaults to the last transaction date
@@ -67,6 +69,7 @@ from clvmodel.models import registry
 __all__ = [
     "Columns",
     "DataConfig",
+    "AmountFormat",
     "ClvConfig",
     "SubscriptionConfig",
     "HistoricalConfig",
@@ -132,6 +135,31 @@ class Columns(_Strict):
     amount: str = "amount"
 
 
+class AmountFormat(_Strict):
+    """How amounts written as text read (``data.amount_format``; the rules: :mod:`clvmodel.amounts`).
+
+    ``decimal_mark`` ``.`` or ``,``; ``thousands_separator`` ``,`` ``.`` ``'`` a blank, or ``""``
+    for none (default: the other mark); ``currency_symbols`` stripped before or after the number
+    (default: any currency sign and a three-letter code such as ``USD``); ``parentheses_negative``:
+    ``(12.50)`` is -12.50.
+    """
+
+    decimal_mark: Literal[".", ","] = "."
+    thousands_separator: Literal[",", ".", "'", " ", ""] | None = None
+    currency_symbols: list[str] | None = None
+    parentheses_negative: bool = True
+
+    @model_validator(mode="after")
+    def _distinct_marks(self) -> "AmountFormat":
+        if self.thousands_separator == self.decimal_mark:
+            raise ValueError(f"the thousands separator and the decimal mark are both {self.decimal_mark!r}")
+        for symbol in self.currency_symbols or []:
+            if not symbol.strip() or any(ch.isdigit() or ch in ".,()+-'" for ch in symbol) or len(symbol) > 10:
+                raise ValueError(f"currency symbol {excerpt(symbol)} must be 1-10 characters without digits, "
+                                 "separators, signs or parentheses")
+        return self
+
+
 class DataConfig(_Strict):
     """Where the transactions are and how to read them (the rules: :mod:`clvmodel.io`).
 
@@ -155,6 +183,7 @@ class DataConfig(_Strict):
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     max_amount: float | None = Field(1e9, gt=0.0)
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    amount_format: Literal["auto", "plain"] | AmountFormat = "auto"
 
     @field_validator("delimiter")
     @classmethod

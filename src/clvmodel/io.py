@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
 
-from clvmodel import rfm
+from clvmodel import amounts, rfm
 from clvmodel.checks import (
     amount_limit,
     FORMULA_START,
@@ -163,6 +163,12 @@ class LoadReport:
     #: The id column's type when it is an integer one (Parquet BIGINT, ...), else ``None``: such ids
     #: cannot have kept leading zeros, which :meth:`describe` says.
     integer_ids: str | None = None
+    #: Rows whose amount text was cleaned (``data.amount_format``, :mod:`clvmodel.amounts`) ...
+    amount_cleaned_rows: int = 0
+    #: ... by kind (:data:`clvmodel.amounts.KINDS`; a row may count under several) ...
+    amounts_cleaned: dict[str, int] = field(default_factory=dict)
+    #: ... and the format they were read with (detected or configured).
+    amount_format: str | None = None
 
     @property
     def rows_kept(self) -> int:
@@ -170,9 +176,11 @@ class LoadReport:
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items()
-               if k not in {"rows_excluded", "files", "file_states", "rereads_source", "integer_ids"}}
+               if k not in {"rows_excluded", "files", "file_states", "rereads_source", "integer_ids", "amounts_cleaned",
+                            "amount_format"}}
         out["rows_kept"] = self.rows_kept
         out.update({f"rows_excluded.{k}": v for k, v in self.rows_excluded.items()})
+        out.update({f"amounts_cleaned.{k}": v for k, v in self.amounts_cleaned.items()})
         return out
 
     def describe(self) -> str:
@@ -184,6 +192,9 @@ class LoadReport:
         """
         excluded = ", ".join(f"{k} {v:,}" for k, v in self.rows_excluded.items()) or "none"
         notes = [f"{self.rows_read:,} rows read", f"excluded: {excluded}", f"{self.zero_amount_rows:,} zero-amount rows kept"]
+        if self.amount_cleaned_rows:
+            kinds = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in self.amounts_cleaned.items() if v)
+            notes.append(f"{self.amount_cleaned_rows:,} amounts cleaned ({self.amount_format}: {kinds})")
         if self.duplicate_rows:
             notes.append(f"{self.duplicate_rows:,} exact duplicate rows kept (same-day purchases)")
         if self.utc_converted_rows:
@@ -384,7 +395,9 @@ _NUMERIC = (*_INTEGER, "FLOAT", "DOUBLE", "DECIMAL")  # a prefix: DECIMAL(18,2)
 _PLAIN_DATES = {"DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}  # no zone: the day as written
 
 
-def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | None) -> dict[str, str]:
+def _parsed_columns(
+    data: DataConfig, types: dict[str, str], date_format: str | None, amount_format: amounts.Format | None = None
+) -> dict[str, str]:
     """SQL for each column of the ``parsed`` view, by the source's column types.
 
     ``customer_id``, ``day``, ``amount`` are the values kept; ``has_date`` and ``has_amount`` say
@@ -427,7 +440,13 @@ def _parsed_columns(data: DataConfig, types: dict[str, str], date_format: str | 
         columns["amount"] = f"CAST({camount} AS DOUBLE)"
         columns["has_amount"] = f"{camount} IS NOT NULL"
     else:
-        columns["amount"] = f"TRY_CAST(TRIM(CAST({camount} AS VARCHAR)) AS DOUBLE)"
+        trimmed = f"TRIM(CAST({camount} AS VARCHAR))"
+        if amount_format is None:
+            columns["amount"] = f"TRY_CAST({trimmed} AS DOUBLE)"
+        else:  # text to clean (data.amount_format): only such columns pay for the regular expressions
+            columns["amount"] = amounts.value_sql(trimmed, amount_format)
+            for kind, flag in amounts.kinds_sql(trimmed, amount_format).items():
+                columns[f"cleaned_{kind}"] = flag
         columns["has_amount"] = f"{columns['raw_amount']} IS NOT NULL"
     return columns
 
@@ -459,37 +478,54 @@ def _load(
         raise ClvError(no_rows_message(source, available))
     check_columns(source, available, data)
     id_kind = dict(described)[data.columns.customer_id]
-    columns = _parsed_columns(data, dict(described), date_format)
+    setting = amounts.resolve(data.amount_format)
+    text_amount = not _kinds(data, dict(described))["amount"].startswith(_NUMERIC)
+    amount_format = setting if isinstance(setting, amounts.Format) and text_amount else None
+    columns = _parsed_columns(data, dict(described), date_format, amount_format)
 
     def parsed_sql(relation: str) -> str:
         return "SELECT " + ", ".join(f"{sql} AS {name}" for name, sql in columns.items()) + f" FROM {relation}"
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
     bad_amount = "has_amount AND (amount IS NULL OR isnan(amount) OR isinf(amount))"
     odd_year = f"day < DATE '{FIRST_YEAR}-01-01' OR day > DATE '{LAST_YEAR}-12-31'"
     huge = f"amount > {number(amount_limit(data))}"
+
+    def count_rows() -> dict[str, int]:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
+        kinds = [k for k in amounts.KINDS if f"cleaned_{k}" in columns]
+        cleaned = "".join(f", count(*) FILTER (WHERE cleaned_{k})" for k in kinds)
+        if kinds:
+            cleaned += ", count(*) FILTER (WHERE " + " OR ".join(f"cleaned_{k}" for k in kinds) + ")"
+        row = con.execute(
+            f"""
+            SELECT count(*),
+                   count(*) FILTER (WHERE customer_id IS NULL),
+                   count(*) FILTER (WHERE NOT has_date),
+                   count(*) FILTER (WHERE has_date AND day IS NULL),
+                   count(*) FILTER (WHERE {odd_year}),
+                   count(*) FILTER (WHERE NOT has_amount),
+                   count(*) FILTER (WHERE {bad_amount}),
+                   count(*) FILTER (WHERE {huge}),
+                   count(*) FILTER (WHERE amount < 0),
+                   count(*) FILTER (WHERE to_utc AND amount >= 0),
+                   count(*) FILTER (WHERE amount = 0){cleaned}
+            FROM parsed
+            """
+        ).fetchall()[0]
+        out = dict(zip(_COUNTS, row))
+        out.update({f"cleaned_{k}": int(v) for k, v in zip(kinds, row[len(_COUNTS):])})
+        out["cleaned"] = int(row[-1]) if kinds else 0
+        return out
+
     # Counts first; the examples (a string built per row) only when some count is not zero.
-    counted = _clean_by_metadata(con, data, dict(described), files) or dict(
-        zip(
-            _COUNTS,
-            con.execute(
-                f"""
-                SELECT count(*),
-                       count(*) FILTER (WHERE customer_id IS NULL),
-                       count(*) FILTER (WHERE NOT has_date),
-                       count(*) FILTER (WHERE has_date AND day IS NULL),
-                       count(*) FILTER (WHERE {odd_year}),
-                       count(*) FILTER (WHERE NOT has_amount),
-                       count(*) FILTER (WHERE {bad_amount}),
-                       count(*) FILTER (WHERE {huge}),
-                       count(*) FILTER (WHERE amount < 0),
-                       count(*) FILTER (WHERE to_utc AND amount >= 0),
-                       count(*) FILTER (WHERE amount = 0)
-                FROM parsed
-                """
-            ).fetchall()[0],
-        )
-    )
+    counted = _clean_by_metadata(con, data, dict(described), files) or count_rows()
+    if setting == "auto" and text_amount and counted["bad_amount"]:
+        # Some amounts are not plain numbers: read their format from their shapes (only such
+        # columns pay for this second pass).
+        amount_format = _detect_amount_format(con, data, int(counted["rows"]))
+        if amount_format is not None:
+            columns = _parsed_columns(data, dict(described), date_format, amount_format)
+            counted = count_rows()
     stats: dict[str, Any] = {key: counted.get(key, None) for key in ROW_STATS}
     if any(counted[key] for key in ROW_STATS if key in counted and key != "rows"):
         stats = _row_examples(con, odd_year, bad_amount, huge)
@@ -560,6 +596,10 @@ def _load(
         utc_day_changed_rows=int(moved),
         rereads_source=kind == "VIEW",
         integer_ids=id_kind if id_kind in _INTEGER else None,
+        amount_cleaned_rows=int(counted.get("cleaned", 0)),
+        amounts_cleaned={k: int(counted.get(f"cleaned_{k}", 0)) for k in amounts.KINDS if counted.get(f"cleaned_{k}")},
+        amount_format=(("detected " if setting == "auto" else "") + amount_format.describe()
+                       if amount_format is not None and counted.get("cleaned") else None),
     )
 
 
@@ -661,6 +701,26 @@ def _clean_by_metadata(
     if nan:
         return None
     return {**dict.fromkeys(_COUNTS, 0), "rows": int(rows), "zero": int(zero)}
+
+
+def _detect_amount_format(con: duckdb.DuckDBPyConnection, data: DataConfig, rows: int) -> amounts.Format | None:
+    """The format of a text amount column some of whose values are not plain numbers (:func:`clvmodel.amounts.detect`).
+
+    Grouped by shape (digits as ``d``): the values that are not plain numbers, and the plain ones
+    holding a ``.`` or a blank (``12.50`` says decimal point); a column has few shapes.
+    """
+    text = f"TRIM(CAST({identifier(data.columns.amount)} AS VARCHAR))"
+    found = con.execute(
+        f"""
+        SELECT shape, count(*), min(t), bool_and(plain)
+        FROM (SELECT t, TRY_CAST(t AS DOUBLE) IS NOT NULL AS plain, {amounts.shape_sql('t')} AS shape
+              FROM (SELECT {text} AS t FROM raw)
+              WHERE t <> '' AND (TRY_CAST(t AS DOUBLE) IS NULL OR regexp_matches(t, '[.'' ]')))
+        GROUP BY shape, plain ORDER BY count(*) DESC LIMIT 10000
+        """
+    ).fetchall()
+    return amounts.detect([(shape, int(n), example, bool(plain)) for shape, n, example, plain in found],
+                          data.columns.amount, rows)
 
 
 def _row_examples(con: duckdb.DuckDBPyConnection, odd_year: str, bad_amount: str, huge: str) -> dict[str, Any]:
