@@ -394,16 +394,14 @@ def test_utc_days_do_not_depend_on_the_session_time_zone(write_csv) -> None:
     assert _rows(con) == [("1", D(1997, 2, 28), 1.0)]
 
 
-@pytest.mark.parametrize(
-    ("written", "example"),
-    [("$5", "'[$]5'"), ('"1,234.50"', "'1,234.50'"), ("five", "'five'"), ("inf", "'inf'")],
-)
+@pytest.mark.parametrize(("written", "example"), [("five", "'five'"), ("inf", "'inf'"), ("5 apples", "'5 apples'")])
 def test_non_numeric_amount(duck, write_csv, written: str, example: str) -> None:
     path = write_csv([("1", "1997-01-01", written), ("2", "1997-01-02", "5")], header=HEADER)
     with pytest.raises(
         ClvError,
         match=rf"^1 of 2 rows have an amount that is not a number in column 'value' \(e\.g\. {example}\); "
-        r"fix the export \(no currency symbols or thousands separators\)$",
+        r"fix those rows in the export, or set data\.amount_format if they are amounts written another way "
+        r"\(decimal_mark, thousands_separator, currency_symbols\)$",
     ):
         _load(duck, path)
 

@@ -343,7 +343,8 @@ def check_rows(
     if stats["bad_amount"]:
         raise ClvError(
             f"{_count(stats['bad_amount'], rows)} have an amount that is not a number in column {column.amount!r} "
-            f"(e.g. {_shown(stats['bad_amount_ex'])}); fix the export (no currency symbols or thousands separators)"
+            f"(e.g. {_shown(stats['bad_amount_ex'])}); fix those rows in the export, or set data.amount_format if they "
+            "are amounts written another way (decimal_mark, thousands_separator, currency_symbols)"
         )
     if stats["huge"]:
         if data.max_amount is None or data.max_amount > AMOUNT_CEILING:

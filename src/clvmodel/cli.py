@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -77,6 +78,43 @@ def train(
     print(pipeline.render(pipeline.train(cfg, track=False if no_tracking else None)))
 
 
+#: Config keys of a data section and the ``clvmodel rfm`` options that set them with ``--input``.
+_INPUT_FLAGS = {
+    "data.source": "--input",
+    "data.columns.customer_id": "--customer-id",
+    "data.columns.date": "--date",
+    "data.columns.amount": "--amount",
+    "data.date_format": "--date-format",
+    "data.delimiter": "--delimiter",
+    "data.encoding": "--encoding",
+}
+
+
+def _as_flags(message: str) -> str:
+    """A data error worded for ``clvmodel rfm --input``: options where the message names config keys.
+
+    The readers word their fixes for a config (``set data.delimiter: ";"``); a user of
+    ``--input`` has no config, so each key becomes its option (``pass --delimiter ";"``), and a
+    key without one becomes ``--set data.key=value`` (which ``--input`` takes too).
+    """
+    message = re.sub(r"\{decimal_mark: '(.)'\}", r"--decimal-mark '\1'", message)
+    message = message.replace("set data.amount_format: --decimal-mark", "pass --decimal-mark")
+    message = message.replace("set data.amount_format if", "pass --decimal-mark (and --thousands-separator) if")
+    message = message.replace("set data.amount_format to the one meant", "pass --decimal-mark for the one meant")
+    message = message.replace("remove data.date_format", "drop --date-format")
+
+    def setting(match: re.Match[str]) -> str:
+        key, value = match.group(1), match.group(2)
+        flag = _INPUT_FLAGS.get(key)
+        return f"pass {flag} {value}" if flag else f"pass --set {key}={value.strip(chr(39) + chr(34))}"
+
+    value = r"(\"[^\"]*\"|'[^']*'|[^\s;,)]+)"
+    message = re.sub(rf"set (data\.[a-z_.]*[a-z_]): {value}", setting, message)
+    message = re.sub(rf"e\.g\. (data\.[a-z_.]*[a-z_]): {value}", lambda m: "e.g. " + setting(m).removeprefix("pass "),
+                     message)
+    return re.sub(r"(?<!--set )\bdata\.[a-z_.]*[a-z_]", lambda m: _INPUT_FLAGS.get(m.group(0), f"--set {m.group(0)}"), message)
+
+
 @app.command()
 def rfm(
     output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
@@ -87,6 +125,11 @@ def rfm(
     amount: Annotated[str, typer.Option(help="Amount column (with --input).")] = "amount",
     date_format: Annotated[Optional[str], typer.Option(help="strftime format, e.g. %Y%m%d.")] = None,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter, or 'whitespace'.")] = ",",
+    encoding: Annotated[str, typer.Option(help="utf-8, latin-1 or utf-16 (with --input).")] = "utf-8",
+    decimal_mark: Annotated[Optional[str], typer.Option(
+        help="Amounts' decimal mark, . or , (with --input; default: detected where unambiguous).")] = None,
+    thousands_separator: Annotated[Optional[str], typer.Option(
+        help="Amounts' thousands separator: , . ' or a blank (with --input; default: the other mark).")] = None,
     time_unit: Annotated[str, typer.Option(help="day or week.")] = "week",
     calibration_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; adds holdout columns.")] = None,
     observation_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default the last date.")] = None,
@@ -95,25 +138,44 @@ def rfm(
     spark_master: _MASTER = None,
     spark_conf: _CONF = None,
 ) -> None:
-    """Write the RFM summary (with holdout columns when split) of a transaction log."""
-    from clvmodel import io
-    from clvmodel import rfm as rfm_mod
-    from clvmodel.config import Columns, DataConfig, load_config
+    """Write the RFM summary (with holdout columns when split) of a transaction log.
 
+    With ``--input``, the options set the data section a config would (``--set data.KEY=VALUE``
+    for the rest, e.g. ``data.negative_amounts=exclude``), and errors name the options.
+    """
     if (config is None) == (input_ is None):
         raise ClvError("rfm: pass exactly one of --config CONFIG or --input FILE")
+    try:
+        _rfm(output, config, input_, customer_id, date, amount, date_format, delimiter, encoding, decimal_mark,
+             thousands_separator, time_unit, calibration_end, observation_end, set_, engine, spark_master, spark_conf)
+    except ClvError as err:
+        if input_ is None:
+            raise
+        raise ClvError(_as_flags(str(err))) from None
+
+
+def _rfm(output: Path, config: Path | None, input_: str | None, customer_id: str, date: str, amount: str,
+         date_format: str | None, delimiter: str, encoding: str, decimal_mark: str | None,
+         thousands_separator: str | None, time_unit: str, calibration_end: str | None, observation_end: str | None,
+         set_: list[str] | None, engine: str, spark_master: str | None, spark_conf: list[str] | None) -> None:
+    from clvmodel import io
+    from clvmodel import rfm as rfm_mod
+    from clvmodel.config import apply_overrides, load_config, parse_config
+
     if config is not None:
         cfg = load_config(config, set_ or [])
         data, unit, cal, obs = cfg.data, cfg.time_unit, cfg.calibration_end, cfg.observation_end
         if data is None:
             raise ClvError(f"{config} is a subscription config (no data section); clvmodel rfm summarises transactions")
     else:
-        data = DataConfig(
-            source=input_,
-            columns=Columns(customer_id=customer_id, date=date, amount=amount),
-            date_format=date_format,
-            delimiter=delimiter,
-        )
+        raw: dict = {"source": input_, "columns": {"customer_id": customer_id, "date": date, "amount": amount},
+                     "date_format": date_format, "delimiter": delimiter, "encoding": encoding}
+        if decimal_mark is not None or thousands_separator is not None:
+            raw["amount_format"] = {"decimal_mark": decimal_mark or ".", "thousands_separator": thousands_separator}
+        overrides = [item for item in set_ or [] if item.startswith("data.")]
+        if len(overrides) != len(set_ or []):
+            raise ClvError("rfm --input takes --set data.KEY=VALUE only (the other settings are options)")
+        data = parse_config(apply_overrides({"name": "rfm", "data": raw}, overrides), origin="rfm").data
         unit = time_unit
         cal = _parse_date(calibration_end, "--calibration-end")
         obs = _parse_date(observation_end, "--observation-end")

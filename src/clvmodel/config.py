@@ -183,7 +183,10 @@ class DataConfig(_Strict):
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     max_amount: float | None = Field(1e9, gt=0.0)
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    amount_format: Literal["auto", "plain"] | AmountFormat = "auto"
+    amount_format: Annotated[
+        Annotated[Literal["auto", "plain"], Tag("text")] | Annotated[AmountFormat, Tag("mapping")],
+        Discriminator(lambda v: "text" if isinstance(v, str) else "mapping"),
+    ] = "auto"
 
     @field_validator("delimiter")
     @classmethod
@@ -635,8 +638,14 @@ _DATA_SECTIONS: dict[str, type[BaseModel]] = {"transactions": DataConfig, "rfm":
 
 
 def _without_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``loc`` without the union tag pydantic inserts after ``data`` (``data.rfm.columns`` -> ``data.columns``)."""
-    return loc[:1] + loc[2:] if len(loc) > 1 and loc[0] == "data" and loc[1] in _DATA_SECTIONS else loc
+    """``loc`` without the union tags pydantic inserts: after ``data`` (``data.rfm.columns`` ->
+    ``data.columns``) and after ``amount_format`` (``text``, ``mapping``)."""
+    loc = loc[:1] + loc[2:] if len(loc) > 1 and loc[0] == "data" and loc[1] in _DATA_SECTIONS else loc
+    if "amount_format" in loc:
+        at = loc.index("amount_format")
+        if len(loc) > at + 1 and loc[at + 1] in ("text", "mapping"):
+            loc = loc[: at + 1] + loc[at + 2:]
+    return loc
 
 
 def _section(loc: tuple[Any, ...], tag: str | None = None) -> type[BaseModel] | None:
