@@ -617,6 +617,7 @@ def test_load_report(duck, write_csv, tmp_path: Path) -> None:
         "duplicate_rows": 0,
         "utc_converted_rows": 0,
         "utc_day_changed_rows": 0,
+        "amount_cleaned_rows": 0,
         "rows_kept": 4,
     }
     assert report.describe() == (

@@ -102,7 +102,7 @@ WRAPPERS = {"literal", "identifier", "date_literal", "number", "spark_literal", 
 #: Functions of the package that return SQL built by these same rules (checked where they are defined).
 SQL_BUILDERS = {"parsed_sql", "_parsed_columns", "_day_expression", "rfm_sql", "features_sql", "targets_sql",
                 "segment_sql", "_rfm_checks", "_accounting_sql", "csv_safe_sql", "csv_unescape_sql",
-                "_first_chars_sql", "_days_sql"}
+                "_first_chars_sql", "_days_sql", "shape_sql", "value_sql", "kinds_sql", "_parts_sql"}
 #: Names that are not built in the function where they are interpolated, per module, and why they
 #: never hold a user's value. Anything else must be traced to quoting functions and constants.
 TRUSTED: dict[str, dict[str, str]] = {
@@ -121,6 +121,9 @@ TRUSTED: dict[str, dict[str, str]] = {
         "bad_amount": "_row_examples' condition, a constant of _load",
         "huge": "_row_examples' condition, built by _load with sqltext.number",
         "column": "csv_safe_sql / csv_unescape_sql: an SQL expression of the caller (an identifier it quoted)",
+    },
+    "amounts.py": {
+        "text": "the caller's SQL expression of the amount's text (io: TRIM of a quoted identifier, or 't')",
     },
     "rfm.py": {
         "table": "an internal table or view name (transactions, days, a uuid view), never a user's",

@@ -180,10 +180,15 @@ def detect(shapes: list[tuple[str, int, str, bool]], column: str, rows: int) -> 
 
 
 def _ambiguous(column: str, example: str, many: int, rows: int) -> None:
+    found = re.search(r"\d[\d.,' ]*\d", example)
+    core = found.group(0) if found else example
+    sep = "," if "," in core else "."
+    whole, fraction = core.replace(sep, ""), core.replace(sep, ".")
+    readings = {".": whole if sep == "," else fraction, ",": fraction if sep == "," else whole}
     raise ClvError(
         f"amounts in column {column!r} are ambiguous: {many:,} of {rows:,} rows look like {example!r}, a thousands "
-        "separator or a decimal comma; set data.amount_format: {decimal_mark: '.'} (1,554 is 1554) or "
-        "{decimal_mark: ','} (1,554 is 1.554)"
+        f"separator or a decimal {'comma' if sep == ',' else 'point'}; set data.amount_format: {{decimal_mark: '.'}} "
+        f"({core} is {readings['.']}) or {{decimal_mark: ','}} ({core} is {readings[',']})"
     )
 
 
