@@ -803,3 +803,117 @@ def _claim_line(result: WhatIfResult) -> str:
         text += f" and a new customer's value by {_pct(100 * (after - before) / before if before else math.nan)}"
     verdict = "inside" if 25 <= base <= 95 else "outside"
     return text + f": {verdict} the 25-95 % range for the base"
+
+
+# --- files, chart and run: what the CLI calls ---------------------------------------------------
+
+
+def tornado_chart(result: WhatIfResult) -> Any:
+    """The levers alone and together ranked by their % change of profit (:func:`clvmodel.plots.tornado`)."""
+    from clvmodel import plots
+
+    shown = [s for s in result.scenarios if s.name not in ("baseline", "claim")]
+    if not shown and result.claim is not None:
+        shown = [s for s in result.scenarios if s.name == "claim"]
+    base = result.rows(BASE, "total")
+    labels = [f"{s.name} {s.label}" if s.name != "all" else f"all ({s.label})" for s in shown]
+    panels = {f"existing base: remaining profit over {_unit(result, result.horizon)}":
+              pd.Series([float(base.loc[s.name, "pct_change"]) for s in shown], index=labels)}
+    if (result.table["scope"] == ACQUISITION).any():
+        before = _mean_new(result, "baseline")
+        panels["a new customer: acquisition value (mean over channels)"] = pd.Series(
+            [100 * (_mean_new(result, s.name) - before) / before if before else math.nan for s in shown], index=labels)
+    return plots.tornado(panels, title=f"what-if levers on {result.model} ({result.purchase_model})")
+
+
+@dataclass
+class WhatIfFiles:
+    """What :func:`whatif_files` did: the result, the files written, the MLflow run."""
+
+    result: WhatIfResult
+    written: list[Any] = field(default_factory=list)
+    run_id: str | None = None
+
+
+def whatif_files(
+    model: str,
+    input_: str,
+    output: Any,
+    *,
+    retention: str | None = None,
+    frequency: str | None = None,
+    order_value: str | None = None,
+    horizon: int | None = None,
+    discount_rate: float | None = None,
+    margin: float | None = None,
+    cac: float | None = None,
+    target_ratio: float = 3.0,
+    as_of: Any = None,
+    experiment: str | None = None,
+) -> WhatIfFiles:
+    """``clvmodel whatif`` on files: read the base, run :func:`whatif`, write the table and chart, log.
+
+    The levers are read first and the output is checked against the input before anything is
+    read, so a bad lever or an impossible target writes nothing. The table (CSV or Parquet, the
+    columns of :data:`COLUMNS`) goes to ``output``, the tornado chart beside it (``.png``); with
+    ``experiment`` both, the printed report and the metrics are logged to that MLflow experiment
+    (:mod:`clvmodel.integrations.mlflow_tracking`; ``MLFLOW_TRACKING_URI`` names the store).
+    """
+    from pathlib import Path
+
+    from clvmodel import io
+    from clvmodel import load_model
+
+    levers = {name: parse_lever(text, name) if text is not None else None
+              for name, text in (("retention", retention), ("frequency", frequency), ("order_value", order_value))}
+    output = Path(output)
+    chart = output.with_suffix(".png")
+    if output.suffix.lower() not in {".csv", ".parquet", ".pq"}:
+        raise ClvError(f"--output {output}: unknown extension {output.suffix!r}; use .csv or .parquet")
+    io.refuse_overwrite({"--output": output, "the chart": chart}, [("--input", input_)])
+    trained = load_model(model)
+    if trained.subscription:
+        customers: Any = io.read_table(Path(input_))
+    else:
+        from clvmodel.predict import read_input
+
+        customers = read_input(trained, input_, as_of=as_of)
+    result = whatif(trained, customers, **levers, horizon=horizon, discount_rate=discount_rate, margin=margin,
+                    cac=cac, target_ratio=target_ratio)
+    io.write_table(result.table, output)
+    io.write_figure(tornado_chart(result), chart)
+    done = WhatIfFiles(result, [output, chart])
+    if experiment:
+        from clvmodel.integrations import mlflow_tracking as tracking
+
+        with tracking.run(experiment, run_name=f"whatif/{trained.name}", tags={"clvmodel.command": "whatif"}) as run_id:
+            tracking.log_params({"model": str(model), "input": str(input_), "retention": retention,
+                                 "frequency": frequency, "order_value": order_value, "horizon": result.horizon,
+                                 "discount_rate": result.discount_rate, "margin": result.margin, "cac": cac,
+                                 "target_ratio": result.target_ratio})
+            tracking.log_metrics(_metrics(result))
+            for path in done.written:
+                tracking.log_artifact(path)
+            tracking.log_text(render(result), "whatif_report.txt")
+        done.run_id = run_id
+    return done
+
+
+def _metrics(result: WhatIfResult) -> dict[str, float]:
+    """Per scenario: the base's profit change and %, a new customer's %; one-year retention."""
+    metrics: dict[str, float] = {}
+    base = result.rows(BASE, "total")
+    has_new = (result.table["scope"] == ACQUISITION).any()
+    before = _mean_new(result, "baseline") if has_new else math.nan
+    for scenario in result.scenarios:
+        row = base.loc[scenario.name]
+        metrics[f"whatif.{scenario.name}.base_profit"] = float(row["profit"])
+        metrics[f"whatif.{scenario.name}.base_pct_change"] = float(row["pct_change"])
+        metrics[f"whatif.{scenario.name}.one_year_retention"] = float(row["one_year_retention"])
+        if has_new:
+            after = _mean_new(result, scenario.name)
+            metrics[f"whatif.{scenario.name}.new_customer_value"] = after
+            metrics[f"whatif.{scenario.name}.new_customer_pct_change"] = 100 * (after - before) / before if before else math.nan
+    if result.retention is not None:
+        metrics["whatif.retention.dropout_scale"] = result.retention.scale
+    return metrics
