@@ -192,6 +192,10 @@ def _total(result: wi.WhatIfResult, scenario: str, scope: str = wi.BASE, group: 
 
 
 def test_a_zero_lever_changes_nothing_exactly() -> None:
+    # a = 0.1, b = 0.3: (a + b) − a is not b in floating point, so a scale of 1 leaves the model as it is.
+    assert (0.1 + 0.3) - 0.1 != 0.3
+    odd = _model(BetaGeoModel, {**BGNBD, "a": 0.1, "b": 0.3})
+    assert wi.scale_dropout(odd, 1.0) is odd and wi.scale_frequency(odd, 1.0) is odd
     for name, cls, params in (("pareto_nbd", ParetoNBDModel, PARETO), ("bgnbd", BetaGeoModel, BGNBD)):
         result = wi.whatif(_trained(name, cls, params), BASE, retention="+0pp", frequency="+0%", order_value="+0%")
         assert result.retention is not None and result.retention.scale == 1.0
