@@ -67,6 +67,9 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"bought after the calibration end + {result.rfm.customers_after_observation_end:,} only after the "
             f"observation end = {result.load.customers:,} read"
         )
+    customer_report = getattr(result, "customer_report", None)
+    for i, line in enumerate(customer_report.lines() if customer_report is not None else []):
+        lines.append(f"  {'customers' if i == 0 else '':<9} {line}")
     lines.append("  parameters")
     for name, model in result.model.models.items():
         params = ", ".join(
@@ -113,6 +116,9 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"  clv       no amounts in the data, so no value: {customers:,.0f} customers are expected to make "
             f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
         )
+    acquisition = getattr(result, "tables", {}).get("acquisition.csv")
+    if acquisition is not None:
+        lines.extend(_acquisition_lines(result, acquisition))
     for name, reason in result.failed.items():
         lines.append(f"  {result.failed_status.get(name, 'not fitted')}  {name}: {reason}")
     for message in result.warnings:
@@ -120,6 +126,34 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     lines.append(f"  model     {result.model_dir}")
     lines.append(f"  run       {result.run_id or 'not tracked'}")
     return "\n".join(lines)
+
+def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN001 - TrainResult
+    """The new-customer table: acquisition value beside the remaining CLV, one row per channel."""
+    config, state = result.config, result.model.acquisition
+    span = f"{config.clv.horizon} {config.time_unit}s"
+    lines = [
+        f"  new customers by channel (purchase model {state.purchase_model}; margin {config.clv.margin:g}, "
+        f"discount {config.clv.discount_rate:g} per {config.time_unit})",
+        f"            acquisition_value: what a NEW customer is worth, first order + {span} of repeat purchases "
+        "from acquisition (compare with CAC)",
+        f"            remaining_clv_mean: the channel's EXISTING customers' next {span}, after their history "
+        "(retention, segments; not what CAC buys)",
+    ]
+    shown = pd.DataFrame({
+        "channel": table["channel"],
+        "customers": table["customers"].map(lambda v: f"{int(v):,}"),
+        "first_order": table["first_order_value"].map(lambda v: f"{v:,.2f}"),
+        f"E[X({config.clv.horizon})]": table["expected_repeat_purchases"].map(lambda v: f"{v:,.3f}"),
+        "E[M]": table["expected_order_value"].map(lambda v: f"{v:,.2f}"),
+        "acquisition_value": table["acquisition_value"].map(lambda v: f"{v:,.2f}"),
+        "interval": [f"{lo:,.2f} to {hi:,.2f}" if np.isfinite(lo) else "-"
+                     for lo, hi in zip(table["acquisition_value_lower"], table["acquisition_value_upper"])],
+        "remaining_clv_mean": table["remaining_clv_mean"].map(lambda v: f"{v:,.2f}"),
+        "spend": table["spend_basis"],
+    })
+    lines.append(shown.to_string(index=False).replace("\n", "\n    ").join(["    ", ""]))
+    return lines
+
 
 def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
     """The summary ``clvmodel score`` prints, from counts read back from the written file."""
