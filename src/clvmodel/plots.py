@@ -11,8 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram",
-           "leaderboard_chart", "cohort_curves", "tornado"]
+__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram",
+           "clv_histogram", "leaderboard_chart", "cohort_curves", "tornado"]
 
 
 def _axes(width: float, height: float) -> tuple[Figure, Axes]:

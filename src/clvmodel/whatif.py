@@ -625,7 +625,10 @@ def whatif(
     if trained.subscription:
         if levers[1] is not None:
             raise ClvError("--frequency does not apply to a subscription (sBG) model: a subscriber pays once a period")
-        horizon = horizon if horizon is not None else 1  # sBG values the whole lifetime (DERL); no horizon
+        if horizon is not None:
+            raise ClvError("--horizon does not apply to a subscription (sBG) model: it values the whole expected "
+                           "lifetime (DERL)")
+        horizon = 1  # not used: sBG values the whole lifetime
     horizon_i, rate, margin_f = settings(trained, horizon, discount_rate, margin)
     primary = trained.models.get(trained.primary) if trained.primary else None
     if primary is None:
@@ -648,8 +651,9 @@ def whatif(
         factors[lever.name] = factor
         scenarios.append(Scenario(lever.name, lever.text, **{_FIELD[lever.name]: factor}))
     if len(pulled) > 1:
-        scenarios.append(Scenario("all", ", ".join(lever.text for lever in pulled), retention_scale=factors["retention"],
-                                  frequency=factors["frequency"], order_value=factors["order_value"]))
+        scenarios.append(Scenario("all", ", ".join(lever.text for lever in pulled),
+                                  retention_scale=factors["retention"], frequency=factors["frequency"],
+                                  order_value=factors["order_value"]))
     if claim is not None and claim is not solution:
         scenarios.append(Scenario("claim", f"{CLAIM} retention", retention_scale=claim.scale))
 
@@ -913,7 +917,8 @@ def _metrics(result: WhatIfResult) -> dict[str, float]:
         if has_new:
             after = _mean_new(result, scenario.name)
             metrics[f"whatif.{scenario.name}.new_customer_value"] = after
-            metrics[f"whatif.{scenario.name}.new_customer_pct_change"] = 100 * (after - before) / before if before else math.nan
+            change = 100 * (after - before) / before if before else math.nan
+            metrics[f"whatif.{scenario.name}.new_customer_pct_change"] = change
     if result.retention is not None:
         metrics["whatif.retention.dropout_scale"] = result.retention.scale
     return metrics
