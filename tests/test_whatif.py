@@ -238,6 +238,10 @@ def test_frequency_on_bgnbd_is_alpha_plus_T_over_c_for_each_customer() -> None:
     by_hand = _model(BetaGeoModel, {**BGNBD, "alpha": BGNBD["alpha"] / c})
     assert _total(result, "frequency", wi.ACQUISITION, "all") == pytest.approx(
         _new_value(by_hand, SPEND, 52, 0.01, 0.3), rel=1e-12)
+    # Buying more often, a BG/NBD customer has more chances to drop out: one-year retention falls.
+    retained = result.rows(wi.BASE, "total")["one_year_retention"]
+    assert retained["frequency"] == pytest.approx(_bg_survival(by_hand.params_, 52), rel=1e-10)
+    assert retained["frequency"] < retained["baseline"] == pytest.approx(_bg_survival(BGNBD, 52), rel=1e-10)
 
 
 def test_order_value_scales_v() -> None:

@@ -42,7 +42,10 @@ heterogeneity:
 is monotone in ``m`` and tends to 1 as ``m → 0``, so any target in ``(0, 1)`` above the limit
 ``m → ∞`` (or ``m → (a + b)/a``) is reached; 100 % or more is not (one line, exit 2). The scale is
 solved on the scoring (primary) model and applied to every purchase model of the trained model
-(a covariate model's profiles then each have their mean dropout scaled by the same ``m``).
+(a covariate model's profiles then each have their mean dropout scaled by the same ``m``). It is
+solved for the retention lever alone: pulled together with the frequency lever on BG/NBD or
+MBG/NBD, where every purchase is a chance to drop out, one-year retention ends lower than the
+target (the table's ``one_year_retention`` shows each scenario's).
 
 **Frequency** (``+10%``): every customer's purchase rate λ times ``c = 1 + x``. Since ``cλ ~
 Gamma(r, α/c)`` when ``λ ~ Gamma(r, α)``, for new customers this is ``α → α/c`` (``E[λ] = r/α``).
@@ -621,7 +624,7 @@ def whatif(
               for name, lever in (("retention", retention), ("frequency", frequency), ("order_value", order_value))]
     pulled = [lever for lever in levers if lever is not None]
     cac_f = _number(cac, "cac")
-    ratio = _number(target_ratio, "target ratio")
+    ratio = _number(3.0 if target_ratio is None else target_ratio, "target ratio")
     if trained.subscription:
         if levers[1] is not None:
             raise ClvError("--frequency does not apply to a subscription (sBG) model: a subscriber pays once a period")
@@ -668,7 +671,10 @@ def whatif(
         scores = baseline_scores if scenario.name == "baseline" else _base_values(
             trained, customers, scenario, horizon_i, rate)
         revenue = scores["predicted_clv"].to_numpy(dtype=float)
-        retained = one_year_retention(scale_dropout(primary, scenario.retention_scale), trained.time_unit)
+        # A new customer's one-year retention under every scaling: with BG/NBD and MBG/NBD the
+        # frequency lever moves it too (each purchase is a chance to drop out).
+        retained = one_year_retention(new_customer_model(trained, scenario).models[trained.primary],
+                                      trained.time_unit)
         groups = [("total", BASE, ok)] + [(name, SEGMENT, ok & (segment == name)) for name in _segments(segment[ok])]
         for group, scope, mask in groups:
             total = float(revenue[mask].sum())
