@@ -263,3 +263,13 @@ def apparel() -> Callable[[dt.date], pd.DataFrame]:
             con.close()
 
     return lambda calibration_end: summary(calibration_end).copy()
+
+
+@pytest.fixture(scope="session")
+def apparel_covariates(apparel: Callable[[dt.date], pd.DataFrame]) -> pd.DataFrame:
+    """The apparel summary to 2006-12-31 (104 weeks, T = 104 for all 600 customers) with each
+    customer's raw 0/1 ``Gender`` and ``Channel`` from tests/data/apparel/customers.csv: the set-up
+    of CLVTools 0.12.1's covariate estimates in REFERENCE.md. Read-only."""
+    path = Path(__file__).resolve().parent / "data" / "apparel" / "customers.csv"
+    customers = pd.read_csv(path, dtype={"Id": str}).rename(columns={"Id": "customer_id"})
+    return apparel(dt.date(2006, 12, 31)).merge(customers, on="customer_id", how="left", validate="one_to_one")

@@ -37,6 +37,8 @@ from clvmodel.clv import forecast
 from clvmodel.config import load_config
 from clvmodel.errors import ClvError
 from clvmodel.models import BetaGeoModel, GammaGammaModel
+from clvmodel.models.bgnbd import BetaGeoCovariateModel
+from clvmodel.models.pareto_nbd import ParetoNBDCovariateModel
 from clvmodel.models.bgnbd_simulate import simulate_summary
 from clvmodel.models.channels import AcquisitionState, ChannelState
 from clvmodel.models.covariates import Design
@@ -125,6 +127,10 @@ def test_acquisition_value_equals_a_hand_computation_with_own_and_pooled_spend()
     assert periods.shape == (horizon + 1,) and periods[0] == margin * 25.0
     assert periods[1] == pytest.approx(margin * steps[0] * mean_web / (1 + rate), rel=1e-12)
     assert periods.sum() == pytest.approx(expected["web"], rel=1e-12)
+    pooled = margin * ((100 * 30.0 + 200 * 25.0) / 300 + discounted * mean_pooled)  # every channel's customers
+    assert acquisition.period_values(trained, None, horizon, rate, margin).sum() == pytest.approx(pooled, rel=1e-12)
+    with pytest.raises(ClvError, match="^unknown channel 'tv'; the model's channels are store, web$"):
+        acquisition.period_values(trained, "tv")
     # The model's own settings are the defaults (52 weeks, 1 %, margin 0.3).
     assert acquisition.acquisition_table(trained, draws=0)["acquisition_value"].tolist() == table["acquisition_value"].tolist()
 
@@ -226,56 +232,49 @@ def test_a_model_without_customer_table_values_one_pooled_customer_first_order_a
 # --- covariate profiles -------------------------------------------------------------------------
 
 
-class StandInCovariateBG(BetaGeoModel):
-    """A stand-in for the covariate BG/NBD (helper "cov", not merged yet), with the contract's links
-    (CLVTools 0.12): α_i = α·exp(−γ_transᵀz), a_i = a·exp(γ_lifeᵀz), b_i = b·exp(γ_lifeᵀz)."""
-
-    name = "bgnbd_cov"
-    design_: Design
-
-    def linear_params(self) -> tuple[str, ...]:
-        return tuple(k for k in self.params_ if k.startswith(("life.", "trans.")))
-
-    def at(self, z: np.ndarray) -> BetaGeoModel:
-        p, columns = self.params_, self.design_.columns
-        life = float(np.dot([p[f"life.{c}"] for c in columns], z))
-        trans = float(np.dot([p[f"trans.{c}"] for c in columns], z))
-        return BetaGeoModel.from_dict({"params": {"r": p["r"], "alpha": p["alpha"] * math.exp(-trans),
-                                                  "a": p["a"] * math.exp(life), "b": p["b"] * math.exp(life)}})
-
-    def expected_purchases_new(self, t, covariates=None):  # noqa: ANN001, ANN201 - the contract's signature
-        z = np.zeros(len(self.design_.columns)) if covariates is None else np.asarray(covariates, dtype=float)
-        return self.at(z).expected_purchases_new(t)
+GAMMAS = {"life.Gender_M": -0.4, "life.Channel_web": 0.3, "trans.Gender_M": 0.2, "trans.Channel_web": -0.5}
 
 
-def _covariate_model(scale: float = 0.01) -> TrainedModel:
+def _design() -> Design:
     design = Design.fit(pd.DataFrame({"Gender": ["F", "M", "F"], "Channel": ["store", "web", "web"]}),
                         ["Gender", "Channel"], "customers")
     assert design.columns == ["Gender_M", "Channel_web"]
-    params = {**CDNOW, "life.Gender_M": -0.4, "life.Channel_web": 0.3, "trans.Gender_M": 0.2, "trans.Channel_web": -0.5}
-    model = StandInCovariateBG.from_dict(
-        {"params": params, "covariance_log_params": {"params": list(params), "matrix": (np.eye(8) * scale).tolist()}})
-    model.design_ = design
-    # Under the plain family's key: the registry does not know bgnbd_cov until the covariate models land.
-    state = AcquisitionState(channel="Channel", covariates=["Gender", "Channel"], purchase_model="bgnbd", channels={
+    return design
+
+
+def _at(z: list[float]) -> dict[str, float]:
+    """BG/NBD parameters at profile z by the links of Fader & Hardie (2007) as CLVTools 0.12 writes
+    them: α_i = α·exp(−γ_transᵀz), a_i = a·exp(γ_lifeᵀz), b_i = b·exp(γ_lifeᵀz)."""
+    life = GAMMAS["life.Gender_M"] * z[0] + GAMMAS["life.Channel_web"] * z[1]
+    trans = GAMMAS["trans.Gender_M"] * z[0] + GAMMAS["trans.Channel_web"] * z[1]
+    return {"r": CDNOW["r"], "alpha": CDNOW["alpha"] * math.exp(-trans), "a": CDNOW["a"] * math.exp(life),
+            "b": CDNOW["b"] * math.exp(life)}
+
+
+def _covariate_model(scale: float = 0.01) -> TrainedModel:
+    params = {**CDNOW, **GAMMAS}
+    model = BetaGeoCovariateModel.from_dict(
+        {"params": params, "covariance_log_params": {"params": list(params), "matrix": (np.eye(8) * scale).tolist()},
+         "design": _design().to_dict()})
+    state = AcquisitionState(channel="Channel", covariates=["Gender", "Channel"], purchase_model="bgnbd_cov", channels={
         "store": ChannelState(100, 40, 30.0, None, [({"Gender": "F", "Channel": "store"}, 0.75),
                                                      ({"Gender": "M", "Channel": "store"}, 0.25)]),
         "web": ChannelState(200, 80, 25.0, _with_cov(GammaGammaModel, WEB, 0.001),
                             [({"Gender": "M", "Channel": "web"}, 0.4), ({"Gender": "F", "Channel": "web"}, 0.6)]),
     })
-    return _trained(acquisition_state=state, purchase=model)
+    trained = _trained(acquisition_state=state)
+    trained.models["bgnbd_cov"] = model
+    return trained
 
 
 def test_a_channel_is_valued_over_its_covariate_mix() -> None:
     trained = _covariate_model()
-    model = trained.models["bgnbd"]
     horizon, rate, margin = 52, 0.01, 0.3
     table = acquisition.acquisition_table(trained, draws=0).set_index("channel")
     weights = (1 + rate) ** -np.arange(1, horizon + 1, dtype=float)
 
     def discounted(z: list[float]) -> float:
-        p = model.at(np.array(z)).params_
-        return float(np.diff(expected_new(p["r"], p["alpha"], p["a"], p["b"], np.arange(horizon + 1.0))) @ weights)
+        return float(np.diff(expected_new(*_at(z).values(), np.arange(horizon + 1.0))) @ weights)
 
     mean_pooled = POOLED["p"] * POOLED["v"] / (POOLED["q"] - 1)
     mean_web = WEB["p"] * WEB["v"] / (WEB["q"] - 1)
@@ -283,6 +282,7 @@ def test_a_channel_is_valued_over_its_covariate_mix() -> None:
     web = margin * (25.0 + mean_web * (0.4 * discounted([1, 1]) + 0.6 * discounted([0, 1])))
     assert table.at["store", "acquisition_value"] == pytest.approx(store, rel=1e-12)
     assert table.at["web", "acquisition_value"] == pytest.approx(web, rel=1e-12)
+    assert table.at["store", "acquisition_value"] != table.at["web", "acquisition_value"]
     # A covariate shown only where the channel's customers share it; empty: the observed mix.
     assert table.at["web", "Channel"] == "web" and table.at["web", "Gender"] is None
     assert acquisition.period_values(trained, "store").sum() == pytest.approx(store, rel=1e-12)
@@ -290,14 +290,32 @@ def test_a_channel_is_valued_over_its_covariate_mix() -> None:
     one = acquisition.acquisition_table(trained, pd.DataFrame({"channel": ["web"], "Gender": ["M"]}), draws=0)
     assert one["acquisition_value"].iloc[0] == pytest.approx(margin * (25.0 + mean_web * discounted([1, 1])), rel=1e-12)
     got = acquisition.new_customer_purchases(trained, {"Gender": "M", "Channel": "web"}, np.array([52.0]))
-    p = model.at(np.array([1.0, 1.0])).params_
-    assert got[0] == pytest.approx(float(expected_new(p["r"], p["alpha"], p["a"], p["b"], 52.0)), rel=1e-12)
+    assert got[0] == pytest.approx(float(expected_new(*_at([1, 1]).values(), 52.0)), rel=1e-12)
+
+
+def test_pareto_nbd_covariate_profile_equals_its_closed_form() -> None:
+    """Pareto/NBD E[X(t)] = r β / (α (s − 1)) · [1 − (β / (β + t))^(s − 1)] (Fader, Hardie & Lee 2005,
+    "A note on implementing the Pareto/NBD model in MATLAB") at α_i = α·exp(−γ_transᵀz),
+    β_i = β·exp(−γ_lifeᵀz)."""
+    base = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    params = {**base, **GAMMAS}
+    model = ParetoNBDCovariateModel.from_dict({"params": params, "design": _design().to_dict()})
+    trained = _covariate_model()
+    trained.models["pareto_nbd_cov"] = model
+    trained.acquisition.purchase_model = "pareto_nbd_cov"
+    t = np.array([13.0, 52.0])
+    alpha = base["alpha"] * math.exp(-(GAMMAS["trans.Gender_M"] + GAMMAS["trans.Channel_web"]))
+    beta = base["beta"] * math.exp(-(GAMMAS["life.Gender_M"] + GAMMAS["life.Channel_web"]))
+    r, s = base["r"], base["s"]
+    expected = r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+    got = acquisition.new_customer_purchases(trained, {"Gender": "M", "Channel": "web"}, t)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
 def test_covariate_draws_keep_the_sign_of_the_coefficients() -> None:
     """γ are drawn on their own scale (a negative one stays negative), base parameters on the log scale."""
     trained = _covariate_model(scale=1e-4)
-    draws = acquisition._draws(trained.models["bgnbd"], 500, 0)
+    draws = acquisition._draws(trained.models["bgnbd_cov"], 500, 0)
     gammas = np.array([d["life.Gender_M"] for d in draws])
     assert np.all(gammas < 0) and abs(gammas.mean() + 0.4) < 0.002
     table = acquisition.acquisition_table(trained, draws=500)
@@ -311,6 +329,8 @@ def test_covariate_draws_keep_the_sign_of_the_coefficients() -> None:
     (pd.DataFrame({"channel": ["tv"], "Gender": ["F"]}), "profiles: unknown channel 'tv'; the model's channels are store, web"),
     (pd.DataFrame({"channel": ["web"], "Gender": [None]}), "profiles: covariate 'Gender' is missing for 1 of 1 rows"),
     (pd.DataFrame({"channel": [], "Gender": []}), "profiles: no profiles to value"),
+    (pd.DataFrame({"channel": ["web", "web"], "Gender": ["F", "M"], "Channel": ["web", "store"]}),
+     "profiles: row 2 has channel 'web' but Channel 'store'; give one channel per row"),
 ])
 def test_bad_profiles_are_one_line(profiles: pd.DataFrame, message: str) -> None:
     with pytest.raises(ClvError) as caught:
@@ -444,3 +464,145 @@ def test_rest_values_rows_without_history(model_dir: Path, tmp_path: Path, start
     status, answer = post({"dataframe_split": {"columns": ["customer_id", "frequency", "recency", "T"],
                                                "data": [["c1", 2.0, 30.0, 38.0]]}})
     assert status == 200 and "predicted_clv" in answer["predictions"][0]
+
+
+# --- through training ---------------------------------------------------------------------------
+
+
+def _cohort_log(tmp_path: Path) -> tuple[Path, Path]:
+    """Two channels of the very same 40 customers (same purchase gaps, same amounts), ``early``
+    acquired from 2019-01-01 and ``late`` from 2021-03-01; calibration ends 2021-07-01."""
+    rng = np.random.default_rng(14)
+    rows, customers = [], []
+    for i in range(40):
+        gaps = rng.exponential(rng.uniform(20, 90), size=30).cumsum()
+        life = rng.exponential(500)
+        offsets = np.concatenate([[0.0], gaps[gaps < life]]).astype(int)
+        amounts = np.round(rng.gamma(4.0, 10.0, size=len(offsets)), 2)
+        for channel, start in (("early", "2019-01-01"), ("late", "2021-03-01")):
+            first = np.datetime64(start) + np.timedelta64(i, "D")
+            customers.append((f"{channel}{i:02d}", channel))
+            rows += [(f"{channel}{i:02d}", str(first + np.timedelta64(int(d), "D")), a) for d, a in zip(offsets, amounts)]
+    log, table = tmp_path / "tx.csv", tmp_path / "customers.csv"
+    pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).to_csv(log, index=False)
+    pd.DataFrame(customers, columns=["customer_id", "channel"]).to_csv(table, index=False)
+    return log, table
+
+
+def test_tenure_does_not_leak_through_training(tmp_path: Path) -> None:
+    """Issue 14's test, end to end: trained from a log and a customer table, the two channels of
+    identical customers get one acquisition value, while their mean remaining CLV (the old rule)
+    differs by their tenure alone."""
+    from clvmodel.train import train
+
+    log, table = _cohort_log(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""\
+name: tenure
+data: {{source: {log}, columns: {{customer_id: customer_id, date: date, amount: amount}}}}
+time_unit: week
+calibration_end: 2021-07-01
+observation_end: 2022-07-01
+models: [bgnbd, gamma_gamma]
+customers: {{source: {table}, columns: {{customer_id: customer_id}}, channel: channel}}
+clv: {{horizon: 52, discount_rate: 0.0, margin: 1.0}}
+output: {{model_dir: {tmp_path / 'model'}}}
+""")
+    result = train(load_config(config, ["tracking.enabled=false"]), track=False)
+    state = result.model.acquisition
+    assert state is not None and set(state.channels) == {"early", "late"}
+    assert state.channels["early"].first_order_value == state.channels["late"].first_order_value
+    scores = result.scores.assign(channel=lambda f: f["customer_id"].str.rstrip("0123456789"))
+    remaining = scores.groupby("channel")["predicted_clv"].mean()
+    assert remaining["late"] > 2 * remaining["early"], remaining  # the old rule: tenure, not quality
+    values = acquisition.acquisition_table(clvmodel.load_model(tmp_path / "model"), draws=200).set_index("channel")
+    assert values.at["early", "acquisition_value"] == values.at["late", "acquisition_value"]
+    assert values.at["early", "acquisition_value_upper"] == values.at["late", "acquisition_value_upper"]
+    assert (values["spend_basis"] == "pooled").all()  # fewer repeat customers than a channel's own model needs
+
+
+def test_simulated_channels_true_value_lies_in_the_fitted_interval() -> None:
+    """Two channels simulated with known BG/NBD parameters (channel web: α·exp(0.5), a, b·exp(0.4)),
+    fitted as bgnbd_cov: each channel's value from the true parameters lies in its interval."""
+    from clvmodel.models.base import ModelData
+
+    rng = np.random.default_rng(2026)
+    true = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5, "life.channel_web": 0.4, "trans.channel_web": -0.5}
+    web = {"r": 0.25, "alpha": 4.0 * math.exp(0.5), "a": 0.8 * math.exp(0.4), "b": 2.5 * math.exp(0.4)}
+    store = {k: true[k] for k in ("r", "alpha", "a", "b")}
+    parts = []
+    for name, params in (("store", store), ("web", web)):
+        summary = simulate_summary(rng, params, rng.uniform(20, 52, size=4000))
+        parts.append(summary.assign(channel=name))
+    customers = pd.concat(parts, ignore_index=True)
+    design = Design.fit(customers, ["channel"], "customers")
+    summary = customers.assign(channel_web=design.encode(customers, "customers")[:, 0], monetary_value=0.0)
+    model = BetaGeoCovariateModel().fit(ModelData(summary=summary, design=design))
+    state = AcquisitionState(channel="channel", covariates=["channel"], purchase_model="bgnbd_cov", channels={
+        name: ChannelState(4000, 0, 30.0, None, [({"channel": name}, 1.0)]) for name in ("store", "web")})
+    trained = _trained(acquisition_state=state, scale=0.0)
+    trained.models["gamma_gamma"] = GammaGammaModel.from_dict({"params": POOLED})  # spend known exactly
+    trained.models["bgnbd_cov"] = model
+    table = acquisition.acquisition_table(trained, horizon=52, discount_rate=0.01, margin=0.3, level=0.95, draws=1000)
+    weights = 1.01 ** -np.arange(1, 53, dtype=float)
+    mean = POOLED["p"] * POOLED["v"] / (POOLED["q"] - 1)
+    for row, params in zip(table.itertuples(), (store, web)):
+        value = 0.3 * (30.0 + mean * float(np.diff(expected_new(*params.values(), np.arange(53.0))) @ weights))
+        assert row.acquisition_value_lower < value < row.acquisition_value_upper, (row, value)
+    assert table["acquisition_value"].iloc[1] < table["acquisition_value"].iloc[0]  # web's customers are worth less
+
+
+def test_apparel_trained_and_valued_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/apparel.yaml (CLVTools' apparel data, Gender and Channel covariates) trained and valued
+    by the commands its header names: a channel's value is its customers' profile values averaged."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    model = tmp_path / "apparel"
+    assert cli.main(["train", "configs/apparel.yaml", "--no-tracking", "--set", f"output.model_dir={model}"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "acquisition.csv"
+    assert cli.main(["acquisition", "--model", str(model), "--draws", "0", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    channels = pd.read_csv(out)
+    trained = clvmodel.load_model(model)
+    assert trained.acquisition.purchase_model == "pareto_nbd_cov"
+    assert channels["channel"].tolist() == [0, 1] and "value of a new customer" in printed
+    profiles = tmp_path / "profiles.csv"
+    pd.DataFrame({"Gender": [0, 1, 0, 1], "Channel": [0, 0, 1, 1]}).to_csv(profiles, index=False)
+    assert cli.main(["acquisition", "--model", str(model), "--input", str(profiles), "--draws", "0",
+                     "--output", str(tmp_path / "profiles_out.csv")]) == 0
+    rows = pd.read_csv(tmp_path / "profiles_out.csv")
+    for channel in (0, 1):
+        shares = {int(values["Gender"]): share for values, share in trained.acquisition.channels[str(channel)].profiles}
+        mine = rows[rows["Channel"] == channel].set_index("Gender")["acquisition_value"]
+        assert channels.set_index("channel").at[channel, "acquisition_value"] == pytest.approx(
+            sum(shares[g] * mine[g] for g in (0, 1)), rel=1e-12)
+    # Offline (Channel 1) customers buy more often in CLVTools' estimates (trans.Channel 0.62 > 0).
+    assert channels.at[1, "expected_repeat_purchases"] > channels.at[0, "expected_repeat_purchases"]
+
+
+def test_a_saved_covariate_model_values_rows_without_history_through_its_pipeline(tmp_path: Path) -> None:
+    """The covariate model and its channels survive the model directory; the scoring pipeline (what
+    the REST server and the pyfunc call) values rows of covariates alone as the table does."""
+    from clvmodel import pipelines
+    from clvmodel.integrations.mlflow_tracking import save_model_dir
+
+    saved = clvmodel.load_model(save_model_dir(_covariate_model(), tmp_path / "model"))
+    assert saved.acquisition.purchase_model == "bgnbd_cov" and saved.models["bgnbd_cov"].design_ is not None
+    rows = pd.DataFrame({"customer_id": ["a", "b"], "Gender": ["M", "F"], "Channel": ["web", "store"]})
+    got = pipelines.for_model(saved).score(saved, rows, {"horizon": 26})
+    expected = acquisition.acquisition_table(_covariate_model(), rows, horizon=26, draws=300)
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-12)
+    assert got["channel"].tolist() == ["web", "store"]
+
+
+def test_models_that_cannot_value_a_new_customer_say_so_in_one_line() -> None:
+    from clvmodel.models import HistoricalModel
+
+    historical = _trained(acquisition_state=None)
+    historical.models = {"historical": HistoricalModel.from_dict({"params": {
+        "retention_periods": 54.6, "repeat_rate": 0.4, "mean_age": 32.7, "mean_order_value": 35.1}})}
+    historical.primary = None
+    with pytest.raises(ClvError, match=r"^model 'acq' has no purchase model \(historical only\)"):
+        acquisition.acquisition_table(historical)

@@ -45,7 +45,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from clvmodel.config import MAX_HORIZON, excerpt, horizon_message
 from clvmodel.errors import ClvError
 from clvmodel.models.channels import AcquisitionState, ChannelState
 from clvmodel.uncertainty import parameter_draws
+
+if TYPE_CHECKING:  # pragma: no cover
+    from clvmodel.artifact import TrainedModel
 
 __all__ = [
     "ALL",
@@ -90,7 +93,7 @@ OBSERVED, MEAN_SPEND, UNKNOWN = "observed", "mean_spend", "unknown"
 # --- the model's pieces -----------------------------------------------------------------------
 
 
-def purchase_model(trained: Any) -> Any:
+def purchase_model(trained: TrainedModel) -> Any:
     """The purchase model that forecasts a new customer: ``acquisition.purchase_model``, else the primary.
 
     Raises
@@ -133,11 +136,12 @@ def _linear_names(model: Any) -> tuple[str, ...]:
 
 
 def _draws(model: Any, draws: int, seed: int) -> list[dict[str, float]] | None:
-    """Parameter draws of ``model``: :func:`clvmodel.uncertainty.parameter_draws` for a plain
-    model; for a covariate model the same normal, with γ not exponentiated."""
+    """Parameter draws of ``model``: :func:`clvmodel.uncertainty.parameter_draws` (which keeps a
+    covariate model's ``linear_params()`` on their own scale); for a model that names ``life.*`` /
+    ``trans.*`` coefficients without declaring them, the same normal with those not exponentiated."""
     linear = _linear_names(model)
-    if not linear:
-        return parameter_draws(model, draws, seed)
+    if not linear or callable(getattr(model, "linear_params", None)):
+        return parameter_draws(model, draws, seed)  # which keeps a model's linear_params() linear
     if model.covariance_ is None or not model.params_:
         return None
     held = list(model.params_)
@@ -190,7 +194,7 @@ def _encode(model: Any, profiles: list[dict[str, Any]], origin: str) -> list[np.
     return [row for row in encoded]
 
 
-def new_customer_purchases(trained: Any, profile: dict[str, Any] | None, periods: np.ndarray) -> np.ndarray:
+def new_customer_purchases(trained: TrainedModel, profile: dict[str, Any] | None, periods: np.ndarray) -> np.ndarray:
     """E[X(t)] at each of ``periods`` for a customer acquired at ``t = 0`` with covariates ``profile``.
 
     Equation (9) of Fader, Hardie & Lee (2005) for BG/NBD (the family's own closed form
@@ -240,7 +244,7 @@ class _Unit:
     extra: dict[str, Any] = field(default_factory=dict)  # passed-through columns (customer_id)
 
 
-def _channels(trained: Any) -> dict[str, ChannelState]:
+def _channels(trained: TrainedModel) -> dict[str, ChannelState]:
     """The trained channels; one ``all`` channel for a model trained without a customer table."""
     state: AcquisitionState | None = trained.acquisition
     if state is not None and state.channels:
@@ -251,7 +255,7 @@ def _channels(trained: Any) -> dict[str, ChannelState]:
                               first_order_value=None, spend=None, profiles=[({}, 1.0)])}
 
 
-def _pooled(trained: Any, channels: dict[str, ChannelState]) -> ChannelState:
+def _pooled(trained: TrainedModel, channels: dict[str, ChannelState]) -> ChannelState:
     """The ``all`` channel: every channel's customers; first order their customer-weighted mean."""
     if ALL in channels:
         return channels[ALL]
@@ -262,7 +266,7 @@ def _pooled(trained: Any, channels: dict[str, ChannelState]) -> ChannelState:
                         first_order_value=first, spend=None, profiles=[({}, 1.0)])
 
 
-def _unit(trained: Any, name: str, channel: ChannelState, profiles: list[tuple[dict[str, Any], float]],
+def _unit(trained: TrainedModel, name: str, channel: ChannelState, profiles: list[tuple[dict[str, Any], float]],
           shown: dict[str, Any], extra: dict[str, Any] | None = None) -> _Unit:
     spend, basis, key = channel.spend, "channel", name
     if spend is None:
@@ -272,12 +276,12 @@ def _unit(trained: Any, name: str, channel: ChannelState, profiles: list[tuple[d
     return _Unit(name, shown, profiles, channel.first_order_value, spend, basis, key, channel.customers, extra or {})
 
 
-def _covariates(trained: Any) -> list[str]:
+def _covariates(trained: TrainedModel) -> list[str]:
     state: AcquisitionState | None = trained.acquisition
     return list(state.covariates) if state is not None else []
 
 
-def _default_units(trained: Any) -> list[_Unit]:
+def _default_units(trained: TrainedModel) -> list[_Unit]:
     """One unit per trained channel, its observed covariate mix as its profiles."""
     covariates = _covariates(trained)
     units = []
@@ -291,7 +295,7 @@ def _default_units(trained: Any) -> list[_Unit]:
     return units
 
 
-def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_Unit]:
+def _profile_units(trained: TrainedModel, profiles: pd.DataFrame, origin: str) -> list[_Unit]:
     """One unit per row of a user's profile table (``channel`` optional, then the covariates)."""
     if not isinstance(profiles, pd.DataFrame):
         raise ClvError(f"{origin}: profiles must be a table (a pandas DataFrame), got {type(profiles).__name__}")
@@ -310,6 +314,7 @@ def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_U
         # An empty channel is the pooled customer, as a row of a table without the column.
         names = frame[channel_column].astype(object)
         names = names.where(names.notna(), ALL).astype(str).str.strip().replace("", ALL)
+        names = names.map(lambda name: _match_channel(name, channels))
         unknown = sorted(set(names) - set(channels) - {ALL})
         if unknown:
             raise ClvError(f"{origin}: unknown channel {excerpt(unknown[0], 40)}; the model's channels are "
@@ -317,22 +322,49 @@ def _profile_units(trained: Any, profiles: pd.DataFrame, origin: str) -> list[_U
         # The channel is also a covariate of the model: a row that names its channel needs not repeat it.
         if state is not None and state.channel in needed and state.channel not in frame.columns:
             frame = frame.assign(**{state.channel: names.where(names != ALL, None)})
+        elif state is not None and state.channel and state.channel != channel_column and state.channel in frame.columns:
+            given = frame[state.channel].astype(object)
+            other = given.where(given.notna(), ALL).astype(str).str.strip().map(lambda n: _match_channel(n, channels))
+            clash = (names != ALL) & (other != ALL) & (names != other)
+            if clash.any():
+                i = int(np.flatnonzero(clash.to_numpy())[0])
+                raise ClvError(f"{origin}: row {i + 1} has channel {excerpt(names.iloc[i], 40)} but {state.channel} "
+                               f"{excerpt(given.iloc[i], 40)}; give one channel per row")
     else:
         names = pd.Series([ALL] * len(frame))
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         raise ClvError(f"{origin}: no column {absent[0]!r}; the model's covariates are {', '.join(needed)}"
                        + (" (and an optional channel column)" if channels else ""))
-    rows = [{c: _plain(frame.at[i, c]) for c in [*covariates, *needed] if c in frame.columns}
-            for i in range(len(frame))]
+    shown = [c for c in dict.fromkeys([*covariates, *needed]) if c in frame.columns]
+    rows = [{c: _plain(v) for c, v in record.items()} for record in frame[shown].to_dict("records")]
     _encode(model, rows, origin)  # every row's covariates checked here, before anything is valued
     keep = [c for c in ("customer_id",) if c in frame.columns]
+    ids = {c: frame[c].tolist() for c in keep}
     units = []
     for i, name in enumerate(names):
         channel = channels[name] if name in channels else _pooled(trained, channels)
-        extra = {c: frame.at[i, c] for c in keep}
+        extra = {c: ids[c][i] for c in keep}
         units.append(_unit(trained, name, channel, [(rows[i], 1.0)], dict(rows[i]), extra))
     return units
+
+
+def _match_channel(name: str, channels: dict[str, ChannelState]) -> str:
+    """The trained channel ``name`` stands for: itself, or the one of equal number (a channel
+    column of numbers saved as ``1`` and read back as ``1.0``)."""
+    if name in channels or name == ALL:
+        return name
+    try:
+        number = float(name)
+    except ValueError:
+        return name
+    for known in channels:
+        try:
+            if float(known) == number:
+                return known
+        except ValueError:
+            continue
+    return name
 
 
 def _plain(value: Any) -> Any:
@@ -342,7 +374,7 @@ def _plain(value: Any) -> Any:
 # --- the numbers ------------------------------------------------------------------------------
 
 
-def settings(trained: Any, horizon: Any = None, discount_rate: Any = None, margin: Any = None) -> tuple[int, float, float]:
+def settings(trained: TrainedModel, horizon: Any = None, discount_rate: Any = None, margin: Any = None) -> tuple[int, float, float]:
     """``horizon, discount_rate, margin``: the given ones, else the model's CLV settings; checked.
 
     Raises
@@ -445,9 +477,15 @@ def _values(increments: np.ndarray, plan: _Plan, means: np.ndarray, first: np.nd
     return purchases, margin * (first + means * discounted)
 
 
-def _valuate(trained: Any, units: list[_Unit], *, horizon: int, discount_rate: float, margin: float, level: float,
+def _valuate(trained: TrainedModel, units: list[_Unit], *, horizon: int, discount_rate: float, margin: float, level: float,
              draws: int, seed: int, origin: str) -> pd.DataFrame:
     model = purchase_model(trained)
+    # Rows of one channel and profile are valued once (a request of 100,000 new customers has a
+    # handful of distinct profiles); each row's numbers do not depend on the other rows.
+    rows_of: dict[tuple[str, str, str], int] = {}
+    which = np.array([rows_of.setdefault((u.channel, repr(u.profiles), u.spend_key), len(rows_of)) for u in units],
+                     dtype=np.intp)
+    requested, units = units, [units[i] for i in np.unique(which, return_index=True)[1]]
     plan = _plan(model, units, origin)
     weights = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=float)
     means = np.array([_mean_spend(u.spend) for u in units])
@@ -485,7 +523,7 @@ def _valuate(trained: Any, units: list[_Unit], *, horizon: int, discount_rate: f
         lower["value"][unvalued] = upper["value"][unvalued] = math.nan
     covariates = _covariates(trained)
     rows = []
-    for i, unit in enumerate(units):
+    for unit, i in zip(requested, which):
         row: dict[str, Any] = {**unit.extra, "channel": unit.channel}
         row.update({c: unit.shown.get(c) for c in covariates if c != "channel"})
         row.update({
@@ -522,7 +560,7 @@ def _quantiles(samples: np.ndarray, quantiles: list[float]) -> tuple[np.ndarray,
     return q[0], q[1]
 
 
-def _interval_settings(trained: Any, level: Any, draws: Any) -> tuple[float, int]:
+def _interval_settings(trained: TrainedModel, level: Any, draws: Any) -> tuple[float, int]:
     try:
         level_f, draws_f = float(level), float(draws)
     except (TypeError, ValueError, OverflowError):
@@ -535,7 +573,7 @@ def _interval_settings(trained: Any, level: Any, draws: Any) -> tuple[float, int
 
 
 def acquisition_table(
-    trained: Any,
+    trained: TrainedModel,
     profiles: pd.DataFrame | None = None,
     *,
     horizon: int | None = None,
@@ -597,7 +635,7 @@ def acquisition_table(
 
 
 def period_values(
-    trained: Any,
+    trained: TrainedModel,
     channel: str | None = None,
     horizon: int | None = None,
     discount_rate: float | None = None,
@@ -612,8 +650,9 @@ def period_values(
     Parameters
     ----------
     channel
-        A trained channel; ``None`` or ``"all"``: the pooled customer (as a profile row without a
-        channel in :func:`acquisition_table`).
+        A trained channel; ``None`` or ``"all"``: the pooled customer, every channel's customers
+        together (their profile mixes weighted by customers, the pooled spend model, the
+        customer-weighted mean first order).
     horizon, discount_rate, margin
         As in :func:`acquisition_table`; ``None``: the model's CLV settings.
     """

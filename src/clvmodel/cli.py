@@ -242,7 +242,8 @@ def acquisition(
                                   draws=draws_, seed=int(intervals.get("seed", 0)), origin=str(input_ or model))
     io.write_table(table, output)
     print(render.render_acquisition(table, model=trained.name, time_unit=trained.time_unit, horizon=horizon_,
-                                    discount_rate=rate, margin=margin_, level=level_, output=output))
+                                    discount_rate=rate, margin=margin_, level=level_, output=output,
+                                    channel_column=trained.acquisition.channel if trained.acquisition else None))
 
 
 @app.command()

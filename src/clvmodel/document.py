@@ -217,12 +217,44 @@ class Covariance(_Strict):
     matrix: list[list[Finite | None]]
 
 
+class DesignState(_Strict):
+    """A covariate model's design (:meth:`clvmodel.models.covariates.Design.to_dict`): which raw
+    columns, numeric or categorical, the levels of each categorical one (first = baseline), and
+    the encoded columns (one per numeric covariate, one per non-baseline level)."""
+
+    covariates: Annotated[list[Text], Field(min_length=1, max_length=256)]
+    kinds: dict[Text, Literal["numeric", "categorical"]]
+    levels: dict[Text, Annotated[list[Text], Field(min_length=2, max_length=1000)]] = {}
+    columns: Annotated[list[Text], Field(min_length=1, max_length=10_000)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DesignState":
+        if len(set(self.covariates)) != len(self.covariates) or set(self.kinds) != set(self.covariates):
+            raise ValueError("design.kinds must name each of design.covariates once")
+        categorical = {name for name, kind in self.kinds.items() if kind == "categorical"}
+        if set(self.levels) != categorical:
+            raise ValueError("design.levels must list the levels of exactly the categorical covariates")
+        if any(len(set(levels)) != len(levels) for levels in self.levels.values()):
+            raise ValueError("design.levels must not repeat a level")
+        width = sum(len(self.levels[name]) - 1 if name in categorical else 1 for name in self.covariates)
+        if len(self.columns) != width or len(set(self.columns)) != width:
+            raise ValueError(f"design.columns must be {width} distinct encoded columns")
+        return self
+
+
+#: Prefixes of a covariate model's coefficients (:mod:`clvmodel.models.covariate_model`).
+_COEFFICIENTS = ("life.", "trans.")
+
+
 class FittedState(_Strict):
     """A summary-fitted family's state (:meth:`clvmodel.models.base.FittedModel.to_dict`).
 
     Its parameters are exactly the family's ``param_names`` (from the registry's class), and any
     other key is one of the family's ``state_fields`` holding a finite number or null
-    (Gamma-Gamma's ``correlation`` and ``excluded``).
+    (Gamma-Gamma's ``correlation`` and ``excluded``), or, of kind ``"design"``, a
+    :class:`DesignState`. A covariate family's (registry ``covariates``) must hold its ``design``,
+    and its parameters are then the ``param_names`` (> 0) plus ``life.<column>`` and
+    ``trans.<column>`` for every encoded column (finite, of either sign).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -241,16 +273,31 @@ class FittedState(_Strict):
     @model_validator(mode="after")
     def _parameters(self) -> "FittedState":
         cls = _summary_family(self.type)
-        expected = cls.param_names
+        expected = list(cls.param_names)
+        extra = self.model_extra or {}
+        if registry.family(self.type).covariates:
+            if "design" not in extra:
+                raise ValueError(f"a {self.type} state must hold its design")
+            try:
+                design = DesignState.model_validate(extra["design"], strict=True)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"design{'.' + where if where else ''}: {first['msg']}") from None
+            expected += [prefix + column for prefix in _COEFFICIENTS for column in design.columns]
         if set(self.params) != set(expected):
             raise ValueError(f"params must be exactly {', '.join(expected)}")
         for name, value in self.params.items():
+            if name.startswith(_COEFFICIENTS) and name not in cls.param_names:
+                continue  # a coefficient: any finite value (Finite above)
             if value < 0 or (value == 0 and name not in getattr(cls, "may_be_zero", ())):
                 raise ValueError(f"parameter {name} must be > 0, got {value!r}")
         fields = getattr(cls, "state_fields", {})
-        for key, value in (self.model_extra or {}).items():
+        for key, value in extra.items():
             if key not in fields:
                 raise ValueError(f"unknown field {_excerpt(key)} in a {self.type} state")
+            if fields[key] == "design":
+                continue  # checked above
             number = not isinstance(value, bool) and isinstance(value, (int, float))
             if fields[key] == "count" and not (number and isinstance(value, int) and value >= 0):
                 raise ValueError(f"{key} must be a whole number >= 0")

@@ -183,20 +183,29 @@ def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -
 
 
 def render_acquisition(table: pd.DataFrame, *, model: str, time_unit: str, horizon: int, discount_rate: float,
-                       margin: float, level: float, output: Path | None = None) -> str:
-    """The short table ``clvmodel acquisition`` prints (:func:`clvmodel.acquisition.acquisition_table`'s rows)."""
+                       margin: float, level: float, output: Path | None = None, channel_column: str | None = None) -> str:
+    """The short table ``clvmodel acquisition`` prints (:func:`clvmodel.acquisition.acquisition_table`'s rows);
+    ``channel_column``, the model's channel covariate, is shown as the channel only."""
     shown = 20
+    # The covariates are the columns between channel and the values; a row shows those it sets.
+    names = list(table.columns)
+    covariates = names[names.index("channel") + 1: names.index("expected_repeat_purchases")]
+
+    def label(row: pd.Series) -> str:
+        given = [f"{c}={row[c]}" for c in covariates if c != channel_column and not pd.isna(row[c])]
+        return " ".join([str(row["channel"]), *given])[:28]
+
     lines = [
         f"acquisition: value of a new customer, model {model!r}, horizon {horizon} {time_unit}s, discount rate "
         f"{discount_rate:g} per {time_unit}, margin {margin:g}",
-        f"  {'channel':<16} {'repeat purch.':>13} {'first order':>11} {'order value':>11} {'value':>10}  "
+        f"  {'channel':<28} {'repeat purch.':>13} {'first order':>11} {'order value':>11} {'value':>10}  "
         f"{int(round(level * 100))} % interval",
     ]
     for _, row in table.head(shown).iterrows():
         interval = ("—" if pd.isna(row["acquisition_value_lower"])
                     else f"{row['acquisition_value_lower']:,.2f} to {row['acquisition_value_upper']:,.2f}")
         lines.append(
-            f"  {str(row['channel'])[:16]:<16} {_fmt(row['expected_repeat_purchases'], 3):>13} "
+            f"  {label(row):<28} {_fmt(row['expected_repeat_purchases'], 3):>13} "
             f"{_fmt(row['first_order_value'], 2):>11} {_fmt(row['expected_order_value'], 2):>11} "
             f"{_fmt(row['acquisition_value'], 2):>10}  {interval}"
         )

@@ -34,7 +34,12 @@ _CHUNK = 20_000
 
 
 def parameter_draws(model: FittedModel, draws: int, seed: int) -> list[dict[str, float]] | None:
-    """``draws`` parameter dicts from N(log θ̂, Σ) mapped back by exp; ``None`` without a covariance."""
+    """``draws`` parameter dicts from N(log θ̂, Σ) mapped back by exp; ``None`` without a covariance.
+
+    A covariate model's coefficients (its ``linear_params()``: ``life.*``, ``trans.*``) are fitted
+    on their own scale (``covariance_`` is over log base parameters and raw coefficients), so they
+    are drawn as they are, not exponentiated.
+    """
     if model.covariance_ is None or not model.params_:
         return None
     held = list(model.params_)
@@ -46,9 +51,13 @@ def parameter_draws(model: FittedModel, draws: int, seed: int) -> list[dict[str,
     names = sorted(held)
     order = [held.index(k) for k in names]
     cov = cov[np.ix_(order, order)]
-    mean = np.log(np.array([model.params_[k] for k in names]))
+    linear_params = getattr(model, "linear_params", None)
+    linear = np.isin(names, list(linear_params()) if callable(linear_params) else [])
+    values = np.array([model.params_[k] for k in names], dtype=float)
+    mean = np.where(linear, values, np.log(np.where(linear, 1.0, values)))
     rng = np.random.default_rng(seed)
-    samples = np.exp(rng.multivariate_normal(mean, cov, size=draws, method="eigh"))
+    samples = rng.multivariate_normal(mean, cov, size=draws, method="eigh")
+    samples[:, ~linear] = np.exp(samples[:, ~linear])
     return [dict(zip(names, row)) for row in samples]
 
 

@@ -22,8 +22,10 @@ def test_every_family_follows_the_contract(family: registry.Family) -> None:
         assert cls.param_names and set(cls.columns) <= {"frequency", "recency", "T", "monetary_value"}
     if family.role == "purchase":
         signature = inspect.signature(cls.expected_purchases)
-        assert list(signature.parameters) == ["self", "frequency", "recency", "T", "t"]
-        assert signature.parameters["t"].kind is inspect.Parameter.KEYWORD_ONLY
+        # A covariate variant also takes each customer's encoded covariates (keyword only).
+        extra = ["covariates"] if family.covariates else []
+        assert list(signature.parameters) == ["self", "frequency", "recency", "T", "t", *extra]
+        assert all(signature.parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in ["t", *extra])
 
 
 def test_the_config_reads_its_names_from_the_registry() -> None:

@@ -134,7 +134,8 @@ class FittedModel:
     #: Parameters that may be exactly 0 (all others are > 0); keys of the JSON state beside the
     #: contract's (:meth:`to_dict`). The model document's schema reads both.
     may_be_zero: tuple[str, ...] = ()
-    #: ``name -> "number"`` (finite or null) or ``"count"`` (a whole number >= 0).
+    #: ``name -> "number"`` (finite or null), ``"count"`` (a whole number >= 0) or ``"design"``
+    #: (a covariate model's encoding, :class:`clvmodel.document.DesignState`).
     state_fields: dict[str, str] = {}
     #: Why the fit did not converge (``status_ == NOT_CONVERGED``); ``None`` otherwise.
     reason_: str | None = None
