@@ -883,6 +883,8 @@ def whatif_files(
     io.refuse_overwrite({"--output": output, "the chart": chart}, [("--input", input_)])
     trained = load_model(model)
     if trained.subscription:
+        if as_of is not None:
+            raise ClvError("--as-of does not apply to a subscription (sBG) model; pass renewals per customer")
         customers: Any = io.read_table(Path(input_))
     else:
         from clvmodel.predict import read_input
