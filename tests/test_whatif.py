@@ -279,6 +279,32 @@ def test_order_value_scales_each_channels_spend_and_first_order() -> None:
     assert "LTV:CAC" in wi.render(result)
 
 
+def test_a_covariate_acquisition_model_scales_every_profile() -> None:
+    """Pareto/NBD with a channel covariate values new customers: α_i = α·e^{−γ_trans z}/c and
+    β_i = β·e^{−γ_life z}/m for each channel, the plain formula at those parameters."""
+    from clvmodel.models.covariates import Design
+    from clvmodel.models.pareto_nbd import ParetoNBDCovariateModel
+
+    design = Design.fit(pd.DataFrame({"channel": ["store", "web", "web"]}), ["channel"], "test")
+    gammas = {"life.channel_web": 0.4, "trans.channel_web": -0.3}
+    cov = _model(ParetoNBDCovariateModel, {**PARETO, **gammas})
+    cov.design_ = design
+    state = AcquisitionState(channel="channel", covariates=["channel"], purchase_model="pareto_nbd_cov", channels={
+        name: ChannelState(customers=100, repeat_customers=40, first_order_value=30.0, spend=None,
+                           profiles=[({"channel": name}, 1.0)]) for name in ("store", "web")})
+    trained = _trained("pareto_nbd", ParetoNBDModel, PARETO, acquisition=state)
+    trained.models["pareto_nbd_cov"] = cov
+    result = wi.whatif(trained, BASE, retention="+5pp", frequency="+10%")
+    m = result.retention.scale
+    for channel, z in (("store", 0.0), ("web", 1.0)):
+        at = {**PARETO, "alpha": PARETO["alpha"] * math.exp(0.3 * z) / 1.1,
+              "beta": PARETO["beta"] * math.exp(-0.4 * z) / m}
+        mean = SPEND["p"] * SPEND["v"] / (SPEND["q"] - 1)
+        steps = np.diff(_model(ParetoNBDModel, at).expected_purchases_new(np.arange(1, 53, dtype=float)), prepend=0.0)
+        value = 0.3 * (30.0 + mean * float(np.sum(steps / 1.01 ** np.arange(1, 53))))
+        assert result.rows(wi.ACQUISITION, channel).loc["all", "profit"] == pytest.approx(value, rel=1e-10)
+
+
 @pytest.mark.parametrize(("name", "cls", "params"), [("pareto_nbd", ParetoNBDModel, PARETO),
                                                      ("bgnbd", BetaGeoModel, BGNBD)])
 def test_retention_is_the_model_with_the_scaled_dropout(name: str, cls: type, params: dict[str, float]) -> None:

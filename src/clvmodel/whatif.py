@@ -110,7 +110,6 @@ from scipy.special import betaln
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
-from clvmodel.models import alive
 from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
 from clvmodel.models.sbg import ShiftedBetaGeometric
 
@@ -381,14 +380,15 @@ class _FutureRates:
     chance to drop out (BG/NBD, MBG/NBD).
     """
 
-    factorised = True
-
     def __init__(self, model: Any, factor: float) -> None:
         self.model = model
         self.factor = factor
         self.per_purchase = _kind(model) == "beta"
         self.params_ = model.params_
         self.name = getattr(model, "name", "")
+        #: As the model's: P(alive) does not depend on the horizon, so both rules hold for the
+        #: whole expectation as for its given-alive factor.
+        self.factorised = getattr(model, "factorised", True)
 
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         return self.model.p_alive(frequency, recency, T)
@@ -400,7 +400,10 @@ class _FutureRates:
         return self.factor * np.asarray(self.model.expected_purchases_if_alive(frequency, T, t=t), dtype=float)
 
     def expected_purchases(self, frequency: Any, recency: Any, T: Any, *, t: Any) -> np.ndarray:
-        return alive.expected_purchases(self, frequency, recency, T, t=t)
+        t = np.asarray(t, dtype=float)
+        if self.per_purchase:
+            return self.model.expected_purchases(frequency, recency, T, t=self.factor * t)
+        return self.factor * np.asarray(self.model.expected_purchases(frequency, recency, T, t=t), dtype=float)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         return scale_frequency(self.model, self.factor).expected_purchases_new(t)
