@@ -451,3 +451,13 @@ def test_the_demo_model_from_an_rfm_file_or_the_transactions(trained_cdnow, cdno
     assert retained["retention"] == pytest.approx(retained["baseline"] + 0.05, abs=1e-6)
     assert base.loc["frequency", "pct_change"] == pytest.approx(10.0, rel=1e-9)  # the demo scores with Pareto/NBD
     assert "on this model +5 points of one-year retention" in out
+
+
+def test_without_amounts_the_report_says_there_are_no_values() -> None:
+    trained = _trained("pareto_nbd", ParetoNBDModel, PARETO)
+    del trained.models["gamma_gamma"]
+    result = wi.whatif(trained, BASE.drop(columns="monetary_value"), retention="+5pp")
+    text = wi.render(result)
+    assert "no values: neither the input" in text and "25-95 % range" not in text
+    assert result.rows(wi.BASE, "total")["one_year_retention"]["retention"] == pytest.approx(
+        result.retention.before + 0.05, abs=1e-9)

@@ -752,6 +752,9 @@ def render(result: WhatIfResult) -> str:
         lines.append(f"  one-year retention of a new customer ({_unit(result, year)}): {solution.before:.2%} -> "
                      f"{solution.after:.2%} ({solution.lever.text}; mean dropout x {solution.scale:.4f})")
     base = result.rows(BASE, "total")
+    if not np.isfinite(base["profit"].to_numpy(dtype=float)).any():
+        lines.append("  no values: neither the input (monetary_value) nor the model (a spend model) has amounts; "
+                     "give monetary_value or train with amounts")
     lines.append(f"  existing base: {result.customers:,} customers"
                  + (f" ({result.unscored:,} not scored, left out)" if result.unscored else "")
                  + f", remaining profit {_money(float(base['profit'].iloc[0]))} (baseline)")
@@ -814,6 +817,8 @@ def _claim_line(result: WhatIfResult) -> str:
     if (result.table["scope"] == ACQUISITION).any():
         before, after = _mean_new(result, "baseline"), _mean_new(result, name)
         text += f" and a new customer's value by {_pct(100 * (after - before) / before if before else math.nan)}"
+    if not math.isfinite(base):
+        return text + " (no values: no amounts)"
     verdict = "inside" if 25 <= base <= 95 else "outside"
     return text + f": {verdict} the 25-95 % range for the base"
 
