@@ -114,11 +114,13 @@ from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
 from clvmodel.models.sbg import ShiftedBetaGeometric
 
 __all__ = [
+    "COLUMNS",
     "LEVERS",
     "YEAR",
     "Lever",
     "RetentionSolution",
     "Scenario",
+    "WhatIfFiles",
     "WhatIfResult",
     "base_model",
     "new_customer_model",
@@ -126,9 +128,13 @@ __all__ = [
     "parse_lever",
     "render",
     "scale_dropout",
+    "scale_frequency",
+    "scale_spend",
     "solve_retention",
     "survival_new",
+    "tornado_chart",
     "whatif",
+    "whatif_files",
 ]
 
 #: The levers, in the order they are reported.
