@@ -22,8 +22,11 @@ demo: $(STAMP)
 	$(BIN)/clvmodel score --model models/cdnow --input $(DEMO)/cdnow_rfm.csv --output $(DEMO)/cdnow_scores.csv
 	@echo "--- CLV vs CAC on SYNTHETIC channels and costs (CDNOW has none; see configs/cac_demo.yaml)"
 	$(BIN)/python experiments/synthetic_channels.py $(DEMO)/cdnow_scores.csv $(DEMO)/cdnow_channels.csv
+	@echo "--- A new customer's value per channel (acquisition value) beside the remaining CLV of existing ones"
+	$(BIN)/clvmodel train configs/cdnow_channels.yaml
+	$(BIN)/clvmodel acquisition --model models/cdnow_channels --output $(DEMO)/cdnow_acquisition.csv
 	$(BIN)/clvmodel budget --scores $(DEMO)/cdnow_scores.csv --customers $(DEMO)/cdnow_channels.csv \
-		--cac configs/cac_demo.yaml --model models/cdnow --output $(DEMO)/cdnow_budget.csv
+		--cac configs/cac_demo.yaml --model models/cdnow_channels --output $(DEMO)/cdnow_budget.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

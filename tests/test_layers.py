@@ -176,7 +176,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
              "document", "integrity", "mlmodel"),
     "features": ("rfm", "customers", "summaries"),
     "models": ("models", "artifact", "modeldir"),
-    "valuation": ("clv", "uncertainty", "segments", "formula"),
+    "valuation": ("clv", "uncertainty", "segments", "formula", "acquisition"),
     "evaluation": ("evaluate", "plots", "cohorts"),
     "tracking": ("integrations",),  # MLflow's low side: the run logger and the model-directory writer
     "pipelines": ("inputs", "attributes", "acquired", "predict", "batch", "train", "subscription", "report", "pipelines"),

@@ -208,7 +208,7 @@ def test_train_rejects_unknown_config_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == (
         f"clvmodel: error: {config}: unknown config key 'time_units' (did you mean 'time_unit'?); remove it or fix its "
-        "spelling; keys at the top level: name, data, subscriptions, time_unit, calibration_end, observation_end, models, "
+        "spelling; keys at the top level: name, data, subscriptions, customers, time_unit, calibration_end, observation_end, models, "
         "model, selection, clv, intervals, challenger, historical, segments, tracking, output"
     )
 

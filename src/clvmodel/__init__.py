@@ -40,6 +40,6 @@ def load_model(path_or_uri: str | Path) -> "TrainedModel":
 def __getattr__(name: str) -> Any:  # PEP 562: `clvmodel.predict` etc. without eager imports
     import importlib
 
-    if name in {"predict", "rfm", "train", "budget", "config", "io", "clv", "evaluate"}:
+    if name in {"predict", "rfm", "train", "budget", "config", "io", "clv", "evaluate", "acquisition"}:
         return importlib.import_module(f"clvmodel.{name}")
     raise AttributeError(name)

@@ -110,3 +110,56 @@ def _channel_spend(name: str, rows: pd.DataFrame, time_unit: str) -> Any:
         return model.fit(ModelData(summary=rows.reset_index(drop=True), time_unit=time_unit))
     except (ClvError, ConvergenceFailure, ArithmeticError, ValueError, np.linalg.LinAlgError):
         return None
+
+
+def channel_tables(
+    trained: Any,
+    summary: pd.DataFrame,
+    frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    observed: pd.DataFrame | None,
+    *,
+    level: float,
+    draws: int,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """The run's channel tables: the acquisition value beside the remaining CLV, the cohort curves
+    (observed and the model's) and, with a holdout, predicted vs actual repeat purchases by channel.
+
+    ``acquisition.csv`` puts a new customer's value (first order included, from ``t = 0``) next to
+    ``remaining_clv_mean``, the mean remaining CLV of the channel's customers already in the base
+    (their next ``H`` periods, after their history): two different numbers, and only the first is
+    what a CAC buys.
+    """
+    from clvmodel import acquisition, cohorts
+
+    state = trained.acquisition
+    table = acquisition.acquisition_table(trained, level=level, draws=draws, seed=seed)
+    remaining = pd.Series(scores["predicted_clv"].to_numpy(dtype=float)).groupby(frame["channel"].to_numpy()).mean()
+    table.insert(table.columns.get_loc("acquisition_value") + 1, "remaining_clv_mean",
+                 table["channel"].map(remaining).to_numpy(dtype=float))
+    out = {"acquisition.csv": table}
+    if observed is not None:
+        periods = int(observed["period"].max())
+
+        def purchases(channel: str, k: np.ndarray) -> np.ndarray:
+            mix = state.channels[channel].profiles or [({}, 1.0)]
+            return sum(share * acquisition.new_customer_purchases(trained, values or None, k) for values, share in mix)
+
+        values = table[["channel", "first_order_value", "expected_order_value"]]
+        values = values[values["channel"].isin(list(state.channels))]
+        expected = cohorts.expected_cohort_curves(purchases, values, periods, float(trained.clv["margin"]))
+        out["cohort_curves.csv"] = observed.merge(
+            expected, on=["channel", "period"], how="left", suffixes=("", "_model"), validate="1:1"
+        )
+    if "frequency_holdout" in summary.columns:
+        # The new-customer model's forecast: a covariate model at each customer's own covariates.
+        model = trained.models[state.purchase_model]
+        duration = float(summary["duration_holdout"].iloc[0])
+        x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+        design = getattr(model, "design_", None)
+        extra = {"covariates": summary[design.columns].to_numpy(dtype=float)} if design is not None else {}
+        out["holdout_by_channel.csv"] = cohorts.holdout_by_channel(
+            summary, frame[["customer_id", "channel"]], model.expected_purchases(x, tx, T, t=duration, **extra)
+        ).assign(model=state.purchase_model)
+    return out

@@ -212,12 +212,49 @@ def score(
 
 
 @app.command()
+def acquisition(
+    model: Annotated[str, typer.Option("--model", help="Model directory or models:/ / runs:/ URI.")],
+    output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
+    input_: Annotated[Optional[Path], typer.Option("--input", help="Profiles (CSV/Parquet): channel and/or covariates "
+                                                                    "per row; default every trained channel.")] = None,
+    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
+    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
+    level: Annotated[Optional[float], typer.Option("--level", help="Interval level, e.g. 0.9.")] = None,
+    draws: Annotated[Optional[int], typer.Option("--draws", help="Bootstrap draws (0: no intervals).")] = None,
+) -> None:
+    """The value of a new customer per acquisition channel (or per profile), first order included."""
+    from clvmodel import acquisition as acq
+    from clvmodel import io
+    from clvmodel import load_model as load
+    from clvmodel.checks import PARQUET
+
+    if output.suffix.lower() not in {".csv", *PARQUET}:
+        raise ClvError(f"--output {output}: unknown extension {output.suffix!r}; use .csv or .parquet")
+    io.refuse_overwrite({"--output": output}, [("--input", input_), ("--model", model)])
+    trained = load(model)
+    horizon_, rate, margin_ = acq.settings(trained, horizon, discount_rate, margin)
+    intervals = trained.config.get("intervals") or {}
+    level_ = float(intervals.get("level", 0.9)) if level is None else level
+    draws_ = int(intervals.get("draws", 1000)) if draws is None else draws
+    profiles = io.read_table(input_) if input_ is not None else None
+    table = acq.acquisition_table(trained, profiles, horizon=horizon_, discount_rate=rate, margin=margin_, level=level_,
+                                  draws=draws_, seed=int(intervals.get("seed", 0)), origin=str(input_ or model))
+    io.write_table(table, output)
+    print(render.render_acquisition(table, model=trained.name, time_unit=trained.time_unit, horizon=horizon_,
+                                    discount_rate=rate, margin=margin_, level=level_, output=output,
+                                    channel_column=trained.acquisition.channel if trained.acquisition else None))
+
+
+@app.command()
 def budget(
     scores: Annotated[Path, typer.Option("--scores", help="Scores file from clvmodel score.")],
     cac: Annotated[Path, typer.Option("--cac", help="CAC config (YAML), e.g. configs/cac_demo.yaml.")],
     output: Annotated[Path, typer.Option("--output", help="Per-channel table (CSV/Parquet); chart and segments beside it.")],
     customers: Annotated[Optional[Path], typer.Option("--customers", help="customer_id, channel file.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model for per-period values (payback).")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Model trained with a channel: LTV:CAC on the acquisition value of a new customer. "
+        "Any other model: per-period values of existing customers, for payback.")] = None,
     experiment: Annotated[Optional[str], typer.Option("--experiment", help="Log to this MLflow experiment.")] = None,
 ) -> None:
     """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""

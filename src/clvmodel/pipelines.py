@@ -36,11 +36,32 @@ def _train_subscriptions(config: Config, *, track: bool | None = None) -> Any:
     return train(config, track=track)
 
 
+#: The history columns of an RFM row; a request with none of them asks for new customers.
+_HISTORY = ("frequency", "recency", "T")
+
+
 def _score_summary(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """RFM rows -> :func:`clvmodel.predict.score`; rows with no history at all (none of ``frequency,
+    recency, T``: only a channel and/or covariates) -> :func:`_score_new_customers`."""
+    if not any(column in rows.columns for column in _HISTORY):
+        return _score_new_customers(model, rows, params)
     from clvmodel.predict import score
 
     return score(model, rows, horizon=params.get("horizon"), discount_rate=params.get("discount_rate"),
                  margin=params.get("margin"))
+
+
+def _score_new_customers(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Each row's acquisition value (:func:`clvmodel.acquisition.acquisition_table`): a customer not
+    acquired yet, described by ``channel`` and/or the model's covariates (``customer_id`` is passed
+    through); intervals as the model's ``intervals`` config sets them for scores."""
+    from clvmodel.acquisition import acquisition_table
+
+    intervals = model.config.get("intervals") or {}
+    return acquisition_table(model, rows, horizon=params.get("horizon"), discount_rate=params.get("discount_rate"),
+                             margin=params.get("margin"), level=float(intervals.get("level", 0.9)),
+                             draws=int(intervals.get("draws", 1000)), seed=int(intervals.get("seed", 0)),
+                             origin="new customers")
 
 
 def _score_subscriptions(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -64,6 +85,8 @@ class Pipeline:
     score
         ``score(model, rows, params) -> frame``: one row per input row; ``params`` are the
         request's overrides (``horizon``, ``discount_rate``, ``margin``; ``None`` for the model's).
+        For transactions and RFM models, rows with none of ``frequency, recency, T`` are new
+        customers and get their acquisition value (:mod:`clvmodel.acquisition`).
     inputs
         The columns a scoring request names (the model's signature), optional ones last.
     params

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["render_train", "render_subscription", "render_score"]
+__all__ = ["render_train", "render_subscription", "render_score", "render_acquisition"]
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -67,6 +67,9 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"bought after the calibration end + {result.rfm.customers_after_observation_end:,} only after the "
             f"observation end = {result.load.customers:,} read"
         )
+    customer_report = getattr(result, "customer_report", None)
+    for i, line in enumerate(customer_report.lines() if customer_report is not None else []):
+        lines.append(f"  {'customers' if i == 0 else '':<9} {line}")
     lines.append("  parameters")
     for name, model in result.model.models.items():
         params = ", ".join(
@@ -113,6 +116,9 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"  clv       no amounts in the data, so no value: {customers:,.0f} customers are expected to make "
             f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
         )
+    acquisition = getattr(result, "tables", {}).get("acquisition.csv")
+    if acquisition is not None:
+        lines.extend(_acquisition_lines(result, acquisition))
     for name, reason in result.failed.items():
         lines.append(f"  {result.failed_status.get(name, 'not fitted')}  {name}: {reason}")
     for message in result.warnings:
@@ -120,6 +126,34 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     lines.append(f"  model     {result.model_dir}")
     lines.append(f"  run       {result.run_id or 'not tracked'}")
     return "\n".join(lines)
+
+def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN001 - TrainResult
+    """The new-customer table: acquisition value beside the remaining CLV, one row per channel."""
+    config, state = result.config, result.model.acquisition
+    span = f"{config.clv.horizon} {config.time_unit}s"
+    lines = [
+        f"  new customers by channel (purchase model {state.purchase_model}; margin {config.clv.margin:g}, "
+        f"discount {config.clv.discount_rate:g} per {config.time_unit})",
+        f"            acquisition_value: what a NEW customer is worth, first order + {span} of repeat purchases "
+        "from acquisition (compare with CAC)",
+        f"            remaining_clv_mean: the channel's EXISTING customers' next {span}, after their history "
+        "(retention, segments; not what CAC buys)",
+    ]
+    shown = pd.DataFrame({
+        "channel": table["channel"],
+        "customers": table["customers"].map(lambda v: f"{int(v):,}"),
+        "first_order": table["first_order_value"].map(lambda v: f"{v:,.2f}"),
+        f"E[X({config.clv.horizon})]": table["expected_repeat_purchases"].map(lambda v: f"{v:,.3f}"),
+        "E[M]": table["expected_order_value"].map(lambda v: f"{v:,.2f}"),
+        "acquisition_value": table["acquisition_value"].map(lambda v: f"{v:,.2f}"),
+        "interval": [f"{lo:,.2f} to {hi:,.2f}" if np.isfinite(lo) else "-"
+                     for lo, hi in zip(table["acquisition_value_lower"], table["acquisition_value_upper"])],
+        "remaining_clv_mean": table["remaining_clv_mean"].map(lambda v: f"{v:,.2f}"),
+        "spend": table["spend_basis"],
+    })
+    lines.append(shown.to_string(index=False).replace("\n", "\n    ").join(["    ", ""]))
+    return lines
+
 
 def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
     """The summary ``clvmodel score`` prints, from counts read back from the written file."""
@@ -145,4 +179,45 @@ def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -
         money = f"  total {row['sum']:>14,.2f}  mean {row['mean']:>10,.2f}" if valued else ""
         lines.append(f"    {segment:<8} {int(row['size']):>8,} customers{money}")
     lines.append(f"  written to {output}")
+    return "\n".join(lines)
+
+
+def render_acquisition(table: pd.DataFrame, *, model: str, time_unit: str, horizon: int, discount_rate: float,
+                       margin: float, level: float, output: Path | None = None, channel_column: str | None = None) -> str:
+    """The short table ``clvmodel acquisition`` prints (:func:`clvmodel.acquisition.acquisition_table`'s rows);
+    ``channel_column``, the model's channel covariate, is shown as the channel only."""
+    shown = 20
+    # The covariates are the columns between channel and the values; a row shows those it sets.
+    names = list(table.columns)
+    covariates = names[names.index("channel") + 1: names.index("expected_repeat_purchases")]
+
+    def label(row: pd.Series) -> str:
+        given = [f"{c}={row[c]}" for c in covariates if c != channel_column and not pd.isna(row[c])]
+        return " ".join([str(row["channel"]), *given])[:28]
+
+    lines = [
+        f"acquisition: value of a new customer, model {model!r}, horizon {horizon} {time_unit}s, discount rate "
+        f"{discount_rate:g} per {time_unit}, margin {margin:g}",
+        f"  {'channel':<28} {'repeat purch.':>13} {'first order':>11} {'order value':>11} {'value':>10}  "
+        f"{int(round(level * 100))} % interval",
+    ]
+    for _, row in table.head(shown).iterrows():
+        interval = ("—" if pd.isna(row["acquisition_value_lower"])
+                    else f"{row['acquisition_value_lower']:,.2f} to {row['acquisition_value_upper']:,.2f}")
+        lines.append(
+            f"  {label(row):<28} {_fmt(row['expected_repeat_purchases'], 3):>13} "
+            f"{_fmt(row['first_order_value'], 2):>11} {_fmt(row['expected_order_value'], 2):>11} "
+            f"{_fmt(row['acquisition_value'], 2):>10}  {interval}"
+        )
+    if len(table) > shown:
+        lines.append(f"  ... {len(table) - shown:,} more rows in the output")
+    if (table["first_order_basis"] == "mean_spend").any():
+        lines.append("  first order: not recorded by this model (trained without a customer table), so the mean spend "
+                     "per order stands in for it")
+    if table["acquisition_value"].isna().all():
+        lines.append("  value: none (the model has no amounts); the repeat purchases are still forecast")
+    if (table["spend_basis"] == "pooled").any() and (table["spend_basis"] == "channel").any():
+        lines.append("  order value: the channel's own spend model where it has one, else the pooled one (spend_basis)")
+    if output is not None:
+        lines.append(f"  written to {output}")
     return "\n".join(lines)

@@ -10,8 +10,11 @@ The REST interface is MLflow's scoring protocol, so clients written for ``mlflow
 keep working: ``POST /invocations`` with ``Content-Type: application/json`` and a body
 ``{"dataframe_split": {"columns": [...], "data": [[...], ...]}, "params": {...}}`` or
 ``{"dataframe_records": [{...}, ...], "params": {...}}``; the answer is ``{"predictions": [one
-record per customer]}``. ``GET /ping`` and ``GET /health`` answer 200, ``GET /version`` the
-clvmodel version.
+record per customer]}``. A request whose rows have no history (none of ``frequency, recency, T``;
+only ``channel`` and/or the model's covariates, and optionally ``customer_id``) asks for the value
+of customers not acquired yet: each row gets its acquisition value
+(:func:`clvmodel.acquisition.acquisition_table`, through the model's pipeline). ``GET /ping``
+and ``GET /health`` answer 200, ``GET /version`` the clvmodel version.
 
 Bounded, so that one client cannot hold or exhaust the server (:class:`Limits`):
 

@@ -8,6 +8,7 @@ computes is logged to one MLflow run (when ``tracking.enabled``) and the model i
 from __future__ import annotations
 
 import json
+import re
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,9 @@ from clvmodel.models import FittedModel, ModelData, PurchaseModel, registry
 from clvmodel.models.base import NOT_CONVERGED, NOT_FITTED
 from clvmodel.modeldir import check_replaceable
 from clvmodel.predict import score
+
+#: MLflow metric names allow letters, digits, ``_ - . /`` and spaces; a channel label may hold anything.
+_METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 __all__ = ["TrainResult", "train", "fit_models", "holdout_predictions"]
 
@@ -51,6 +55,11 @@ class TrainResult:
     failed: dict[str, str] = field(default_factory=dict)
     #: ... and their status (:data:`NOT_CONVERGED` or :data:`NOT_FITTED`).
     failed_status: dict[str, str] = field(default_factory=dict)
+    #: Tables logged beside the leaderboard: with a customer table, ``acquisition.csv``,
+    #: ``cohort_curves.csv`` and ``holdout_by_channel.csv`` (:func:`clvmodel.acquired.channel_tables`).
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: How the customer table met the log (:class:`clvmodel.attributes.CustomerReport`), if any.
+    customer_report: Any = None
 
 
 def _fit_one(name: str, config: Config, data: ModelData) -> Any:
@@ -204,6 +213,13 @@ def _figures(result: TrainResult, repeat_series: pd.Series | None) -> dict[str, 
         figures["holdout_by_frequency.png"] = plots.holdout_by_frequency(result.calibration_table)
         board = result.leaderboard
         figures["leaderboard.png"] = plots.leaderboard_chart(board[board["target"] != ""])
+    curves = result.tables.get("cohort_curves.csv")
+    if curves is not None:
+        observed = curves[["channel", "period", "cumulative_value"]]
+        expected = curves[["channel", "period", "cumulative_value_model"]].rename(
+            columns={"cumulative_value_model": "cumulative_value"})
+        figures["cohort_curves.png"] = plots.cohort_curves(
+            observed, expected.dropna(), unit=config.time_unit, model=result.model.acquisition.purchase_model)
     figures["clv_distribution.png"] = plots.clv_histogram(
         result.scores["predicted_clv"].to_numpy(), horizon=config.clv.horizon, unit=config.time_unit
     )
@@ -213,13 +229,18 @@ def _figures(result: TrainResult, repeat_series: pd.Series | None) -> dict[str, 
 def _metrics(result: TrainResult) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for name, fitted in result.model.models.items():
+        linear = set(fitted.linear_params()) if hasattr(fitted, "linear_params") else set()
         for key, value in (fitted.params_ or {}).items():
             metrics[f"{name}.{key}"] = value
         for key, value in (fitted.standard_errors_ or {}).items():
             metrics[f"{name}.{key}.se"] = value
+            theta = (fitted.params_ or {})[key]
+            if key in linear and value is not None and np.isfinite(value):  # a covariate's γ: its own scale
+                metrics[f"{name}.{key}.ci95_lower"] = theta - 1.959964 * value
+                metrics[f"{name}.{key}.ci95_upper"] = theta + 1.959964 * value
+                continue
             # 95 % interval on the log scale the model is fitted on (always positive):
             # exp(log θ ± 1.96 se / θ), the delta-method se of log θ being se / θ.
-            theta = (fitted.params_ or {})[key]
             if value is not None and np.isfinite(value) and theta > 0:
                 spread = 1.959964 * value / theta
                 metrics[f"{name}.{key}.ci95_lower"] = theta * np.exp(-spread)
@@ -237,6 +258,12 @@ def _metrics(result: TrainResult) -> dict[str, float]:
                 continue
             for metric in evaluate.METRICS:
                 metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
+    acquisition = result.tables.get("acquisition.csv")
+    for row in acquisition.itertuples(index=False) if acquisition is not None else ():
+        label = _METRIC_UNSAFE.sub("_", str(row.channel))[:100]
+        for column in ("acquisition_value", "acquisition_value_lower", "acquisition_value_upper",
+                       "remaining_clv_mean", "expected_repeat_purchases", "first_order_value"):
+            metrics[f"channel.{label}.{column}"] = float(getattr(row, column))
     scores = result.scores
     # A published summary's row may stand for many customers (its weights): count customers.
     summary = result.rfm.summary
@@ -276,6 +303,8 @@ def _track(result: TrainResult) -> str:
             tracking.log_table(result.calibration_table, "calibration_table.csv")
         if result.leaderboard is not None:
             tracking.log_table(result.leaderboard, "leaderboard.csv")
+        for name, table in result.tables.items():
+            tracking.log_table(table, f"channels/{name}")
         for name, figure in result.figures.items():
             tracking.log_figure(figure, f"plots/{name}")
         tracking.log_text(json.dumps(result.model.selection, indent=2, default=str), "selection.json")
@@ -347,8 +376,7 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
     finally:
         con.close()
     seconds["read_and_rfm"] = time.perf_counter() - clock
-    notes = customers.report.lines() if customers is not None else []
-    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout, notes, customers, first_orders,
+    return _Prepared(load, rfm_result, repeat_series, challenger, challenger_holdout, [], customers, first_orders,
                      observed)
 
 
@@ -499,6 +527,13 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         failed=failed,
         failed_status={m: getattr(tried_models.get(m), "status_", NOT_FITTED) for m in failed},
     )
+    if prepared.customers is not None:
+        result.customer_report = prepared.customers.report
+    if model.acquisition is not None:
+        result.tables = acquired.channel_tables(
+            model, summary, prepared.customers.frame, scores, prepared.observed_curves,
+            level=config.intervals.level, draws=config.intervals.draws, seed=config.intervals.seed,
+        )
     result.figures = _figures(result, prepared.repeat_series)
 
     clock = time.perf_counter()

@@ -37,6 +37,8 @@ def test_channel_table_by_hand(
         "max_allowable_cac": [10.0, 2.5, nan, 5.0, nan],
         "payback_periods": [2.0, 4.0, nan, nan, nan],
         "verdict": ["grow", "hold", "no data", "cut", "n/a"],
+        # Without a channel-aware model the table says plainly what it rests on.
+        "value_basis": ["remaining CLV of existing customers, not the value of a new customer"] * 5,
     })
     pd.testing.assert_frame_equal(table, expected, check_dtype=False, check_exact=False)
     assert table["customers"].dtype == np.int64

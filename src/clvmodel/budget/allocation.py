@@ -19,6 +19,7 @@ from scipy.optimize import brentq, minimize
 
 from clvmodel.budget.cac_config import CacConfig, _num
 from clvmodel.budget.channels import _check_channels_configured, _require_columns
+from clvmodel.budget.tables import NOT_IN_MODEL
 from clvmodel.errors import ClvError
 
 # Share of the budget within which an allocation counts as at its bound (and is snapped to it):
@@ -31,7 +32,7 @@ class _Problem:
     """Allocation problem in spend units; arrays are per channel, in ``names`` order."""
 
     names: list[str]
-    value: np.ndarray  # margin * mean_clv: value of one acquired customer
+    value: np.ndarray  # value of one acquired customer on margin: acquisition_value, or margin * mean_clv
     k: np.ndarray
     beta: np.ndarray
     lower: np.ndarray
@@ -55,24 +56,40 @@ class _Problem:
             return np.where(self.value > 0, self.value * slope, 0.0)
 
 
+def _customer_values(channel_stats: pd.DataFrame, config: CacConfig) -> dict[str, float]:
+    """Value of one acquired customer per channel, on margin: ``acquisition_value`` when the table
+    has it (a channel-aware model), else ``margin * mean_clv`` (remaining CLV of existing customers)."""
+    names = channel_stats["channel"].astype(str)
+    if "acquisition_value" in channel_stats.columns:
+        return dict(zip(names, channel_stats["acquisition_value"].astype(float)))
+    return dict(zip(names, config.margin * channel_stats["mean_clv"].astype(float)))
+
+
 def _build_problem(channel_stats: pd.DataFrame, config: CacConfig) -> tuple[_Problem, list[str]]:
+    value_column = "acquisition_value" if "acquisition_value" in channel_stats.columns else "mean_clv"
     _require_columns(
-        channel_stats, ["channel", "mean_clv"], "channel_stats", "pass channel_table's output"
+        channel_stats, ["channel", value_column], "channel_stats", "pass channel_table's output"
     )
     _check_channels_configured(channel_stats["channel"].astype(str), config)
     notes: list[str] = []
-    mean = dict(zip(channel_stats["channel"].astype(str), channel_stats["mean_clv"]))
     names = list(config.channels)
+    per_customer = _customer_values(channel_stats, config)
+    unseen = (set(channel_stats.loc[channel_stats["verdict"] == NOT_IN_MODEL, "channel"].astype(str))
+              if "verdict" in channel_stats.columns else set())
     value, ks, betas, lower, upper = [], [], [], [], []
     for name in names:
         ch = config.channels[name]
-        m = float(mean.get(name, float("nan")))
+        m = float(per_customer.get(name, float("nan")))
         if not np.isfinite(m):
-            # No customers, no evidence of value: the channel gets its min_spend and nothing more.
-            notes.append(f"{name}: no customers in the scores, so it gets only its min_spend")
+            # No evidence of value: the channel gets its min_spend and nothing more (a channel the
+            # model has never seen is said once, with its verdict, by run_budget).
+            if name not in unseen:
+                why = ("the model has no acquisition value for it" if "acquisition_value" in channel_stats.columns
+                       else "no customers in the scores")
+                notes.append(f"{name}: {why}, so it gets only its min_spend")
             m = 0.0
         k, b = ch.curve()
-        value.append(config.margin * max(m, 0.0))
+        value.append(max(m, 0.0))
         ks.append(k)
         betas.append(b)
         lower.append(ch.min_spend)
@@ -297,8 +314,13 @@ def _allocate(channel_stats: pd.DataFrame, config: CacConfig) -> tuple[pd.DataFr
         "bound": _bound_labels(problem, spend),
     })
     frame["max_spend"] = frame["max_spend"].astype(float)
+    # A channel the model never saw has no value: what its spend buys is unknown, not 0.
+    unseen = frame["channel"].isin(
+        channel_stats.loc[channel_stats["verdict"] == NOT_IN_MODEL, "channel"].astype(str)
+        if "verdict" in channel_stats.columns else [])
+    frame.loc[unseen, ["expected_clv", "marginal_ltv_cac"]] = np.nan
     frame["expected_net_value"] = frame["expected_clv"] - frame["allocated_spend"]
-    for row in frame.itertuples():
+    for row in frame[~unseen].itertuples():
         if row.allocated_spend > 0 and row.bound == "min" and row.marginal_ltv_cac < 1.0:
             notes.append(
                 f"{row.channel}: min_spend {_num(row.min_spend)} is spent although its marginal "
@@ -319,20 +341,25 @@ def allocate(channel_stats: pd.DataFrame, config: CacConfig) -> pd.DataFrame:
 
     Solves, with SLSQP and analytic gradients::
 
-        max_s  sum_c [ margin * mean_clv_c * customers_c(s_c) - s_c ]
+        max_s  sum_c [ V_c * customers_c(s_c) - s_c ]
         s.t.   sum_c s_c <= budget,   min_spend_c <= s_c <= min(max_spend_c, budget)
 
-    with ``customers_c(s) = k_c * s ** beta_c`` (linear channels: ``k = 1 / cac``, ``beta = 1``).
-    The objective is expected CLV acquired minus spend, so spending stops where the marginal
-    LTV:CAC drops below 1 (part of the budget may stay unspent) unless ``min_spend`` forces it.
+    with ``customers_c(s) = k_c * s ** beta_c`` (linear channels: ``k = 1 / cac``, ``beta = 1``)
+    and ``V_c`` the value of one acquired customer on margin: the channel's
+    ``acquisition_value`` when ``channel_stats`` has that column (a model trained with a
+    channel), else ``margin * mean_clv`` (the remaining CLV of existing customers, not the value
+    of a new customer). A channel without a value (no customers in the scores, or not in the
+    model) gets its ``min_spend`` only. The objective is expected value acquired minus spend, so
+    spending stops where the marginal LTV:CAC drops below 1 (part of the budget may stay
+    unspent) unless ``min_spend`` forces it.
 
     Returns
     -------
     DataFrame
         One row per configured channel: ``channel, allocated_spend, expected_customers,
-        expected_clv`` (margin basis, ``margin * mean_clv * expected_customers``),
-        ``marginal_ltv_cac`` (``margin * mean_clv * dcustomers/dspend`` at the optimum; linear
-        channels ``margin * mean_clv / cac``; a concave channel left at 0 is evaluated at
+        expected_clv`` (margin basis, ``V_c * expected_customers``),
+        ``marginal_ltv_cac`` (``V_c * dcustomers/dspend`` at the optimum; linear
+        channels ``V_c / cac``; a concave channel left at 0 is evaluated at
         ``1e-6 * budget``, since the derivative is infinite at exactly 0), ``min_spend, max_spend``, ``bound`` (``min``,
         ``max`` or ``none`` for a channel strictly inside its bounds) and
         ``expected_net_value`` (``expected_clv - allocated_spend``). Notes for the reader

@@ -2,10 +2,16 @@
 
 :func:`budget_files` is what the CLI calls: it refuses an output that is an input before
 anything is read, leaves out the customers the scores file could not score (said in the
-report), takes each customer's per-period value from the model when one is given (for payback),
-runs :func:`~clvmodel.budget.run.run_budget`, writes the channel table, the segment table and
-the chart beside each other, and logs them to MLflow when an experiment (or
-``MLFLOW_TRACKING_URI``) is set. The CLI only renders the result.
+report), reads the model when one is given, runs :func:`~clvmodel.budget.run.run_budget`, writes
+the channel table, the segment table and the chart beside each other, and logs them to MLflow
+when an experiment (or ``MLFLOW_TRACKING_URI``) is set. The CLI only renders the result.
+
+A model trained with a channel (:func:`~clvmodel.budget.new_customers.channel_aware`) values a
+new customer of each channel (:func:`~clvmodel.budget.new_customers.new_customer_values`): the
+channel table and the allocation rest on that acquisition value. Any other model gives each
+existing customer's per-period value (:func:`period_values`), for payback only: the table then
+rests on the remaining CLV of existing customers, and a warning says the model could not do
+better and why.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from clvmodel import io
 from clvmodel.budget.cac_config import load_cac_config
+from clvmodel.budget.new_customers import NewCustomerValues, channel_aware, new_customer_values
 from clvmodel.budget.report import format_report, ltv_cac_chart
 from clvmodel.budget.run import BudgetResult, run_budget
 
@@ -33,8 +41,10 @@ class BudgetFiles:
     run_id: str | None = None
 
 
-def period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Each customer's expected revenue per period (discounted as the model says), for payback.
+def period_values(model_ref: Any, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each existing customer's expected revenue per period (discounted as the model says), for payback.
+
+    ``model_ref``: a model directory or URI, or a loaded :class:`~clvmodel.artifact.TrainedModel`.
 
     Returns
     -------
@@ -44,13 +54,41 @@ def period_values(model_ref: str, scores: pd.DataFrame) -> tuple[pd.DataFrame, i
     from clvmodel import load_model
     from clvmodel.predict import score
 
-    trained = load_model(model_ref)
+    trained = load_model(model_ref) if isinstance(model_ref, (str, Path)) else model_ref
     columns = [c for c in scores.columns if c in ("customer_id", "frequency", "recency", "T", "monetary_value")]
     forecast = score(trained, scores[columns], margin=1.0, per_period=True)
     periods = forecast.filter(like="period_")
     periods.columns = [int(c.removeprefix("period_")) for c in periods.columns]
     periods.index = forecast["customer_id"].to_numpy()
     return periods, int(trained.clv["horizon"])
+
+
+def _model_values(
+    model: str | None, scores: pd.DataFrame, config: Any
+) -> tuple[pd.DataFrame | None, int | None, NewCustomerValues | None, list[str]]:
+    """``(period_values, horizon, new_values, notes)`` for :func:`run_budget` from ``--model``."""
+    if model is None:
+        return None, config.horizon, None, []
+    from clvmodel import load_model
+
+    trained = load_model(model)
+    if channel_aware(trained):
+        values = new_customer_values(trained, config.margin)
+        notes = list(values.notes)
+        if config.horizon is not None and int(config.horizon) != values.horizon:
+            notes.append(
+                f"horizon {config.horizon} of the CAC config is not used: the acquisition value covers the model's "
+                f"{values.horizon} {values.time_unit}s (clv.horizon)"
+            )
+        return None, None, values, notes
+    values, horizon = period_values(trained, scores)
+    why = ("was trained without a customer table" if getattr(trained, "acquisition", None) is None
+           else "has no acquisition channel")
+    notes = [
+        f"the model {why}, so it cannot value a new customer: LTV:CAC rests on the remaining CLV of existing "
+        "customers; train with customers: {channel: ...} to value new customers per channel"
+    ]
+    return values, horizon, None, notes
 
 
 def budget_files(
@@ -76,7 +114,8 @@ def budget_files(
     customers
         A ``customer_id, channel`` file.
     model
-        A model directory or URI, for per-period values (payback).
+        A model directory or URI: trained with a channel, it values a new customer per channel
+        (the table rests on that); otherwise it gives per-period values for payback.
     experiment
         The MLflow experiment to log to (default ``budget`` when only ``MLFLOW_TRACKING_URI`` is set).
 
@@ -88,7 +127,8 @@ def budget_files(
     segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
     chart_path = output.with_suffix(".png")
     io.refuse_overwrite({"--output": output, "the segments table": segments_path, "the chart": chart_path},
-                        [("--scores", scores), ("--customers", customers), ("--cac", cac)])
+                        [("--scores", scores), ("--customers", customers), ("--cac", cac),
+                         ("--model", None if model is None or model.startswith(("models:/", "runs:/")) else model)])
     config = load_cac_config(cac)
     table = io.read_table(scores)
     skipped = 0
@@ -97,8 +137,10 @@ def budget_files(
         skipped = int((~ok).sum())
         table = table[ok].reset_index(drop=True)
     channels = io.read_table(customers) if customers is not None else None
-    values, horizon = (None, config.horizon) if model is None else period_values(model, table)
-    result = run_budget(table, config, customers=channels, period_values=values, horizon=horizon)
+    values, horizon, new_values, notes = _model_values(model, table, config)
+    result = run_budget(table, config, customers=channels, period_values=values, horizon=horizon,
+                        new_values=new_values)
+    result.warnings.extend(notes)
     if skipped:
         result.warnings.append(f"{skipped:,} customers of the scores file were not scored (status != ok) and are left out")
     io.write_table(result.channels, output)
@@ -110,7 +152,8 @@ def budget_files(
 
         with tracking.run(experiment or "budget", run_name=f"budget/{cac.stem}") as run_id:
             tracking.log_params({"scores": str(scores), "cac": str(cac), "target_ratio": config.target_ratio,
-                                 "margin": config.margin, "budget": config.budget})
+                                 "margin": config.margin, "budget": config.budget,
+                                 "value_basis": result.value_basis[:250]})
             for path in done.written:
                 tracking.log_artifact(path)
             tracking.log_text(format_report(result), "budget_report.txt")

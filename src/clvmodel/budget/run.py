@@ -3,19 +3,23 @@
 Steps: :func:`~clvmodel.budget.channels.attach_channels` ->
 :func:`~clvmodel.budget.tables.channel_table` -> :func:`~clvmodel.budget.allocation.allocate`
 -> :func:`~clvmodel.budget.tables.segment_table`, plus the warnings the reader must see. Nothing
-here reads or writes files or logs to MLflow: ``clvmodel budget`` (:mod:`clvmodel.cli`) does.
+here reads or writes files, loads a model or logs to MLflow: ``clvmodel budget``
+(:mod:`clvmodel.budget.files`, :mod:`clvmodel.cli`) does; a model's new-customer values come in
+as :class:`~clvmodel.budget.new_customers.NewCustomerValues`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from clvmodel.budget.allocation import _allocate
 from clvmodel.budget.cac_config import UNKNOWN, CacConfig
 from clvmodel.budget.channels import _check_scores, attach_channels
-from clvmodel.budget.tables import _meets, channel_table, segment_table
+from clvmodel.budget.new_customers import REMAINING_BASIS, NewCustomerValues
+from clvmodel.budget.tables import NOT_IN_MODEL, _meets, channel_table, segment_table
 
 
 @dataclass
@@ -33,6 +37,9 @@ class BudgetResult:
         Plain-language notes the reader must see (printed by :func:`format_report`).
     target_ratio, margin, budget, retention_budget
         From the config, for rendering.
+    new_values
+        The model's new-customer values the channel table rests on; ``None``: it rests on the
+        remaining CLV of existing customers (:data:`value_basis` says which, in words).
     """
 
     channels: pd.DataFrame
@@ -42,6 +49,12 @@ class BudgetResult:
     margin: float = 1.0
     budget: float = 0.0
     retention_budget: float = 0.0
+    new_values: NewCustomerValues | None = None
+
+    @property
+    def value_basis(self) -> str:
+        """What LTV:CAC, max allowable CAC, payback and the allocation rest on, in words."""
+        return self.new_values.basis if self.new_values is not None else REMAINING_BASIS
 
     @property
     def allocated(self) -> float:
@@ -59,13 +72,20 @@ class BudgetResult:
             "unallocated": float(self.budget) - self.allocated,
             "expected_customers": float(ch["expected_customers"].fillna(0.0).sum()),
             "expected_clv": float(ch["expected_clv"].fillna(0.0).sum()),
-            "expected_net_value": float(ch["expected_net_value"].fillna(0.0).sum()),
+            # Every dollar allocated counts, also one spent on a channel without a value (min_spend).
+            "expected_net_value": float(ch["expected_clv"].fillna(0.0).sum()) - self.allocated,
         }
 
 
 def _channel_warnings(table: pd.DataFrame, config: CacConfig) -> list[str]:
     notes: list[str] = []
-    known = table[(table["channel"] != UNKNOWN) & (table["customers"] > 0)]
+    unseen = table.loc[table["verdict"] == NOT_IN_MODEL, "channel"].tolist()
+    if unseen:
+        notes.append(
+            f"{', '.join(unseen)}: not a channel of the model, so no acquisition value, verdict "
+            f"{NOT_IN_MODEL!r} and only its min_spend; retrain with customers of that channel to value it"
+        )
+    known = table[(table["channel"] != UNKNOWN) & np.isfinite(table["ltv_cac"].astype(float))]
     if len(known) and not _meets(known["ltv_cac"], config.target_ratio).any():
         best = known.loc[known["ltv_cac"].idxmax()]
         notes.append(
@@ -89,15 +109,21 @@ def run_budget(
     customers: pd.DataFrame | None = None,
     period_values: pd.DataFrame | None = None,
     horizon: int | None = None,
+    new_values: NewCustomerValues | None = None,
 ) -> BudgetResult:
     """Channels, allocation, segments and warnings for one scores table.
 
     Steps: :func:`attach_channels` -> :func:`channel_table` -> :func:`allocate` (merged on
-    ``channel``) -> :func:`segment_table`. Raises :class:`ClvError` as those do.
+    ``channel``) -> :func:`segment_table`. With ``new_values`` (a model trained with a channel)
+    the channel table and the allocation rest on the acquisition value of a new customer, and
+    ``period_values`` / ``horizon`` are not used; without, on the remaining CLV of existing
+    customers. The segment table rests on the remaining CLV either way. Raises
+    :class:`ClvError` as those do.
     """
     _check_scores(scores)
     with_channels = attach_channels(scores, customers)
-    table = channel_table(with_channels, config, period_values=period_values, horizon=horizon)
+    table = channel_table(with_channels, config, period_values=period_values, horizon=horizon,
+                          new_values=new_values)
     allocation, alloc_notes = _allocate(table, config)
     channels = table.merge(allocation, on="channel", how="left", validate="one_to_one")
     notes = _channel_warnings(table, config) + alloc_notes
@@ -109,5 +135,5 @@ def run_budget(
     return BudgetResult(
         channels=channels, segments=segments, warnings=notes,
         target_ratio=config.target_ratio, margin=config.margin, budget=config.budget,
-        retention_budget=config.retention_budget,
+        retention_budget=config.retention_budget, new_values=new_values,
     )

@@ -20,6 +20,7 @@ from clvmodel.budget.channels import (
     _id_strings,
     _require_columns,
 )
+from clvmodel.budget.new_customers import REMAINING_BASIS, NewCustomerValues
 from clvmodel.errors import ClvError
 
 SEGMENTS: tuple[str, ...] = ("VIP", "high", "medium", "low", "at_risk", "lost")
@@ -68,15 +69,20 @@ def _period_matrix(period_values: pd.DataFrame, ids: pd.Series) -> np.ndarray:
     return values
 
 
-def _payback(cumulative: np.ndarray, cac: float) -> float:
-    """First 1-based period whose cumulative margin covers ``cac``; NaN if none does."""
+def _payback(cumulative: np.ndarray, cac: float, first: int = 1) -> float:
+    """First period whose cumulative margin covers ``cac``, ``cumulative[0]`` being period ``first``
+    (1 for existing customers' periods 1..H, 0 for a new customer's first order); NaN if none does."""
     covered = np.flatnonzero(cumulative >= cac * (1.0 - _RTOL))
-    return float(covered[0] + 1) if covered.size else float("nan")
+    return float(covered[0] + first) if covered.size else float("nan")
 
 
 def _meets(ratio: float | pd.Series, threshold: float) -> Any:
     """``ratio >= threshold`` forgiving float noise: 0.3 * 30 / 3 is 2.9999999999999996."""
     return ratio >= threshold * (1.0 - _RTOL)
+
+
+#: Verdict of a configured channel that a channel-aware model has never seen: no acquisition value.
+NOT_IN_MODEL = "not in model"
 
 
 def _verdict(ratio: float, payback: float, target: float) -> str:
@@ -94,12 +100,27 @@ def channel_table(
     config: CacConfig,
     period_values: pd.DataFrame | None = None,
     horizon: int | None = None,
+    new_values: NewCustomerValues | None = None,
 ) -> pd.DataFrame:
     """LTV:CAC, maximum allowable CAC, payback and verdict per channel.
 
-    For channel ``c`` with customers ``i in c``::
+    **With** ``new_values`` (a model trained with a channel, :mod:`clvmodel.budget.new_customers`)
+    the table rests on the value of a *new* customer of channel ``c``, ``A_c`` =
+    ``acquisition_value`` (margin basis: first order plus the discounted repeat purchases over the
+    model's horizon)::
 
-        mean_clv_c          = mean_i predicted_clv_i          (scores' units: revenue or margin)
+        ltv_cac_c           = A_c / cac_c                  (ltv_cac_lower/upper: the interval of A_c / cac_c)
+        max_allowable_cac_c = A_c / target_ratio
+        payback_periods_c   = min { p >= 0 : sum_{q=0..p} a_cq >= cac_c }
+
+    with ``a_c0`` the first order's margin and ``a_cq`` the margin of period ``q``'s expected
+    repeat purchases, discounted; payback 0 means the first order alone covers the CAC. A channel
+    of the config that the model has never seen has no acquisition value: NaN, verdict
+    ``not in model`` (and no budget beyond its ``min_spend``, see :func:`allocate`).
+
+    **Without** ``new_values`` it rests on the mean *remaining* CLV of the channel's existing
+    customers ``i in c`` (the scores' ``predicted_clv``; not the value of a new customer)::
+
         ltv_cac_c           = margin * mean_clv_c / cac_c
         max_allowable_cac_c = margin * mean_clv_c / target_ratio
         payback_periods_c   = min { p : margin * sum_{q<=p} mean_i v_iq >= cac_c }   (1-based)
@@ -112,16 +133,22 @@ def channel_table(
     overstate the payback period (errs on the cautious side). Payback is NaN when the CAC is not
     covered within the H periods.
 
-    Rows: every configured channel (config order, ``customers == 0`` and verdict ``no data`` when
-    absent from the scores), then ``unknown`` if any customer has no channel (reported only:
-    ``cac``, ratios and payback are NaN, verdict ``n/a``). Verdicts: see the docstring of
+    Either way ``customers``, ``mean_clv``, ``median_clv`` and ``total_clv`` describe the channel's
+    existing customers in the scores (remaining CLV, in the scores' units), and ``value_basis``
+    says in words what ``ltv_cac``, ``max_allowable_cac``, ``payback_periods`` and the allocation
+    rest on. With ``new_values`` the table adds ``mean_clv_margin = margin * mean_clv``, the
+    remaining CLV on the same margin basis as ``acquisition_value``, to compare the two.
+
+    Rows: every configured channel (config order; without ``new_values`` ``customers == 0`` gets
+    verdict ``no data``), then ``unknown`` if any customer has no channel (reported only: ``cac``,
+    ratios and payback are NaN, verdict ``n/a``). Verdicts: see the docstring of
     :mod:`clvmodel.budget`.
 
     Raises
     ------
     ClvError
         No ``channel`` or ``predicted_clv`` column, a channel without a CAC entry, no horizon,
-        or malformed ``period_values``.
+        malformed ``period_values``, or ``new_values`` that know none of the configured channels.
     """
     _check_scores(scores_with_channels)
     _require_columns(
@@ -134,7 +161,14 @@ def channel_table(
 
     per_period: np.ndarray | None = None
     periods = 0
-    if period_values is not None:
+    if new_values is not None:
+        known = set(new_values.channels)
+        if not known & set(config.channels):
+            raise ClvError(
+                f"none of the CAC config's channels ({', '.join(config.channels)}) is a channel of the model "
+                f"({', '.join(new_values.channels)}); name the channels in the CAC config as in the training data"
+            )
+    elif period_values is not None:
         _require_columns(scores_with_channels, ["customer_id"], "scores", "re-run clvmodel score")
         per_period = _period_matrix(period_values, scores_with_channels["customer_id"])
     else:
@@ -146,6 +180,7 @@ def channel_table(
             )
         periods = int(h)
 
+    basis = new_values.basis if new_values is not None else REMAINING_BASIS
     names = list(config.channels) + ([UNKNOWN] if (channels == UNKNOWN).any() else [])
     rows = []
     for name in names:
@@ -154,31 +189,57 @@ def channel_table(
         mean_clv = float(clv[mask].mean()) if n else float("nan")
         median_clv = float(np.median(clv[mask])) if n else float("nan")
         cac = config.channels[name].observed_cac if name in config.channels else float("nan")
-        ratio = config.margin * mean_clv / cac if n else float("nan")
-        if n and np.isfinite(cac):
-            # Mean value per period of the channel's customers; without period_values, the even
-            # spread mean_clv / H in each of the H periods (an approximation, see above).
-            mean_path = (
-                per_period[mask].mean(axis=0) if per_period is not None
-                else np.full(periods, mean_clv / periods)
-            )
-            payback = _payback(config.margin * np.cumsum(mean_path), cac)
-        else:
-            payback = float("nan")
-        verdict = "no data" if n == 0 else _verdict(ratio, payback, config.target_ratio)
-        rows.append({
-            "channel": name,
-            "customers": n,
-            "mean_clv": mean_clv,
-            "median_clv": median_clv,
+        row: dict[str, Any] = {
+            "channel": name, "customers": n, "mean_clv": mean_clv, "median_clv": median_clv,
             "total_clv": float(clv[mask].sum()),
-            "cac": cac,
-            "ltv_cac": ratio,
-            "max_allowable_cac": config.margin * mean_clv / config.target_ratio
-            if name != UNKNOWN else float("nan"),
-            "payback_periods": payback,
-            "verdict": verdict,
-        })
+        }
+        if new_values is not None:
+            value = new_values.value(name)
+            acquired = value["acquisition_value"]
+            # The existing customers' remaining CLV on the same margin basis, to compare with.
+            row["mean_clv_margin"] = config.margin * mean_clv
+            row.update(value)
+            row["cac"] = cac
+            row["ltv_cac"] = acquired / cac
+            row["ltv_cac_lower"] = value["acquisition_value_lower"] / cac
+            row["ltv_cac_upper"] = value["acquisition_value_upper"] / cac
+            row["max_allowable_cac"] = acquired / config.target_ratio if name != UNKNOWN else float("nan")
+            seen = name in new_values.periods and np.isfinite(acquired)
+            row["payback_periods"] = (
+                _payback(np.cumsum(new_values.periods[name]), cac, first=0) if seen and np.isfinite(cac)
+                else float("nan")
+            )
+            if name == UNKNOWN:
+                verdict = "n/a"
+            elif name not in new_values.periods:
+                verdict = NOT_IN_MODEL
+            elif not seen:
+                verdict = "no value"  # the model knows the channel but cannot value it (no first order amount)
+            else:
+                verdict = _verdict(row["ltv_cac"], row["payback_periods"], config.target_ratio)
+        else:
+            ratio = config.margin * mean_clv / cac if n else float("nan")
+            if n and np.isfinite(cac):
+                # Mean value per period of the channel's customers; without period_values, the even
+                # spread mean_clv / H in each of the H periods (an approximation, see above).
+                mean_path = (
+                    per_period[mask].mean(axis=0) if per_period is not None
+                    else np.full(periods, mean_clv / periods)
+                )
+                payback = _payback(config.margin * np.cumsum(mean_path), cac)
+            else:
+                payback = float("nan")
+            row.update({
+                "cac": cac,
+                "ltv_cac": ratio,
+                "max_allowable_cac": config.margin * mean_clv / config.target_ratio
+                if name != UNKNOWN else float("nan"),
+                "payback_periods": payback,
+            })
+            verdict = "no data" if n == 0 else _verdict(ratio, payback, config.target_ratio)
+        row["verdict"] = verdict
+        row["value_basis"] = basis
+        rows.append(row)
     table = pd.DataFrame(rows)
     table["customers"] = table["customers"].astype("int64")
     return table
