@@ -29,9 +29,11 @@ def test_synthetic_channels_fixed_mix_and_seeded() -> None:
     assert sorted(custom["channel"]) == ["x", "y", "y", "y"]
 
 
-@pytest.mark.parametrize("mean_clv", [30.0, 45.0, 58.0])
+@pytest.mark.parametrize("mean_clv", [70.0, 76.0, 82.0])
 def test_demo_config_shows_grow_hold_and_cut(mean_clv: float) -> None:
-    # Heavy-tailed CLVs like CDNOW's, scaled to the mean under test.
+    # The demo values a channel at a new customer's acquisition value, $74-$78 of revenue on CDNOW
+    # (configs/cac_demo.yaml): around that range every verdict shows. Heavy-tailed values like
+    # CDNOW's, scaled to the mean under test.
     rng = np.random.default_rng(0)
     clv = rng.gamma(0.5, 1.0, 20000)
     scores = pd.DataFrame({
@@ -43,5 +45,5 @@ def test_demo_config_shows_grow_hold_and_cut(mean_clv: float) -> None:
     config = load_cac_config(REPO / "configs" / "cac_demo.yaml")
     result = run_budget(scores, config, customers=synthetic_channels(scores["customer_id"]))
     verdicts = dict(zip(result.channels["channel"], result.channels["verdict"]))
-    assert verdicts == {"email": "grow", "search": "hold", "social": "hold", "affiliate": "cut"}
+    assert verdicts == {"email": "grow", "search": "grow", "social": "hold", "affiliate": "cut"}
     assert result.allocated == pytest.approx(config.budget)
