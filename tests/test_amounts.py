@@ -167,7 +167,7 @@ def test_format_values_reach_sql_quoted(duck, write_csv) -> None:
     symbol = "x'y"
     with pytest.raises(Exception, match="currency symbol"):
         DataConfig(source="x.csv", amount_format={"currency_symbols": [symbol]})
-    sql = amounts.value_sql("t", amounts.Format(",", ".", ("kr",)))
+    sql = amounts.parts_sql("t", amounts.Format(",", ".", ("kr",))) + amounts.value_sql("t", "p", amounts.Format(",", "."))
     assert "'kr'" not in sql and "kr" in sql  # inside the quoted pattern only
 
 

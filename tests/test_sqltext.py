@@ -102,7 +102,8 @@ WRAPPERS = {"literal", "identifier", "date_literal", "number", "spark_literal", 
 #: Functions of the package that return SQL built by these same rules (checked where they are defined).
 SQL_BUILDERS = {"parsed_sql", "_parsed_columns", "_day_expression", "rfm_sql", "features_sql", "targets_sql",
                 "segment_sql", "_rfm_checks", "_accounting_sql", "csv_safe_sql", "csv_unescape_sql",
-                "_first_chars_sql", "_days_sql", "shape_sql", "value_sql", "kinds_sql", "_parts_sql"}
+                "_first_chars_sql", "_days_sql", "shape_sql", "value_sql", "kinds_sql", "_parts_sql",
+                "parts_sql"}
 #: Names that are not built in the function where they are interpolated, per module, and why they
 #: never hold a user's value. Anything else must be traced to quoting functions and constants.
 TRUSTED: dict[str, dict[str, str]] = {
@@ -115,6 +116,7 @@ TRUSTED: dict[str, dict[str, str]] = {
     "predict.py": {"plan.late_query": "built by inputs.plan_input with date_literal"},
     "io.py": {
         "existing": "'VIEW' or 'TABLE', constants of the query that yields it",
+        "base": "'raw' or 'raw_amounts' (returned by _amount_parts), internal relation names",
         "columns": "_parsed_columns' SQL fragments (identifiers quoted there)",
         "relation": "'raw' or a constant subquery over it",
         "odd_year": "_row_examples' condition, built by _load from FIRST_YEAR/LAST_YEAR",
@@ -124,6 +126,8 @@ TRUSTED: dict[str, dict[str, str]] = {
     },
     "amounts.py": {
         "text": "the caller's SQL expression of the amount's text (io: TRIM of a quoted identifier, or 't')",
+        "parts": "the caller's column of amount parts (io: identifier(amounts.PARTS), or 'p')",
+        "m": "the parts column, as parts",
     },
     "rfm.py": {
         "table": "an internal table or view name (transactions, days, a uuid view), never a user's",

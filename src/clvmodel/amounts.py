@@ -34,7 +34,8 @@ from typing import Any
 from clvmodel.errors import ClvError
 from clvmodel.sqltext import literal
 
-__all__ = ["KINDS", "Format", "resolve", "detect", "shape_sql", "value_sql", "kinds_sql", "CORE_LIMIT"]
+__all__ = ["KINDS", "Format", "resolve", "detect", "parts_sql", "shape_sql", "value_sql", "kinds_sql", "CORE_LIMIT",
+           "PARTS"]
 
 #: What cleaning can do to a row's amount text, as counted in the load report.
 KINDS = ("currency_symbol", "thousands_separator", "decimal_comma", "parentheses", "trailing_minus")
@@ -45,6 +46,8 @@ CORE_LIMIT = 30
 _ANY_CURRENCY = r"\p{Sc}+|[A-Z]{3}"
 _FIELDS = ("open", "sign", "cur1", "sign2", "core", "cur2", "minus", "close")
 _SEPARATORS = (",", ".", "'", " ")
+#: The column :func:`clvmodel.io.load_transactions` stores an amount's parts in (:func:`parts_sql`).
+PARTS = "__clv_amount_parts"
 
 
 @dataclass(frozen=True)
@@ -95,12 +98,26 @@ def _parts_sql(text: str, fmt: Format | None) -> str:
     return f"regexp_extract({text}, {literal(_pattern(fmt))}, {fields})"
 
 
-def shape_sql(text: str) -> str:
+def parts_sql(text: str, fmt: Format | None) -> str:
+    """SQL for the parts of an amount (a STRUCT of :data:`_FIELDS`) of the trimmed text ``text``.
+
+    ``NULL`` for a plain number when it reads the same in ``fmt`` (``None``: detection), so the
+    regular expression runs only on the others. :func:`clvmodel.io.load_transactions` computes it
+    once per row, into a table, and :func:`value_sql` and :func:`kinds_sql` read its fields.
+    """
+    if fmt is None or fmt.plain_first:
+        return f"CASE WHEN TRY_CAST({text} AS DOUBLE) IS NULL THEN {_parts_sql(text, fmt)} END"
+    return _parts_sql(text, fmt)
+
+
+def shape_sql(text: str, parts: str) -> str:
     """SQL for the shape of an amount's number (digits as ``d``), ``''`` when no number is found.
 
     What :func:`detect` reads: a column's distinct shapes are few (``d,ddd.dd``, ``dd,dd``).
+    ``parts`` is :func:`parts_sql` with ``fmt=None`` (NULL for a plain number, whose text is its number).
     """
-    return f"regexp_replace(({_parts_sql(text, None)}).core, '[0-9]', 'd', 'g')"
+    return (f"regexp_replace(CASE WHEN {parts} IS NULL THEN regexp_replace({text}, '^[-+]', '') "
+            f"ELSE {parts}.core END, '[0-9]', 'd', 'g')")
 
 
 def _grammar(decimal: str, thousands: str) -> str:
@@ -192,15 +209,13 @@ def _ambiguous(column: str, example: str, many: int, rows: int) -> None:
     )
 
 
-def value_sql(text: str, fmt: Format) -> str:
-    """SQL for the amount (DOUBLE) of the trimmed text expression ``text`` under ``fmt``; NULL when it is not one.
+def value_sql(text: str, parts: str, fmt: Format) -> str:
+    """SQL for the amount (DOUBLE) of the trimmed text ``text`` under ``fmt``; NULL when it is not one.
 
-    With a decimal point (:attr:`Format.plain_first`) a plain number is cast first and the
-    regular expression runs only on the others (DuckDB evaluates ``coalesce``'s second argument
-    only where the first is NULL).
+    ``parts`` is the column holding :func:`parts_sql` of ``text`` (computed once per row). With a
+    decimal point (:attr:`Format.plain_first`) a plain number is cast as it is (its parts are NULL).
     """
-    parts = _parts_sql(text, fmt)
-    m = f"({parts})"
+    m = parts
     core = f"{m}.core"
     number = core
     if fmt.thousands:
@@ -218,20 +233,18 @@ def value_sql(text: str, fmt: Format) -> str:
         f"THEN CASE WHEN {negative} THEN -1 ELSE 1 END * TRY_CAST({number} AS DOUBLE) END"
     )
     if fmt.plain_first:
-        return f"coalesce(TRY_CAST({text} AS DOUBLE), {cleaned})"
+        return f"CASE WHEN {m} IS NULL THEN TRY_CAST({text} AS DOUBLE) ELSE {cleaned} END"
     return cleaned
 
 
-def kinds_sql(text: str, fmt: Format) -> dict[str, str]:
-    """SQL flags (BOOLEAN) of each cleaning kind of :data:`KINDS`, for a value :func:`value_sql` read."""
-    m = f"({_parts_sql(text, fmt)})"
-    flags = {
-        "currency_symbol": f"({m}.cur1 <> '' OR {m}.cur2 <> '')",
-        "thousands_separator": f"contains({m}.core, {literal(fmt.thousands)})" if fmt.thousands else "FALSE",
-        "decimal_comma": f"contains({m}.core, ',')" if fmt.decimal == "," else "FALSE",
-        "parentheses": f"({m}.open = '(')",
-        "trailing_minus": f"({m}.minus = '-')",
+def kinds_sql(parts: str, fmt: Format) -> dict[str, str]:
+    """SQL flags (BOOLEAN) of each cleaning kind of :data:`KINDS`, from the ``parts`` column (NULL: not cleaned)."""
+    m = parts
+    return {
+        "currency_symbol": f"coalesce({m}.cur1 <> '' OR {m}.cur2 <> '', false)",
+        "thousands_separator": f"coalesce(contains({m}.core, {literal(fmt.thousands)}), false)" if fmt.thousands
+        else "FALSE",
+        "decimal_comma": f"coalesce(contains({m}.core, ','), false)" if fmt.decimal == "," else "FALSE",
+        "parentheses": f"coalesce({m}.open = '(', false)",
+        "trailing_minus": f"coalesce({m}.minus = '-', false)",
     }
-    if fmt.plain_first:  # a plain number was not cleaned (its regular expression is not even run)
-        flags = {k: f"(TRY_CAST({text} AS DOUBLE) IS NULL AND {v})" for k, v in flags.items()}
-    return flags

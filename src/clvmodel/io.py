@@ -444,8 +444,9 @@ def _parsed_columns(
         if amount_format is None:
             columns["amount"] = f"TRY_CAST({trimmed} AS DOUBLE)"
         else:  # text to clean (data.amount_format): only such columns pay for the regular expressions
-            columns["amount"] = amounts.value_sql(trimmed, amount_format)
-            for kind, flag in amounts.kinds_sql(trimmed, amount_format).items():
+            parts = identifier(amounts.PARTS)  # a column of the table _load builds (amounts.parts_sql)
+            columns["amount"] = amounts.value_sql(trimmed, parts, amount_format)
+            for kind, flag in amounts.kinds_sql(parts, amount_format).items():
                 columns[f"cleaned_{kind}"] = flag
         columns["has_amount"] = f"{columns['raw_amount']} IS NOT NULL"
     return columns
@@ -490,8 +491,10 @@ def _load(
     odd_year = f"day < DATE '{FIRST_YEAR}-01-01' OR day > DATE '{LAST_YEAR}-12-31'"
     huge = f"amount > {number(amount_limit(data))}"
 
+    base = "raw"  # raw_amounts when amounts are cleaned: raw with each amount's parts, computed once
+
     def count_rows() -> dict[str, int]:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql('raw')}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW parsed AS {parsed_sql(base)}")
         kinds = [k for k in amounts.KINDS if f"cleaned_{k}" in columns]
         cleaned = "".join(f", count(*) FILTER (WHERE cleaned_{k})" for k in kinds)
         if kinds:
@@ -518,14 +521,23 @@ def _load(
         return out
 
     # Counts first; the examples (a string built per row) only when some count is not zero.
-    counted = _clean_by_metadata(con, data, dict(described), files) or count_rows()
+    if amount_format is not None:  # configured: every row read with it
+        base = _amount_parts(con, data, amount_format)
+        counted = count_rows()
+    else:
+        counted = _clean_by_metadata(con, data, dict(described), files) or count_rows()
     if setting == "auto" and text_amount and counted["bad_amount"]:
         # Some amounts are not plain numbers: read their format from their shapes (only such
-        # columns pay for this second pass).
-        amount_format = _detect_amount_format(con, data, int(counted["rows"]))
+        # columns pay for this: the parts of the amounts that are not plain numbers, once).
+        base = _amount_parts(con, data, None)
+        amount_format = _detect_amount_format(con, data, int(counted["rows"]), base)
         if amount_format is not None:
+            if not amount_format.plain_first:  # a decimal comma: plain-looking 1.554 is cleaned too
+                base = _amount_parts(con, data, amount_format)
             columns = _parsed_columns(data, dict(described), date_format, amount_format)
             counted = count_rows()
+        else:
+            base = "raw"
     stats: dict[str, Any] = {key: counted.get(key, None) for key in ROW_STATS}
     if any(counted[key] for key in ROW_STATS if key in counted and key != "rows"):
         stats = _row_examples(con, odd_year, bad_amount, huge)
@@ -540,18 +552,18 @@ def _load(
 
     excluded = check_rows(stats, data, date_format, bad_dates)
     check_id_type(source, data.columns.customer_id, id_kind)  # after the missing ids, which say more
-    relation = "raw"
+    relation = base
     if data.duplicates == "drop":
         # Every column compared, so a whole-file aggregate; only when asked for.
         keep_raw = f"{columns['amount']} >= 0" if excluded else "TRUE"
         every_column = ", ".join(identifier(c) for c in available)
         dropped = con.execute(
-            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM raw WHERE {keep_raw} "
+            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {base} WHERE {keep_raw} "
             f"GROUP BY {every_column} HAVING count(*) > 1)"
         ).fetchall()[0][0]
         if dropped:
             excluded["duplicate_row"] = int(dropped)
-            relation = "(SELECT DISTINCT * FROM raw)"
+            relation = f"(SELECT DISTINCT * FROM {base})"
     # A typed Parquet source is cheap to scan again, so ``transactions`` stays a view over it (no
     # copy of every row in memory); text is parsed once, into a table.
     kind = "VIEW" if relation == "raw" and _typed(_kinds(data, dict(described))) and _all_parquet(files) else "TABLE"
@@ -567,7 +579,7 @@ def _load(
     rfm.create_days(con, "transactions", "days")
     if observation_end is None:
         _refuse_late_dates(con, int(stats["rows"]))
-    duplicates = 0 if "duplicate_row" in excluded else _kept_duplicates(con, columns, available, bool(excluded))
+    duplicates = 0 if "duplicate_row" in excluded else _kept_duplicates(con, columns, available, bool(excluded), base)
     moved = 0
     if counted["converted"]:
         written_day = f"TRY_CAST(TRY_CAST({WITHOUT_OFFSET.format(v='raw_date')} AS TIMESTAMP) AS DATE)"
@@ -703,19 +715,33 @@ def _clean_by_metadata(
     return {**dict.fromkeys(_COUNTS, 0), "rows": int(rows), "zero": int(zero)}
 
 
-def _detect_amount_format(con: duckdb.DuckDBPyConnection, data: DataConfig, rows: int) -> amounts.Format | None:
+def _amount_parts(con: duckdb.DuckDBPyConnection, data: DataConfig, amount_format: amounts.Format | None) -> str:
+    """Table ``raw_amounts``: ``raw`` with each amount's parts (:func:`clvmodel.amounts.parts_sql`), computed once.
+
+    The regular expression is the costly part of cleaning amounts (several scans follow: the
+    counts, the table, the duplicates); a plain number's parts are NULL and cost a cast.
+    """
+    text = f"TRIM(CAST({identifier(data.columns.amount)} AS VARCHAR))"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_amounts AS SELECT *, {amounts.parts_sql(text, amount_format)} "
+                f"AS {identifier(amounts.PARTS)} FROM raw")
+    return "raw_amounts"
+
+
+def _detect_amount_format(
+    con: duckdb.DuckDBPyConnection, data: DataConfig, rows: int, base: str
+) -> amounts.Format | None:
     """The format of a text amount column some of whose values are not plain numbers (:func:`clvmodel.amounts.detect`).
 
     Grouped by shape (digits as ``d``): the values that are not plain numbers, and the plain ones
-    holding a ``.`` or a blank (``12.50`` says decimal point); a column has few shapes.
+    holding a ``.``, a blank or a ``'`` (``12.50`` says decimal point); a column has few shapes.
     """
     text = f"TRIM(CAST({identifier(data.columns.amount)} AS VARCHAR))"
+    parts = identifier(amounts.PARTS)
     found = con.execute(
         f"""
-        SELECT shape, count(*), min(t), bool_and(plain)
-        FROM (SELECT t, TRY_CAST(t AS DOUBLE) IS NOT NULL AS plain, {amounts.shape_sql('t')} AS shape
-              FROM (SELECT {text} AS t FROM raw)
-              WHERE t <> '' AND (TRY_CAST(t AS DOUBLE) IS NULL OR regexp_matches(t, '[.'' ]')))
+        SELECT {amounts.shape_sql('t', 'p')} AS shape, count(*), min(t), p IS NULL AS plain
+        FROM (SELECT {text} AS t, {parts} AS p FROM {base})
+        WHERE t <> '' AND (p IS NOT NULL OR regexp_matches(t, '[.'' ]'))
         GROUP BY shape, plain ORDER BY count(*) DESC LIMIT 10000
         """
     ).fetchall()
@@ -752,7 +778,8 @@ def _row_examples(con: duckdb.DuckDBPyConnection, odd_year: str, bad_amount: str
 
 
 def _kept_duplicates(
-    con: duckdb.DuckDBPyConnection, columns: dict[str, str], available: list[str], negatives_excluded: bool
+    con: duckdb.DuckDBPyConnection, columns: dict[str, str], available: list[str], negatives_excluded: bool,
+    base: str = "raw",
 ) -> int:
     """Kept rows that repeat an earlier row in every column.
 
@@ -768,7 +795,7 @@ def _kept_duplicates(
             f"""
             SELECT coalesce(sum(k - 1), 0) FROM (
                 SELECT count(*) AS k
-                FROM (SELECT *, {columns['customer_id']} AS _customer, {columns['day']} AS _day FROM raw WHERE {keep}) r
+                FROM (SELECT *, {columns['customer_id']} AS _customer, {columns['day']} AS _day FROM {base} WHERE {keep}) r
                 SEMI JOIN (SELECT customer_id, day FROM days WHERE n > 1) d
                     ON r._customer = d.customer_id AND r._day = d.day
                 GROUP BY {every_column} HAVING count(*) > 1)
