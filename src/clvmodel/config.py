@@ -356,8 +356,9 @@ def horizon_message(horizon: Any, unit: str | None = None) -> str:
 class ChallengerConfig(_Strict):
     """The scikit-learn challenger's inner split: features as of ``inner_cut``, targets after it.
 
-    ``None`` puts the inner cut one holdout length before the calibration end (refused when no
-    customer had bought by then, as on CDNOW, whose customers all arrive in the first 12 weeks).
+    ``None`` derives it from the data (:func:`clvmodel.models.challenger.derive_inner_cut`): one
+    holdout length before the calibration end when half the customers had bought by then, else the
+    day by which half had (CDNOW's customers all arrive in its first 12 weeks); the run prints it.
     """
 
     inner_cut: dt.date | None = None

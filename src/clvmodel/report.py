@@ -85,6 +85,9 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"    {'':<12} corr(frequency, spend) among repeat customers {spend.correlation_:.4f}"
             + (f"; {spend.excluded_} zero-spend repeat customers not in the fit" if spend.excluded_ else "")
         )
+    rule = getattr(result.model.challenger, "inner_cut_rule_", None)
+    if rule:
+        lines.append(f"    {'challenger':<12} {rule}")
     lines.append(f"  predicted_clv from {result.model.selection['reason']}")
     if result.calibration_table is not None:  # a holdout (the leaderboard may list failed models alone)
         lines.append("  holdout")

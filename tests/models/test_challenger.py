@@ -31,6 +31,7 @@ from clvmodel.integrity import document_checksum
 from clvmodel.errors import ClvError
 from clvmodel.models.base import ModelData
 from clvmodel.models.challenger import (
+    derive_inner_cut,
     FEATURES,
     JSON_NAME,
     SKOPS_NAME,
@@ -77,8 +78,9 @@ CUT = D(2024, 1, 29)
 
 def _connection(rows: list[tuple[str, dt.date, float]]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    con.execute("CREATE TABLE transactions (customer_id VARCHAR, day DATE, amount DOUBLE)")
-    con.executemany("INSERT INTO transactions VALUES (?, ?, ?)", rows)
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    con.register("long_log", frame)
+    con.execute("CREATE TABLE transactions AS SELECT customer_id, CAST(day AS DATE) AS day, amount FROM long_log")
     return con
 
 
@@ -166,6 +168,15 @@ def test_fit_errors(tiny: duckdb.DuckDBPyConnection) -> None:
             "pass a later inner_cut (before 2024-01-29)"
         ),
     ):
+        Challenger(inner_cut=D(2024, 1, 8)).fit(
+            ModelData(transactions=tiny, calibration_end=CUT, holdout_periods=21, time_unit="day"))
+    with pytest.raises(
+        ClvError,
+        match=exactly(
+            "challenger: only 5 customers had bought by the calibration end 2024-01-29 (min_customers is 50); "
+            "the challenger needs more customers, or leave it out of models"
+        ),
+    ):
         Challenger().fit(ModelData(transactions=tiny, calibration_end=CUT, holdout_periods=21, time_unit="day"))
     with pytest.raises(
         ClvError,
@@ -250,10 +261,62 @@ def test_targets_equal_rfm_holdout(cdnow: duckdb.DuckDBPyConnection, cdnow_summa
     np.testing.assert_allclose(got["spend"], holdout_spend, rtol=1e-9, atol=1e-9)
 
 
-def test_default_inner_cut_refuses_a_cohort_too_small(cdnow: duckdb.DuckDBPyConnection) -> None:
-    # C − 39 weeks is 1996-12-31, before CDNOW's first purchase: nobody to train on.
-    with pytest.raises(ClvError, match=r"^challenger: only 0 customers had bought by the inner cut 1996-12-31 "):
-        Challenger().fit(ModelData(transactions=cdnow, calibration_end=C, holdout_periods=HOLDOUT_WEEKS, time_unit="week"))
+def test_default_inner_cut_derived_when_nobody_had_bought_a_holdout_earlier(cdnow: duckdb.DuckDBPyConnection) -> None:
+    # C − 39 weeks is 1996-12-31, before CDNOW's first purchase: the cut moves to the day by which
+    # half of the 2,357 customers had bought (their first purchases, counted here with pandas).
+    firsts = cdnow.execute("SELECT customer_id, min(day) AS first FROM transactions WHERE day <= ? GROUP BY 1",
+                           [C]).df()["first"].sort_values().dt.date.tolist()
+    half = firsts[math.ceil(len(firsts) / 2) - 1]
+    assert sum(day <= half for day in firsts) >= len(firsts) / 2 > sum(day < half for day in firsts)
+    fitted = Challenger().fit(ModelData(transactions=cdnow, calibration_end=C, holdout_periods=HOLDOUT_WEEKS,
+                                        time_unit="week"))
+    assert fitted.inner_cut_ == half
+    assert fitted.window_periods_ == (C - half).days / 7 and fitted.n_train_ >= len(firsts) / 2
+    assert fitted.inner_cut_rule_.startswith(
+        f"inner cut {half}: by calibration end − holdout (1996-12-31) only 0 of 2,357 customers had bought, fewer "
+        "than 1,179 (50%, at least min_customers)")
+
+
+def _long_holdout_log() -> duckdb.DuckDBPyConnection:
+    """200 customers arriving over 2000's first 100 days, buying every 20 days until 2003: a holdout
+    (2001-01-01 to 2002-12-31) longer than the calibration period."""
+    con = duckdb.connect()
+    rows = []
+    for i in range(200):
+        first = dt.date(2000, 1, 1) + dt.timedelta(days=i // 2)
+        rows += [(f"{i:03d}", first + dt.timedelta(days=k * (20 + i % 7)), 10.0 + i % 13) for k in range(60)
+                 if first + dt.timedelta(days=k * (20 + i % 7)) < dt.date(2003, 1, 1)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    con.register("long_log", frame)
+    con.execute("CREATE TABLE transactions AS SELECT customer_id, CAST(day AS DATE) AS day, amount FROM long_log")
+    return con
+
+
+def test_inner_cut_derived_for_a_long_holdout() -> None:
+    con = _long_holdout_log()
+    calibration_end, holdout = dt.date(2000, 12, 31), (dt.date(2002, 12, 31) - dt.date(2000, 12, 31)).days
+    # Two customers arrive each day: the 100th customer (half of 200) first bought on day 49.
+    cut, rule = derive_inner_cut(con, "transactions", calibration_end=calibration_end, holdout_days=holdout,
+                                 min_customers=50)
+    assert cut == dt.date(2000, 2, 19)
+    assert rule == (
+        "inner cut 2000-02-19: by calibration end − holdout (1999-01-01) only 0 of 200 customers had bought, fewer "
+        "than 100 (50%, at least min_customers); 2000-02-19 is the day by which 100 had, a 316-day training window "
+        "(predictions scaled to the holdout's 730 days)")
+    fitted = Challenger().fit(ModelData(transactions=con, calibration_end=calibration_end, holdout_periods=holdout,
+                                        time_unit="day"))
+    assert (fitted.inner_cut_, fitted.window_periods_, fitted.n_train_) == (cut, 316, 100)
+    assert fitted.horizon_factor(holdout) == pytest.approx(730 / 316)
+    # A short holdout keeps C − D, the window of the holdout's own length.
+    cut, rule = derive_inner_cut(con, "transactions", calibration_end=calibration_end, holdout_days=91,
+                                 min_customers=50)
+    assert cut == dt.date(2000, 10, 1) and rule.startswith(
+        "inner cut 2000-10-01 = calibration end − holdout (91 days): 200 of 200 customers had bought by then")
+    # Fewer than half by C − D, but half later: the later day, even with min_customers reached earlier.
+    cut, _ = derive_inner_cut(con, "transactions", calibration_end=dt.date(2000, 3, 1), holdout_days=40,
+                              min_customers=10)
+    assert cut == dt.date(2000, 1, 31)  # 42 of 122 by 2000-01-21; the 61st first bought on 2000-01-31
+    con.close()
 
 
 def test_holdout_rows_never_reach_training(fitted: Challenger) -> None:

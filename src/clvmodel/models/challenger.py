@@ -92,6 +92,8 @@ __all__ = [
     "targets",
     "features_sql",
     "targets_sql",
+    "derive_inner_cut",
+    "INNER_CUT_SHARE",
 ]
 
 #: Model inputs, in the column order the regressors were fitted on.
@@ -321,6 +323,71 @@ def _training_frame(
     return x.merge(y, on="customer_id", how="inner", validate="one_to_one")
 
 
+#: Share of the calibration period's customers that must have bought by a derived inner cut.
+INNER_CUT_SHARE = 0.5
+
+
+def derive_inner_cut(
+    con: duckdb.DuckDBPyConnection, table: str, *, calibration_end: dt.date, holdout_days: int, min_customers: int,
+    time_unit: str = "day",
+) -> tuple[dt.date, str]:
+    """The default inner cut, and the rule that gave it (one sentence, printed in the run).
+
+    The cohort the regressors learn from is the customers whose first purchase is on or before
+    the inner cut; the targets are their purchases after it, up to the calibration end ``C``.
+    With ``n`` customers by ``C``, a cut needs ``k = max(min_customers, ⌈INNER_CUT_SHARE · n⌉)``
+    of them (half, by default) to have bought by it, so that the cohort looks like the customers
+    scored at ``C``:
+
+    * ``C − D`` (``D`` the holdout length) when ``k`` customers had bought by then: the training
+      window has the holdout's length, and no scaling is needed (the latest cut whose window fits
+      before ``C``);
+    * otherwise (a long holdout, or customers who all arrive late: CDNOW's arrive in its first 12
+      weeks, so ``C − 39`` weeks is before any of them) the day the ``k``-th customer first
+      bought: the latest cut with enough customers is never later than needed, and the training
+      window, shorter than ``D``, is as long as it can be; predictions for ``D`` are scaled by
+      ``D / W`` (see the module docstring).
+
+    Raises
+    ------
+    ClvError
+        Fewer than ``min_customers`` customers by ``C``, or the ``k``-th first purchase on ``C``
+        itself (no window left to learn from).
+    """
+    end = date_literal(calibration_end)
+    firsts = [row[0] for row in con.execute(
+        f"SELECT min(day) AS first FROM {table} WHERE day <= {end} GROUP BY customer_id ORDER BY first"
+    ).fetchall()]
+    n = len(firsts)
+    if n < min_customers:
+        raise ClvError(
+            f"challenger: only {n} customers had bought by the calibration end {calibration_end} (min_customers is "
+            f"{min_customers}); the challenger needs more customers, or leave it out of models"
+        )
+    needed = max(min_customers, math.ceil(INNER_CUT_SHARE * n))
+    ready = firsts[needed - 1]
+    default = calibration_end - dt.timedelta(days=holdout_days)
+    by_default = sum(1 for day in firsts if day <= default)
+    unit_days = UNIT_DAYS.get(time_unit, 1)
+    if by_default >= needed:
+        return default, (
+            f"inner cut {default} = calibration end − holdout ({holdout_days / unit_days:g} {time_unit}s): "
+            f"{by_default:,} of {n:,} customers had bought by then (at least {needed:,} needed)"
+        )
+    if ready >= calibration_end:
+        raise ClvError(
+            f"challenger: {needed:,} of the {n:,} customers had bought only by the calibration end {calibration_end}, "
+            "which leaves no window to learn from; set challenger.inner_cut, or leave the challenger out"
+        )
+    window = (calibration_end - ready).days / unit_days
+    return ready, (
+        f"inner cut {ready}: by calibration end − holdout ({default}) only {by_default:,} of {n:,} customers had "
+        f"bought, fewer than {needed:,} ({INNER_CUT_SHARE:.0%}, at least min_customers); {ready} is the day by which "
+        f"{needed:,} had, a {window:.3g}-{time_unit} training window (predictions scaled to the holdout's "
+        f"{holdout_days / unit_days:g} {time_unit}s)"
+    )
+
+
 def _matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame[list(FEATURES)].to_numpy(dtype=np.float64)
 
@@ -346,10 +413,11 @@ class Challenger:
         Scale predictions for a horizon other than the training window proportionally (an
         approximation, see the module docstring); ``False`` refuses such horizons.
     inner_cut
-        Feature date of the training rows; default ``C − D`` (the calibration end minus the
-        holdout, rounded to whole days). Choose a later one when few customers had bought by
-        ``C − D`` (then the training window is shorter than ``D`` and predictions for ``D`` are
-        scaled, see the module docstring). The config's ``challenger.inner_cut``.
+        Feature date of the training rows (the config's ``challenger.inner_cut``); ``None``
+        derives it from the data (:func:`derive_inner_cut`): ``C − D`` when at least half the
+        customers of the calibration period (and ``min_customers``) had bought by then, else the
+        day by which they had (a shorter training window; predictions for ``D`` are scaled, see
+        the module docstring). The rule applied is in ``inner_cut_rule_``, which the run prints.
     """
 
     #: The registry name (:mod:`clvmodel.models.registry`).
@@ -384,6 +452,7 @@ class Challenger:
         self.holdout_periods_: float | None = None
         self.window_periods_: float | None = None
         self.n_train_: int | None = None
+        self.inner_cut_rule_: str | None = None
 
     # -- hyper-parameters ----------------------------------------------------------------------
 
@@ -452,8 +521,12 @@ class Challenger:
         calibration_end = _as_date(calibration_end, "calibration_end")
         if not _positive(holdout_periods):
             raise ClvError(f"holdout_periods must be a positive number of {time_unit}s, got {holdout_periods!r}")
+        self.inner_cut_rule_ = f"inner cut {inner_cut} (set in the config)" if inner_cut is not None else None
         if inner_cut is None:
-            inner_cut = calibration_end - dt.timedelta(days=round(holdout_periods * unit_days))
+            inner_cut, self.inner_cut_rule_ = derive_inner_cut(
+                con, table, calibration_end=calibration_end, holdout_days=round(holdout_periods * unit_days),
+                min_customers=self.min_customers, time_unit=time_unit,
+            )
         inner_cut = _as_date(inner_cut, "inner_cut")
         if inner_cut >= calibration_end:
             raise ClvError(
