@@ -81,3 +81,113 @@ def test_as_flags_leaves_other_text_alone() -> None:
         "set the end of observation (observation_end in the config)")
     assert _as_flags("set data.encoding: latin-1 (or utf-16)") == "pass --encoding latin-1 (or utf-16)"
     assert _as_flags("raise data.max_amount (null: no limit)") == "raise --set data.max_amount (null: no limit)"
+
+
+# --- score reads what training reads: bundled sets, the model's data config, overrides --------------
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cdnow.yaml"
+
+
+@pytest.fixture(scope="module")
+def cdnow_model(tmp_path_factory) -> Path:
+    """A light model on bundled:CDNOW_sample (its data config: date_format %Y%m%d, comma, default names)."""
+    from clvmodel.config import load_config
+    from clvmodel.train import train
+
+    folder = tmp_path_factory.mktemp("cdnow_inputs")
+    train(load_config(CONFIG, [f"output.model_dir={folder / 'model'}", "tracking.enabled=false",
+                               "models=[historical, bgnbd, gamma_gamma]", "intervals.draws=0"]))
+    return folder / "model"
+
+
+def _sample_as_export(path: Path) -> Path:
+    """The bundled CDNOW sample as an export with other names and a semicolon (same dates, yyyymmdd)."""
+    from clvmodel.bundled import dataset_path
+
+    frame = pd.read_csv(dataset_path("CDNOW_sample"), sep=r"\s+", header=None, dtype=str,
+                        names=["customer_id", "sample_id", "date", "cds", "amount"])
+    frame.rename(columns={"customer_id": "Id", "date": "Date", "amount": "Price"})[["Id", "Date", "Price"]].to_csv(
+        path, sep=";", index=False)
+    return path
+
+
+def _scores(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"customer_id": str}).sort_values("customer_id").reset_index(drop=True)
+
+
+def test_score_bundled_equals_score_of_the_same_file(cdnow_model, tmp_path, capsys) -> None:
+    bundled, from_file = tmp_path / "bundled.csv", tmp_path / "file.csv"
+    assert main(["score", "--model", str(cdnow_model), "--input", "bundled:CDNOW_sample", "--output", str(bundled),
+                 "--as-of", "1998-06-30"]) == 0
+    export = _sample_as_export(tmp_path / "export.csv")
+    assert main(["score", "--model", str(cdnow_model), "--input", str(export), "--output", str(from_file),
+                 "--as-of", "1998-06-30", "--columns", "customer_id=Id,date=Date,amount=Price",
+                 "--delimiter", ";"]) == 0
+    one, two = _scores(bundled), _scores(from_file)
+    assert len(one) == 2357 and one["status"].eq("ok").all()
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_score_names_the_overrides_when_the_columns_differ(cdnow_model, tmp_path, capsys) -> None:
+    export = _sample_as_export(tmp_path / "export.csv")
+    capsys.readouterr()
+    assert main(["score", "--model", str(cdnow_model), "--input", str(export), "--output", str(tmp_path / "o.csv"),
+                 "--delimiter", ";"]) == 2
+    assert _error(capsys) == (
+        f"{export}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
+        "columns (customer_id, date, amount); found: Id, Date, Price; rename the columns, pass --columns "
+        "customer_id=...,date=...,amount=..., or summarise the transactions with clvmodel rfm")
+    assert main(["score", "--model", str(cdnow_model), "--input", str(export), "--output", str(tmp_path / "o.csv"),
+                 "--columns", "customer=Id"]) == 2
+    assert _error(capsys).startswith("--columns 'customer=Id': expected role=name pairs")
+    assert main(["score", "--model", str(cdnow_model), "--input", str(export), "--output", str(tmp_path / "o.csv"),
+                 "--delimiter", "ab"]) == 2
+    assert _error(capsys).startswith("--delimiter 'ab': use one character")
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_score_reads_a_log_with_the_models_own_data_config(tmp_path, capsys) -> None:
+    """A model trained on a semicolon export with its own names and date format scores that export as it is."""
+    from clvmodel.config import load_config
+    from clvmodel.train import train
+
+    export = tmp_path / "export.csv"
+    frame = pd.read_csv(_sample_as_export(tmp_path / "x.csv"), sep=";", dtype=str)
+    frame["Date"] = pd.to_datetime(frame["Date"], format="%Y%m%d").dt.strftime("%d.%m.%Y")
+    frame.to_csv(export, sep=";", index=False)
+    train(load_config(CONFIG, [f"output.model_dir={tmp_path / 'model'}", "tracking.enabled=false",
+                               "models=[historical, bgnbd, gamma_gamma]", "intervals.draws=0",
+                               f"data.source={export}", "data.delimiter=;", "data.date_format=%d.%m.%Y",
+                               "data.columns.customer_id=Id", "data.columns.date=Date", "data.columns.amount=Price"]))
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(tmp_path / "model"), "--input", str(export), "--output", str(out)]) == 0
+    assert len(_scores(out)) == 2357
+
+
+# --- budget --customers takes the table's own column names ---------------------------------------------
+
+def test_budget_customers_with_other_column_names(cdnow_model, tmp_path, capsys) -> None:
+    from clvmodel import budget
+
+    scores = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(cdnow_model), "--input", "bundled:CDNOW_sample", "--output", str(scores)]) == 0
+    ids = pd.read_csv(scores, dtype={"customer_id": str})["customer_id"]
+    channels = budget.synthetic_channels(ids)
+    plain, renamed = tmp_path / "channels.csv", tmp_path / "kunden.csv"
+    channels.to_csv(plain, index=False)
+    channels.rename(columns={"customer_id": "Kunde", "channel": "Kanal"}).assign(
+        customer_id="not this one").to_csv(renamed, index=False)
+    cac = tmp_path / "cac.yaml"
+    cac.write_text((Path(__file__).resolve().parent / "data" / "bad" / "cac_valid.yaml").read_text(encoding="utf-8")
+                   + "horizon: 39\n", encoding="utf-8")
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(one), "--customers", str(plain)]) == 0
+    assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(two), "--customers", str(renamed),
+                 "--customer-id-column", "Kunde", "--channel-column", "Kanal"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(one), pd.read_csv(two))
+    capsys.readouterr()
+    assert main(["budget", "--scores", str(scores), "--cac", str(cac), "--output", str(tmp_path / "three.csv"),
+                 "--customers", str(renamed), "--customer-id-column", "Kunde"]) == 2
+    assert _error(capsys) == (
+        f"--customers {renamed} has no column 'channel' (columns: Kunde, Kanal, customer_id); pass --channel-column "
+        "with the name of the column holding the channel")

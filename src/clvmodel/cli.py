@@ -217,6 +217,38 @@ def _rfm(output: Path, config: Path | None, input_: str | None, customer_id: str
     )
 
 
+_ROLES = ("customer_id", "date", "amount")
+
+
+def _reading_overrides(columns: str | None, delimiter: str | None, date_format: str | None) -> dict:
+    """``--columns customer_id=Id,date=Date,amount=Price``, ``--delimiter``, ``--date-format`` as reading overrides."""
+    from clvmodel.config import Columns, DataConfig
+
+    out: dict = {}
+    if columns is not None:
+        names: dict[str, str] = {}
+        for item in columns.split(","):
+            role, sep, name = item.partition("=")
+            role, name = role.strip(), name.strip()
+            if not sep or role not in _ROLES or not name:
+                raise ClvError(f"--columns {columns!r}: expected role=name pairs separated by commas, roles "
+                               f"{', '.join(_ROLES)}, e.g. --columns customer_id=Id,date=Date,amount=Price")
+            if role in names:
+                raise ClvError(f"--columns {columns!r}: {role} is given twice")
+            names[role] = name
+        out["columns"] = Columns(**names).model_dump(exclude_unset=True)
+    if delimiter is not None:
+        try:
+            DataConfig(source="x", delimiter=delimiter)
+        except ValueError:
+            raise ClvError(f"--delimiter {delimiter!r}: use one character (not a quote, line break, letter or digit) "
+                           "or 'whitespace'") from None
+        out["delimiter"] = delimiter
+    if date_format is not None:
+        out["date_format"] = date_format
+    return out
+
+
 @app.command()
 def score(
     model: Annotated[str, typer.Option("--model", help="Model directory or models:/ / runs:/ URI.")],
@@ -227,11 +259,23 @@ def score(
     discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Customers scored at a time (memory bound).")] = 250_000,
+    columns: Annotated[Optional[str], typer.Option(
+        "--columns", help="A transaction log's column names when they differ from training's, e.g. "
+        "customer_id=Id,date=Date,amount=Price.")] = None,
+    delimiter: Annotated[Optional[str], typer.Option(
+        "--delimiter", help="A transaction log's delimiter when it differs from training's (or 'whitespace').")] = None,
+    date_format: Annotated[Optional[str], typer.Option(
+        "--date-format", help="A transaction log's date format when it differs from training's.")] = None,
     engine: _ENGINE = "local",
     spark_master: _MASTER = None,
     spark_conf: _CONF = None,
 ) -> None:
-    """Score a customer file into one CLV forecast row per customer (streamed in chunks)."""
+    """Score a customer file into one CLV forecast row per customer (streamed in chunks).
+
+    ``--input`` is an RFM table, a transaction log (read with the model's own data config:
+    column names, delimiter, date format; ``--columns``, ``--delimiter``, ``--date-format``
+    override them) or ``bundled:NAME`` as in training.
+    """
     from clvmodel import batch, io
     from clvmodel import load_model as load
     from clvmodel.inputs import plan_input
@@ -240,7 +284,8 @@ def score(
     # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
     # failed summarising it (every CLV NaN).
     _check_options(horizon, discount_rate, margin)
-    io.refuse_overwrite({"--output": output}, [("--input", input_)])
+    reading = _reading_overrides(columns, delimiter, date_format)
+    io.refuse_overwrite({"--output": output}, [("--input", None if input_.startswith("bundled:") else input_)])
     trained = load(model)
     _check_options(horizon, time_unit=trained.time_unit)  # 100 years in the model's own unit
     if trained.subscription:
@@ -257,7 +302,9 @@ def score(
     if session is not None:
         from clvmodel import spark as clv_spark
 
-        tx = clv_spark.transactions(session, input_, trained.config.get("data"))
+        from clvmodel.inputs import reading_rules
+
+        tx = clv_spark.transactions(session, input_, reading_rules(trained, reading))
         scores = clv_spark.score_transactions(session, tx, trained, as_of=_parse_date(as_of, "--as-of"),
                                               horizon=horizon, discount_rate=discount_rate, margin=margin)
         clv_spark.write(scores, str(output))
@@ -265,7 +312,7 @@ def score(
         return
     con = io.connect()
     try:
-        source = plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"))
+        source = plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"), reading=reading)
         batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
                              discount_rate=discount_rate, margin=margin)
         print(render.render_score(*batch.output_summary(con, output), source, output))
@@ -313,16 +360,21 @@ def budget(
     scores: Annotated[Path, typer.Option("--scores", help="Scores file from clvmodel score.")],
     cac: Annotated[Path, typer.Option("--cac", help="CAC config (YAML), e.g. configs/cac_demo.yaml.")],
     output: Annotated[Path, typer.Option("--output", help="Per-channel table (CSV/Parquet); chart and segments beside it.")],
-    customers: Annotated[Optional[Path], typer.Option("--customers", help="customer_id, channel file.")] = None,
+    customers: Annotated[Optional[Path], typer.Option(
+        "--customers", help="Customer table with an id and a channel column (see --customer-id-column, --channel-column).")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Model trained with a channel: LTV:CAC on the acquisition value of a new customer. "
         "Any other model: per-period values of existing customers, for payback.")] = None,
     experiment: Annotated[Optional[str], typer.Option("--experiment", help="Log to this MLflow experiment.")] = None,
+    customer_id_column: Annotated[str, typer.Option(
+        "--customer-id-column", help="The id column of --customers.")] = "customer_id",
+    channel_column: Annotated[str, typer.Option("--channel-column", help="The channel column of --customers.")] = "channel",
 ) -> None:
     """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""
     from clvmodel import budget as budget_mod
 
-    done = budget_mod.budget_files(scores, cac, output, customers=customers, model=model, experiment=experiment)
+    done = budget_mod.budget_files(scores, cac, output, customers=customers, model=model, experiment=experiment,
+                                   customer_id_column=customer_id_column, channel_column=channel_column)
     print(budget_mod.format_report(done.result))
     print(f"  written: {', '.join(map(str, done.written))}")
     if done.run_id:

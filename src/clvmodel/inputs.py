@@ -19,7 +19,7 @@ from clvmodel.artifact import TrainedModel
 from clvmodel.errors import ClvError
 from clvmodel.sqltext import date_literal, identifier, literal
 
-__all__ = ["BatchInput", "plan_input", "columns_of"]
+__all__ = ["BatchInput", "plan_input", "columns_of", "reading_rules"]
 
 
 @dataclass
@@ -34,23 +34,49 @@ class BatchInput:
     challenger: pd.DataFrame | None = None  # its predictions over its training window
 
 
-def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnection, *, as_of: Any = None) -> BatchInput:
+def reading_rules(model: TrainedModel, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's data section (how its training log was read), with ``overrides`` applied.
+
+    ``overrides`` may set ``columns`` (a mapping of roles to names, merged into the model's),
+    ``delimiter``, ``date_format`` and ``encoding``: a log exported with other names or another
+    delimiter than the training one (``clvmodel score --columns ... --delimiter ...``).
+    """
+    data = dict(model.config.get("data") or {})
+    data["columns"] = {**dict(model.columns), **dict(data.get("columns") or {})}
+    for key, value in (overrides or {}).items():
+        if key == "columns":
+            data["columns"] = {**data["columns"], **value}
+        else:
+            data[key] = value
+    return data
+
+
+def plan_input(
+    model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnection, *, as_of: Any = None,
+    reading: dict[str, Any] | None = None,
+) -> BatchInput:
     """Tell an RFM table from a transaction log and describe it as queries, without reading it.
 
     The one place the kind of a customer file is decided: ``frequency, recency, T`` make it RFM;
     the model's transaction columns make it a transaction log, read exactly as in training (same
-    date format, delimiter and cleaning rules) and summarised as of ``as_of`` (default: its last
-    day). :func:`clvmodel.predict.read_input` materialises the same plan in memory, and the streaming
+    date format, delimiter, column names and cleaning rules: :func:`reading_rules`, with the
+    caller's ``reading`` overrides) and summarised as of ``as_of`` (default: its last day). A
+    ``bundled:NAME`` source is read as training reads it (its own column names and date format).
+    :func:`clvmodel.predict.read_input` materialises the same plan in memory, and the streaming
     scorer (:func:`clvmodel.batch.score_relation`) pulls it chunk by chunk.
     """
-    from clvmodel import checks, io, rfm
-    from clvmodel.config import DataConfig
+    from clvmodel import checks, io
 
+    data_cfg = reading_rules(model, reading)
+    if str(path).startswith("bundled:"):
+        # Read as training reads it: the bundled set's own column names and date format.
+        data_cfg.update(source=str(path), columns={}, date_format=None, delimiter=",", header=True)
+        return _transactions(model, con, data_cfg, as_of, str(path))
     path = Path(path)
     if not path.is_file():
         raise ClvError(f"input file {path} not found")
-    header = columns_of(path, model)
-    repeated = checks.duplicate_header_message(path, checks.header_names(path))  # DuckDB would read T, T_1
+    header = columns_of(path, model, data_cfg)
+    repeated = checks.duplicate_header_message(path, checks.header_names(path, _reading_of(data_cfg)))
     if repeated:
         raise ClvError(repeated)
     # The path goes into a query string that several callers wrap and run (read_input, the
@@ -73,18 +99,35 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
             cid = io.csv_unescape_sql(cid)
         select = ", ".join(f"{cid} AS {identifier(c)}" if c == "customer_id" else identifier(c) for c in columns)
         return BatchInput(f"SELECT {select} FROM {reader}", "rfm")
-    data_cfg = dict(model.config.get("data") or {})
     data_cfg["source"] = str(path)
-    names = model.columns
-    if not all(names[r] in header for r in ("customer_id", "date", "amount")):
+    names = data_cfg["columns"]
+    if not all(names.get(r, r) in header for r in ("customer_id", "date", "amount")):
         hint = ""
         if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|", ",")):
-            hint = " (one column: is the file delimited by something other than the model's delimiter?)"
+            hint = " (one column: is the file delimited by something other than the model's delimiter? --delimiter)"
         raise ClvError(
             f"{path}: neither an RFM table (customer_id, frequency, recency, T) nor transactions with the model's "
-            f"columns ({names['customer_id']}, {names['date']}, {names['amount']}); found: {', '.join(header)}"
-            f"{hint}; rename the columns, or summarise the transactions with clvmodel rfm"
+            f"columns ({', '.join(names.get(r, r) for r in ('customer_id', 'date', 'amount'))}); found: {', '.join(header)}"
+            f"{hint}; rename the columns, pass --columns customer_id=...,date=...,amount=..., or summarise the "
+            "transactions with clvmodel rfm"
         )
+    return _transactions(model, con, data_cfg, as_of, str(path))
+
+
+def _reading_of(data_cfg: dict[str, Any]) -> Any:
+    """The header-reading settings of a data section (delimiter, encoding) for :func:`clvmodel.checks.header_names`."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(header=True, encoding=data_cfg.get("encoding") or "utf-8",
+                           delimiter=data_cfg.get("delimiter") or ",")
+
+
+def _transactions(model: TrainedModel, con: duckdb.DuckDBPyConnection, data_cfg: dict[str, Any], as_of: Any,
+                  path: str) -> BatchInput:
+    """A transaction log read with ``data_cfg`` and summarised as of ``as_of`` (see :func:`plan_input`)."""
+    from clvmodel import io, rfm
+    from clvmodel.config import DataConfig
+
     if data_cfg.get("format") == "rfm" or model.time_unit not in rfm.UNIT_DAYS:
         # Trained on a published summary: there are no reading rules for a log to apply.
         raise ClvError(
@@ -112,11 +155,12 @@ def plan_input(model: TrainedModel, path: str | Path, con: duckdb.DuckDBPyConnec
     return BatchInput(query, "transactions", as_of, late, int(ignored), challenger)
 
 
-def columns_of(path: Path, model: TrainedModel) -> list[str]:
-    """Column names of a CSV/Parquet file without reading it whole, read as ``model``'s data config says."""
+def columns_of(path: Path, model: TrainedModel, data_cfg: dict[str, Any] | None = None) -> list[str]:
+    """Column names of a CSV/Parquet file without reading it whole, read as ``model``'s data config
+    (or ``data_cfg``, :func:`reading_rules`) says."""
     from clvmodel.io import not_utf8_message
 
-    data_cfg = model.config.get("data") or {}
+    data_cfg = data_cfg if data_cfg is not None else (model.config.get("data") or {})
     encoding = data_cfg.get("encoding") or "utf-8"
     parquet = path.suffix.lower() in {".parquet", ".pq"}
     if not parquet and path.stat().st_size == 0:

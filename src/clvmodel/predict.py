@@ -273,19 +273,22 @@ def _text_column(labels: tuple[str, ...], codes: np.ndarray) -> Any:
     return np.array(labels, dtype=object)[codes]
 
 
-def read_input(model: TrainedModel, path: str | Path, *, as_of: dt.date | None = None) -> ScoreInput:
+def read_input(
+    model: TrainedModel, path: str | Path, *, as_of: dt.date | None = None, reading: dict | None = None
+) -> ScoreInput:
     """Read a customer file into memory: an RFM table, or a transaction log summarised as of ``as_of``.
 
     The kind is told from the columns by :func:`clvmodel.inputs.plan_input` (the streaming scorer
     uses the same plan); customers whose first purchase comes after ``as_of`` are kept with a
-    status.
+    status. ``path`` may be ``bundled:NAME``; ``reading`` overrides the model's reading rules
+    (:func:`clvmodel.inputs.reading_rules`: ``columns``, ``delimiter``, ``date_format``).
     """
     from clvmodel import io
     from clvmodel.inputs import plan_input
 
     con = io.connect()
     try:
-        plan = plan_input(model, path, con, as_of=as_of)
+        plan = plan_input(model, path, con, as_of=as_of, reading=reading)
         rows = con.sql(plan.query).df()
         late = con.sql(f"{plan.late_query} ORDER BY 1").fetchall() if plan.late_query else []
     finally:

@@ -29,7 +29,7 @@ from clvmodel.budget.new_customers import NewCustomerValues, channel_aware, new_
 from clvmodel.budget.report import format_report, ltv_cac_chart
 from clvmodel.budget.run import BudgetResult, run_budget
 
-__all__ = ["BudgetFiles", "budget_files", "period_values"]
+__all__ = ["BudgetFiles", "budget_files", "period_values", "read_channels"]
 
 
 @dataclass
@@ -61,6 +61,28 @@ def period_values(model_ref: Any, scores: pd.DataFrame) -> tuple[pd.DataFrame, i
     periods.columns = [int(c.removeprefix("period_")) for c in periods.columns]
     periods.index = forecast["customer_id"].to_numpy()
     return periods, int(trained.clv["horizon"])
+
+
+def read_channels(path: Path, customer_id_column: str = "customer_id", channel_column: str = "channel") -> pd.DataFrame:
+    """A customer table's id and channel columns, as ``customer_id, channel`` (ids as text).
+
+    Raises
+    ------
+    ClvError
+        A column not in the file, naming the option that sets it and the file's columns.
+    """
+    from clvmodel.errors import ClvError
+
+    table = io.read_table(path, id_column=customer_id_column)
+    for name, option in ((customer_id_column, "--customer-id-column"), (channel_column, "--channel-column")):
+        if name not in table.columns:
+            raise ClvError(
+                f"--customers {path} has no column {name!r} (columns: {', '.join(map(str, table.columns[:12]))}); "
+                f"pass {option} with the name of the column holding the {option[2:].removesuffix('-column').replace('-', ' ')}"
+            )
+    if customer_id_column == channel_column:
+        raise ClvError(f"--customer-id-column and --channel-column are both {channel_column!r}; name two columns")
+    return pd.DataFrame({"customer_id": table[customer_id_column].to_numpy(), "channel": table[channel_column].to_numpy()})
 
 
 def _model_values(
@@ -99,6 +121,8 @@ def budget_files(
     customers: Path | None = None,
     model: str | None = None,
     experiment: str | None = None,
+    customer_id_column: str = "customer_id",
+    channel_column: str = "channel",
 ) -> BudgetFiles:
     """Run ``clvmodel budget`` on files; see the module docstring.
 
@@ -112,7 +136,10 @@ def budget_files(
         The per-channel table (CSV or Parquet); ``<stem>.segments<suffix>`` and ``<stem>.png``
         are written beside it.
     customers
-        A ``customer_id, channel`` file.
+        A customer table: one row per customer, with its id and acquisition channel.
+    customer_id_column, channel_column
+        The names of those two columns in ``customers`` (``--customer-id-column``,
+        ``--channel-column``); other columns are ignored.
     model
         A model directory or URI: trained with a channel, it values a new customer per channel
         (the table rests on that); otherwise it gives per-period values for payback.
@@ -136,7 +163,7 @@ def budget_files(
         ok = table["status"].astype(str).eq("ok")
         skipped = int((~ok).sum())
         table = table[ok].reset_index(drop=True)
-    channels = io.read_table(customers) if customers is not None else None
+    channels = (read_channels(customers, customer_id_column, channel_column) if customers is not None else None)
     values, horizon, new_values, notes = _model_values(model, table, config)
     result = run_budget(table, config, customers=channels, period_values=values, horizon=horizon,
                         new_values=new_values)
