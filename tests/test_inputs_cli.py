@@ -191,3 +191,28 @@ def test_budget_customers_with_other_column_names(cdnow_model, tmp_path, capsys)
     assert _error(capsys) == (
         f"--customers {renamed} has no column 'channel' (columns: Kunde, Kanal, customer_id); pass --channel-column "
         "with the name of the column holding the channel")
+
+
+# --- the challenger's derived inner cut, printed in the run ---------------------------------------------
+
+def test_train_prints_the_derived_inner_cut(tmp_path, capsys) -> None:
+    import datetime as dt
+
+    rows = []
+    for i in range(200):  # two customers arrive a day over 2000's first 100 days; a 2-year holdout
+        first = dt.date(2000, 1, 1) + dt.timedelta(days=i // 2)
+        rows += [(f"{i:03d}", (first + dt.timedelta(days=k * (20 + i % 7))).isoformat(), 10.0 + i % 13)
+                 for k in range(60) if first + dt.timedelta(days=k * (20 + i % 7)) < dt.date(2003, 1, 1)]
+    log = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).to_csv(log, index=False)
+    config = tmp_path / "long.yaml"
+    config.write_text(
+        f"name: long\ndata: {{source: {log}}}\ntime_unit: day\ncalibration_end: 2000-12-31\nobservation_end: 2002-12-31\n"
+        f"models: [historical, bgnbd, gamma_gamma, challenger]\nintervals: {{draws: 0}}\ntracking: {{enabled: false}}\n"
+        f"output: {{model_dir: {tmp_path / 'model'}}}\n", encoding="utf-8")
+    assert main(["train", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert ("    challenger   inner cut 2000-02-19: by calibration end − holdout (1999-01-01) only 0 of 200 customers "
+            "had bought, fewer than 100 (50%, at least min_customers); 2000-02-19 is the day by which 100 had, a "
+            "316-day training window (predictions scaled to the holdout's 730 days)") in out
+    assert "not fitted  challenger" not in out
