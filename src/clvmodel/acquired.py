@@ -10,6 +10,7 @@ which purchase model forecasts a new customer's purchases (:func:`new_customer_m
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -84,9 +85,9 @@ def acquisition_state(
         first_value = float(np.mean(first[mask])) if first is not None and np.isfinite(first[mask]).all() else None
         spend = None
         if spend_name is not None and repeat >= MIN_REPEAT_CUSTOMERS:
-            spend = _channel_spend(spend_name, rows, time_unit)
+            spend, why = _channel_spend(spend_name, rows, time_unit)
             if spend is None:
-                notes.append(f"channel {label}: its own Gamma-Gamma did not converge; its spend is the pooled model's")
+                notes.append(f"channel {label}: its own spend model is not used ({why}); its spend is the pooled model's")
             else:
                 own.append(label)
         profiles = design.profiles(frame.loc[mask]) if design is not None else [({}, 1.0)]
@@ -103,13 +104,24 @@ def acquisition_state(
     return state, notes
 
 
-def _channel_spend(name: str, rows: pd.DataFrame, time_unit: str) -> Any:
-    """The channel's own spend model, or ``None`` when its fit fails (the pooled one applies)."""
+def _channel_spend(name: str, rows: pd.DataFrame, time_unit: str) -> tuple[Any, str]:
+    """The channel's own spend model, or ``(None, why)`` when its fit fails, is not a converged
+    optimum, or warns that the data do not identify it: the pooled model is the better estimate
+    of the channel's mean spend then (and its bootstrap would overflow on the unidentified one)."""
     model = registry.family_class(name)()
-    try:
-        return model.fit(ModelData(summary=rows.reset_index(drop=True), time_unit=time_unit))
-    except (ClvError, ConvergenceFailure, ArithmeticError, ValueError, np.linalg.LinAlgError):
-        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(ModelData(summary=rows.reset_index(drop=True), time_unit=time_unit))
+        except (ClvError, ConvergenceFailure, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+            return None, str(err).split(";")[0][:160]
+    if model.status_ != "converged":
+        return None, f"its fit is a {model.status_}"
+    # The correlation warning concerns the pooled model's assumption as much as the channel's: kept.
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "do not identify" in str(w.message)]
+    if said:
+        return None, said[0].split(";")[0][:160]
+    return model, ""
 
 
 def channel_tables(
