@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError, ConvergenceFailure
+from clvmodel.sqltext import identifier
 from clvmodel.models import FittedModel, ModelData, registry
 from clvmodel.models.channels import MIN_REPEAT_CUSTOMERS, AcquisitionState, ChannelState
 
@@ -25,7 +26,8 @@ __all__ = ["acquisition_state", "new_customer_model", "first_orders_sql"]
 
 def first_orders_sql(days: str = "days") -> str:
     """Each customer's first purchase day's amount (same-day rows summed), from the customer-day table."""
-    return f"SELECT customer_id, CAST(arg_min(amount, day) AS DOUBLE) AS first_order FROM {days} GROUP BY customer_id"
+    return (f"SELECT customer_id, CAST(arg_min(amount, day) AS DOUBLE) AS first_order FROM {identifier(days)} "
+            "GROUP BY customer_id")
 
 
 def new_customer_model(fitted: dict[str, FittedModel], primary: str | None) -> str | None:
