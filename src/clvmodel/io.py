@@ -18,6 +18,11 @@ applied in this order and reported by :class:`LoadReport`:
   ``data.date_format`` cannot read both, and guessing day-first or month-first row by row would
   be a silent bias. A date before 1900 or after 2199 is an error too (a two-digit year read
   with ``%Y``);
+* an amount written as text the way exports write it (``$1,554.58``, ``1.554,58 €``, ``(12.50)``)
+  is read by ``data.amount_format`` (:mod:`clvmodel.amounts`): ``auto`` takes plain numbers as
+  they are at no extra cost and, only when some amounts are not plain, detects the decimal mark
+  and thousands separator from their shapes (an ambiguous column, ``1,554`` alone, is an error
+  asking for the format); every cleaned row is counted by kind (:attr:`LoadReport.amounts_cleaned`);
 * timestamps carrying a UTC offset (``1997-03-01 02:00:00+05:00``, ``...Z``) are **converted to
   UTC** before the day is taken, so one instant is one day whichever zone wrote it (DST exports
   mix ``+01:00`` and ``+02:00``); rows with a non-zero offset are counted in
