@@ -177,6 +177,11 @@ def load_transactions(
 
     _require_pyspark()
     data = _data_config(source, data_config)
+    if not isinstance(data.amount_format, str):  # not yet written in Spark SQL: refused, not ignored
+        raise ClvError(
+            "data.amount_format (a decimal mark, thousands separator, currency symbols) is read by the local engine "
+            "only; run with --engine local, or write the amounts as plain numbers for Spark"
+        )
     raw, label, files, date_format = _read_raw(spark, data)
     with _unreadable(label):  # Spark reads lazily: a corrupt file fails at the first action
         available = list(raw.columns)
