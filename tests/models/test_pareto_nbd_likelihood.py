@@ -255,3 +255,18 @@ def test_bad_rows_are_one_line_errors(apparel_covariates: pd.DataFrame) -> None:
         pnl.fit_covariates(missing, weights, design_columns=COVARIATES)
     with pytest.raises(ClvError, match=r"^pareto_nbd_cov: no design column 'Age'"):
         pnl.fit_covariates(columns, weights, design_columns=["Age"])
+
+
+@pytest.mark.parametrize("theta", [(0.55, 10.6, 0.61, 11.7), (2.0, 3.0, 5.0, 0.5), (0.8, 40.0, 300.0, 1e4)])
+def test_plain_gradient_equals_central_differences(cdnow_summary: pd.DataFrame, theta) -> None:
+    """The plain fit's objective (issue 16): analytic gradient against central differences of its
+    values, near the CDNOW optimum, with β ≪ α, and far out towards the s, β → ∞ ridge."""
+    columns, weights = _columns(cdnow_summary, [])
+    scale = 1.0 / columns["T"].max()
+    objective = pnl.ParetoNBDCovariateLikelihood(columns["frequency"], columns["recency"] * scale,
+                                                 columns["T"] * scale, weights)
+    at = np.log(theta) + np.log([1.0, scale, 1.0, scale])
+    _, gradient = objective(at)
+    step = 1e-6
+    numeric = np.array([(objective(at + h)[0] - objective(at - h)[0]) / (2 * step) for h in np.eye(4) * step])
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8)

@@ -72,6 +72,7 @@ __all__ = [
     "coefficient_names",
     "log_likelihood",
     "fit_covariates",
+    "fit",
 ]
 
 Vector = NDArray[np.float64]
@@ -90,8 +91,8 @@ DROP = 45.0
 #: Rows per block: bounded temporaries (rows × 80 nodes) whatever the number of customers.
 CHUNK = 20_000
 
-#: ``s`` above which a fit without covariates is handed to the plain fit, which compares it with the
-#: ``s, β → ∞`` limit (:data:`.lifetimes_adapter.PARETO_RIDGE_CHECK_S`, the same value).
+#: ``s`` above which a stop of the plain fit (:func:`fit`) is compared with the ``s, β → ∞`` limit
+#: (:data:`.lifetimes_adapter.PARETO_RIDGE_CHECK_S`, the same value, for the reference path).
 PARETO_RIDGE_CHECK_S = 10.0
 
 #: R CLVTools 0.12.1's start for Pareto/NBD (``R/class_clv_model_pnbd.R:58-60``), in the data's
@@ -357,6 +358,94 @@ def _base_starts(objective: ParetoNBDCovariateLikelihood, scale: float) -> list[
             np.log([r, alpha * scale, s, beta * scale])]
 
 
+#: The plain fit's name in its messages (the registry's family).
+MODEL = "pareto_nbd"
+
+
+def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_params: Any = None,
+        tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
+    """Maximum likelihood Pareto/NBD on weighted rows (no covariates), or the ``s, β → ∞`` limit.
+
+    The numpy likelihood and analytic gradient of :class:`ParetoNBDCovariateLikelihood` (no
+    design), maximised as the lifetimes-based fit before it (:func:`.lifetimes_adapter.fit`, kept as
+    the reference path): in time rescaled so the longest age is 1, BFGS from the same three fixed
+    starts (``ln(1, 1, 1, 1)``; ``r = s = 1`` with α at the observed purchase rate and β = 1 and
+    10; :func:`.mle.search`), the best stationary stop kept (:func:`.mle.best_stop`). The Hessian
+    is taken by central differences of the analytic gradient (:func:`.mle.central_hessian`).
+
+    The ridge, as before: when the highest stop of any start has ``s`` above
+    :data:`PARETO_RIDGE_CHECK_S`, or leaves a parameter unidentified, it is compared with the
+    ``s, β → ∞`` limit (one dropout rate μ for every customer;
+    :func:`.lifetimes_adapter.pareto_limit_fit`, quadrature, no lifetimes); if no stop beats the
+    limit by :data:`.mle.RIDGE_GAIN`, the fit reports the limit (status :data:`.mle.RIDGE`,
+    ``s =`` :data:`.lifetimes_adapter.PARETO_RIDGE_S`, ``β = s/μ``, ``limit`` holding ``r``,
+    ``alpha`` and ``dropout_rate``).
+
+    Parameters
+    ----------
+    columns
+        ``frequency, recency, T`` per row.
+    weights
+        Customers per row.
+    initial_params, tol, options
+        lifetimes' plain parameters ``(r, α, s, β)`` in rescaled time for the first start (the
+        other starts follow), BFGS ``gtol``, scipy ``minimize`` options (``maxiter`` per start) and
+        ``time_budget`` (:func:`.mle.search`). lifetimes' ``fit`` options that mean nothing here
+        (``verbose``, ``iterative_fitting``, ``fit_method``, ``index``) are ignored.
+
+    Returns
+    -------
+    mle.FitResult
+        ``r, alpha, s, beta`` (α, β in the rows' unit), the total log-likelihood Σ w ℓ in that
+        unit, standard errors by the delta method.
+
+    Raises
+    ------
+    ClvError
+        Rows no transaction log can give.
+    ConvergenceFailure
+        No start stopped at a stationary point and the limit does not explain why.
+    """
+    from clvmodel.models import lifetimes_adapter as adapter  # noqa: PLC0415  (the limit; lifetimes is not imported)
+
+    x, tx, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
+    weights = np.asarray(weights, dtype=float)
+    mle.refuse_rows(MODEL, [*mle.rfm_problems(x, tx, T), (T <= 0, "a non-positive T")], weights)
+    for unused in ("verbose", "iterative_fitting", "fit_method", "index"):
+        options.pop(unused, None)
+    scale = 1.0 / float(np.max(T))  # lifetimes' _scale_time
+    objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
+    n = objective.total_weight
+    planned = _base_starts(objective, scale)[:3]
+    if initial_params is not None:
+        planned[0] = np.log(np.asarray(initial_params, dtype=float))
+    stops = mle.search(objective, planned, tol=tol, **options)
+    optimum = mle.best_stop(stops, n) or next((s for s in stops if s.success and np.isfinite(s.fun)), None)
+    # ln L in the data's unit: rescaling time by c multiplies each likelihood by c^(-x), Σ w ln L gains Σ w x ln c.
+    shift = _dot(weights, x) * np.log(scale)
+    hessian = None
+    if optimum is not None:
+        with np.errstate(all="ignore"):
+            hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * n
+    finite = [s for s in stops if np.isfinite(s.fun)]
+    highest = min(finite, key=lambda stop: stop.fun) if finite else None
+    if highest is not None and (
+        np.exp(highest.x[2]) > PARETO_RIDGE_CHECK_S
+        or (optimum is not None and not np.all(mle.log_standard_errors(hessian) <= mle.MAX_LOG_SE))
+    ):
+        log_alpha = planned[1][1]
+        limit = adapter.pareto_limit_fit(adapter.ParetoNBDLimit(objective.x, objective.tx, objective.T, weights),
+                                         log_alpha)
+        if limit is not None and -highest.fun * n < limit.log_likelihood + mle.RIDGE_GAIN:
+            return adapter._pareto_ridge_result(limit, scale, shift, n)
+    if optimum is None:
+        raise mle.not_converged(MODEL, mle.failure_words(stops, of=len(planned)), starts=len(planned))
+    log_theta = optimum.x.copy()
+    log_theta[[1, 3]] -= np.log(scale)  # α and β in rescaled time -> the rows' unit
+    params = {name: float(v) for name, v in zip(PARAMS, np.exp(log_theta))}
+    return mle.fit_result(MODEL, params, -optimum.fun * n + shift, optimum.jac, hessian, n)
+
+
 def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, design_columns: Sequence[str],
                    tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
     """Maximum likelihood Pareto/NBD with static covariates in both processes, on weighted rows.
@@ -379,12 +468,10 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     weights
         Customers per row.
     design_columns
-        The encoded covariate columns; ``[]`` fits the plain Pareto/NBD: the same optimum as
-        :class:`~clvmodel.models.pareto_nbd.ParetoNBDModel`, and where the stop runs out along
-        ``s`` (above :data:`PARETO_RIDGE_CHECK_S`) that fit itself (:func:`.lifetimes_adapter.fit`,
-        which reports the ridge's limit). With covariates no limit is reported: a stop out on a
-        ridge (e.g. one profile whose customers never drop out) comes with a warning naming the
-        parameters the data do not identify.
+        The encoded covariate columns; ``[]`` is the plain fit, :func:`fit` (which reports the
+        ``s, β → ∞`` limit where the data have no finite optimum). With covariates no limit is
+        reported: a stop out on a ridge (e.g. one profile whose customers never drop out) comes
+        with a warning naming the parameters the data do not identify.
     tol, options
         BFGS ``gtol`` and scipy ``minimize`` options (``maxiter`` per start, ...), as :func:`.mle.search`.
 
@@ -404,6 +491,8 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     ConvergenceFailure
         No start stopped at a stationary point.
     """
+    if not design_columns:
+        return fit({c: columns[c] for c in ("frequency", "recency", "T")}, weights, tol=tol, **options)
     x, tx, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
     weights = np.asarray(weights, dtype=float)
     _check_rows(x, tx, T, weights)
@@ -411,44 +500,30 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
         raise ClvError("pareto_nbd_cov: no customer made a repeat purchase; purchase and dropout rates cannot be estimated")
     design = _design(columns, design_columns, len(x))
     scale = 1.0 / float(np.max(T))
-    model = "pareto_nbd_cov" if design_columns else "pareto_nbd"
+    model = "pareto_nbd_cov"
     n = float(weights.sum())
-    if design_columns:
-        # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
-        # fit's starts in order until one stops at a stationary point.
-        merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
-        plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
-                                             merged["T"].to_numpy() * scale, merged_weights)
-        planned = _base_starts(plain, scale)
-        stops = []
-        for start in planned:
-            stops += mle.search(plain, [start], tol=tol, **options)
-            if mle.stationary(stops[-1]):
-                break
-    else:
-        plain = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
-        planned = _base_starts(plain, scale)
-        stops = mle.search(plain, planned, tol=tol, **options)
+    # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
+    # fit's starts in order until one stops at a stationary point.
+    merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
+    plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
+                                         merged["T"].to_numpy() * scale, merged_weights)
+    planned = _base_starts(plain, scale)
+    stops = []
+    for start in planned:
+        stops += mle.search(plain, [start], tol=tol, **options)
+        if mle.stationary(stops[-1]):
+            break
     optimum = mle.best_stop(stops, n)
-    if not design_columns and (optimum is None or np.exp(optimum.x[2]) > PARETO_RIDGE_CHECK_S):
-        # Running off along s, β → ∞ (one dropout rate for everyone): the plain fit knows that
-        # ridge's limit and reports it (status ridge), so without covariates it decides.
-        from clvmodel.models import lifetimes_adapter  # noqa: PLC0415  (lifetimes only on this path)
-
-        return lifetimes_adapter.fit("pareto_nbd", {c: columns[c] for c in ("frequency", "recency", "T")}, weights,
-                                     tol=tol, **options)
     if optimum is None:
         raise mle.not_converged(model, mle.failure_words(stops, of=len(planned)), starts=len(planned))
-    objective = plain
-    if design_columns:
-        objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights, design)
-        gammas = 2 * design.shape[1]
-        covariate_starts = [np.concatenate([optimum.x, np.zeros(gammas)]),
-                            np.concatenate([planned[-1], np.full(gammas, CLVTOOLS_GAMMA_START)])]
-        stops = mle.search(objective, covariate_starts, tol=tol, **options)
-        optimum = mle.best_stop(stops, n)
-        if optimum is None:
-            raise mle.not_converged(model, mle.failure_words(stops, of=2), starts=2)
+    objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights, design)
+    gammas = 2 * design.shape[1]
+    covariate_starts = [np.concatenate([optimum.x, np.zeros(gammas)]),
+                        np.concatenate([planned[-1], np.full(gammas, CLVTOOLS_GAMMA_START)])]
+    stops = mle.search(objective, covariate_starts, tol=tol, **options)
+    optimum = mle.best_stop(stops, n)
+    if optimum is None:
+        raise mle.not_converged(model, mle.failure_words(stops, of=2), starts=2)
     with np.errstate(all="ignore"):
         hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * n
     theta = optimum.x.copy()
