@@ -270,3 +270,20 @@ def test_plain_gradient_equals_central_differences(cdnow_summary: pd.DataFrame, 
     step = 1e-6
     numeric = np.array([(objective(at + h)[0] - objective(at - h)[0]) / (2 * step) for h in np.eye(4) * step])
     np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_far_out_on_the_ridge_the_likelihood_is_the_limits(cdnow_summary: pd.DataFrame) -> None:
+    """As s, β → ∞ with s/β = μ the likelihood tends to the one-rate limit's (lifetimes_adapter.ParetoNBDLimit,
+    its own quadrature), by ~1/s; with every s ln β term cancelled analytically it keeps its digits
+    out to s = 1e30 (formed as s ln β − s ln(β + T) it read ln L = 0 there: a 'likelihood' of 1)."""
+    columns, weights = _columns(cdnow_summary, [])
+    x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+    r, alpha, mu = 0.6, 12.0, 0.02
+    limit = lifetimes_adapter.ParetoNBDLimit(x, tx, T, weights).log_likelihood(np.log([r, alpha, mu]))
+    objective = pnl.ParetoNBDCovariateLikelihood(x, tx, T, weights)
+    gaps = []
+    for s in (1e4, 1e6, 1e8, 1e30):
+        value = objective.log_likelihood(np.log([r, alpha, s, s / mu]))
+        gaps.append(abs(value - limit))
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-3, gaps
+    assert gaps[3] < 1e-8, gaps

@@ -68,6 +68,7 @@ __all__ = [
     "MILD_DISTANCE",
     "PARETO_RIDGE_CHECK_S",
     "death_integral",
+    "relative_integral",
     "ParetoNBDCovariateLikelihood",
     "coefficient_names",
     "log_likelihood",
@@ -115,7 +116,25 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     Every argument is a per-row array (``k = r + x``, ``m = s + 1``, ``α, β`` the row's own). With
     ``gradient=True`` also the integrand-weighted means of ``ln(α+τ)``, ``1/(α+τ)``, ``ln(β+τ)``,
     ``1/(β+τ)`` (rows × 4): ``∂ ln I/∂k = −E ln(α+τ)``, ``∂ ln I/∂α = −k E 1/(α+τ)``, and the same
-    for ``m, β``.
+    for ``m, β``. :func:`relative_integral` is the form the likelihood uses.
+    """
+    log_relative, moments = relative_integral(k, m, alpha, beta, tx, T, gradient=gradient)
+    log_total = log_relative - m * np.log(beta)
+    if moments is not None:
+        moments = np.column_stack([moments[:, 0], moments[:, 1], np.log(beta) + moments[:, 2],
+                                   (1.0 - moments[:, 3]) / beta])
+    return log_total, moments
+
+
+def relative_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector, T: Vector,
+                      *, gradient: bool = False) -> tuple[Vector, Vector | None]:
+    """``ln Ĩ`` with ``Ĩ = β^m I = ∫_{t_x}^T (α+τ)^{−k} (1+τ/β)^{−m} dτ`` per row (−∞ where the range is empty).
+
+    The dropout factor relative to its value at τ = 0, so that nothing of size ``m ln β`` is
+    formed and subtracted: far out along the ``s, β → ∞`` ridge (``m`` and ``β`` in the millions
+    and beyond) ``(1+τ/β)^{−m} → e^{−μτ}`` keeps every digit, where ``m ln(β+τ)`` would carry
+    ~``eps·m ln β`` of rounding. With ``gradient=True`` also the integrand-weighted means of
+    ``ln(α+τ)``, ``1/(α+τ)``, ``ln(1+τ/β)`` and ``τ/(β+τ)`` (rows × 4).
     """
     n = len(k)
     log_total = np.full(n, -np.inf)
@@ -124,7 +143,7 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     # (α+t_x) e^{DROP/k} − α the purchase factor, past (β+t_x) e^{DROP/m} − β the dropout factor
     # has fallen by e^{DROP}. What is cut is below e^{−DROP} (T − t_x) times the integrand at t_x.
     with np.errstate(over="ignore"):
-        hi = np.minimum(np.minimum(T, (alpha + tx) * np.exp(DROP / k) - alpha), (beta + tx) * np.exp(DROP / m) - beta)
+        hi = np.minimum(np.minimum(T, tx + (alpha + tx) * np.expm1(DROP / k)), tx + (beta + tx) * np.expm1(DROP / m))
     rows = np.flatnonzero(hi > tx)
     if len(rows) == 0:
         return log_total, moments
@@ -165,7 +184,7 @@ MILD_DISTANCE = 1.0
 
 def _mild(k: Vector, m: Vector, a: Vector, b: Vector, lo: Vector, hi: Vector, top: Vector) -> NDArray[np.bool_]:
     """Which rows one Gauss-Legendre panel in u integrates to rounding (see :data:`MILD_EFOLDS`)."""
-    change = np.abs(1.0 - k) * top + m * np.log((b + hi) / (b + lo))
+    change = np.abs(1.0 - k) * top + m * np.log1p((hi - lo) / (b + lo))
     ratio = (b + lo) / (a + lo)
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = np.where(ratio < 1.0, -np.log1p(-np.minimum(ratio, 1.0)), np.inf)
@@ -177,7 +196,7 @@ def _composite_edges(b: Vector, lo: Vector, hi: Vector, base: Vector, top: Vecto
     steps = np.arange(1, PANELS) / PANELS
     # Equal steps in ln(β+τ) mapped to u. τ = t_x + (α+t_x) expm1(u) keeps the digits of τ − t_x
     # when τ ≪ α.
-    tau_v = lo[:, None] + (b + lo)[:, None] * np.expm1(np.log((b + hi) / (b + lo))[:, None] * steps)
+    tau_v = lo[:, None] + (b + lo)[:, None] * np.expm1(np.log1p((hi - lo) / (b + lo))[:, None] * steps)
     inner = np.concatenate([top[:, None] * steps, np.log1p((tau_v - lo[:, None]) / base[:, None])], axis=1)
     return np.concatenate([np.zeros((len(lo), 1)), np.sort(np.clip(inner, 0.0, top[:, None]), axis=1), top[:, None]],
                           axis=1)
@@ -185,7 +204,7 @@ def _composite_edges(b: Vector, lo: Vector, hi: Vector, base: Vector, top: Vecto
 
 def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges: Vector,
                gradient: bool) -> tuple[Vector, Vector | None]:
-    """Gauss-Legendre in u on the panels ``edges`` (rows × panels+1): ln I and the moments of :func:`death_integral`."""
+    """Gauss-Legendre in u on the panels ``edges`` (rows × panels+1): ln Ĩ and the moments of :func:`relative_integral`."""
     rows = len(lo)
     half = (edges[:, 1:] - edges[:, :-1]) / 2  # rows × panels
     centre = (edges[:, 1:] + edges[:, :-1]) / 2
@@ -195,7 +214,7 @@ def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges:
         log_w = (np.log(half)[:, :, None] + np.log(ws)).reshape(rows, -1)
     tau = lo[:, None] + base[:, None] * np.expm1(u)
     log_a = np.log(base)[:, None] + u  # ln(α+τ), exact in u
-    log_b = np.log(b[:, None] + tau)
+    log_b = np.log1p(tau / b[:, None])  # ln(1+τ/β)
     # dτ = (α+τ) du: the purchase factor becomes (α+τ)^{1−k}.
     terms = log_w + (1.0 - k[:, None]) * log_a - m[:, None] * log_b
     peak = np.max(terms, axis=1)
@@ -209,7 +228,7 @@ def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges:
         np.einsum("ij,ij->i", share, log_a),
         np.einsum("ij,ij->i", share, np.exp(-log_a)),
         np.einsum("ij,ij->i", share, log_b),
-        np.einsum("ij,ij->i", share, np.exp(-log_b)),
+        np.einsum("ij,ij->i", share, -np.expm1(-log_b)),  # τ/(β+τ) = 1 − 1/(1+τ/β)
     ], axis=1)
     return log_total, moments
 
@@ -218,18 +237,22 @@ def _row_terms(r: float, s: float, alpha: Vector, beta: Vector, x: Vector, tx: V
                *, gradient: bool) -> tuple[Vector, Vector | None]:
     """Per-row ``ℓ`` and, with ``gradient``, its derivatives with respect to ``ln r, ln α_i, ln s, ln β_i`` (rows × 4).
 
-    ``ℓ = common + logaddexp(alive, dead)``::
+    ``ℓ = common + logaddexp(alive, dead)``, every term of size ``s ln β`` cancelled analytically
+    (:func:`relative_integral`), so the likelihood keeps its digits as ``s, β → ∞``::
 
-        common = lnΓ(r+x) − lnΓ(r) + r ln α + s ln β
-        alive  = −(r+x) ln(α+T) − s ln(β+T)
-        dead   = ln s + ln I(r+x, s+1)          (−∞ where t_x = T: CLVTools' exact branch)
+        common = lnΓ(r+x) − lnΓ(r) + r ln α
+        alive  = −(r+x) ln(α+T) − s ln(1 + T/β)
+        dead   = ln s − ln β + ln Ĩ(r+x, s+1)     (−∞ where t_x = T: CLVTools' exact branch)
+
+    (the same as ``s ln β − s ln(β+T)`` and ``s ln β + ln s + ln I`` of equation (18)).
     """
     k = r + x
-    log_i, moments = death_integral(k, np.full_like(x, s + 1.0), alpha, beta, tx, T, gradient=gradient)
-    common = gammaln(k) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    log_aT, log_bT = np.log(alpha + T), np.log(beta + T)
-    alive = -k * log_aT - s * log_bT
-    dead = np.log(s) + log_i
+    log_i, moments = relative_integral(k, np.full_like(x, s + 1.0), alpha, beta, tx, T, gradient=gradient)
+    common = gammaln(k) - gammaln(r) + r * np.log(alpha)
+    log_aT = np.log(alpha + T)
+    log_rel_T = np.log1p(T / beta)  # ln(1 + T/β)
+    alive = -k * log_aT - s * log_rel_T
+    dead = np.log(s) - np.log(beta) + log_i
     value = common + np.logaddexp(alive, dead)
     if not gradient:
         return value, None
@@ -237,9 +260,11 @@ def _row_terms(r: float, s: float, alpha: Vector, beta: Vector, x: Vector, tx: V
     q = 1.0 - p
     d_r = digamma(k) - digamma(r) + np.log(alpha) - q * log_aT - p * moments[:, 0]
     d_alpha = r / alpha - q * k / (alpha + T) - p * k * moments[:, 1]
-    d_s = np.log(beta) - q * log_bT + p * (1.0 / s - moments[:, 2])
-    d_beta = s / beta - q * s / (beta + T) - p * (s + 1.0) * moments[:, 3]
-    return value, np.stack([r * d_r, alpha * d_alpha, s * d_s, beta * d_beta], axis=1)
+    # ∂/∂s: ln β − q ln(β+T) + p (1/s − E ln(β+τ)), with ln(β+·) = ln β + ln(1+·/β) and p + q = 1.
+    d_s = -q * log_rel_T + p * (1.0 / s - moments[:, 2])
+    # β ∂/∂β: s − q s β/(β+T) − p (s+1) E β/(β+τ), written with τ/(β+τ) = 1 − β/(β+τ) (no s − s).
+    beta_d_beta = s * q * T / (beta + T) + p * (s * moments[:, 3] - (1.0 - moments[:, 3]))
+    return value, np.stack([r * d_r, alpha * d_alpha, s * d_s, beta_d_beta], axis=1)
 
 
 class ParetoNBDCovariateLikelihood:
