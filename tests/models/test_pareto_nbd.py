@@ -261,3 +261,64 @@ def test_apparel_40_weeks_ridge_is_the_same_under_last_bit_perturbations(apparel
             for name in ("r", "alpha", "dropout_rate"):
                 assert got.limit[name] == pytest.approx(reference.limit[name], rel=1e-7), name
             assert got.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-6)
+
+
+# --- forecasts in numpy (issue 16) -------------------------------------------------------------------
+
+
+def _lifetimes_forecasts(params, x, tx, T, t):
+    from lifetimes import ParetoNBDFitter
+
+    fitter = ParetoNBDFitter()
+    fitter.params_ = pd.Series(params, dtype=float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (np.asarray(fitter.conditional_probability_alive(x, tx, T), dtype=float),
+                np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T), dtype=float),
+                float(fitter.expected_number_of_purchases_up_to_time(t)))
+
+
+def test_forecasts_equal_lifetimes_where_its_are_finite(cdnow_summary) -> None:
+    params = dict(zip(PUBLISHED, (0.5533, 10.5776, 0.6061, 11.6690)))
+    model = ParetoNBDModel.from_dict({"params": params})
+    x, tx, T = (cdnow_summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    alive, expected, new = _lifetimes_forecasts(params, x, tx, T, 39.0)
+    finite = np.isfinite(alive) & np.isfinite(expected)
+    assert finite.mean() > 0.99
+    np.testing.assert_allclose(model.p_alive(x, tx, T)[finite], alive[finite], rtol=1e-10)
+    np.testing.assert_allclose(model.expected_purchases(x, tx, T, t=39.0)[finite], expected[finite], rtol=1e-9)
+    assert model.expected_purchases_new(39.0) == pytest.approx(new, rel=1e-12)
+
+
+@pytest.mark.parametrize("s", [1e3, 3e3, 5e4, 9e5])
+def test_forecasts_are_finite_where_lifetimes_gives_nan_and_equal_quadrature(s) -> None:
+    """s from ~1e3 to 1e6 (where the ridge's limit forms do not yet apply): lifetimes' ₂F₁ is NaN
+    (measured: finite at s = 300, NaN for x ≤ 2 at 1e3, for all four rows from 1e4); ours equal adaptive quadrature of equation (18)'s two terms [N009] and of
+    E[λ (1 − e^(−μt))/μ] over the Gamma posteriors."""
+    from scipy.stats import gamma
+
+    mu = 0.02
+    params = {"r": 1.3, "alpha": 47.0, "s": s, "beta": s / mu}
+    model = ParetoNBDModel.from_dict({"params": params})
+    x, tx, T, t = np.array([0.0, 2.0, 12.0, 40.0]), np.array([0.0, 10.0, 33.0, 25.5]), np.array([40.0, 40.0, 40.0, 40.0]), 52.0
+    alive_theirs, expected_theirs, _ = _lifetimes_forecasts(params, x, tx, T, t)
+    assert np.isnan(alive_theirs[:2]).all() and np.isnan(expected_theirs[:2]).all()
+    alive, expected = model.p_alive(x, tx, T), model.expected_purchases(x, tx, T, t=t)
+    r, alpha, beta = params["r"], params["alpha"], params["beta"]
+    for i in range(len(x)):
+        k = r + x[i]
+        # alive: (α+T)^-k (1+T/β)^-s; dead: s/β ∫ (α+τ)^-k (1+τ/β)^-(s+1) dτ, both scaled by (α+t_x)^k.
+        log_alive = -k * np.log((alpha + T[i]) / (alpha + tx[i])) - s * np.log1p(T[i] / beta)
+        integrand = lambda tau: np.exp(-k * np.log((alpha + tau) / (alpha + tx[i])) - (s + 1) * np.log1p(tau / beta))
+        dead = s / beta * quad(integrand, tx[i], T[i], epsabs=0.0, epsrel=1e-13, limit=500)[0]
+        expected_alive = 1.0 / (1.0 + dead * np.exp(-log_alive))
+        assert alive[i] == pytest.approx(expected_alive, rel=1e-10), i
+        posterior = gamma(s, scale=1.0 / (beta + T[i]))
+        lo, hi = posterior.ppf(1e-15), posterior.ppf(1 - 1e-15)
+        life = quad(lambda m: -np.expm1(-m * t) / m * posterior.pdf(m), lo, hi, epsabs=0.0, epsrel=1e-11, limit=500)[0]
+        assert expected[i] == pytest.approx(expected_alive * k / (alpha + T[i]) * life, rel=1e-8), i
+    assert np.all(np.isfinite(model.expected_purchases_new(np.array([1.0, 52.0, 520.0]))))
+    prior = gamma(s, scale=1.0 / beta)
+    lo, hi = prior.ppf(1e-15), prior.ppf(1 - 1e-15)
+    life = quad(lambda m: -np.expm1(-m * t) / m * prior.pdf(m), lo, hi, epsabs=0.0, epsrel=1e-11, limit=500)[0]
+    assert model.expected_purchases_new(t) == pytest.approx(r / alpha * life, rel=1e-8)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from clvmodel.models import pareto_nbd_likelihood
+from clvmodel.models.base import check_fitted
 from clvmodel.models.covariate_model import LIFE, TRANS, CovariateModel
 from clvmodel.models.mle import FitResult
 from clvmodel.models.purchase import PurchaseModel
@@ -40,6 +41,22 @@ class ParetoNBDModel(PurchaseModel):
     def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
         """Equation (18) with its analytic gradient in numpy (:func:`.pareto_nbd_likelihood.fit`), or its ridge's limit."""
         return pareto_nbd_likelihood.fit(columns, weights, **options)
+
+    def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """P(alive | x, t_x, T) (:func:`.pareto_nbd_likelihood.p_alive`: the likelihood's two terms,
+        bounded for every ``s``; lifetimes' ₂F₁ form is NaN for ``s`` from a few hundred on)."""
+        check_fitted(self)
+        return pareto_nbd_likelihood.p_alive(self.params_ or {}, frequency, recency, T)
+
+    def expected_purchases_if_alive(self, frequency: np.ndarray, T: np.ndarray, *, t: float | np.ndarray) -> np.ndarray:
+        """E[Y(t) | alive at T, x, T] (:func:`.pareto_nbd_likelihood.expected_purchases_if_alive`)."""
+        check_fitted(self)
+        return pareto_nbd_likelihood.expected_purchases_if_alive(self.params_ or {}, frequency, T, t)
+
+    def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
+        """E[X(t)] for a customer just acquired (:func:`.pareto_nbd_likelihood.expected_purchases_new`)."""
+        check_fitted(self)
+        return pareto_nbd_likelihood.expected_purchases_new(self.params_ or {}, t)
 
 
 class ParetoNBDCovariateModel(CovariateModel, ParetoNBDModel):

@@ -74,6 +74,9 @@ __all__ = [
     "log_likelihood",
     "fit_covariates",
     "fit",
+    "p_alive",
+    "expected_purchases_if_alive",
+    "expected_purchases_new",
 ]
 
 Vector = NDArray[np.float64]
@@ -588,3 +591,65 @@ def _result(model: str, theta: Vector, design_columns: list[str], log_lik: float
                       f"{mle.MAX_LOG_SE:g}, or none); its forecasts for those profiles are not reliable",
                       UserWarning, stacklevel=3)
     return mle.FitResult(params, standard_errors, float(log_lik), int(n), cov_list)
+
+
+# --- forecasts (issue 16) --------------------------------------------------------------------------
+
+
+def p_alive(params: dict[str, float], frequency: Any, recency: Any, T: Any) -> Vector:
+    """P(alive | x, t_x, T) = 1 / (1 + e^(dead − alive)), the likelihood's two terms (:func:`_row_terms`).
+
+    Equation (18) of note 009 splits the likelihood into "alive at T" and "dropped out unseen between
+    t_x and T"; P(alive) is the first's share. Evaluated with the relative integral
+    (:func:`relative_integral`), it is bounded for every ``s``: lifetimes' ₂F₁ form is NaN from ``s``
+    of a few hundred on (the apparel data's ridge passes there), and exactly 1 where ``t_x = T``.
+    From ``s ≥`` :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM` the ``s, β → ∞`` limit's form
+    is used (:func:`.lifetimes_adapter.probability_alive`; the two differ by ~1/s there).
+    """
+    from clvmodel.models import lifetimes_adapter  # noqa: PLC0415  (the limit's closed form; no lifetimes import)
+
+    r, alpha, s, beta = (float(params[k]) for k in PARAMS)
+    if s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM:
+        return lifetimes_adapter.probability_alive("pareto_nbd", params, frequency, recency, T)
+    x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (frequency, recency, T)))
+    shape = x.shape
+    x, tx, T_ = (np.ravel(v) for v in (x, tx, T_))
+    k = r + x
+    out = np.empty(len(x))
+    for start in range(0, len(x), CHUNK):
+        b = slice(start, start + CHUNK)
+        log_i, _ = relative_integral(k[b], np.full(len(k[b]), s + 1.0), np.full(len(k[b]), alpha),
+                                     np.full(len(k[b]), beta), tx[b], T_[b])
+        alive = -k[b] * np.log(alpha + T_[b]) - s * np.log1p(T_[b] / beta)
+        dead = np.log(s) - np.log(beta) + log_i
+        out[b] = expit(alive - dead)
+    return out.reshape(shape)
+
+
+def _expected_life_share(s: float, base: Any, t: Any) -> Any:
+    """``E[(1 − e^(−μt))/μ]`` for μ ~ Gamma(s, base): ``base/(s−1) · (1 − (base/(base+t))^(s−1))``,
+    as ``−base/(s−1) · expm1(−(s−1) ln(1 + t/base))`` (bounded for every ``s``; ``base · ln(1 + t/base)``
+    at ``s = 1``)."""
+    log_ratio = np.log1p(np.asarray(t, dtype=float) / base)
+    if abs(s - 1.0) < 1e-12:
+        return base * log_ratio
+    return -base / (s - 1.0) * np.expm1(-(s - 1.0) * log_ratio)
+
+
+def expected_purchases_if_alive(params: dict[str, float], frequency: Any, T: Any, t: Any) -> Vector:
+    """E[Y(t) | alive at T, x, T] = (r + x)/(α + T) · (β + T)/(s − 1) · [1 − ((β + T)/(β + T + t))^(s−1)].
+
+    Alive at T, λ ~ Gamma(r + x, α + T) and μ ~ Gamma(s, β + T) independently (Fader, Hardie & Lee
+    2005, "A note on implementing the Pareto/NBD model", equation (4) divided by P(alive)); the
+    bracket in its bounded form (:func:`_expected_life_share`), so large ``s`` neither overflows nor
+    loses digits (it tends to ``(1 − e^(−μt))/μ``, the limit's). Broadcasts as the arguments do.
+    """
+    r, alpha, s, beta = (float(params[k]) for k in PARAMS)
+    x, T_ = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+    return np.asarray((r + x) / (alpha + T_) * _expected_life_share(s, beta + T_, t), dtype=float)
+
+
+def expected_purchases_new(params: dict[str, float], t: Any) -> Vector:
+    """E[X(t)] for a customer just acquired: r/α · β/(s − 1) · [1 − (β/(β + t))^(s−1)] (bounded form)."""
+    r, alpha, s, beta = (float(params[k]) for k in PARAMS)
+    return np.asarray(r / alpha * _expected_life_share(s, beta, t), dtype=float)
