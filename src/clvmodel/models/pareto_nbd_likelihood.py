@@ -550,6 +550,13 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
                         np.concatenate([planned[-1], np.full(gammas, CLVTOOLS_GAMMA_START)])]
     stops = mle.search(objective, covariate_starts, tol=tol, **options)
     optimum = mle.best_stop(stops, n)
+    shift = _dot(weights, x) * np.log(scale)
+    finite = [stop for stop in stops if np.isfinite(stop.fun)]
+    if finite:
+        highest = min(finite, key=lambda stop: stop.fun)
+        ridge = _covariate_ridge(objective, highest.x, tol=tol)
+        if ridge is not None and max(-stop.fun * n for stop in finite) < ridge[2] + mle.RIDGE_GAIN:
+            return _covariate_ridge_result(objective, list(design_columns), *ridge[:2], scale, shift)
     if optimum is None:
         raise mle.not_converged(model, mle.failure_words(stops, of=2), starts=2)
     with np.errstate(all="ignore"):
@@ -559,6 +566,134 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     # Rescaling time by c multiplies each likelihood by c^x (x purchase densities): Σ w ℓ gains Σ w x ln c.
     log_lik = -optimum.fun * n + _dot(weights, x) * np.log(scale)
     return _result(model, theta, list(design_columns), log_lik, optimum.jac, hessian, n)
+
+
+#: A profile (distinct z) whose mean lifetime ``β_i/s`` exceeds this many times the longest
+#: customer age at the covariate search's best stop is taken as running off to "never drops out"
+#: (μ → 0). It only selects candidates: the ridge is reported only when the likelihood pushed further
+#: out along them (to :data:`COVARIATE_RIDGE_LIFETIME`) is not beaten by any stop
+#: (:func:`fit_covariates`). Apparel, 40 weeks, Channel 0: ~1e7 at the stop; identified profiles ~1.
+COVARIATE_RUNAWAY_LIFETIME = 1e4
+#: The mean lifetime ``β_i/s`` (in longest customer ages) at which the runaway profiles are held on the
+#: ridge: their forecasts equal the μ = 0 limit's to ~1e-12 relative (``s ln(1 + T/β_i)`` ~ 1e-12).
+COVARIATE_RIDGE_LIFETIME = 1e12
+
+
+def _profiles(design: Vector) -> Vector:
+    """The distinct rows of the design (profiles)."""
+    from clvmodel.models.bgnbd_likelihood import _group_rows  # noqa: PLC0415
+
+    _, representative = _group_rows(design)
+    return design[representative]
+
+
+def _covariate_ridge(objective: ParetoNBDCovariateLikelihood, theta: Vector, *, tol: float
+                     ) -> tuple[Vector, Vector, float] | None:
+    """The ridge's point for a stop ``θ`` whose profiles run off to "never drop out", or ``None``.
+
+    As :func:`.bgnbd_likelihood._covariate_ridge` for BG/NBD's concentrations: a profile's
+    ``ln β_i = ln β − γ_lifeᵀz`` is ``[1, −z] · (ln β, γ_life)``. The directions of
+    ``(ln β, γ_life)`` that keep every other profile's ``β_i`` fixed (the null space of their rows)
+    and raise every runaway profile's are followed until the least of them has ``β_i/s =``
+    :data:`COVARIATE_RIDGE_LIFETIME` (in rescaled time, the longest age 1); they are then held and
+    the rest of ``θ`` re-optimised (BFGS, then Newton steps, :func:`.mle.refine`). Returns
+    ``(θ there, held directions (d × m), total ln L in rescaled time)``; ``None`` when no profile
+    is past :data:`COVARIATE_RUNAWAY_LIFETIME`, no direction moves only the runaway profiles, or the
+    re-optimised point is not stationary.
+    """
+    from clvmodel.models.bgnbd_likelihood import _null_space  # noqa: PLC0415
+
+    if objective.p == 0:
+        return None
+    k = objective.p
+    profiles = _profiles(objective.design)
+    log_s = float(theta[2])
+    log_beta = theta[3] - profiles @ theta[4:4 + k]
+    runaway = log_beta - log_s > np.log(COVARIATE_RUNAWAY_LIFETIME)
+    if not np.any(runaway):
+        return None
+    rows = np.column_stack([np.ones(len(profiles)), -profiles])
+    basis = _null_space(rows[~runaway], k + 1)
+    if basis.shape[1] == 0:
+        return None
+    moves = rows[runaway] @ basis
+    y = np.linalg.lstsq(moves, np.ones(int(runaway.sum())), rcond=None)[0]
+    rise = moves @ y
+    if not np.all(rise > 0.5):
+        return None
+    dim = len(theta)
+    held = np.zeros((dim, basis.shape[1]))
+    held[3] = basis[0]
+    held[4:4 + k] = basis[1:]
+    t = float(np.max((np.log(COVARIATE_RIDGE_LIFETIME) + log_s - log_beta[runaway]) / rise))
+    far = theta + t * (held @ y)
+    free = _null_space(held.T, dim)
+
+    def reduced(u: Vector) -> tuple[float, Vector]:
+        value, gradient = objective(far + free @ u)
+        return value, free.T @ gradient
+
+    best = mle.best_stop(mle.search(reduced, [np.zeros(free.shape[1])], tol=tol), objective.total_weight)
+    if best is None:
+        return None
+    u = mle.refine(reduced, best.x)
+    value, gradient = reduced(u)
+    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= mle.GRADIENT_TOLERANCE):
+        return None
+    at = far + free @ u
+    return at, held, objective.log_likelihood(at)
+
+
+def _covariate_ridge_result(objective: ParetoNBDCovariateLikelihood, design_columns: list[str], at: Vector,
+                            held: Vector, scale: float, shift: float) -> mle.FitResult:
+    """The covariate fit reported on its ridge (:func:`fit_covariates`): the re-optimised far point.
+
+    Standard errors of the parameters the held directions move are NaN, the covariance is the
+    re-optimised problem's (zero along the held directions), ``limit`` holds every parameter they
+    do not move (what the data identify), and a warning names the profiles that never drop out.
+    """
+    from clvmodel.models.bgnbd_likelihood import _null_space  # noqa: PLC0415
+
+    n = objective.total_weight
+    dim = len(at)
+    free = _null_space(held.T, dim)
+    with np.errstate(all="ignore"):
+        reduced_hessian = mle.central_hessian(lambda u: free.T @ objective(at + free @ u)[1],
+                                              np.zeros(free.shape[1])) * n
+    try:
+        covariance = free @ np.linalg.inv(reduced_hessian) @ free.T
+    except np.linalg.LinAlgError:
+        raise mle.not_converged("pareto_nbd_cov", "the likelihood runs off along a ridge and the rest of the "
+                                "parameters are not identified there either (singular Hessian)") from None
+    moved = np.any(np.abs(held) > 1e-12, axis=1)
+    diagonal = np.where(moved, np.nan, np.diag(covariance))
+    if not np.all(np.sqrt(diagonal[~moved]) <= mle.MAX_LOG_SE):
+        raise mle.not_converged("pareto_nbd_cov", "the likelihood runs off along a ridge and more parameters than "
+                                "its direction are not identified")
+    names = [*PARAMS, *coefficient_names(design_columns)]
+    theta = at.copy()
+    theta[[1, 3]] -= np.log(scale)
+    values = np.concatenate([np.exp(theta[:4]), theta[4:]])
+    params = {name: float(v) for name, v in zip(names, values)}
+    root = np.sqrt(diagonal)
+    errors = np.concatenate([values[:4] * root[:4], root[4:]])
+    k = objective.p
+    profiles = _profiles(objective.design)
+    log_beta = at[3] - profiles @ at[4:4 + k]
+    runaway = profiles[log_beta - at[2] > np.log(COVARIATE_RUNAWAY_LIFETIME)]
+    words = "; ".join(", ".join(f"{c} {v:g}" for c, v in zip(design_columns, z)) for z in runaway)
+    warnings.warn(
+        f"pareto_nbd_cov: these data have no finite maximum-likelihood estimate: the likelihood rises as beta_i -> inf "
+        f"for the customers with {words} (their dropout rates run to 0: none of them is seen to drop out); the fit is "
+        f"that limit, those customers never dropping out (status 'ridge', their mean lifetime beta_i/s held at "
+        f"{COVARIATE_RIDGE_LIFETIME:g} times the longest customer age; not identified: "
+        f"{', '.join(nm for nm, m in zip(names, moved) if m)})",
+        UserWarning,
+        stacklevel=3,
+    )
+    identified = {nm: params[nm] for nm, m in zip(names, moved) if not m}
+    return mle.FitResult(params, {nm: float(e) for nm, e in zip(names, errors)},
+                         float(objective.log_likelihood(at) + shift), int(n), covariance.tolist(), mle.RIDGE, identified)
 
 
 def _result(model: str, theta: Vector, design_columns: list[str], log_lik: float, mean_gradient: Vector,
