@@ -237,7 +237,7 @@ def acquisition(
     intervals = trained.config.get("intervals") or {}
     level_ = float(intervals.get("level", 0.9)) if level is None else level
     draws_ = int(intervals.get("draws", 1000)) if draws is None else draws
-    profiles = io.read_table(input_) if input_ is not None else None
+    profiles = io.read_table(input_, text_columns=acq.text_columns(trained)) if input_ is not None else None
     table = acq.acquisition_table(trained, profiles, horizon=horizon_, discount_rate=rate, margin=margin_, level=level_,
                                   draws=draws_, seed=int(intervals.get("seed", 0)), origin=str(input_ or model))
     io.write_table(table, output)
