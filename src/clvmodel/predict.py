@@ -12,9 +12,12 @@ a date). Output, one row per input customer, in this order::
 * ``historical_clv``: the historical formula, see :mod:`clvmodel.models.historical`.
 * ``segment``: ``lost`` when P(alive) < ``segments.lost_below``, else ``at_risk`` when below
   ``segments.at_risk_below`` (risk first: a valuable customer slipping away needs action more
-  than a tier label); the others are tiered by predicted CLV rank across the scored customers:
-  ``VIP`` (top ``vip_share``, 1 %), ``high`` (to ``high_share``, 20 %), ``medium`` (to
-  ``medium_share``, 50 %), ``low``.
+  than a tier label); the others are tiered by predicted CLV (at the model's own ``clv``
+  settings) against the boundaries the model fixed at training, the lowest CLV of its training
+  customers' top ``vip_share`` (``VIP``, 1 %), ``high_share`` (``high``, 20 %) and
+  ``medium_share`` (``medium``, 50 %), else ``low``; each customer on its own, so the label does
+  not depend on the batch (:mod:`clvmodel.segments`; a model saved before the boundaries ranks
+  within the batch).
 * ``status``: ``ok``, or why a customer could not be scored (``first_purchase_after_as_of``);
   such a customer keeps its row with empty forecasts — never silently dropped.
 

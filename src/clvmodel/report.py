@@ -155,8 +155,9 @@ def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN00
     return lines
 
 
-def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
-    """The summary ``clvmodel score`` prints, from counts read back from the written file."""
+def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path, *, ranked: bool = False) -> str:  # noqa: ANN001
+    """The summary ``clvmodel score`` prints, from counts read back from the written file; ``ranked``:
+    the model has no fixed segment boundaries (saved before them), so its tiers are ranks in this file."""
     counts = dict(zip(status["status"], status["n"]))
     ok = int(counts.pop("ok", 0))
     kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
@@ -171,8 +172,10 @@ def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -
         f"  customers scored {ok:,}; not scored {refused:,}"
         + (f" ({', '.join(f'{k} {int(v):,}' for k, v in counts.items())})" if refused else ""),
         f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}" if valued or not ok
-        else "  predicted CLV: none (the model has no amounts; segments rank on expected purchases)",
-        "  by segment:",
+        else "  predicted CLV: none (the model has no amounts; segments go by expected purchases)",
+        "  by segment:" if not ranked else
+        "  by segment (ranked within this file: the model was saved before segment boundaries were fixed at "
+        "training; retrain it to fix them):",
     ]
     for segment in [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]:
         row = by.loc[segment]

@@ -5,8 +5,8 @@ As the ``segment`` column of :mod:`clvmodel.predict` is described: ``lost`` when
 valuable customer slipping away needs action more than a tier label); the others are tiered by
 predicted CLV against **boundaries fixed at training** (:func:`fit_boundaries`): the lowest CLV
 of the top ``vip_share`` (1 %), ``high_share`` (20 %) and ``medium_share`` (50 %) of the
-training customers. A customer at or above a boundary is in that tier (``VIP``, ``high``,
-``medium``), below the last one ``low``. The boundaries are stored in the model document
+training customers. A customer at or above a boundary (and above 0) is in that tier (``VIP``,
+``high``, ``medium``), below the last one ``low``. The boundaries are stored in the model document
 (``segment_boundaries``) and applied alike to any batch (:func:`fixed_codes`), so a customer's
 segment does not depend on who else is scored with it.
 
@@ -83,7 +83,9 @@ def fixed_codes(
     """Segments against fixed boundaries, as positions in :data:`SEGMENTS` (``int8``); see the module docstring.
 
     Each customer alone: its value where it has one and the model has value boundaries, else its
-    expected purchases; at or above a tier's boundary it is in that tier. Then the P(alive) rules.
+    expected purchases; at or above a tier's boundary it is in that tier, provided it is above 0
+    (when more than a tier's share of the training customers are worth 0, its boundary is 0, and
+    a customer worth nothing is still ``low``). Then the P(alive) rules.
     """
     clv = np.asarray(predicted_clv, dtype=float)
     purchases = np.asarray(expected_purchases, dtype=float)
@@ -92,9 +94,9 @@ def fixed_codes(
     for tier in reversed(TIERS):  # medium first: each better tier relabels its part
         above = np.zeros(len(clv), dtype=bool)
         if boundaries.get("predicted_clv") is not None:
-            above |= on_value & (clv >= boundaries["predicted_clv"][tier])
+            above |= on_value & (clv >= boundaries["predicted_clv"][tier]) & (clv > 0)
         if boundaries.get("expected_purchases") is not None:
-            above |= ~on_value & (purchases >= boundaries["expected_purchases"][tier])  # NaN: False
+            above |= ~on_value & (purchases >= boundaries["expected_purchases"][tier]) & (purchases > 0)  # NaN: False
         np.putmask(codes, above, SEGMENTS.index("VIP" if tier == "vip" else tier))
     p_alive = np.asarray(p_alive, dtype=float)
     np.putmask(codes, p_alive < settings["at_risk_below"], SEGMENTS.index("at_risk"))
