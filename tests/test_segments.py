@@ -115,8 +115,8 @@ def test_a_boundary_is_the_lowest_value_of_the_top_share():
     assert boundary(np.array([np.nan, 3.0, np.nan, 1.0]), 0.5) == 3.0  # missing values left out
     assert boundary(np.array([np.nan]), 0.5) is None
     # Weights count customers: 5 rows for 10 customers, the last row 6 of them.
-    weighted = np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.array([1.0, 1.0, 1.0, 1.0, 6.0])
-    assert [boundary(*weighted, share) for share in (0.01, 0.2, 0.5)] == [5.0, 4.0, 2.0]
+    values, weights = np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.array([1.0, 1.0, 1.0, 1.0, 6.0])
+    assert [boundary(values, share, weights) for share in (0.01, 0.2, 0.5)] == [5.0, 4.0, 2.0]
     fitted = fit_boundaries(np.full(10, np.nan), clv, SETTINGS)
     assert fitted == {"predicted_clv": None, "expected_purchases": {"vip": 50.0, "high": 40.0, "medium": 10.0}}
 
@@ -156,7 +156,7 @@ def test_training_stores_the_quantiles_of_its_customers(tmp_path):
         f"name: hand\ndata: {{format: rfm, source: {tmp_path / 'base.csv'}}}\nmodels: [historical]\n"
         f"tracking: {{enabled: false}}\noutput: {{model_dir: {tmp_path / 'model'}}}\n")
     result = train(load_config(tmp_path / "c.yaml"), track=False)
-    saved = json.loads((tmp_path / "model" / "clvmodel.json").read_text())["segment_boundaries"]
+    saved = json.loads((tmp_path / "model" / "data" / "clvmodel.json").read_text())["segment_boundaries"]
     for basis in ("predicted_clv", "expected_purchases"):
         ranked = sorted(result.scores[basis], reverse=True)
         assert saved[basis] == {"vip": ranked[0], "high": ranked[1], "medium": ranked[4]}, basis
@@ -223,12 +223,13 @@ def test_a_document_from_before_the_boundaries_ranks_within_the_batch(trained_cd
     _, full, _ = cdnow_base
     old = tmp_path / "old"
     shutil.copytree(trained_cdnow.model_dir, old)
-    document = json.loads((old / "clvmodel.json").read_text())
+    path = old / "data" / "clvmodel.json"
+    document = json.loads(path.read_text())
     del document["segment_boundaries"]
     document["format_version"] = 1
     del document["checksum"]
     document["checksum"] = document_checksum(document)
-    (old / "clvmodel.json").write_text(json.dumps(document))
+    path.write_text(json.dumps(document))
     write_manifest(old)
     model = load(str(old))
     assert model.segment_boundaries is None

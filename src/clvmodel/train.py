@@ -258,6 +258,9 @@ def _metrics(result: TrainResult) -> dict[str, float]:
                 continue
             for metric in evaluate.METRICS:
                 metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
+    for basis, tiers in (result.model.segment_boundaries or {}).items():
+        for tier, value in (tiers or {}).items():
+            metrics[f"segments.{basis}.{tier}"] = value
     acquisition = result.tables.get("acquisition.csv")
     for row in acquisition.itertuples(index=False) if acquisition is not None else ():
         label = _METRIC_UNSAFE.sub("_", str(row.channel))[:100]
