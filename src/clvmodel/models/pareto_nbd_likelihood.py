@@ -601,7 +601,6 @@ def _covariate_ridge(objective: ParetoNBDCovariateLikelihood, theta: Vector, *, 
     is past :data:`COVARIATE_RUNAWAY_LIFETIME`, no direction moves only the runaway profiles, or the
     re-optimised point is not stationary.
     """
-    from clvmodel.models.bgnbd_likelihood import _null_space  # noqa: PLC0415
 
     if objective.p == 0:
         return None
@@ -613,7 +612,7 @@ def _covariate_ridge(objective: ParetoNBDCovariateLikelihood, theta: Vector, *, 
     if not np.any(runaway):
         return None
     rows = np.column_stack([np.ones(len(profiles)), -profiles])
-    basis = _null_space(rows[~runaway], k + 1)
+    basis = mle.null_space(rows[~runaway], k + 1)
     if basis.shape[1] == 0:
         return None
     moves = rows[runaway] @ basis
@@ -627,20 +626,9 @@ def _covariate_ridge(objective: ParetoNBDCovariateLikelihood, theta: Vector, *, 
     held[4:4 + k] = basis[1:]
     t = float(np.max((np.log(COVARIATE_RIDGE_LIFETIME) + log_s - log_beta[runaway]) / rise))
     far = theta + t * (held @ y)
-    free = _null_space(held.T, dim)
-
-    def reduced(u: Vector) -> tuple[float, Vector]:
-        value, gradient = objective(far + free @ u)
-        return value, free.T @ gradient
-
-    best = mle.best_stop(mle.search(reduced, [np.zeros(free.shape[1])], tol=tol), objective.total_weight)
-    if best is None:
+    at = mle.optimise_held(objective, far, held, tol=tol, total_weight=objective.total_weight)
+    if at is None:
         return None
-    u = mle.refine(reduced, best.x)
-    value, gradient = reduced(u)
-    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= mle.GRADIENT_TOLERANCE):
-        return None
-    at = far + free @ u
     return at, held, objective.log_likelihood(at)
 
 
@@ -652,11 +640,10 @@ def _covariate_ridge_result(objective: ParetoNBDCovariateLikelihood, design_colu
     re-optimised problem's (zero along the held directions), ``limit`` holds every parameter they
     do not move (what the data identify), and a warning names the profiles that never drop out.
     """
-    from clvmodel.models.bgnbd_likelihood import _null_space  # noqa: PLC0415
 
     n = objective.total_weight
     dim = len(at)
-    free = _null_space(held.T, dim)
+    free = mle.null_space(held.T, dim)
     with np.errstate(all="ignore"):
         reduced_hessian = mle.central_hessian(lambda u: free.T @ objective(at + free @ u)[1],
                                               np.zeros(free.shape[1])) * n
