@@ -14,8 +14,14 @@ discounted to undiscounted purchases (exactly 1 when the discount rate is 0; oth
 of purchases within the horizon is taken from the point estimate, which moves far less than the
 level does).
 
-Vectorised: unique ``(x, t_x, T)`` rows only, customers in chunks so that memory stays at
-``chunk × draws`` floats; the loop is over draws, never over customers or periods.
+Vectorised over draws: a family with a many-draw forecast (``expected_purchases_draws``: BG/NBD,
+Pareto/NBD) evaluates ``E[Y(H)]`` for all draws at once on the distinct ``(x, t_x, T)`` rows of the
+whole input, in chunks of rows (so memory stays at ``chunk × draws`` floats), each costly piece once
+per distinct value it depends on (the ₂F₁ terms per distinct ``(x, T)``); the quantiles of a row are
+taken once and shared by its customers, and each customer's CLV draws are formed and ranked in
+customer chunks. Every value equals the draw-by-draw path (:func:`interval_columns_by_draw`, which
+the other families still take) to rounding: the draws are the same (same seed), each draw's forecast
+is the same arithmetic, and the quantiles are numpy's linear ones (:func:`_row_quantiles`).
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import pandas as pd
 from clvmodel.models.alive import alive_product
 from clvmodel.models.base import FittedModel, collapse
 
-__all__ = ["parameter_draws", "interval_columns"]
+__all__ = ["parameter_draws", "interval_columns", "interval_columns_by_draw"]
 
 _CHUNK = 20_000
+#: Distinct rows (and customers) per chunk of the many-draw path: 4,096 × 1,000 draws = 32 MB a matrix.
+_DRAW_CHUNK = 4096
 
 
 def parameter_draws(model: FittedModel, draws: int, seed: int) -> list[dict[str, float]] | None:
@@ -61,7 +69,7 @@ def parameter_draws(model: FittedModel, draws: int, seed: int) -> list[dict[str,
     return [dict(zip(names, row)) for row in samples]
 
 
-def interval_columns(
+def interval_columns_by_draw(
     trained: Any,
     rfm: pd.DataFrame,
     point: pd.DataFrame,
@@ -72,7 +80,10 @@ def interval_columns(
     draws: int,
     seed: int,
 ) -> pd.DataFrame:
-    """``expected_purchases_lower/upper`` and ``predicted_clv_lower/upper`` for each RFM row.
+    """:func:`interval_columns` one draw at a time: the model rebuilt with each draw's parameters.
+
+    The path of the families without a many-draw forecast, and the reference the many-draw path is
+    tested against.
 
     Parameters
     ----------
@@ -127,4 +138,133 @@ def interval_columns(
         out.iloc[rows, 0:2] = np.quantile(purchases, quantiles, axis=0).T
         # np.nanquantile is several times slower; pay for it only when a draw was left out.
         out.iloc[rows, 2:4] = (np.nanquantile if invalid.any() else np.quantile)(clv, quantiles, axis=0).T
+    return out
+
+
+def interval_columns(
+    trained: Any,
+    rfm: pd.DataFrame,
+    point: pd.DataFrame,
+    *,
+    horizon: int,
+    margin: float,
+    level: float,
+    draws: int,
+    seed: int,
+    chunk: int = _DRAW_CHUNK,
+) -> pd.DataFrame:
+    """``expected_purchases_lower/upper`` and ``predicted_clv_lower/upper`` for each RFM row.
+
+    Parameters
+    ----------
+    trained
+        A :class:`~clvmodel.artifact.TrainedModel` with a purchase model (and maybe a spend model).
+    rfm, point
+        The RFM rows and their point forecast (``expected_purchases``, ``expected_order_value``,
+        ``predicted_clv``), aligned.
+    level, draws, seed
+        Central interval level, number of parameter draws, random seed.
+    chunk
+        Distinct rows, and customers, per block of the many-draw path (the values do not depend on it).
+
+    Notes
+    -----
+    A purchase family with a many-draw forecast (``expected_purchases_draws``) and a factorised
+    forecast takes the vectorised path (module docstring); any other takes
+    :func:`interval_columns_by_draw`. Both give the same values.
+    """
+    purchase, spend = trained.purchase_model, trained.spend_model
+    many = getattr(purchase, "expected_purchases_draws", None)
+    if many is None or not getattr(purchase, "factorised", False):
+        return interval_columns_by_draw(trained, rfm, point, horizon=horizon, margin=margin, level=level,
+                                        draws=draws, seed=seed)
+    columns = ["expected_purchases_lower", "expected_purchases_upper", "predicted_clv_lower", "predicted_clv_upper"]
+    purchase_draws = parameter_draws(purchase, draws, seed)
+    if purchase_draws is None:
+        return pd.DataFrame(np.nan, index=rfm.index, columns=columns)
+    spend_draws = parameter_draws(spend, draws, seed + 1) if spend is not None else None
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+    by_name = {k: np.array([d[k] for d in purchase_draws]) for k in purchase_draws[0]}
+    frequency = rfm["frequency"].to_numpy(dtype=float)
+    monetary = rfm["monetary_value"].to_numpy(dtype=float)
+    point_value = point["expected_order_value"].to_numpy(dtype=float)
+    undiscounted = margin * point_value * point["expected_purchases"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        timing = np.where(undiscounted > 0, point["predicted_clv"].to_numpy() / undiscounted, 1.0)
+    spend_draw = None
+    if spend is not None and spend_draws is not None:
+        p, q, v = (np.array([d[k] for d in spend_draws]) for k in ("p", "q", "v"))
+        spend_draw = (p, q, v, q > 1)  # E[M] = p v / (q - 1) exists only for q > 1
+
+    # Distinct (x, t_x, T) rows of the whole input, sorted by T then x then t_x (so that a chunk of
+    # rows holds few distinct (x, T) and (t_x, T), each group split by chunk boundaries at most);
+    # customers grouped by row.
+    unique, _, row_of = collapse(rfm, ["T", "frequency", "recency"])
+    x, tx, T = (unique[c].to_numpy() for c in ("frequency", "recency", "T"))
+    order = np.argsort(row_of, kind="stable")
+    starts = np.searchsorted(row_of[order], np.arange(len(unique) + 1))
+    purchase_bounds = np.empty((len(unique), 2))
+    clv_bounds = np.empty((len(rfm), 2))
+    for first in range(0, len(unique), chunk):
+        last = min(first + chunk, len(unique))
+        # E[Y(H)] for every row of the chunk and every draw: (rows, draws).
+        purchases = np.asarray(many(by_name, x[first:last], tx[first:last], T[first:last], float(horizon)))
+        purchase_bounds[first:last] = _row_quantiles(purchases, quantiles)
+        # The chunk's customers, in blocks of at most `chunk` (one row may stand for many customers).
+        for begin in range(starts[first], starts[last], chunk):
+            customers = order[begin:min(begin + chunk, starts[last])]
+            rows = row_of[customers] - first
+            if spend_draw is not None:
+                values = _order_values(spend_draw, frequency[customers], monetary[customers])
+            else:
+                values = point_value[customers][:, None]
+            clv = margin * purchases[rows]
+            clv *= values
+            clv *= timing[customers][:, None]
+            invalid = ~np.isfinite(clv)
+            if invalid.any():
+                # nan-aware: a spend draw with q <= 1 has no finite mean spend and is left out.
+                clv[invalid] = np.nan
+                clv_bounds[customers] = np.nanquantile(clv, quantiles, axis=1).T
+            else:
+                clv_bounds[customers] = _row_quantiles(clv, quantiles)
+    return pd.DataFrame(np.hstack([purchase_bounds[row_of], clv_bounds]), index=rfm.index, columns=columns)
+
+
+def _order_values(spend_draw: tuple[np.ndarray, ...], frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
+    """Gamma-Gamma's E[M | x, m̄] for customers × draws, as
+    :meth:`~clvmodel.models.gamma_gamma.GammaGammaModel.expected_order_value` computes it per draw
+    (NaN for a draw with ``q ≤ 1``)."""
+    p, q, v, valid = spend_draw
+    # The weight depends on x alone: both terms once per distinct x (the same numbers), then per customer.
+    counts, count_of = np.unique(frequency, return_inverse=True)
+    f = counts[:, None]
+    weight = p * f / (p * f + q - 1)
+    population = (1 - weight) * (p * v / (q - 1))
+    values = weight[count_of.reshape(-1)]
+    values *= monetary[:, None]
+    values += population[count_of.reshape(-1)]  # a + b == b + a: the same sum as (1 − w) E[M] + w m̄
+    values[:, ~valid] = np.nan
+    return values
+
+
+def _row_quantiles(matrix: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """``np.quantile(matrix, quantiles, axis=1).T`` (linear interpolation), by one sort of each row.
+
+    numpy's sort of contiguous rows is several times faster than the partition ``np.quantile``
+    does; the order statistics are the same numbers, and they are interpolated as numpy does
+    (``_lerp``), so the result is the same to the bit. A row holding NaN gives NaN, as there.
+    """
+    n = matrix.shape[1]
+    ordered = np.sort(matrix, axis=1)
+    out = np.empty((matrix.shape[0], len(quantiles)))
+    for i, quantile in enumerate(quantiles):
+        virtual = (n - 1) * quantile
+        below = int(np.floor(virtual))
+        above = min(below + 1, n - 1)
+        gamma = virtual - below
+        a, b = ordered[:, below], ordered[:, above]
+        diff = b - a
+        out[:, i] = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+    out[np.isnan(ordered[:, -1])] = np.nan
     return out

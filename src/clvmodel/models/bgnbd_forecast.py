@@ -164,3 +164,43 @@ def expected_purchases_new(params: dict[str, float], t: Any) -> np.ndarray:
     """
     r, alpha, a, b = _unpack(params)
     return _expected_given_alive(r, alpha, a, b, 0.0, 0.0, t)
+
+
+def expected_purchases_draws(draws: dict[str, np.ndarray], frequency: Any, recency: Any, T: Any, t: float) -> np.ndarray:
+    """E[Y(t) | x, t_x, T] under many parameter draws at once: shape ``(rows, draws)``.
+
+    The same arithmetic as :func:`p_alive` times :func:`expected_purchases_if_alive` (clipped at 0,
+    as :func:`clvmodel.models.alive.alive_product` clips), element for element, so every value
+    equals the one-draw-at-a-time forecast to the bit; each piece is evaluated once per distinct
+    value of what it depends on: ``ln a − ln(b+x−1)`` per ``x``, ``ln((α+T)/(α+t_x))`` per
+    ``(t_x, T)``, the ₂F₁ term per ``(x, T)``. Rows sorted by ``T`` then ``t_x`` (as
+    :mod:`clvmodel.uncertainty` passes them) keep those groups few in each chunk of rows.
+
+    Parameters
+    ----------
+    draws
+        ``r, alpha, a, b``, each an array of shape ``(draws,)``.
+    frequency, recency, T
+        ``x``, ``t_x``, ``T`` of shape ``(rows,)``.
+    t
+        The horizon.
+    """
+    from clvmodel.models.alive import distinct_pairs  # noqa: PLC0415  (alive imports nothing of this module)
+
+    r, alpha, a, b = (np.asarray(draws[k], dtype=float)[None, :] for k in ("r", "alpha", "a", "b"))
+    x, tx, T_ = (np.ascontiguousarray(_as_float(v)) for v in (frequency, recency, T))
+    counts, count_of_row = np.unique(x, return_inverse=True)
+    ends_tx, ends_T, end_of_row = distinct_pairs(tx, T_)
+    pair_x, pair_T, pair_of_row = distinct_pairs(x, T_)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # p_alive's log_odds_dead, its terms grouped as there: (ln a − ln(b+x−1)) + (r+x) ln(...).
+        by_count = np.log(a) - np.log(b + np.maximum(counts, 1.0)[:, None] - 1.0)
+        log_ratio = np.log1p((ends_T - ends_tx)[:, None] / (alpha + ends_tx[:, None]))
+        log_odds_dead = (r + x[:, None]) * log_ratio[end_of_row]
+        log_odds_dead = np.add(by_count[count_of_row], log_odds_dead, out=log_odds_dead)
+        alive = expit(np.negative(log_odds_dead, out=log_odds_dead), out=log_odds_dead)
+        alive[~(x > 0)] = 1.0  # np.where(x > 0, ..., 1.0)
+    given_alive = _expected_given_alive(r, alpha, a, b, pair_x[:, None], pair_T[:, None], float(t))
+    expected = given_alive[pair_of_row]
+    expected *= alive
+    return np.maximum(expected, 0.0, out=expected)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clvmodel.models import pareto_nbd_likelihood
+from clvmodel.models import pareto_nbd_forecast, pareto_nbd_likelihood
 from clvmodel.models.covariate_model import LIFE, TRANS, CovariateModel
 from clvmodel.models.mle import FitResult
 from clvmodel.models.purchase import PurchaseModel
@@ -30,6 +30,8 @@ class ParetoNBDModel(PurchaseModel):
 
     name = "pareto_nbd"
     param_names = ("r", "alpha", "s", "beta")
+    #: The bootstrap's forecast under many draws at once (:mod:`.pareto_nbd_forecast`).
+    expected_purchases_draws = staticmethod(pareto_nbd_forecast.expected_purchases_draws)
 
 
 class ParetoNBDCovariateModel(CovariateModel, ParetoNBDModel):
