@@ -196,10 +196,10 @@ def interval_columns(
         p, q, v = (np.array([d[k] for d in spend_draws]) for k in ("p", "q", "v"))
         spend_draw = (p, q, v, q > 1)  # E[M] = p v / (q - 1) exists only for q > 1
 
-    # Distinct (x, t_x, T) rows of the whole input, sorted by T then x then t_x (so that a chunk of
-    # rows holds few distinct (x, T) and (t_x, T), each group split by chunk boundaries at most);
-    # customers grouped by row.
-    unique, _, row_of = collapse(rfm, ["T", "frequency", "recency"])
+    # Distinct (x, t_x, T) rows of the whole input, sorted by x then T then t_x, so that the rows
+    # of one x sit together and a chunk of rows holds few distinct (x, T) and (x, t_x), on which
+    # the ₂F₁ terms are evaluated; customers grouped by row.
+    unique, _, row_of = collapse(rfm, ["frequency", "T", "recency"])
     x, tx, T = (unique[c].to_numpy() for c in ("frequency", "recency", "T"))
     order = np.argsort(row_of, kind="stable")
     starts = np.searchsorted(row_of[order], np.arange(len(unique) + 1))

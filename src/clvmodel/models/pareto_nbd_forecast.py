@@ -145,11 +145,18 @@ def _given_alive(r: np.ndarray, alpha: np.ndarray, s: np.ndarray, beta: np.ndarr
     At ``t_x = T`` lifetimes' ``ln L`` is ``A₁ + (−(r+x) ln(α+T) − s ln(β+T))`` (its ``log A₀`` is
     −inf); where it overflows instead (NaN), the adapter's exact form gives the same value.
     """
-    first = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    second = np.log(r + x) + np.log(beta + T) - np.log(alpha + T)
-    third = np.log((1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1))
-    likelihood = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) + (
-        -(r + x) * np.log(alpha + T) - s * np.log(beta + T))
+    # Each shared subexpression once (the same numbers as lifetimes' separate evaluations).
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)  # A₁ (lifetimes' name)
+    log_alpha_T, log_beta_T = np.log(alpha + T), np.log(beta + T)
+    rx_log_alpha_T, s_log_beta_T = (r + x) * log_alpha_T, s * log_beta_T
+    first = a1 - rx_log_alpha_T - s_log_beta_T
+    second = np.log(r + x) + log_beta_T - log_alpha_T
+    kept = 1 - ((beta + T) / (beta + T + t)) ** (s - 1)
+    third = np.log(kept / (s - 1))
+    likelihood = a1 + (-rx_log_alpha_T - s_log_beta_T)
     out = np.exp(first + second + third - likelihood)
-    exact = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (1 - ((beta + T) / (beta + T + t)) ** (s - 1))
-    return np.where(np.isfinite(out), out, exact)
+    bad = ~np.isfinite(out)
+    if bad.any():  # the adapter's exact form where lifetimes' expression is not finite
+        exact = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * kept
+        out[bad] = np.broadcast_to(exact, out.shape)[bad]
+    return out
