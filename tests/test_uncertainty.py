@@ -120,9 +120,11 @@ def _model(family: str, *, spend: dict[str, float] | None = SPEND, spend_varianc
                         columns={}, config={})
 
 
-def _both(trained: TrainedModel, rows: pd.DataFrame, draws: int = 300, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _both(trained: TrainedModel, rows: pd.DataFrame, draws: int = 300, *, reset: bool = True,
+          **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The many-draw intervals and the draw-by-draw ones (the implementation before, the oracle)."""
-    filled = rows[["customer_id", "frequency", "recency", "T", "monetary_value"]].reset_index(drop=True)
+    filled = rows[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    filled = filled.reset_index(drop=True) if reset else filled
     point = clv_module.forecast(trained.purchase_model, trained.spend_model, filled, horizon=39,
                                 discount_rate=0.01, margin=0.3)
     kw = dict(horizon=39, margin=0.3, level=0.9, draws=draws, seed=5)
@@ -187,10 +189,12 @@ def test_result_does_not_depend_on_chunk_size(cdnow_summary: pd.DataFrame) -> No
 
 
 def test_shapes_and_order(cdnow_summary: pd.DataFrame) -> None:
-    """One row per input customer in input order, duplicates included; lower <= upper."""
+    """One row per input customer in input order (on the input's own index), duplicates included; lower <= upper."""
     rows = cdnow_summary.sample(frac=1.0, random_state=1).iloc[:500]
     rows = pd.concat([rows, rows.iloc[:50]], ignore_index=True)
-    new, old = _both(_model("bgnbd"), rows, draws=100)
+    rows.index = np.arange(len(rows))[::-1] * 3 + 10
+    new, old = _both(_model("bgnbd"), rows, draws=100, reset=False)
+    assert new.index.equals(rows.index)
     assert new.shape == (550, 4) and list(new.columns) == [
         "expected_purchases_lower", "expected_purchases_upper", "predicted_clv_lower", "predicted_clv_upper"]
     _assert_equal(new, old)
