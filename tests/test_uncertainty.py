@@ -178,14 +178,14 @@ def test_without_spend_model_and_with_spend_draws_left_out(cdnow_summary: pd.Dat
 
 
 def test_result_does_not_depend_on_chunk_size(cdnow_summary: pd.DataFrame) -> None:
-    """Chunks of 1, 7 and 64 rows (customers of one row split across blocks) give the default's bits."""
+    """Blocks and tiles of 1 to 10,000 rows (customers of one row split across tiles) give the default's bits."""
     data = pd.concat([cdnow_summary] * 3, ignore_index=True)  # every row many customers
     data["customer_id"] = np.arange(len(data)).astype(str)
     for family in ("bgnbd", "pareto_nbd"):
         trained = _model(family)
         reference, _ = _both(trained, data, draws=50)
-        for chunk in (1, 7, 64):
-            pd.testing.assert_frame_equal(_both(trained, data, draws=50, chunk=chunk)[0], reference)
+        for chunk, tile in ((1, 1), (7, 3), (64, 64), (500, 7), (10_000, 1000)):
+            pd.testing.assert_frame_equal(_both(trained, data, draws=50, chunk=chunk, tile=tile)[0], reference)
 
 
 def test_shapes_and_order(cdnow_summary: pd.DataFrame) -> None:

@@ -31,7 +31,7 @@ class ParetoNBDModel(PurchaseModel):
     name = "pareto_nbd"
     param_names = ("r", "alpha", "s", "beta")
     #: The bootstrap's forecast under many draws at once (:mod:`.pareto_nbd_forecast`).
-    expected_purchases_draws = staticmethod(pareto_nbd_forecast.expected_purchases_draws)
+    expected_purchases_draws = pareto_nbd_forecast.DrawForecast
 
 
 class ParetoNBDCovariateModel(CovariateModel, ParetoNBDModel):

@@ -30,111 +30,121 @@ from scipy.special import gammaln, hyp2f1
 from clvmodel.models import lifetimes_adapter
 from clvmodel.models.alive import alive_product, distinct_pairs
 
-__all__ = ["expected_purchases_draws"]
+__all__ = ["DrawForecast"]
 
 
-def expected_purchases_draws(draws: dict[str, np.ndarray], frequency: Any, recency: Any, T: Any, t: float) -> np.ndarray:
-    """E[Y(t) | x, t_x, T] of Pareto/NBD under every draw: shape ``(rows, draws)``.
+class DrawForecast:
+    """E[Y(t) | x, t_x, T] of Pareto/NBD for a block of rows under many draws (as
+    :class:`clvmodel.models.bgnbd_forecast.DrawForecast`: built per block, :meth:`fill` per tile).
+
+    Built: ``p₂`` and E[Y(t) | alive] per ``(x, T)`` pair, ``p₁`` per ``(x, t_x)``, the terms in
+    ``x`` alone per distinct ``x``; the draws on the ridge (``s ≥``
+    :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM`) whole, one at a time, by the adapter.
 
     Parameters
     ----------
     draws
         ``r, alpha, s, beta``, each of shape ``(draws,)``.
     frequency, recency, T
-        ``x``, ``t_x``, ``T`` of shape ``(rows,)``.
+        The block's ``x``, ``t_x``, ``T``, shape ``(rows,)``, best sorted by ``x``.
     t
         The horizon.
     """
-    r, alpha, s, beta = (np.asarray(draws[k], dtype=float) for k in ("r", "alpha", "s", "beta"))
-    x, tx, T_ = (np.ascontiguousarray(np.asarray(v, dtype=float)) for v in (frequency, recency, T))
-    limit = s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM
-    out = np.empty((len(x), len(r)))
-    for d in np.flatnonzero(limit):  # the ridge's limit forms, one draw at a time (lifetimes_adapter)
-        params = {"r": r[d], "alpha": alpha[d], "s": s[d], "beta": beta[d]}
-        pair_x, pair_T, pair_of_row = distinct_pairs(x, T_)
-        given = (lifetimes_adapter.conditional_expected_purchases("pareto_nbd", params, t, pair_x, pair_T, pair_T)
-                 / lifetimes_adapter.probability_alive("pareto_nbd", params, pair_x, pair_T, pair_T))
-        out[:, d] = alive_product(lifetimes_adapter.probability_alive("pareto_nbd", params, x, tx, T_), given, pair_of_row)
-    keep = np.flatnonzero(~limit)
-    if len(keep) == len(r):
-        out = _expected_draws(r, alpha, s, beta, x, tx, T_, float(t))
-    elif len(keep):
-        out[:, keep] = _expected_draws(r[keep], alpha[keep], s[keep], beta[keep], x, tx, T_, float(t))
-    return out
 
+    def __init__(self, draws: dict[str, np.ndarray], frequency: Any, recency: Any, T: Any, t: float) -> None:
+        r, alpha, s, beta = (np.asarray(draws[k], dtype=float) for k in ("r", "alpha", "s", "beta"))
+        self.x, self.tx, self.T = (np.ascontiguousarray(np.asarray(v, dtype=float)) for v in (frequency, recency, T))
+        limit = s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM
+        self.limit_draws = np.flatnonzero(limit)
+        self.limit_values = np.empty((len(self.x), len(self.limit_draws)))
+        for column, d in enumerate(self.limit_draws):  # the ridge's limit forms (lifetimes_adapter)
+            params = {"r": r[d], "alpha": alpha[d], "s": s[d], "beta": beta[d]}
+            pair_x, pair_T, pair_of_row = distinct_pairs(self.x, self.T)
+            given = (lifetimes_adapter.conditional_expected_purchases("pareto_nbd", params, t, pair_x, pair_T, pair_T)
+                     / lifetimes_adapter.probability_alive("pareto_nbd", params, pair_x, pair_T, pair_T))
+            self.limit_values[:, column] = alive_product(
+                lifetimes_adapter.probability_alive("pareto_nbd", params, self.x, self.tx, self.T), given, pair_of_row)
+        self.kept = np.flatnonzero(~limit)
+        self.all_kept = len(self.kept) == len(r)
+        r, alpha, s, beta = (v[self.kept][None, :] for v in (r, alpha, s, beta))
+        counts, self.count_of_row = np.unique(self.x, return_inverse=True)
+        self.count_of_row = self.count_of_row.reshape(-1)
+        start_x, start_tx, self.start_of_row = distinct_pairs(self.x, self.tx)  # p₁: (x, t_x)
+        pair_x, pair_T, self.pair_of_row = distinct_pairs(self.x, self.T)  # p₂, E[Y | alive]: (x, T)
+        with np.errstate(all="ignore"):
+            # _log_A_0's choice, per draw: (min, max, second ₂F₁ parameter)
+            a_lt_b = alpha < beta
+            hi = np.where(a_lt_b, beta, alpha)
+            abs_ab = hi - np.where(a_lt_b, alpha, beta)
+            self.rsf = r + s + counts[:, None]  # (counts, draws)
+            self.head = np.log(s) - np.log(self.rsf)  # ln s − ln(r + s + x)
+            start_rsf = r + s + start_x[:, None]
+            start_t = np.where(a_lt_b, r + start_x[:, None], s + 1.0)
+            self.log_p1 = np.log(hyp2f1(start_rsf, start_t, start_rsf + 1.0, abs_ab / (hi + start_tx[:, None])))
+            self.q1 = hi + start_tx[:, None]  # q₁ = M + t_x (the same value however grouped)
+            self.log_q1 = np.log(self.q1)
+            pair_rsf = r + s + pair_x[:, None]
+            pair_t = np.where(a_lt_b, r + pair_x[:, None], s + 1.0)
+            self.log_p2 = np.log(hyp2f1(pair_rsf, pair_t, pair_rsf + 1.0, abs_ab / (hi + pair_T[:, None])))
+            self.q2 = hi + pair_T[:, None]  # q₂ = M + T
+            self.log_q2 = np.log(self.q2)
+            self.alpha_term = (r + pair_x[:, None]) * np.log(alpha + pair_T[:, None])  # (r + x) ln(α + T)
+            self.beta_term = s * np.log(beta + pair_T[:, None])  # s ln(β + T)
+            self.given_alive = _given_alive(r, alpha, s, beta, pair_x[:, None], pair_T[:, None], float(t))
 
-def _expected_draws(r: np.ndarray, alpha: np.ndarray, s: np.ndarray, beta: np.ndarray, x: np.ndarray,
-                    tx: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
-    r, alpha, s, beta = (v[None, :] for v in (r, alpha, s, beta))
-    counts, count_of_row = np.unique(x, return_inverse=True)
-    count_of_row = count_of_row.reshape(-1)
-    start_x, start_tx, start_of_row = distinct_pairs(x, tx)  # p₁: (x, t_x)
-    pair_x, pair_T, pair_of_row = distinct_pairs(x, T)  # p₂ and E[Y | alive]: (x, T)
-    with np.errstate(all="ignore"):
-        # _log_A_0's choice, per draw: (min, max, second ₂F₁ parameter)
-        a_lt_b = alpha < beta
-        lo, hi = np.where(a_lt_b, alpha, beta), np.where(a_lt_b, beta, alpha)
-        abs_ab = hi - lo
-        rsf = r + s + counts[:, None]  # (counts, draws)
-        start_rsf = r + s + start_x[:, None]
-        start_t = np.where(a_lt_b, r + start_x[:, None], s + 1.0)
-        log_p1 = np.log(hyp2f1(start_rsf, start_t, start_rsf + 1.0, abs_ab / (hi + start_tx[:, None])))
-        pair_rsf = r + s + pair_x[:, None]
-        pair_t = np.where(a_lt_b, r + pair_x[:, None], s + 1.0)
-        log_p2 = np.log(hyp2f1(pair_rsf, pair_t, pair_rsf + 1.0, abs_ab / (hi + pair_T[:, None])))
-        # q₁ = M + t_x per (x, t_x) group and q₂ = M + T per (x, T) pair (the value is the same
-        # however grouped); logs kept, and q₁ q₂ rebuilt from them exactly below.
-        q1 = hi + start_tx[:, None]
-        q2 = hi + pair_T[:, None]
-        a0 = _log_a0_rows(rsf, count_of_row, log_p1, q1, start_of_row, log_p2, q2, pair_of_row)
-        # conditional_probability_alive: 1 / (1 + exp(ln s − ln(r+s+x) + (r+x) ln(α+T) + s ln(β+T) + A₀))
-        head = np.log(s) - np.log(rsf)  # (counts, draws)
-        exponent = head[count_of_row]
-        exponent += ((r + pair_x[:, None]) * np.log(alpha + pair_T[:, None]))[pair_of_row]
-        exponent += (s * np.log(beta + pair_T[:, None]))[pair_of_row]
-        exponent += a0
-        alive = np.exp(exponent, out=exponent)
-        alive += 1.0
-        np.divide(1.0, alive, out=alive)
+    def fill(self, start: int, stop: int, out: np.ndarray, work: np.ndarray) -> np.ndarray:
+        """E[Y(t)] of rows ``start:stop`` for every draw, into ``out[:stop − start]`` (``work``: scratch)."""
+        n = stop - start
+        out, work = out[:n], work[:n]
+        if not self.all_kept:
+            part = self._fill(start, stop)
+            out[:, self.kept] = part
+            out[:, self.limit_draws] = self.limit_values[start:stop]
+            return out
+        return self._fill(start, stop, out, work)
+
+    def _fill(self, start: int, stop: int, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
+        count, first, pair = (v[start:stop] for v in (self.count_of_row, self.start_of_row, self.pair_of_row))
+        k = self.rsf[count]
+        with np.errstate(all="ignore"):
+            # lifetimes' log A₀: logsumexp([ln p₁ + k ln q₂, ln p₂ + k ln q₁], b=[1, −1]) − k ln(q₁ q₂), replayed:
+            # log1p(−e^(a₂−a₁)) + 0 + a₁ where a₁ > a₂; NaN where a₁ < a₂ (a negative sum); −inf for
+            # equal terms; where that is not finite, ln(e^(a₁) − e^(a₂)) as logsumexp falls back to.
+            a1 = k * self.log_q2[pair]
+            a1 += self.log_p1[first]
+            a2 = k * self.log_q1[first]
+            a2 += self.log_p2[pair]
+            a0 = np.subtract(a2, a1, out=work)
+            np.exp(a0, out=a0)
+            np.negative(a0, out=a0)
+            np.log1p(a0, out=a0)
+            a0 += 0.0
+            a0 += a1
+            a0[a1 < a2] = np.nan
+            a0[a1 == a2] = -np.inf
+            bad = ~np.isfinite(a0)
+            if bad.any():
+                a0[bad] = np.log(np.exp(a1[bad]) - np.exp(a2[bad]))
+            q12 = np.multiply(self.q1[first], self.q2[pair], out=a2)
+            np.log(q12, out=q12)
+            q12 *= k
+            a0 -= q12
+            # P(alive) = 1 / (1 + exp(ln s − ln(r+s+x) + (r+x) ln(α+T) + s ln(β+T) + A₀))
+            exponent = np.take(self.head, count, axis=0, out=out)
+            exponent += self.alpha_term[pair]
+            exponent += self.beta_term[pair]
+            exponent += a0
+            alive = np.exp(exponent, out=exponent)
+            alive += 1.0
+            np.divide(1.0, alive, out=alive)
         # lifetimes_adapter.probability_alive: 1 where lifetimes gives NaN at t_x = T
-        at_end = tx >= T
+        at_end = self.tx[start:stop] >= self.T[start:stop]
         if at_end.any():
             rows = alive[at_end]
             rows[np.isnan(rows)] = 1.0
             alive[at_end] = rows
-        given = _given_alive(r, alpha, s, beta, pair_x[:, None], pair_T[:, None], t)
-    expected = given[pair_of_row]
-    expected *= alive
-    return np.maximum(expected, 0.0, out=expected)
-
-
-def _log_a0_rows(rsf: np.ndarray, count_of_row: np.ndarray, log_p1: np.ndarray, q1: np.ndarray,
-                 start_of_row: np.ndarray, log_p2: np.ndarray, q2: np.ndarray, pair_of_row: np.ndarray) -> np.ndarray:
-    """lifetimes' ``_log_A_0`` per row and draw from per-group pieces.
-
-    ``scipy.special.logsumexp([a₁, a₂], b=[1, −1])`` of two terms, replayed: ``log1p(−e^(a₂−a₁)) + 0 + a₁``
-    where ``a₁ > a₂``; NaN where ``a₁ < a₂`` (a negative sum); ``−inf`` for equal terms; where that is
-    not finite, ``ln(e^(a₁) − e^(a₂))`` as logsumexp falls back to (NaN where both overflow)."""
-    k = rsf[count_of_row]
-    q1_rows, q2_rows = q1[start_of_row], q2[pair_of_row]
-    a1 = k * np.log(q2_rows)
-    a1 += log_p1[start_of_row]
-    a2 = k * np.log(q1_rows)
-    a2 += log_p2[pair_of_row]
-    out = np.subtract(a2, a1)
-    np.exp(out, out=out)
-    np.negative(out, out=out)
-    np.log1p(out, out=out)
-    out += 0.0
-    out += a1
-    out[a1 < a2] = np.nan
-    out[a1 == a2] = -np.inf
-    bad = ~np.isfinite(out)
-    if bad.any():
-        out[bad] = np.log(np.exp(a1[bad]) - np.exp(a2[bad]))
-    q1_rows *= q2_rows
-    out -= k * np.log(q1_rows)
-    return out
+        alive *= self.given_alive[pair]
+        return np.maximum(alive, 0.0, out=alive)
 
 
 def _given_alive(r: np.ndarray, alpha: np.ndarray, s: np.ndarray, beta: np.ndarray, x: np.ndarray, T: np.ndarray,
