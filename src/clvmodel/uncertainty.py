@@ -195,10 +195,9 @@ def interval_columns(
     undiscounted = margin * point_value * point["expected_purchases"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         timing = np.where(undiscounted > 0, point["predicted_clv"].to_numpy() / undiscounted, 1.0)
-    spend_draw = None
+    spend_table = None
     if spend is not None and spend_draws is not None:
-        p, q, v = (np.array([d[k] for d in spend_draws]) for k in ("p", "q", "v"))
-        spend_draw = (p, q, v, q > 1)  # E[M] = p v / (q - 1) exists only for q > 1
+        spend_table = _order_value_terms(spend_draws, frequency)
 
     # Distinct (x, t_x, T) rows of the whole input, sorted by x then T then t_x, so that the rows
     # of one x sit together and a chunk of rows holds few distinct (x, T) and (x, t_x), on which
@@ -212,6 +211,7 @@ def interval_columns(
     # Tiles of rows (and of customers) small enough for the cache, in buffers reused throughout.
     tile = max(1, min(tile, chunk))
     out_buffer, work_buffer = np.empty((tile, draws)), np.empty((tile, draws))
+    clv_buffer, value_buffer = np.empty((tile, draws)), np.empty((tile, draws))
     for first in range(0, len(unique), chunk):
         last = min(first + chunk, len(unique))
         forecast = many(by_name, x[first:last], tx[first:last], T[first:last], float(horizon))
@@ -220,41 +220,46 @@ def interval_columns(
             # E[Y(H)] of these rows under every draw: (rows, draws).
             purchases = forecast.fill(begin - first, end - first, out_buffer, work_buffer)
             purchase_bounds[begin:end] = _row_quantiles(purchases, quantiles)
-            # Their customers, `tile` at a time (one row may stand for many customers).
+            # Their customers, `tile` at a time (one row may stand for many customers):
+            # margin × E_d[Y(H)] × E_d[M] × timing, in that order (as the draw-by-draw path).
             for since in range(starts[begin], starts[end], tile):
                 customers = order[since:min(since + tile, starts[end])]
-                if spend_draw is not None:
-                    values = _order_values(spend_draw, frequency[customers], monetary[customers])
+                clv = np.take(purchases, row_of[customers] - begin, axis=0, out=clv_buffer[:len(customers)])
+                if margin != 1.0:
+                    clv *= margin
+                if spend_table is not None:
+                    weight, population, code = spend_table
+                    values = np.take(weight, code[customers], axis=0, out=value_buffer[:len(customers)])
+                    values *= monetary[customers][:, None]
+                    values += population[code[customers]]  # a + b == b + a: (1 − w) E[M] + w m̄ as there
+                    clv *= values
                 else:
-                    values = point_value[customers][:, None]
-                clv = margin * purchases[row_of[customers] - begin]
-                clv *= values
+                    clv *= point_value[customers][:, None]
                 clv *= timing[customers][:, None]
-                invalid = ~np.isfinite(clv)
+                clv.sort(axis=1)
+                clv_bounds[customers] = _sorted_quantiles(clv, quantiles)
+                # Rows with a value that is not finite (sorted to an end): nan-aware, as there (a spend
+                # draw with q <= 1 has no finite mean spend and is left out). Order does not matter.
+                invalid = ~(np.isfinite(clv[:, 0]) & np.isfinite(clv[:, -1]))
                 if invalid.any():
-                    # nan-aware: a spend draw with q <= 1 has no finite mean spend and is left out.
-                    clv[invalid] = np.nan
-                    clv_bounds[customers] = np.nanquantile(clv, quantiles, axis=1).T
-                else:
-                    clv_bounds[customers] = _row_quantiles(clv, quantiles)
+                    rows = clv[invalid]
+                    rows[~np.isfinite(rows)] = np.nan
+                    clv_bounds[customers[invalid]] = np.nanquantile(rows, quantiles, axis=1).T
     return pd.DataFrame(np.hstack([purchase_bounds[row_of], clv_bounds]), index=rfm.index, columns=columns)
 
 
-def _order_values(spend_draw: tuple[np.ndarray, ...], frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
-    """Gamma-Gamma's E[M | x, m̄] for customers × draws, as
-    :meth:`~clvmodel.models.gamma_gamma.GammaGammaModel.expected_order_value` computes it per draw
-    (NaN for a draw with ``q ≤ 1``)."""
-    p, q, v, valid = spend_draw
-    # The weight depends on x alone: both terms once per distinct x (the same numbers), then per customer.
-    counts, count_of = np.unique(frequency, return_inverse=True)
+def _order_value_terms(spend_draws: list[dict[str, float]], frequency: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Gamma-Gamma's E[M | x, m̄] = (1 − w) p v/(q − 1) + w m̄, ``w = p x/(p x + q − 1)``, as
+    :meth:`~clvmodel.models.gamma_gamma.GammaGammaModel.expected_order_value` computes it per draw:
+    ``w`` and the first term per distinct ``x`` × draw (NaN for a draw with ``q ≤ 1``, which has no
+    mean), and each customer's code into them."""
+    p, q, v = (np.array([d[k] for d in spend_draws]) for k in ("p", "q", "v"))
+    counts, code = np.unique(frequency, return_inverse=True)
     f = counts[:, None]
     weight = p * f / (p * f + q - 1)
     population = (1 - weight) * (p * v / (q - 1))
-    values = weight[count_of.reshape(-1)]
-    values *= monetary[:, None]
-    values += population[count_of.reshape(-1)]  # a + b == b + a: the same sum as (1 − w) E[M] + w m̄
-    values[:, ~valid] = np.nan
-    return values
+    population[:, ~(q > 1)] = np.nan
+    return weight, population, code.reshape(-1)
 
 
 def _row_quantiles(matrix: np.ndarray, quantiles: list[float]) -> np.ndarray:
@@ -264,9 +269,13 @@ def _row_quantiles(matrix: np.ndarray, quantiles: list[float]) -> np.ndarray:
     does; the order statistics are the same numbers, and they are interpolated as numpy does
     (``_lerp``), so the result is the same to the bit. A row holding NaN gives NaN, as there.
     """
-    n = matrix.shape[1]
-    ordered = np.sort(matrix, axis=1)
-    out = np.empty((matrix.shape[0], len(quantiles)))
+    return _sorted_quantiles(np.sort(matrix, axis=1), quantiles)
+
+
+def _sorted_quantiles(ordered: np.ndarray, quantiles: list[float]) -> np.ndarray:
+    """:func:`_row_quantiles` of rows already sorted (NaN last, as ``np.sort`` puts it)."""
+    n = ordered.shape[1]
+    out = np.empty((ordered.shape[0], len(quantiles)))
     for i, quantile in enumerate(quantiles):
         virtual = (n - 1) * quantile
         below = int(np.floor(virtual))
