@@ -198,8 +198,9 @@ class DrawForecast:
         self.count_of_row = self.count_of_row.reshape(-1)
         pair_x, pair_T, self.pair_of_row = distinct_pairs(self.x, self.T)
         with np.errstate(invalid="ignore", divide="ignore"):
-            # p_alive's ln a − ln(b + max(x, 1) − 1), per distinct x.
+            # p_alive's ln a − ln(b + max(x, 1) − 1) and r + x, per distinct x.
             self.by_count = np.log(a) - np.log(b + np.maximum(counts, 1.0)[:, None] - 1.0)
+            self.r_plus_x = self.r + counts[:, None]
             self.given_alive = _expected_given_alive(self.r, self.alpha, a, b, pair_x[:, None], pair_T[:, None], float(t))
 
     def fill(self, start: int, stop: int, out: np.ndarray, work: np.ndarray) -> np.ndarray:
@@ -212,15 +213,24 @@ class DrawForecast:
             np.add(self.alpha, tx[:, None], out=out)
             np.divide((T_ - tx)[:, None], out, out=out)
             np.log1p(out, out=out)
-            np.add(self.r, x[:, None], out=work)
-            out *= work
-            np.take(self.by_count, self.count_of_row[start:stop], axis=0, out=work)
-            np.add(work, out, out=out)
+            # Rows come sorted by x: the terms in x alone are broadcast over each run of one x.
+            for run, code in _runs(self.count_of_row[start:stop]):
+                out[run] *= self.r_plus_x[code]
+                out[run] += self.by_count[code]
             # P(alive) = expit(−log_odds_dead) = 1 / (1 + exp(log_odds_dead)); 1 where x = 0
             np.exp(out, out=out)
             out += 1.0
             np.divide(1.0, out, out=out)
-            out[~(x > 0)] = 1.0
-        np.take(self.given_alive, self.pair_of_row[start:stop], axis=0, out=work)
-        out *= work
+            once = ~(x > 0)
+            if once.any():
+                out[once] = 1.0
+        for run, pair in _runs(self.pair_of_row[start:stop]):
+            out[run] *= self.given_alive[pair]
         return np.maximum(out, 0.0, out=out)
+
+
+def _runs(codes: np.ndarray) -> list[tuple[slice, int]]:
+    """The runs of equal values in ``codes``: ``(slice, value)`` for each."""
+    edges = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    bounds = [0, *edges.tolist(), len(codes)]
+    return [(slice(lo, hi), int(codes[lo])) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
