@@ -211,3 +211,15 @@ def test_row_quantiles_are_numpys_to_the_bit(level: float, draws: int) -> None:
     matrix[5, 0] = np.nan  # a row with NaN: NaN, as np.quantile
     quantiles = [(1 - level) / 2, (1 + level) / 2]
     np.testing.assert_array_equal(uncertainty._row_quantiles(matrix, quantiles), np.quantile(matrix, quantiles, axis=1).T)
+
+
+def test_pareto_nbd_on_its_ridge_equals_draw_by_draw(cdnow_summary: pd.DataFrame) -> None:
+    """A Pareto/NBD fitted on its ridge (s = 1e8): every draw takes the adapter's limit forms."""
+    params = {"r": 0.55, "alpha": 10.6, "s": 1e8, "beta": 1e8 / 0.05}
+    cov = np.diag([0.01, 0.01, 0.0, 0.01])
+    model = ParetoNBDModel.from_dict({"params": params, "covariance_log_params": {"params": list(params), "matrix": cov.tolist()}})
+    trained = _model("pareto_nbd")
+    trained.models["pareto_nbd"] = model
+    new, old = _both(trained, cdnow_summary.iloc[:400], draws=60, chunk=50, tile=16)
+    assert new.notna().all().all()
+    _assert_equal(new, old)

@@ -212,8 +212,7 @@ def interval_columns(
     tile = max(1, min(tile, chunk))
     out_buffer, work_buffer = np.empty((tile, draws)), np.empty((tile, draws))
     clv_buffer, value_buffer = np.empty((tile, draws)), np.empty((tile, draws))
-    for first in range(0, len(unique), chunk):
-        last = min(first + chunk, len(unique))
+    for first, last in _blocks(x, chunk):
         forecast = many(by_name, x[first:last], tx[first:last], T[first:last], float(horizon))
         for begin in range(first, last, tile):
             end = min(begin + tile, last)
@@ -246,6 +245,22 @@ def interval_columns(
                     rows[~np.isfinite(rows)] = np.nan
                     clv_bounds[customers[invalid]] = np.nanquantile(rows, quantiles, axis=1).T
     return pd.DataFrame(np.hstack([purchase_bounds[row_of], clv_bounds]), index=rfm.index, columns=columns)
+
+
+def _blocks(x: np.ndarray, chunk: int) -> list[tuple[int, int]]:
+    """Blocks of the rows (sorted by ``x``) for the many-draw forecasts: each ends where ``x`` changes
+    once it holds ``chunk`` rows, or at ``16 × chunk`` rows, so that the groups of one ``x``
+    (``(x, T)`` and ``(x, t_x)``, on which the ₂F₁ terms are evaluated) are rarely split; a block's
+    tables hold one row per group, the elementwise work runs in tiles."""
+    changes = np.flatnonzero(x[1:] != x[:-1]) + 1
+    blocks, first = [], 0
+    while first < len(x):
+        at = np.searchsorted(changes, first + chunk)  # the first change at or after `chunk` rows
+        last = int(changes[at]) if at < len(changes) else len(x)
+        last = min(last, first + 16 * chunk)
+        blocks.append((first, last))
+        first = last
+    return blocks
 
 
 def _order_value_terms(spend_draws: list[dict[str, float]], frequency: np.ndarray) -> tuple[np.ndarray, ...]:

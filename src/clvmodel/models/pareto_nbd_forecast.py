@@ -17,7 +17,7 @@ hypergeometric functions (the costly part) are evaluated once per distinct ``(x,
 reduces to at ``t_x = T``).
 
 Draws with ``s ≥`` :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM` (a model fitted on the ridge)
-use the adapter's limit forms one draw at a time, as before.
+use the adapter's limit forms (one dropout rate μ = s/β), evaluated for all of them at once.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, hyp2f1
+from scipy.special import expit, gammaln, hyp2f1
 
 from clvmodel.models import lifetimes_adapter
-from clvmodel.models.alive import alive_product, distinct_pairs
+from clvmodel.models.alive import distinct_pairs
 
 __all__ = ["DrawForecast"]
 
@@ -39,7 +39,7 @@ class DrawForecast:
 
     Built: ``p₂`` and E[Y(t) | alive] per ``(x, T)`` pair, ``p₁`` per ``(x, t_x)``, the terms in
     ``x`` alone per distinct ``x``; the draws on the ridge (``s ≥``
-    :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM`) whole, one at a time, by the adapter.
+    :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM`) take the adapter's limit forms, per tile.
 
     Parameters
     ----------
@@ -56,14 +56,9 @@ class DrawForecast:
         self.x, self.tx, self.T = (np.ascontiguousarray(np.asarray(v, dtype=float)) for v in (frequency, recency, T))
         limit = s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM
         self.limit_draws = np.flatnonzero(limit)
-        self.limit_values = np.empty((len(self.x), len(self.limit_draws)))
-        for column, d in enumerate(self.limit_draws):  # the ridge's limit forms (lifetimes_adapter)
-            params = {"r": r[d], "alpha": alpha[d], "s": s[d], "beta": beta[d]}
-            pair_x, pair_T, pair_of_row = distinct_pairs(self.x, self.T)
-            given = (lifetimes_adapter.conditional_expected_purchases("pareto_nbd", params, t, pair_x, pair_T, pair_T)
-                     / lifetimes_adapter.probability_alive("pareto_nbd", params, pair_x, pair_T, pair_T))
-            self.limit_values[:, column] = alive_product(
-                lifetimes_adapter.probability_alive("pareto_nbd", params, self.x, self.tx, self.T), given, pair_of_row)
+        # The ridge's limit forms (lifetimes_adapter), per tile: one dropout rate μ = s/β.
+        self.limit = tuple(v[limit][None, :] for v in (r, alpha, s / beta))
+        self.t = float(t)
         self.kept = np.flatnonzero(~limit)
         self.all_kept = len(self.kept) == len(r)
         r, alpha, s, beta = (v[self.kept][None, :] for v in (r, alpha, s, beta))
@@ -97,11 +92,23 @@ class DrawForecast:
         n = stop - start
         out, work = out[:n], work[:n]
         if not self.all_kept:
-            part = self._fill(start, stop)
-            out[:, self.kept] = part
-            out[:, self.limit_draws] = self.limit_values[start:stop]
+            if len(self.kept):
+                out[:, self.kept] = self._fill(start, stop)
+            out[:, self.limit_draws] = self._fill_limit(start, stop)
             return out
         return self._fill(start, stop, out, work)
+
+    def _fill_limit(self, start: int, stop: int) -> np.ndarray:
+        """The draws on the ridge, as :func:`.lifetimes_adapter.probability_alive` and
+        ``conditional_expected_purchases`` give them from ``s ≥`` PARETO_LIMIT_FORMS_FROM on:
+        ``expit(−ln R)`` times E[Y(t) | alive] = (r+x)/(α+T) · (1 − e^(−μt))/μ (its P(alive) at
+        ``t_x = T`` is exactly 1)."""
+        r, alpha, mu = self.limit
+        x, tx, T_ = (v[start:stop, None] for v in (self.x, self.tx, self.T))
+        with np.errstate(all="ignore"):
+            alive = expit(-lifetimes_adapter.pareto_limit_log_r(mu, alpha, r + x, tx, T_))
+            given = (r + x) / (alpha + T_) * (-np.expm1(-mu * np.asarray(self.t)) / mu)
+        return np.maximum(given * alive, 0.0)
 
     def _fill(self, start: int, stop: int, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
         count, first, pair = (v[start:stop] for v in (self.count_of_row, self.start_of_row, self.pair_of_row))
