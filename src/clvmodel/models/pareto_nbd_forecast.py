@@ -64,8 +64,14 @@ class DrawForecast:
         r, alpha, s, beta = (v[self.kept][None, :] for v in (r, alpha, s, beta))
         counts, self.count_of_row = np.unique(self.x, return_inverse=True)
         self.count_of_row = self.count_of_row.reshape(-1)
-        start_x, start_tx, self.start_of_row = distinct_pairs(self.x, self.tx)  # p₁: (x, t_x)
-        pair_x, pair_T, self.pair_of_row = distinct_pairs(self.x, self.T)  # p₂, E[Y | alive]: (x, T)
+        # p₁ and q₁ depend on (x, t_x), p₂ and q₂ on (x, T), through the same function of (x, u):
+        # one table over the distinct (x, u), u in t_x ∪ T (the two sets overlap on a daily grid).
+        n = len(self.x)
+        u_x, u, u_of = distinct_pairs(np.concatenate([self.x, self.x]), np.concatenate([self.tx, self.T]))
+        self.start_of_row = u_of[:n]  # (x, t_x)
+        pair_x, pair_T, self.pair_of_row = distinct_pairs(self.x, self.T)  # E[Y | alive] and the rest: (x, T)
+        u_of_pair = np.empty(len(pair_x), dtype=np.intp)
+        u_of_pair[self.pair_of_row] = u_of[n:]
         with np.errstate(all="ignore"):
             # _log_A_0's choice, per draw: (min, max, second ₂F₁ parameter)
             a_lt_b = alpha < beta
@@ -73,18 +79,17 @@ class DrawForecast:
             abs_ab = hi - np.where(a_lt_b, alpha, beta)
             self.rsf = r + s + counts[:, None]  # (counts, draws)
             self.head = np.log(s) - np.log(self.rsf)  # ln s − ln(r + s + x)
-            start_rsf = r + s + start_x[:, None]
-            start_t = np.where(a_lt_b, r + start_x[:, None], s + 1.0)
-            self.log_p1 = np.log(hyp2f1(start_rsf, start_t, start_rsf + 1.0, abs_ab / (hi + start_tx[:, None])))
-            self.q1 = hi + start_tx[:, None]  # q₁ = M + t_x (the same value however grouped)
+            u_rsf = r + s + u_x[:, None]
+            u_t = np.where(a_lt_b, r + u_x[:, None], s + 1.0)
+            # p = ₂F₁(r+s+x, t; r+s+x+1; |α−β|/(M + u)), q = M + u: p₁, q₁ at u = t_x, p₂, q₂ at u = T.
+            self.log_p1 = np.log(hyp2f1(u_rsf, u_t, u_rsf + 1.0, abs_ab / (hi + u[:, None])))
+            self.q1 = hi + u[:, None]
             self.log_q1 = np.log(self.q1)
-            pair_rsf = r + s + pair_x[:, None]
-            pair_t = np.where(a_lt_b, r + pair_x[:, None], s + 1.0)
-            self.log_p2 = np.log(hyp2f1(pair_rsf, pair_t, pair_rsf + 1.0, abs_ab / (hi + pair_T[:, None])))
-            self.q2 = hi + pair_T[:, None]  # q₂ = M + T
-            self.log_q2 = np.log(self.q2)
-            self.alpha_term = (r + pair_x[:, None]) * np.log(alpha + pair_T[:, None])  # (r + x) ln(α + T)
-            self.beta_term = s * np.log(beta + pair_T[:, None])  # s ln(β + T)
+            self.log_p2, self.q2, self.log_q2 = (v[u_of_pair] for v in (self.log_p1, self.q1, self.log_q1))
+            # P(alive)'s exponent but for A₀, per pair: (ln s − ln(r+s+x) + (r + x) ln(α + T)) + s ln(β + T)
+            self.head_of_pair = self.head[np.searchsorted(counts, pair_x)]
+            self.head_of_pair += (r + pair_x[:, None]) * np.log(alpha + pair_T[:, None])
+            self.head_of_pair += s * np.log(beta + pair_T[:, None])
             self.given_alive = _given_alive(r, alpha, s, beta, pair_x[:, None], pair_T[:, None], float(t))
 
     def fill(self, start: int, stop: int, out: np.ndarray, work: np.ndarray) -> np.ndarray:
@@ -137,9 +142,7 @@ class DrawForecast:
             q12 *= k
             a0 -= q12
             # P(alive) = 1 / (1 + exp(ln s − ln(r+s+x) + (r+x) ln(α+T) + s ln(β+T) + A₀))
-            exponent = np.take(self.head, count, axis=0, out=out)
-            exponent += self.alpha_term[pair]
-            exponent += self.beta_term[pair]
+            exponent = np.take(self.head_of_pair, pair, axis=0, out=out)
             exponent += a0
             alive = np.exp(exponent, out=exponent)
             alive += 1.0
