@@ -1,20 +1,22 @@
 """Pareto/NBD forecasts under many parameter draws at once, in numpy and :mod:`scipy.special`.
 
 For the bootstrap intervals (:mod:`clvmodel.uncertainty`): ``E[Y(t) | x, t_x, T]`` for every
-``(row, draw)`` as ``P(alive | x, t_x, T) × E[Y(t) | alive at T, x, T]``, the arithmetic of
-lifetimes' ``ParetoNBDFitter`` (``conditional_probability_alive``, equations (36)–(37) of Fader &
-Hardie's note 009, and ``conditional_expected_number_of_purchases_up_to_time``, equation (41)) with
-the repairs of :mod:`.lifetimes_adapter` (P(alive) = 1 where ``t_x = T`` and lifetimes gives NaN),
-operation for operation, so the values equal the one-draw-at-a-time path (lifetimes through the
-adapter) to rounding (below 1e-12 relative; the tests check it).
+``(row, draw)`` as ``P(alive | x, t_x, T) × E[Y(t) | alive at T, x, T]``. P(alive) is taken in the
+arithmetic of lifetimes' ``ParetoNBDFitter.conditional_probability_alive`` (equations (36)–(37) of
+Fader & Hardie's note 009), operation for operation, with the adapter's repair (1 where ``t_x = T``
+and that form gives NaN) and, where it is NaN otherwise (``s`` of a few hundred), the model's own
+per-draw form (:func:`.pareto_nbd_likelihood.p_alive`); E[Y(t) | alive] is the model's
+(:func:`.pareto_nbd_likelihood.expected_purchases_if_alive`). The values equal the
+one-draw-at-a-time path to rounding (below 1e-12 relative on CDNOW and simulated customers; the
+tests check it).
 
 What makes it fast is where each piece is evaluated. With ``k = r + s + x``, ``M = max(α, β)``
 and lifetimes' ``log A₀ = ln(p₁ q₂^k − p₂ q₁^k) − k ln(q₁ q₂)``, ``q₁ = M + t_x``, ``q₂ = M + T``,
 the ₂F₁ ``p₁`` depends on ``(x, t_x)`` only and ``p₂`` on ``(x, T)`` only, so the Gauss
 hypergeometric functions (the costly part) are evaluated once per distinct ``(x, t_x)`` and
 ``(x, T)`` and draw, not once per customer row; E[Y(t) | alive at T, x, T] has no ₂F₁ at all
-(``(r+x)(β+T)/((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^(s−1)]``, which is what lifetimes' expression
-reduces to at ``t_x = T``).
+(``(r+x)(β+T)/((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^(s−1)]``, in the bounded form of
+:func:`.pareto_nbd_likelihood.expected_purchases_if_alive`, which the model uses).
 
 Draws with ``s ≥`` :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM` (a model fitted on the ridge)
 use the adapter's limit forms (one dropout rate μ = s/β), evaluated for all of them at once.
@@ -25,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, gammaln, hyp2f1
+from scipy.special import expit, hyp2f1
 
 from clvmodel.models import lifetimes_adapter
 from clvmodel.models.alive import distinct_pairs
@@ -57,11 +59,12 @@ class DrawForecast:
         limit = s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM
         self.limit_draws = np.flatnonzero(limit)
         # The ridge's limit forms (lifetimes_adapter), per tile: one dropout rate μ = s/β.
-        self.limit = tuple(v[limit][None, :] for v in (r, alpha, s / beta))
+        self.limit = tuple(v[limit][None, :] for v in (r, alpha, s, beta))
         self.t = float(t)
         self.kept = np.flatnonzero(~limit)
         self.all_kept = len(self.kept) == len(r)
         r, alpha, s, beta = (v[self.kept][None, :] for v in (r, alpha, s, beta))
+        self.kept_params = (r[0], alpha[0], s[0], beta[0])
         counts, self.count_of_row = np.unique(self.x, return_inverse=True)
         self.count_of_row = self.count_of_row.reshape(-1)
         # p₁ and q₁ depend on (x, t_x), p₂ and q₂ on (x, T), through the same function of (x, u):
@@ -108,11 +111,11 @@ class DrawForecast:
         ``conditional_expected_purchases`` give them from ``s ≥`` PARETO_LIMIT_FORMS_FROM on:
         ``expit(−ln R)`` times E[Y(t) | alive] = (r+x)/(α+T) · (1 − e^(−μt))/μ (its P(alive) at
         ``t_x = T`` is exactly 1)."""
-        r, alpha, mu = self.limit
+        r, alpha, s, beta = self.limit
         x, tx, T_ = (v[start:stop, None] for v in (self.x, self.tx, self.T))
         with np.errstate(all="ignore"):
-            alive = expit(-lifetimes_adapter.pareto_limit_log_r(mu, alpha, r + x, tx, T_))
-            given = (r + x) / (alpha + T_) * (-np.expm1(-mu * np.asarray(self.t)) / mu)
+            alive = expit(-lifetimes_adapter.pareto_limit_log_r(s / beta, alpha, r + x, tx, T_))
+            given = _given_alive(r, alpha, s, beta, x, T_, self.t)
         return np.maximum(given * alive, 0.0)
 
     def _fill(self, start: int, stop: int, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
@@ -153,30 +156,30 @@ class DrawForecast:
             rows = alive[at_end]
             rows[np.isnan(rows)] = 1.0
             alive[at_end] = rows
+        # Where lifetimes' ₂F₁ form gives NaN (s of a few hundred), the per-draw form the model uses now
+        # (pareto_nbd_likelihood.p_alive, bounded for every s), for those rows and draws.
+        missing = np.isnan(alive)
+        if missing.any():
+            from clvmodel.models import pareto_nbd_likelihood  # noqa: PLC0415
+
+            x, tx, T_ = (v[start:stop] for v in (self.x, self.tx, self.T))
+            for d in np.flatnonzero(missing.any(axis=0)):
+                rows = missing[:, d]
+                params = dict(zip(("r", "alpha", "s", "beta"), (float(v[d]) for v in self.kept_params)))
+                alive[rows, d] = pareto_nbd_likelihood.p_alive(params, x[rows], tx[rows], T_[rows])
         alive *= self.given_alive[pair]
         return np.maximum(alive, 0.0, out=alive)
 
 
 def _given_alive(r: np.ndarray, alpha: np.ndarray, s: np.ndarray, beta: np.ndarray, x: np.ndarray, T: np.ndarray,
                  t: float) -> np.ndarray:
-    """E[Y(t) | alive at T, x, T] as the adapter gets it: lifetimes' equation (41) at ``t_x = T``
-    (``exp(first + second + third − ln L)``, ``ln L`` its likelihood there) over its P(alive) = 1.
-
-    At ``t_x = T`` lifetimes' ``ln L`` is ``A₁ + (−(r+x) ln(α+T) − s ln(β+T))`` (its ``log A₀`` is
-    −inf); where it overflows instead (NaN), the adapter's exact form gives the same value.
-    """
-    # Each shared subexpression once (the same numbers as lifetimes' separate evaluations).
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)  # A₁ (lifetimes' name)
-    log_alpha_T, log_beta_T = np.log(alpha + T), np.log(beta + T)
-    rx_log_alpha_T, s_log_beta_T = (r + x) * log_alpha_T, s * log_beta_T
-    first = a1 - rx_log_alpha_T - s_log_beta_T
-    second = np.log(r + x) + log_beta_T - log_alpha_T
-    kept = 1 - ((beta + T) / (beta + T + t)) ** (s - 1)
-    third = np.log(kept / (s - 1))
-    likelihood = a1 + (-rx_log_alpha_T - s_log_beta_T)
-    out = np.exp(first + second + third - likelihood)
-    bad = ~np.isfinite(out)
-    if bad.any():  # the adapter's exact form where lifetimes' expression is not finite
-        exact = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * kept
-        out[bad] = np.broadcast_to(exact, out.shape)[bad]
-    return out
+    """E[Y(t) | alive at T, x, T] as :func:`.pareto_nbd_likelihood.expected_purchases_if_alive` gives it
+    per draw: ``(r + x)/(α + T) · E[(1 − e^(−μt))/μ]``, μ ~ Gamma(s, β + T), in the bounded form of
+    ``_expected_life_share`` (``(β + T) ln(1 + t/(β + T))`` for a draw with ``|s − 1| < 1e-12``)."""
+    base = beta + T
+    log_ratio = np.log1p(np.asarray(t, dtype=float) / base)
+    share = -base / (s - 1.0) * np.expm1(-(s - 1.0) * log_ratio)
+    one = np.abs(s - 1.0) < 1e-12
+    if np.any(one):
+        share = np.where(one, base * log_ratio, share)
+    return np.asarray((r + x) / (alpha + T) * share, dtype=float)

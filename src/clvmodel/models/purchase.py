@@ -4,8 +4,9 @@ BG/NBD, MBG/NBD, Pareto/NBD, GGom/NBD and BG/BB all describe a customer by ``(x,
 BG/BB, ``T`` counts opportunities) and answer the same questions with one signature:
 ``expected_purchases(frequency, recency, T, *, t)``, ``p_alive``, ``expected_purchases_if_alive``
 and ``expected_purchases_new``. By default the likelihood and forecasts are lifetimes' (through
-:mod:`.lifetimes_adapter`: MBG/NBD, Pareto/NBD); BG/NBD, GGom/NBD and BG/BB bring their own numpy
-likelihoods and forecasts and never reach lifetimes.
+:mod:`.lifetimes_adapter`); every family now overrides the fit with its own numpy likelihood
+(MBG/NBD and Pareto/NBD since issue 16), BG/NBD, GGom/NBD, BG/BB and Pareto/NBD their forecasts
+too; MBG/NBD still forecasts through lifetimes.
 """
 
 from __future__ import annotations
