@@ -223,3 +223,16 @@ def test_pareto_nbd_on_its_ridge_equals_draw_by_draw(cdnow_summary: pd.DataFrame
     new, old = _both(trained, cdnow_summary.iloc[:400], draws=60, chunk=50, tile=16)
     assert new.notna().all().all()
     _assert_equal(new, old)
+
+
+def test_pareto_nbd_where_lifetimes_form_is_nan_equals_draw_by_draw(cdnow_summary: pd.DataFrame) -> None:
+    """s in the hundreds, where lifetimes' ₂F₁ form of P(alive) loses digits (or is NaN): draw by draw."""
+    params = {"r": 0.55, "alpha": 10.6, "s": 400.0, "beta": 400.0 / 0.05}
+    cov = np.diag([0.01, 0.01, 0.01, 0.01])
+    model = ParetoNBDModel.from_dict({"params": params, "covariance_log_params": {"params": list(params), "matrix": cov.tolist()}})
+    rows = cdnow_summary.iloc[:300]
+    trained = _model("pareto_nbd")
+    trained.models["pareto_nbd"] = model
+    new, old = _both(trained, rows, draws=40)
+    assert new.notna().all().all()
+    _assert_equal(new, old)

@@ -186,9 +186,12 @@ def interval_columns(
     purchase_draws = parameter_draws(purchase, draws, seed)
     if purchase_draws is None:
         return pd.DataFrame(np.nan, index=rfm.index, columns=columns)
+    by_name = {k: np.array([d[k] for d in purchase_draws]) for k in purchase_draws[0]}
+    if not getattr(many, "accepts", lambda _: True)(by_name):
+        return interval_columns_by_draw(trained, rfm, point, horizon=horizon, margin=margin, level=level,
+                                        draws=draws, seed=seed)
     spend_draws = parameter_draws(spend, draws, seed + 1) if spend is not None else None
     quantiles = [(1 - level) / 2, (1 + level) / 2]
-    by_name = {k: np.array([d[k] for d in purchase_draws]) for k in purchase_draws[0]}
     frequency = rfm["frequency"].to_numpy(dtype=float)
     monetary = rfm["monetary_value"].to_numpy(dtype=float)
     point_value = point["expected_order_value"].to_numpy(dtype=float)

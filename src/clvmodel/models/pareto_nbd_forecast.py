@@ -53,6 +53,17 @@ class DrawForecast:
         The horizon.
     """
 
+    #: lifetimes' P(alive) form loses digits as ``s`` grows (from ~1e-12 relative at s = 400 against
+    #: the model's form); draws with ``s`` between this and the ridge's limit forms are not taken here.
+    MAX_S = 10.0
+
+    @classmethod
+    def accepts(cls, draws: dict[str, np.ndarray]) -> bool:
+        """Whether every draw is one this forecast equals the model on: ``s ≤`` :data:`MAX_S`, or on the
+        ridge's limit forms; otherwise :mod:`clvmodel.uncertainty` goes draw by draw."""
+        s = np.asarray(draws["s"], dtype=float)
+        return bool(np.all((s <= cls.MAX_S) | (s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM)))
+
     def __init__(self, draws: dict[str, np.ndarray], frequency: Any, recency: Any, T: Any, t: float) -> None:
         r, alpha, s, beta = (np.asarray(draws[k], dtype=float) for k in ("r", "alpha", "s", "beta"))
         self.x, self.tx, self.T = (np.ascontiguousarray(np.asarray(v, dtype=float)) for v in (frequency, recency, T))
