@@ -558,6 +558,43 @@ def score_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
 
 
+#: Seconds for `clvmodel score` with the default 1,000 bootstrap draws at 1 M customers (issue 16, target 3).
+INTERVAL_TARGETS = {"bgnbd": 30.0, "pareto_nbd": 60.0}
+#: Customers the interval step fits its models on (untimed; only their parameters and covariance are used).
+INTERVAL_FIT_CUSTOMERS = 20_000
+
+
+def intervals_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """clvmodel.predict.score with intervals: the default 1,000 parametric-bootstrap draws, 90 %.
+
+    The purchase family (``p["family"]``) and Gamma-Gamma are fitted, untimed, on the first
+    :data:`INTERVAL_FIT_CUSTOMERS` customers (the bootstrap needs their covariance); the timed call
+    is the whole ``score`` (point forecast, CLV, segments and the intervals) on every customer.
+    """
+    _quiet_warnings()
+    from clvmodel.artifact import TrainedModel
+    from clvmodel.config import SegmentConfig
+    from clvmodel.models import registry
+    from clvmodel.models.gamma_gamma import GammaGammaModel
+    from clvmodel.predict import score
+
+    family = p["family"]
+    summary = _summary(p)[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    fit_rows = summary.iloc[:INTERVAL_FIT_CUSTOMERS]
+    models = {family: registry.family_class(family)().fit(fit_rows), "gamma_gamma": GammaGammaModel().fit(fit_rows)}
+    trained = TrainedModel(
+        name="benchmark", time_unit="week", models=models, primary=family,
+        clv={"horizon": HORIZON, "discount_rate": DISCOUNT_RATE, "margin": 1.0},
+        segments=SegmentConfig().model_dump(), columns={"customer_id": "customer_id", "date": "date", "amount": "amount"},
+        config={"intervals": {"draws": 1000, "level": 0.9, "seed": 0}},
+    )
+    _warm_lifetimes()
+    rss = _rss_mb()
+    scores, seconds = _timed(lambda: score(trained, summary))
+    assert scores["expected_purchases_lower"].notna().all(), "intervals missing"
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(scores), "family": family}
+
+
 def e2e_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     """The plain lifetimes pipeline: file -> summary -> BG/NBD -> Gamma-Gamma -> 12-period CLV."""
     _quiet_warnings()
@@ -618,7 +655,7 @@ WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     f.__name__: f
     for f in (
         rfm_clvmodel, rfm_lifetimes, rfm_duckdb, rfm_duckdb_days, split_clvmodel, split_lifetimes, split_pandas,
-        fit_clvmodel, fit_lifetimes, score_clvmodel, score_lifetimes, e2e_lifetimes, train_cli,
+        fit_clvmodel, fit_lifetimes, score_clvmodel, score_lifetimes, intervals_clvmodel, e2e_lifetimes, train_cli,
     )
 }
 
@@ -1037,6 +1074,8 @@ def main(argv: list[str] | None = None) -> int:
             fits["score_lifetimes"] = run_worker("score_lifetimes", {**base, "params": str(params_path), "out": str(workdir / "scores_lifetimes.parquet")}, workdir, tag)
             for column, value in compare_scores(workdir / "scores_clvmodel.parquet", workdir / "scores_lifetimes.parquet").items():
                 results["checks"][f"scores on {customers:,} customers: {column}, max relative difference"] = value
+            for family in INTERVAL_TARGETS:
+                fits[f"intervals_{family}"] = run_worker("intervals_clvmodel", {**base, "family": family}, workdir, tag)
             results["fit"] = fits
         facts["uptime_end"] = uptime()
     finally:
@@ -1109,6 +1148,13 @@ def main(argv: list[str] | None = None) -> int:
         table.add("d. scoring (P(alive), E[purchases], E[order value], 12-week CLV) vs lifetimes customer_lifetime_value",
                   label, fits["score_clvmodel"], "lifetimes", fits["score_lifetimes"], ratio, "{:.1f}× faster", "≥ 20×",
                   ratio >= 20 if full else None)
+
+        for family, target in INTERVAL_TARGETS.items():
+            step = fits.get(f"intervals_{family}")
+            if step:
+                table.add(f"f. intervals: clvmodel score with 1,000 bootstrap draws, {family} + Gamma-Gamma", label, step,
+                          "—", None, None, f"{step['seconds']:.1f} s", f"≤ {target:.0f} s at 1 M customers",
+                          step["seconds"] <= target if full else None)
 
     printed = table.text()
     print()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from clvmodel.models import pareto_nbd_likelihood
+from clvmodel.models import pareto_nbd_forecast, pareto_nbd_likelihood
 from clvmodel.models.base import check_fitted
 from clvmodel.models.covariate_model import LIFE, TRANS, CovariateModel
 from clvmodel.models.mle import FitResult
@@ -35,6 +35,8 @@ class ParetoNBDModel(PurchaseModel):
 
     name = "pareto_nbd"
     param_names = ("r", "alpha", "s", "beta")
+    #: The bootstrap's forecast under many draws at once (:mod:`.pareto_nbd_forecast`).
+    expected_purchases_draws = pareto_nbd_forecast.DrawForecast
     #: Its fit is numpy alone (no process-wide state): the pipeline may run it beside another.
     parallel_safe = True
 

@@ -33,6 +33,12 @@ class PurchaseModel(FittedModel):
     #: here; each family's tests check it), so valuation forms the sums once per distinct
     #: ``(x, T)``. A family that forecasts otherwise sets ``False`` and is asked for whole matrices.
     factorised: bool = True
+    #: ``DrawForecast(draws, frequency, recency, T, t)``: E[Y(t) | x, t_x, T] of a block of rows under
+    #: many parameter draws at once (``draws``: each parameter an array), its ``fill(start, stop, out,
+    #: work)`` writing rows × draws; equal to ``expected_purchases`` draw by draw. The bootstrap
+    #: intervals use it where a family has one (:mod:`clvmodel.uncertainty`: BG/NBD, Pareto/NBD), and
+    #: otherwise rebuild the model once per draw.
+    expected_purchases_draws: Any = None
     #: Extra options for the fit (``tol``, ``initial_params``, scipy ``minimize`` options).
     fit_options: dict[str, Any] = {}
 
