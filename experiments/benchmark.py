@@ -558,6 +558,43 @@ def score_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "rss_before_mb": rss, "customers": len(summary)}
 
 
+#: Seconds for `clvmodel score` with the default 1,000 bootstrap draws at 1 M customers (issue 16, target 3).
+INTERVAL_TARGETS = {"bgnbd": 30.0, "pareto_nbd": 60.0}
+#: Customers the interval step fits its models on (untimed; only their parameters and covariance are used).
+INTERVAL_FIT_CUSTOMERS = 20_000
+
+
+def intervals_clvmodel(p: dict[str, Any]) -> dict[str, Any]:
+    """clvmodel.predict.score with intervals: the default 1,000 parametric-bootstrap draws, 90 %.
+
+    The purchase family (``p["family"]``) and Gamma-Gamma are fitted, untimed, on the first
+    :data:`INTERVAL_FIT_CUSTOMERS` customers (the bootstrap needs their covariance); the timed call
+    is the whole ``score`` (point forecast, CLV, segments and the intervals) on every customer.
+    """
+    _quiet_warnings()
+    from clvmodel.artifact import TrainedModel
+    from clvmodel.config import SegmentConfig
+    from clvmodel.models import registry
+    from clvmodel.models.gamma_gamma import GammaGammaModel
+    from clvmodel.predict import score
+
+    family = p["family"]
+    summary = _summary(p)[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    fit_rows = summary.iloc[:INTERVAL_FIT_CUSTOMERS]
+    models = {family: registry.family_class(family)().fit(fit_rows), "gamma_gamma": GammaGammaModel().fit(fit_rows)}
+    trained = TrainedModel(
+        name="benchmark", time_unit="week", models=models, primary=family,
+        clv={"horizon": HORIZON, "discount_rate": DISCOUNT_RATE, "margin": 1.0},
+        segments=SegmentConfig().model_dump(), columns={"customer_id": "customer_id", "date": "date", "amount": "amount"},
+        config={"intervals": {"draws": 1000, "level": 0.9, "seed": 0}},
+    )
+    _warm_lifetimes()
+    rss = _rss_mb()
+    scores, seconds = _timed(lambda: score(trained, summary))
+    assert scores["expected_purchases_lower"].notna().all(), "intervals missing"
+    return {"seconds": seconds, "rss_before_mb": rss, "customers": len(scores), "family": family}
+
+
 def e2e_lifetimes(p: dict[str, Any]) -> dict[str, Any]:
     """The plain lifetimes pipeline: file -> summary -> BG/NBD -> Gamma-Gamma -> 12-period CLV."""
     _quiet_warnings()
@@ -618,7 +655,7 @@ WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     f.__name__: f
     for f in (
         rfm_clvmodel, rfm_lifetimes, rfm_duckdb, rfm_duckdb_days, split_clvmodel, split_lifetimes, split_pandas,
-        fit_clvmodel, fit_lifetimes, score_clvmodel, score_lifetimes, e2e_lifetimes, train_cli,
+        fit_clvmodel, fit_lifetimes, score_clvmodel, score_lifetimes, intervals_clvmodel, e2e_lifetimes, train_cli,
     )
 }
 
@@ -850,6 +887,72 @@ TARGET_ROWS = 10_000_000  # the size the issue's targets are stated for
 FIT_CUSTOMERS = 1_000_000
 
 
+# --- side-by-side fit timing of the families lifetimes also fits (issue 16) ------------------------------
+
+
+def fit_families(summary_path: Path, customers: int, repeat: int, lifetimes_repeat: int) -> dict[str, Any]:
+    """Pareto/NBD and MBG/NBD at ``customers`` customers: clvmodel's fit against lifetimes' on the collapsed rows.
+
+    In one process, lifetimes imported before any clock, the two alternating (lifetimes, clvmodel,
+    lifetimes, ...); each timed by wall clock and process CPU time (``time.process_time``: on a
+    shared machine the CPU time is the comparable figure), best of ``repeat`` for clvmodel and of
+    ``lifetimes_repeat`` for lifetimes (its Pareto/NBD fit takes minutes). lifetimes gets the
+    distinct ``(x, t_x, T)`` rows with ``weights`` (``ParetoNBDFitter.fit``: Nelder-Mead from a random
+    start; ``ModifiedBetaGeoFitter.fit``: BFGS with autograd, then its Hessian); clvmodel's time
+    includes its own collapse. Parameters are compared (Nelder-Mead stops where its simplex does:
+    only a rough agreement is expected for Pareto/NBD; MBG/NBD to ~1e-8).
+    """
+    import warnings
+
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        import lifetimes
+
+    from clvmodel.models.base import collapse
+    from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
+    from clvmodel.models.pareto_nbd import ParetoNBDModel
+
+    summary = pd.read_parquet(summary_path, columns=["frequency", "recency", "T"]).iloc[:customers].reset_index(drop=True)
+    unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
+    rows = [unique[c].to_numpy() for c in ("frequency", "recency", "T")]
+    out: dict[str, Any] = {"customers": len(summary), "unique_rows": len(unique)}
+    for name, theirs_cls, ours_cls in (("mbgnbd", lifetimes.ModifiedBetaGeoFitter, ModifiedBetaGeoModel),
+                                       ("pareto_nbd", lifetimes.ParetoNBDFitter, ParetoNBDModel)):
+        runs: dict[str, list[tuple[float, float]]] = {"lifetimes": [], "clvmodel": []}
+        fitted: dict[str, dict[str, float]] = {}
+        for i in range(max(repeat, lifetimes_repeat)):
+            if i < lifetimes_repeat:
+                wall, cpu = time.perf_counter(), time.process_time()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    theirs = theirs_cls().fit(*rows, weights=weights)
+                runs["lifetimes"].append((time.perf_counter() - wall, time.process_time() - cpu))
+                fitted["lifetimes"] = {k: float(v) for k, v in theirs.params_.items()}
+            if i < repeat:
+                wall, cpu = time.perf_counter(), time.process_time()
+                ours = ours_cls().fit(summary)
+                runs["clvmodel"].append((time.perf_counter() - wall, time.process_time() - cpu))
+                fitted["clvmodel"] = dict(ours.params_ or {})
+            print(f"  {name} round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f} s wall / {v[-1][1]:.2f} s CPU"
+                                                          for k, v in runs.items() if len(v) > i), flush=True)
+        best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
+        out[name] = {
+            "runs": runs,
+            "best_wall": {k: b[0] for k, b in best.items()},
+            "best_cpu": {k: b[1] for k, b in best.items()},
+            "speed_up_wall": best["lifetimes"][0] / best["clvmodel"][0],
+            "speed_up_cpu": best["lifetimes"][1] / best["clvmodel"][1],
+            "params": fitted,
+            "max_rel_param_diff": _param_diff(fitted["clvmodel"], fitted["lifetimes"]),
+        }
+        print(f"{name}: lifetimes (collapsed) best {best['lifetimes'][0]:.2f} s wall / {best['lifetimes'][1]:.2f} s CPU, "
+              f"clvmodel best {best['clvmodel'][0]:.2f} s wall / {best['clvmodel'][1]:.2f} s CPU: "
+              f"{out[name]['speed_up_wall']:.1f}x wall, {out[name]['speed_up_cpu']:.1f}x CPU (target >= 10x); "
+              f"params max rel. diff {out[name]['max_rel_param_diff']:.2g}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000], help="transaction counts")
@@ -864,7 +967,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="6GB",
                         help="DuckDB memory limit (data.memory_limit) for the out-of-core sizes; spills to disk beyond it")
     parser.add_argument("--worker", nargs=2, metavar=("STEP", "PARAMS"), help=argparse.SUPPRESS)
+    parser.add_argument("--fit-families", type=Path, metavar="SUMMARY",
+                        help="only the side-by-side Pareto/NBD and MBG/NBD fits against lifetimes (collapsed rows) on "
+                             "the first --customers rows of this RFM summary (Parquet); prints and writes JSON to --out")
+    parser.add_argument("--repeat", type=int, default=3, help="--fit-families: clvmodel runs (best of)")
+    parser.add_argument("--lifetimes-repeat", type=int, default=1, help="--fit-families: lifetimes runs (best of)")
     args = parser.parse_args(argv)
+
+    if args.fit_families:
+        found = fit_families(args.fit_families, args.customers, args.repeat, args.lifetimes_repeat)
+        args.out.mkdir(parents=True, exist_ok=True)
+        target = args.out / f"fit-families-{dt.date.today().isoformat()}.json"
+        target.write_text(json.dumps({"facts": machine_facts(), **found}, indent=2, default=float), encoding="utf-8")
+        print(f"report {target}")
+        return 0
 
     if args.worker:
         step, params_path = args.worker
@@ -958,6 +1074,8 @@ def main(argv: list[str] | None = None) -> int:
             fits["score_lifetimes"] = run_worker("score_lifetimes", {**base, "params": str(params_path), "out": str(workdir / "scores_lifetimes.parquet")}, workdir, tag)
             for column, value in compare_scores(workdir / "scores_clvmodel.parquet", workdir / "scores_lifetimes.parquet").items():
                 results["checks"][f"scores on {customers:,} customers: {column}, max relative difference"] = value
+            for family in INTERVAL_TARGETS:
+                fits[f"intervals_{family}"] = run_worker("intervals_clvmodel", {**base, "family": family}, workdir, tag)
             results["fit"] = fits
         facts["uptime_end"] = uptime()
     finally:
@@ -1030,6 +1148,13 @@ def main(argv: list[str] | None = None) -> int:
         table.add("d. scoring (P(alive), E[purchases], E[order value], 12-week CLV) vs lifetimes customer_lifetime_value",
                   label, fits["score_clvmodel"], "lifetimes", fits["score_lifetimes"], ratio, "{:.1f}× faster", "≥ 20×",
                   ratio >= 20 if full else None)
+
+        for family, target in INTERVAL_TARGETS.items():
+            step = fits.get(f"intervals_{family}")
+            if step:
+                table.add(f"f. intervals: clvmodel score with 1,000 bootstrap draws, {family} + Gamma-Gamma", label, step,
+                          "—", None, None, f"{step['seconds']:.1f} s", f"≤ {target:.0f} s at 1 M customers",
+                          step["seconds"] <= target if full else None)
 
     printed = table.text()
     print()

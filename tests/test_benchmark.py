@@ -30,6 +30,8 @@ STEPS = [
     "b. calibration/holdout split vs a vectorised pandas split",
     "c. BG/NBD fit, collapsed rows",
     "d. scoring (P(alive), E[purchases], E[order value], 12-week CLV)",
+    "f. intervals: clvmodel score with 1,000 bootstrap draws, bgnbd",
+    "f. intervals: clvmodel score with 1,000 bootstrap draws, pareto_nbd",
     "e. end to end: clvmodel train (tracked) vs lifetimes pipeline",
     "e. clvmodel train peak RSS",
 ]
@@ -73,6 +75,7 @@ def test_raw_numbers_hold_seconds_and_peak_rss_for_each_step(small_run: tuple[su
     expected = {
         "rfm_clvmodel", "rfm_lifetimes", "rfm_duckdb", "rfm_duckdb_days", "split_clvmodel", "split_lifetimes", "split_pandas",
         "e2e_clvmodel", "e2e_lifetimes", "fit_clvmodel", "fit_lifetimes", "score_clvmodel", "score_lifetimes",
+        "intervals_bgnbd", "intervals_pareto_nbd",
     }
     assert expected <= set(steps)
     for name in expected:

@@ -24,6 +24,8 @@ from clvmodel.segments import SEGMENTS  # noqa: F401 - the names the thresholds 
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cdnow.yaml"
 SETTINGS = {"vip_share": 0.01, "high_share": 0.2, "medium_share": 0.5, "at_risk_below": 0.5, "lost_below": 0.1}
+BOUNDARIES = {"predicted_clv": {"vip": 265.3, "high": 24.3, "medium": 8.4},
+              "expected_purchases": {"vip": 6.8, "high": 0.76, "medium": 0.24}}
 INJECTION = ",') LIMIT 0; COPY (SELECT 1 AS x) TO 'PWNED.csv'; SELECT * FROM read_csv('tx.csv"
 
 
@@ -92,6 +94,19 @@ def test_a_subscription_model_may_count_months() -> None:
         (lambda d: d["models"]["bgnbd"].__setitem__("type", "gamma_gamma"), "models.bgnbd"),
         (lambda d: d.__setitem__("challenger", {"path": "../elsewhere"}), "challenger.path"),
         (lambda d: d.__setitem__("surprise", 1), "surprise"),
+        (lambda d: d.__setitem__("segment_boundaries", {**BOUNDARIES, "predicted_clv": {"vip": 5.0, "high": 9.0, "medium": 1.0}}),
+         "segment_boundaries.predicted_clv"),
+        (lambda d: d.__setitem__("segment_boundaries", {**BOUNDARIES, "expected_purchases": {"vip": 5.0, "high": 1.0, "medium": 2.0}}),
+         "segment_boundaries.expected_purchases"),
+        (lambda d: d.__setitem__("segment_boundaries", {**BOUNDARIES, "predicted_clv": {"vip": None, "high": 1.0, "medium": 0.5}}),
+         "segment_boundaries.predicted_clv.vip"),
+        (lambda d: d.__setitem__("segment_boundaries", {**BOUNDARIES, "predicted_clv": {"vip": "9", "high": 1.0, "medium": 0.5}}),
+         "segment_boundaries.predicted_clv.vip"),
+        (lambda d: d.__setitem__("segment_boundaries", {**BOUNDARIES, "predicted_clv": {"vip": 9.0, "high": 1.0, "medium": -0.5}}),
+         "segment_boundaries.predicted_clv.medium"),
+        (lambda d: d.__setitem__("segment_boundaries", {"predicted_clv": None, "expected_purchases": None}), "segment_boundaries"),
+        (lambda d: d.__setitem__("segment_boundaries", {"predicted_clv": BOUNDARIES["predicted_clv"]}),
+         "segment_boundaries.expected_purchases"),
     ],
 )
 def test_every_field_is_checked_before_use(edit: Any, where: str) -> None:
@@ -99,6 +114,27 @@ def test_every_field_is_checked_before_use(edit: Any, where: str) -> None:
         TrainedModel.from_document(_tampered(edit), origin="M")
     message = str(caught.value)
     assert where in message and "\n" not in message and len(message) < 400
+
+
+def test_boundaries_load_and_a_nan_boundary_is_refused_in_one_line(tmp_path: Path) -> None:
+    model = _model()
+    model.segment_boundaries = BOUNDARIES
+    path = model.write_json(tmp_path / "clvmodel.json")
+    assert load(path).segment_boundaries == BOUNDARIES
+    # NaN as a file would hold it (a token Python writes): refused by the reader; handed as a dict to
+    # from_document: no checksum can cover it (canonical JSON has no NaN); and by the schema itself.
+    text = path.read_text().replace("265.3", "NaN")
+    (tmp_path / "nan.json").write_text(text)
+    refusals = {"NaN is not a JSON number": lambda: load(tmp_path / "nan.json"),
+                "checksum mismatch": lambda: TrainedModel.from_document(json.loads(text), origin="M"),
+                "not JSON compliant": lambda: document.validate(json.loads(text), "M")}
+    for expected, attempt in refusals.items():
+        with pytest.raises(ClvError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert expected in message and "\n" not in message and len(message) < 400, message
+    with pytest.raises(ValueError, match="finite number"):
+        document.TierBoundaries.model_validate({"vip": float("nan"), "high": 1.0, "medium": 0.5})
 
 
 def test_depth_is_bounded_when_reading_and_when_handed_a_dict(tmp_path: Path) -> None:

@@ -171,7 +171,9 @@ def test_model_from_a_future_format_is_refused(trained_cdnow, cdnow_files, tmp_p
     document["format_version"] = 99
     path.write_text(json.dumps(document))
     line = _score_error(model_dir, cdnow_files[1], tmp_path, capsys)
-    assert "in model format 99; this clvmodel 0.1.0 reads format 1 at most: upgrade clvmodel" in line
+    from clvmodel.artifact import FORMAT_VERSION
+
+    assert f"in model format 99; this clvmodel 0.1.0 reads format {FORMAT_VERSION} at most: upgrade clvmodel" in line
 
 
 def test_corrupted_model_json_is_refused(trained_cdnow, cdnow_files, tmp_path, capsys):

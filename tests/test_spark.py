@@ -286,6 +286,25 @@ def test_scores_from_spark_rfm_and_input_order_do_not_change_segments(spark, cdn
     assert again["segment"].tolist() == local["segment"].tolist()
 
 
+def test_fixed_boundaries_label_a_customer_alike_alone_and_in_the_file(spark, cdnow_model, cdnow_summary) -> None:
+    """With boundaries fixed on the training customers, Spark labels each customer in its batch: the whole
+    file and each customer scored alone get the segments the local engine gives the whole file."""
+    from clvmodel.predict import fix_segment_boundaries
+
+    model = TrainedModel.from_document(json.loads(json.dumps(cdnow_model.to_document())))
+    fix_segment_boundaries(model, cdnow_summary)
+    model = TrainedModel.from_document(json.loads(json.dumps(model.to_document())))  # through its document
+    assert model.segment_boundaries is not None
+    local = local_score(model, cdnow_summary, interval_draws=0)
+    whole = _spark_scores(clv_spark.score(spark.createDataFrame(cdnow_summary).repartition(3), model))
+    _assert_same(whole, local, exact=("customer_id", "segment", "status"))
+    picked = local.groupby("segment").head(1)  # one customer of each segment, each scored alone
+    for row in picked.itertuples():
+        alone = _spark_scores(clv_spark.score(spark.createDataFrame(cdnow_summary[cdnow_summary["customer_id"] == row.customer_id]), model))
+        assert alone["segment"].tolist() == [row.segment]
+    assert set(picked["segment"]) == {"VIP", "high", "medium", "low", "at_risk", "lost"}
+
+
 def test_score_transactions_equals_score_command_path(spark, cdnow_model, synthetic_files, tmp_path) -> None:
     """As of a date inside the data: customers who arrive later keep a row with a status."""
     path, options = synthetic_files["parquet"]

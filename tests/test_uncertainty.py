@@ -82,3 +82,157 @@ def test_coverage_close_to_nominal_on_simulated_data():
         hits.append(row["expected_purchases_lower"] <= truth <= row["expected_purchases_upper"])
     coverage = float(np.mean(hits))
     assert 0.8 <= coverage <= 0.99, coverage
+
+
+# --- the many-draw path equals the draw-by-draw one ---------------------------------------------------
+
+import pytest  # noqa: E402
+
+from clvmodel import clv as clv_module  # noqa: E402
+from clvmodel import uncertainty  # noqa: E402
+from clvmodel.models.gamma_gamma import GammaGammaModel  # noqa: E402
+from clvmodel.models.mbgnbd import ModifiedBetaGeoModel  # noqa: E402
+from clvmodel.models.pareto_nbd import ParetoNBDModel  # noqa: E402
+
+#: Purchase parameters and log-scale covariances wide enough that the draws cross the branches of
+#: the forecasts: BG/NBD's Euler and direct ₂F₁ (x ≥ a − 1 − r or not), Pareto/NBD's α < β and α ≥ β.
+FAMILIES = {
+    "bgnbd": (BetaGeoModel, {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4}, 0.04),
+    "pareto_nbd": (ParetoNBDModel, {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}, 0.04),
+    "mbgnbd": (ModifiedBetaGeoModel, {"r": 0.52, "alpha": 6.2, "a": 0.89, "b": 1.61}, 0.02),
+}
+SPEND = {"p": 6.25, "q": 3.74, "v": 15.4}
+
+
+def _with_covariance(cls, params: dict[str, float], variance: float, correlation: float = 0.3):
+    k = len(params)
+    cov = variance * ((1 - correlation) * np.eye(k) + correlation * np.ones((k, k)))
+    return cls.from_dict({"params": params, "covariance_log_params": {"params": list(params), "matrix": cov.tolist()}})
+
+
+def _model(family: str, *, spend: dict[str, float] | None = SPEND, spend_variance: float = 0.01) -> TrainedModel:
+    cls, params, variance = FAMILIES[family]
+    models = {family: _with_covariance(cls, params, variance)}
+    if spend is not None:
+        models["gamma_gamma"] = _with_covariance(GammaGammaModel, spend, spend_variance)
+    return TrainedModel(name="t", time_unit="week", models=models, primary=family,
+                        clv={"horizon": 39, "discount_rate": 0.01, "margin": 0.3}, segments=SEGMENTS,
+                        columns={}, config={})
+
+
+def _both(trained: TrainedModel, rows: pd.DataFrame, draws: int = 300, *, reset: bool = True,
+          **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The many-draw intervals and the draw-by-draw ones (the implementation before, the oracle)."""
+    filled = rows[["customer_id", "frequency", "recency", "T", "monetary_value"]]
+    filled = filled.reset_index(drop=True) if reset else filled
+    point = clv_module.forecast(trained.purchase_model, trained.spend_model, filled, horizon=39,
+                                discount_rate=0.01, margin=0.3)
+    kw = dict(horizon=39, margin=0.3, level=0.9, draws=draws, seed=5)
+    return (uncertainty.interval_columns(trained, filled, point, **kw, **options),
+            uncertainty.interval_columns_by_draw(trained, filled, point, **kw))
+
+
+def _simulated(n: int = 3000) -> pd.DataFrame:
+    """BG/NBD customers with daily ages (T in days / 7, spread over a year) and Gamma amounts."""
+    rng = np.random.default_rng(4)
+    T = rng.integers(7, 365, n) / 7.0
+    summary = simulate_summary(rng, TRUE, T)
+    amounts = np.where(summary["frequency"] > 0, rng.gamma(4.0, 10.0, n).round(2), 0.0)
+    return summary.assign(customer_id=np.arange(n).astype(str), monetary_value=amounts)
+
+
+def _assert_equal(new: pd.DataFrame, old: pd.DataFrame, rtol: float = 1e-12) -> None:
+    assert list(new.columns) == list(old.columns) and new.index.equals(old.index)
+    np.testing.assert_array_equal(np.isnan(new.to_numpy()), np.isnan(old.to_numpy()))
+    np.testing.assert_allclose(new.to_numpy(), old.to_numpy(), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_many_draws_equal_draw_by_draw_on_cdnow(family: str, cdnow_summary: pd.DataFrame) -> None:
+    new, old = _both(_model(family), cdnow_summary)
+    assert new.notna().all().all()
+    _assert_equal(new, old)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_many_draws_equal_draw_by_draw_on_simulated_customers(family: str) -> None:
+    new, old = _both(_model(family), _simulated(), draws=200)
+    _assert_equal(new, old)
+
+
+def test_pareto_nbd_draws_cross_alpha_equal_beta(cdnow_summary: pd.DataFrame) -> None:
+    """The draws take both of lifetimes' branches (α < β and α ≥ β) in the same run."""
+    draws = uncertainty.parameter_draws(_model("pareto_nbd").purchase_model, 300, 5)
+    assert 0 < np.mean([d["alpha"] < d["beta"] for d in draws]) < 1
+
+
+def test_without_spend_model_and_with_spend_draws_left_out(cdnow_summary: pd.DataFrame) -> None:
+    """No spend model (point order values), and spend draws with q <= 1 (no finite mean: left out)."""
+    _assert_equal(*_both(_model("bgnbd", spend=None), cdnow_summary))
+    loose = _model("pareto_nbd", spend={"p": 6.0, "q": 1.3, "v": 15.0}, spend_variance=0.3)
+    q = np.array([d["q"] for d in uncertainty.parameter_draws(loose.spend_model, 300, 6)])
+    assert 0 < np.mean(q <= 1) < 0.5  # some draws are left out
+    new, old = _both(loose, cdnow_summary)
+    assert new.notna().all().all()
+    _assert_equal(new, old)
+
+
+def test_result_does_not_depend_on_chunk_size(cdnow_summary: pd.DataFrame) -> None:
+    """Blocks and tiles of 1 to 10,000 rows (customers of one row split across tiles) give the default's bits."""
+    data = pd.concat([cdnow_summary] * 3, ignore_index=True)  # every row many customers
+    data["customer_id"] = np.arange(len(data)).astype(str)
+    for family in ("bgnbd", "pareto_nbd"):
+        trained = _model(family)
+        reference, _ = _both(trained, data, draws=50)
+        for chunk, tile in ((1, 1), (7, 3), (64, 64), (500, 7), (10_000, 1000)):
+            pd.testing.assert_frame_equal(_both(trained, data, draws=50, chunk=chunk, tile=tile)[0], reference)
+
+
+def test_shapes_and_order(cdnow_summary: pd.DataFrame) -> None:
+    """One row per input customer in input order (on the input's own index), duplicates included; lower <= upper."""
+    rows = cdnow_summary.sample(frac=1.0, random_state=1).iloc[:500]
+    rows = pd.concat([rows, rows.iloc[:50]], ignore_index=True)
+    rows.index = np.arange(len(rows))[::-1] * 3 + 10
+    new, old = _both(_model("bgnbd"), rows, draws=100, reset=False)
+    assert new.index.equals(rows.index)
+    assert new.shape == (550, 4) and list(new.columns) == [
+        "expected_purchases_lower", "expected_purchases_upper", "predicted_clv_lower", "predicted_clv_upper"]
+    _assert_equal(new, old)
+    np.testing.assert_array_equal(new.iloc[500:].to_numpy(), new.iloc[:50].to_numpy())
+    assert (new["expected_purchases_lower"] <= new["expected_purchases_upper"]).all()
+    assert (new["predicted_clv_lower"] <= new["predicted_clv_upper"]).all()
+
+
+@pytest.mark.parametrize("level", [0.5, 0.9, 0.95, 0.999])
+@pytest.mark.parametrize("draws", [1, 2, 7, 1000])
+def test_row_quantiles_are_numpys_to_the_bit(level: float, draws: int) -> None:
+    rng = np.random.default_rng(draws)
+    matrix = rng.lognormal(size=(300, draws))
+    matrix[5, 0] = np.nan  # a row with NaN: NaN, as np.quantile
+    quantiles = [(1 - level) / 2, (1 + level) / 2]
+    np.testing.assert_array_equal(uncertainty._row_quantiles(matrix, quantiles), np.quantile(matrix, quantiles, axis=1).T)
+
+
+def test_pareto_nbd_on_its_ridge_equals_draw_by_draw(cdnow_summary: pd.DataFrame) -> None:
+    """A Pareto/NBD fitted on its ridge (s = 1e8): every draw takes the adapter's limit forms."""
+    params = {"r": 0.55, "alpha": 10.6, "s": 1e8, "beta": 1e8 / 0.05}
+    cov = np.diag([0.01, 0.01, 0.0, 0.01])
+    model = ParetoNBDModel.from_dict({"params": params, "covariance_log_params": {"params": list(params), "matrix": cov.tolist()}})
+    trained = _model("pareto_nbd")
+    trained.models["pareto_nbd"] = model
+    new, old = _both(trained, cdnow_summary.iloc[:400], draws=60, chunk=50, tile=16)
+    assert new.notna().all().all()
+    _assert_equal(new, old)
+
+
+def test_pareto_nbd_where_lifetimes_form_is_nan_equals_draw_by_draw(cdnow_summary: pd.DataFrame) -> None:
+    """s in the hundreds, where lifetimes' ₂F₁ form of P(alive) loses digits (or is NaN): draw by draw."""
+    params = {"r": 0.55, "alpha": 10.6, "s": 400.0, "beta": 400.0 / 0.05}
+    cov = np.diag([0.01, 0.01, 0.01, 0.01])
+    model = ParetoNBDModel.from_dict({"params": params, "covariance_log_params": {"params": list(params), "matrix": cov.tolist()}})
+    rows = cdnow_summary.iloc[:300]
+    trained = _model("pareto_nbd")
+    trained.models["pareto_nbd"] = model
+    new, old = _both(trained, rows, draws=40)
+    assert new.notna().all().all()
+    _assert_equal(new, old)

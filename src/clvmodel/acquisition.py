@@ -123,41 +123,10 @@ def _design(model: Any) -> Any:
     return getattr(model, "design_", None)
 
 
-def _linear_names(model: Any) -> tuple[str, ...]:
-    """The parameters sampled on their own scale (covariate coefficients γ), not on the log scale.
-
-    The covariate models name them with ``linear_params`` (a method or a tuple); failing that,
-    the ``life.*`` / ``trans.*`` names of the contract.
-    """
-    declared = getattr(model, "linear_params", None)
-    if declared is not None:
-        names = declared() if callable(declared) else declared
-        return tuple(names)
-    return tuple(k for k in (model.params_ or {}) if k.startswith(("life.", "trans.")))
-
-
 def _draws(model: Any, draws: int, seed: int) -> list[dict[str, float]] | None:
-    """Parameter draws of ``model``: :func:`clvmodel.uncertainty.parameter_draws` (which keeps a
-    covariate model's ``linear_params()`` on their own scale); for a model that names ``life.*`` /
-    ``trans.*`` coefficients without declaring them, the same normal with those not exponentiated."""
-    linear = _linear_names(model)
-    if not linear or callable(getattr(model, "linear_params", None)):
-        return parameter_draws(model, draws, seed)  # which keeps a model's linear_params() linear
-    if model.covariance_ is None or not model.params_:
-        return None
-    held = list(model.params_)
-    cov = np.asarray(model.covariance_, dtype=float)
-    if cov.shape != (len(held), len(held)) or not np.all(np.isfinite(cov)):
-        return None
-    names = sorted(held)  # as parameter_draws: the same draws whatever the order in memory
-    order = [held.index(k) for k in names]
-    cov = cov[np.ix_(order, order)]
-    is_log = np.array([k not in linear for k in names])
-    mean = np.array([model.params_[k] for k in names], dtype=float)
-    mean[is_log] = np.log(mean[is_log])
-    samples = np.random.default_rng(seed).multivariate_normal(mean, cov, size=draws, method="eigh")
-    samples[:, is_log] = np.exp(samples[:, is_log])
-    return [dict(zip(names, row)) for row in samples]
+    """Parameter draws of ``model``: :func:`clvmodel.uncertainty.parameter_draws`, which keeps a
+    covariate model's ``linear_params()`` (the coefficients γ) on their own scale."""
+    return parameter_draws(model, draws, seed)
 
 
 def _with_params(model: Any, params: dict[str, float]) -> Any:

@@ -35,7 +35,9 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "JSON_NAME", "TrainedModel", "load", "loa
 
 FORMAT = "clvmodel/trained-model"
 #: Bump when the document changes incompatibly; a reader refuses versions above its own.
-FORMAT_VERSION = 1
+#: 2: ``segment_boundaries`` (a reader of format 1 would refuse it as an unknown key; now it says
+#: "upgrade clvmodel"). Format 1 documents still load, without boundaries.
+FORMAT_VERSION = 2
 JSON_NAME = "clvmodel.json"
 CHALLENGER_DIR = "challenger"
 _PACKAGES = ("lifetimes", "numpy", "pandas", "scipy", "duckdb", "mlflow", "scikit-learn", "skops")
@@ -98,6 +100,11 @@ class TrainedModel:
     #: Per-channel pieces of a new customer's value (:class:`clvmodel.models.channels.AcquisitionState`),
     #: when trained with a customer table (``customers:``); ``None`` otherwise.
     acquisition: AcquisitionState | None = None
+    #: Segment boundaries fixed at training (:func:`clvmodel.segments.fit_boundaries`): per basis
+    #: (``predicted_clv``, ``expected_purchases``) the lowest value of the ``vip``, ``high`` and
+    #: ``medium`` tiers. ``None`` in documents written before them: segments are then ranked
+    #: within each scored batch, the rule those models were trained with.
+    segment_boundaries: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -146,6 +153,8 @@ class TrainedModel:
                 "columns": dict(self.columns),
                 "clv": dict(self.clv),
                 "segments": dict(self.segments),
+                # Left out when absent, so a model without boundaries keeps the document it had.
+                **({"segment_boundaries": self.segment_boundaries} if self.segment_boundaries is not None else {}),
                 "models": {name: model.to_dict() for name, model in self.models.items()},
                 "primary": self.primary,
                 "selection": self.selection,
@@ -200,6 +209,7 @@ class TrainedModel:
                     AcquisitionState.from_dict(document["acquisition"]) if document.get("acquisition") is not None else None
                 ),
                 created=document.get("created") or "",
+                segment_boundaries=document.get("segment_boundaries"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ClvError(f"{origin}: malformed model document ({type(err).__name__}: {err}); retrain the model") from None

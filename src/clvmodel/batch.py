@@ -1,16 +1,19 @@
-"""Scoring files larger than memory: chunks in, chunks out, segments by one out-of-core sort.
+"""Scoring files larger than memory: chunks in, chunks out.
 
 ``clvmodel score`` on a large input streams it: the RFM rows (read from the file, or summarised
 from transactions by the same SQL as training, :func:`clvmodel.rfm.rfm_sql`) are pulled from
 DuckDB ``chunk_size`` rows at a time, scored with :func:`clvmodel.predict.score` (vectorised over
-the chunk's unique rows) and appended to a temporary Parquet file. Segments rank customers across
-the whole file, so they are assigned afterwards in one DuckDB query over that file (an
-out-of-core sort, within DuckDB's memory limit), which writes the output — again to a temporary
-file renamed into place (:func:`clvmodel.files.write_atomically`). Memory is bounded by the chunk
-size, not by the number of customers.
+the chunk's unique rows) and appended to a temporary Parquet file, which one DuckDB query then
+writes as the output — again to a temporary file renamed into place
+(:func:`clvmodel.files.write_atomically`). Memory is bounded by the chunk size, not by the number
+of customers.
 
-Ties in predicted CLV are broken by customer id, as in :func:`clvmodel.segments.assign_segments`,
-so the streamed scores equal the one-shot scores exactly.
+Segments: a model's boundaries are fixed at training (:mod:`clvmodel.segments`), so each chunk's
+customers are labelled by :func:`~clvmodel.predict.score` as they would be alone. A model saved
+before the boundaries existed ranks customers across the whole file: its segments are assigned
+afterwards by :func:`segment_sql`, one out-of-core sort, ties in predicted CLV broken by customer
+id as in :func:`clvmodel.segments.assign_segments`, so the streamed scores equal the one-shot
+scores exactly either way.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def _chunks(con: duckdb.DuckDBPyConnection, query: str, size: int) -> Iterator[p
 
 
 def segment_sql(source: str, settings: dict[str, float], total: int) -> str:
-    """SQL that adds ``segment`` to scored rows in ``source`` (a table name or a ``read_parquet(...)`` call).
+    """SQL that adds ``segment`` to scored rows in ``source`` (a table name or a ``read_parquet(...)`` call),
+    ranked within them: the rule of models saved without segment boundaries (:mod:`clvmodel.segments`).
 
     Same rule as :func:`clvmodel.segments.assign_segments`: rank ``k`` (1-based) by predicted CLV
     (expected purchases where there is no value), ties by customer id; share ``k / n``; tiers VIP, high, medium, low by share, then P(alive)
@@ -163,7 +167,11 @@ def score_relation(
         if bar is not None:
             bar.close()
         fmt = "(FORMAT csv, HEADER)" if suffix == ".csv" else "(FORMAT parquet)"
-        body = segment_sql(f"read_parquet({literal(str(scored))})", model.segments, total)
+        relation = f"read_parquet({literal(str(scored))})"
+        if getattr(model, "segment_boundaries", None) is not None:  # labelled per chunk, as alone
+            body = f"SELECT * EXCLUDE (_row) FROM {relation} ORDER BY _row"
+        else:  # an older model: ranked across the whole file
+            body = segment_sql(relation, model.segments, total)
         if source.challenger is not None and model.challenger is not None:
             factor = number(model.challenger.horizon_factor(float(options.get("horizon") or model.clv["horizon"])))
             con.register("challenger_forecast", source.challenger)

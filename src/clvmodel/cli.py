@@ -315,7 +315,8 @@ def score(
         source = plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"), reading=reading)
         batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
                              discount_rate=discount_rate, margin=margin)
-        print(render.render_score(*batch.output_summary(con, output), source, output))
+        print(render.render_score(*batch.output_summary(con, output), source, output,
+                                  ranked=trained.segment_boundaries is None))
     finally:
         con.close()
 

@@ -379,12 +379,13 @@ class HistoricalConfig(_Strict):
 
 
 class SegmentConfig(_Strict):
-    """Segment thresholds: CLV tiers by rank share, risk states by P(alive).
+    """Segment thresholds: CLV tiers by share of the training customers, risk states by P(alive).
 
     A customer with ``p_alive < lost_below`` is ``lost``; else below ``at_risk_below`` is
-    ``at_risk``; the rest are tiered by predicted CLV rank: the top ``vip_share`` are ``VIP``,
-    the next up to ``high_share`` are ``high``, up to ``medium_share`` are ``medium``, the rest
-    ``low``. Shares are cumulative fractions of the ranked customers.
+    ``at_risk``; the rest are tiered by predicted CLV against boundaries fixed at training
+    (:mod:`clvmodel.segments`): the lowest CLV of the top ``vip_share`` of the training customers
+    starts ``VIP``, of the top ``high_share`` ``high``, of the top ``medium_share`` ``medium``;
+    below is ``low``. Shares are cumulative fractions of the training customers.
     """
 
     vip_share: float = Field(0.01, gt=0.0, lt=1.0)

@@ -210,6 +210,37 @@ class DocumentSegments(SegmentConfig):
         return _require(data, tuple(SegmentConfig.model_fields), "segments")
 
 
+class TierBoundaries(_Strict):
+    """The lowest value of the ``vip``, ``high`` and ``medium`` tiers (inclusive), best first."""
+
+    vip: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    high: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    medium: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _monotone(self) -> "TierBoundaries":
+        if not self.vip >= self.high >= self.medium:
+            raise ValueError(
+                f"boundaries must not rise from a better tier to a worse one (vip >= high >= medium), got "
+                f"{self.vip!r}, {self.high!r}, {self.medium!r}"
+            )
+        return self
+
+
+class SegmentBoundaries(_Strict):
+    """Segment boundaries fixed at training (:func:`clvmodel.segments.fit_boundaries`): on the value,
+    and on expected purchases (the tiers of a customer without a value); at least one."""
+
+    predicted_clv: TierBoundaries | None
+    expected_purchases: TierBoundaries | None
+
+    @model_validator(mode="after")
+    def _some(self) -> "SegmentBoundaries":
+        if self.predicted_clv is None and self.expected_purchases is None:
+            raise ValueError("segment_boundaries must give predicted_clv or expected_purchases boundaries")
+        return self
+
+
 class Covariance(_Strict):
     """Covariance of the log-parameters, rows and columns named by ``params``."""
 
@@ -410,6 +441,8 @@ class ModelDocument(_Strict):
     columns: dict[Literal["customer_id", "date", "amount"], Annotated[str, Field(min_length=1, max_length=256)]]
     clv: DocumentClv
     segments: DocumentSegments
+    #: Absent in documents written before the boundaries were fixed at training (then ranked per batch).
+    segment_boundaries: SegmentBoundaries | None = None
     models: ModelStates
     primary: Text | None = None
     selection: dict[Text, Any] = {}

@@ -12,9 +12,12 @@ a date). Output, one row per input customer, in this order::
 * ``historical_clv``: the historical formula, see :mod:`clvmodel.models.historical`.
 * ``segment``: ``lost`` when P(alive) < ``segments.lost_below``, else ``at_risk`` when below
   ``segments.at_risk_below`` (risk first: a valuable customer slipping away needs action more
-  than a tier label); the others are tiered by predicted CLV rank across the scored customers:
-  ``VIP`` (top ``vip_share``, 1 %), ``high`` (to ``high_share``, 20 %), ``medium`` (to
-  ``medium_share``, 50 %), ``low``.
+  than a tier label); the others are tiered by predicted CLV (at the model's own ``clv``
+  settings) against the boundaries the model fixed at training, the lowest CLV of its training
+  customers' top ``vip_share`` (``VIP``, 1 %), ``high_share`` (``high``, 20 %) and
+  ``medium_share`` (``medium``, 50 %), else ``low``; each customer on its own, so the label does
+  not depend on the batch (:mod:`clvmodel.segments`; a model saved before the boundaries ranks
+  within the batch).
 * ``status``: ``ok``, or why a customer could not be scored (``first_purchase_after_as_of``);
   such a customer keeps its row with empty forecasts — never silently dropped.
 
@@ -40,12 +43,12 @@ from clvmodel.artifact import TrainedModel
 from clvmodel.customers import RFM_COLUMNS, validate_rfm  # noqa: F401 - re-exported (public names)
 from clvmodel.errors import ClvError
 from clvmodel.segments import SEGMENTS, assign_segments  # noqa: F401 - re-exported (public names)
-from clvmodel.segments import _segment_codes  # noqa: PLC2701 - score assigns the segments
+from clvmodel.segments import _segment_codes, fit_boundaries, fixed_codes  # noqa: PLC2701 - score assigns the segments
 
 # Defined here before customers.py and segments.py were split off, so still importable from here:
 # RFM_COLUMNS, validate_rfm, assign_segments and SEGMENTS.
 
-__all__ = ["OUTPUT_COLUMNS", "RFM_COLUMNS", "ScoreInput", "score", "assign_segments", "validate_rfm", "read_input"]
+__all__ = ["OUTPUT_COLUMNS", "RFM_COLUMNS", "ScoreInput", "score", "fix_segment_boundaries", "assign_segments", "validate_rfm", "read_input"]
 
 OUTPUT_COLUMNS = [
     "customer_id",
@@ -180,38 +183,10 @@ def score(
     monetary = rfm["monetary_value"].fillna(0.0)
     filled = clv.frame_of({**columns, "monetary_value": monetary}, rfm.index)
 
-    historical = model.historical_model
-    if historical is not None:
-        columns["historical_clv"] = historical.clv(
-            rfm["frequency"], rfm["T"], monetary, horizon=horizon, discount_rate=discount_rate, margin=margin
-        )
-    else:
-        columns["historical_clv"] = np.full(len(rfm), np.nan)
-
+    values, forecast = _values(model, rfm, filled, has_spend, horizon, discount_rate, margin, per_period=per_period)
+    columns.update(values)
     extra: list[pd.DataFrame] = []
-    if model.purchase_model is not None:
-        forecast = clv.forecast(
-            model.purchase_model,
-            model.spend_model,
-            filled,
-            horizon=horizon,
-            discount_rate=discount_rate,
-            margin=margin,
-            per_period=per_period,
-        )
-        if not has_spend and model.spend_model is not None:
-            # No spend history given: the population mean order value for everyone, eq. (5) at x = 0.
-            population = model.spend_model.population_mean
-            ratio = population / forecast["expected_order_value"].replace(0, np.nan)
-            forecast["predicted_clv"] = forecast["predicted_clv"] * ratio.fillna(0)
-            forecast["expected_order_value"] = population
-        for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv"):
-            columns[column] = forecast[column].to_numpy()
-        if not has_spend and model.spend_model is None:
-            # No amounts anywhere (a summary of counts, such as the donations data): the value of a
-            # purchase is unknown, not 0. Segments then rank on expected purchases (see below).
-            columns["expected_order_value"] = np.full(len(rfm), np.nan)
-            columns["predicted_clv"] = np.full(len(rfm), np.nan)
+    if forecast is not None:
         settings = model.config.get("intervals") or {}
         draws = int(settings.get("draws", 1000) if interval_draws is None else interval_draws)
         level = float(settings.get("level", 0.9) if interval_level is None else interval_level)
@@ -230,19 +205,22 @@ def score(
             for frame in extra:
                 for column in [c for c in frame.columns if c.startswith(("predicted_clv_", "period_"))]:
                     frame[column] = np.nan
+    p_alive = np.asarray(columns["p_alive"], dtype=float)
+    boundaries = getattr(model, "segment_boundaries", None)
+    if boundaries is not None:
+        # Against the boundaries fixed at training, at the model's own horizon, discount rate and
+        # margin (those the boundaries were computed at), whatever the value columns were asked at.
+        basis = values
+        if (horizon, discount_rate, margin) != _model_settings(model):
+            basis, _ = _values(model, rfm, filled, has_spend, *_model_settings(model), per_period=False)
+        codes = fixed_codes(basis["predicted_clv"], basis["expected_purchases"], p_alive, model.segments, boundaries)
     else:
-        columns["p_alive"] = np.full(len(rfm), np.nan)
-        columns["expected_purchases"] = historical.expected_purchases(rfm["frequency"], rfm["recency"], rfm["T"], t=horizon)
-        columns["expected_order_value"] = historical.order_value(rfm["frequency"], monetary)
-        columns["predicted_clv"] = columns["historical_clv"]
-    # Ranked on CLV; where a customer has no value (no amounts), on expected purchases: the same
-    # rule as the streamed scorer's SQL (:func:`clvmodel.batch.segment_sql`).
-    clv_values = np.asarray(columns["predicted_clv"], dtype=float)
-    rank_on = np.where(np.isnan(clv_values), np.asarray(columns["expected_purchases"], dtype=float), clv_values)
-    codes = _segment_codes(
-        rank_on, np.asarray(columns["p_alive"], dtype=float),
-        model.segments, rfm["customer_id"].to_numpy(),
-    )
+        # A model saved before the boundaries were fixed: ranked within the batch, as it was trained
+        # to (on CLV; where a customer has no value, on expected purchases), the rule of the
+        # streamed scorer's SQL (:func:`clvmodel.batch.segment_sql`) and Spark's window.
+        clv_values = np.asarray(columns["predicted_clv"], dtype=float)
+        rank_on = np.where(np.isnan(clv_values), np.asarray(columns["expected_purchases"], dtype=float), clv_values)
+        codes = _segment_codes(rank_on, p_alive, model.segments, rfm["customer_id"].to_numpy())
     columns["segment"] = _text_column(SEGMENTS, codes)
     columns["status"] = _text_column(("ok",), np.zeros(len(rfm), dtype=np.int8))
     if source.challenger is not None and model.challenger is not None:
@@ -257,6 +235,102 @@ def score(
         refused = pd.DataFrame({"customer_id": list(source.unscorable), "status": list(source.unscorable.values())})
         out = pd.concat([out, refused.reindex(columns=out.columns)], ignore_index=True)
     return out
+
+
+def fix_segment_boundaries(
+    model: TrainedModel,
+    customers: pd.DataFrame,
+    *,
+    weights: np.ndarray | None = None,
+    scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Fix ``model.segment_boundaries`` on its training customers; return their scores, labelled by them.
+
+    The boundaries (:func:`clvmodel.segments.fit_boundaries`) are the training customers' predicted
+    CLV (and expected purchases) at the model's own ``clv`` settings at the tier shares of
+    ``model.segments``; :func:`clvmodel.train.train` calls this, and so can a model built by hand.
+
+    Parameters
+    ----------
+    customers
+        The training customers' RFM rows (as :func:`score` takes them).
+    weights
+        Customers each row stands for (a published summary's ``weights``); default one each.
+    scores
+        ``score(model, customers)`` at the model's settings, when already computed (training has it).
+    """
+    if scores is None:
+        model.segment_boundaries = None  # the rows' own values, not labels from boundaries set before
+        scores = score(model, customers, interval_draws=0)
+    ok = (scores["status"] == "ok").to_numpy()
+    clv_values = scores["predicted_clv"].to_numpy(dtype=float)
+    purchases = scores["expected_purchases"].to_numpy(dtype=float)
+    model.segment_boundaries = fit_boundaries(
+        clv_values[ok], purchases[ok], model.segments, None if weights is None else np.asarray(weights, dtype=float)[ok]
+    )
+    codes = fixed_codes(clv_values[ok], purchases[ok], scores["p_alive"].to_numpy(dtype=float)[ok], model.segments,
+                        model.segment_boundaries)
+    labelled = scores.copy()
+    labelled.loc[ok, "segment"] = np.array(SEGMENTS, dtype=object)[codes]
+    return labelled
+
+
+def _model_settings(model: TrainedModel) -> tuple[int, float, float]:
+    """The model's own horizon, discount rate and margin: those its segment boundaries are at."""
+    return int(model.clv["horizon"]), float(model.clv["discount_rate"]), float(model.clv["margin"])
+
+
+def _values(
+    model: TrainedModel,
+    rfm: pd.DataFrame,
+    filled: pd.DataFrame,
+    has_spend: bool,
+    horizon: int,
+    discount_rate: float,
+    margin: float,
+    *,
+    per_period: bool,
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """``historical_clv, p_alive, expected_purchases, expected_order_value, predicted_clv`` at these
+    settings, and the purchase model's forecast frame (``None`` without a purchase model)."""
+    monetary = filled["monetary_value"]
+    columns: dict[str, Any] = {}
+    historical = model.historical_model
+    if historical is not None:
+        columns["historical_clv"] = historical.clv(
+            rfm["frequency"], rfm["T"], monetary, horizon=horizon, discount_rate=discount_rate, margin=margin
+        )
+    else:
+        columns["historical_clv"] = np.full(len(rfm), np.nan)
+    if model.purchase_model is None:
+        columns["p_alive"] = np.full(len(rfm), np.nan)
+        columns["expected_purchases"] = historical.expected_purchases(rfm["frequency"], rfm["recency"], rfm["T"], t=horizon)
+        columns["expected_order_value"] = historical.order_value(rfm["frequency"], monetary)
+        columns["predicted_clv"] = columns["historical_clv"]
+        return columns, None
+    forecast = clv.forecast(
+        model.purchase_model,
+        model.spend_model,
+        filled,
+        horizon=horizon,
+        discount_rate=discount_rate,
+        margin=margin,
+        per_period=per_period,
+    )
+    if not has_spend and model.spend_model is not None:
+        # No spend history given: the population mean order value for everyone, eq. (5) at x = 0.
+        population = model.spend_model.population_mean
+        ratio = population / forecast["expected_order_value"].replace(0, np.nan)
+        forecast["predicted_clv"] = forecast["predicted_clv"] * ratio.fillna(0)
+        forecast["expected_order_value"] = population
+    for column in ("p_alive", "expected_purchases", "expected_order_value", "predicted_clv"):
+        columns[column] = forecast[column].to_numpy()
+    if not has_spend and model.spend_model is None:
+        # No amounts anywhere (a summary of counts, such as the donations data): the value of a
+        # purchase is unknown, not 0. Segments then go by expected purchases.
+        columns["expected_order_value"] = np.full(len(rfm), np.nan)
+        columns["predicted_clv"] = np.full(len(rfm), np.nan)
+    return columns, forecast
 
 
 def _text_column(labels: tuple[str, ...], codes: np.ndarray) -> Any:

@@ -119,6 +119,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
             f"  clv       no amounts in the data, so no value: {customers:,.0f} customers are expected to make "
             f"{total:,.1f} purchases over the {span} (mean {total / customers:,.3f})"
         )
+    lines.extend(_segment_lines(result.model))
     acquisition = getattr(result, "tables", {}).get("acquisition.csv")
     if acquisition is not None:
         lines.extend(_acquisition_lines(result, acquisition))
@@ -129,6 +130,19 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     lines.append(f"  model     {result.model_dir}")
     lines.append(f"  run       {result.run_id or 'not tracked'}")
     return "\n".join(lines)
+
+def _segment_lines(model) -> list[str]:  # noqa: ANN001 - TrainedModel
+    """The segment boundaries fixed on the training customers, as every scored file will use them."""
+    bounds, settings = model.segment_boundaries, model.segments
+    if not bounds:
+        return []
+    basis = "predicted_clv" if bounds.get("predicted_clv") else "expected_purchases"
+    what, digits = ("CLV", 2) if basis == "predicted_clv" else ("expected purchases", 3)
+    tiers = ", ".join(f"{name} from {bounds[basis][key]:,.{digits}f}" for key, name in
+                      (("vip", "VIP"), ("high", "high"), ("medium", "medium")))
+    return [f"  segments  fixed on these customers, for every scored file: {what} {tiers}, else low; "
+            f"P(alive) below {settings['at_risk_below']:g} at_risk, below {settings['lost_below']:g} lost"]
+
 
 def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN001 - TrainResult
     """The new-customer table: acquisition value beside the remaining CLV, one row per channel."""
@@ -158,8 +172,9 @@ def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN00
     return lines
 
 
-def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -> str:  # noqa: ANN001
-    """The summary ``clvmodel score`` prints, from counts read back from the written file."""
+def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path, *, ranked: bool = False) -> str:  # noqa: ANN001
+    """The summary ``clvmodel score`` prints, from counts read back from the written file; ``ranked``:
+    the model has no fixed segment boundaries (saved before them), so its tiers are ranks in this file."""
     counts = dict(zip(status["status"], status["n"]))
     ok = int(counts.pop("ok", 0))
     kind = "RFM table" if source.kind == "rfm" else f"transactions summarised as of {source.as_of}"
@@ -174,8 +189,10 @@ def render_score(status: pd.DataFrame, by: pd.DataFrame, source, output: Path) -
         f"  customers scored {ok:,}; not scored {refused:,}"
         + (f" ({', '.join(f'{k} {int(v):,}' for k, v in counts.items())})" if refused else ""),
         f"  predicted CLV total {total:,.2f}, mean {total / ok if ok else float('nan'):,.2f}" if valued or not ok
-        else "  predicted CLV: none (the model has no amounts; segments rank on expected purchases)",
-        "  by segment:",
+        else "  predicted CLV: none (the model has no amounts; segments go by expected purchases)",
+        "  by segment:" if not ranked else
+        "  by segment (ranked within this file: the model was saved before segment boundaries were fixed at "
+        "training; retrain it to fix them):",
     ]
     for segment in [s for s in ("VIP", "high", "medium", "low", "at_risk", "lost") if s in by.index]:
         row = by.loc[segment]

@@ -1,10 +1,22 @@
-"""Segments: a label per scored customer from P(alive) and the rank of its predicted CLV.
+"""Segments: a label per scored customer from P(alive) and its predicted CLV against boundaries fixed at training.
 
 As the ``segment`` column of :mod:`clvmodel.predict` is described: ``lost`` when P(alive) <
 ``segments.lost_below``, else ``at_risk`` when below ``segments.at_risk_below`` (risk first: a
 valuable customer slipping away needs action more than a tier label); the others are tiered by
-predicted CLV rank across the scored customers: ``VIP`` (top ``vip_share``, 1 %), ``high`` (to
-``high_share``, 20 %), ``medium`` (to ``medium_share``, 50 %), ``low``.
+predicted CLV against **boundaries fixed at training** (:func:`fit_boundaries`): the lowest CLV
+of the top ``vip_share`` (1 %), ``high_share`` (20 %) and ``medium_share`` (50 %) of the
+training customers. A customer at or above a boundary (and above 0) is in that tier (``VIP``,
+``high``, ``medium``), below the last one ``low``. The boundaries are stored in the model document
+(``segment_boundaries``) and applied alike to any batch (:func:`fixed_codes`), so a customer's
+segment does not depend on who else is scored with it.
+
+Without a value (a model trained without amounts, or scored without them and without a spend
+model) the tiers are on expected purchases, against boundaries fixed the same way on the training
+customers' expected purchases. A customer with neither is ``low`` (then the P(alive) rules).
+
+Documents written before the boundaries existed have none: their customers are still tiered by
+rank within the scored batch (:func:`assign_segments`, the rule they were trained with; see
+:func:`clvmodel.batch.segment_sql` and the Spark window), until the model is retrained.
 """
 
 from __future__ import annotations
@@ -13,17 +25,93 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SEGMENTS", "assign_segments"]
+__all__ = ["SEGMENTS", "TIERS", "assign_segments", "fit_boundaries", "fixed_codes", "boundary"]
 
 SEGMENTS = ("VIP", "high", "medium", "low", "at_risk", "lost")
+#: The value tiers with a boundary, best first, as keys of a boundaries section and ``<key>_share`` settings.
+TIERS = ("vip", "high", "medium")
+#: What tiers are compared on, in order of preference: the value, else expected purchases.
+BASES = ("predicted_clv", "expected_purchases")
+
+
+def boundary(values: np.ndarray, share: float, weights: np.ndarray | None = None) -> float | None:
+    """The lowest value among the top ``share`` of customers: the ``k``-th largest of ``values``.
+
+    ``k`` is the number of ranks whose cumulative share (``k / n``, or with ``weights`` the
+    customers the first ``k`` rows stand for over all of them) is at most ``share``, as the rank
+    rule counts a tier (:func:`_top_count`), and at least 1: in a base of fewer than 100 customers
+    the top 1 % is the best customer. Missing values are left out. ``None`` when none is known.
+    """
+    values = np.asarray(values, dtype=float)
+    known = ~np.isnan(values)
+    if not known.any():
+        return None
+    order = np.argsort(-values[known], kind="stable")
+    ranked = values[known][order]
+    if weights is None:
+        count = _top_count(float(share), len(ranked))
+    else:
+        cumulative = np.cumsum(np.asarray(weights, dtype=float)[known][order])
+        count = int(np.count_nonzero(cumulative / cumulative[-1] <= share))
+    return float(ranked[max(count, 1) - 1])
+
+
+def fit_boundaries(
+    predicted_clv: np.ndarray, expected_purchases: np.ndarray, settings: dict[str, Any], weights: np.ndarray | None = None
+) -> dict[str, dict[str, float] | None]:
+    """The boundaries a model stores (document section ``segment_boundaries``), from its training customers' scores.
+
+    For each basis (:data:`BASES`), ``{"vip": …, "high": …, "medium": …}``: :func:`boundary` at
+    ``vip_share``, ``high_share`` and ``medium_share``; ``None`` for a basis no training customer
+    has (no amounts: no value). ``weights``: how many customers each row stands for (a published
+    summary's ``weights``), so the shares are of customers, not rows.
+    """
+    out: dict[str, dict[str, float] | None] = {}
+    for basis, values in zip(BASES, (predicted_clv, expected_purchases)):
+        tiers = {tier: boundary(values, float(settings[f"{tier}_share"]), weights) for tier in TIERS}
+        out[basis] = None if tiers["vip"] is None else tiers  # type: ignore[assignment]
+    return out
+
+
+def fixed_codes(
+    predicted_clv: np.ndarray,
+    expected_purchases: np.ndarray,
+    p_alive: np.ndarray,
+    settings: dict[str, Any],
+    boundaries: dict[str, Any],
+) -> np.ndarray:
+    """Segments against fixed boundaries, as positions in :data:`SEGMENTS` (``int8``); see the module docstring.
+
+    Each customer alone: its value where it has one and the model has value boundaries, else its
+    expected purchases; at or above a tier's boundary it is in that tier, provided it is above 0
+    (when more than a tier's share of the training customers are worth 0, its boundary is 0, and
+    a customer worth nothing is still ``low``). Then the P(alive) rules.
+    """
+    clv = np.asarray(predicted_clv, dtype=float)
+    purchases = np.asarray(expected_purchases, dtype=float)
+    codes = np.full(len(clv), SEGMENTS.index("low"), dtype=np.int8)
+    on_value = ~np.isnan(clv) if boundaries.get("predicted_clv") is not None else np.zeros(len(clv), dtype=bool)
+    for tier in reversed(TIERS):  # medium first: each better tier relabels its part
+        above = np.zeros(len(clv), dtype=bool)
+        if boundaries.get("predicted_clv") is not None:
+            above |= on_value & (clv >= boundaries["predicted_clv"][tier]) & (clv > 0)
+        if boundaries.get("expected_purchases") is not None:
+            above |= ~on_value & (purchases >= boundaries["expected_purchases"][tier]) & (purchases > 0)  # NaN: False
+        np.putmask(codes, above, SEGMENTS.index("VIP" if tier == "vip" else tier))
+    p_alive = np.asarray(p_alive, dtype=float)
+    np.putmask(codes, p_alive < settings["at_risk_below"], SEGMENTS.index("at_risk"))
+    np.putmask(codes, p_alive < settings["lost_below"], SEGMENTS.index("lost"))
+    return codes
 
 
 def assign_segments(
     predicted_clv: np.ndarray, p_alive: np.ndarray, settings: dict[str, Any], customer_id: np.ndarray | None = None
 ) -> np.ndarray:
-    """Segments as described in the module docstring.
+    """Segments by rank within the scored customers: the rule of models trained before boundaries were fixed.
 
-    Rank ties are broken by ``customer_id`` (then input order), the rule the streamed and Spark
+    Tiers by predicted CLV rank across the scored customers: ``VIP`` (top ``vip_share``; the
+    best customer always), ``high`` (to ``high_share``), ``medium`` (to ``medium_share``),
+    ``low``; then the P(alive) rules. Rank ties are broken by ``customer_id`` (then input order), the rule the streamed and Spark
     scorers use too, so every engine labels the same customers alike.
 
     The rule is that of one sort of every customer (CLV descending, missing last, then id as

@@ -27,7 +27,7 @@ from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import FittedModel, ModelData, PurchaseModel, registry
 from clvmodel.models.base import NOT_CONVERGED, NOT_FITTED
 from clvmodel.modeldir import check_replaceable
-from clvmodel.predict import score
+from clvmodel.predict import fix_segment_boundaries, score
 
 #: MLflow metric names allow letters, digits, ``_ - . /`` and spaces; a channel label may hold anything.
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -258,6 +258,9 @@ def _metrics(result: TrainResult) -> dict[str, float]:
                 continue
             for metric in evaluate.METRICS:
                 metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
+    for basis, tiers in (result.model.segment_boundaries or {}).items():
+        for tier, value in (tiers or {}).items():
+            metrics[f"segments.{basis}.{tier}"] = value
     acquisition = result.tables.get("acquisition.csv")
     labels: set[str] = set()
     for row in acquisition.itertuples(index=False) if acquisition is not None else ():
@@ -515,6 +518,12 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     # distributions, not per-customer bounds (`clvmodel score` adds them).
     columns = [c for c in ("customer_id", "frequency", "recency", "T", "monetary_value") if c in summary.columns]
     scores = score(model, summary[columns], interval_draws=0)
+    # The segment boundaries, fixed here on the training customers and stored in the model: every
+    # scored batch is labelled against them (the training scores too).
+    scores = fix_segment_boundaries(
+        model, summary[columns], scores=scores,
+        weights=summary["weights"].to_numpy(dtype=float) if "weights" in summary.columns else None,
+    )
     seconds["score"] = time.perf_counter() - clock
 
     result = TrainResult(

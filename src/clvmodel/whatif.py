@@ -208,9 +208,9 @@ def _params(model: Any) -> dict[str, float]:
 
 
 def _kind(model: Any) -> str:
-    """How the family's dropout is parametrised: ``beta`` (a, b), ``gamma`` (s, β), ``sbg`` (α, β)."""
+    """How the family's dropout is parametrised: ``beta`` (a, b), ``gamma`` (s, β), ``contractual`` (sBG's α, β)."""
     if isinstance(model, ShiftedBetaGeometric):
-        return "sbg"
+        return "contractual"
     params = _params(model)
     if {"r", "alpha", "a", "b"} <= set(params):
         return "beta"
@@ -228,7 +228,7 @@ def survival_new(model: Any, t: float) -> float:
     p = _params(model)
     kind = _kind(model)
     t = float(t)
-    if kind == "sbg":
+    if kind == "contractual":
         return float(np.exp(betaln(p["alpha"], p["beta"] + t) - betaln(p["alpha"], p["beta"])))
     if kind == "gamma":
         grow = math.expm1(p["b"] * t) if "b" in p else t  # GGom/NBD: e^{bt} − 1; Pareto/NBD: t
@@ -245,7 +245,7 @@ def _dropout_limit(model: Any) -> float:
     p, kind = _params(model), _kind(model)
     if kind == "beta":
         return (p["a"] + p["b"]) / p["a"]
-    if kind == "sbg":
+    if kind == "contractual":
         return (p["alpha"] + p["beta"]) / p["alpha"]
     return math.inf
 
@@ -284,7 +284,7 @@ def scale_frequency(model: Any, factor: float) -> Any:
     """``model`` with every customer's purchase rate times ``factor``: ``α → α/c`` (NBD families)."""
     if factor == 1.0:
         return model
-    if _kind(model) == "sbg":
+    if _kind(model) == "contractual":
         raise ClvError("--frequency does not apply to a subscription (sBG) model: a subscriber pays once a period")
     p = dict(_params(model))
     p["alpha"] = p["alpha"] / factor
@@ -453,7 +453,7 @@ def new_customer_model(trained: TrainedModel, scenario: Scenario) -> TrainedMode
     models = dict(trained.models)
     for key in purchases:
         model = scale_dropout(models[key], scenario.retention_scale)
-        models[key] = model if _kind(model) == "sbg" else scale_frequency(model, scenario.frequency)
+        models[key] = model if _kind(model) == "contractual" else scale_frequency(model, scenario.frequency)
     for key in spends:
         models[key] = scale_spend(models[key], scenario.order_value)
     clv = dict(trained.clv)
@@ -480,7 +480,7 @@ def base_model(trained: TrainedModel, scenario: Scenario) -> TrainedModel:
     for key in purchases:
         model = scale_dropout(models[key], scenario.retention_scale)
         if scenario.frequency != 1.0:
-            if _kind(model) == "sbg":
+            if _kind(model) == "contractual":
                 raise ClvError("--frequency does not apply to a subscription (sBG) model: a subscriber pays once a "
                                "period")
             model = _FutureRates(model, scenario.frequency)

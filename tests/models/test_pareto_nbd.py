@@ -21,7 +21,7 @@ import pytest
 from scipy.integrate import quad
 
 from clvmodel.errors import ConvergenceFailure
-from clvmodel.models import lifetimes_adapter, mle
+from clvmodel.models import lifetimes_adapter, mle, pareto_nbd_likelihood
 from clvmodel.models.base import collapse
 from clvmodel.models.pareto_nbd import ParetoNBDModel
 
@@ -39,6 +39,37 @@ def test_cdnow_published_estimates(fitted):
     assert fitted.log_likelihood_ == pytest.approx(-9595.0, abs=0.05)  # [FHL05n]
     assert fitted.n_ == 2357
     assert all(np.isfinite(v) and v > 0 for v in fitted.standard_errors_.values())
+
+
+def test_fit_equals_the_lifetimes_likelihood_path(cdnow_summary, fitted):
+    """Issue 16: the numpy likelihood's fit against the fit of lifetimes' own likelihood (BFGS with a
+    central-difference gradient, the model's path before): the same optimum (measured ~4e-9
+    relative; that path's gradient carries ~1e-8 of differencing error), the same likelihood."""
+    columns, weights = _rows(cdnow_summary)
+    reference = lifetimes_adapter.fit("pareto_nbd", columns, weights)
+    for name, value in reference.params.items():
+        assert fitted.params_[name] == pytest.approx(value, rel=1e-6), name
+        assert fitted.standard_errors_[name] == pytest.approx(reference.standard_errors[name], rel=1e-4), name
+    assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood, abs=1e-6)
+    assert fitted.status_ == "converged"
+
+
+def test_fit_equals_lifetimes_own_fit(cdnow_summary, fitted):
+    """lifetimes' ``ParetoNBDFitter.fit`` (Nelder-Mead from a random start, here seeded, to its
+    default ``tol``) ends at the same optimum; its likelihood there equals ours."""
+    from lifetimes import ParetoNBDFitter
+
+    np.random.seed(16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = ParetoNBDFitter().fit(*(cdnow_summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")),
+                                          tol=1e-12, maxiter=20_000)
+    for name in PUBLISHED:
+        assert fitted.params_[name] == pytest.approx(float(reference.params_[name]), rel=1e-6), name
+    columns, weights = _rows(cdnow_summary)
+    theirs = lifetimes_adapter.ParetoNBDObjective(*columns.values(), weights)
+    at_theirs = theirs.log_likelihood(np.log([float(reference.params_[k]) for k in PUBLISHED]))
+    assert fitted.log_likelihood_ == pytest.approx(at_theirs, abs=1e-6)
 
 
 def test_fit_is_reproducible(cdnow_summary, fitted):
@@ -67,7 +98,8 @@ def test_last_purchase_on_the_last_day_gives_finite_forecasts():
     np.testing.assert_allclose(earlier, expected, rtol=1e-4)
 
 
-def test_stopping_early_is_reported_not_returned(cdnow_summary):
+@pytest.mark.parametrize("path", ["numpy", "lifetimes"])
+def test_stopping_early_is_reported_not_returned(cdnow_summary, path):
     # After 20 iterations one start's gradient is already below the tolerance (6e-4 per customer,
     # along the flat s, beta direction) 3.7 log-likelihood units below the optimum: a stop cut
     # short by the iteration budget is not an optimum, whatever its gradient.
@@ -75,7 +107,10 @@ def test_stopping_early_is_reported_not_returned(cdnow_summary):
     columns = {c: unique[c].to_numpy() for c in ("frequency", "recency", "T")}
     with pytest.raises(ConvergenceFailure, match=r"^pareto_nbd fit did not converge from any of 3 starts \(message: "
                                                  r"Maximum number of iterations has been exceeded\.\)"):
-        lifetimes_adapter.fit("pareto_nbd", columns, weights, maxiter=20)
+        if path == "numpy":
+            pareto_nbd_likelihood.fit(columns, weights, maxiter=20)
+        else:
+            lifetimes_adapter.fit("pareto_nbd", columns, weights, maxiter=20)
 
 
 # --- the apparel data (CLVTools), issue 13 -----------------------------------------------------------
@@ -210,19 +245,80 @@ def test_last_purchase_at_the_end_is_exact_where_lifetimes_gives_nan() -> None:
 
 def test_apparel_40_weeks_ridge_is_the_same_under_last_bit_perturbations(apparel_40: pd.DataFrame) -> None:
     # "Another machine": data perturbed in the last bits, the start by ~1e-3. The finite search stops
-    # wherever lifetimes' 2F1 gives out; the reported limit moves by ~1e-9 (measured), far below
-    # any printed digit.
+    # wherever BFGS runs out along s (lifetimes' 2F1 gave out first, before issue 16); the reported
+    # limit moves by ~1e-9 (measured), far below any printed digit.
     columns, weights = _rows(apparel_40)
     rng = np.random.default_rng(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        reference = lifetimes_adapter.fit("pareto_nbd", columns, weights)
+        reference = pareto_nbd_likelihood.fit(columns, weights)
         for _ in range(2):
             tx = np.minimum(columns["recency"] * (1 + rng.integers(-4, 5, len(weights)) * np.finfo(float).eps),
                             columns["T"])
-            got = lifetimes_adapter.fit("pareto_nbd", {**columns, "recency": tx}, weights,
-                                        initial_params=np.exp(rng.normal(0.0, 1e-3, 4)))
+            got = pareto_nbd_likelihood.fit({**columns, "recency": tx}, weights,
+                                            initial_params=np.exp(rng.normal(0.0, 1e-3, 4)))
             assert got.status == mle.RIDGE
             for name in ("r", "alpha", "dropout_rate"):
                 assert got.limit[name] == pytest.approx(reference.limit[name], rel=1e-7), name
             assert got.log_likelihood == pytest.approx(reference.log_likelihood, abs=1e-6)
+
+
+# --- forecasts in numpy (issue 16) -------------------------------------------------------------------
+
+
+def _lifetimes_forecasts(params, x, tx, T, t):
+    from lifetimes import ParetoNBDFitter
+
+    fitter = ParetoNBDFitter()
+    fitter.params_ = pd.Series(params, dtype=float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (np.asarray(fitter.conditional_probability_alive(x, tx, T), dtype=float),
+                np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T), dtype=float),
+                float(fitter.expected_number_of_purchases_up_to_time(t)))
+
+
+def test_forecasts_equal_lifetimes_where_its_are_finite(cdnow_summary) -> None:
+    params = dict(zip(PUBLISHED, (0.5533, 10.5776, 0.6061, 11.6690)))
+    model = ParetoNBDModel.from_dict({"params": params})
+    x, tx, T = (cdnow_summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    alive, expected, new = _lifetimes_forecasts(params, x, tx, T, 39.0)
+    finite = np.isfinite(alive) & np.isfinite(expected)
+    assert finite.mean() > 0.99
+    np.testing.assert_allclose(model.p_alive(x, tx, T)[finite], alive[finite], rtol=1e-10)
+    np.testing.assert_allclose(model.expected_purchases(x, tx, T, t=39.0)[finite], expected[finite], rtol=1e-9)
+    assert model.expected_purchases_new(39.0) == pytest.approx(new, rel=1e-12)
+
+
+@pytest.mark.parametrize("s", [1e3, 3e3, 5e4, 9e5])
+def test_forecasts_are_finite_where_lifetimes_gives_nan_and_equal_quadrature(s) -> None:
+    """s from ~1e3 to 1e6 (where the ridge's limit forms do not yet apply): lifetimes' ₂F₁ is NaN
+    (measured: finite at s = 300, NaN for x ≤ 2 at 1e3, for all four rows from 1e4); ours equal adaptive quadrature of equation (18)'s two terms [N009] and of
+    E[λ (1 − e^(−μt))/μ] over the Gamma posteriors."""
+    from scipy.stats import gamma
+
+    mu = 0.02
+    params = {"r": 1.3, "alpha": 47.0, "s": s, "beta": s / mu}
+    model = ParetoNBDModel.from_dict({"params": params})
+    x, tx, T, t = np.array([0.0, 2.0, 12.0, 40.0]), np.array([0.0, 10.0, 33.0, 25.5]), np.array([40.0, 40.0, 40.0, 40.0]), 52.0
+    alive_theirs, expected_theirs, _ = _lifetimes_forecasts(params, x, tx, T, t)
+    assert np.isnan(alive_theirs[:2]).all() and np.isnan(expected_theirs[:2]).all()
+    alive, expected = model.p_alive(x, tx, T), model.expected_purchases(x, tx, T, t=t)
+    r, alpha, beta = params["r"], params["alpha"], params["beta"]
+    for i in range(len(x)):
+        k = r + x[i]
+        # alive: (α+T)^-k (1+T/β)^-s; dead: s/β ∫ (α+τ)^-k (1+τ/β)^-(s+1) dτ, both scaled by (α+t_x)^k.
+        log_alive = -k * np.log((alpha + T[i]) / (alpha + tx[i])) - s * np.log1p(T[i] / beta)
+        integrand = lambda tau: np.exp(-k * np.log((alpha + tau) / (alpha + tx[i])) - (s + 1) * np.log1p(tau / beta))
+        dead = s / beta * quad(integrand, tx[i], T[i], epsabs=0.0, epsrel=1e-13, limit=500)[0]
+        expected_alive = 1.0 / (1.0 + dead * np.exp(-log_alive))
+        assert alive[i] == pytest.approx(expected_alive, rel=1e-10), i
+        posterior = gamma(s, scale=1.0 / (beta + T[i]))
+        lo, hi = posterior.ppf(1e-15), posterior.ppf(1 - 1e-15)
+        life = quad(lambda m: -np.expm1(-m * t) / m * posterior.pdf(m), lo, hi, epsabs=0.0, epsrel=1e-11, limit=500)[0]
+        assert expected[i] == pytest.approx(expected_alive * k / (alpha + T[i]) * life, rel=1e-8), i
+    assert np.all(np.isfinite(model.expected_purchases_new(np.array([1.0, 52.0, 520.0]))))
+    prior = gamma(s, scale=1.0 / beta)
+    lo, hi = prior.ppf(1e-15), prior.ppf(1 - 1e-15)
+    life = quad(lambda m: -np.expm1(-m * t) / m * prior.pdf(m), lo, hi, epsabs=0.0, epsrel=1e-11, limit=500)[0]
+    assert model.expected_purchases_new(t) == pytest.approx(r / alpha * life, rel=1e-8)

@@ -255,3 +255,75 @@ def test_bad_rows_are_one_line_errors(apparel_covariates: pd.DataFrame) -> None:
         pnl.fit_covariates(missing, weights, design_columns=COVARIATES)
     with pytest.raises(ClvError, match=r"^pareto_nbd_cov: no design column 'Age'"):
         pnl.fit_covariates(columns, weights, design_columns=["Age"])
+
+
+@pytest.mark.parametrize("theta", [(0.55, 10.6, 0.61, 11.7), (2.0, 3.0, 5.0, 0.5), (0.8, 40.0, 300.0, 1e4)])
+def test_plain_gradient_equals_central_differences(cdnow_summary: pd.DataFrame, theta) -> None:
+    """The plain fit's objective (issue 16): analytic gradient against central differences of its
+    values, near the CDNOW optimum, with β ≪ α, and far out towards the s, β → ∞ ridge."""
+    columns, weights = _columns(cdnow_summary, [])
+    scale = 1.0 / columns["T"].max()
+    objective = pnl.ParetoNBDCovariateLikelihood(columns["frequency"], columns["recency"] * scale,
+                                                 columns["T"] * scale, weights)
+    at = np.log(theta) + np.log([1.0, scale, 1.0, scale])
+    _, gradient = objective(at)
+    step = 1e-6
+    numeric = np.array([(objective(at + h)[0] - objective(at - h)[0]) / (2 * step) for h in np.eye(4) * step])
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_far_out_on_the_ridge_the_likelihood_is_the_limits(cdnow_summary: pd.DataFrame) -> None:
+    """As s, β → ∞ with s/β = μ the likelihood tends to the one-rate limit's (lifetimes_adapter.ParetoNBDLimit,
+    its own quadrature), by ~1/s; with every s ln β term cancelled analytically it keeps its digits
+    out to s = 1e30 (formed as s ln β − s ln(β + T) it read ln L = 0 there: a 'likelihood' of 1)."""
+    columns, weights = _columns(cdnow_summary, [])
+    x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+    r, alpha, mu = 0.6, 12.0, 0.02
+    limit = lifetimes_adapter.ParetoNBDLimit(x, tx, T, weights).log_likelihood(np.log([r, alpha, mu]))
+    objective = pnl.ParetoNBDCovariateLikelihood(x, tx, T, weights)
+    gaps = []
+    for s in (1e4, 1e6, 1e8, 1e30):
+        value = objective.log_likelihood(np.log([r, alpha, s, s / mu]))
+        gaps.append(abs(value - limit))
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-3, gaps
+    assert gaps[3] < 1e-8, gaps
+
+
+def test_apparel_40_weeks_with_covariates_reports_the_ridge(apparel) -> None:
+    """Issue 16: on the 40-week split no Channel-0 customer is seen to drop out; the likelihood rises
+    as β → ∞ with β·e^(−life.Channel) fixed (Channel-0 customers' dropout rates → 0, Channel 1's kept).
+    Before, the fit stopped wherever BFGS did (β ~ 1e9 weeks) and said "converged" with warnings;
+    now it reports that ridge (status ridge), held far out, with what the data identify."""
+    import datetime as dt
+    from pathlib import Path
+
+    from clvmodel.models import mle
+
+    customers = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "apparel" / "customers.csv",
+                            dtype={"Id": str}).rename(columns={"Id": "customer_id"})
+    data = apparel(dt.date(2005, 10, 9)).merge(customers, on="customer_id", how="left", validate="one_to_one")
+    columns, weights = _columns(data)
+    with pytest.warns(UserWarning, match=r"^pareto_nbd_cov: these data have no finite maximum-likelihood estimate: the "
+                                         r"likelihood rises as beta_i -> inf for the customers with Gender 0, Channel 0; "
+                                         r"Gender 1, Channel 0 .*not identified: beta, life.Channel\)$"):
+        fitted = pnl.fit_covariates(columns, weights, design_columns=COVARIATES)
+    assert fitted.status == mle.RIDGE and fitted.n == 600
+    assert set(fitted.limit) == {"r", "alpha", "s", "life.Gender", "trans.Gender", "trans.Channel"}
+    assert np.isnan(fitted.standard_errors["beta"]) and np.isnan(fitted.standard_errors["life.Channel"])
+    assert all(np.isfinite(fitted.standard_errors[k]) and fitted.standard_errors[k] > 0 for k in fitted.limit)
+    # Channel 1's baseline β·e^(−life.Channel) is finite (weeks), Channel 0's β beyond 1e12 customer ages.
+    channel_1 = fitted.params["beta"] * np.exp(-fitted.params["life.Channel"])
+    assert 10.0 < channel_1 < 1000.0
+    assert fitted.params["beta"] / fitted.params["s"] >= 0.99 * pnl.COVARIATE_RIDGE_LIFETIME * 40.0
+    # The held point is a maximum of the rest, and no finite point the search found is higher.
+    objective = pnl.ParetoNBDCovariateLikelihood(columns["frequency"], columns["recency"], columns["T"], weights,
+                                                 np.column_stack([columns[c] for c in COVARIATES]))
+    theta = pnl._theta(fitted.params, COVARIATES)
+    assert objective.log_likelihood(theta) == pytest.approx(fitted.log_likelihood, abs=1e-6)
+    _, gradient = objective(theta)
+    assert abs(gradient[0]) < 1e-6 and abs(gradient[1]) < 1e-6 and np.max(np.abs(gradient[6:])) < 1e-6
+    # Further out along the ridge the likelihood is the same to ~1e-9: the limit is reached.
+    further = theta.copy()
+    further[3] += 5.0
+    further[5] += 5.0  # life.Channel: Channel 1's β_i unchanged
+    assert objective.log_likelihood(further) == pytest.approx(fitted.log_likelihood, abs=1e-6)

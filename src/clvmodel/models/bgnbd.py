@@ -42,6 +42,7 @@ class BetaGeoModel(PurchaseModel):
     param_names = ("r", "alpha", "a", "b")
     #: Its fit is numpy alone (no process-wide state): the pipeline may run it beside another.
     parallel_safe = True
+    expected_purchases_draws = bgnbd_forecast.DrawForecast
 
     def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
         """Equation (6) with its analytic gradient in numpy (:func:`.bgnbd_likelihood.fit`)."""

@@ -816,15 +816,6 @@ def _standard_errors(params: dict[str, float], diagonal: Vector) -> dict[str, fl
     return {p: float(e) for p, e in zip(params, se)}
 
 
-def _null_space(matrix: Vector, size: int) -> Vector:
-    """An orthonormal basis (columns) of the null space of ``matrix`` (rows × size); rows may be 0."""
-    if matrix.shape[0] == 0:
-        return np.eye(size)
-    _, singular, vh = np.linalg.svd(matrix)
-    rank = int(np.sum(singular > 1e-10 * max(1.0, float(singular[0]))))
-    return vh[rank:].T
-
-
 def _covariate_ridge(objective: BetaGeoCovariateLikelihood, theta: Vector, *, tol: float
                      ) -> tuple[Vector, Vector, float] | None:
     """The ridge's point for a stop ``θ`` with profiles past :data:`RIDGE_CONCENTRATION`, or ``None``.
@@ -845,7 +836,7 @@ def _covariate_ridge(objective: BetaGeoCovariateLikelihood, theta: Vector, *, to
     if not np.any(runaway):
         return None
     rows = np.column_stack([np.ones(len(profiles)), profiles])
-    basis = _null_space(rows[~runaway], k + 1)  # (k + 1) × m
+    basis = mle.null_space(rows[~runaway], k + 1)  # (k + 1) × m
     if basis.shape[1] == 0:
         return None
     moves = rows[runaway] @ basis
@@ -861,22 +852,9 @@ def _covariate_ridge(objective: BetaGeoCovariateLikelihood, theta: Vector, *, to
     # After a push t·push a runaway profile's log-concentration is log_conc + t·rise: the least reaches RIDGE_SIZE.
     t = float(np.max((np.log(RIDGE_SIZE) - log_conc[runaway]) / rise))
     far = theta + t * push
-    free = _null_space(held.T, dim)  # d × (d − m), orthonormal, orthogonal to the held directions
-
-    def reduced(u: Vector) -> tuple[float, Vector]:
-        value, gradient = objective(far + free @ u)
-        return value, free.T @ gradient
-
-    start = np.zeros(free.shape[1])
-    stops = mle.search(reduced, [start], tol=tol)
-    best = mle.best_stop(stops, objective.total_weight)
-    if best is None:
+    at = mle.optimise_held(objective, far, held, tol=tol, total_weight=objective.total_weight)
+    if at is None:
         return None
-    u = mle.refine(reduced, best.x)
-    value, gradient = reduced(u)
-    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= mle.GRADIENT_TOLERANCE):
-        return None
-    at = far + free @ u
     return at, held, objective.log_likelihood(at)
 
 
@@ -885,7 +863,7 @@ def _covariate_ridge_result(objective: BetaGeoCovariateLikelihood, design_column
     """The fit reported on the ridge (:func:`fit_covariates`): the re-optimised far point, its limit."""
     n = objective.total_weight
     dim = len(at)
-    free = _null_space(held.T, dim)
+    free = mle.null_space(held.T, dim)
     with np.errstate(all="ignore"):
         reduced_hessian = mle.central_hessian(lambda u: free.T @ objective(at + free @ u)[1], np.zeros(free.shape[1])) * n
     params = _covariate_params_at(at, design_columns, scale)

@@ -67,6 +67,8 @@ class CovariateModel:
     #: Always ``False``: the forecasts need each customer's covariates, so valuation asks for whole
     #: matrices (:meth:`expected_purchases` with ``covariates=``), never for P(alive) × pair terms.
     factorised = False
+    #: None: the intervals rebuild the model draw by draw (the plain family's many-draw forecast has no covariates).
+    expected_purchases_draws = None
     #: The saved state's ``design`` (:meth:`to_dict`), checked by the model document's schema.
     state_fields = {"design": "design"}
     design_: "Design | None" = None

@@ -30,6 +30,10 @@ package:
   when the fit runs out along ``s`` and no start beats the limit by :data:`.mle.RIDGE_GAIN`, the
   fit reports the limit (status :data:`.mle.RIDGE`, ``s =`` :data:`PARETO_RIDGE_S`), and the
   forecasts here use the limit's closed forms from ``s ≥`` :data:`PARETO_LIMIT_FORMS_FROM` on.
+* Since issue 16 no family fits here: Pareto/NBD fits with :func:`.pareto_nbd_likelihood.fit`
+  (the same integral-form likelihood as the covariate model, an analytic gradient, the same starts
+  and ridge limit as :func:`_fit_pareto_nbd`) and forecasts with its bounded forms; MBG/NBD fits
+  with :func:`.mbgnbd_likelihood.fit`. :func:`fit` here stays their reference path in the tests.
 * BG/NBD and Gamma-Gamma do not fit here at all: :class:`~clvmodel.models.bgnbd.BetaGeoModel` and
   :class:`~clvmodel.models.gamma_gamma.GammaGammaModel` use the numpy likelihoods and analytic
   gradients of :mod:`.bgnbd_likelihood` and :mod:`.gamma_gamma_likelihood`, several times faster

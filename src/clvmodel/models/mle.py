@@ -611,3 +611,37 @@ def limit_stop(limit: Objective, starts: Sequence[Vector], *, tol: float, weight
     if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= GRADIENT_TOLERANCE):
         return None
     return at
+
+
+def null_space(matrix: np.ndarray, size: int) -> np.ndarray:
+    """An orthonormal basis (columns) of the null space of ``matrix`` (rows × size); rows may be 0."""
+    if matrix.shape[0] == 0:
+        return np.eye(size)
+    _, singular, vh = np.linalg.svd(matrix)
+    rank = int(np.sum(singular > 1e-10 * max(1.0, float(singular[0]))))
+    return vh[rank:].T
+
+
+def optimise_held(objective: Any, far: np.ndarray, held: np.ndarray, *, tol: float, total_weight: float
+                  ) -> np.ndarray | None:
+    """Re-optimise ``objective`` over the directions orthogonal to ``held``'s columns, from ``far``.
+
+    A covariate fit on a ridge holds the directions along which some profiles run off (pushed
+    to a fixed far point) and maximises the likelihood over every other direction, so that the
+    reported point does not depend on where an optimiser happened to stop. Returns the point, or
+    ``None`` when the reduced problem has no stationary stop (:data:`GRADIENT_TOLERANCE`).
+    """
+    free = null_space(held.T, len(far))
+
+    def reduced(u: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = objective(far + free @ u)
+        return value, free.T @ gradient
+
+    best = best_stop(search(reduced, [np.zeros(free.shape[1])], tol=tol), total_weight)
+    if best is None:
+        return None
+    u = refine(reduced, best.x)
+    value, gradient = reduced(u)
+    if not (np.isfinite(value) and float(np.max(np.abs(gradient))) <= GRADIENT_TOLERANCE):
+        return None
+    return far + free @ u

@@ -1,13 +1,15 @@
 """Pareto/NBD purchase model (Schmittlein, Morrison & Colombo 1987; Fader, Hardie & Lee 2005).
 
 Poisson purchasing (λ ~ Gamma(r, α)) with an exponential lifetime (μ ~ Gamma(s, β)) independent
-of purchases. The likelihood is lifetimes' (equation (18) of Fader & Hardie's note 009, "A note on
-deriving the Pareto/NBD model and related expressions", 2005), with the exact closed form where
-``t_x = T`` (lifetimes' 2F1 overflows there); it is maximised by BFGS in the log-parameters from
-fixed starts with a central-difference gradient (:mod:`.mle`), not by lifetimes' own fit (random
-starts, no convergence check, no standard errors). Where the data have no finite optimum (the
-likelihood rises as ``s, β → ∞``: one dropout rate for everyone) the fit reports that limit with
-status ``ridge``; see :func:`clvmodel.models.lifetimes_adapter.fit`.
+of purchases. The likelihood is equation (18) of Fader & Hardie's note 009 ("A note on deriving
+the Pareto/NBD model and related expressions", 2005), lifetimes' function, evaluated in numpy in
+its integral form with an analytic gradient (:mod:`.pareto_nbd_likelihood`, issue 16; finite where
+lifetimes' ₂F₁ overflows) and maximised by BFGS in the log-parameters from fixed starts
+(:func:`.pareto_nbd_likelihood.fit`), not by lifetimes' own fit (random starts, Nelder-Mead, no
+convergence check, no standard errors). Where the data have no finite optimum (the likelihood
+rises as ``s, β → ∞``: one dropout rate for everyone) the fit reports that limit with status
+``ridge``. lifetimes' likelihood, minimised with a central-difference gradient, stays the
+reference path (:func:`clvmodel.models.lifetimes_adapter.fit`).
 
 :class:`ParetoNBDCovariateModel` adds static covariates (issue 14): its own numpy likelihood with
 an analytic gradient (:mod:`.pareto_nbd_likelihood`), the plain forecasts at each profile.
@@ -15,9 +17,12 @@ an analytic gradient (:mod:`.pareto_nbd_likelihood`), the plain forecasts at eac
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from clvmodel.models import pareto_nbd_likelihood
+from clvmodel.models import pareto_nbd_forecast, pareto_nbd_likelihood
+from clvmodel.models.base import check_fitted
 from clvmodel.models.covariate_model import LIFE, TRANS, CovariateModel
 from clvmodel.models.mle import FitResult
 from clvmodel.models.purchase import PurchaseModel
@@ -30,6 +35,30 @@ class ParetoNBDModel(PurchaseModel):
 
     name = "pareto_nbd"
     param_names = ("r", "alpha", "s", "beta")
+    #: The bootstrap's forecast under many draws at once (:mod:`.pareto_nbd_forecast`).
+    expected_purchases_draws = pareto_nbd_forecast.DrawForecast
+    #: Its fit is numpy alone (no process-wide state): the pipeline may run it beside another.
+    parallel_safe = True
+
+    def _fit_rows(self, columns: dict[str, np.ndarray], weights: np.ndarray, **options: Any) -> FitResult:
+        """Equation (18) with its analytic gradient in numpy (:func:`.pareto_nbd_likelihood.fit`), or its ridge's limit."""
+        return pareto_nbd_likelihood.fit(columns, weights, **options)
+
+    def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """P(alive | x, t_x, T) (:func:`.pareto_nbd_likelihood.p_alive`: the likelihood's two terms,
+        bounded for every ``s``; lifetimes' ₂F₁ form is NaN for ``s`` from a few hundred on)."""
+        check_fitted(self)
+        return pareto_nbd_likelihood.p_alive(self.params_ or {}, frequency, recency, T)
+
+    def expected_purchases_if_alive(self, frequency: np.ndarray, T: np.ndarray, *, t: float | np.ndarray) -> np.ndarray:
+        """E[Y(t) | alive at T, x, T] (:func:`.pareto_nbd_likelihood.expected_purchases_if_alive`)."""
+        check_fitted(self)
+        return pareto_nbd_likelihood.expected_purchases_if_alive(self.params_ or {}, frequency, T, t)
+
+    def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
+        """E[X(t)] for a customer just acquired (:func:`.pareto_nbd_likelihood.expected_purchases_new`)."""
+        check_fitted(self)
+        return pareto_nbd_likelihood.expected_purchases_new(self.params_ or {}, t)
 
 
 class ParetoNBDCovariateModel(CovariateModel, ParetoNBDModel):

@@ -68,10 +68,15 @@ __all__ = [
     "MILD_DISTANCE",
     "PARETO_RIDGE_CHECK_S",
     "death_integral",
+    "relative_integral",
     "ParetoNBDCovariateLikelihood",
     "coefficient_names",
     "log_likelihood",
     "fit_covariates",
+    "fit",
+    "p_alive",
+    "expected_purchases_if_alive",
+    "expected_purchases_new",
 ]
 
 Vector = NDArray[np.float64]
@@ -90,8 +95,8 @@ DROP = 45.0
 #: Rows per block: bounded temporaries (rows × 80 nodes) whatever the number of customers.
 CHUNK = 20_000
 
-#: ``s`` above which a fit without covariates is handed to the plain fit, which compares it with the
-#: ``s, β → ∞`` limit (:data:`.lifetimes_adapter.PARETO_RIDGE_CHECK_S`, the same value).
+#: ``s`` above which a stop of the plain fit (:func:`fit`) is compared with the ``s, β → ∞`` limit
+#: (:data:`.lifetimes_adapter.PARETO_RIDGE_CHECK_S`, the same value, for the reference path).
 PARETO_RIDGE_CHECK_S = 10.0
 
 #: R CLVTools 0.12.1's start for Pareto/NBD (``R/class_clv_model_pnbd.R:58-60``), in the data's
@@ -114,7 +119,25 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     Every argument is a per-row array (``k = r + x``, ``m = s + 1``, ``α, β`` the row's own). With
     ``gradient=True`` also the integrand-weighted means of ``ln(α+τ)``, ``1/(α+τ)``, ``ln(β+τ)``,
     ``1/(β+τ)`` (rows × 4): ``∂ ln I/∂k = −E ln(α+τ)``, ``∂ ln I/∂α = −k E 1/(α+τ)``, and the same
-    for ``m, β``.
+    for ``m, β``. :func:`relative_integral` is the form the likelihood uses.
+    """
+    log_relative, moments = relative_integral(k, m, alpha, beta, tx, T, gradient=gradient)
+    log_total = log_relative - m * np.log(beta)
+    if moments is not None:
+        moments = np.column_stack([moments[:, 0], moments[:, 1], np.log(beta) + moments[:, 2],
+                                   (1.0 - moments[:, 3]) / beta])
+    return log_total, moments
+
+
+def relative_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector, T: Vector,
+                      *, gradient: bool = False) -> tuple[Vector, Vector | None]:
+    """``ln Ĩ`` with ``Ĩ = β^m I = ∫_{t_x}^T (α+τ)^{−k} (1+τ/β)^{−m} dτ`` per row (−∞ where the range is empty).
+
+    The dropout factor relative to its value at τ = 0, so that nothing of size ``m ln β`` is
+    formed and subtracted: far out along the ``s, β → ∞`` ridge (``m`` and ``β`` in the millions
+    and beyond) ``(1+τ/β)^{−m} → e^{−μτ}`` keeps every digit, where ``m ln(β+τ)`` would carry
+    ~``eps·m ln β`` of rounding. With ``gradient=True`` also the integrand-weighted means of
+    ``ln(α+τ)``, ``1/(α+τ)``, ``ln(1+τ/β)`` and ``τ/(β+τ)`` (rows × 4).
     """
     n = len(k)
     log_total = np.full(n, -np.inf)
@@ -123,7 +146,7 @@ def death_integral(k: Vector, m: Vector, alpha: Vector, beta: Vector, tx: Vector
     # (α+t_x) e^{DROP/k} − α the purchase factor, past (β+t_x) e^{DROP/m} − β the dropout factor
     # has fallen by e^{DROP}. What is cut is below e^{−DROP} (T − t_x) times the integrand at t_x.
     with np.errstate(over="ignore"):
-        hi = np.minimum(np.minimum(T, (alpha + tx) * np.exp(DROP / k) - alpha), (beta + tx) * np.exp(DROP / m) - beta)
+        hi = np.minimum(np.minimum(T, tx + (alpha + tx) * np.expm1(DROP / k)), tx + (beta + tx) * np.expm1(DROP / m))
     rows = np.flatnonzero(hi > tx)
     if len(rows) == 0:
         return log_total, moments
@@ -164,7 +187,7 @@ MILD_DISTANCE = 1.0
 
 def _mild(k: Vector, m: Vector, a: Vector, b: Vector, lo: Vector, hi: Vector, top: Vector) -> NDArray[np.bool_]:
     """Which rows one Gauss-Legendre panel in u integrates to rounding (see :data:`MILD_EFOLDS`)."""
-    change = np.abs(1.0 - k) * top + m * np.log((b + hi) / (b + lo))
+    change = np.abs(1.0 - k) * top + m * np.log1p((hi - lo) / (b + lo))
     ratio = (b + lo) / (a + lo)
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = np.where(ratio < 1.0, -np.log1p(-np.minimum(ratio, 1.0)), np.inf)
@@ -176,7 +199,7 @@ def _composite_edges(b: Vector, lo: Vector, hi: Vector, base: Vector, top: Vecto
     steps = np.arange(1, PANELS) / PANELS
     # Equal steps in ln(β+τ) mapped to u. τ = t_x + (α+t_x) expm1(u) keeps the digits of τ − t_x
     # when τ ≪ α.
-    tau_v = lo[:, None] + (b + lo)[:, None] * np.expm1(np.log((b + hi) / (b + lo))[:, None] * steps)
+    tau_v = lo[:, None] + (b + lo)[:, None] * np.expm1(np.log1p((hi - lo) / (b + lo))[:, None] * steps)
     inner = np.concatenate([top[:, None] * steps, np.log1p((tau_v - lo[:, None]) / base[:, None])], axis=1)
     return np.concatenate([np.zeros((len(lo), 1)), np.sort(np.clip(inner, 0.0, top[:, None]), axis=1), top[:, None]],
                           axis=1)
@@ -184,7 +207,7 @@ def _composite_edges(b: Vector, lo: Vector, hi: Vector, base: Vector, top: Vecto
 
 def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges: Vector,
                gradient: bool) -> tuple[Vector, Vector | None]:
-    """Gauss-Legendre in u on the panels ``edges`` (rows × panels+1): ln I and the moments of :func:`death_integral`."""
+    """Gauss-Legendre in u on the panels ``edges`` (rows × panels+1): ln Ĩ and the moments of :func:`relative_integral`."""
     rows = len(lo)
     half = (edges[:, 1:] - edges[:, :-1]) / 2  # rows × panels
     centre = (edges[:, 1:] + edges[:, :-1]) / 2
@@ -194,7 +217,7 @@ def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges:
         log_w = (np.log(half)[:, :, None] + np.log(ws)).reshape(rows, -1)
     tau = lo[:, None] + base[:, None] * np.expm1(u)
     log_a = np.log(base)[:, None] + u  # ln(α+τ), exact in u
-    log_b = np.log(b[:, None] + tau)
+    log_b = np.log1p(tau / b[:, None])  # ln(1+τ/β)
     # dτ = (α+τ) du: the purchase factor becomes (α+τ)^{1−k}.
     terms = log_w + (1.0 - k[:, None]) * log_a - m[:, None] * log_b
     peak = np.max(terms, axis=1)
@@ -208,7 +231,7 @@ def _integrate(k: Vector, m: Vector, b: Vector, lo: Vector, base: Vector, edges:
         np.einsum("ij,ij->i", share, log_a),
         np.einsum("ij,ij->i", share, np.exp(-log_a)),
         np.einsum("ij,ij->i", share, log_b),
-        np.einsum("ij,ij->i", share, np.exp(-log_b)),
+        np.einsum("ij,ij->i", share, -np.expm1(-log_b)),  # τ/(β+τ) = 1 − 1/(1+τ/β)
     ], axis=1)
     return log_total, moments
 
@@ -217,18 +240,22 @@ def _row_terms(r: float, s: float, alpha: Vector, beta: Vector, x: Vector, tx: V
                *, gradient: bool) -> tuple[Vector, Vector | None]:
     """Per-row ``ℓ`` and, with ``gradient``, its derivatives with respect to ``ln r, ln α_i, ln s, ln β_i`` (rows × 4).
 
-    ``ℓ = common + logaddexp(alive, dead)``::
+    ``ℓ = common + logaddexp(alive, dead)``, every term of size ``s ln β`` cancelled analytically
+    (:func:`relative_integral`), so the likelihood keeps its digits as ``s, β → ∞``::
 
-        common = lnΓ(r+x) − lnΓ(r) + r ln α + s ln β
-        alive  = −(r+x) ln(α+T) − s ln(β+T)
-        dead   = ln s + ln I(r+x, s+1)          (−∞ where t_x = T: CLVTools' exact branch)
+        common = lnΓ(r+x) − lnΓ(r) + r ln α
+        alive  = −(r+x) ln(α+T) − s ln(1 + T/β)
+        dead   = ln s − ln β + ln Ĩ(r+x, s+1)     (−∞ where t_x = T: CLVTools' exact branch)
+
+    (the same as ``s ln β − s ln(β+T)`` and ``s ln β + ln s + ln I`` of equation (18)).
     """
     k = r + x
-    log_i, moments = death_integral(k, np.full_like(x, s + 1.0), alpha, beta, tx, T, gradient=gradient)
-    common = gammaln(k) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    log_aT, log_bT = np.log(alpha + T), np.log(beta + T)
-    alive = -k * log_aT - s * log_bT
-    dead = np.log(s) + log_i
+    log_i, moments = relative_integral(k, np.full_like(x, s + 1.0), alpha, beta, tx, T, gradient=gradient)
+    common = gammaln(k) - gammaln(r) + r * np.log(alpha)
+    log_aT = np.log(alpha + T)
+    log_rel_T = np.log1p(T / beta)  # ln(1 + T/β)
+    alive = -k * log_aT - s * log_rel_T
+    dead = np.log(s) - np.log(beta) + log_i
     value = common + np.logaddexp(alive, dead)
     if not gradient:
         return value, None
@@ -236,9 +263,11 @@ def _row_terms(r: float, s: float, alpha: Vector, beta: Vector, x: Vector, tx: V
     q = 1.0 - p
     d_r = digamma(k) - digamma(r) + np.log(alpha) - q * log_aT - p * moments[:, 0]
     d_alpha = r / alpha - q * k / (alpha + T) - p * k * moments[:, 1]
-    d_s = np.log(beta) - q * log_bT + p * (1.0 / s - moments[:, 2])
-    d_beta = s / beta - q * s / (beta + T) - p * (s + 1.0) * moments[:, 3]
-    return value, np.stack([r * d_r, alpha * d_alpha, s * d_s, beta * d_beta], axis=1)
+    # ∂/∂s: ln β − q ln(β+T) + p (1/s − E ln(β+τ)), with ln(β+·) = ln β + ln(1+·/β) and p + q = 1.
+    d_s = -q * log_rel_T + p * (1.0 / s - moments[:, 2])
+    # β ∂/∂β: s − q s β/(β+T) − p (s+1) E β/(β+τ), written with τ/(β+τ) = 1 − β/(β+τ) (no s − s).
+    beta_d_beta = s * q * T / (beta + T) + p * (s * moments[:, 3] - (1.0 - moments[:, 3]))
+    return value, np.stack([r * d_r, alpha * d_alpha, s * d_s, beta_d_beta], axis=1)
 
 
 class ParetoNBDCovariateLikelihood:
@@ -357,6 +386,94 @@ def _base_starts(objective: ParetoNBDCovariateLikelihood, scale: float) -> list[
             np.log([r, alpha * scale, s, beta * scale])]
 
 
+#: The plain fit's name in its messages (the registry's family).
+MODEL = "pareto_nbd"
+
+
+def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_params: Any = None,
+        tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
+    """Maximum likelihood Pareto/NBD on weighted rows (no covariates), or the ``s, β → ∞`` limit.
+
+    The numpy likelihood and analytic gradient of :class:`ParetoNBDCovariateLikelihood` (no
+    design), maximised as the lifetimes-based fit before it (:func:`.lifetimes_adapter.fit`, kept as
+    the reference path): in time rescaled so the longest age is 1, BFGS from the same three fixed
+    starts (``ln(1, 1, 1, 1)``; ``r = s = 1`` with α at the observed purchase rate and β = 1 and
+    10; :func:`.mle.search`), the best stationary stop kept (:func:`.mle.best_stop`). The Hessian
+    is taken by central differences of the analytic gradient (:func:`.mle.central_hessian`).
+
+    The ridge, as before: when the highest stop of any start has ``s`` above
+    :data:`PARETO_RIDGE_CHECK_S`, or leaves a parameter unidentified, it is compared with the
+    ``s, β → ∞`` limit (one dropout rate μ for every customer;
+    :func:`.lifetimes_adapter.pareto_limit_fit`, quadrature, no lifetimes); if no stop beats the
+    limit by :data:`.mle.RIDGE_GAIN`, the fit reports the limit (status :data:`.mle.RIDGE`,
+    ``s =`` :data:`.lifetimes_adapter.PARETO_RIDGE_S`, ``β = s/μ``, ``limit`` holding ``r``,
+    ``alpha`` and ``dropout_rate``).
+
+    Parameters
+    ----------
+    columns
+        ``frequency, recency, T`` per row.
+    weights
+        Customers per row.
+    initial_params, tol, options
+        lifetimes' plain parameters ``(r, α, s, β)`` in rescaled time for the first start (the
+        other starts follow), BFGS ``gtol``, scipy ``minimize`` options (``maxiter`` per start) and
+        ``time_budget`` (:func:`.mle.search`). lifetimes' ``fit`` options that mean nothing here
+        (``verbose``, ``iterative_fitting``, ``fit_method``, ``index``) are ignored.
+
+    Returns
+    -------
+    mle.FitResult
+        ``r, alpha, s, beta`` (α, β in the rows' unit), the total log-likelihood Σ w ℓ in that
+        unit, standard errors by the delta method.
+
+    Raises
+    ------
+    ClvError
+        Rows no transaction log can give.
+    ConvergenceFailure
+        No start stopped at a stationary point and the limit does not explain why.
+    """
+    from clvmodel.models import lifetimes_adapter as adapter  # noqa: PLC0415  (the limit; lifetimes is not imported)
+
+    x, tx, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
+    weights = np.asarray(weights, dtype=float)
+    mle.refuse_rows(MODEL, [*mle.rfm_problems(x, tx, T), (T <= 0, "a non-positive T")], weights)
+    for unused in ("verbose", "iterative_fitting", "fit_method", "index"):
+        options.pop(unused, None)
+    scale = 1.0 / float(np.max(T))  # lifetimes' _scale_time
+    objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
+    n = objective.total_weight
+    planned = _base_starts(objective, scale)[:3]
+    if initial_params is not None:
+        planned[0] = np.log(np.asarray(initial_params, dtype=float))
+    stops = mle.search(objective, planned, tol=tol, **options)
+    optimum = mle.best_stop(stops, n) or next((s for s in stops if s.success and np.isfinite(s.fun)), None)
+    # ln L in the data's unit: rescaling time by c multiplies each likelihood by c^(-x), Σ w ln L gains Σ w x ln c.
+    shift = _dot(weights, x) * np.log(scale)
+    hessian = None
+    if optimum is not None:
+        with np.errstate(all="ignore"):
+            hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * n
+    finite = [s for s in stops if np.isfinite(s.fun)]
+    highest = min(finite, key=lambda stop: stop.fun) if finite else None
+    if highest is not None and (
+        np.exp(highest.x[2]) > PARETO_RIDGE_CHECK_S
+        or (optimum is not None and not np.all(mle.log_standard_errors(hessian) <= mle.MAX_LOG_SE))
+    ):
+        log_alpha = planned[1][1]
+        limit = adapter.pareto_limit_fit(adapter.ParetoNBDLimit(objective.x, objective.tx, objective.T, weights),
+                                         log_alpha)
+        if limit is not None and -highest.fun * n < limit.log_likelihood + mle.RIDGE_GAIN:
+            return adapter._pareto_ridge_result(limit, scale, shift, n)
+    if optimum is None:
+        raise mle.not_converged(MODEL, mle.failure_words(stops, of=len(planned)), starts=len(planned))
+    log_theta = optimum.x.copy()
+    log_theta[[1, 3]] -= np.log(scale)  # α and β in rescaled time -> the rows' unit
+    params = {name: float(v) for name, v in zip(PARAMS, np.exp(log_theta))}
+    return mle.fit_result(MODEL, params, -optimum.fun * n + shift, optimum.jac, hessian, n)
+
+
 def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, design_columns: Sequence[str],
                    tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
     """Maximum likelihood Pareto/NBD with static covariates in both processes, on weighted rows.
@@ -379,12 +496,10 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     weights
         Customers per row.
     design_columns
-        The encoded covariate columns; ``[]`` fits the plain Pareto/NBD: the same optimum as
-        :class:`~clvmodel.models.pareto_nbd.ParetoNBDModel`, and where the stop runs out along
-        ``s`` (above :data:`PARETO_RIDGE_CHECK_S`) that fit itself (:func:`.lifetimes_adapter.fit`,
-        which reports the ridge's limit). With covariates no limit is reported: a stop out on a
-        ridge (e.g. one profile whose customers never drop out) comes with a warning naming the
-        parameters the data do not identify.
+        The encoded covariate columns; ``[]`` is the plain fit, :func:`fit` (which reports the
+        ``s, β → ∞`` limit where the data have no finite optimum). With covariates no limit is
+        reported: a stop out on a ridge (e.g. one profile whose customers never drop out) comes
+        with a warning naming the parameters the data do not identify.
     tol, options
         BFGS ``gtol`` and scipy ``minimize`` options (``maxiter`` per start, ...), as :func:`.mle.search`.
 
@@ -404,6 +519,8 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     ConvergenceFailure
         No start stopped at a stationary point.
     """
+    if not design_columns:
+        return fit({c: columns[c] for c in ("frequency", "recency", "T")}, weights, tol=tol, **options)
     x, tx, T = (np.asarray(columns[c], dtype=float) for c in ("frequency", "recency", "T"))
     weights = np.asarray(weights, dtype=float)
     _check_rows(x, tx, T, weights)
@@ -411,44 +528,37 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
         raise ClvError("pareto_nbd_cov: no customer made a repeat purchase; purchase and dropout rates cannot be estimated")
     design = _design(columns, design_columns, len(x))
     scale = 1.0 / float(np.max(T))
-    model = "pareto_nbd_cov" if design_columns else "pareto_nbd"
+    model = "pareto_nbd_cov"
     n = float(weights.sum())
-    if design_columns:
-        # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
-        # fit's starts in order until one stops at a stationary point.
-        merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
-        plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
-                                             merged["T"].to_numpy() * scale, merged_weights)
-        planned = _base_starts(plain, scale)
-        stops = []
-        for start in planned:
-            stops += mle.search(plain, [start], tol=tol, **options)
-            if mle.stationary(stops[-1]):
-                break
-    else:
-        plain = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
-        planned = _base_starts(plain, scale)
-        stops = mle.search(plain, planned, tol=tol, **options)
+    # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
+    # fit's starts in order until one stops at a stationary point.
+    merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
+    plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
+                                         merged["T"].to_numpy() * scale, merged_weights)
+    planned = _base_starts(plain, scale)
+    stops = []
+    for start in planned:
+        stops += mle.search(plain, [start], tol=tol, **options)
+        if mle.stationary(stops[-1]):
+            break
     optimum = mle.best_stop(stops, n)
-    if not design_columns and (optimum is None or np.exp(optimum.x[2]) > PARETO_RIDGE_CHECK_S):
-        # Running off along s, β → ∞ (one dropout rate for everyone): the plain fit knows that
-        # ridge's limit and reports it (status ridge), so without covariates it decides.
-        from clvmodel.models import lifetimes_adapter  # noqa: PLC0415  (lifetimes only on this path)
-
-        return lifetimes_adapter.fit("pareto_nbd", {c: columns[c] for c in ("frequency", "recency", "T")}, weights,
-                                     tol=tol, **options)
     if optimum is None:
         raise mle.not_converged(model, mle.failure_words(stops, of=len(planned)), starts=len(planned))
-    objective = plain
-    if design_columns:
-        objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights, design)
-        gammas = 2 * design.shape[1]
-        covariate_starts = [np.concatenate([optimum.x, np.zeros(gammas)]),
-                            np.concatenate([planned[-1], np.full(gammas, CLVTOOLS_GAMMA_START)])]
-        stops = mle.search(objective, covariate_starts, tol=tol, **options)
-        optimum = mle.best_stop(stops, n)
-        if optimum is None:
-            raise mle.not_converged(model, mle.failure_words(stops, of=2), starts=2)
+    objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights, design)
+    gammas = 2 * design.shape[1]
+    covariate_starts = [np.concatenate([optimum.x, np.zeros(gammas)]),
+                        np.concatenate([planned[-1], np.full(gammas, CLVTOOLS_GAMMA_START)])]
+    stops = mle.search(objective, covariate_starts, tol=tol, **options)
+    optimum = mle.best_stop(stops, n)
+    shift = _dot(weights, x) * np.log(scale)
+    finite = [stop for stop in stops if np.isfinite(stop.fun)]
+    if finite:
+        highest = min(finite, key=lambda stop: stop.fun)
+        ridge = _covariate_ridge(objective, highest.x, tol=tol)
+        if ridge is not None and max(-stop.fun * n for stop in finite) < ridge[2] + mle.RIDGE_GAIN:
+            return _covariate_ridge_result(objective, list(design_columns), *ridge[:2], scale, shift)
+    if optimum is None:
+        raise mle.not_converged(model, mle.failure_words(stops, of=2), starts=2)
     with np.errstate(all="ignore"):
         hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * n
     theta = optimum.x.copy()
@@ -456,6 +566,121 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     # Rescaling time by c multiplies each likelihood by c^x (x purchase densities): Σ w ℓ gains Σ w x ln c.
     log_lik = -optimum.fun * n + _dot(weights, x) * np.log(scale)
     return _result(model, theta, list(design_columns), log_lik, optimum.jac, hessian, n)
+
+
+#: A profile (distinct z) whose mean lifetime ``β_i/s`` exceeds this many times the longest
+#: customer age at the covariate search's best stop is taken as running off to "never drops out"
+#: (μ → 0). It only selects candidates: the ridge is reported only when the likelihood pushed further
+#: out along them (to :data:`COVARIATE_RIDGE_LIFETIME`) is not beaten by any stop
+#: (:func:`fit_covariates`). Apparel, 40 weeks, Channel 0: ~1e7 at the stop; identified profiles ~1.
+COVARIATE_RUNAWAY_LIFETIME = 1e4
+#: The mean lifetime ``β_i/s`` (in longest customer ages) at which the runaway profiles are held on the
+#: ridge: their forecasts equal the μ = 0 limit's to ~1e-12 relative (``s ln(1 + T/β_i)`` ~ 1e-12).
+COVARIATE_RIDGE_LIFETIME = 1e12
+
+
+def _profiles(design: Vector) -> Vector:
+    """The distinct rows of the design (profiles)."""
+    from clvmodel.models.bgnbd_likelihood import _group_rows  # noqa: PLC0415
+
+    _, representative = _group_rows(design)
+    return design[representative]
+
+
+def _covariate_ridge(objective: ParetoNBDCovariateLikelihood, theta: Vector, *, tol: float
+                     ) -> tuple[Vector, Vector, float] | None:
+    """The ridge's point for a stop ``θ`` whose profiles run off to "never drop out", or ``None``.
+
+    As :func:`.bgnbd_likelihood._covariate_ridge` for BG/NBD's concentrations: a profile's
+    ``ln β_i = ln β − γ_lifeᵀz`` is ``[1, −z] · (ln β, γ_life)``. The directions of
+    ``(ln β, γ_life)`` that keep every other profile's ``β_i`` fixed (the null space of their rows)
+    and raise every runaway profile's are followed until the least of them has ``β_i/s =``
+    :data:`COVARIATE_RIDGE_LIFETIME` (in rescaled time, the longest age 1); they are then held and
+    the rest of ``θ`` re-optimised (BFGS, then Newton steps, :func:`.mle.refine`). Returns
+    ``(θ there, held directions (d × m), total ln L in rescaled time)``; ``None`` when no profile
+    is past :data:`COVARIATE_RUNAWAY_LIFETIME`, no direction moves only the runaway profiles, or the
+    re-optimised point is not stationary.
+    """
+
+    if objective.p == 0:
+        return None
+    k = objective.p
+    profiles = _profiles(objective.design)
+    log_s = float(theta[2])
+    log_beta = theta[3] - profiles @ theta[4:4 + k]
+    runaway = log_beta - log_s > np.log(COVARIATE_RUNAWAY_LIFETIME)
+    if not np.any(runaway):
+        return None
+    rows = np.column_stack([np.ones(len(profiles)), -profiles])
+    basis = mle.null_space(rows[~runaway], k + 1)
+    if basis.shape[1] == 0:
+        return None
+    moves = rows[runaway] @ basis
+    y = np.linalg.lstsq(moves, np.ones(int(runaway.sum())), rcond=None)[0]
+    rise = moves @ y
+    if not np.all(rise > 0.5):
+        return None
+    dim = len(theta)
+    held = np.zeros((dim, basis.shape[1]))
+    held[3] = basis[0]
+    held[4:4 + k] = basis[1:]
+    t = float(np.max((np.log(COVARIATE_RIDGE_LIFETIME) + log_s - log_beta[runaway]) / rise))
+    far = theta + t * (held @ y)
+    at = mle.optimise_held(objective, far, held, tol=tol, total_weight=objective.total_weight)
+    if at is None:
+        return None
+    return at, held, objective.log_likelihood(at)
+
+
+def _covariate_ridge_result(objective: ParetoNBDCovariateLikelihood, design_columns: list[str], at: Vector,
+                            held: Vector, scale: float, shift: float) -> mle.FitResult:
+    """The covariate fit reported on its ridge (:func:`fit_covariates`): the re-optimised far point.
+
+    Standard errors of the parameters the held directions move are NaN, the covariance is the
+    re-optimised problem's (zero along the held directions), ``limit`` holds every parameter they
+    do not move (what the data identify), and a warning names the profiles that never drop out.
+    """
+
+    n = objective.total_weight
+    dim = len(at)
+    free = mle.null_space(held.T, dim)
+    with np.errstate(all="ignore"):
+        reduced_hessian = mle.central_hessian(lambda u: free.T @ objective(at + free @ u)[1],
+                                              np.zeros(free.shape[1])) * n
+    try:
+        covariance = free @ np.linalg.inv(reduced_hessian) @ free.T
+    except np.linalg.LinAlgError:
+        raise mle.not_converged("pareto_nbd_cov", "the likelihood runs off along a ridge and the rest of the "
+                                "parameters are not identified there either (singular Hessian)") from None
+    moved = np.any(np.abs(held) > 1e-12, axis=1)
+    diagonal = np.where(moved, np.nan, np.diag(covariance))
+    if not np.all(np.sqrt(diagonal[~moved]) <= mle.MAX_LOG_SE):
+        raise mle.not_converged("pareto_nbd_cov", "the likelihood runs off along a ridge and more parameters than "
+                                "its direction are not identified")
+    names = [*PARAMS, *coefficient_names(design_columns)]
+    theta = at.copy()
+    theta[[1, 3]] -= np.log(scale)
+    values = np.concatenate([np.exp(theta[:4]), theta[4:]])
+    params = {name: float(v) for name, v in zip(names, values)}
+    root = np.sqrt(diagonal)
+    errors = np.concatenate([values[:4] * root[:4], root[4:]])
+    k = objective.p
+    profiles = _profiles(objective.design)
+    log_beta = at[3] - profiles @ at[4:4 + k]
+    runaway = profiles[log_beta - at[2] > np.log(COVARIATE_RUNAWAY_LIFETIME)]
+    words = "; ".join(", ".join(f"{c} {v:g}" for c, v in zip(design_columns, z)) for z in runaway)
+    warnings.warn(
+        f"pareto_nbd_cov: these data have no finite maximum-likelihood estimate: the likelihood rises as beta_i -> inf "
+        f"for the customers with {words} (their dropout rates run to 0: none of them is seen to drop out); the fit is "
+        f"that limit, those customers never dropping out (status 'ridge', their mean lifetime beta_i/s held at "
+        f"{COVARIATE_RIDGE_LIFETIME:g} times the longest customer age; not identified: "
+        f"{', '.join(nm for nm, m in zip(names, moved) if m)})",
+        UserWarning,
+        stacklevel=3,
+    )
+    identified = {nm: params[nm] for nm, m in zip(names, moved) if not m}
+    return mle.FitResult(params, {nm: float(e) for nm, e in zip(names, errors)},
+                         float(objective.log_likelihood(at) + shift), int(n), covariance.tolist(), mle.RIDGE, identified)
 
 
 def _result(model: str, theta: Vector, design_columns: list[str], log_lik: float, mean_gradient: Vector,
@@ -488,3 +713,65 @@ def _result(model: str, theta: Vector, design_columns: list[str], log_lik: float
                       f"{mle.MAX_LOG_SE:g}, or none); its forecasts for those profiles are not reliable",
                       UserWarning, stacklevel=3)
     return mle.FitResult(params, standard_errors, float(log_lik), int(n), cov_list)
+
+
+# --- forecasts (issue 16) --------------------------------------------------------------------------
+
+
+def p_alive(params: dict[str, float], frequency: Any, recency: Any, T: Any) -> Vector:
+    """P(alive | x, t_x, T) = 1 / (1 + e^(dead − alive)), the likelihood's two terms (:func:`_row_terms`).
+
+    Equation (18) of note 009 splits the likelihood into "alive at T" and "dropped out unseen between
+    t_x and T"; P(alive) is the first's share. Evaluated with the relative integral
+    (:func:`relative_integral`), it is bounded for every ``s``: lifetimes' ₂F₁ form is NaN from ``s``
+    of a few hundred on (the apparel data's ridge passes there), and exactly 1 where ``t_x = T``.
+    From ``s ≥`` :data:`.lifetimes_adapter.PARETO_LIMIT_FORMS_FROM` the ``s, β → ∞`` limit's form
+    is used (:func:`.lifetimes_adapter.probability_alive`; the two differ by ~1/s there).
+    """
+    from clvmodel.models import lifetimes_adapter  # noqa: PLC0415  (the limit's closed form; no lifetimes import)
+
+    r, alpha, s, beta = (float(params[k]) for k in PARAMS)
+    if s >= lifetimes_adapter.PARETO_LIMIT_FORMS_FROM:
+        return lifetimes_adapter.probability_alive("pareto_nbd", params, frequency, recency, T)
+    x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (frequency, recency, T)))
+    shape = x.shape
+    x, tx, T_ = (np.ravel(v) for v in (x, tx, T_))
+    k = r + x
+    out = np.empty(len(x))
+    for start in range(0, len(x), CHUNK):
+        b = slice(start, start + CHUNK)
+        log_i, _ = relative_integral(k[b], np.full(len(k[b]), s + 1.0), np.full(len(k[b]), alpha),
+                                     np.full(len(k[b]), beta), tx[b], T_[b])
+        alive = -k[b] * np.log(alpha + T_[b]) - s * np.log1p(T_[b] / beta)
+        dead = np.log(s) - np.log(beta) + log_i
+        out[b] = expit(alive - dead)
+    return out.reshape(shape)
+
+
+def _expected_life_share(s: float, base: Any, t: Any) -> Any:
+    """``E[(1 − e^(−μt))/μ]`` for μ ~ Gamma(s, base): ``base/(s−1) · (1 − (base/(base+t))^(s−1))``,
+    as ``−base/(s−1) · expm1(−(s−1) ln(1 + t/base))`` (bounded for every ``s``; ``base · ln(1 + t/base)``
+    at ``s = 1``)."""
+    log_ratio = np.log1p(np.asarray(t, dtype=float) / base)
+    if abs(s - 1.0) < 1e-12:
+        return base * log_ratio
+    return -base / (s - 1.0) * np.expm1(-(s - 1.0) * log_ratio)
+
+
+def expected_purchases_if_alive(params: dict[str, float], frequency: Any, T: Any, t: Any) -> Vector:
+    """E[Y(t) | alive at T, x, T] = (r + x)/(α + T) · (β + T)/(s − 1) · [1 − ((β + T)/(β + T + t))^(s−1)].
+
+    Alive at T, λ ~ Gamma(r + x, α + T) and μ ~ Gamma(s, β + T) independently (Fader, Hardie & Lee
+    2005, "A note on implementing the Pareto/NBD model", equation (4) divided by P(alive)); the
+    bracket in its bounded form (:func:`_expected_life_share`), so large ``s`` neither overflows nor
+    loses digits (it tends to ``(1 − e^(−μt))/μ``, the limit's). Broadcasts as the arguments do.
+    """
+    r, alpha, s, beta = (float(params[k]) for k in PARAMS)
+    x, T_ = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+    return np.asarray((r + x) / (alpha + T_) * _expected_life_share(s, beta + T_, t), dtype=float)
+
+
+def expected_purchases_new(params: dict[str, float], t: Any) -> Vector:
+    """E[X(t)] for a customer just acquired: r/α · β/(s − 1) · [1 − (β/(β + t))^(s−1)] (bounded form)."""
+    r, alpha, s, beta = (float(params[k]) for k in PARAMS)
+    return np.asarray(r / alpha * _expected_life_share(s, beta, t), dtype=float)

@@ -4,8 +4,9 @@ BG/NBD, MBG/NBD, Pareto/NBD, GGom/NBD and BG/BB all describe a customer by ``(x,
 BG/BB, ``T`` counts opportunities) and answer the same questions with one signature:
 ``expected_purchases(frequency, recency, T, *, t)``, ``p_alive``, ``expected_purchases_if_alive``
 and ``expected_purchases_new``. By default the likelihood and forecasts are lifetimes' (through
-:mod:`.lifetimes_adapter`: MBG/NBD, Pareto/NBD); BG/NBD, GGom/NBD and BG/BB bring their own numpy
-likelihoods and forecasts and never reach lifetimes.
+:mod:`.lifetimes_adapter`); every family now overrides the fit with its own numpy likelihood
+(MBG/NBD and Pareto/NBD since issue 16), BG/NBD, GGom/NBD, BG/BB and Pareto/NBD their forecasts
+too; MBG/NBD still forecasts through lifetimes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class PurchaseModel(FittedModel):
     #: here; each family's tests check it), so valuation forms the sums once per distinct
     #: ``(x, T)``. A family that forecasts otherwise sets ``False`` and is asked for whole matrices.
     factorised: bool = True
+    #: ``DrawForecast(draws, frequency, recency, T, t)``: E[Y(t) | x, t_x, T] of a block of rows under
+    #: many parameter draws at once (``draws``: each parameter an array), its ``fill(start, stop, out,
+    #: work)`` writing rows × draws; equal to ``expected_purchases`` draw by draw. The bootstrap
+    #: intervals use it where a family has one (:mod:`clvmodel.uncertainty`: BG/NBD, Pareto/NBD), and
+    #: otherwise rebuild the model once per draw.
+    expected_purchases_draws: Any = None
     #: Extra options for the fit (``tol``, ``initial_params``, scipy ``minimize`` options).
     fit_options: dict[str, Any] = {}
 

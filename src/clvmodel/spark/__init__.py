@@ -10,8 +10,9 @@ local DuckDB engine's (:mod:`clvmodel.io`, :mod:`clvmodel.rfm`, :mod:`clvmodel.p
   messages, so both engines say the same thing from the same code;
 * :func:`rfm` runs **the same SQL text**, :func:`clvmodel.rfm.rfm_sql`, on a temporary view;
 * :func:`score` ships the model as its JSON document (no pickle of fitted objects) and calls
-  :func:`clvmodel.predict.score` on each Arrow batch with ``mapInPandas``; the rank-based segments
-  are then assigned once over all customers, see :func:`score`.
+  :func:`clvmodel.predict.score` on each Arrow batch with ``mapInPandas``, segments included
+  (against the boundaries the model fixed at training); a model saved before those ranks its
+  customers once over all of them, see :func:`score`.
 
 The results are identical (``tests/test_spark.py`` compares every value exactly): both engines
 sum each customer's days as exact DECIMAL(38, 9) in the same SQL, so no value depends on the order
@@ -59,9 +60,10 @@ model directory (YARN shown; Kubernetes and standalone masters take the same opt
 transactions are read with the model's training data config (columns, date format, delimiter,
 negative-amount policy), so a new export is cleaned exactly as the training data was.
 
-Scaling note: the rank-based segments need each customer's rank in one global order, a window
-without partitions: one task sorts the scored rows (one per customer, not per transaction),
-spilling to disk when they exceed its memory. Everything else is distributed.
+Scaling note: scoring is distributed throughout. Only a model saved before segment boundaries
+were fixed at training needs each customer's rank in one global order, a window without
+partitions: one task sorts the scored rows (one per customer, not per transaction), spilling to
+disk when they exceed its memory; retrain it to drop that step.
 """
 
 from __future__ import annotations

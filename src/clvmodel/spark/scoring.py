@@ -1,4 +1,5 @@
-"""Scoring with ``mapInPandas`` (the model shipped as JSON) and the global rank-based segments."""
+"""Scoring with ``mapInPandas`` (the model shipped as JSON); segments against the model's fixed
+boundaries in the same pass, or, for a model saved before them, ranked by one global window."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def _batch_scorer(
         from clvmodel.predict import OUTPUT_COLUMNS, score as score_frame
 
         model = TrainedModel.from_document(json.loads(document), origin="model (on a Spark worker)")
-        keep = [c for c in OUTPUT_COLUMNS if c != "segment"]
+        # Fixed boundaries: each batch labelled as predict.score labels it. Else ranks across all
+        # customers, assigned after, over the whole frame.
+        fixed = model.segment_boundaries is not None
+        keep = [c for c in OUTPUT_COLUMNS if fixed or c != "segment"]
         for batch in batches:
             if batch.empty:
                 continue
@@ -51,14 +55,13 @@ def _batch_scorer(
             scored = score_frame(
                 model, batch[columns], horizon=horizon, discount_rate=discount_rate, margin=margin, interval_draws=0
             )
-            # Segments are ranks across all customers: assigned after, over the whole frame.
             yield scored[keep]
 
     return run
 
 
 def _segment_column(settings: Mapping[str, Any], customers: int) -> "Column":
-    """:func:`clvmodel.segments.assign_segments` as one Spark expression over all scored rows.
+    """:func:`clvmodel.segments.assign_segments` as one Spark expression over all scored rows (a model without boundaries).
 
     A customer's share is ``rank / n`` with the rank from one global order: predicted CLV
     descending (missing last, as numpy's argsort puts NaN), ties broken by ``customer_id``
@@ -111,8 +114,10 @@ def score(
     pyspark.sql.DataFrame
         :data:`SCORE_SCHEMA`: the columns of :data:`clvmodel.predict.OUTPUT_COLUMNS`, one row per
         customer, every value equal to the local engine's; row order is not defined (sort by
-        ``customer_id`` when it matters). Segments are assigned across all customers with ties
-        in predicted CLV broken by ``customer_id``, see :func:`_segment_column`. The local
+        ``customer_id`` when it matters). Segments are those of :func:`clvmodel.predict.score`:
+        against the boundaries the model fixed at training, in each batch; for a model saved
+        before them, ranked across all customers with ties in predicted CLV broken by
+        ``customer_id`` (:func:`_segment_column`). The local
         engine's optional columns (per-period values, bootstrap intervals, the scikit-learn
         challenger's forecasts) are not produced here.
 
@@ -132,11 +137,14 @@ def score(
     )
     columns = ["customer_id", "frequency", "recency", "T"] + (["monetary_value"] if "monetary_value" in spark_df.columns else [])
     document = json.dumps(model.to_document(), allow_nan=False)
-    unsegmented = SCORE_SCHEMA.replace(" segment string,", "")
+    fixed = model.segment_boundaries is not None
+    schema = SCORE_SCHEMA if fixed else SCORE_SCHEMA.replace(" segment string,", "")
     with _quiet_pandas3():
         scored = spark_df.select(*columns).mapInPandas(
-            _batch_scorer(document, columns, horizon, discount_rate, margin), schema=unsegmented
+            _batch_scorer(document, columns, horizon, discount_rate, margin), schema=schema
         )
+    if fixed:  # labelled in the batches against the boundaries fixed at training: no global sort
+        return scored.select(*OUTPUT_COLUMNS)
     return scored.withColumn("segment", _segment_column(model.segments, customers)).select(*OUTPUT_COLUMNS)
 
 
