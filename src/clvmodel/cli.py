@@ -47,6 +47,25 @@ def _spark_session(engine: str, master: str | None, conf: list[str] | None):  # 
     return clv_spark.session(master or "local[*]", config=dict(pairs))
 
 
+_HORIZON = Annotated[Optional[str], typer.Option(
+    "--horizon", help="Horizon: \"3 years\", 3y, 36m, 156w, 1095d, or whole periods of the model's time unit "
+    "(rounded down to whole periods; the output says what was used).")]
+_RATE = Annotated[Optional[float], typer.Option("--discount-rate", help="Per period of the model's time unit.")]
+_ANNUAL = Annotated[Optional[float], typer.Option(
+    "--annual-discount-rate", help="Per year, e.g. 0.10; converted to (1 + r)^(days per period / 365.25) - 1.")]
+
+
+def _settings(trained, horizon: str | None, rate: float | None, annual: float | None):  # noqa: ANN001, ANN202
+    """The horizon and per-period rate a command uses on ``trained`` (:func:`clvmodel.units.resolve`):
+    what was given, else the model's; any warning goes to stderr here."""
+    from clvmodel import units
+
+    used = units.resolve(trained.time_unit, horizon, rate, annual, defaults=units.defaults_of(trained))
+    for line in used.warnings():
+        print(f"clvmodel: warning: {line}", file=sys.stderr)
+    return used
+
+
 _SET = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config key, e.g. --set clv.horizon=52 (repeatable)."),
@@ -87,7 +106,7 @@ def rfm(
     amount: Annotated[str, typer.Option(help="Amount column (with --input).")] = "amount",
     date_format: Annotated[Optional[str], typer.Option(help="strftime format, e.g. %Y%m%d.")] = None,
     delimiter: Annotated[str, typer.Option(help="CSV delimiter, or 'whitespace'.")] = ",",
-    time_unit: Annotated[str, typer.Option(help="day or week.")] = "week",
+    time_unit: Annotated[str, typer.Option(help="day, week, month (365.25/12 days) or year (365.25 days).")] = "week",
     calibration_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; adds holdout columns.")] = None,
     observation_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default the last date.")] = None,
     set_: _SET = None,
@@ -117,8 +136,8 @@ def rfm(
         unit = time_unit
         cal = _parse_date(calibration_end, "--calibration-end")
         obs = _parse_date(observation_end, "--observation-end")
-    if unit not in {"day", "week"}:
-        raise ClvError(f"--time-unit {unit!r}: use day or week")
+    if unit not in {"day", "week", "month", "year"}:
+        raise ClvError(f"--time-unit {unit!r}: use day, week, month or year")
     if not data.source.startswith("bundled:"):  # every file behind a glob or a folder too
         option = "--input" if input_ else "data.source"
         io.refuse_overwrite({"--output": output}, [(option, f) for f in io.resolve_files(data.source)])
@@ -161,8 +180,9 @@ def score(
     input_: Annotated[str, typer.Option("--input", help="Transactions or RFM file (CSV/Parquet); a URI with Spark.")],
     output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Customers scored at a time (memory bound).")] = 250_000,
     engine: _ENGINE = "local",
@@ -177,36 +197,46 @@ def score(
 
     # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
     # failed summarising it (every CLV NaN).
-    _check_options(horizon, discount_rate, margin)
+    from clvmodel.units import parse_horizon, resolve
+
+    if horizon is not None:
+        parse_horizon(horizon, None, name="--horizon")  # the text, before the model gives its unit
+    _check_options(None, discount_rate, margin)
+    resolve("day", 1, discount_rate, annual_discount_rate)  # the annual rate (and not both), before the model is read
     io.refuse_overwrite({"--output": output}, [("--input", input_)])
     trained = load(model)
-    _check_options(horizon, time_unit=trained.time_unit)  # 100 years in the model's own unit
     if trained.subscription:
         from clvmodel.subscription import score_subscribers
 
         if as_of is not None or horizon is not None:
             raise ClvError("--as-of and --horizon do not apply to a subscription (sbg) model; pass renewals per customer")
-        scores = score_subscribers(trained, io.read_table(Path(input_)), discount_rate=discount_rate, margin=margin)
+        used = _settings(trained, None, discount_rate, annual_discount_rate)
+        scores = score_subscribers(trained, io.read_table(Path(input_)), discount_rate=used.discount_rate, margin=margin)
         io.write_table(scores, output)
         print(f"score: {len(scores):,} subscribers valued; total predicted CLV {scores['predicted_clv'].sum():,.2f}; "
-              f"written to {output}")
+              f"discount {used.discount_rate:.8g} per {used.unit}; written to {output}")
         return
+    used = _settings(trained, horizon, discount_rate, annual_discount_rate)
+    horizon_, discount_rate = used.periods, used.discount_rate
+    _check_options(horizon_, discount_rate, time_unit=trained.time_unit)
     session = _spark_session(engine, spark_master, spark_conf)
     if session is not None:
         from clvmodel import spark as clv_spark
 
         tx = clv_spark.transactions(session, input_, trained.config.get("data"))
         scores = clv_spark.score_transactions(session, tx, trained, as_of=_parse_date(as_of, "--as-of"),
-                                              horizon=horizon, discount_rate=discount_rate, margin=margin)
+                                              horizon=horizon_, discount_rate=discount_rate, margin=margin)
         clv_spark.write(scores, str(output))
         print(f"score: {scores.count():,} customers scored by Spark, written to the folder {output}")
+        print(f"score: {used.describe()}")
         return
     con = io.connect()
     try:
         source = plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"))
-        batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
+        batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon_,
                              discount_rate=discount_rate, margin=margin)
         print(render.render_score(*batch.output_summary(con, output), source, output))
+        print(f"score: {used.describe()}")
     finally:
         con.close()
 
@@ -217,8 +247,9 @@ def acquisition(
     output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
     input_: Annotated[Optional[Path], typer.Option("--input", help="Profiles (CSV/Parquet): channel and/or covariates "
                                                                     "per row; default every trained channel.")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
     level: Annotated[Optional[float], typer.Option("--level", help="Interval level, e.g. 0.9.")] = None,
     draws: Annotated[Optional[int], typer.Option("--draws", help="Bootstrap draws (0: no intervals).")] = None,
@@ -233,7 +264,8 @@ def acquisition(
         raise ClvError(f"--output {output}: unknown extension {output.suffix!r}; use .csv or .parquet")
     io.refuse_overwrite({"--output": output}, [("--input", input_), ("--model", model)])
     trained = load(model)
-    horizon_, rate, margin_ = acq.settings(trained, horizon, discount_rate, margin)
+    used = _settings(trained, horizon, discount_rate, annual_discount_rate)
+    horizon_, rate, margin_ = acq.settings(trained, used.periods, used.discount_rate, margin)
     intervals = trained.config.get("intervals") or {}
     level_ = float(intervals.get("level", 0.9)) if level is None else level
     draws_ = int(intervals.get("draws", 1000)) if draws is None else draws
@@ -244,6 +276,7 @@ def acquisition(
     print(render.render_acquisition(table, model=trained.name, time_unit=trained.time_unit, horizon=horizon_,
                                     discount_rate=rate, margin=margin_, level=level_, output=output,
                                     channel_column=trained.acquisition.channel if trained.acquisition else None))
+    print(f"acquisition: {used.describe()}")
 
 
 @app.command()
