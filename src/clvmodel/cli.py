@@ -289,12 +289,21 @@ def budget(
         "--model", help="Model trained with a channel: LTV:CAC on the acquisition value of a new customer. "
         "Any other model: per-period values of existing customers, for payback.")] = None,
     experiment: Annotated[Optional[str], typer.Option("--experiment", help="Log to this MLflow experiment.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
 ) -> None:
     """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""
     from clvmodel import budget as budget_mod
 
-    done = budget_mod.budget_files(scores, cac, output, customers=customers, model=model, experiment=experiment)
+    done = budget_mod.budget_files(scores, cac, output, customers=customers, model=model, experiment=experiment,
+                                   horizon=horizon, discount_rate=discount_rate,
+                                   annual_discount_rate=annual_discount_rate)
+    for line in done.rate_warnings:
+        print(f"clvmodel: warning: {line}", file=sys.stderr)
     print(budget_mod.format_report(done.result))
+    if done.valuation:
+        print(f"  valued over {done.valuation}")
     print(f"  written: {', '.join(map(str, done.written))}")
     if done.run_id:
         print(f"  run {done.run_id}")
@@ -303,19 +312,36 @@ def budget(
 _NUMBER = Optional[float]
 
 
+def _formula_number(value: str | float) -> float | str:
+    """``--periods`` as a number when it reads as one (the formula's own messages refuse the rest)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 @app.command()
 def formula(
     order_value: Annotated[_NUMBER, typer.Option("--order-value", help="Average order value.")] = None,
     purchases_per_period: Annotated[_NUMBER, typer.Option("--purchases-per-period", help="Orders per period.")] = None,
     fee: Annotated[_NUMBER, typer.Option("--fee", help="A subscription's fee per period (instead of orders).")] = None,
-    periods: Annotated[_NUMBER, typer.Option("--periods", help="Lifetime in periods, e.g. 12.")] = None,
+    periods: Annotated[Optional[str], typer.Option(
+        "--periods", help="Lifetime in periods, e.g. 12; with --period also \"3 years\", 36m, 156w (exact, "
+        "a fractional last period pro rata).")] = None,
+    period: Annotated[Optional[str], typer.Option(
+        "--period", help="What a period is: day, week, month (365.25/12 days) or year; lets --periods and "
+        "the rates carry units.")] = None,
     retention_rate: Annotated[
         _NUMBER, typer.Option("--retention-rate", help="Per period, in [0, 1): lifetime 1/(1-r); not with --periods.")
     ] = None,
     margin: Annotated[float, typer.Option("--margin", help="Share of the value kept, in (0, 1].")] = 1.0,
     discount_rate: Annotated[
-        float, typer.Option("--discount-rate", help="Per period, in [0, 1); period k counts (1+d)^-k.")
-    ] = 0.0,
+        _NUMBER, typer.Option("--discount-rate", help="Per period, in [0, 1); period k counts (1+d)^-k; default 0.")
+    ] = None,
+    annual_discount_rate: Annotated[
+        _NUMBER, typer.Option("--annual-discount-rate", help="Per year, e.g. 0.10 (with --period): converted to "
+                              "(1 + r)^(days per period / 365.25) - 1.")
+    ] = None,
     cac: Annotated[_NUMBER, typer.Option("--cac", help="Acquisition cost: LTV:CAC, verdict, max CAC.")] = None,
     target_ratio: Annotated[_NUMBER, typer.Option("--target-ratio", help="LTV:CAC to reach (with --cac); 3.")] = None,
     json_: Annotated[
@@ -325,12 +351,45 @@ def formula(
     """LTV from aggregate inputs (no data, no model): margin × value per period × lifetime; the 3:1 rule."""
     import json
 
+    from clvmodel import units
     from clvmodel.formula import lifetime_value, render
 
+    lifetime, used = periods, None
+    if period is not None:
+        if period not in units.DAYS:
+            raise ClvError(f"formula: --period {period!r}: use day, week, month or year")
+        if discount_rate is not None and annual_discount_rate is not None:
+            raise ClvError("formula: give --discount-rate (per period) or --annual-discount-rate (per year), not both")
+        if periods is not None:
+            exact = units.length(periods, period)
+            lifetime = float(exact)
+        if annual_discount_rate is not None:
+            discount_rate = units.per_period_rate(units._rate(annual_discount_rate, "--annual-discount-rate"), period)
+        used = [f"a period is a {period}"]
+        if periods is not None and units._HORIZON.match(periods) and units._HORIZON.match(periods).group(2):
+            used.append(f"--periods {periods} = {float(exact):,.6g} {period}s")
+        rate = 0.0 if discount_rate is None else discount_rate
+        used.append(f"discount {rate:.8g} per {period}"
+                    + (f" ({annual_discount_rate * 100:g} % a year)" if annual_discount_rate is not None else ""))
+        bound = units.ANNUAL_LOOKING.get(period)
+        if annual_discount_rate is None and bound is not None and rate >= bound:
+            print(f"clvmodel: warning: --discount-rate {rate:g} is per {period}; for {rate * 100:g} % a year pass "
+                  f"--annual-discount-rate {rate:g}", file=sys.stderr)
+    elif annual_discount_rate is not None:
+        raise ClvError("formula: --annual-discount-rate needs --period (day, week, month or year) to convert it")
+    elif periods is not None and units._HORIZON.match(periods) and units._HORIZON.match(periods).group(2):
+        raise ClvError(f"formula: --periods {periods!r} has a unit; say what a period is with --period, e.g. "
+                       "--period month")
     result = lifetime_value(order_value=order_value, purchases_per_period=purchases_per_period, fee=fee,
-                            periods=periods, retention_rate=retention_rate, margin=margin,
-                            discount_rate=discount_rate, cac=cac, target_ratio=target_ratio)
-    print(json.dumps(result.as_dict()) if json_ else render(result))
+                            periods=lifetime if lifetime is None else _formula_number(lifetime), retention_rate=retention_rate,
+                            margin=margin, discount_rate=0.0 if discount_rate is None else discount_rate, cac=cac,
+                            target_ratio=target_ratio)
+    if json_:
+        print(json.dumps(result.as_dict()))
+        return
+    print(render(result))
+    if used:
+        print(f"units: {'; '.join(used)}")
 
 
 @app.command()

@@ -303,7 +303,8 @@ class ClvConfig(_Strict):
     unit (``"3 years"``, ``3y``, ``36m``, ``156w``, ``1095d``), converted exactly and rounded down
     to whole periods of the time unit (:mod:`clvmodel.units`). ``discount_rate`` is per period;
     ``annual_discount_rate`` (per year, instead) is converted to the per-period rate
-    ``(1 + r)^(days per period / 365.25) − 1``. The horizon is at most 100 years,
+    ``(1 + r)^(days per period / 365.25) − 1`` (``discount_rate`` then stays 0, its default). The
+    horizon is at most 100 years,
     :data:`MAX_HORIZON` (checked with the time unit by :class:`Config`).
     """
 
@@ -336,7 +337,8 @@ class ClvConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_rate(self) -> "ClvConfig":
-        if self.annual_discount_rate is not None and "discount_rate" in self.model_fields_set:
+        # discount_rate 0 (its default) with an annual rate is no conflict: a saved config holds both.
+        if self.annual_discount_rate is not None and self.discount_rate != 0:
             raise ValueError("give clv.discount_rate (per period) or clv.annual_discount_rate (per year), not both")
         return self
 

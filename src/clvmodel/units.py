@@ -38,7 +38,7 @@ from typing import Any
 
 from clvmodel.errors import ClvError
 
-__all__ = ["DAYS", "UNIT_DAYS", "ANNUAL_LOOKING", "Horizon", "Settings", "defaults_of", "parse_horizon", "per_period_rate", "resolve"]
+__all__ = ["DAYS", "UNIT_DAYS", "ANNUAL_LOOKING", "Horizon", "Settings", "defaults_of", "length", "parse_horizon", "per_period_rate", "resolve"]
 
 #: Days per unit, exactly (a month is 365.25 / 12 days, a year 365.25 days).
 DAYS: dict[str, Fraction] = {
@@ -152,6 +152,22 @@ def parse_horizon(value: Any, unit: str | None, *, name: str = "horizon") -> Hor
         raise ClvError(f"{name} {text or value} is more than 100 years; use at most {MAX_HORIZON[unit]:,} {unit}s "
                        "(or \"100 years\")")
     return Horizon(periods, unit, exact, text if source not in (None, unit) else None)
+
+
+def length(value: Any, unit: str, *, name: str = "--periods") -> Fraction:
+    """A length in ``unit``, exactly and not rounded (``"3 years"`` in weeks: 4383/28 = 156.54);
+    a bare number is in ``unit`` and may be fractional. For :mod:`clvmodel.formula`, whose lifetime
+    counts a fractional last period pro rata."""
+    if isinstance(value, str) and _HORIZON.match(value) and not _HORIZON.match(value).group(2):
+        value = Fraction(_HORIZON.match(value).group(1))
+        if value <= 0:
+            raise ClvError(f"{name} must be > 0, got {value}; use {_EXAMPLE}")
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (math.isfinite(value) and value > 0):
+            raise ClvError(f"{name} must be a finite number > 0, got {value}; use {_EXAMPLE}")
+        return Fraction(value)
+    return parse_horizon(value, unit, name=name).exact
 
 
 def per_period_rate(annual: float, unit: str) -> float:
