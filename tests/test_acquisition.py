@@ -606,3 +606,26 @@ def test_models_that_cannot_value_a_new_customer_say_so_in_one_line() -> None:
     historical.primary = None
     with pytest.raises(ClvError, match=r"^model 'acq' has no purchase model \(historical only\)"):
         acquisition.acquisition_table(historical)
+
+
+def _numeric_covariate_model() -> TrainedModel:
+    design = Design.fit(pd.DataFrame({"Age": [20.0, 60.0]}), ["Age"], "customers")
+    params = {**CDNOW, "life.Age": 0.01, "trans.Age": 0.02}
+    model = BetaGeoCovariateModel.from_dict({"params": params, "design": design.to_dict()})
+    state = AcquisitionState(channel=None, covariates=["Age"], purchase_model="bgnbd_cov", channels={
+        "all": ChannelState(100, 40, 30.0, None, [({"Age": 20.0}, 0.5), ({"Age": 60.0}, 0.5)])})
+    trained = _trained(acquisition_state=state)
+    trained.models["bgnbd_cov"] = model
+    return trained
+
+
+def test_profiles_far_outside_training_or_too_many_are_one_line() -> None:
+    trained = _numeric_covariate_model()
+    ok = acquisition.acquisition_table(trained, pd.DataFrame({"Age": [30.0]}), draws=0)
+    assert np.isfinite(ok["acquisition_value"].iloc[0])
+    with pytest.raises(ClvError, match=r"profile Age=1e\+300 gives no finite model parameters"):
+        acquisition.acquisition_table(trained, pd.DataFrame({"Age": [1e300]}), draws=0)
+    many = pd.DataFrame({"Age": np.arange(acquisition.MAX_PROFILES + 1, dtype=float)})
+    with pytest.raises(ClvError, match=f"{acquisition.MAX_PROFILES + 1:,} distinct covariate profiles"):
+        acquisition.acquisition_table(trained, many, draws=0)
+    assert len(acquisition.acquisition_table(trained, many.iloc[:-1], draws=0)) == acquisition.MAX_PROFILES

@@ -111,3 +111,32 @@ def test_a_bad_customer_table_stops_training_before_anything_is_written(tmp_path
     assert code == 2 and "customer ids appear more than once" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "model").exists()
     np.testing.assert_equal(bad.read_text(), "Id,Gender,Channel\n1,0,0\n1,1,1\n")  # the input untouched
+
+
+def test_covariates_are_numbers_only_when_every_value_is_a_plain_number(tmp_path: Path) -> None:
+    path = _table(tmp_path, "Id,Region,Score,Flag\n1,01,1.5,0\n2,02,-2e1,1\n3,x,.5,1\n")
+    table = read_customers(_config(path, covariates=["Region", "Score", "Flag"]))
+    assert table["Region"].tolist() == ["01", "02", "x"]  # codes stay categories, leading zeros kept
+    assert table["Score"].tolist() == [1.5, -20.0, 0.5] and table["Flag"].tolist() == [0.0, 1.0, 1.0]
+    codes = read_customers(_config(_table(tmp_path, "Id,Region\n1,01\n2,02\n", "codes.csv"), covariates=["Region"]))
+    assert codes["Region"].tolist() == ["01", "02"]
+
+
+def test_a_channels_unidentified_spend_model_gives_way_to_the_pooled_one(apparel) -> None:  # noqa: ANN001
+    """Spend that barely varies within customers sends Gamma-Gamma's p to infinity (a warning that
+    the data do not identify it): the channel's value then rests on the pooled model, said why."""
+    from clvmodel.acquired import _channel_spend
+
+    rng = np.random.default_rng(3)
+    n = 80
+    rows = pd.DataFrame({"customer_id": [str(i) for i in range(n)], "frequency": rng.integers(1, 6, n).astype(float),
+                         "recency": 10.0, "T": 20.0, "monetary_value": 25.0 + rng.normal(0, 1e-6, n)})
+    model, why = _channel_spend("gamma_gamma", rows, "week")
+    assert model is None and "did not converge" in why
+    # Mean spends with no more spread among frequent buyers than among one-purchase ones: the fit
+    # stops on the ridge where p grows as v shrinks, and warns that p and v are not identified.
+    rows["monetary_value"] = rng.gamma(3.0, 10.0, n)
+    model, why = _channel_spend("gamma_gamma", rows, "week")
+    assert model is None and "do not identify" in why
+    model, why = _channel_spend("gamma_gamma", apparel(dt.date(2006, 12, 31)), "week")
+    assert model is not None and model.status_ == "converged" and why == ""

@@ -187,3 +187,11 @@ def test_the_function_the_cli_calls():
         lifetime_value(fee="thirty", periods=3)  # type: ignore[arg-type]
     with pytest.raises(ClvError, match="--periods must be a finite number, got True"):
         lifetime_value(fee=30, periods=True)
+
+
+def test_an_overflowing_ratio_is_one_line_not_infinity_in_json(capsys: pytest.CaptureFixture) -> None:
+    from clvmodel.cli import main
+
+    assert main(["formula", "--fee", "1e300", "--periods", "10", "--cac", "1e-300", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "LTV:CAC overflows" in captured.err and len(captured.err.strip().splitlines()) == 1

@@ -43,3 +43,24 @@ def test_a_summary_model_is_scored_by_the_rfm_pipeline(tmp_path: Path) -> None:
     scores = chosen.score(result.model, rows, {"horizon": 3})
     assert scores["expected_purchases"].iloc[0] == result.model.models["bgbb"].expected_purchases(
         rows["frequency"], rows["recency"], rows["T"], t=3)[0]
+
+
+def test_only_rows_of_an_id_channel_and_covariates_are_new_customers(tmp_path: Path) -> None:
+    """A row with nothing but id, channel and covariates is valued as a new customer; one with any
+    other column (a misspelt ``Frequency``) is an RFM row, and the scorer says what it misses."""
+    import pytest
+
+    from clvmodel.errors import ClvError
+
+    apparel = Path(__file__).resolve().parent / "data" / "apparel"
+    config = load_config(CONFIGS / "apparel.yaml", [
+        f"data.source={apparel / 'transactions.csv'}", f"customers.source={apparel / 'customers.csv'}",
+        "models=[bgnbd, gamma_gamma]", f"output.model_dir={tmp_path / 'm'}",
+    ])
+    model = pipelines.for_config(config).train(config, track=False).model
+    chosen = pipelines.for_model(model)
+    new = chosen.score(model, pd.DataFrame({"customer_id": ["n"], "Channel": [1], "Gender": [0]}), {})
+    assert "acquisition_value" in new.columns and list(new["customer_id"]) == ["n"]
+    misspelt = pd.DataFrame({"customer_id": ["1"], "Frequency": [6], "Recency": [93.3], "t": [104], "Gender": [0]})
+    with pytest.raises(ClvError, match="frequency"):
+        chosen.score(model, misspelt, {})

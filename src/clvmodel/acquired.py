@@ -10,12 +10,14 @@ which purchase model forecasts a new customer's purchases (:func:`new_customer_m
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError, ConvergenceFailure
+from clvmodel.sqltext import identifier
 from clvmodel.models import FittedModel, ModelData, registry
 from clvmodel.models.channels import MIN_REPEAT_CUSTOMERS, AcquisitionState, ChannelState
 
@@ -24,7 +26,8 @@ __all__ = ["acquisition_state", "new_customer_model", "first_orders_sql"]
 
 def first_orders_sql(days: str = "days") -> str:
     """Each customer's first purchase day's amount (same-day rows summed), from the customer-day table."""
-    return f"SELECT customer_id, CAST(arg_min(amount, day) AS DOUBLE) AS first_order FROM {days} GROUP BY customer_id"
+    return (f"SELECT customer_id, CAST(arg_min(amount, day) AS DOUBLE) AS first_order FROM {identifier(days)} "
+            "GROUP BY customer_id")
 
 
 def new_customer_model(fitted: dict[str, FittedModel], primary: str | None) -> str | None:
@@ -84,9 +87,9 @@ def acquisition_state(
         first_value = float(np.mean(first[mask])) if first is not None and np.isfinite(first[mask]).all() else None
         spend = None
         if spend_name is not None and repeat >= MIN_REPEAT_CUSTOMERS:
-            spend = _channel_spend(spend_name, rows, time_unit)
+            spend, why = _channel_spend(spend_name, rows, time_unit)
             if spend is None:
-                notes.append(f"channel {label}: its own Gamma-Gamma did not converge; its spend is the pooled model's")
+                notes.append(f"channel {label}: its own spend model is not used ({why}); its spend is the pooled model's")
             else:
                 own.append(label)
         profiles = design.profiles(frame.loc[mask]) if design is not None else [({}, 1.0)]
@@ -103,13 +106,24 @@ def acquisition_state(
     return state, notes
 
 
-def _channel_spend(name: str, rows: pd.DataFrame, time_unit: str) -> Any:
-    """The channel's own spend model, or ``None`` when its fit fails (the pooled one applies)."""
+def _channel_spend(name: str, rows: pd.DataFrame, time_unit: str) -> tuple[Any, str]:
+    """The channel's own spend model, or ``(None, why)`` when its fit fails, is not a converged
+    optimum, or warns that the data do not identify it: the pooled model is the better estimate
+    of the channel's mean spend then (and its bootstrap would overflow on the unidentified one)."""
     model = registry.family_class(name)()
-    try:
-        return model.fit(ModelData(summary=rows.reset_index(drop=True), time_unit=time_unit))
-    except (ClvError, ConvergenceFailure, ArithmeticError, ValueError, np.linalg.LinAlgError):
-        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(ModelData(summary=rows.reset_index(drop=True), time_unit=time_unit))
+        except (ClvError, ConvergenceFailure, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+            return None, str(err).split(";")[0][:160]
+    if model.status_ != "converged":
+        return None, f"its fit is a {model.status_}"
+    # The correlation warning concerns the pooled model's assumption as much as the channel's: kept.
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "do not identify" in str(w.message)]
+    if said:
+        return None, said[0].split(";")[0][:160]
+    return model, ""
 
 
 def channel_tables(

@@ -66,6 +66,7 @@ __all__ = [
     "period_values",
     "purchase_model",
     "settings",
+    "text_columns",
 ]
 
 #: The channel of a row valued without one: the pooled model, every channel's customers together.
@@ -276,6 +277,16 @@ def _unit(trained: TrainedModel, name: str, channel: ChannelState, profiles: lis
     return _Unit(name, shown, profiles, channel.first_order_value, spend, basis, key, channel.customers, extra or {})
 
 
+def text_columns(trained: TrainedModel) -> tuple[str, ...]:
+    """The columns of a profile file to read as text: the channel columns and the categorical
+    covariates (a level ``01`` must stay ``01``, as the customer table was read in training)."""
+    state: AcquisitionState | None = trained.acquisition
+    design = _design(purchase_model(trained)) if state is not None else None
+    kinds = design.kinds if design is not None else {}
+    channel = [state.channel] if state is not None and state.channel else []
+    return tuple(dict.fromkeys(["channel", *channel, *(c for c, k in kinds.items() if k == "categorical")]))
+
+
 def _covariates(trained: TrainedModel) -> list[str]:
     state: AcquisitionState | None = trained.acquisition
     return list(state.covariates) if state is not None else []
@@ -415,6 +426,17 @@ def _increments(model: Any, zs: list[np.ndarray | None], horizon: int) -> np.nda
     return np.diff(cumulative, axis=1, prepend=0.0)  # E[X(0)] = 0
 
 
+#: Distinct covariate profiles valued in one call: each costs one forecast per interval draw
+#: (about 1 s at the default 1,000 draws), and the REST server cannot stop a request once started.
+MAX_PROFILES = 200
+
+
+def _finite_profile(model: Any, z: np.ndarray) -> bool:
+    """Whether the plain model at profile ``z`` has finite, positive parameters."""
+    params = model.at(z).params_ or {}
+    return all(np.isfinite(v) and v > 0 for v in params.values())
+
+
 @dataclass
 class _Plan:
     """The distinct profiles of all units and each unit's share of each."""
@@ -437,6 +459,17 @@ def _plan(model: Any, units: list[_Unit], origin: str) -> _Plan:
                 distinct[key] = len(zs)
                 zs.append(np.asarray(z, dtype=float))
             entries.append((u, distinct[key], float(share)))
+    if len(zs) > MAX_PROFILES:
+        raise ClvError(
+            f"{origin}: {len(zs):,} distinct covariate profiles (at most {MAX_PROFILES:,}: each costs one forecast per "
+            "interval draw); value fewer at a time, or group a numeric covariate's values"
+        )
+    for z in zs:
+        if z is not None and not _finite_profile(model, z):
+            raise ClvError(
+                f"{origin}: the profile {', '.join(f'{c}={v:g}' for c, v in zip(_design(model).columns, z))} gives "
+                "no finite model parameters (a covariate far outside the values seen in training)"
+            )
     shares = np.zeros((len(units), len(zs)))
     for u, j, share in entries:
         shares[u, j] += share
@@ -600,7 +633,7 @@ def acquisition_table(
         covariate profiles (a model trained without a customer table has one channel, ``all``).
         Else one row per profile: an optional ``channel`` column (or the model's channel column),
         the model's covariates, and optionally ``customer_id`` (passed through). A row without a
-        channel (no column, or an empty value) is valued with the pooled spend model and the customer-weighted mean first order.
+        channel (no column, or an empty value) is valued with the pooled spend model and the customer-weighted mean first order (unless the channel is also a covariate: then the row needs its value, like any covariate's).
     horizon, discount_rate, margin
         ``H`` whole periods of the model's time unit, ``d`` per period, margin in ``(0, 1]``;
         ``None``: the model's CLV settings.

@@ -77,7 +77,8 @@ def read_customers(config: CustomersConfig) -> pd.DataFrame:
     """
     origin = f"customers.source {config.source}"
     id_column = config.columns.customer_id
-    frame = read_table(Path(config.source), id_column=id_column, delimiter=config.delimiter, encoding=config.encoding)
+    frame = read_table(Path(config.source), id_column=id_column, delimiter=config.delimiter, encoding=config.encoding,
+                       text_columns=tuple(dict.fromkeys([*([config.channel] if config.channel else []), *config.covariates])))
     wanted = [id_column] + ([config.channel] if config.channel else []) + list(config.covariates)
     missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
     if missing:
@@ -107,14 +108,27 @@ def read_customers(config: CustomersConfig) -> pd.DataFrame:
             )
         out["channel"] = _labels(channel)
     for name in config.covariates:
-        out[name] = frame[name].to_numpy()
+        out[name] = _covariate(frame[name])
     return out
 
 
+#: A number as a covariate: optional sign, digits with an optional fraction, an optional exponent;
+#: no leading zero before another digit (``01``, ``007`` are codes, i.e. categories).
+_NUMBER = r"^[+-]?(?:0|[1-9]\d*)(?:\.\d*)?(?:[eE][+-]?\d+)?$|^[+-]?\.\d+(?:[eE][+-]?\d+)?$"
+
+
+def _covariate(values: pd.Series) -> pd.Series:
+    """A covariate read as text: numeric when every value is a plain number (``0``, ``1.5``), else
+    categorical text (``web``, ``01``). Missing values stay missing for the design to refuse."""
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    if present.any() and bool(text[present].str.match(_NUMBER).all()):
+        return pd.to_numeric(text.where(present), errors="coerce").astype(float)
+    return values
+
+
 def _labels(values: pd.Series) -> pd.Series:
-    """Channel labels as text; a numeric channel ``1.0`` (a column pandas read as float) is ``1``."""
-    if pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()):
-        values = values.astype("int64")
+    """Channel labels as text, as written (read as text: ``01`` stays ``01``)."""
     return values.astype(str).str.strip().to_numpy()
 
 

@@ -269,7 +269,7 @@ def acquisition(
     intervals = trained.config.get("intervals") or {}
     level_ = float(intervals.get("level", 0.9)) if level is None else level
     draws_ = int(intervals.get("draws", 1000)) if draws is None else draws
-    profiles = io.read_table(input_) if input_ is not None else None
+    profiles = io.read_table(input_, text_columns=acq.text_columns(trained)) if input_ is not None else None
     table = acq.acquisition_table(trained, profiles, horizon=horizon_, discount_rate=rate, margin=margin_, level=level_,
                                   draws=draws_, seed=int(intervals.get("seed", 0)), origin=str(input_ or model))
     io.write_table(table, output)
@@ -390,6 +390,37 @@ def formula(
     print(render(result))
     if used:
         print(f"units: {'; '.join(used)}")
+
+
+@app.command()
+def whatif(
+    model: Annotated[str, typer.Option("--model", help="Model directory or models:/ / runs:/ URI.")],
+    input_: Annotated[str, typer.Option("--input", help="The existing base: RFM or transactions file, as score takes "
+                                        "(sBG: customer_id, renewals).")],
+    output: Annotated[Path, typer.Option("--output", help="Table (CSV/Parquet); the tornado chart beside it (.png).")],
+    retention: Annotated[Optional[str], typer.Option("--retention", help="One-year retention of a new customer: "
+                                                     "+5pp (points) or +5% (percent).")] = None,
+    order_value: Annotated[Optional[str], typer.Option("--order-value", help="Spend per order, e.g. +10%.")] = None,
+    frequency: Annotated[Optional[str], typer.Option("--frequency", help="Purchase rate, e.g. +10%.")] = None,
+    margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
+    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
+    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    cac: Annotated[Optional[float], typer.Option("--cac", help="A new customer's acquisition cost: LTV:CAC.")] = None,
+    target_ratio: Annotated[float, typer.Option("--target-ratio", help="LTV:CAC to reach; max allowable CAC.")] = 3.0,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
+    experiment: Annotated[Optional[str], typer.Option("--experiment", help="Log to this MLflow experiment.")] = None,
+) -> None:
+    """Levers on a trained model: remaining CLV of the base and a new customer's value under each, and together."""
+    from clvmodel.whatif import render as render_whatif
+    from clvmodel.whatif import whatif_files
+
+    done = whatif_files(model, input_, output, retention=retention, frequency=frequency, order_value=order_value,
+                        horizon=horizon, discount_rate=discount_rate, margin=margin, cac=cac,
+                        target_ratio=target_ratio, as_of=_parse_date(as_of, "--as-of"), experiment=experiment)
+    print(render_whatif(done.result))
+    print(f"  written: {', '.join(map(str, done.written))}")
+    if done.run_id:
+        print(f"  run {done.run_id}")
 
 
 @app.command()

@@ -257,6 +257,8 @@ def lifetime_value(
             raise ClvError(f"formula: --target-ratio must be >= 1 (LTV at least the CAC), got {target_ratio:g}; use "
                            "e.g. --target-ratio 3 (the 3:1 rule)")
         ratio = ltv / cac
+        if not math.isfinite(ratio):
+            raise ClvError(f"formula: LTV:CAC overflows (LTV {ltv:g} over a CAC of {cac:g}); check --cac")
         allowable = ltv / target_ratio
         verdict = _verdict(ratio, target_ratio)
     return FormulaResult(

@@ -754,14 +754,19 @@ def csv_unescape_sql(column: str) -> str:
             f"THEN substr({column}, 2) ELSE {column} END")
 
 
-def read_table(path: str | Path, *, id_column: str = "customer_id", delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
+def read_table(
+    path: str | Path, *, id_column: str = "customer_id", delimiter: str = ",", encoding: str = "utf-8",
+    text_columns: tuple[str, ...] = (),
+) -> pd.DataFrame:
     """Read a CSV or Parquet table; ``customer_id`` is kept as text (leading zeros).
 
     A repeated column name is refused (pandas would read the second as ``T.1`` and use the
     first), and so are fractional ids (``7.0``); a CSV's ids lose the ``'`` :func:`write_table`
     put before a formula character (:func:`csv_unescape`). ``id_column`` names the id column of a
     table whose id is not ``customer_id`` (a customer table); ``delimiter`` (``whitespace`` for
-    runs of blanks) and ``encoding`` apply to a CSV.
+    runs of blanks) and ``encoding`` apply to a CSV. ``text_columns`` are read as text as the id is
+    (a code ``01`` stays ``01``; the ``'`` :func:`write_table` put before a formula character is
+    removed), e.g. a channel or a categorical covariate.
     """
     path = Path(path)
     if not path.is_file():
@@ -781,7 +786,8 @@ def read_table(path: str | Path, *, id_column: str = "customer_id", delimiter: s
             # here only. Other columns keep pandas' defaults.
             missing = {c: list(MISSING_IDS) if c == id_column else list(STR_NA_VALUES) for c in names or []}
             separator = {"sep": r"\s+"} if delimiter == "whitespace" else {"sep": delimiter}
-            frame = pd.read_csv(path, dtype={id_column: str}, keep_default_na=False, na_values=missing,
+            frame = pd.read_csv(path, dtype={id_column: str, **{c: str for c in text_columns}}, keep_default_na=False,
+                                na_values=missing,
                                 encoding=encoding, **separator)
     except UnicodeDecodeError:
         raise ClvError(
@@ -796,6 +802,10 @@ def read_table(path: str | Path, *, id_column: str = "customer_id", delimiter: s
         frame[id_column] = frame[id_column].astype("string").astype(object)
         if path.suffix.lower() not in PARQUET:
             frame[id_column] = csv_unescape(frame[id_column])
+    for column in text_columns:
+        if column in frame.columns and column != id_column:
+            text = frame[column].astype("string").astype(object)
+            frame[column] = csv_unescape(text) if path.suffix.lower() not in PARQUET else text
     return frame
 
 

@@ -66,10 +66,21 @@ def settled(model: TrainedModel, params: dict[str, Any]) -> dict[str, Any]:
 _HISTORY = ("frequency", "recency", "T")
 
 
+def _new_customer_columns(model: TrainedModel) -> set[str]:
+    """The columns a new customer's row may have: its id, a channel and the model's covariates."""
+    state = model.acquisition
+    named = {"customer_id", "channel"}
+    if state is not None:
+        named |= set(state.covariates) | ({state.channel} if state.channel else set())
+    return named
+
+
 def _score_summary(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """RFM rows -> :func:`clvmodel.predict.score`; rows with no history at all (none of ``frequency,
-    recency, T``: only a channel and/or covariates) -> :func:`_score_new_customers`."""
-    if not any(column in rows.columns for column in _HISTORY):
+    """RFM rows -> :func:`clvmodel.predict.score`; rows with no history at all and nothing but an id,
+    a channel and covariates -> :func:`_score_new_customers`. A row with any other column (a
+    misspelt ``Frequency``, say) is an RFM row, and the scorer names what it misses."""
+    columns = {str(c) for c in rows.columns}
+    if not columns & set(_HISTORY) and columns <= _new_customer_columns(model):
         return _score_new_customers(model, rows, params)
     from clvmodel.predict import score
 

@@ -11,8 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram", "clv_histogram",
-           "leaderboard_chart", "cohort_curves"]
+__all__ = ["survival_projection", "cumulative_transactions", "holdout_by_frequency", "p_alive_histogram",
+           "clv_histogram", "leaderboard_chart", "cohort_curves", "tornado"]
 
 
 def _axes(width: float, height: float) -> tuple[Figure, Axes]:
@@ -131,3 +131,32 @@ def cohort_curves(observed: pd.DataFrame, expected: pd.DataFrame, *, unit: str, 
     ax.yaxis.set_major_formatter(FuncFormatter(_money))
     shown = f" ({currency})" if currency else ""
     return _finish(fig, ax, f"{unit}s since acquisition", f"mean cumulative value per acquired customer{shown}")
+
+
+def tornado(panels: dict[str, pd.Series], *, title: str = "") -> Figure:
+    """Levers ranked by impact: one horizontal bar per lever, largest at the top (a tornado chart).
+
+    ``panels`` maps a panel title to a Series ``lever label -> % change``; each panel is sorted by
+    the absolute change, labelled with the value, with a line at 0.
+    """
+    fig = Figure(figsize=(8, 1.2 + 0.5 * max((len(s) for s in panels.values()), default=1) * len(panels)))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, (name, changes) in zip(axes, panels.items()):
+        ordered = changes.reindex(changes.abs().sort_values().index)
+        positions = np.arange(len(ordered))
+        colours = ["tab:green" if v >= 0 else "tab:red" for v in ordered.to_numpy()]
+        ax.barh(positions, ordered.to_numpy(), color=colours)
+        ax.set_yticks(positions, list(ordered.index))
+        ax.axvline(0, color="black", linewidth=0.8)
+        for y, value in zip(positions, ordered.to_numpy()):
+            ax.annotate(f"{value:+.1f}%", (value, y), xytext=(4 if value >= 0 else -4, 0), textcoords="offset points",
+                        ha="left" if value >= 0 else "right", va="center", fontsize=8)
+        low, high = min(0.0, float(ordered.min())), max(0.0, float(ordered.max()))
+        pad = 0.2 * (high - low or 1.0)
+        ax.set_xlim(low - (pad if low < 0 else 0), high + pad)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("% change of profit")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

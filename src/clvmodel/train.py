@@ -259,8 +259,12 @@ def _metrics(result: TrainResult) -> dict[str, float]:
             for metric in evaluate.METRICS:
                 metrics[f"holdout.{row.model}.{row.target}_{metric}"] = getattr(row, metric)
     acquisition = result.tables.get("acquisition.csv")
+    labels: set[str] = set()
     for row in acquisition.itertuples(index=False) if acquisition is not None else ():
-        label = _METRIC_UNSAFE.sub("_", str(row.channel))[:100]
+        label = base = _METRIC_UNSAFE.sub("_", str(row.channel))[:100]
+        while label in labels:  # "a b" and "a_b" would share a name: the later one gets a suffix
+            label = f"{base}_{len(labels)}"
+        labels.add(label)
         for column in ("acquisition_value", "acquisition_value_lower", "acquisition_value_upper",
                        "remaining_clv_mean", "expected_repeat_purchases", "first_order_value"):
             metrics[f"channel.{label}.{column}"] = float(getattr(row, column))

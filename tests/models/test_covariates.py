@@ -68,3 +68,23 @@ def test_a_profile_the_design_cannot_encode_is_one_line(profile: pd.DataFrame, m
     with pytest.raises(ClvError) as err:
         design.encode(profile, "profiles.csv")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("frame", "covariates"),
+    [
+        (pd.DataFrame({"monetary_value": [5.0, 10.0]}), ["monetary_value"]),  # would overwrite the spend
+        (pd.DataFrame({"T": [1.0, 2.0]}), ["T"]),
+        (pd.DataFrame({"duration": ["a", "holdout"]}), ["duration"]),  # -> duration_holdout
+    ],
+)
+def test_a_covariate_never_overwrites_a_summary_column(frame: pd.DataFrame, covariates: list[str]) -> None:
+    with pytest.raises(ClvError, match="a column of the customers' own history"):
+        Design.fit(frame, covariates, "customers.csv")
+
+
+def test_names_become_safe_metric_names() -> None:
+    frame = pd.DataFrame({"Gender (m=0)": [0.0, 1.0], "Region": ["north/east", "south"]})
+    design = Design.fit(frame, ["Gender (m=0)", "Region"], "t")
+    assert design.columns == ["Gender__m_0_", "Region_south"]
+    np.testing.assert_array_equal(design.encode(frame, "t"), [[0.0, 0.0], [1.0, 1.0]])

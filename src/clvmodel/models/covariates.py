@@ -34,6 +34,16 @@ CATEGORICAL = "categorical"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 #: More levels than this in one column is almost surely an id or a free-text column.
 MAX_LEVELS = 50
+#: Columns of the RFM summary the encoded covariates are added to: a covariate (or one of its
+#: indicator columns) by one of these names would overwrite the customers' own history or spend.
+RESERVED = frozenset({
+    "customer_id", "frequency", "recency", "T", "monetary_value", "weights",
+    "frequency_holdout", "monetary_value_holdout", "duration_holdout", "first_day",
+})
+
+
+def _safe(name: str) -> str:
+    return _UNSAFE.sub("_", name)
 
 
 def _level_text(values: pd.Series) -> pd.Series:
@@ -61,7 +71,8 @@ class Design:
         ``covariate -> sorted levels`` of each categorical one; the first is the baseline.
     columns
         The encoded column names, in the order of ``z``'s columns: a numeric covariate's own name,
-        ``<covariate>_<level>`` for each non-baseline level of a categorical one.
+        ``<covariate>_<level>`` for each non-baseline level of a categorical one; characters other
+        than letters, digits, ``_ - .`` become ``_`` (the names are part of MLflow metric names).
     """
 
     covariates: list[str] = field(default_factory=list)
@@ -106,17 +117,23 @@ class Design:
                         "is it an id or free text? Group its values or leave it out of customers.covariates"
                     )
                 levels[name] = found
-                encoded = [f"{name}_{_UNSAFE.sub('_', level)}" for level in found[1:]]
+                encoded = [f"{_safe(name)}_{_safe(level)}" for level in found[1:]]
             else:
                 kinds[name] = NUMERIC
                 found = [str(v) for v in pd.unique(values.astype(float))[:2]]
-                encoded = [name]
+                encoded = [_safe(name)]
             if len(found) < 2:
                 raise ClvError(
                     f"{origin}: covariate {name!r} has the same value ({found[0]}) for every customer, so its effect "
                     f"cannot be estimated; leave it out of customers.covariates"
                 )
             columns.extend(encoded)
+        reserved = sorted(set(columns) & RESERVED)
+        if reserved:
+            raise ClvError(
+                f"{origin}: a covariate gives a column named {reserved[0]!r}, a column of the customers' own history; "
+                "rename the covariate (or its level)"
+            )
         clashes = sorted({c for c in columns if columns.count(c) > 1})
         if clashes:
             raise ClvError(
