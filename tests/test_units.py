@@ -272,3 +272,35 @@ def test_a_model_trained_in_months_scores_in_years(tmp_path, capsys) -> None:
     assert "score: horizon 24 months (2 years); discount 0.0079741404 per month (10 % a year)" in out
     in_months, _, _ = _score(tmp_path / "model", rfm, tmp_path / "m.csv", capsys, "--horizon", "24")
     pd.testing.assert_frame_equal(scores, in_months)
+
+
+def test_budget_and_whatif_take_the_same_units(trained_cdnow, cdnow_rfm_file, tmp_path, capsys) -> None:
+    model = trained_cdnow.model_dir
+    scores, _, _ = _score(model, cdnow_rfm_file, tmp_path / "s.csv", capsys)
+    channels = tmp_path / "channels.csv"
+    names = ["email", "search", "social", "affiliate"]  # the channels of configs/cac_demo.yaml
+    pd.DataFrame({"customer_id": scores["customer_id"].astype(str),
+                  "channel": [names[i % 4] for i in range(len(scores))]}).to_csv(channels, index=False)
+    ways = (["--horizon", "3 years", "--annual-discount-rate", "0.1"], ["--horizon", "156", "--discount-rate", repr(WEEKLY_10)])
+    budgets, printed = [], []
+    for i, args in enumerate(ways):
+        output = tmp_path / f"budget{i}.csv"
+        assert main(["budget", "--scores", str(tmp_path / "s.csv"), "--customers", str(channels), "--cac",
+                     str(REPO / "configs" / "cac_demo.yaml"), "--model", str(model), "--output", str(output), *args]) == 0
+        budgets.append(pd.read_csv(output))
+        printed.append(capsys.readouterr().out)
+    pd.testing.assert_frame_equal(budgets[0], budgets[1], check_exact=False, rtol=1e-12)
+    assert "  valued over horizon 156 weeks (3 years = 156.54 weeks; whole weeks within it); discount 0.0018282846 " \
+           "per week (10 % a year)" in printed[0]
+    assert main(["budget", "--scores", str(tmp_path / "s.csv"), "--customers", str(channels), "--cac",
+                 str(REPO / "configs" / "cac_demo.yaml"), "--output", str(tmp_path / "b.csv"), "--horizon", "3y"]) == 2
+    assert "--horizon needs --model" in capsys.readouterr().err
+
+    tables = []
+    for i, args in enumerate(ways):
+        output = tmp_path / f"whatif{i}.csv"
+        assert main(["whatif", "--model", str(model), "--input", str(cdnow_rfm_file), "--output", str(output),
+                     "--retention", "+5pp", *args]) == 0
+        tables.append(pd.read_csv(output))
+    assert "horizon 156 weeks, discount rate 0.00182828 per week" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=False, rtol=1e-12)

@@ -403,8 +403,9 @@ def whatif(
     order_value: Annotated[Optional[str], typer.Option("--order-value", help="Spend per order, e.g. +10%.")] = None,
     frequency: Annotated[Optional[str], typer.Option("--frequency", help="Purchase rate, e.g. +10%.")] = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
     cac: Annotated[Optional[float], typer.Option("--cac", help="A new customer's acquisition cost: LTV:CAC.")] = None,
     target_ratio: Annotated[float, typer.Option("--target-ratio", help="LTV:CAC to reach; max allowable CAC.")] = 3.0,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
@@ -416,7 +417,8 @@ def whatif(
 
     done = whatif_files(model, input_, output, retention=retention, frequency=frequency, order_value=order_value,
                         horizon=horizon, discount_rate=discount_rate, margin=margin, cac=cac,
-                        target_ratio=target_ratio, as_of=_parse_date(as_of, "--as-of"), experiment=experiment)
+                        target_ratio=target_ratio, as_of=_parse_date(as_of, "--as-of"), experiment=experiment,
+                        annual_discount_rate=annual_discount_rate)
     print(render_whatif(done.result))
     print(f"  written: {', '.join(map(str, done.written))}")
     if done.run_id:
