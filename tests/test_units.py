@@ -225,6 +225,13 @@ def test_formula_takes_a_lifetime_and_an_annual_rate_with_a_period(capsys) -> No
     assert with_units == pytest.approx(json.loads(capsys.readouterr().out)["ltv"], rel=1e-12)
     assert main(["formula", "--fee", "10", "--periods", "3y"]) == 2
     assert "--periods '3y' has a unit; say what a period is with --period" in capsys.readouterr().err
+    assert main(["formula", "--fee", "10", "--periods", "12", "--annual-discount-rate", "0.1"]) == 2
+    assert "--annual-discount-rate needs --period" in capsys.readouterr().err
+    assert main(["formula", "--fee", "10", "--periods", "3 years", "--period", "week", "--discount-rate", "0.1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.endswith("units: a period is a week; --periods 3 years = 156.536 weeks; discount 0.1 per week\n")
+    assert captured.err == ("clvmodel: warning: --discount-rate 0.1 is per week; for 10 % a year pass "
+                            "--annual-discount-rate 0.1\n")
 
 
 # --- month and year for a transaction log -----------------------------------------------------

@@ -364,9 +364,9 @@ def formula(
             exact = units.length(periods, period)
             lifetime = float(exact)
         if annual_discount_rate is not None:
-            discount_rate = units.per_period_rate(units._rate(annual_discount_rate, "--annual-discount-rate"), period)
+            discount_rate = units.per_period_rate(units.check_rate(annual_discount_rate, "--annual-discount-rate"), period)
         used = [f"a period is a {period}"]
-        if periods is not None and units._HORIZON.match(periods) and units._HORIZON.match(periods).group(2):
+        if units.has_unit(periods):
             used.append(f"--periods {periods} = {float(exact):,.6g} {period}s")
         rate = 0.0 if discount_rate is None else discount_rate
         used.append(f"discount {rate:.8g} per {period}"
@@ -377,7 +377,7 @@ def formula(
                   f"--annual-discount-rate {rate:g}", file=sys.stderr)
     elif annual_discount_rate is not None:
         raise ClvError("formula: --annual-discount-rate needs --period (day, week, month or year) to convert it")
-    elif periods is not None and units._HORIZON.match(periods) and units._HORIZON.match(periods).group(2):
+    elif units.has_unit(periods):
         raise ClvError(f"formula: --periods {periods!r} has a unit; say what a period is with --period, e.g. "
                        "--period month")
     result = lifetime_value(order_value=order_value, purchases_per_period=purchases_per_period, fee=fee,

@@ -38,7 +38,7 @@ from typing import Any
 
 from clvmodel.errors import ClvError
 
-__all__ = ["DAYS", "UNIT_DAYS", "ANNUAL_LOOKING", "Horizon", "Settings", "defaults_of", "length", "parse_horizon", "per_period_rate", "resolve"]
+__all__ = ["DAYS", "UNIT_DAYS", "ANNUAL_LOOKING", "Horizon", "Settings", "check_rate", "defaults_of", "has_unit", "length", "parse_horizon", "per_period_rate", "resolve"]
 
 #: Days per unit, exactly (a month is 365.25 / 12 days, a year 365.25 days).
 DAYS: dict[str, Fraction] = {
@@ -152,6 +152,17 @@ def parse_horizon(value: Any, unit: str | None, *, name: str = "horizon") -> Hor
         raise ClvError(f"{name} {text or value} is more than 100 years; use at most {MAX_HORIZON[unit]:,} {unit}s "
                        "(or \"100 years\")")
     return Horizon(periods, unit, exact, text if source not in (None, unit) else None)
+
+
+def has_unit(value: Any) -> bool:
+    """Whether ``value`` is a horizon written with a unit (``"3 years"``, ``36m``), not a bare number."""
+    match = _HORIZON.match(value) if isinstance(value, str) else None
+    return bool(match and match.group(2))
+
+
+def check_rate(value: Any, name: str) -> float:
+    """A rate (per period or per year) as a finite float >= 0, or one line naming ``name``."""
+    return _rate(value, name)
 
 
 def length(value: Any, unit: str, *, name: str = "--periods") -> Fraction:
