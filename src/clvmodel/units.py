@@ -63,7 +63,7 @@ _SUFFIXES = {
     "m": "month", "mo": "month", "mos": "month", "mon": "month", "month": "month", "months": "month",
     "y": "year", "yr": "year", "yrs": "year", "year": "year", "years": "year",
 }
-_HORIZON = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,9})?)\s*([A-Za-z]*)\s*$")
+_HORIZON = re.compile(r"^\s*(\d{1,20}(?:\.\d{1,9})?)\s*([A-Za-z]*)\s*$")
 _EXAMPLE = "e.g. \"3 years\", 3y, 36m, 156w, 1095d, or a whole number of the model's periods"
 
 
@@ -150,7 +150,7 @@ def parse_horizon(value: Any, unit: str | None, *, name: str = "horizon") -> Hor
                        f"use at least 1 {unit}")
     if periods > MAX_HORIZON[unit]:
         raise ClvError(f"{name} {text or value} is more than 100 years; use at most {MAX_HORIZON[unit]:,} {unit}s "
-                       "(or \"100 years\")")
+                       "(e.g. \"3 years\" or 52 weeks for a year)")
     return Horizon(periods, unit, exact, text if source not in (None, unit) else None)
 
 
