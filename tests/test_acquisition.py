@@ -383,9 +383,9 @@ def test_cli_writes_the_table_python_computes(model_dir: Path, tmp_path: Path, c
 
 
 @pytest.mark.parametrize(("arguments", "profiles", "message"), [
-    (["--horizon", "0"], None, "horizon must be a whole number of periods > 0"),
+    (["--horizon", "0"], None, "--horizon must be > 0, got '0'"),
     (["--margin", "2"], None, "margin must be in (0, 1]"),
-    (["--discount-rate", "-1"], None, "discount rate must be >= 0"),
+    (["--discount-rate", "-1"], None, "--discount-rate must be a number >= 0, got -1.0"),
     (["--level", "1.5"], None, "interval level must be in (0, 1)"),
     (["--draws", "-5"], None, "draws must be a whole number"),
     ([], "channel\ntv\n", "unknown channel 'tv'; the model's channels are store, web"),

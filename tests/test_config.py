@@ -104,7 +104,8 @@ def test_unknown_and_missing_keys(raw: dict, match: str) -> None:
     [
         (
             _raw(clv={"horizon": "abc"}),
-            r"^config: clv\.horizon: Input should be a valid integer.*\(got 'abc'\); write a whole number, e\.g\. clv\.horizon: 39$",
+            r"^config: clv\.horizon: 'abc' is not a horizon; use e\.g\. \"3 years\", 3y, 36m, 156w, 1095d, or a whole "
+            r"number of the model's periods \(got 'abc'\)$",
         ),
         (_raw(clv={"margin": "high"}), r"clv\.margin: Input should be a valid number.*; write a number, e\.g\. clv\.margin: 0\.3$"),
         (_raw(data={"source": "x", "header": "maybe"}), r"data\.header: .*\(got 'maybe'\); write true or false, e\.g\. data\.header: true$"),
@@ -114,7 +115,10 @@ def test_unknown_and_missing_keys(raw: dict, match: str) -> None:
         (_raw(clv={"horizon": 39.5}), r"clv\.horizon: .*\(got 39\.5\)"),
         (_raw(clv={"margin": 1.5}), r"clv\.margin: Input should be less than or equal to 1 \(got 1\.5\)"),
         (_raw(clv={"discount_rate": -0.1}), r"clv\.discount_rate: Input should be greater than or equal to 0"),
-        (_raw(time_unit="month"), r"time_unit month needs a summary already in months \(data\.format: rfm\); a transaction log is summarised in days or weeks"),
+        (_raw(clv={"horizon": "2 days"}), r"^config: clv\.horizon 2 days is 0\.29 weeks, less than one week"),
+        (_raw(clv={"discount_rate": 0.1, "annual_discount_rate": 0.1}),
+         r"^config: clv: give clv\.discount_rate \(per period\) or clv\.annual_discount_rate \(per year\), not both"),
+        (_raw(clv={"annual_discount_rate": -0.1}), r"clv\.annual_discount_rate: Input should be greater than or equal to 0"),
         (_raw(time_unit="decade"), r"time_unit: Input should be 'day', 'week', 'month' or 'year' \(got 'decade'\)"),
         (_raw(data={"source": "x", "negative_amounts": "drop"}), r"data\.negative_amounts: Input should be 'error' or 'exclude'"),
         (_raw(calibration_end="not a date"), r"calibration_end: Input should be a valid date.*; write a date as YYYY-MM-DD, e\.g\. calibration_end: 1997-09-30$"),
@@ -351,7 +355,7 @@ def test_override_with_text_that_is_not_yaml_is_kept_as_text() -> None:
 
 
 def test_overrides_are_validated_like_the_file() -> None:
-    with pytest.raises(ClvError, match=r"clv\.horizon: Input should be a valid integer"):
+    with pytest.raises(ClvError, match=r"clv\.horizon: 'soon' is not a horizon"):
         parse_config(apply_overrides(_raw(), ["clv.horizon=soon"]))
     with pytest.raises(ClvError, match=r"unknown config key 'clv\.horizn'"):
         parse_config(apply_overrides(_raw(), ["clv.horizn=52"]))

@@ -85,7 +85,7 @@ def test_a_subscription_model_may_count_months() -> None:
         (lambda d: d["models"]["bgnbd"]["params"].__setitem__("r", "0.24"), "models.bgnbd.params.r"),
         (lambda d: d["models"]["bgnbd"]["params"].__setitem__("r", -0.24), "models.bgnbd"),
         (lambda d: d["models"]["bgnbd"]["params"].pop("r"), "models.bgnbd"),
-        (lambda d: d.__setitem__("time_unit", "month"), "time_unit 'month' is not a unit"),
+        (lambda d: d.__setitem__("time_unit", "month"), "'month' differs from the config's 'week'"),
         (lambda d: d["segments"].__setitem__("lost_below", "0.1 THEN 'x' END"), "segments.lost_below"),
         (lambda d: d["segments"].pop("vip_share"), "segments"),
         (lambda d: d["clv"].__setitem__("horizon", 39.5), "clv.horizon"),

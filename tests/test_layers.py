@@ -172,7 +172,7 @@ def test_type_checking_imports_and_parent_packages_are_not_edges(package: Path) 
 
 #: The flow's rooms, in order (README "Layout"); each module, by its longest matching prefix.
 ROOMS: dict[str, tuple[str, ...]] = {
-    "data": ("errors", "models.registry", "sqltext", "amounts", "config", "checks", "files", "staging", "io", "bundled",
+    "data": ("errors", "units", "models.registry", "sqltext", "amounts", "config", "checks", "files", "staging", "io", "bundled",
              "document", "integrity", "mlmodel"),
     "features": ("rfm", "customers", "summaries"),
     "models": ("models", "artifact", "modeldir"),

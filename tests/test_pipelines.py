@@ -38,7 +38,7 @@ def test_a_summary_model_is_scored_by_the_rfm_pipeline(tmp_path: Path) -> None:
     config = load_config(CONFIGS / "donations.yaml", [f"output.model_dir={tmp_path / 'm'}"])
     result = pipelines.for_config(config).train(config, track=False)
     chosen = pipelines.for_model(result.model)
-    assert chosen.kind == "rfm" and set(chosen.params) == {"horizon", "discount_rate", "margin"}
+    assert chosen.kind == "rfm" and set(chosen.params) == {"horizon", "discount_rate", "annual_discount_rate", "margin"}
     rows = pd.DataFrame({"customer_id": ["a"], "frequency": [6.0], "recency": [6.0], "T": [6.0]})
     scores = chosen.score(result.model, rows, {"horizon": 3})
     assert scores["expected_purchases"].iloc[0] == result.model.models["bgbb"].expected_purchases(

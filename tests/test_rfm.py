@@ -211,8 +211,8 @@ def test_observation_end_before_the_data(duck) -> None:
 
 def test_unknown_time_unit(duck) -> None:
     _table(duck, TINY)
-    with pytest.raises(ClvError, match=r"^unknown time unit 'month'; use one of: day, week$"):
-        rfm.summarise(duck, time_unit="month")
+    with pytest.raises(ClvError, match=r"^unknown time unit 'decade'; use one of: day, week, month, year$"):
+        rfm.summarise(duck, time_unit="decade")
 
 
 # --- a pandas reference on a random log -------------------------------------------------------

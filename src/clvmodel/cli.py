@@ -48,6 +48,25 @@ def _spark_session(engine: str, master: str | None, conf: list[str] | None):  # 
     return clv_spark.session(master or "local[*]", config=dict(pairs))
 
 
+_HORIZON = Annotated[Optional[str], typer.Option(
+    "--horizon", help="Horizon: \"3 years\", 3y, 36m, 156w, 1095d, or whole periods of the model's time unit "
+    "(rounded down to whole periods; the output says what was used).")]
+_RATE = Annotated[Optional[float], typer.Option("--discount-rate", help="Per period of the model's time unit.")]
+_ANNUAL = Annotated[Optional[float], typer.Option(
+    "--annual-discount-rate", help="Per year, e.g. 0.10; converted to (1 + r)^(days per period / 365.25) - 1.")]
+
+
+def _settings(trained, horizon: str | None, rate: float | None, annual: float | None):  # noqa: ANN001, ANN202
+    """The horizon and per-period rate a command uses on ``trained`` (:func:`clvmodel.units.resolve`):
+    what was given, else the model's; any warning goes to stderr here."""
+    from clvmodel import units
+
+    used = units.resolve(trained.time_unit, horizon, rate, annual, defaults=units.defaults_of(trained))
+    for line in used.warnings():
+        print(f"clvmodel: warning: {line}", file=sys.stderr)
+    return used
+
+
 _SET = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config key, e.g. --set clv.horizon=52 (repeatable)."),
@@ -130,7 +149,7 @@ def rfm(
         help="Amounts' decimal mark, . or , (with --input; default: detected where unambiguous).")] = None,
     thousands_separator: Annotated[Optional[str], typer.Option(
         help="Amounts' thousands separator: , . ' or a blank (with --input; default: the other mark).")] = None,
-    time_unit: Annotated[str, typer.Option(help="day or week.")] = "week",
+    time_unit: Annotated[str, typer.Option(help="day, week, month (365.25/12 days) or year (365.25 days).")] = "week",
     calibration_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; adds holdout columns.")] = None,
     observation_end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD; default the last date.")] = None,
     set_: _SET = None,
@@ -179,8 +198,8 @@ def _rfm(output: Path, config: Path | None, input_: str | None, customer_id: str
         unit = time_unit
         cal = _parse_date(calibration_end, "--calibration-end")
         obs = _parse_date(observation_end, "--observation-end")
-    if unit not in {"day", "week"}:
-        raise ClvError(f"--time-unit {unit!r}: use day or week")
+    if unit not in {"day", "week", "month", "year"}:
+        raise ClvError(f"--time-unit {unit!r}: use day, week, month or year")
     if not data.source.startswith("bundled:"):  # every file behind a glob or a folder too
         option = "--input" if input_ else "data.source"
         io.refuse_overwrite({"--output": output}, [(option, f) for f in io.resolve_files(data.source)])
@@ -255,8 +274,9 @@ def score(
     input_: Annotated[str, typer.Option("--input", help="Transactions or RFM file (CSV/Parquet); a URI with Spark.")],
     output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Customers scored at a time (memory bound).")] = 250_000,
     columns: Annotated[Optional[str], typer.Option(
@@ -283,21 +303,29 @@ def score(
 
     # Before the model is loaded or anything written: a NaN discount rate wrote the output, then
     # failed summarising it (every CLV NaN).
-    _check_options(horizon, discount_rate, margin)
+    from clvmodel.units import parse_horizon, resolve
+
+    if horizon is not None:
+        parse_horizon(horizon, None, name="--horizon")  # the text, before the model gives its unit
+    _check_options(None, discount_rate, margin)
+    resolve("day", 1, discount_rate, annual_discount_rate)  # the annual rate (and not both), before the model is read
     reading = _reading_overrides(columns, delimiter, date_format)
     io.refuse_overwrite({"--output": output}, [("--input", None if input_.startswith("bundled:") else input_)])
     trained = load(model)
-    _check_options(horizon, time_unit=trained.time_unit)  # 100 years in the model's own unit
     if trained.subscription:
         from clvmodel.subscription import score_subscribers
 
         if as_of is not None or horizon is not None:
             raise ClvError("--as-of and --horizon do not apply to a subscription (sbg) model; pass renewals per customer")
-        scores = score_subscribers(trained, io.read_table(Path(input_)), discount_rate=discount_rate, margin=margin)
+        used = _settings(trained, None, discount_rate, annual_discount_rate)
+        scores = score_subscribers(trained, io.read_table(Path(input_)), discount_rate=used.discount_rate, margin=margin)
         io.write_table(scores, output)
         print(f"score: {len(scores):,} subscribers valued; total predicted CLV {scores['predicted_clv'].sum():,.2f}; "
-              f"written to {output}")
+              f"discount {used.discount_rate:.8g} per {used.unit}; written to {output}")
         return
+    used = _settings(trained, horizon, discount_rate, annual_discount_rate)
+    horizon_, discount_rate = used.periods, used.discount_rate
+    _check_options(horizon_, discount_rate, time_unit=trained.time_unit)
     session = _spark_session(engine, spark_master, spark_conf)
     if session is not None:
         from clvmodel import spark as clv_spark
@@ -306,17 +334,19 @@ def score(
 
         tx = clv_spark.transactions(session, input_, reading_rules(trained, reading))
         scores = clv_spark.score_transactions(session, tx, trained, as_of=_parse_date(as_of, "--as-of"),
-                                              horizon=horizon, discount_rate=discount_rate, margin=margin)
+                                              horizon=horizon_, discount_rate=discount_rate, margin=margin)
         clv_spark.write(scores, str(output))
         print(f"score: {scores.count():,} customers scored by Spark, written to the folder {output}")
+        print(f"score: {used.describe()}")
         return
     con = io.connect()
     try:
         source = plan_input(trained, input_, con, as_of=_parse_date(as_of, "--as-of"), reading=reading)
-        batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon,
+        batch.score_relation(trained, con, source, output, chunk_size=chunk_size, horizon=horizon_,
                              discount_rate=discount_rate, margin=margin)
         print(render.render_score(*batch.output_summary(con, output), source, output,
                                   ranked=trained.segment_boundaries is None))
+        print(f"score: {used.describe()}")
     finally:
         con.close()
 
@@ -327,8 +357,9 @@ def acquisition(
     output: Annotated[Path, typer.Option("--output", help="CSV or Parquet file to write.")],
     input_: Annotated[Optional[Path], typer.Option("--input", help="Profiles (CSV/Parquet): channel and/or covariates "
                                                                     "per row; default every trained channel.")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
     level: Annotated[Optional[float], typer.Option("--level", help="Interval level, e.g. 0.9.")] = None,
     draws: Annotated[Optional[int], typer.Option("--draws", help="Bootstrap draws (0: no intervals).")] = None,
@@ -343,7 +374,8 @@ def acquisition(
         raise ClvError(f"--output {output}: unknown extension {output.suffix!r}; use .csv or .parquet")
     io.refuse_overwrite({"--output": output}, [("--input", input_), ("--model", model)])
     trained = load(model)
-    horizon_, rate, margin_ = acq.settings(trained, horizon, discount_rate, margin)
+    used = _settings(trained, horizon, discount_rate, annual_discount_rate)
+    horizon_, rate, margin_ = acq.settings(trained, used.periods, used.discount_rate, margin)
     intervals = trained.config.get("intervals") or {}
     level_ = float(intervals.get("level", 0.9)) if level is None else level
     draws_ = int(intervals.get("draws", 1000)) if draws is None else draws
@@ -354,6 +386,7 @@ def acquisition(
     print(render.render_acquisition(table, model=trained.name, time_unit=trained.time_unit, horizon=horizon_,
                                     discount_rate=rate, margin=margin_, level=level_, output=output,
                                     channel_column=trained.acquisition.channel if trained.acquisition else None))
+    print(f"acquisition: {used.describe()}")
 
 
 @app.command()
@@ -370,13 +403,22 @@ def budget(
     customer_id_column: Annotated[str, typer.Option(
         "--customer-id-column", help="The id column of --customers.")] = "customer_id",
     channel_column: Annotated[str, typer.Option("--channel-column", help="The channel column of --customers.")] = "channel",
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
 ) -> None:
     """LTV:CAC by channel, payback, verdicts, retention shares and a budget allocation."""
     from clvmodel import budget as budget_mod
 
     done = budget_mod.budget_files(scores, cac, output, customers=customers, model=model, experiment=experiment,
-                                   customer_id_column=customer_id_column, channel_column=channel_column)
+                                   customer_id_column=customer_id_column, channel_column=channel_column,
+                                   horizon=horizon, discount_rate=discount_rate,
+                                   annual_discount_rate=annual_discount_rate)
+    for line in done.rate_warnings:
+        print(f"clvmodel: warning: {line}", file=sys.stderr)
     print(budget_mod.format_report(done.result))
+    if done.valuation:
+        print(f"  valued over {done.valuation}")
     print(f"  written: {', '.join(map(str, done.written))}")
     if done.run_id:
         print(f"  run {done.run_id}")
@@ -385,19 +427,36 @@ def budget(
 _NUMBER = Optional[float]
 
 
+def _formula_number(value: str | float) -> float | str:
+    """``--periods`` as a number when it reads as one (the formula's own messages refuse the rest)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 @app.command()
 def formula(
     order_value: Annotated[_NUMBER, typer.Option("--order-value", help="Average order value.")] = None,
     purchases_per_period: Annotated[_NUMBER, typer.Option("--purchases-per-period", help="Orders per period.")] = None,
     fee: Annotated[_NUMBER, typer.Option("--fee", help="A subscription's fee per period (instead of orders).")] = None,
-    periods: Annotated[_NUMBER, typer.Option("--periods", help="Lifetime in periods, e.g. 12.")] = None,
+    periods: Annotated[Optional[str], typer.Option(
+        "--periods", help="Lifetime in periods, e.g. 12; with --period also \"3 years\", 36m, 156w (exact, "
+        "a fractional last period pro rata).")] = None,
+    period: Annotated[Optional[str], typer.Option(
+        "--period", help="What a period is: day, week, month (365.25/12 days) or year; lets --periods and "
+        "the rates carry units.")] = None,
     retention_rate: Annotated[
         _NUMBER, typer.Option("--retention-rate", help="Per period, in [0, 1): lifetime 1/(1-r); not with --periods.")
     ] = None,
     margin: Annotated[float, typer.Option("--margin", help="Share of the value kept, in (0, 1].")] = 1.0,
     discount_rate: Annotated[
-        float, typer.Option("--discount-rate", help="Per period, in [0, 1); period k counts (1+d)^-k.")
-    ] = 0.0,
+        _NUMBER, typer.Option("--discount-rate", help="Per period, in [0, 1); period k counts (1+d)^-k; default 0.")
+    ] = None,
+    annual_discount_rate: Annotated[
+        _NUMBER, typer.Option("--annual-discount-rate", help="Per year, e.g. 0.10 (with --period): converted to "
+                              "(1 + r)^(days per period / 365.25) - 1.")
+    ] = None,
     cac: Annotated[_NUMBER, typer.Option("--cac", help="Acquisition cost: LTV:CAC, verdict, max CAC.")] = None,
     target_ratio: Annotated[_NUMBER, typer.Option("--target-ratio", help="LTV:CAC to reach (with --cac); 3.")] = None,
     json_: Annotated[
@@ -407,12 +466,45 @@ def formula(
     """LTV from aggregate inputs (no data, no model): margin × value per period × lifetime; the 3:1 rule."""
     import json
 
+    from clvmodel import units
     from clvmodel.formula import lifetime_value, render
 
+    lifetime, used = periods, None
+    if period is not None:
+        if period not in units.DAYS:
+            raise ClvError(f"formula: --period {period!r}: use day, week, month or year")
+        if discount_rate is not None and annual_discount_rate is not None:
+            raise ClvError("formula: give --discount-rate (per period) or --annual-discount-rate (per year), not both")
+        if periods is not None:
+            exact = units.length(periods, period)
+            lifetime = float(exact)
+        if annual_discount_rate is not None:
+            discount_rate = units.per_period_rate(units.check_rate(annual_discount_rate, "--annual-discount-rate"), period)
+        used = [f"a period is a {period}"]
+        if units.has_unit(periods):
+            used.append(f"--periods {periods} = {float(exact):,.6g} {period}s")
+        rate = 0.0 if discount_rate is None else discount_rate
+        used.append(f"discount {rate:.8g} per {period}"
+                    + (f" ({annual_discount_rate * 100:g} % a year)" if annual_discount_rate is not None else ""))
+        bound = units.ANNUAL_LOOKING.get(period)
+        if annual_discount_rate is None and bound is not None and rate >= bound:
+            print(f"clvmodel: warning: --discount-rate {rate:g} is per {period}; for {rate * 100:g} % a year pass "
+                  f"--annual-discount-rate {rate:g}", file=sys.stderr)
+    elif annual_discount_rate is not None:
+        raise ClvError("formula: --annual-discount-rate needs --period (day, week, month or year) to convert it")
+    elif units.has_unit(periods):
+        raise ClvError(f"formula: --periods {periods!r} has a unit; say what a period is with --period, e.g. "
+                       "--period month")
     result = lifetime_value(order_value=order_value, purchases_per_period=purchases_per_period, fee=fee,
-                            periods=periods, retention_rate=retention_rate, margin=margin,
-                            discount_rate=discount_rate, cac=cac, target_ratio=target_ratio)
-    print(json.dumps(result.as_dict()) if json_ else render(result))
+                            periods=lifetime if lifetime is None else _formula_number(lifetime), retention_rate=retention_rate,
+                            margin=margin, discount_rate=0.0 if discount_rate is None else discount_rate, cac=cac,
+                            target_ratio=target_ratio)
+    if json_:
+        print(json.dumps(result.as_dict()))
+        return
+    print(render(result))
+    if used:
+        print(f"units: {'; '.join(used)}")
 
 
 @app.command()
@@ -426,8 +518,9 @@ def whatif(
     order_value: Annotated[Optional[str], typer.Option("--order-value", help="Spend per order, e.g. +10%.")] = None,
     frequency: Annotated[Optional[str], typer.Option("--frequency", help="Purchase rate, e.g. +10%.")] = None,
     margin: Annotated[Optional[float], typer.Option("--margin", help="Fraction of revenue, in (0, 1].")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", help="Periods of the model's time unit.")] = None,
-    discount_rate: Annotated[Optional[float], typer.Option("--discount-rate", help="Per period.")] = None,
+    horizon: _HORIZON = None,
+    discount_rate: _RATE = None,
+    annual_discount_rate: _ANNUAL = None,
     cac: Annotated[Optional[float], typer.Option("--cac", help="A new customer's acquisition cost: LTV:CAC.")] = None,
     target_ratio: Annotated[float, typer.Option("--target-ratio", help="LTV:CAC to reach; max allowable CAC.")] = 3.0,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="YYYY-MM-DD (transactions input).")] = None,
@@ -439,7 +532,8 @@ def whatif(
 
     done = whatif_files(model, input_, output, retention=retention, frequency=frequency, order_value=order_value,
                         horizon=horizon, discount_rate=discount_rate, margin=margin, cac=cac,
-                        target_ratio=target_ratio, as_of=_parse_date(as_of, "--as-of"), experiment=experiment)
+                        target_ratio=target_ratio, as_of=_parse_date(as_of, "--as-of"), experiment=experiment,
+                        annual_discount_rate=annual_discount_rate)
     print(render_whatif(done.result))
     print(f"  written: {', '.join(map(str, done.written))}")
     if done.run_id:

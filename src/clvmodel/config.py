@@ -22,13 +22,13 @@ The dotted names below are a public contract (docs, users' scripts and ``--set``
       max_amount: 1000000000           # sanity limit per row; null: none
       amount_format: auto              # auto | plain | {decimal_mark: ",", thousands_separator: ".",
                                        #   currency_symbols: ["€"], parentheses_negative: true}
-    time_unit: week                    # day | week (week = days / 7, fractional)
+    time_unit: week                    # day | week | month | year (days / 1, 7, 30.4375, 365.25)
     calibration_end: 1997-09-30        # optional: without it there is no holdout
     observation_end: 1998-06-30        # optional: defaults to the last transaction date
     models: [historical, bgnbd, gamma_gamma]   # also pareto_nbd, mbgnbd
     model: auto                        # the purchase model behind predicted_clv, or auto
     selection: {metric: spend_mae}     # what auto compares on the holdout
-    clv: {horizon: 39, discount_rate: 0.0, margin: 1.0}
+    clv: {horizon: 39, discount_rate: 0.0, margin: 1.0}   # horizon: "3 years"; annual_discount_rate: 0.10
     intervals: {level: 0.9, draws: 1000, seed: 0}   # *_lower/*_upper columns; draws 0: none
     historical: {retention_periods: null}
     tracking: {experiment: cdnow, enabled: true}
@@ -65,6 +65,7 @@ from pydantic import (
 
 from clvmodel.errors import ClvError
 from clvmodel.models import registry
+from clvmodel.units import MAX_HORIZON as _MAX_HORIZON
 
 __all__ = [
     "Columns",
@@ -99,7 +100,7 @@ __all__ = [
 #: The longest CLV horizon, per time unit: 100 years (36,525 days, 5,217 whole weeks). Longer
 #: horizons mean nothing for a customer and cost memory and time in proportion (a horizon of
 #: 10^9 weeks was a MemoryError), so the CLI, configs and the REST server all refuse them.
-MAX_HORIZON = {"day": 36_525, "week": 5_217, "month": 1_200, "year": 100}
+MAX_HORIZON = _MAX_HORIZON
 
 #: The largest YAML file read (configs and CAC files are a few KB): a bound on the time and
 #: memory any file can cost before it is validated.
@@ -328,22 +329,50 @@ class SubscriptionConfig(_Strict):
 
 
 class ClvConfig(_Strict):
-    """Horizon and discount rate in the config's time unit; margin as a fraction of revenue.
+    """Horizon and discount rate of the valuations; margin as a fraction of revenue.
 
-    The horizon is at most 100 years, :data:`MAX_HORIZON` (checked with the time unit by
-    :class:`Config`; 36,525 here, the bound in days).
+    ``horizon`` is a whole number of periods of the config's time unit, or a horizon with its
+    unit (``"3 years"``, ``3y``, ``36m``, ``156w``, ``1095d``), converted exactly and rounded down
+    to whole periods of the time unit (:mod:`clvmodel.units`). ``discount_rate`` is per period;
+    ``annual_discount_rate`` (per year, instead) is converted to the per-period rate
+    ``(1 + r)^(days per period / 365.25) − 1`` (``discount_rate`` then stays 0, its default). The
+    horizon is at most 100 years,
+    :data:`MAX_HORIZON` (checked with the time unit by :class:`Config`).
     """
 
-    horizon: int = Field(39, gt=0)
+    horizon: int | str = 39
     discount_rate: float = Field(0.0, ge=0.0)
+    annual_discount_rate: float | None = Field(None, ge=0.0)
     margin: float = Field(1.0, gt=0.0, le=1.0)
 
-    @field_validator("horizon")
+    @field_validator("horizon", mode="before")
     @classmethod
-    def _at_most_100_years(cls, value: int) -> int:
+    def _at_most_100_years(cls, value: Any) -> Any:
+        # Before pydantic's union of int and str, whose errors would name its branches.
+        if isinstance(value, str):
+            from clvmodel.units import parse_horizon
+
+            try:
+                parse_horizon(value, None, name="clv.horizon")
+            except ClvError as err:
+                raise ValueError(str(err).removeprefix("clv.horizon ")) from None
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("write a whole number of periods or a horizon with its unit, e.g. 39 or \"3 years\"")
+        if value <= 0:
+            raise ValueError("Input should be greater than 0")
+        if not float(value).is_integer():
+            raise ValueError("must be a whole number of periods, or a horizon with its unit such as \"18 months\"")
         if value > MAX_HORIZON["day"]:
             raise ValueError(horizon_message(value))
-        return value
+        return int(value)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> "ClvConfig":
+        # discount_rate 0 (its default) with an annual rate is no conflict: a saved config holds both.
+        if self.annual_discount_rate is not None and self.discount_rate != 0:
+            raise ValueError("give clv.discount_rate (per period) or clv.annual_discount_rate (per year), not both")
+        return self
 
 
 def horizon_message(horizon: Any, unit: str | None = None) -> str:
@@ -526,11 +555,6 @@ class Config(_Strict):
                 "a customers section needs a transaction log (data.format: transactions): the acquisition value "
                 "reads each customer's first order from it"
             )
-        if kind == "transactions" and self.time_unit not in ("day", "week"):
-            raise ValueError(
-                f"time_unit {self.time_unit} needs a summary already in {self.time_unit}s (data.format: rfm); "
-                "a transaction log is summarised in days or weeks"
-            )
         return self
 
     @model_validator(mode="after")
@@ -566,10 +590,31 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _horizon(self) -> "Config":
-        most = MAX_HORIZON[self.time_unit]
-        if self.clv.horizon > most:
-            raise ValueError(f"clv.{horizon_message(self.clv.horizon, self.time_unit)}")
+        if isinstance(self.clv.horizon, int) and self.clv.horizon > MAX_HORIZON[self.unit]:
+            raise ValueError(f"clv.{horizon_message(self.clv.horizon, self.unit)}")
+        try:
+            self.clv_settings()
+        except ClvError as err:
+            raise ValueError(str(err)) from None
         return self
+
+    @property
+    def unit(self) -> str:
+        """The unit of every horizon and per-period rate: ``time_unit``, or a subscription's period."""
+        return self.subscriptions.period if self.subscriptions is not None else self.time_unit
+
+    def clv_settings(self) -> Any:
+        """The horizon in whole periods and the per-period discount rate (:class:`clvmodel.units.Settings`)."""
+        from clvmodel.units import resolve
+
+        return resolve(self.unit, defaults=self.clv.model_dump(),
+                       names=("clv.horizon", "clv.discount_rate", "clv.annual_discount_rate"))
+
+    def clv_used(self) -> dict[str, Any]:
+        """``clv`` as a trained model stores it: ``horizon`` in whole periods, ``discount_rate`` per
+        period, ``margin`` (what every scorer reads; the config as written is stored beside it)."""
+        used = self.clv_settings()
+        return {"horizon": used.periods, "discount_rate": used.discount_rate, "margin": self.clv.margin}
 
     @model_validator(mode="after")
     def _dates(self) -> "Config":

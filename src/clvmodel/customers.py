@@ -93,7 +93,9 @@ def validate_rfm(frame: pd.DataFrame, origin: str = "input", *, time_unit: str |
     ]
     from clvmodel.rfm import UNIT_DAYS
 
-    if time_unit in UNIT_DAYS:  # months and years (a summary's own units) have no fixed day count
+    # Months and years of a published summary may have been counted otherwise (calendar months):
+    # the day-count check holds for days and weeks only.
+    if time_unit in ("day", "week"):
         days = UNIT_DAYS[time_unit]
         checks.append(
             (

@@ -46,13 +46,13 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "ModelDocument", "parse_json", "read_json",
 MAX_BYTES = 50 * 1024 * 1024
 #: The deepest real document nests 5 levels (models.bgnbd.covariance_log_params.matrix[i][j]).
 MAX_DEPTH = 32
-#: Time units of the transaction models (rfm.UNIT_DAYS; no month: months differ in length) and
-#: the subscription model's periods (config.SubscriptionConfig.period).
-#: A model trained on a transaction log is in days or weeks; one trained on a published summary
-#: (``data.format: rfm``) is in the summary's unit, months and years included.
+#: Time units of the transaction models (rfm.UNIT_DAYS: a month is 365.25 / 12 days, a year
+#: 365.25 days) and the subscription model's periods (config.SubscriptionConfig.period).
+#: A model trained on a transaction log is in any of them (days / 1, 7, 30.4375, 365.25); one
+#: trained on a published summary (``data.format: rfm``) is in the summary's unit.
 BTYD_UNITS = ("day", "week", "month", "year")
 #: The units a transaction log is summarised in (:data:`clvmodel.rfm.UNIT_DAYS`).
-TRANSACTION_UNITS = ("day", "week")
+TRANSACTION_UNITS = ("day", "week", "month", "year")
 SUBSCRIPTION_UNITS = ("day", "week", "month", "year")
 
 

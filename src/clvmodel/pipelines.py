@@ -36,6 +36,32 @@ def _train_subscriptions(config: Config, *, track: bool | None = None) -> Any:
     return train(config, track=track)
 
 
+_NAMES = ("params.horizon", "params.discount_rate", "params.annual_discount_rate")
+
+
+def valuation(model: TrainedModel, params: dict[str, Any]) -> Any:
+    """The horizon and per-period rate a request's ``params`` ask for on ``model``, with the model's
+    own for what they leave out (:func:`clvmodel.units.resolve`; ``horizon`` may carry a unit,
+    ``"3 years"``, and ``annual_discount_rate`` stands for a per-period ``discount_rate``)."""
+    from clvmodel.units import defaults_of, resolve
+
+    horizon = None if model.subscription else params.get("horizon")
+    return resolve(model.time_unit, horizon, params.get("discount_rate"), params.get("annual_discount_rate"),
+                   defaults=defaults_of(model), names=_NAMES)
+
+
+def settled(model: TrainedModel, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the horizon in whole periods and the discount rate per period (none given: as is)."""
+    if all(params.get(k) is None for k in ("horizon", "discount_rate", "annual_discount_rate")):
+        return params
+    used = valuation(model, params)
+    out = {k: v for k, v in params.items() if k != "annual_discount_rate"}
+    out["discount_rate"] = used.discount_rate
+    if not model.subscription:
+        out["horizon"] = used.periods
+    return out
+
+
 #: The history columns of an RFM row; a request with none of them asks for new customers.
 _HISTORY = ("frequency", "recency", "T")
 
@@ -58,6 +84,7 @@ def _score_summary(model: TrainedModel, rows: pd.DataFrame, params: dict[str, An
         return _score_new_customers(model, rows, params)
     from clvmodel.predict import score
 
+    params = settled(model, params)
     return score(model, rows, horizon=params.get("horizon"), discount_rate=params.get("discount_rate"),
                  margin=params.get("margin"))
 
@@ -69,6 +96,7 @@ def _score_new_customers(model: TrainedModel, rows: pd.DataFrame, params: dict[s
     from clvmodel.acquisition import acquisition_table
 
     intervals = model.config.get("intervals") or {}
+    params = settled(model, params)
     return acquisition_table(model, rows, horizon=params.get("horizon"), discount_rate=params.get("discount_rate"),
                              margin=params.get("margin"), level=float(intervals.get("level", 0.9)),
                              draws=int(intervals.get("draws", 1000)), seed=int(intervals.get("seed", 0)),
@@ -78,6 +106,7 @@ def _score_new_customers(model: TrainedModel, rows: pd.DataFrame, params: dict[s
 def _score_subscriptions(model: TrainedModel, rows: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     from clvmodel.subscription import score_subscribers
 
+    params = settled(model, params)
     return score_subscribers(model, rows, discount_rate=params.get("discount_rate"), margin=params.get("margin"))
 
 
@@ -95,13 +124,15 @@ class Pipeline:
         The text ``clvmodel train`` prints for that result.
     score
         ``score(model, rows, params) -> frame``: one row per input row; ``params`` are the
-        request's overrides (``horizon``, ``discount_rate``, ``margin``; ``None`` for the model's).
+        request's overrides (``horizon``, ``discount_rate`` or ``annual_discount_rate``, ``margin``;
+        ``None`` for the model's; see :func:`settled`).
         For transactions and RFM models, rows with none of ``frequency, recency, T`` are new
         customers and get their acquisition value (:mod:`clvmodel.acquisition`).
     inputs
         The columns a scoring request names (the model's signature), optional ones last.
     params
-        The overrides a scoring request may give, with their types.
+        The overrides a scoring request may give, with their types (``object``: a horizon, a
+        number or text such as ``"3 years"``).
     """
 
     kind: str
@@ -113,13 +144,15 @@ class Pipeline:
 
 
 _SUMMARY_INPUTS = ("customer_id", "frequency", "recency", "T", "monetary_value")
-_SUMMARY_PARAMS = {"horizon": int, "discount_rate": float, "margin": float}
+#: ``object``: a horizon, a whole number of periods or text with a unit (``"3 years"``).
+_SUMMARY_PARAMS = {"horizon": object, "discount_rate": float, "annual_discount_rate": float, "margin": float}
 
 PIPELINES: dict[str, Pipeline] = {
     "transactions": Pipeline("transactions", _train_summary, report.render_train, _score_summary, _SUMMARY_INPUTS, _SUMMARY_PARAMS),
     "rfm": Pipeline("rfm", _train_summary, report.render_train, _score_summary, _SUMMARY_INPUTS, _SUMMARY_PARAMS),
     "subscriptions": Pipeline("subscriptions", _train_subscriptions, report.render_subscription,
-                              _score_subscriptions, ("customer_id", "renewals"), {"discount_rate": float, "margin": float}),
+                              _score_subscriptions, ("customer_id", "renewals"),
+                              {"discount_rate": float, "annual_discount_rate": float, "margin": float}),
 }
 
 

@@ -26,7 +26,7 @@ def render_subscription(result) -> str:  # noqa: ANN001 - SubscriptionResult, im
         f"  {model.name:<12} alpha {model.params_['alpha']:.4f} (se {model.standard_errors_['alpha']:.4f}), "
         f"beta {model.params_['beta']:.4f} (se {model.standard_errors_['beta']:.4f}); "
         f"log-likelihood {model.log_likelihood_:,.2f}",
-        f"  value        DERL {m[f'{model.name}.derl']:.4f} {settings.period}s at discount {result.config.clv.discount_rate}; "
+        f"  value        DERL {m[f'{model.name}.derl']:.4f} {settings.period}s at discount {result.config.clv_settings().discount_rate:.8g} per {settings.period}; "
         f"a new customer is worth {m[f'{model.name}.clv_new_customer']:,.2f} (fee {settings.fee:g}, margin {result.config.clv.margin:g})",
     ]
     if result.projection is not None:
@@ -109,7 +109,7 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     # A published summary's rows may each stand for many customers (its weights).
     per_row = summary["weights"].to_numpy() if "weights" in summary.columns else np.ones(len(scores))
     ok = (scores["status"] == "ok").to_numpy()
-    customers, span = per_row[ok].sum(), f"horizon {result.config.clv.horizon} {result.config.time_unit}s"
+    customers, span = per_row[ok].sum(), result.config.clv_settings().describe()
     if "monetary_value" in summary.columns:
         total = float((scores["predicted_clv"].to_numpy() * per_row)[ok].sum())
         lines.append(f"  clv       {customers:,.0f} customers, {span}: total {total:,.2f}, mean {total / customers:,.2f}")
@@ -147,10 +147,11 @@ def _segment_lines(model) -> list[str]:  # noqa: ANN001 - TrainedModel
 def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN001 - TrainResult
     """The new-customer table: acquisition value beside the remaining CLV, one row per channel."""
     config, state = result.config, result.model.acquisition
-    span = f"{config.clv.horizon} {config.time_unit}s"
+    used = config.clv_settings()
+    span = f"{used.periods} {config.time_unit}s"
     lines = [
         f"  new customers by channel (purchase model {state.purchase_model}; margin {config.clv.margin:g}, "
-        f"discount {config.clv.discount_rate:g} per {config.time_unit})",
+        f"{used.describe()})",
         f"            acquisition_value: what a NEW customer is worth, first order + {span} of repeat purchases "
         "from acquisition (compare with CAC)",
         f"            remaining_clv_mean: the channel's EXISTING customers' next {span}, after their history "
@@ -160,7 +161,7 @@ def _acquisition_lines(result, table: pd.DataFrame) -> list[str]:  # noqa: ANN00
         "channel": table["channel"],
         "customers": table["customers"].map(lambda v: f"{int(v):,}"),
         "first_order": table["first_order_value"].map(lambda v: f"{v:,.2f}"),
-        f"E[X({config.clv.horizon})]": table["expected_repeat_purchases"].map(lambda v: f"{v:,.3f}"),
+        f"E[X({used.periods})]": table["expected_repeat_purchases"].map(lambda v: f"{v:,.3f}"),
         "E[M]": table["expected_order_value"].map(lambda v: f"{v:,.2f}"),
         "acquisition_value": table["acquisition_value"].map(lambda v: f"{v:,.2f}"),
         "interval": [f"{lo:,.2f} to {hi:,.2f}" if np.isfinite(lo) else "-"

@@ -12,7 +12,10 @@ The summary follows the contract of Fader, Hardie & Lee (2005) and of the CDNOW 
 * with a split: ``frequency_holdout`` = purchase days in (calibration end, observation end],
   ``monetary_value_holdout`` = their mean total (0 when none), ``duration_holdout`` = the length of
   the holdout period;
-* time units: ``day``, or ``week`` = days / 7 (fractional, as in the paper's summary file).
+* time units: ``day``; ``week`` = days / 7 (fractional, as in the paper's summary file);
+  ``month`` = days / 30.4375 (a month is exactly 365.25 / 12 days, a twelfth of the mean Julian
+  year) and ``year`` = days / 365.25 (:data:`clvmodel.units.DAYS`): fixed lengths, never
+  calendar months and never a hidden "30 days".
 
 Customers whose first purchase falls after the calibration end are not in the calibration cohort;
 they are counted in :attr:`RfmResult.customers_after_calibration`, never dropped silently.
@@ -33,11 +36,14 @@ import pandas as pd
 
 from clvmodel.errors import ClvError
 from clvmodel.sqltext import date_literal, number
+from clvmodel.units import UNIT_DAYS as _UNIT_DAYS
 
 __all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "create_days", "summarise", "check_dates", "repeat_transactions_by_period"]
 
-#: Days per time unit. No month: months differ in length and a hidden "30 days" is a bias.
-UNIT_DAYS = {"day": 1, "week": 7}
+#: Days per time unit: a month is exactly 365.25 / 12 = 30.4375 days and a year 365.25 days
+#: (:data:`clvmodel.units.DAYS`); calendar months differ in length and a hidden "30 days" is a bias.
+#: Day and week stay integers, so their SQL text (and every CDNOW number) is what it always was.
+UNIT_DAYS: dict[str, float] = {"day": 1, "week": 7, "month": _UNIT_DAYS["month"], "year": _UNIT_DAYS["year"]}
 
 SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
 HOLDOUT_COLUMNS = ["frequency_holdout", "monetary_value_holdout", "duration_holdout"]
@@ -87,7 +93,7 @@ def rfm_sql(
     table: str,
     cut: dt.date,
     observation_end: dt.date,
-    unit_days: int,
+    unit_days: float,
     holdout: bool,
     *,
     per_day: bool = False,
@@ -106,7 +112,7 @@ def rfm_sql(
     observation_end
         Last day counted; inclusive.
     unit_days
-        1 for days, 7 for weeks.
+        Days per unit (:data:`UNIT_DAYS`): 1, 7, 30.4375 (month) or 365.25 (year).
     holdout
         Add the holdout columns.
     per_day
@@ -119,7 +125,7 @@ def rfm_sql(
     """
     cal = date_literal(cut)
     obs = date_literal(observation_end)
-    unit = f"CAST({number(int(unit_days))} AS DOUBLE)"  # DOUBLE on both engines: Spark reads 7.0 as DECIMAL
+    unit = f"CAST({number(unit_days)} AS DOUBLE)"  # DOUBLE on both engines: Spark reads 7.0 as DECIMAL
     holdout_agg = (
         f""",
                COUNT(CASE WHEN day > {cal} THEN 1 END) AS frequency_holdout,
@@ -272,7 +278,7 @@ def repeat_transactions_by_period(
     *,
     start: dt.date,
     end: dt.date,
-    unit_days: int,
+    unit_days: float,
     table: str = "transactions",
     days: str | None = None,
     first_days: pd.Series | None = None,
@@ -294,7 +300,7 @@ def repeat_transactions_by_period(
         purchase_days = totals.set_index("period")["n"].reindex(index, fill_value=0)
         offsets = (first_days.index - pd.Timestamp(start)).days.to_numpy()
         inside = (offsets >= 0) & (first_days.index <= pd.Timestamp(end))
-        firsts = pd.Series(first_days.to_numpy()[inside], index=offsets[inside] // unit_days + 1)
+        firsts = pd.Series(first_days.to_numpy()[inside], index=(offsets[inside] // unit_days).astype(np.int64) + 1)
         first_counts = firsts.groupby(level=0).sum().reindex(index, fill_value=0)
         series = (purchase_days - first_counts.to_numpy()).rename("repeat_transactions")
         series.index.name = "period"

@@ -117,7 +117,12 @@ def _int(text: str) -> int:
 
 
 def _finite(value: Any, name: str, kind: type) -> Any:
-    """A params value of the type the model's signature declares (``long`` or ``double``), finite."""
+    """A params value of the type the model's signature declares (``long`` or ``double``), finite;
+    ``object`` (a horizon): also text with a unit, ``"3 years"`` (read by :mod:`clvmodel.units`)."""
+    if kind is object and isinstance(value, str):
+        if len(value) > 40:
+            raise RequestError(400, f"params.{name} is too long, got {excerpt(value, 40)}; use e.g. \"3 years\" or 52")
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(400, f"params.{name} must be a number, got {excerpt(value, 40)}")
     try:
@@ -126,7 +131,7 @@ def _finite(value: Any, name: str, kind: type) -> Any:
         raise RequestError(400, f"params.{name} is out of range, got {excerpt(value, 40)}") from None
     if not finite:
         raise RequestError(400, f"params.{name} must be finite, got {value}")
-    if kind is int:
+    if kind in (int, object):
         if not float(value).is_integer():
             raise RequestError(400, f"params.{name} must be a whole number of periods, got {value}")
         return int(value)
@@ -202,7 +207,7 @@ def answer(body: bytes, model: TrainedModel, limits: Limits) -> bytes:
     """The whole work of one request, run in a worker under the timeout: parse, score, serialise."""
     frame, params = parse_request(body, model, limits)
     try:
-        return _records(predict(model, frame, params))
+        return _records(predict(model, frame, params), _valuation(model, params))
     except OverflowError:  # a value no float holds reached the arithmetic (the row checks are elsewhere)
         raise RequestError(400, "a number in the request is out of range; send finite numbers of ordinary size") from None
 
@@ -215,10 +220,32 @@ def predict(model: TrainedModel, frame: pd.DataFrame, params: dict[str, Any]) ->
     return pipelines.for_model(model).score(model, frame, params)
 
 
-def _records(frame: pd.DataFrame) -> bytes:
-    """``{"predictions": [...]}`` with exact floats (``repr``), missing values as null."""
+def _valuation(model: TrainedModel, params: dict[str, Any]) -> dict[str, Any]:
+    """What the answer was valued with: horizon (whole periods, the unit, as asked) and per-period rate."""
+    from clvmodel import pipelines
+
+    used = pipelines.valuation(model, params)
+    out: dict[str, Any] = {"time_unit": used.unit, "discount_rate": used.discount_rate}
+    if used.annual_discount_rate is not None:
+        out["annual_discount_rate"] = used.annual_discount_rate
+    if not model.subscription:
+        out["horizon"] = used.periods
+        if used.horizon.given is not None:
+            out["horizon_given"] = used.horizon.given
+    out["description"] = used.describe() if not model.subscription else used.describe().split("; ", 1)[1]
+    warnings = used.warnings()
+    if warnings:
+        out["warnings"] = warnings
+    return out
+
+
+def _records(frame: pd.DataFrame, valuation: dict[str, Any] | None = None) -> bytes:
+    """``{"predictions": [...], "valuation": {...}}`` with exact floats (``repr``), missing values as null."""
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    text = json.dumps({"predictions": records}, allow_nan=False,
+    body: dict[str, Any] = {"predictions": records}
+    if valuation is not None:
+        body["valuation"] = valuation
+    text = json.dumps(body, allow_nan=False,
                       default=lambda o: o.item() if hasattr(o, "item") else str(o))
     return text.encode("utf-8")
 

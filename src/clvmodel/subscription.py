@@ -82,13 +82,13 @@ def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
     assert settings is not None
     model, projection, customers = _fit(config)
     name = model.name
-    clv = config.clv
+    clv = config.clv_settings()
     dumped = config.model_dump(mode="json")
     trained = TrainedModel(
         name=config.name,
         time_unit=settings.period,
         models={name: model},
-        clv={**dumped["clv"], "fee": settings.fee},
+        clv={**config.clv_used(), "fee": settings.fee},
         segments=dumped["segments"],
         columns={},
         config=dumped,
@@ -104,7 +104,7 @@ def train(config: Config, *, track: bool | None = None) -> SubscriptionResult:
         f"{name}.log_likelihood": model.log_likelihood_,
         **{f"{name}.{k}": v for k, v in evaluate.information_criteria(model.log_likelihood_, 2, customers).items()},
         f"{name}.derl": derl,
-        f"{name}.clv_new_customer": settings.fee * clv.margin * (1 + derl / (1 + clv.discount_rate)),
+        f"{name}.clv_new_customer": settings.fee * config.clv.margin * (1 + derl / (1 + clv.discount_rate)),
     }
     figures: dict[str, Figure] = {}
     if projection is not None:

@@ -221,7 +221,7 @@ def _figures(result: TrainResult, repeat_series: pd.Series | None) -> dict[str, 
         figures["cohort_curves.png"] = plots.cohort_curves(
             observed, expected.dropna(), unit=config.time_unit, model=result.model.acquisition.purchase_model)
     figures["clv_distribution.png"] = plots.clv_histogram(
-        result.scores["predicted_clv"].to_numpy(), horizon=config.clv.horizon, unit=config.time_unit
+        result.scores["predicted_clv"].to_numpy(), horizon=config.clv_used()["horizon"], unit=config.time_unit
     )
     return figures
 
@@ -483,7 +483,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         name=config.name,
         time_unit=config.time_unit,
         models=fitted,
-        clv=dumped["clv"],
+        clv=config.clv_used(),
         segments=dumped["segments"],
         columns=dumped["data"]["columns"] if config.kind == "transactions" else {"customer_id": "customer_id", "date": "date", "amount": "amount"},
         config=dumped,

@@ -112,6 +112,7 @@ from clvmodel.config import excerpt
 from clvmodel.errors import ClvError
 from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
 from clvmodel.models.sbg import ShiftedBetaGeometric
+from clvmodel.units import defaults_of, resolve
 
 __all__ = [
     "COLUMNS",
@@ -586,11 +587,12 @@ def whatif(
     retention: str | Lever | None = None,
     frequency: str | Lever | None = None,
     order_value: str | Lever | None = None,
-    horizon: int | None = None,
+    horizon: int | str | None = None,
     discount_rate: float | None = None,
     margin: float | None = None,
     cac: float | None = None,
     target_ratio: float = 3.0,
+    annual_discount_rate: float | None = None,
 ) -> WhatIfResult:
     """Recompute the remaining CLV of ``customers`` and a new customer's value under each lever.
 
@@ -640,7 +642,9 @@ def whatif(
         if horizon is not None:
             raise ClvError("--horizon does not apply to a subscription (sBG) model: it values the whole expected "
                            "lifetime (DERL)")
-        horizon = 1  # not used: sBG values the whole lifetime
+    # A horizon with its unit ("3 years") and an annual rate, in the model's unit (clvmodel.units).
+    used = resolve(trained.time_unit, horizon, discount_rate, annual_discount_rate, defaults=defaults_of(trained))
+    horizon, discount_rate = (1 if trained.subscription else used.periods), used.discount_rate
     horizon_i, rate, margin_f = settings(trained, horizon, discount_rate, margin)
     primary = trained.models.get(trained.primary) if trained.primary else None
     if primary is None:
@@ -867,12 +871,13 @@ def whatif_files(
     retention: str | None = None,
     frequency: str | None = None,
     order_value: str | None = None,
-    horizon: int | None = None,
+    horizon: int | str | None = None,
     discount_rate: float | None = None,
     margin: float | None = None,
     cac: float | None = None,
     target_ratio: float = 3.0,
     as_of: Any = None,
+    annual_discount_rate: float | None = None,
     experiment: str | None = None,
 ) -> WhatIfFiles:
     """``clvmodel whatif`` on files: read the base, run :func:`whatif`, write the table and chart, log.
@@ -905,7 +910,7 @@ def whatif_files(
 
         customers = read_input(trained, input_, as_of=as_of)
     result = whatif(trained, customers, **levers, horizon=horizon, discount_rate=discount_rate, margin=margin,
-                    cac=cac, target_ratio=target_ratio)
+                    cac=cac, target_ratio=target_ratio, annual_discount_rate=annual_discount_rate)
     io.write_table(result.table, output)
     io.write_figure(tornado_chart(result), chart)
     done = WhatIfFiles(result, [output, chart])

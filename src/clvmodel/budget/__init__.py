@@ -49,7 +49,9 @@ Every key, with its default::
     budget: 0                # total acquisition budget to allocate across channels, >= 0
     horizon: null            # periods (the model's time unit) that predicted_clv covers, e.g. 39;
                              # used for payback when the caller passes neither horizon nor
-                             # period_values (not with a channel-aware model: its horizon rules)
+                             # period_values (not with a channel-aware model: its horizon rules;
+                             # with --model, clvmodel budget --horizon "3 years" and
+                             # --annual-discount-rate set the model's horizon and rate instead)
     retention_budget: 0      # optional retention money to split across segments, >= 0
     retention_weights:       # optional per-segment multipliers of CLV at risk, >= 0; keys you
       VIP: 1.0               # leave out keep these defaults, other segment names may be added

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from clvmodel import io
+from clvmodel.errors import ClvError
 from clvmodel.budget.cac_config import load_cac_config
 from clvmodel.budget.new_customers import NewCustomerValues, channel_aware, new_customer_values
 from clvmodel.budget.report import format_report, ltv_cac_chart
@@ -39,12 +40,19 @@ class BudgetFiles:
     result: BudgetResult
     written: list[Path] = field(default_factory=list)
     run_id: str | None = None
+    #: The model's horizon and per-period rate the values used (:meth:`clvmodel.units.Settings.describe`);
+    #: ``None`` without ``--model``.
+    valuation: str | None = None
+    #: A per-period rate that looks annual (:meth:`clvmodel.units.Settings.warnings`), for stderr.
+    rate_warnings: list[str] = field(default_factory=list)
 
 
-def period_values(model_ref: Any, scores: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def period_values(model_ref: Any, scores: pd.DataFrame, *, horizon: int | None = None,
+                  discount_rate: float | None = None) -> tuple[pd.DataFrame, int]:
     """Each existing customer's expected revenue per period (discounted as the model says), for payback.
 
-    ``model_ref``: a model directory or URI, or a loaded :class:`~clvmodel.artifact.TrainedModel`.
+    ``model_ref``: a model directory or URI, or a loaded :class:`~clvmodel.artifact.TrainedModel`;
+    ``horizon`` (whole periods) and ``discount_rate`` (per period): the model's when ``None``.
 
     Returns
     -------
@@ -56,11 +64,12 @@ def period_values(model_ref: Any, scores: pd.DataFrame) -> tuple[pd.DataFrame, i
 
     trained = load_model(model_ref) if isinstance(model_ref, (str, Path)) else model_ref
     columns = [c for c in scores.columns if c in ("customer_id", "frequency", "recency", "T", "monetary_value")]
-    forecast = score(trained, scores[columns], margin=1.0, per_period=True)
+    forecast = score(trained, scores[columns], margin=1.0, per_period=True, horizon=horizon,
+                     discount_rate=discount_rate)
     periods = forecast.filter(like="period_")
     periods.columns = [int(c.removeprefix("period_")) for c in periods.columns]
     periods.index = forecast["customer_id"].to_numpy()
-    return periods, int(trained.clv["horizon"])
+    return periods, int(trained.clv["horizon"] if horizon is None else horizon)
 
 
 def read_channels(path: Path, customer_id_column: str = "customer_id", channel_column: str = "channel") -> pd.DataFrame:
@@ -86,31 +95,39 @@ def read_channels(path: Path, customer_id_column: str = "customer_id", channel_c
 
 
 def _model_values(
-    model: str | None, scores: pd.DataFrame, config: Any
-) -> tuple[pd.DataFrame | None, int | None, NewCustomerValues | None, list[str]]:
-    """``(period_values, horizon, new_values, notes)`` for :func:`run_budget` from ``--model``."""
+    model: str | None, scores: pd.DataFrame, config: Any, valuation: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame | None, int | None, NewCustomerValues | None, list[str], Any]:
+    """``(period_values, horizon, new_values, notes, valuation)`` for :func:`run_budget` from ``--model``;
+    ``valuation``: ``horizon``, ``discount_rate``, ``annual_discount_rate`` given (:mod:`clvmodel.units`)."""
+    given = {k: v for k, v in (valuation or {}).items() if v is not None}
     if model is None:
-        return None, config.horizon, None, []
+        if given:
+            raise ClvError(f"--{next(iter(given)).replace('_', '-')} needs --model (the model's time unit and "
+                           "forecast); without a model set horizon in the CAC config, in the periods of predicted_clv")
+        return None, config.horizon, None, [], None
     from clvmodel import load_model
+    from clvmodel.units import defaults_of, resolve
 
     trained = load_model(model)
+    used = resolve(trained.time_unit, given.get("horizon"), given.get("discount_rate"),
+                   given.get("annual_discount_rate"), defaults=defaults_of(trained))
     if channel_aware(trained):
-        values = new_customer_values(trained, config.margin)
+        values = new_customer_values(trained, config.margin, horizon=used.periods, discount_rate=used.discount_rate)
         notes = list(values.notes)
         if config.horizon is not None and int(config.horizon) != values.horizon:
             notes.append(
                 f"horizon {config.horizon} of the CAC config is not used: the acquisition value covers the model's "
                 f"{values.horizon} {values.time_unit}s (clv.horizon)"
             )
-        return None, None, values, notes
-    values, horizon = period_values(trained, scores)
+        return None, None, values, notes, used
+    values, horizon = period_values(trained, scores, horizon=used.periods, discount_rate=used.discount_rate)
     why = ("was trained without a customer table" if getattr(trained, "acquisition", None) is None
            else "has no acquisition channel")
     notes = [
         f"the model {why}, so it cannot value a new customer: LTV:CAC rests on the remaining CLV of existing "
-        "customers; train with customers: {channel: ...} to value new customers per channel"
+        "customers; train with customers: {channel: ...} to value new customers per channel",
     ]
-    return values, horizon, None, notes
+    return values, horizon, None, notes, used
 
 
 def budget_files(
@@ -123,6 +140,9 @@ def budget_files(
     experiment: str | None = None,
     customer_id_column: str = "customer_id",
     channel_column: str = "channel",
+    horizon: Any = None,
+    discount_rate: float | None = None,
+    annual_discount_rate: float | None = None,
 ) -> BudgetFiles:
     """Run ``clvmodel budget`` on files; see the module docstring.
 
@@ -145,6 +165,10 @@ def budget_files(
         (the table rests on that); otherwise it gives per-period values for payback.
     experiment
         The MLflow experiment to log to (default ``budget`` when only ``MLFLOW_TRACKING_URI`` is set).
+    horizon, discount_rate, annual_discount_rate
+        With ``model``: the horizon (``"3 years"``, or whole periods of the model's unit) and the
+        rate (per period, or per year) of the values; the model's own when ``None``
+        (:func:`clvmodel.units.resolve`). The report says which were used.
 
     Raises
     ------
@@ -164,7 +188,9 @@ def budget_files(
         skipped = int((~ok).sum())
         table = table[ok].reset_index(drop=True)
     channels = (read_channels(customers, customer_id_column, channel_column) if customers is not None else None)
-    values, horizon, new_values, notes = _model_values(model, table, config)
+    values, horizon, new_values, notes, valuation = _model_values(
+        model, table, config,
+        {"horizon": horizon, "discount_rate": discount_rate, "annual_discount_rate": annual_discount_rate})
     result = run_budget(table, config, customers=channels, period_values=values, horizon=horizon,
                         new_values=new_values)
     result.warnings.extend(notes)
@@ -173,7 +199,9 @@ def budget_files(
     io.write_table(result.channels, output)
     io.write_table(result.segments, segments_path)
     io.write_figure(ltv_cac_chart(result), chart_path)
-    done = BudgetFiles(result, [output, segments_path, chart_path])
+    done = BudgetFiles(result, [output, segments_path, chart_path],
+                       valuation=valuation.describe() if valuation is not None else None,
+                       rate_warnings=valuation.warnings() if valuation is not None else [])
     if experiment or os.environ.get("MLFLOW_TRACKING_URI"):
         from clvmodel.integrations import mlflow_tracking as tracking
 

@@ -96,9 +96,11 @@ def channel_aware(trained: Any) -> bool:
 
 
 def new_customer_values(
-    trained: Any, margin: float, *, level: float = 0.9, draws: int = 1000, seed: int = 0
+    trained: Any, margin: float, *, level: float = 0.9, draws: int = 1000, seed: int = 0,
+    horizon: int | None = None, discount_rate: float | None = None,
 ) -> NewCustomerValues:
-    """The acquisition value of every channel of ``trained`` at the model's horizon and discount rate.
+    """The acquisition value of every channel of ``trained`` at the model's horizon and discount rate
+    (or at ``horizon`` whole periods and ``discount_rate`` per period, when given).
 
     ``margin`` is the CAC config's; the model's ``clv.margin`` is applied as well (see
     :attr:`NewCustomerValues.margin`). Values and intervals come from
@@ -117,8 +119,8 @@ def new_customer_values(
             "the model was trained without a channel, so it cannot value a new customer per channel; "
             "train with customers: {channel: ...} in the config"
         )
-    horizon = int(trained.clv["horizon"])
-    discount_rate = float(trained.clv["discount_rate"])
+    horizon = int(trained.clv["horizon"] if horizon is None else horizon)
+    discount_rate = float(trained.clv["discount_rate"] if discount_rate is None else discount_rate)
     applied = float(margin) * float(trained.clv.get("margin", 1.0))
     table = acquisition_table(
         trained, horizon=horizon, discount_rate=discount_rate, margin=applied, level=level, draws=draws, seed=seed
