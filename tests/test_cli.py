@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,38 @@ def test_console_script_exit_code(tmp_path):
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_library_info_lines_only_with_verbose(tmp_path):
+    """A tracked train through the installed command: no MLflow INFO line on stderr unless --verbose."""
+    def train(*flags: str) -> subprocess.CompletedProcess:
+        folder = tmp_path / ("verbose" if flags else "quiet")
+        folder.mkdir()
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+        env.pop("MLFLOW_LOGGING_LEVEL", None)
+        return subprocess.run([str(Path(sys.executable).parent / "clvmodel"), "train", str(REPO / "configs" / "cdnow.yaml"),
+                               *flags, "--set", f"output.model_dir={folder / 'model'}", "--set", "models=[bgnbd,gamma_gamma]",
+                               "--set", "model=bgnbd"], capture_output=True, text=True, check=False, cwd=folder, env=env)
+
+    quiet = train()
+    assert quiet.returncode == 0, quiet.stderr
+    assert "run       " in quiet.stdout and "not tracked" not in quiet.stdout  # it did log to the store
+    assert " INFO " not in quiet.stderr and "mlflow" not in quiet.stderr, quiet.stderr
+    loud = train("--verbose")
+    assert loud.returncode == 0, loud.stderr
+    assert "INFO mlflow.pyfunc: Validating input example against model signature" in loud.stderr
+    assert "INFO mlflow.store.db.utils" in loud.stderr
+
+
+def test_library_logs_are_restored_after_a_call(monkeypatch):
+    """main() in a process (a notebook, the tests) leaves MLflow's logging as it found it."""
+    import logging
+
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "ERROR")
+    logger = logging.getLogger("mlflow")
+    before = logger.level
+    assert main(["--verbose", "--help"]) == 0
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "ERROR" and logger.level == before
 
 
 @pytest.fixture(scope="module")

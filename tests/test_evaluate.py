@@ -153,7 +153,7 @@ def test_select_model_by_holdout_metric() -> None:
         {
             "model": ["bgnbd", "bgnbd", "mbgnbd", "mbgnbd"],
             "target": ["purchases", "spend", "purchases", "spend"],
-            "pct_error": [-12.0, 3.0, 5.0, -8.0],
+            "pct_error": [-9.0, 3.0, 5.0, -8.0],  # both within the gate: 5 + 5 points
             "mae": [1.0, 20.0, 1.2, 18.0],
             "spearman": [0.5, 0.6, 0.55, 0.6],
         }
@@ -161,11 +161,39 @@ def test_select_model_by_holdout_metric() -> None:
     kwargs = {"board": board, "bic": {"bgnbd": 10.0, "mbgnbd": 5.0}}
     assert select_model(["bgnbd", "mbgnbd"], metric="spend_mae", lower_is_better=True, **kwargs)["chosen"] == "mbgnbd"
     chosen = select_model(["bgnbd", "mbgnbd"], metric="purchases_abs_pct_error", lower_is_better=True, **kwargs)
-    assert chosen["chosen"] == "mbgnbd" and chosen["values"] == {"bgnbd": 12.0, "mbgnbd": 5.0}
+    assert chosen["chosen"] == "mbgnbd" and chosen["values"] == {"bgnbd": 9.0, "mbgnbd": 5.0}
     assert select_model(["bgnbd", "mbgnbd"], metric="purchases_spearman", lower_is_better=False, **kwargs)["chosen"] == "mbgnbd"
     tie = select_model(["mbgnbd", "bgnbd"], metric="spend_spearman", lower_is_better=False, **kwargs)
     assert tie["chosen"] == "mbgnbd"  # a tie goes to the earlier candidate
     assert select_model(["bgnbd", "mbgnbd"], metric="spend_spearman", lower_is_better=False, **kwargs)["chosen"] == "bgnbd"
+
+
+def test_select_model_leaves_out_a_model_far_off_the_total() -> None:
+    # CDNOW_master's leaderboard (configs/cdnow_full.yaml): mbgnbd has the least spend MAE, by half
+    # a percent, with the worst totals; it used to win.
+    board = pd.DataFrame(
+        {
+            "model": ["bgnbd", "bgnbd", "pareto_nbd", "pareto_nbd", "mbgnbd", "mbgnbd"],
+            "target": ["purchases", "spend"] * 3,
+            "pct_error": [-14.277, -17.327, -12.857, -15.825, -19.053, -21.920],
+            "mae": [0.819, 32.675, 0.794, 31.985, 0.795, 31.841],
+        }
+    )
+    kwargs = {"board": board, "bic": {}, "metric": "spend_mae", "lower_is_better": True}
+    got = select_model(["bgnbd", "pareto_nbd", "mbgnbd"], **kwargs)
+    # best |error| 12.857, limit 17.857: bgnbd (14.277) stays, mbgnbd (19.053) goes
+    assert got["chosen"] == "pareto_nbd" and got["excluded"] == {"mbgnbd": -19.053}
+    assert "within 5 points of the best (12.9 %): |error| <= 17.9 %" in got["reason"]
+    assert "left out for their total error: mbgnbd -19.1 % (spend_mae 31.84)" in got["reason"]
+    # At the limit a model stays in (<=).
+    edge = board.assign(pct_error=[-14.0, 0.0, 10.0, 0.0, -15.0, 0.0])
+    assert select_model(["bgnbd", "pareto_nbd", "mbgnbd"], **{**kwargs, "board": edge})["chosen"] == "mbgnbd"
+    # A model without a total (NaN) is left out; with no finite total anywhere, no gate.
+    missing = board.assign(pct_error=[-14.0, 0.0, 12.0, 0.0, float("nan"), 0.0])
+    assert select_model(["bgnbd", "pareto_nbd", "mbgnbd"], **{**kwargs, "board": missing})["chosen"] == "pareto_nbd"
+    none = board.assign(pct_error=float("nan"))
+    got = select_model(["bgnbd", "pareto_nbd", "mbgnbd"], **{**kwargs, "board": none})
+    assert got["chosen"] == "mbgnbd" and got["excluded"] == {}
 
 
 def test_select_model_without_holdout_and_single_candidate() -> None:

@@ -47,7 +47,23 @@ def test_clv_histogram_counts_only_positive_values_on_log_bins() -> None:
     assert heights.sum() == 6  # the negative and the zero CLV are not on a log axis
     assert len(heights) == 39
     assert figure.axes[0].get_xscale() == "log"
-    assert figure.axes[0].get_xlabel() == "predicted CLV over 12 weeks"
+    assert figure.axes[0].get_xlabel() == "predicted CLV over 12 weeks (in the data's amount units)"
+    assert figure.axes[0].get_title() == "2 customers with no positive CLV not shown; the first bar includes the 1 below 0.525"
+
+
+def test_clv_histogram_axis_starts_at_the_data_and_names_the_currency() -> None:
+    # CLVs from 500 up, and one customer nearly gone at 0.0001: the axis starts at the data's 1st
+    # percentile (not at 0, nor decades below at the outlier), which is counted in the first bar.
+    values = np.concatenate([np.geomspace(500.0, 5000.0, 199), [1e-4]])
+    figure = plots.clv_histogram(values, horizon=3, unit="year", currency="USD")
+    ax = figure.axes[0]
+    low = np.percentile(values, 1)
+    assert ax.get_xlim()[0] == pytest.approx(low) and low > 400
+    assert ax.get_xlim()[1] == pytest.approx(5000.0)
+    assert _bar_heights(figure).sum() == 200
+    assert ax.get_xlabel() == "predicted CLV over 3 years (USD)"
+    assert ax.get_title() == f"the first bar includes the 2 below {low:,.3g}"
+    assert ax.xaxis.get_major_formatter()(1000.0, 0) == "1,000"  # amounts, not 10^3
 
 
 def test_clv_histogram_with_no_positive_value_is_an_empty_linear_plot() -> None:
@@ -86,6 +102,32 @@ def test_leaderboard_chart_bars_in_model_order() -> None:
     errors = [p.get_height() for p in figure.axes[0].patches]
     assert errors == [1.5, 40.0, -2.0, 35.0]  # purchases bars (both models), then spend bars
     assert [t.get_text() for t in figure.axes[1].get_xticklabels()] == ["bgnbd", "historical"]
+    assert len(figure.axes) == 2 and figure._suptitle is None  # no selection given: no third panel
+
+
+def test_leaderboard_chart_shows_the_selection_metric_and_the_choice() -> None:
+    board = pd.DataFrame(
+        {
+            "model": ["bgnbd", "bgnbd", "pareto_nbd", "pareto_nbd", "mbgnbd", "mbgnbd"],
+            "target": ["purchases", "spend"] * 3,
+            "pct_error": [-14.3, -17.3, -12.9, -15.8, -19.1, -21.9],
+            "spearman": [0.44, 0.42, 0.45, 0.44, 0.45, 0.43],
+        }
+    )
+    selection = {"chosen": "pareto_nbd", "rule": "holdout spend_mae (lower is better)", "metric": "spend_mae",
+                 "values": {"bgnbd": 32.675, "pareto_nbd": 31.985, "mbgnbd": 31.841}, "excluded": {"mbgnbd": -19.1}}
+    figure = plots.leaderboard_chart(board, selection, currency="EUR")
+    ax = figure.axes[2]
+    assert ax.get_title() == "selection: holdout spend_mae (lower is better)"
+    assert ax.get_ylabel() == "spend_mae (EUR)"
+    assert [p.get_height() for p in ax.patches] == [32.675, 31.985, 31.841]
+    assert [p.get_hatch() for p in ax.patches] == [None, None, "//"]  # left out for its total error
+    colours = [p.get_facecolor() for p in ax.patches]
+    assert colours[1] != colours[0] == colours[2]  # the chosen one stands out
+    assert [t.get_text() for t in ax.texts] == ["32.67", "31.98", "31.84"]
+    assert figure._suptitle.get_text() == "predicted_clv from pareto_nbd"
+    spearman = plots.leaderboard_chart(board, {**selection, "metric": "purchases_spearman"})
+    assert spearman.axes[2].get_ylabel() == "purchases_spearman"  # not a value: no currency
 
 
 def test_survival_projection_draws_actual_and_expected() -> None:

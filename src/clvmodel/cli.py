@@ -2,11 +2,16 @@
 
 A user's mistake (:class:`~clvmodel.errors.ClvError`, a bad option) is one line on stderr and exit
 code 2; ``--debug`` (anywhere on the line, or ``CLVMODEL_DEBUG=1``) shows the traceback instead.
+
+Libraries' log lines below WARNING (MLflow's ``INFO mlflow.pyfunc: Validating input example ...``
+on every ``train`` and ``budget``) are off; ``--verbose`` (anywhere on the line) brings them back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import sys
@@ -562,13 +567,40 @@ _ABORT = (click.exceptions.Abort, typer.Abort)
 _USAGE = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
 
 
+@contextlib.contextmanager
+def _library_logs(verbose: bool):  # noqa: ANN202 - a context manager
+    """MLflow logs at WARNING and above, or (``verbose``) at INFO, its default; restored afterwards.
+
+    MLflow sets its logger's level from ``MLFLOW_LOGGING_LEVEL`` when it is first imported (lazily,
+    inside a command), so the variable is set for the call; an MLflow already imported gets the
+    level directly.
+    """
+    level = "INFO" if verbose else "WARNING"
+    saved_env = os.environ.get("MLFLOW_LOGGING_LEVEL")
+    logger = logging.getLogger("mlflow")
+    saved_level = logger.level
+    os.environ["MLFLOW_LOGGING_LEVEL"] = level
+    if "mlflow" in sys.modules:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("MLFLOW_LOGGING_LEVEL", None)
+        else:
+            os.environ["MLFLOW_LOGGING_LEVEL"] = saved_env
+        logger.setLevel(saved_level)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("CLVMODEL_DEBUG") == "1"
-    args = [a for a in args if a != "--debug"]
+    verbose = "--verbose" in args
+    args = [a for a in args if a not in {"--debug", "--verbose"}]
     try:
-        app(args=args, prog_name="clvmodel", standalone_mode=False)
+        with _library_logs(verbose):
+            app(args=args, prog_name="clvmodel", standalone_mode=False)
         code = 0
     except ClvError as err:
         if debug:

@@ -1,6 +1,10 @@
 """Training figures, returned as :class:`matplotlib.figure.Figure` (never shown, no pyplot state).
 
 Figures are built with the object API so nothing global changes and nothing needs a display.
+
+Value axes (CLV, spend, cumulative value) say their currency when the caller knows it
+(``currency="USD"``, ``"$"``); the data carry none (an amount column is a plain number), so by default
+they read "in the data's amount units" rather than guessing a "$".
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ def _axes(width: float, height: float) -> tuple[Figure, Axes]:
     """A new figure of ``width`` × ``height`` inches and its one set of axes."""
     fig = Figure(figsize=(width, height))
     return fig, fig.subplots()
+
+
+def _value_unit(currency: str = "") -> str:
+    """The unit shown on a value axis: the currency when known, else a neutral one."""
+    return currency or "in the data's amount units"
 
 
 def _finish(fig: Figure, ax: Axes, xlabel: str, ylabel: str, *, legend: bool = True) -> Figure:
@@ -60,28 +69,49 @@ def p_alive_histogram(p_alive: np.ndarray) -> Figure:
     return _finish(fig, ax, "P(alive)", "customers", legend=False)
 
 
-def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str) -> Figure:
-    """Customers by predicted CLV on a log scale (customers with none left out)."""
+def clv_histogram(clv: np.ndarray, *, horizon: int, unit: str, currency: str = "") -> Figure:
+    """Customers by predicted CLV on a log scale (customers with none left out, and counted in the title).
+
+    The value axis runs from the lowest bin to the highest, so it starts at the data (a cent, or
+    the least CLV when that is higher), not at the autoscaled margin; ticks are plain amounts
+    (``1,000``, not ``10^3``).
+    """
     fig, ax = _axes(6, 4)
     positive = clv[clv > 0]
     bins: np.ndarray | int = 20
+    below = 0
     if len(positive):
         top = positive.max()
-        # Bins from a cent (or the least CLV) up, unless the CLVs are all below a cent.
-        low = max(positive.min(), min(1e-2, top / 100))
+        # From the 1st percentile up: a few near-zero CLVs (a customer almost surely gone) would
+        # otherwise stretch the axis decades below the data; they are counted in the first bar.
+        low = float(np.percentile(positive, 1))
         # One customer, or every CLV equal: a range of its own around the value, since log-spaced
         # bins need low < top.
         bins = np.geomspace(low, top, 40) if low < top else np.geomspace(top / 2, top * 2, 5)
+        below = int(np.sum(positive < bins[0]))
+        positive = np.maximum(positive, bins[0])
     ax.hist(positive, bins=bins, color="tab:green", edgecolor="white")
     if len(positive):
         ax.set_xscale("log")
-    return _finish(fig, ax, f"predicted CLV over {horizon} {unit}s", "customers", legend=False)
+        ax.set_xlim(bins[0], bins[-1])  # type: ignore[index]
+        ax.xaxis.set_major_formatter(FuncFormatter(_money))
+    notes = [f"{int(np.sum(~(clv > 0))):,} customers with no positive CLV not shown"] if (~(clv > 0)).any() else []
+    if below:
+        notes.append(f"the first bar includes the {below:,} below {float(bins[0]):,.3g}")  # type: ignore[index]
+    if notes:
+        ax.set_title("; ".join(notes), fontsize=9)
+    return _finish(fig, ax, f"predicted CLV over {horizon} {unit}s ({_value_unit(currency)})", "customers",
+                   legend=False)
 
 
-def leaderboard_chart(board: pd.DataFrame) -> Figure:
-    """Holdout % error and Spearman rank correlation per model, for purchases and spend."""
-    fig = Figure(figsize=(9, 4))
-    axes = fig.subplots(1, 2)
+def leaderboard_chart(board: pd.DataFrame, selection: dict | None = None, *, currency: str = "") -> Figure:
+    """Holdout % error and Spearman rank correlation per model, for purchases and spend; with
+    ``selection`` (:func:`clvmodel.evaluate.select_model`'s dict) a third panel: the selection
+    metric per candidate, the chosen model's bar dark, those left out for their total error hatched,
+    and the choice in the title."""
+    values = (selection or {}).get("values") or {}
+    fig = Figure(figsize=(13 if values else 9, 4))
+    axes = fig.subplots(1, 3 if values else 2)
     for ax, column, title in ((axes[0], "pct_error", "total holdout error, %"), (axes[1], "spearman", "Spearman rank correlation")):
         wide = board.pivot(index="model", columns="target", values=column).reindex(board["model"].unique())
         positions = np.arange(len(wide))
@@ -91,6 +121,24 @@ def leaderboard_chart(board: pd.DataFrame) -> Figure:
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(title)
     axes[0].legend()
+    if values:
+        ax, chosen, excluded = axes[2], selection.get("chosen"), selection.get("excluded") or {}  # type: ignore[union-attr]
+        names = list(values)
+        bars = ax.bar(np.arange(len(names)), [values[m] for m in names],
+                      color=["tab:green" if m == chosen else "lightgrey" for m in names], edgecolor="black")
+        for bar, name in zip(bars, names):
+            if name in excluded:
+                bar.set_hatch("//")
+        ax.bar_label(bars, labels=[f"{values[m]:,.4g}" for m in names], fontsize=8)
+        ax.set_xticks(np.arange(len(names)), names, rotation=20)
+        metric = str(selection.get("metric", ""))  # type: ignore[union-attr]
+        ax.set_title(f"selection: {selection.get('rule', metric)}", fontsize=9)  # type: ignore[union-attr]
+        money = metric.startswith("spend_") and metric.split("_", 1)[1] in {"mae", "rmse"}
+        ax.set_ylabel(f"{metric} ({_value_unit(currency)})" if money else metric)
+        if money:
+            ax.yaxis.set_major_formatter(FuncFormatter(_money))
+    if selection and selection.get("chosen"):
+        fig.suptitle(f"predicted_clv from {selection['chosen']}", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -105,7 +153,10 @@ def survival_projection(projection: pd.DataFrame, fitted_periods: int, period: s
 
 
 def _money(value: float, _position: object = None) -> str:
-    """A value-axis tick: thousands separated, cents only when there are any (``1,250``, ``12.50``)."""
+    """A value-axis tick: thousands separated, cents only when there are any (``1,250``, ``12.50``);
+    below a cent, two significant digits (``0.0012``)."""
+    if value and abs(value) < 0.01:  # a sub-cent tick on a log axis: not "0.00"
+        return f"{value:.2g}"
     return f"{value:,.2f}".removesuffix(".00")
 
 
@@ -129,8 +180,8 @@ def cohort_curves(observed: pd.DataFrame, expected: pd.DataFrame, *, unit: str, 
         if len(own):
             ax.plot(own["period"], own["cumulative_value"], color=colour, linestyle="--", label=f"{name}: {model}")
     ax.yaxis.set_major_formatter(FuncFormatter(_money))
-    shown = f" ({currency})" if currency else ""
-    return _finish(fig, ax, f"{unit}s since acquisition", f"mean cumulative value per acquired customer{shown}")
+    return _finish(fig, ax, f"{unit}s since acquisition",
+                   f"mean cumulative value per acquired customer ({_value_unit(currency)})")
 
 
 def tornado(panels: dict[str, pd.Series], *, title: str = "") -> Figure:

@@ -11,7 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["render_train", "render_subscription", "render_score", "render_acquisition"]
+__all__ = ["render_train", "render_subscription", "render_score", "render_acquisition", "parameter_meaning",
+           "HOLDOUT_METRICS"]
+
+#: One line per holdout metric, as ``clvmodel train`` prints them under the leaderboard.
+HOLDOUT_METRICS = (
+    ("pct_error", "total predicted vs actual over the holdout, % (the aggregate: is the forecast total right?)"),
+    ("rmse", "root mean squared error per customer (weighs the big misses on heavy buyers)"),
+    ("mae", "mean absolute error per customer (the typical miss on one customer)"),
+    ("spearman", "rank correlation of predicted and actual per customer (1 = same order)"),
+    ("top20_share", "share of the actual holdout total held by the 20 % the model ranks highest (targeting)"),
+)
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -36,6 +46,73 @@ def render_subscription(result) -> str:  # noqa: ANN001 - SubscriptionResult, im
     lines.append(f"  model        {result.model_dir}")
     lines.append(f"  run          {result.run_id or 'not tracked'}")
     return "\n".join(lines)
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+def parameter_meaning(name: str | None, params: dict[str, float], unit: str) -> list[str]:
+    """The primary purchase model's parameters in the data's own terms (empty when there is no reading).
+
+    BG/NBD and MBG/NBD: purchase interval 1/E[λ] = α/r while active, drop-out E[p] = a/(a+b) after
+    each purchase (MBG/NBD: also right after the first); Pareto/NBD: interval α/r, mean lifetime
+    β/(s−1) when s > 1 and the median β(2^(1/s) − 1) always; BG/BB: E[p] = α/(α+β) per opportunity,
+    E[θ] = γ/(γ+δ) drop-out per opportunity.
+    """
+    p = {k: float(v) for k, v in (params or {}).items()}
+    lines: list[str] = []
+    if name in {"bgnbd", "mbgnbd", "pareto_nbd", "ggomnbd"} and {"r", "alpha"} <= p.keys() and p["r"] > 0:
+        lines.append(f"while active, a customer buys every 1/E[λ] = alpha/r = {p['alpha'] / p['r']:,.1f} {unit}s "
+                     "on average")
+    if name in {"bgnbd", "mbgnbd"} and {"a", "b"} <= p.keys():
+        after = "each purchase, the first included" if name == "mbgnbd" else "each repeat purchase"
+        lines.append(f"after {after}, E[p] = a/(a+b) = {_pct(p['a'] / (p['a'] + p['b']))} of customers drop out")
+    if name == "pareto_nbd" and {"s", "beta"} <= p.keys() and p["s"] > 0:
+        median = p["beta"] * (2 ** (1 / p["s"]) - 1)
+        mean = (f"mean lifetime beta/(s-1) = {p['beta'] / (p['s'] - 1):,.1f} {unit}s" if p["s"] > 1
+                else f"long-tailed lifetimes (s = {p['s']:.2f} <= 1): no finite mean")
+        lines.append(f"{mean}; half the customers stay active beyond beta(2^(1/s) - 1) = {median:,.1f} {unit}s")
+    if name == "bgbb" and {"alpha", "beta", "gamma", "delta"} <= p.keys():
+        lines.append(f"while active, a customer buys at E[p] = alpha/(alpha+beta) = "
+                     f"{_pct(p['alpha'] / (p['alpha'] + p['beta']))} of the {unit}s; E[θ] = gamma/(gamma+delta) = "
+                     f"{_pct(p['gamma'] / (p['gamma'] + p['delta']))} drop out each {unit}")
+    return lines
+
+
+def _spend_meaning(params: dict[str, float]) -> str | None:
+    """Gamma-Gamma's mean spend per order p·v/(q−1), when q > 1."""
+    if not {"p", "q", "v"} <= (params or {}).keys():
+        return None
+    p, q, v = (float(params[k]) for k in ("p", "q", "v"))
+    if q <= 1:
+        return f"spend per order is long-tailed (q = {q:.2f} <= 1): no finite mean"
+    return (f"a customer's mean spend per order is {p * v / (q - 1):,.2f} on average, p*v/(q-1); a customer's own "
+            "average is pulled toward it the fewer orders they have")
+
+
+def _meaning_lines(result, per_row: np.ndarray, ok: np.ndarray) -> list[str]:  # noqa: ANN001 - TrainResult
+    """The ``in words`` block: what the primary and spend models' parameters say about the customers."""
+    model, unit = result.model, result.config.time_unit
+    lines: list[str] = []
+    primary = model.primary
+    if primary is not None and primary in model.models:
+        lines += [f"{primary}: {line}" for line in parameter_meaning(primary, model.models[primary].params_, unit)]
+        scores = result.scores
+        if "p_alive" in scores.columns and ok.any():
+            alive = scores["p_alive"].to_numpy(dtype=float)[ok]
+            weights = per_row[ok]
+            if np.isfinite(alive).all() and weights.sum() > 0:
+                cut = result.rfm.calibration_end or result.rfm.observation_end
+                when = "the calibration end" if result.rfm.split else "the end of the data"
+                lines.append(f"{primary}: {_pct(float(np.average(alive, weights=weights)))} of customers are still "
+                             f"active at {when}{f' {cut}' if cut else ''} (mean P(alive) of the {weights.sum():,.0f} "
+                             "scored)")
+    spend = model.spend_model
+    said = _spend_meaning(getattr(spend, "params_", None) or {}) if spend is not None else None
+    if said:
+        lines.append(f"{getattr(spend, 'name', 'spend')}: {said}")
+    return lines
+
 
 def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     """The readable summary ``clvmodel train`` prints."""
@@ -88,6 +165,12 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
     rule = getattr(result.model.challenger, "inner_cut_rule_", None)
     if rule:
         lines.append(f"    {'challenger':<12} {rule}")
+    scores = result.scores
+    # A published summary's rows may each stand for many customers (its weights).
+    per_row = summary["weights"].to_numpy() if "weights" in summary.columns else np.ones(len(scores))
+    ok = (scores["status"] == "ok").to_numpy()
+    for i, line in enumerate(_meaning_lines(result, per_row, ok)):
+        lines.append(f"  {'in words' if i == 0 else '':<9} {line}")
     lines.append(f"  predicted_clv from {result.model.selection['reason']}")
     if result.calibration_table is not None:  # a holdout (the leaderboard may list failed models alone)
         lines.append("  holdout")
@@ -99,16 +182,21 @@ def render_train(result) -> str:  # noqa: ANN001 - TrainResult, imported lazily
                 columns=["model", "target", "total_actual", "total_predicted", "pct_error", "rmse", "mae", "spearman", "top20_share"],
             ).replace("\n", "\n    ").join(["    ", ""])
         )
+        lines.append("  the metrics, per target (purchases: repeat purchases; spend: their value) over the holdout:")
+        lines += [f"    {name:<12} {meaning}" for name, meaning in HOLDOUT_METRICS]
+        lines.append(
+            f"    look first at pct_error on {'spend' if 'monetary_value' in summary.columns else 'purchases'}: "
+            "a forecast whose total is off misstates every sum built on it; "
+            + (f"then at the selection metric ({result.model.selection['metric']})"
+               if result.model.selection.get("metric") else "then at mae")
+            + " and, for targeting, top20_share"
+        )
         lines.append("  holdout purchases by calibration frequency (mean per customer)")
         lines.append(
             result.calibration_table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
             .replace("\n", "\n    ")
             .join(["    ", ""])
         )
-    scores = result.scores
-    # A published summary's rows may each stand for many customers (its weights).
-    per_row = summary["weights"].to_numpy() if "weights" in summary.columns else np.ones(len(scores))
-    ok = (scores["status"] == "ok").to_numpy()
     customers, span = per_row[ok].sum(), result.config.clv_settings().describe()
     if "monetary_value" in summary.columns:
         total = float((scores["predicted_clv"].to_numpy() * per_row)[ok].sum())

@@ -212,7 +212,7 @@ def _figures(result: TrainResult, repeat_series: pd.Series | None) -> dict[str, 
     if result.calibration_table is not None:
         figures["holdout_by_frequency.png"] = plots.holdout_by_frequency(result.calibration_table)
         board = result.leaderboard
-        figures["leaderboard.png"] = plots.leaderboard_chart(board[board["target"] != ""])
+        figures["leaderboard.png"] = plots.leaderboard_chart(board[board["target"] != ""], model.selection)
     curves = result.tables.get("cohort_curves.csv")
     if curves is not None:
         observed = curves[["channel", "period", "cumulative_value"]]
