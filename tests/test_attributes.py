@@ -140,3 +140,25 @@ def test_a_channels_unidentified_spend_model_gives_way_to_the_pooled_one(apparel
     assert model is None and "do not identify" in why
     model, why = _channel_spend("gamma_gamma", apparel(dt.date(2006, 12, 31)), "week")
     assert model is not None and model.status_ == "converged" and why == ""
+
+
+def test_a_tracked_run_logs_the_channel_tables_figure_and_coefficients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real MLflow sqlite store in a temp dir: the channel tables under channels/, the cohort
+    figure, the covariate coefficients and each channel's acquisition value as metrics."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the artifact store of a new sqlite experiment: ./mlruns
+    config = load_config(ROOT / "configs" / "apparel.yaml", [
+        f"data.source={APPAREL / 'transactions.csv'}", f"customers.source={APPAREL / 'customers.csv'}",
+        "models=[pareto_nbd, gamma_gamma]", f"output.model_dir={tmp_path / 'model'}",
+    ])
+    result = train(config, track=True)
+    client = mlflow.tracking.MlflowClient()
+    logged = {a.path for a in client.list_artifacts(result.run_id, "channels")}
+    assert logged == {"channels/acquisition.csv", "channels/cohort_curves.csv", "channels/holdout_by_channel.csv"}
+    assert "plots/cohort_curves.png" in {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    metrics = client.get_run(result.run_id).data.metrics
+    assert metrics["pareto_nbd_cov.life.Channel"] == pytest.approx(result.model.models["pareto_nbd_cov"].params_["life.Channel"])
+    table = result.tables["acquisition.csv"].set_index("channel")
+    assert metrics["channel.1.acquisition_value"] == pytest.approx(table.loc["1", "acquisition_value"])

@@ -70,11 +70,12 @@ def log_figure(figure: Figure, name: str) -> None:
 
 
 def log_table(frame: pd.DataFrame, name: str) -> None:
-    """Log a table as a CSV artifact."""
+    """Log a table as a CSV artifact; ``name`` may name a folder of the run's artifacts (``channels/x.csv``)."""
+    folder, _, file = name.rpartition("/")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+        path = Path(tmp) / file
         frame.to_csv(path, index=False)
-        mlflow.log_artifact(str(path))
+        mlflow.log_artifact(str(path), artifact_path=folder or None)
 
 
 def log_artifact(path: str | Path) -> None:
