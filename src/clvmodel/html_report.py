@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["render_train", "FIGURE_NOTES", "channel_metric_labels"]
+__all__ = ["render_train", "render_page", "table", "figure_html", "cell", "escape", "FIGURE_NOTES",
+           "channel_metric_labels"]
 
 #: One sentence per figure on how to read it; a figure not named here gets a plain caption.
 FIGURE_NOTES = {
@@ -175,14 +176,51 @@ def _acquisition(table: pd.DataFrame) -> str:
     return f'<div class="wide"><table id="acquisition"><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
+def escape(value: Any) -> str:
+    """``value`` as text safe in HTML content and in a quoted attribute."""
+    return _e(value)
+
+
+def cell(value: Any, metric: str | None = None, digits: int = 2) -> str:
+    """A ``<td>``: numbers formatted; with ``metric``, its name and exact value as attributes."""
+    return _cell(value, metric, digits)
+
+
+def figure_html(name: str, figure: Any, note: str) -> str:
+    """A matplotlib figure as an embedded PNG with ``note`` (how to read it) as its caption."""
+    return (f'<figure><img src="{_png(figure)}" alt="{_e(name)}" data-figure="{_e(name)}">'
+            f"<figcaption>{_e(note)}</figcaption></figure>")
+
+
+def table(frame: pd.DataFrame, table_id: str, metrics: dict[str, str] | None = None,
+          digits: dict[str, int] | None = None) -> str:
+    """``frame`` as a table; ``metrics`` maps a column to a metric name pattern with ``{row}`` (the row's
+    first column)."""
+    columns = list(frame.columns)
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    rows = []
+    for record in frame.to_dict("records"):
+        first = record[columns[0]]
+        cells = [_cell(record[c], (metrics or {}).get(c, "").format(row=first) or None, (digits or {}).get(c, 2))
+                 for c in columns]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<div class="wide"><table id="{_e(table_id)}"><tr>{head}</tr>{"".join(rows)}</table></div>'
+
+
+def render_page(title: str, parts: list[str]) -> str:
+    """A whole page: ``title`` (escaped here) and ``parts`` (already HTML) in order."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>\n<h1>{_e(title)}</h1>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
 def render_train(result: Any) -> str:
     """The page of a training run (a :class:`clvmodel.train.TrainResult`); see the module docstring."""
     config, model = result.config, result.model
     title = f"clvmodel training report: {config.name}"
     summary = result.rfm.summary
     weights = summary["weights"].to_numpy(dtype=float) if "weights" in summary.columns else None
-    parts = [f"<h1>{_e(title)}</h1>",
-             f"<p class=\"note\">Time unit: {_e(config.time_unit)}; CLV over {_e(config.clv_used()['horizon'])} "
+    parts = [f"<p class=\"note\">Time unit: {_e(config.time_unit)}; CLV over {_e(config.clv_used()['horizon'])} "
              f"{_e(config.time_unit)}s; model directory {_e(result.model_dir)}.</p>"]
     parts.append("<h2>Which model, and why</h2>" + _selection(model.selection or {}))
     if result.leaderboard is not None:
@@ -205,6 +243,4 @@ def render_train(result: Any) -> str:
     if result.warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in result.warnings)
         parts.append(f"<h2>Warnings</h2><ul>{items}</ul>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    return render_page(title, parts)
