@@ -282,3 +282,42 @@ def _content_height(image: Any) -> int:
         if any(pixels[x, y] < 250 for x in range(0, width, 4)):
             return y + 1
     return 0
+
+
+# --- the budget run's page ---------------------------------------------------------------------------
+
+
+def test_a_budget_run_writes_and_logs_its_page(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`clvmodel budget` with the apparel model: ``<stem>.html`` beside the table, logged to the run,
+    hostile channel names escaped, the headline numbers equal to the run's budget.* metrics."""
+    import mlflow
+    import yaml
+
+    from clvmodel.budget.files import budget_files
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    scores = tmp_path / "scores.csv"
+    run.result.scores.to_csv(scores, index=False)
+    customers = pd.read_csv(APPAREL / "customers.csv")
+    customers["Source"] = customers["Channel"].map(HOSTILE)
+    customers[["Id", "Source"]].to_csv(tmp_path / "customers.csv", index=False)
+    cac = tmp_path / "cac.yaml"
+    cac.write_text(yaml.safe_dump({"target_ratio": 3.0, "margin": 1.0, "budget": 5000,
+                                   "channels": {HOSTILE[0]: {"cac": 20.0}, HOSTILE[1]: {"cac": 60.0}}}))
+    output = tmp_path / "out" / "budget.csv"
+    done = budget_files(scores, cac, output, customers=tmp_path / "customers.csv", model=str(run.path.parent),
+                        customer_id_column="Id", channel_column="Source", experiment="budget")
+    page = output.with_suffix(".html").read_text(encoding="utf-8")
+    client = mlflow.tracking.MlflowClient()
+    assert "budget.html" in {a.path for a in client.list_artifacts(done.run_id)}
+    for name in HOSTILE.values():
+        assert name not in page and html_report.escape(name) in page
+    assert "<script" not in page.lower()
+    images = [a for t, a in _tags(page) if t == "img"]
+    assert len(images) == 1 and str(images[0]["src"]).startswith("data:image/png;base64,")
+    metrics = client.get_run(done.run_id).data.metrics
+    cells = _metric_cells(page)
+    assert {n for n, _, _ in cells} == {f"budget.{k}" for k in done.result.summary()}
+    for name, value, _ in cells:
+        assert value == pytest.approx(metrics[name], rel=1e-12, abs=1e-9), name
