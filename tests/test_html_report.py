@@ -208,63 +208,70 @@ def _browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=60)
 
 
-def test_the_page_renders_in_headless_chromium(run: Run, chromium: str, tmp_path: Path) -> None:
-    """Chromium loads the page without a console error, lays out every image at its size, and
-    the numbers it shows are the run's metrics.
+def _heights(figures: Any) -> list[float]:
+    """Each matplotlib figure's height on the page: its PNG's (80 dpi) in the 1100 px column (max-width 100 %)."""
+    out = []
+    for figure in figures:
+        width, height = figure.get_size_inches() * 80
+        out.append(height * min(1.0, 1100 / width))
+    return out
 
-    No script is needed for this (the page has none): ``--dump-dom`` gives the DOM Chromium built
-    (its data-metric cells are compared with the MLflow run), ``--screenshot`` renders it, and
-    ``--enable-logging=stderr`` puts the console's messages on stderr, where none may be an error.
+
+def test_the_page_renders_in_headless_chromium(run: Run, chromium: str, tmp_path: Path) -> None:
+    """Chromium loads the training page without a console message, lays out every image at its
+    size, and the numbers it shows are the run's metrics (:func:`_check_in_browser`)."""
+    started = time.perf_counter()
+    _check_in_browser(chromium, run.path, run.page, run.metrics, _heights(run.result.figures.values()), tmp_path)
+    assert time.perf_counter() - started < 60
+
+
+def _check_in_browser(chromium: str, path: Path, page: str, metrics: dict[str, float], own: list[float],
+                      tmp_path: Path) -> None:
+    """The page at ``path`` (text ``page``) in headless Chromium, with no script of its own needed.
+
+    ``--dump-dom`` gives the DOM Chromium built (its data-metric cells are compared with the MLflow
+    run's ``metrics``), ``--screenshot`` renders it, and ``--enable-logging=stderr`` puts the
+    console's messages on stderr, where none may appear (a control page shows one would be seen).
     A broken image would not show in the DOM; it shows in the render: an image that fails to
     decode is drawn as a small broken-image icon, so the height of the rendered page (a tall
     screenshot, its last non-white row) is compared with that of the same page without its images:
-    together the images must add their own heights, less half the smallest one's at most.
+    together the images (``own``: each one's expected height) must add their heights, less half the
+    smallest one's at most.
     """
-    started = time.perf_counter()
-    # The console is read from Chromium's log: a control page (its script is the test's, not the
-    # report's) shows that an error there would be seen.
+    from PIL import Image
+
     control = tmp_path / "control.html"
     control.write_text('<p>x</p><script>console.error("control-error")</script>', encoding="utf-8")
     seen = _browse(chromium, tmp_path / "p0", "--dump-dom", control.as_uri())
     assert any("CONSOLE" in line and "control-error" in line for line in seen.stderr.splitlines()), seen.stderr[-2000:]
-    page = run.path.as_uri()
-    dom = _browse(chromium, tmp_path / "p1", "--dump-dom", page)
+
+    dom = _browse(chromium, tmp_path / "p1", "--dump-dom", path.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
                or ("ERROR" in line and ("Failed to load" in line or "net::" in line or "Refused" in line))]
     assert console == [], console
-    # The DOM Chromium built: the metric cells, read the same way as from the file, equal the run.
     cells = _metric_cells(dom.stdout)
-    assert len(cells) == len(_metric_cells(run.page)) > 20
+    assert len(cells) == len(_metric_cells(page)) > 0
     for name, value, shown in cells:
-        assert value == pytest.approx(run.metrics[name], rel=1e-12, abs=1e-12), name
+        assert value == pytest.approx(metrics[name], rel=1e-12, abs=1e-9), name
         digits = len(shown.split(".")[1]) if "." in shown else 0
-        assert float(shown.replace(",", "")) == pytest.approx(run.metrics[name], abs=0.51 * 10 ** -digits), name
-    assert dom.stdout.count("<img ") == len(run.result.figures)
+        assert float(shown.replace(",", "")) == pytest.approx(metrics[name], abs=0.51 * 10 ** -digits), name
+    assert dom.stdout.count("<img ") == len(own)
 
-    # Every image renders: the page is taller by the images' own heights than without them.
-    from PIL import Image
-
-    without = re.sub(r"<img [^>]*>", "", run.page)  # the page with no images at all
-    assert without.count("<figure>") == len(run.result.figures) and "<img" not in without
-    broken = tmp_path / "broken.html"
-    broken.write_text(without, encoding="utf-8")
+    without = re.sub(r"<img [^>]*>", "", page)  # the page with no images at all
+    assert "<img" not in without
+    bare = tmp_path / "bare.html"
+    bare.write_text(without, encoding="utf-8")
     heights = {}
-    for name, url in (("ok", page), ("broken", broken.as_uri())):
+    for name, url in (("page", path.as_uri()), ("bare", bare.as_uri())):
         shot = tmp_path / f"{name}.png"
         done = _browse(chromium, tmp_path / f"p-{name}", f"--screenshot={shot}", "--window-size=1200,12000",
                        "--hide-scrollbars", url)
         assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
         with Image.open(shot) as image:
             heights[name] = _content_height(image)
-    own = []  # each figure's height on the page: its PNG's, scaled to the 1100 px column (max-width 100 %)
-    for figure in run.result.figures.values():
-        width, height = figure.get_size_inches() * 80
-        own.append(height * min(1.0, 1100 / width))
-    print(f"rendered height {heights}, figures {sum(own):.0f} px")
-    # An image that fails to decode is drawn as a small icon: one such would take half its figure's height off.
-    assert heights["ok"] - heights["broken"] >= sum(own) - 0.5 * min(own), (heights, own)
-    assert time.perf_counter() - started < 60
+    print(f"rendered height {heights}, images {sum(own):.0f} px")
+    assert heights["page"] - heights["bare"] >= sum(own) - 0.5 * min(own), (heights, own)
 
 
 def _tags(page: str) -> list[tuple[str, dict[str, str | None]]]:
@@ -287,37 +294,71 @@ def _content_height(image: Any) -> int:
 # --- the budget run's page ---------------------------------------------------------------------------
 
 
-def test_a_budget_run_writes_and_logs_its_page(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`clvmodel budget` with the apparel model: ``<stem>.html`` beside the table, logged to the run,
-    hostile channel names escaped, the headline numbers equal to the run's budget.* metrics."""
+@dataclass
+class Budget:
+    done: Any
+    page: str
+    path: Path
+    metrics: dict[str, float]
+    artifacts: set[str]
+
+
+@pytest.fixture(scope="module")
+def budget(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`clvmodel budget` on the apparel run's scores and model, channels by their hostile names, tracked."""
     import mlflow
     import yaml
 
     from clvmodel.budget.files import budget_files
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.chdir(tmp_path)
-    scores = tmp_path / "scores.csv"
+    tmp = tmp_path_factory.mktemp("budget")
+    scores = tmp / "scores.csv"
     run.result.scores.to_csv(scores, index=False)
     customers = pd.read_csv(APPAREL / "customers.csv")
     customers["Source"] = customers["Channel"].map(HOSTILE)
-    customers[["Id", "Source"]].to_csv(tmp_path / "customers.csv", index=False)
-    cac = tmp_path / "cac.yaml"
+    customers[["Id", "Source"]].to_csv(tmp / "customers.csv", index=False)
+    cac = tmp / "cac.yaml"
     cac.write_text(yaml.safe_dump({"target_ratio": 3.0, "margin": 1.0, "budget": 5000,
                                    "channels": {HOSTILE[0]: {"cac": 20.0}, HOSTILE[1]: {"cac": 60.0}}}))
-    output = tmp_path / "out" / "budget.csv"
-    done = budget_files(scores, cac, output, customers=tmp_path / "customers.csv", model=str(run.path.parent),
-                        customer_id_column="Id", channel_column="Source", experiment="budget")
-    page = output.with_suffix(".html").read_text(encoding="utf-8")
-    client = mlflow.tracking.MlflowClient()
-    assert "budget.html" in {a.path for a in client.list_artifacts(done.run_id)}
+    output = tmp / "out" / "budget.csv"
+    saved_env, saved_cwd = os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd()
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    os.chdir(tmp)
+    try:
+        done = budget_files(scores, cac, output, customers=tmp / "customers.csv", model=str(run.path.parent),
+                            customer_id_column="Id", channel_column="Source", experiment="budget")
+        client = mlflow.tracking.MlflowClient()
+        metrics = dict(client.get_run(done.run_id).data.metrics)
+        artifacts = {a.path for a in client.list_artifacts(done.run_id)}
+        path = output.with_suffix(".html")
+        yield Budget(done, path.read_text(encoding="utf-8"), path, metrics, artifacts)
+    finally:
+        os.chdir(saved_cwd)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
+def test_a_budget_run_writes_and_logs_its_page(budget: Budget) -> None:
+    """``<stem>.html`` beside the table, logged to the run, hostile channel names escaped, the headline
+    numbers equal to the run's budget.* metrics."""
+    page = budget.page
+    assert "budget.html" in budget.artifacts
     for name in HOSTILE.values():
         assert name not in page and html_report.escape(name) in page
     assert "<script" not in page.lower()
     images = [a for t, a in _tags(page) if t == "img"]
     assert len(images) == 1 and str(images[0]["src"]).startswith("data:image/png;base64,")
-    metrics = client.get_run(done.run_id).data.metrics
     cells = _metric_cells(page)
-    assert {n for n, _, _ in cells} == {f"budget.{k}" for k in done.result.summary()}
+    assert {n for n, _, _ in cells} == {f"budget.{k}" for k in budget.done.result.summary()}
     for name, value, _ in cells:
-        assert value == pytest.approx(metrics[name], rel=1e-12, abs=1e-9), name
+        assert value == pytest.approx(budget.metrics[name], rel=1e-12, abs=1e-9), name
+
+
+def test_the_budget_page_renders_in_headless_chromium(budget: Budget, chromium: str, tmp_path: Path) -> None:
+    """As the training page: no console message, the DOM's numbers equal the run's, the chart renders."""
+    from clvmodel.budget.report import ltv_cac_chart
+
+    _check_in_browser(chromium, budget.path, budget.page, budget.metrics,
+                      _heights([ltv_cac_chart(budget.done.result)]), tmp_path)
