@@ -17,6 +17,7 @@ import base64
 import html
 import io
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ import pandas as pd
 
 __all__ = ["render_train", "render_page", "table", "figure_html", "cell", "escape", "FIGURE_NOTES",
            "channel_metric_labels"]
+
+#: MLflow metric names allow letters, digits, ``_ - . /`` and spaces; a channel label may hold anything.
+_METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 #: One sentence per figure on how to read it; a figure not named here gets a plain caption.
 FIGURE_NOTES = {
@@ -72,12 +76,9 @@ def channel_metric_labels(channels: list[Any]) -> list[str]:
     MLflow metric names allow letters, digits and ``_ . -`` here: anything else becomes ``_``, cut at
     100 characters; a label already taken (``a b`` and ``a_b``) gets a suffix.
     """
-    import re
-
-    unsafe = re.compile(r"[^A-Za-z0-9_.-]")
     labels: list[str] = []
     for channel in channels:
-        label = base = unsafe.sub("_", str(channel))[:100]
+        label = base = _METRIC_UNSAFE.sub("_", str(channel))[:100]
         while label in labels:
             label = f"{base}_{len(labels)}"
         labels.append(label)
@@ -110,12 +111,6 @@ def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _figure(name: str, figure: Any) -> str:
-    note = FIGURE_NOTES.get(name, name)
-    return (f'<figure><img src="{_png(figure)}" alt="{_e(name)}" data-figure="{_e(name)}">'
-            f"<figcaption>{_e(note)}</figcaption></figure>")
 
 
 def _leaderboard(board: pd.DataFrame) -> str:
@@ -239,7 +234,7 @@ def render_train(result: Any) -> str:
     if figures:
         parts.append("<h2>Figures</h2>")
         for name, figure in figures.items():
-            parts.append(_figure(name, figure))
+            parts.append(figure_html(name, figure, FIGURE_NOTES.get(name, name)))
     if result.warnings:
         items = "".join(f"<li>{_e(w)}</li>" for w in result.warnings)
         parts.append(f"<h2>Warnings</h2><ul>{items}</ul>")
