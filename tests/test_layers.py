@@ -180,7 +180,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "evaluation": ("evaluate", "plots", "cohorts"),
     "tracking": ("integrations",),  # MLflow's low side: the run logger and the model-directory writer
     "pipelines": ("inputs", "attributes", "acquired", "predict", "batch", "train", "subscription", "report", "pipelines",
-                  "whatif"),
+                  "whatif", "html_report"),
     "integrations": ("spark", "tracking", "serve"),  # the pyfunc loader, Spark, REST: they call the pipelines
     "budget": ("budget",),
     "cli": ("cli", "__main__", ""),  # "": the package itself (clvmodel.load_model, the public face)

@@ -8,7 +8,6 @@ computes is logged to one MLflow run (when ``tracking.enabled``) and the model i
 from __future__ import annotations
 
 import json
-import re
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clvmodel import acquired, attributes, cohorts, evaluate, io, rfm
+from clvmodel import acquired, attributes, cohorts, evaluate, html_report, io, rfm
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import SELECTION_METRICS, Config, cut, flatten
 from clvmodel.errors import ClvError, ConvergenceFailure
@@ -29,8 +28,9 @@ from clvmodel.models.base import NOT_CONVERGED, NOT_FITTED
 from clvmodel.modeldir import check_replaceable
 from clvmodel.predict import fix_segment_boundaries, score
 
-#: MLflow metric names allow letters, digits, ``_ - . /`` and spaces; a channel label may hold anything.
-_METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+#: The one-page HTML report in the model directory and at the top of the run's artifacts.
+REPORT_NAME = "report.html"
 
 __all__ = ["TrainResult", "train", "fit_models", "holdout_predictions"]
 
@@ -262,12 +262,9 @@ def _metrics(result: TrainResult) -> dict[str, float]:
         for tier, value in (tiers or {}).items():
             metrics[f"segments.{basis}.{tier}"] = value
     acquisition = result.tables.get("acquisition.csv")
-    labels: set[str] = set()
-    for row in acquisition.itertuples(index=False) if acquisition is not None else ():
-        label = base = _METRIC_UNSAFE.sub("_", str(row.channel))[:100]
-        while label in labels:  # "a b" and "a_b" would share a name: the later one gets a suffix
-            label = f"{base}_{len(labels)}"
-        labels.add(label)
+    rows = list(acquisition.itertuples(index=False)) if acquisition is not None else []
+    # "a b" and "a_b" would share a name: the later one gets a suffix (the HTML report uses the same labels).
+    for label, row in zip(html_report.channel_metric_labels([row.channel for row in rows]), rows):
         for column in ("acquisition_value", "acquisition_value_lower", "acquisition_value_upper",
                        "remaining_clv_mean", "expected_repeat_purchases", "first_order_value"):
             metrics[f"channel.{label}.{column}"] = float(getattr(row, column))
@@ -316,6 +313,7 @@ def _track(result: TrainResult) -> str:
             tracking.log_figure(figure, f"plots/{name}")
         tracking.log_text(json.dumps(result.model.selection, indent=2, default=str), "selection.json")
         tracking.log_model(result.model_dir)
+        tracking.log_artifact(Path(result.model_dir) / REPORT_NAME)  # also at the run's top: report.html
         # One nested run per model, so runs of the same model compare side by side in the UI.
         per_model = _metrics(result)
         names = list(result.model.models) + ([result.model.challenger.name] if result.model.challenger is not None else [])
@@ -552,7 +550,9 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     clock = time.perf_counter()
     from clvmodel.integrations import mlflow_tracking as tracking
 
-    tracking.save_model_dir(model, result.model_dir)
+    # The one-page report goes into the model directory (listed in its manifest, swapped in with it).
+    page = html_report.render_train(result).encode("utf-8")
+    tracking.save_model_dir(model, result.model_dir, extra_files={REPORT_NAME: page})
     if tracked:
         result.run_id = _track(result)
     seconds["save_and_track"] = time.perf_counter() - clock

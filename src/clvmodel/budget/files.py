@@ -27,7 +27,8 @@ from clvmodel import io
 from clvmodel.errors import ClvError
 from clvmodel.budget.cac_config import load_cac_config
 from clvmodel.budget.new_customers import NewCustomerValues, channel_aware, new_customer_values
-from clvmodel.budget.report import format_report, ltv_cac_chart
+from clvmodel.budget.report import format_report, ltv_cac_chart, render_html
+from clvmodel.files import write_atomically
 from clvmodel.budget.run import BudgetResult, run_budget
 
 __all__ = ["BudgetFiles", "budget_files", "period_values", "read_channels"]
@@ -177,7 +178,9 @@ def budget_files(
     """
     segments_path = output.with_name(f"{output.stem}.segments{output.suffix}")
     chart_path = output.with_suffix(".png")
-    io.refuse_overwrite({"--output": output, "the segments table": segments_path, "the chart": chart_path},
+    page_path = output.with_suffix(".html")
+    io.refuse_overwrite({"--output": output, "the segments table": segments_path, "the chart": chart_path,
+                         "the HTML report": page_path},
                         [("--scores", scores), ("--customers", customers), ("--cac", cac),
                          ("--model", None if model is None or model.startswith(("models:/", "runs:/")) else model)])
     config = load_cac_config(cac)
@@ -199,7 +202,9 @@ def budget_files(
     io.write_table(result.channels, output)
     io.write_table(result.segments, segments_path)
     io.write_figure(ltv_cac_chart(result), chart_path)
-    done = BudgetFiles(result, [output, segments_path, chart_path],
+    page = render_html(result, f"clvmodel budget report: {cac.stem}").encode("utf-8")
+    write_atomically(page_path, lambda tmp: tmp.write_bytes(page))
+    done = BudgetFiles(result, [output, segments_path, chart_path, page_path],
                        valuation=valuation.describe() if valuation is not None else None,
                        rate_warnings=valuation.warnings() if valuation is not None else [])
     if experiment or os.environ.get("MLFLOW_TRACKING_URI"):
@@ -212,5 +217,6 @@ def budget_files(
             for path in done.written:
                 tracking.log_artifact(path)
             tracking.log_text(format_report(result), "budget_report.txt")
+            tracking.log_metrics({f"budget.{k}": v for k, v in result.summary().items()})
         done.run_id = run_id
     return done

@@ -143,3 +143,41 @@ def ltv_cac_chart(result: BudgetResult) -> Figure:
         ax.text(0.5, 0.5, "no channel with customers and a CAC", ha="center",
                 transform=ax.transAxes)
     return fig
+
+
+#: How to read the budget page's chart, one sentence.
+CHART_NOTE = ("Each channel's lifetime value per acquisition cost (LTV:CAC), coloured by verdict (green grow, amber "
+              "hold, red cut): a bar above the dashed target line pays back well, one below the dotted 1:1 line "
+              "loses money on every customer acquired.")
+
+
+def render_html(result: BudgetResult, title: str = "clvmodel budget report") -> str:
+    """The budget run as one self-contained HTML page (:mod:`clvmodel.html_report`): the headline numbers,
+    the LTV:CAC chart, the channel table with its allocation, the segments and the warnings.
+
+    The headline numbers carry ``data-metric="budget.<key>"`` (as logged to the MLflow run); every
+    text, channel names included, is escaped.
+    """
+    from clvmodel import html_report as page
+
+    s = result.summary()
+    head = "".join(f"<th>{page.escape(k)}</th>" for k in s)
+    cells = "".join(page.cell(v, f"budget.{k}", digits=0) for k, v in s.items())
+    parts = [f'<p class="note">Target LTV:CAC {page.escape(f"{result.target_ratio:g}")}:1, margin '
+             f'{page.escape(f"{result.margin:.0%}")}. Value: {page.escape(result.value_basis)}.</p>',
+             f'<h2>Budget</h2><table id="summary"><tr>{head}</tr><tr>{cells}</tr></table>',
+             page.figure_html("ltv_cac.png", ltv_cac_chart(result), CHART_NOTE)]
+    channels = result.channels
+    shown = [c for c in ("channel", "customers", "mean_clv", "acquisition_value", "acquisition_value_lower",
+                         "acquisition_value_upper", "cac", "ltv_cac", "max_allowable_cac", "payback_periods",
+                         "verdict", "allocated_spend", "expected_customers", "expected_clv", "marginal_ltv_cac",
+                         "bound") if c in channels.columns]
+    parts.append("<h2>Channels</h2><p>What an acquired customer of each channel is worth against what it costs, "
+                 "and the spend the allocation gives each channel.</p>"
+                 + page.table(channels[shown], "channels", digits={"customers": 0}))
+    if len(result.segments):
+        parts.append("<h2>Segments</h2><p>Existing customers: their share of the remaining CLV and of the "
+                     "retention budget.</p>" + page.table(result.segments, "segments"))
+    if result.warnings:
+        parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{page.escape(w)}</li>" for w in result.warnings) + "</ul>")
+    return page.render_page(title, parts)

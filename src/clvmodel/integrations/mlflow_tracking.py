@@ -149,14 +149,15 @@ def _requirements() -> list[str]:
     ]
 
 
-def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
+def save_model_dir(model: TrainedModel, directory: str | Path, extra_files: dict[str, bytes] | None = None) -> Path:
     """Write ``model`` as an MLflow model directory at ``directory``, replacing a previous model whole.
 
     The directory is built in a marked staging folder beside the target (abandoned ones, from a
     killed run, are removed first: :mod:`clvmodel.staging`), listed with the SHA-256 of every file
     in ``clvmodel.manifest.json``, verified as ``clvmodel serve`` would, and swapped into place
     (:func:`clvmodel.modeldir.replace_dir`: atomic on Linux). A failure leaves the previous model
-    intact.
+    intact. ``extra_files`` (name -> bytes, e.g. ``report.html``) are written at the directory's top
+    before the manifest, so the manifest lists them too.
 
     Raises
     ------
@@ -185,6 +186,10 @@ def save_model_dir(model: TrainedModel, directory: str | Path) -> Path:
         )
         if model.challenger is not None:
             model.challenger.save(new / CHALLENGER_DIR)
+        for name, data in (extra_files or {}).items():
+            if "/" in name or name in {"", ".", ".."} or (new / name).exists():
+                raise ClvError(f"cannot add {name!r} to the model directory: not a new top-level file name")
+            (new / name).write_bytes(data)
         write_manifest(new)  # last: it lists every file above
         modeldir.verify(new)  # what `clvmodel serve` will require, checked before it replaces anything
         modeldir.check_replaceable(directory)  # again: the folder may have changed while we fitted
