@@ -190,6 +190,7 @@ def test_an_empty_folder_and_an_older_model_are_replaced(trained_cdnow, tmp_path
     older = tmp_path / "older"  # written before the manifest existed
     shutil.copytree(trained_cdnow.model_dir, older)
     (older / "clvmodel.manifest.json").unlink()
+    (older / "report.html").unlink(missing_ok=True)  # nor the HTML report: the files of that older version
     save_model_dir(trained_cdnow.result.model, older)
     assert modeldir.verify(older).model.name == "cdnow"
 
