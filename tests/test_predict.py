@@ -110,8 +110,8 @@ def test_rfm_without_monetary_value_uses_population_mean(trained_cdnow):
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--horizon", "0", "horizon must be a whole number of periods > 0, got 0"),
-    ("--horizon", "-3", "horizon must be a whole number of periods > 0, got -3"),
+    ("--horizon", "0", "--horizon must be > 0, got '0'"),
+    ("--horizon", "-3", "--horizon '-3' is not a horizon"),
     ("--discount-rate", "-0.1", "discount rate must be >= 0 per period, got -0.1"),
     ("--margin", "1.5", "margin must be in \\(0, 1\\], got 1.5"),
 ])

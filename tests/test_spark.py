@@ -243,8 +243,8 @@ def test_rfm_date_errors_match_summarise(spark) -> None:
     )
     with pytest.raises(ClvError, match=r"^calibration_end 2024-03-01 is outside the data \(2024-01-01 to 2024-03-01\); "):
         clv_spark.rfm(spark, frame, time_unit="week", calibration_end=dt.date(2024, 3, 1))
-    with pytest.raises(ClvError, match=r"^unknown time unit 'month'; use one of: day, week$"):
-        clv_spark.rfm(spark, frame, time_unit="month")
+    with pytest.raises(ClvError, match=r"^unknown time unit 'fortnight'; use one of: day, week, month, year$"):
+        clv_spark.rfm(spark, frame, time_unit="fortnight")
 
 
 def test_a_decimal_result_is_refused_as_a_bug(spark) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clvmodel.models import registry
+
 __all__ = ["render_train", "render_subscription", "render_score", "render_acquisition", "parameter_meaning",
            "HOLDOUT_METRICS"]
 
@@ -60,19 +62,23 @@ def parameter_meaning(name: str | None, params: dict[str, float], unit: str) -> 
     E[θ] = γ/(γ+δ) drop-out per opportunity.
     """
     p = {k: float(v) for k, v in (params or {}).items()}
+    keys = set(p)
+    # Read from the parameters a family has (and, for MBG/NBD's drop-out at the first purchase, its
+    # class), never from its name: the registry is the one place that knows names.
+    first = bool(name) and name in registry.names() and getattr(registry.family_class(name), "dropout_at_first_purchase", False)
     lines: list[str] = []
-    if name in {"bgnbd", "mbgnbd", "pareto_nbd", "ggomnbd"} and {"r", "alpha"} <= p.keys() and p["r"] > 0:
+    if {"r", "alpha"} <= keys and p["r"] > 0:
         lines.append(f"while active, a customer buys every 1/E[λ] = alpha/r = {p['alpha'] / p['r']:,.1f} {unit}s "
                      "on average")
-    if name in {"bgnbd", "mbgnbd"} and {"a", "b"} <= p.keys():
-        after = "each purchase, the first included" if name == "mbgnbd" else "each repeat purchase"
+    if {"r", "a", "b"} <= keys:
+        after = "each purchase, the first included" if first else "each repeat purchase"
         lines.append(f"after {after}, E[p] = a/(a+b) = {_pct(p['a'] / (p['a'] + p['b']))} of customers drop out")
-    if name == "pareto_nbd" and {"s", "beta"} <= p.keys() and p["s"] > 0:
+    if {"s", "beta"} <= keys and "b" not in keys and p["s"] > 0:  # Pareto/NBD (GGom/NBD's lifetime has a shape b)
         median = p["beta"] * (2 ** (1 / p["s"]) - 1)
         mean = (f"mean lifetime beta/(s-1) = {p['beta'] / (p['s'] - 1):,.1f} {unit}s" if p["s"] > 1
                 else f"long-tailed lifetimes (s = {p['s']:.2f} <= 1): no finite mean")
         lines.append(f"{mean}; half the customers stay active beyond beta(2^(1/s) - 1) = {median:,.1f} {unit}s")
-    if name == "bgbb" and {"alpha", "beta", "gamma", "delta"} <= p.keys():
+    if {"alpha", "beta", "gamma", "delta"} <= keys:
         lines.append(f"while active, a customer buys at E[p] = alpha/(alpha+beta) = "
                      f"{_pct(p['alpha'] / (p['alpha'] + p['beta']))} of the {unit}s; E[θ] = gamma/(gamma+delta) = "
                      f"{_pct(p['gamma'] / (p['gamma'] + p['delta']))} drop out each {unit}")

@@ -142,8 +142,8 @@ def test_targets_window_is_start_exclusive_end_inclusive(tiny: duckdb.DuckDBPyCo
 
 
 def test_input_errors(tiny: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(ClvError, match=exactly("unknown time unit 'month'; use one of: day, week")):
-        features(tiny, cut=CUT, time_unit="month")
+    with pytest.raises(ClvError, match=exactly("unknown time unit 'fortnight'; use one of: day, week, month, year")):
+        features(tiny, cut=CUT, time_unit="fortnight")
     with pytest.raises(ClvError, match=exactly("cut must be a date, got '2024-01-29'; pass e.g. datetime.date(1997, 9, 30)")):
         features(tiny, cut="2024-01-29", time_unit="day")  # type: ignore[arg-type]
     with pytest.raises(ClvError, match=exactly("target window end 2024-01-29 must be after its start 2024-01-29")):

@@ -25,6 +25,8 @@ class ModifiedBetaGeoModel(PurchaseModel):
     """MBG/NBD with parameters ``r, alpha, a, b``."""
 
     name = "mbgnbd"
+    #: Unlike BG/NBD, a customer may drop out right after the first purchase too (the report says so).
+    dropout_at_first_purchase = True
     param_names = ("r", "alpha", "a", "b")
     #: Its fit is numpy alone (no process-wide state): the pipeline may run it beside another.
     parallel_safe = True
