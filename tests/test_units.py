@@ -82,6 +82,7 @@ def test_the_horizon_used_is_described() -> None:
         (True, "week", r"^--horizon must be a horizon, got True"),
         (float("nan"), "week", r"^--horizon must be a finite number of periods, got nan"),
         ("x" * 10_000, "week", r"is not a horizon"),
+        ("\u0663y", "week", r"is not a horizon"),  # an Arabic-Indic 3: digits are ASCII, as the unit letters
     ],
 )
 def test_bad_horizons_are_one_line(given, unit, match) -> None:

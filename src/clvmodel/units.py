@@ -63,7 +63,7 @@ _SUFFIXES = {
     "m": "month", "mo": "month", "mos": "month", "mon": "month", "month": "month", "months": "month",
     "y": "year", "yr": "year", "yrs": "year", "year": "year", "years": "year",
 }
-_HORIZON = re.compile(r"^\s*(\d{1,20}(?:\.\d{1,9})?)\s*([A-Za-z]*)\s*$")
+_HORIZON = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,9})?)\s*([A-Za-z]*)\s*$")  # ASCII digits only
 _EXAMPLE = "e.g. \"3 years\", 3y, 36m, 156w, 1095d, or a whole number of the model's periods"
 
 

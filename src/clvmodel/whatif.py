@@ -358,8 +358,9 @@ def solve_retention(model: Any, time_unit: str, lever: Lever) -> RetentionSoluti
     ends = [gap(bracket[0]), gap(bracket[1])]
     if ends[0] * ends[1] > 0:
         reach = survival_new(scale_dropout(model, math.exp(bracket[0 if target > before else 1])), year)
-        raise ClvError(f"{option}: one-year retention {before:.1%} cannot reach {target:.1%} by scaling the dropout "
-                       f"of {type(model).__name__} (at most {reach:.1%}); ask for less")
+        bound = "at most" if target > before else "at least"
+        raise ClvError(f"{option}: one-year retention {before:.3%} cannot reach {target:.3%} by scaling the dropout "
+                       f"of {type(model).__name__} ({bound} {reach:.3%}); ask for less")
     root = brentq(gap, *bracket, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
     scale = math.exp(root)
     return RetentionSolution(lever, year, before, target, survival_new(scale_dropout(model, scale), year), scale)
