@@ -155,7 +155,10 @@ class FittedModel:
         """Fit on the distinct rows of ``columns`` weighted by their counts; keep the parameters,
         standard errors, covariance, log-likelihood and customer count."""
         unique, weights, _ = collapse(frame, columns, weights_of(frame) if "weights" in frame.columns else None)
-        result = self._fit_rows({c: unique[c].to_numpy() for c in columns}, weights, **options)
+        return self._keep(self._fit_rows({c: unique[c].to_numpy() for c in columns}, weights, **options))
+
+    def _keep(self, result: FitResult) -> "FittedModel":
+        """Keep a fit's parameters, standard errors, covariance, log-likelihood, count, status and limit."""
         self.params_ = result.params
         self.standard_errors_ = result.standard_errors
         self.covariance_ = result.covariance

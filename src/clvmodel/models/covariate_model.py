@@ -113,13 +113,7 @@ class CovariateModel:
         unique, weights, _ = collapse(summary, columns, weights_of(summary) if "weights" in summary.columns else None)
         result = self._fit_covariates({c: unique[c].to_numpy() for c in columns}, weights,
                                       design_columns=list(design.columns))
-        self.params_ = result.params
-        self.standard_errors_ = result.standard_errors
-        self.covariance_ = result.covariance
-        self.log_likelihood_ = result.log_likelihood
-        self.n_ = result.n
-        self.status_ = result.status
-        self.limit_ = result.limit
+        self._keep(result)  # type: ignore[attr-defined]  # FittedModel's, through the family class
         self.design_ = design
         return self
 
