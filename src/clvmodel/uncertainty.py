@@ -18,14 +18,18 @@ Vectorised over draws: a family with a many-draw forecast (``expected_purchases_
 Pareto/NBD) evaluates ``E[Y(H)]`` for all draws at once on the distinct ``(x, t_x, T)`` rows of the
 whole input, in chunks of rows (so memory stays at ``chunk × draws`` floats), each costly piece once
 per distinct value it depends on (the ₂F₁ terms per distinct ``(x, T)``); the quantiles of a row are
-taken once and shared by its customers, and each customer's CLV draws are formed and ranked in
-customer chunks. Every value equals the draw-by-draw path (:func:`interval_columns_by_draw`, which
+taken once and shared by its customers, and the CLV draws are formed and ranked once per "case", the
+customers of one row with equal CLV inputs (mean spend, or the point order value without a spend model,
+and timing share ``w``), in chunks of cases. The blocks of rows run in threads (numpy's and scipy's loops
+release the GIL), each writing its own rows. Every value equals the draw-by-draw path (:func:`interval_columns_by_draw`, which
 the other families still take) to rounding: the draws are the same (same seed), each draw's forecast
 is the same arithmetic, and the quantiles are numpy's linear ones (:func:`_row_quantiles`).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -40,6 +44,8 @@ _CHUNK = 20_000
 #: Distinct rows per block of the many-draw path (its ₂F₁ terms once per block), and rows or customers
 #: per tile of its elementwise work: 64 × 1,000 draws = 0.5 MB a matrix, which stays in the cache.
 _DRAW_CHUNK = 4096
+#: At most this many threads by default (each holds one block's tables: tens of MB at 1,000 draws).
+MAX_WORKERS = 4
 _TILE = 64
 
 
@@ -155,6 +161,7 @@ def interval_columns(
     seed: int,
     chunk: int = _DRAW_CHUNK,
     tile: int = _TILE,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """``expected_purchases_lower/upper`` and ``predicted_clv_lower/upper`` for each RFM row.
 
@@ -170,6 +177,9 @@ def interval_columns(
     chunk, tile
         Distinct rows per block of the many-draw path (its costly pieces evaluated per block), and
         rows, or customers, per tile of its elementwise work; the values do not depend on either.
+    workers
+        Threads over the blocks of the many-draw path (default: the cores this process may use, at most
+        :data:`MAX_WORKERS`); the values do not depend on it.
 
     Notes
     -----
@@ -217,11 +227,13 @@ def interval_columns(
     spend_table = _order_value_terms(spend_draws, x[case_row]) if with_spend else None
     purchase_bounds = np.empty((len(unique), 2))
     case_bounds = np.empty((len(cases), 2))
-    # Tiles of rows (and of cases) small enough for the cache, in buffers reused throughout.
     tile = max(1, min(tile, chunk))
-    out_buffer, work_buffer = np.empty((tile, draws)), np.empty((tile, draws))
-    clv_buffer, value_buffer = np.empty((tile, draws)), np.empty((tile, draws))
-    for first, last in _blocks(x, chunk):
+
+    def run_block(bounds: tuple[int, int]) -> None:
+        """One block of rows: its forecast, the bounds of its rows and of their cases (disjoint slices)."""
+        first, last = bounds
+        # Tiles of rows (and of cases) small enough for the cache, in buffers reused throughout the block.
+        out_buffer, work_buffer, clv_buffer, value_buffer = (np.empty((tile, draws)) for _ in range(4))
         forecast = many(by_name, x[first:last], tx[first:last], T[first:last], float(horizon))
         for begin in range(first, last, tile):
             end = min(begin + tile, last)
@@ -256,8 +268,24 @@ def interval_columns(
                     rows = clv[invalid]
                     rows[~np.isfinite(rows)] = np.nan
                     case_bounds[np.arange(part.start, part.stop)[invalid]] = np.nanquantile(rows, quantiles, axis=1).T
+
+    blocks = _blocks(x, chunk)
+    workers = min(len(blocks), _default_workers() if workers is None else max(1, int(workers)))
+    if workers > 1:
+        # numpy's and scipy's loops release the GIL: the blocks run in parallel, each writing its own rows.
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run_block, blocks))  # list(): a block's exception is raised here
+    else:
+        for bounds in blocks:
+            run_block(bounds)
     clv_bounds = case_bounds[case_of]
     return pd.DataFrame(np.hstack([purchase_bounds[row_of], clv_bounds]), index=rfm.index, columns=columns)
+
+
+def _default_workers() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one), at most :data:`MAX_WORKERS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def _blocks(x: np.ndarray, chunk: int) -> list[tuple[int, int]]:
