@@ -10,7 +10,7 @@ call (point forecast, CLV, segments and the intervals: 1,000 draws, 90 %, seed 0
 on its first ``--customers`` customers. Each run is a fresh interpreter with ``PYTHONPATH`` set to
 one tree; the trees alternate, ``--repeats`` times each, and the best wall time of each is printed
 with the CPU time of that run (``time.process_time``, the process's own: on a shared machine wall
-time also counts the waiting), the load average, and the largest relative difference between the
+time also counts the waiting), the load average, the process's peak RSS, and the largest relative difference between the
 two trees' interval columns (NaN where both are NaN).
 """
 
@@ -52,7 +52,9 @@ scores = score(trained, summary)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 columns = ["expected_purchases_lower", "expected_purchases_upper", "predicted_clv_lower", "predicted_clv_upper"]
 np.save(out, scores[columns].to_numpy())
-print(json.dumps({"wall": wall, "cpu": cpu, "load": open("/proc/loadavg").read().split()[0]}))
+import resource
+print(json.dumps({"wall": wall, "cpu": cpu, "load": open("/proc/loadavg").read().split()[0],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -81,7 +83,7 @@ def main() -> None:
                 result = run(tree, family, args.customers, folder / f"{family}_{name}.npy")
                 runs[name].append(result)
                 print(f"  {family} {name} run {i + 1}: wall {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
-                      f"load {result['load']}", flush=True)
+                      f"load {result['load']}, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
         a, b = (np.load(folder / f"{family}_{name}.npy") for name in ("before", "after"))
         same_nan = bool((np.isnan(a) == np.isnan(b)).all())
         with np.errstate(invalid="ignore", divide="ignore"):
