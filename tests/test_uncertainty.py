@@ -236,3 +236,35 @@ def test_pareto_nbd_where_lifetimes_form_is_nan_equals_draw_by_draw(cdnow_summar
     new, old = _both(trained, rows, draws=40)
     assert new.notna().all().all()
     _assert_equal(new, old)
+
+
+def test_result_does_not_depend_on_threads(cdnow_summary: pd.DataFrame) -> None:
+    """Blocks of 100 rows run in one thread or in three (in any order) give the same bits."""
+    for family in ("bgnbd", "pareto_nbd"):
+        trained = _model(family)
+        one, old = _both(trained, cdnow_summary, draws=50, chunk=100, tile=16, workers=1)
+        three, _ = _both(trained, cdnow_summary, draws=50, chunk=100, tile=16, workers=3)
+        pd.testing.assert_frame_equal(three, one)
+        _assert_equal(three, old)
+
+
+def test_customers_ranked_once_only_when_their_clv_inputs_are_equal(cdnow_summary: pd.DataFrame) -> None:
+    """Customers of one (x, t_x, T) row share their CLV draws only with equal mean spend, point order
+    value and timing share: copies of CDNOW's customers with another m̄, another timing (a point CLV
+    discounted differently) or both, each against the draw-by-draw path."""
+    base = cdnow_summary[RFM].iloc[:400].reset_index(drop=True)
+    spend = base.assign(monetary_value=base["monetary_value"] * 1.5 + 1.0)
+    rows = pd.concat([base, spend, base, spend], ignore_index=True)
+    rows["customer_id"] = np.arange(len(rows)).astype(str)
+    for family in ("bgnbd", "pareto_nbd"):
+        trained = _model(family)
+        point = clv_module.forecast(trained.purchase_model, trained.spend_model, rows, horizon=39,
+                                    discount_rate=0.01, margin=0.3)
+        point.loc[800:, "predicted_clv"] *= 0.8  # the last two copies: another timing share
+        kw = dict(horizon=39, margin=0.3, level=0.9, draws=100, seed=5)
+        new = uncertainty.interval_columns(trained, rows, point, **kw)
+        _assert_equal(new, uncertainty.interval_columns_by_draw(trained, rows, point, **kw))
+        clv = new["predicted_clv_upper"].to_numpy()
+        repeat = base["frequency"].to_numpy() > 0
+        assert np.all(clv[:400][repeat] != clv[400:800][repeat])  # m̄ differs: other draws
+        np.testing.assert_allclose(clv[800:1200], clv[:400] * 0.8, rtol=1e-12)  # timing scales the draws

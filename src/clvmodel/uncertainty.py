@@ -18,14 +18,18 @@ Vectorised over draws: a family with a many-draw forecast (``expected_purchases_
 Pareto/NBD) evaluates ``E[Y(H)]`` for all draws at once on the distinct ``(x, t_x, T)`` rows of the
 whole input, in chunks of rows (so memory stays at ``chunk × draws`` floats), each costly piece once
 per distinct value it depends on (the ₂F₁ terms per distinct ``(x, T)``); the quantiles of a row are
-taken once and shared by its customers, and each customer's CLV draws are formed and ranked in
-customer chunks. Every value equals the draw-by-draw path (:func:`interval_columns_by_draw`, which
+taken once and shared by its customers, and the CLV draws are formed and ranked once per "case", the
+customers of one row with equal CLV inputs (mean spend, or the point order value without a spend model,
+and timing share ``w``), in chunks of cases. The blocks of rows run in threads (numpy's and scipy's loops
+release the GIL), each writing its own rows. Every value equals the draw-by-draw path (:func:`interval_columns_by_draw`, which
 the other families still take) to rounding: the draws are the same (same seed), each draw's forecast
 is the same arithmetic, and the quantiles are numpy's linear ones (:func:`_row_quantiles`).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -40,6 +44,8 @@ _CHUNK = 20_000
 #: Distinct rows per block of the many-draw path (its ₂F₁ terms once per block), and rows or customers
 #: per tile of its elementwise work: 64 × 1,000 draws = 0.5 MB a matrix, which stays in the cache.
 _DRAW_CHUNK = 4096
+#: At most this many threads by default (each holds one block's tables: tens of MB at 1,000 draws).
+MAX_WORKERS = 4
 _TILE = 64
 
 
@@ -155,6 +161,7 @@ def interval_columns(
     seed: int,
     chunk: int = _DRAW_CHUNK,
     tile: int = _TILE,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """``expected_purchases_lower/upper`` and ``predicted_clv_lower/upper`` for each RFM row.
 
@@ -170,6 +177,9 @@ def interval_columns(
     chunk, tile
         Distinct rows per block of the many-draw path (its costly pieces evaluated per block), and
         rows, or customers, per tile of its elementwise work; the values do not depend on either.
+    workers
+        Threads over the blocks of the many-draw path (default: the cores this process may use, at most
+        :data:`MAX_WORKERS`); the values do not depend on it.
 
     Notes
     -----
@@ -192,62 +202,90 @@ def interval_columns(
                                         draws=draws, seed=seed)
     spend_draws = parameter_draws(spend, draws, seed + 1) if spend is not None else None
     quantiles = [(1 - level) / 2, (1 + level) / 2]
-    frequency = rfm["frequency"].to_numpy(dtype=float)
     monetary = rfm["monetary_value"].to_numpy(dtype=float)
     point_value = point["expected_order_value"].to_numpy(dtype=float)
     undiscounted = margin * point_value * point["expected_purchases"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         timing = np.where(undiscounted > 0, point["predicted_clv"].to_numpy() / undiscounted, 1.0)
-    spend_table = None
-    if spend is not None and spend_draws is not None:
-        spend_table = _order_value_terms(spend_draws, frequency)
+    with_spend = spend is not None and spend_draws is not None
 
     # Distinct (x, t_x, T) rows of the whole input, sorted by x then T then t_x, so that the rows
     # of one x sit together and a chunk of rows holds few distinct (x, T) and (x, t_x), on which
-    # the ₂F₁ terms are evaluated; customers grouped by row.
+    # the ₂F₁ terms are evaluated.
     unique, _, row_of = collapse(rfm, ["frequency", "T", "recency"])
     x, tx, T = (unique[c].to_numpy() for c in ("frequency", "recency", "T"))
-    order = np.argsort(row_of, kind="stable")
-    starts = np.searchsorted(row_of[order], np.arange(len(unique) + 1))
+    # Customers whose CLV draws are the same numbers, one "case" each: the same row, the same value
+    # input (mean spend m̄ with a spend model, else the point order value) and the same timing share
+    # (equal for equal inputs). Cases come sorted by row, so a row's cases are contiguous.
+    cases, _, case_of = collapse(
+        pd.DataFrame({"row": row_of, "value": monetary if with_spend else point_value, "timing": timing}),
+        ["row", "value", "timing"],
+    )
+    case_row = cases["row"].to_numpy().astype(np.intp)
+    case_value, case_timing = cases["value"].to_numpy(), cases["timing"].to_numpy()
+    case_starts = np.searchsorted(case_row, np.arange(len(unique) + 1))
+    spend_table = _order_value_terms(spend_draws, x[case_row]) if with_spend else None
     purchase_bounds = np.empty((len(unique), 2))
-    clv_bounds = np.empty((len(rfm), 2))
-    # Tiles of rows (and of customers) small enough for the cache, in buffers reused throughout.
+    case_bounds = np.empty((len(cases), 2))
     tile = max(1, min(tile, chunk))
-    out_buffer, work_buffer = np.empty((tile, draws)), np.empty((tile, draws))
-    clv_buffer, value_buffer = np.empty((tile, draws)), np.empty((tile, draws))
-    for first, last in _blocks(x, chunk):
+
+    def run_block(bounds: tuple[int, int]) -> None:
+        """One block of rows: its forecast, the bounds of its rows and of their cases (disjoint slices)."""
+        first, last = bounds
+        # Tiles of rows (and of cases) small enough for the cache, in buffers reused throughout the block.
+        out_buffer, work_buffer, clv_buffer, value_buffer = (np.empty((tile, draws)) for _ in range(4))
         forecast = many(by_name, x[first:last], tx[first:last], T[first:last], float(horizon))
         for begin in range(first, last, tile):
             end = min(begin + tile, last)
             # E[Y(H)] of these rows under every draw: (rows, draws).
             purchases = forecast.fill(begin - first, end - first, out_buffer, work_buffer)
             purchase_bounds[begin:end] = _row_quantiles(purchases, quantiles)
-            # Their customers, `tile` at a time (one row may stand for many customers):
+            # Their cases, `tile` at a time (one row may stand for many):
             # margin × E_d[Y(H)] × E_d[M] × timing, in that order (as the draw-by-draw path).
-            for since in range(starts[begin], starts[end], tile):
-                customers = order[since:min(since + tile, starts[end])]
-                clv = np.take(purchases, row_of[customers] - begin, axis=0, out=clv_buffer[:len(customers)])
+            for since in range(case_starts[begin], case_starts[end], tile):
+                part = slice(since, min(since + tile, case_starts[end]))
+                size = part.stop - part.start
+                # Gathers into the reused buffers; mode="clip" (the indices are valid) as numpy buffers an
+                # `out` in its default mode="raise", three times slower.
+                clv = np.take(purchases, case_row[part] - begin, axis=0, out=clv_buffer[:size], mode="clip")
                 if margin != 1.0:
                     clv *= margin
                 if spend_table is not None:
                     weight, population, code = spend_table
-                    values = np.take(weight, code[customers], axis=0, out=value_buffer[:len(customers)])
-                    values *= monetary[customers][:, None]
-                    values += population[code[customers]]  # a + b == b + a: (1 − w) E[M] + w m̄ as there
+                    values = np.take(weight, code[part], axis=0, out=value_buffer[:size], mode="clip")
+                    values *= case_value[part][:, None]
+                    values += population[code[part]]  # a + b == b + a: (1 − w) E[M] + w m̄ as there
                     clv *= values
                 else:
-                    clv *= point_value[customers][:, None]
-                clv *= timing[customers][:, None]
+                    clv *= case_value[part][:, None]
+                clv *= case_timing[part][:, None]
                 clv.sort(axis=1)
-                clv_bounds[customers] = _sorted_quantiles(clv, quantiles)
+                case_bounds[part] = _sorted_quantiles(clv, quantiles)
                 # Rows with a value that is not finite (sorted to an end): nan-aware, as there (a spend
                 # draw with q <= 1 has no finite mean spend and is left out). Order does not matter.
                 invalid = ~(np.isfinite(clv[:, 0]) & np.isfinite(clv[:, -1]))
                 if invalid.any():
                     rows = clv[invalid]
                     rows[~np.isfinite(rows)] = np.nan
-                    clv_bounds[customers[invalid]] = np.nanquantile(rows, quantiles, axis=1).T
+                    case_bounds[np.arange(part.start, part.stop)[invalid]] = np.nanquantile(rows, quantiles, axis=1).T
+
+    blocks = _blocks(x, chunk)
+    workers = min(len(blocks), _default_workers() if workers is None else max(1, int(workers)))
+    if workers > 1:
+        # numpy's and scipy's loops release the GIL: the blocks run in parallel, each writing its own rows.
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run_block, blocks))  # list(): a block's exception is raised here
+    else:
+        for bounds in blocks:
+            run_block(bounds)
+    clv_bounds = case_bounds[case_of]
     return pd.DataFrame(np.hstack([purchase_bounds[row_of], clv_bounds]), index=rfm.index, columns=columns)
+
+
+def _default_workers() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one), at most :data:`MAX_WORKERS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def _blocks(x: np.ndarray, chunk: int) -> list[tuple[int, int]]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["alive_product", "expected_purchases", "distinct_pairs"]
+__all__ = ["alive_product", "expected_purchases", "distinct_pairs", "equal_runs"]
 
 
 def alive_product(p_alive: np.ndarray, given_alive: np.ndarray, pair_of_row: np.ndarray) -> np.ndarray:
@@ -104,3 +104,16 @@ def _count_codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return codes, np.arange(int(top) + 1, dtype=float)
     codes, values = pd.factorize(x, use_na_sentinel=False)
     return codes.astype(np.intp), np.asarray(values)
+
+
+def equal_runs(codes: np.ndarray) -> list[tuple[slice, int]]:
+    """The runs of equal values in ``codes``: ``(slice, value)`` for each.
+
+    The many-draw forecasts (:class:`clvmodel.models.bgnbd_forecast.DrawForecast`,
+    :class:`clvmodel.models.pareto_nbd_forecast.DrawForecast`) get their rows sorted by ``x`` then
+    ``T``, so a tile's codes of ``x`` or of ``(x, T)`` come in a few runs: a term of a run is one row
+    of a table broadcast over the run, not a gather per row.
+    """
+    edges = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    bounds = [0, *edges.tolist(), len(codes)]
+    return [(slice(lo, hi), int(codes[lo])) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, hyp2f1
 
+from clvmodel.models.alive import distinct_pairs, equal_runs
+
 __all__ = ["p_alive", "expected_purchases_if_alive", "expected_purchases_new"]
 
 
@@ -190,8 +192,6 @@ class DrawForecast:
     """
 
     def __init__(self, draws: dict[str, np.ndarray], frequency: Any, recency: Any, T: Any, t: float) -> None:
-        from clvmodel.models.alive import distinct_pairs  # noqa: PLC0415  (alive imports nothing of this module)
-
         self.r, self.alpha, a, b = (np.asarray(draws[k], dtype=float)[None, :] for k in ("r", "alpha", "a", "b"))
         self.x, self.tx, self.T = (np.ascontiguousarray(_as_float(v)) for v in (frequency, recency, T))
         counts, self.count_of_row = np.unique(self.x, return_inverse=True)
@@ -214,7 +214,7 @@ class DrawForecast:
             np.divide((T_ - tx)[:, None], out, out=out)
             np.log1p(out, out=out)
             # Rows come sorted by x: the terms in x alone are broadcast over each run of one x.
-            for run, code in _runs(self.count_of_row[start:stop]):
+            for run, code in equal_runs(self.count_of_row[start:stop]):
                 out[run] *= self.r_plus_x[code]
                 out[run] += self.by_count[code]
             # P(alive) = expit(−log_odds_dead) = 1 / (1 + exp(log_odds_dead)); 1 where x = 0
@@ -224,13 +224,7 @@ class DrawForecast:
             once = ~(x > 0)
             if once.any():
                 out[once] = 1.0
-        for run, pair in _runs(self.pair_of_row[start:stop]):
+        for run, pair in equal_runs(self.pair_of_row[start:stop]):
             out[run] *= self.given_alive[pair]
         return np.maximum(out, 0.0, out=out)
 
-
-def _runs(codes: np.ndarray) -> list[tuple[slice, int]]:
-    """The runs of equal values in ``codes``: ``(slice, value)`` for each."""
-    edges = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    bounds = [0, *edges.tolist(), len(codes)]
-    return [(slice(lo, hi), int(codes[lo])) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import expit, hyp2f1
 
 from clvmodel.models import lifetimes_adapter
-from clvmodel.models.alive import distinct_pairs
+from clvmodel.models.alive import distinct_pairs, equal_runs
 
 __all__ = ["DrawForecast"]
 
@@ -99,7 +99,9 @@ class DrawForecast:
             self.log_p1 = np.log(hyp2f1(u_rsf, u_t, u_rsf + 1.0, abs_ab / (hi + u[:, None])))
             self.q1 = hi + u[:, None]
             self.log_q1 = np.log(self.q1)
-            self.log_p2, self.q2, self.log_q2 = (v[u_of_pair] for v in (self.log_p1, self.q1, self.log_q1))
+            # k ln q per (x, u), the same products as k times ln q row by row: k ln q₁ at u = t_x, k ln q₂ at u = T.
+            self.k_log_q1 = self.rsf[np.searchsorted(counts, u_x)] * self.log_q1
+            self.log_p2, self.q2, self.k_log_q2 = (v[u_of_pair] for v in (self.log_p1, self.q1, self.k_log_q1))
             # P(alive)'s exponent but for A₀, per pair: (ln s − ln(r+s+x) + (r + x) ln(α + T)) + s ln(β + T)
             self.head_of_pair = self.head[np.searchsorted(counts, pair_x)]
             self.head_of_pair += (r + pair_x[:, None]) * np.log(alpha + pair_T[:, None])
@@ -131,32 +133,40 @@ class DrawForecast:
 
     def _fill(self, start: int, stop: int, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
         count, first, pair = (v[start:stop] for v in (self.count_of_row, self.start_of_row, self.pair_of_row))
-        k = self.rsf[count]
+        n = stop - start
+        out = np.empty((n, len(self.kept))) if out is None else out
+        work = np.empty((n, len(self.kept))) if work is None else work
+        # Gathers of per-pair tables by np.take into a buffer, mode="clip" (the indices are valid): numpy buffers
+        # an `out` in the default mode="raise", three times slower. The terms in x alone (k) are broadcast over
+        # each run of one x (rows come sorted by x); every value is the same product or sum as row by row.
         with np.errstate(all="ignore"):
             # lifetimes' log A₀: logsumexp([ln p₁ + k ln q₂, ln p₂ + k ln q₁], b=[1, −1]) − k ln(q₁ q₂), replayed:
             # log1p(−e^(a₂−a₁)) + 0 + a₁ where a₁ > a₂; NaN where a₁ < a₂ (a negative sum); −inf for
             # equal terms; where that is not finite, ln(e^(a₁) − e^(a₂)) as logsumexp falls back to.
-            a1 = k * self.log_q2[pair]
-            a1 += self.log_p1[first]
-            a2 = k * self.log_q1[first]
-            a2 += self.log_p2[pair]
+            a1 = np.take(self.k_log_q2, pair, axis=0, mode="clip")
+            a1 += np.take(self.log_p1, first, axis=0, out=work, mode="clip")
+            a2 = np.take(self.k_log_q1, first, axis=0, mode="clip")
+            a2 += np.take(self.log_p2, pair, axis=0, out=work, mode="clip")
             a0 = np.subtract(a2, a1, out=work)
             np.exp(a0, out=a0)
             np.negative(a0, out=a0)
             np.log1p(a0, out=a0)
             a0 += 0.0
             a0 += a1
-            a0[a1 < a2] = np.nan
-            a0[a1 == a2] = -np.inf
+            for mask, value in ((np.less(a1, a2), np.nan), (np.equal(a1, a2), -np.inf)):
+                if mask.any():
+                    a0[mask] = value
             bad = ~np.isfinite(a0)
             if bad.any():
                 a0[bad] = np.log(np.exp(a1[bad]) - np.exp(a2[bad]))
-            q12 = np.multiply(self.q1[first], self.q2[pair], out=a2)
+            q12 = np.take(self.q1, first, axis=0, out=a2, mode="clip")
+            q12 *= np.take(self.q2, pair, axis=0, out=a1, mode="clip")  # q₂ q₁ == q₁ q₂
             np.log(q12, out=q12)
-            q12 *= k
+            for run, code in equal_runs(count):
+                q12[run] *= self.rsf[code]
             a0 -= q12
             # P(alive) = 1 / (1 + exp(ln s − ln(r+s+x) + (r+x) ln(α+T) + s ln(β+T) + A₀))
-            exponent = np.take(self.head_of_pair, pair, axis=0, out=out)
+            exponent = np.take(self.head_of_pair, pair, axis=0, out=out, mode="clip")
             exponent += a0
             alive = np.exp(exponent, out=exponent)
             alive += 1.0
@@ -178,7 +188,8 @@ class DrawForecast:
                 rows = missing[:, d]
                 params = dict(zip(("r", "alpha", "s", "beta"), (float(v[d]) for v in self.kept_params)))
                 alive[rows, d] = pareto_nbd_likelihood.p_alive(params, x[rows], tx[rows], T_[rows])
-        alive *= self.given_alive[pair]
+        for run, code in equal_runs(pair):
+            alive[run] *= self.given_alive[code]
         return np.maximum(alive, 0.0, out=alive)
 
 
