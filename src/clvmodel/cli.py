@@ -3,8 +3,8 @@
 A user's mistake (:class:`~clvmodel.errors.ClvError`, a bad option) is one line on stderr and exit
 code 2; ``--debug`` (anywhere on the line, or ``CLVMODEL_DEBUG=1``) shows the traceback instead.
 
-Libraries' log lines below WARNING (MLflow's ``INFO mlflow.pyfunc: Validating input example ...``
-on every ``train`` and ``budget``) are off; ``--verbose`` (anywhere on the line) brings them back.
+Libraries' log lines below WARNING (MLflow's ``INFO mlflow.store.db.utils: ...`` when a tracked
+``train`` or ``budget`` opens its store) are off; ``--verbose`` (anywhere on the line) brings them back.
 """
 
 from __future__ import annotations
