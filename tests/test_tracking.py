@@ -445,3 +445,22 @@ def test_an_untracked_train_never_imports_mlflow(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout[-2000:] + done.stderr[-2000:]
     assert (tmp_path / "model" / "MLmodel").is_file()
+
+
+def test_log_data_records_what_log_params_and_log_metrics_record(tmp_path, monkeypatch):
+    """One batch, same record: text params (None as null, cut at 6000), finite metrics only (NaN skipped)."""
+    from clvmodel.integrations import mlflow_tracking as tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    params = {f"p{i}": i for i in range(150)} | {"none": None, "long": "x" * 7000}  # over MLflow's 100 a batch
+    metrics = {"a": 1.5, "b": float("nan"), "c": None, "d": 3}
+    with tracking.run("log-data", run_name="two calls") as two:
+        tracking.log_params(params)
+        tracking.log_metrics(metrics)
+    with tracking.run("log-data", run_name="one batch") as one:
+        tracking.log_data(params, metrics)
+    client = mlflow.MlflowClient()
+    assert client.get_run(one).data.params == client.get_run(two).data.params
+    assert client.get_run(one).data.metrics == client.get_run(two).data.metrics == {"a": 1.5, "d": 3.0}
+    assert client.get_run(one).data.params["none"] == "null" and len(client.get_run(one).data.params["long"]) == 6000
