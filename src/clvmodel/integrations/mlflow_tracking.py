@@ -23,7 +23,7 @@ mlflow is imported by the functions that call it, not by this module (issue 16, 
 ``import mlflow`` costs 1.5–2 s, and a ``--no-tracking`` run only writes the model directory,
 which :func:`save_model_dir` writes in MLflow's ``loader_module`` format itself (the files
 ``mlflow.pyfunc.save_model`` writes for this model, byte for byte but the ``MLmodel``'s
-``model_uuid`` and ``utc_time_created``: tests/integrations/test_mlflow_format.py holds it to
+``model_uuid`` and ``utc_time_created``: tests/test_tracking.py holds it to
 MLflow's own writer). That also skips ``save_model``'s check that the pinned requirements are
 installed, which lists every installed distribution's files (about 0.7 s) to confirm versions we
 have just read from the same metadata.
