@@ -3,6 +3,7 @@ directories (clvmodel.integrations.mlflow_tracking)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -375,3 +376,91 @@ def test_a_users_folder_is_refused_without_reading_it(trained_cdnow, tmp_path, m
     (model / "notes.txt").write_text("mine")
     with pytest.raises(ClvError, match=r"file 'notes.txt' is not in its manifest"):
         modeldir.check_replaceable(model)
+
+
+# --- the model directory is MLflow's format, written without importing mlflow (issue 16) --------------
+
+
+def _mlflows_own_writer(model, path: Path) -> None:
+    """The call save_model_dir made before issue 16: MLflow's writer, the oracle of write_pyfunc_dir."""
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    from clvmodel.integrations.mlflow_tracking import _example, _requirements, _signature
+
+    spec = _signature(model)
+    inputs = Schema([ColSpec(c["type"], c["name"], required=c["required"]) for c in json.loads(spec["inputs"])])
+    params = ParamSchema([ParamSpec(p["name"], p["type"], p["default"]) for p in json.loads(spec["params"])])
+    example = _example(model)
+    source = model.write_json(path.parent / f"{path.name}.src" / "clvmodel.json")
+    mlflow.pyfunc.save_model(
+        path=str(path), loader_module=modeldir.LOADER_MODULE, data_path=str(source),
+        signature=ModelSignature(inputs=inputs, params=params),
+        input_example=pd.DataFrame(example["data"], columns=example["columns"]), pip_requirements=_requirements(),
+    )
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained_subscription(tmp_path_factory):
+    from clvmodel.artifact import load as load_dir
+    from clvmodel.cli import main
+
+    folder = tmp_path_factory.mktemp("subscription") / "model"
+    config = Path(__file__).resolve().parents[1] / "configs" / "subscription_regular.yaml"
+    assert main(["train", str(config), "--no-tracking", "--set", f"output.model_dir={folder}"]) == 0
+    return load_dir(folder)
+
+
+@pytest.mark.parametrize("kind", ["purchases", "subscription"])
+def test_the_model_directory_equals_mlflows_own(kind, trained_cdnow, trained_subscription, tmp_path):
+    """Every file as mlflow.pyfunc.save_model writes it; in MLmodel, only the run's uuid and time differ."""
+    from clvmodel.integrations.mlflow_tracking import write_pyfunc_dir
+
+    model = trained_cdnow.result.model if kind == "purchases" else trained_subscription
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    write_pyfunc_dir(model, ours)
+    _mlflows_own_writer(model, theirs)
+    mine, expected = _files(ours), _files(theirs)
+    assert sorted(mine) == sorted(expected)
+    ours_spec, theirs_spec = yaml.safe_load(mine.pop("MLmodel")), yaml.safe_load(expected.pop("MLmodel"))
+    for spec in (ours_spec, theirs_spec):
+        assert len(spec.pop("model_uuid")) == 32
+        dt.datetime.fromisoformat(spec.pop("utc_time_created"))
+    assert ours_spec == theirs_spec
+    assert mine == expected  # the JSON document, the examples, conda.yaml, python_env.yaml, requirements.txt
+    # So it loads as MLflow's does: test_pyfunc_predict_equals_score loads a trained one with mlflow.
+
+
+def test_an_untracked_train_never_imports_mlflow(tmp_path):
+    """`clvmodel train --no-tracking` writes the MLflow model directory without mlflow (1.5-2 s of import)."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "cdnow.yaml"
+    code = ("import sys; from clvmodel.cli import main; "
+            f"code = main(['train', {str(config)!r}, '--no-tracking', '--set', 'output.model_dir={tmp_path / 'model'}', "
+            "'--set', 'models=[bgnbd,gamma_gamma]', '--set', 'model=bgnbd']); "
+            "print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "model" / "MLmodel").is_file()
+
+
+def test_log_data_records_what_log_params_and_log_metrics_record(tmp_path, monkeypatch):
+    """One batch, same record: text params (None as null, cut at 6000), finite metrics only (NaN skipped)."""
+    from clvmodel.integrations import mlflow_tracking as tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    params = {f"p{i}": i for i in range(150)} | {"none": None, "long": "x" * 7000}  # over MLflow's 100 a batch
+    metrics = {"a": 1.5, "b": float("nan"), "c": None, "d": 3}
+    with tracking.run("log-data", run_name="two calls") as two:
+        tracking.log_params(params)
+        tracking.log_metrics(metrics)
+    with tracking.run("log-data", run_name="one batch") as one:
+        tracking.log_data(params, metrics)
+    client = mlflow.MlflowClient()
+    assert client.get_run(one).data.params == client.get_run(two).data.params
+    assert client.get_run(one).data.metrics == client.get_run(two).data.metrics == {"a": 1.5, "d": 3.0}
+    assert client.get_run(one).data.params["none"] == "null" and len(client.get_run(one).data.params["long"]) == 6000

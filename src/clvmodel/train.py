@@ -300,8 +300,8 @@ def _track(result: TrainResult) -> str:
 
     config = result.config
     with tracking.run(config.tracking.experiment, run_name=config.name, tags={"clvmodel.config": config.name}) as run_id:
-        tracking.log_params({**flatten(config.model_dump(mode="json")), **_fingerprint(result)})
-        tracking.log_metrics(_metrics(result))
+        metrics = _metrics(result)  # once: the run logs all, each model's nested run its own
+        tracking.log_data({**flatten(config.model_dump(mode="json")), **_fingerprint(result)}, metrics)
         tracking.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), "config.yaml")
         if result.calibration_table is not None:
             tracking.log_table(result.calibration_table, "calibration_table.csv")
@@ -315,14 +315,12 @@ def _track(result: TrainResult) -> str:
         tracking.log_model(result.model_dir)
         tracking.log_artifact(Path(result.model_dir) / REPORT_NAME)  # also at the run's top: report.html
         # One nested run per model, so runs of the same model compare side by side in the UI.
-        per_model = _metrics(result)
         names = list(result.model.models) + ([result.model.challenger.name] if result.model.challenger is not None else [])
         for name in names:
             with tracking.run(config.tracking.experiment, run_name=f"{config.name}/{name}", nested=True,
                               tags={"clvmodel.model": name}):
-                tracking.log_params({"model": name, "primary": str(name == result.model.primary)})
-                tracking.log_metrics({k: v for k, v in per_model.items()
-                                      if k.startswith((f"{name}.", f"holdout.{name}."))})
+                tracking.log_data({"model": name, "primary": str(name == result.model.primary)},
+                                  {k: v for k, v in metrics.items() if k.startswith((f"{name}.", f"holdout.{name}."))})
     return run_id
 
 

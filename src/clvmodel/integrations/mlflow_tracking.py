@@ -18,22 +18,33 @@ scorers (the loader it names is imported by MLflow at load time, not here).
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else MLflow's default (``sqlite:///mlflow.db`` in
 the working directory, MLflow 3).
+
+mlflow is imported by the functions that call it, not by this module (issue 16, "small data"):
+``import mlflow`` costs 1.5–2 s, and a ``--no-tracking`` run only writes the model directory,
+which :func:`save_model_dir` writes in MLflow's ``loader_module`` format itself (the files
+``mlflow.pyfunc.save_model`` writes for this model, byte for byte but the ``MLmodel``'s
+``model_uuid`` and ``utc_time_created``: tests/test_tracking.py holds it to
+MLflow's own writer). That also skips ``save_model``'s check that the pinned requirements are
+installed, which lists every installed distribution's files (about 0.7 s) to confirm versions we
+have just read from the same metadata.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
+import platform
 import tempfile
+import uuid
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import pandas as pd
-from matplotlib.figure import Figure
-from mlflow.models.signature import ModelSignature
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+import yaml
 
 from clvmodel import modeldir
 from clvmodel.artifact import CHALLENGER_DIR, JSON_NAME, TrainedModel, package_versions
@@ -41,13 +52,18 @@ from clvmodel.errors import ClvError
 from clvmodel.integrity import write_manifest
 from clvmodel.staging import make_staging
 
-__all__ = ["run", "log_params", "log_metrics", "log_figure", "log_table", "log_text", "log_artifact", "log_model",
-           "download_model", "save_model_dir"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["run", "log_params", "log_metrics", "log_data", "log_figure", "log_table", "log_text", "log_artifact", "log_model",
+           "download_model", "save_model_dir", "write_pyfunc_dir"]
 
 
 @contextlib.contextmanager
 def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[str]:
     """Start an MLflow run in ``experiment`` and yield its id; the run ends (FAILED on error) on exit."""
+    import mlflow
+
     if not nested:
         mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as active:
@@ -56,21 +72,46 @@ def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nest
 
 def log_params(params: dict[str, Any]) -> None:
     """Log params; values become text (MLflow keeps params as strings), ``None`` as ``null``."""
+    import mlflow
+
     mlflow.log_params({k: ("null" if v is None else str(v)[:6000]) for k, v in params.items()})
 
 
 def log_metrics(metrics: dict[str, float]) -> None:
     """Log finite numeric metrics (MLflow rejects NaN in some stores; they are skipped, not faked)."""
     clean = {k: float(v) for k, v in metrics.items() if v is not None and pd.notna(v)}
+    import mlflow
+
     mlflow.log_metrics(clean)
 
 
+def log_data(params: dict[str, Any], metrics: dict[str, float]) -> None:
+    """:func:`log_params` and :func:`log_metrics` in one ``log_batch`` call: one store transaction
+    instead of two (MLflow splits a batch over its limits itself). Values as those two log them:
+    params as text (``null`` for ``None``), finite metrics at step 0, stamped now."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+    from mlflow.utils.time import get_current_time_millis
+
+    run_id = mlflow.active_run().info.run_id
+    now = get_current_time_millis()
+    mlflow.MlflowClient().log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0, run_id=run_id) for k, v in metrics.items() if v is not None and pd.notna(v)],
+        params=[Param(k, "null" if v is None else str(v)[:6000]) for k, v in params.items()],
+    )
+
+
 def log_figure(figure: Figure, name: str) -> None:
+    import mlflow
+
     mlflow.log_figure(figure, name)
 
 
 def log_table(frame: pd.DataFrame, name: str) -> None:
     """Log a table as a CSV artifact; ``name`` may name a folder of the run's artifacts (``channels/x.csv``)."""
+    import mlflow
+
     folder, _, file = name.rpartition("/")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / file
@@ -79,21 +120,29 @@ def log_table(frame: pd.DataFrame, name: str) -> None:
 
 
 def log_artifact(path: str | Path) -> None:
+    import mlflow
+
     mlflow.log_artifact(str(path))
 
 
 def log_text(text: str, name: str) -> None:
+    import mlflow
+
     mlflow.log_text(text, name)
 
 
 def log_model(model_dir: str | Path, artifact_path: str = "model") -> str:
     """Log a saved model directory to the active run; return its ``runs:/`` URI."""
+    import mlflow
+
     mlflow.log_artifacts(str(model_dir), artifact_path)
     return f"runs:/{mlflow.active_run().info.run_id}/{artifact_path}"
 
 
 def download_model(uri: str) -> Path:
     """Download a ``models:/`` or ``runs:/`` model to a local directory."""
+    import mlflow
+
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as err:  # mlflow raises several types (MlflowException, OSError, ...)
@@ -103,43 +152,41 @@ def download_model(uri: str) -> Path:
 
 # --- the model directory ---------------------------------------------------------------------
 
-#: A trained model's pyfunc inputs (RFM rows) in the model's time unit.
-_INPUT = Schema(
-    [
-        ColSpec("string", "customer_id"),
-        ColSpec("double", "frequency"),
-        ColSpec("double", "recency"),
-        ColSpec("double", "T"),
-        ColSpec("double", "monetary_value", required=False),
-    ]
-)
+#: A trained model's pyfunc inputs (RFM rows) in the model's time unit: MLflow's ``ColSpec`` dicts
+#: (type, name, required), as ``ModelSignature.to_dict`` writes them.
+_INPUT = [
+    {"type": "string", "name": "customer_id", "required": True},
+    {"type": "double", "name": "frequency", "required": True},
+    {"type": "double", "name": "recency", "required": True},
+    {"type": "double", "name": "T", "required": True},
+    {"type": "double", "name": "monetary_value", "required": False},
+]
+_SUBSCRIBERS = [{"type": "string", "name": "customer_id", "required": True},
+                {"type": "double", "name": "renewals", "required": True}]
 
 
-_SUBSCRIBERS = Schema([ColSpec("string", "customer_id"), ColSpec("double", "renewals")])
+def _param(name: str, kind: str, default: float) -> dict[str, Any]:
+    """One ``ParamSpec`` as MLflow writes it (a scalar: no shape)."""
+    return {"name": name, "default": default, "shape": None, "type": kind}
 
 
-def _signature(model: TrainedModel) -> ModelSignature:
+def _signature(model: TrainedModel) -> dict[str, Any]:
+    """The ``signature`` entry of ``MLmodel``: inputs and params as JSON text, no outputs."""
     clv = model.clv
+    rate, margin = _param("discount_rate", "double", float(clv["discount_rate"])), _param("margin", "double", float(clv["margin"]))
     if model.subscription:
-        params = ParamSchema([ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
-                              ParamSpec("margin", "double", float(clv["margin"]))])
-        return ModelSignature(inputs=_SUBSCRIBERS, params=params)
-    params = ParamSchema(
-        [
-            ParamSpec("horizon", "long", int(clv["horizon"])),
-            ParamSpec("discount_rate", "double", float(clv["discount_rate"])),
-            ParamSpec("margin", "double", float(clv["margin"])),
-        ]
-    )
-    return ModelSignature(inputs=_INPUT, params=params)
+        inputs, params = _SUBSCRIBERS, [rate, margin]
+    else:
+        inputs, params = _INPUT, [_param("horizon", "long", int(clv["horizon"])), rate, margin]
+    return {"inputs": json.dumps(inputs), "outputs": None, "params": json.dumps(params)}
 
 
-def _example(model: TrainedModel) -> pd.DataFrame:
+def _example(model: TrainedModel) -> dict[str, Any]:
+    """A made-up customer in pandas' ``split`` orient (the model keeps no customer rows)."""
     if model.subscription:
-        return pd.DataFrame({"customer_id": ["example"], "renewals": [2.0]})
-    return pd.DataFrame(
-        {"customer_id": ["example"], "frequency": [2.0], "recency": [30.0], "T": [38.0], "monetary_value": [25.0]}
-    )
+        return {"columns": ["customer_id", "renewals"], "data": [["example", 2.0]]}
+    return {"columns": ["customer_id", "frequency", "recency", "T", "monetary_value"],
+            "data": [["example", 2.0, 30.0, 38.0, 25.0]]}
 
 
 def _requirements() -> list[str]:
@@ -147,6 +194,72 @@ def _requirements() -> list[str]:
     return [f"clvmodel=={versions['clvmodel']}"] + [
         f"{name}=={versions[name]}" for name in ("lifetimes", "mlflow", "pandas", "numpy", "scipy") if name in versions
     ]
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def write_pyfunc_dir(model: TrainedModel, path: Path) -> None:
+    """Write ``model`` at ``path`` (a new folder) as ``mlflow.pyfunc.save_model`` would write it.
+
+    The call it stands for: ``save_model(path, loader_module=clvmodel.tracking, data_path=<the JSON
+    document>, signature=<_signature>, input_example=<_example>, pip_requirements=<_requirements>)``,
+    which writes, in this order: ``data/clvmodel.json``, ``input_example.json`` and
+    ``serving_input_example.json``, then ``MLmodel`` (its ``model_size_bytes`` counts the files
+    before it), ``conda.yaml``, ``requirements.txt`` and ``python_env.yaml``. MLflow is not
+    imported (see the module docstring); its version is read from the installed metadata, as
+    the pinned requirements are.
+    """
+    path.mkdir()
+    model.write_json(path / "data" / JSON_NAME)
+    example = _example(model)
+    (path / "input_example.json").write_text(json.dumps(example), encoding="utf-8")
+    (path / "serving_input_example.json").write_text(json.dumps({"dataframe_split": example}, indent=2),
+                                                     encoding="utf-8")
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    python = platform.python_version()
+    mlmodel = {
+        "flavors": {
+            "python_function": {
+                "code": None,
+                "data": f"data/{JSON_NAME}",
+                "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
+                "loader_module": modeldir.LOADER_MODULE,
+                "python_version": python,
+                "streamable": False,
+            }
+        },
+        "is_signature_from_type_hint": False,
+        "mlflow_version": _version("mlflow"),
+        "model_id": None,
+        "model_size_bytes": size,
+        "model_uuid": uuid.uuid4().hex,
+        "prompts": None,
+        "saved_input_example_info": {"artifact_path": "input_example.json", "pandas_orient": "split",
+                                     "serving_input_path": "serving_input_example.json", "type": "dataframe"},
+        "signature": _signature(model),
+        "type_hint_from_example": False,
+        # naive UTC, as MLflow writes it (str of a datetime without tzinfo)
+        "utc_time_created": str(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
+    }
+    with open(path / "MLmodel", "w", encoding="utf-8") as handle:
+        yaml.safe_dump(mlmodel, handle, default_flow_style=False)
+    requirements = _requirements()
+    pip = _version("pip")
+    conda = {"channels": ["conda-forge"],
+             "dependencies": [f"python={python}", f"pip<={pip}" if pip else "pip", {"pip": requirements}],
+             "name": "mlflow-env"}
+    with open(path / "conda.yaml", "w", encoding="utf-8") as handle:
+        yaml.safe_dump(conda, handle, default_flow_style=False)
+    (path / "requirements.txt").write_text("\n".join(requirements), encoding="utf-8")
+    build = [f"{name}=={version}" if (version := _version(name)) else name for name in ("pip", "setuptools", "wheel")]
+    with open(path / "python_env.yaml", "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"python": python, "build_dependencies": build, "dependencies": ["-r requirements.txt"]},
+                       handle, sort_keys=False, default_flow_style=False)
 
 
 def save_model_dir(model: TrainedModel, directory: str | Path, extra_files: dict[str, bytes] | None = None) -> Path:
@@ -174,16 +287,7 @@ def save_model_dir(model: TrainedModel, directory: str | Path, extra_files: dict
         raise ClvError(f"cannot write model directory {directory}: {err.strerror or err}") from None
     try:
         new = staging / "model"
-        json_path = model.write_json(staging / "src" / JSON_NAME)
-        mlflow.pyfunc.save_model(
-            path=str(new),
-            loader_module=modeldir.LOADER_MODULE,
-            data_path=str(json_path),
-            signature=_signature(model),
-            # A made-up customer, not training data: the model keeps no customer rows.
-            input_example=_example(model),
-            pip_requirements=_requirements(),
-        )
+        write_pyfunc_dir(model, new)
         if model.challenger is not None:
             model.challenger.save(new / CHALLENGER_DIR)
         for name, data in (extra_files or {}).items():
