@@ -1013,3 +1013,39 @@ def test_read_table_misses_the_ids_transaction_logs_miss_and_no_others(tmp_path:
     assert frame["customer_id"].tolist()[:2] == ["n/a", "#N/A"]
     assert pd.isna(frame["customer_id"].iloc[2]) and frame["customer_id"].iloc[3] == "007"
     assert pd.isna(frame["predicted_clv"].iloc[1]) and frame["predicted_clv"].dtype == float  # pandas' rules elsewhere
+
+
+# --- typed Parquet: days grouped by the stored id (io._days_by_stored_id) --------------------------
+
+
+def _days(con) -> list[tuple]:
+    return con.execute("SELECT customer_id, day, CAST(amount AS DOUBLE), n, typeof(amount), typeof(n) FROM days "
+                       "ORDER BY ALL").fetchall()
+
+
+def test_typed_parquet_days_by_stored_id_equal_hand_computed(duck, tmp_path: Path) -> None:
+    """Stored ids needing no trim: days as computed by hand, customers and duplicates counted."""
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({
+        "id": ["007", "007", "007", "12", "12", "007"],
+        "day": [D(1997, 1, 1), D(1997, 1, 1), D(1997, 1, 1), D(1997, 1, 2), D(1997, 1, 2), D(1997, 1, 5)],
+        "value": [5.5, 5.5, 0.1, 0.2, 0.7, 3.0],
+    }).to_parquet(path)
+    report = _load(duck, path)
+    dec = "DECIMAL(38,9)"
+    assert _days(duck) == [("007", D(1997, 1, 1), 11.1, 3, dec, "BIGINT"), ("007", D(1997, 1, 5), 3.0, 1, dec, "BIGINT"),
+                           ("12", D(1997, 1, 2), 0.9, 2, dec, "BIGINT")]  # 0.2 + 0.7 summed as exact decimals
+    assert (report.customers, report.duplicate_rows, report.first_date, report.last_date) == (2, 1, "1997-01-01", "1997-01-05")
+
+
+def test_typed_parquet_stored_ids_that_trim_alike_are_one_customer(duck, tmp_path: Path) -> None:
+    """' 7' and '7' on one day: one customer, one purchase of two rows (not a duplicate: the stored ids differ)."""
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"id": [" 7", "7", "7 ", "8"], "day": [D(1997, 1, 1)] * 3 + [D(1997, 1, 3)],
+                  "value": [2.0, 2.0, 1.0, 4.0]}).to_parquet(path)
+    report = _load(duck, path)
+    dec = "DECIMAL(38,9)"
+    assert _days(duck) == [("7", D(1997, 1, 1), 5.0, 3, dec, "BIGINT"), ("8", D(1997, 1, 3), 4.0, 1, dec, "BIGINT")]
+    assert (report.customers, report.duplicate_rows) == (2, 0)
+    assert _rows(duck) == [("7", D(1997, 1, 1), 1.0), ("7", D(1997, 1, 1), 2.0), ("7", D(1997, 1, 1), 2.0),
+                           ("8", D(1997, 1, 3), 4.0)]
