@@ -126,7 +126,7 @@ def summarise(
     frame = _sql_on(spark, days_df, query)
     _check_rfm_types(frame)
     columns = rfm_to_pandas(frame)
-    first_days = pd.Series(pd.to_datetime(columns.pop("first_day"))).astype("datetime64[us]")
+    first_days = pd.Series(pd.to_datetime(columns.pop("first_day")).to_numpy()).astype("datetime64[us]")
     # Every customer seen by the observation end came: the cohort is those who first bought by the
     # cut; the others are counted, not summarised (as rfm.summarise does).
     cohort = (first_days <= pd.Timestamp(cut)).to_numpy()
