@@ -18,11 +18,14 @@ What reaches the driver (nothing per transaction):
   table, the training scores and the segment boundaries are per customer, so the rows come one
   per customer;
 * customers by first purchase day (one row per distinct day) and purchase days per period (one
-  row per period) for the tracking plot, and a handful of counts.
+  row per period) for the tracking plot, and a handful of counts;
+* with the challenger in ``models``, its per-customer features (13 numbers a customer, at the
+  inner cut and at the calibration end) and training targets (:mod:`clvmodel.spark.challenger`),
+  fitted on the driver by the local engine's :func:`clvmodel.train.fit_challenger`.
 
 Not yet on Spark, each refused in one line by :func:`refuse_unsupported` before Spark starts:
-the challenger (its features are DuckDB queries over the log), a ``customers:`` table (the
-channel stage and the covariate models), ``data.memory_limit`` (DuckDB's memory cap: give
+a ``customers:`` table (the channel stage and the covariate models, whose rows would come
+collapsed by ``(x, t_x, T, z)``), ``data.memory_limit`` (DuckDB's memory cap: give
 Spark's ``spark.driver.memory``/``spark.executor.memory`` instead), ``data.amount_format``
 other than ``auto``/``plain`` (refused by :func:`clvmodel.spark.load_transactions`) and a
 published summary or subscriptions config (nothing to summarise).
@@ -43,6 +46,7 @@ import pandas as pd
 
 from clvmodel import rfm
 from clvmodel.errors import ClvError
+from clvmodel.models import registry
 from clvmodel.prepared import Prepared
 from clvmodel.spark.load import load_transactions
 from clvmodel.spark.summary import _check_rfm_types, _sql_on, _unit_days, rfm_to_pandas
@@ -66,16 +70,8 @@ def refuse_unsupported(config: "Config") -> None:
     ClvError
         The first unsupported setting of ``config``, and what to do instead.
     """
-    from clvmodel.models import registry
-
     if config.kind != "transactions" or config.data is None:
         raise ClvError(f"--engine spark trains on a transaction log; this config has {config.kind} data: {_LOCAL}")
-    challenger = [m for m in config.models if registry.family(m).role == "challenger"]
-    if challenger:
-        raise ClvError(
-            f"models: {challenger[0]} learns from the log through DuckDB and is not on Spark yet; "
-            f"remove it from models (e.g. --set 'models=[...]') or {_LOCAL}"
-        )
     if config.customers is not None:
         raise ClvError(f"customers: (channels and covariates) is not on Spark yet; remove the section or {_LOCAL}")
     if config.data.memory_limit is not None:
@@ -192,5 +188,16 @@ class SparkSummaries:
             series = repeat_series(self.spark, days_df, result)
         finally:
             days_df.unpersist()
+        prepared = Prepared(load, result, series)
+        if any(registry.family(m).role == "challenger" for m in config.models):
+            from clvmodel.spark.challenger import SparkReader
+            from clvmodel.train import fit_challenger  # the local engine's fit, given Spark's reads
+
+            tx = tx.persist()  # its four queries read the log: parsed once
+            try:
+                prepared.challenger, prepared.challenger_holdout = fit_challenger(
+                    SparkReader(self.spark, tx), config, float(result.summary["duration_holdout"].iloc[0]))
+            finally:
+                tx.unpersist()
         seconds["read_and_rfm"] = time.perf_counter() - clock
-        return Prepared(load, result, series)
+        return prepared
