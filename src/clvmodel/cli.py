@@ -44,6 +44,8 @@ def _spark_session(engine: str, master: str | None, conf: list[str] | None):  # 
     if engine not in {"local", "spark"}:
         raise ClvError(f"--engine {engine!r}: use local or spark")
     if engine == "local":
+        if master is not None or conf:  # a setting for a session that will not start: not ignored
+            raise ClvError("--spark-master and --spark-conf are for --engine spark; add it, or leave them out")
         return None
     pairs = [c.split("=", 1) for c in conf or []]
     if any(len(p) != 2 for p in pairs):
@@ -98,8 +100,8 @@ def train(
 ) -> None:
     """Train the models a config describes, evaluate on the holdout, save and track them.
 
-    With ``--engine spark`` the summary and the calibration/holdout split are computed on Spark
-    (:mod:`clvmodel.spark.training`); the fits, evaluation and tracking run here, as locally.
+    With --engine spark the summary and the calibration/holdout split are computed on Spark;
+    the fits, evaluation and tracking run here, as with the local engine.
     """
     from clvmodel import pipelines
     from clvmodel.config import load_config

@@ -168,6 +168,7 @@ def test_unsupported_settings_are_refused_in_one_line(spark: Any, tmp_path: Path
 @pytest.mark.parametrize(("option", "expected"), [
     (["--engine", "spark", "--spark-conf", "spark.driver.memory"], "--spark-conf takes key=value"),
     (["--engine", "dask"], "--engine 'dask': use local or spark"),
+    (["--spark-master", "local[2]"], "--spark-master and --spark-conf are for --engine spark"),
 ])
 def test_bad_engine_options_are_one_line(tmp_path: Path, option: list[str], expected: str) -> None:
     code, _, err = _cli(["train", str(CONFIGS / "cdnow.yaml"), *option, "--no-tracking",
