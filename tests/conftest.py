@@ -74,6 +74,43 @@ def trained_cdnow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedC
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
+# --- one Spark session for the whole run (a JVM start costs seconds) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """A ``local[2]`` session shared by every Spark test (tests/test_spark.py, tests/spark/);
+    stopped at the end only if this fixture started it.
+
+    Small Arrow batches (400 rows) make every scoring test run predict.score on several batches
+    and partitions. Whole-stage code generation compiles Java for every new query shape (seconds
+    each on this small data); interpreted execution computes the same results, several times
+    faster here. Two shuffle partitions and no adaptive planning suit two cores.
+    """
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    from clvmodel import spark as clv_spark
+
+    existing = SparkSession.getActiveSession()
+    session = clv_spark.session(
+        "local[2]",
+        app_name="clvmodel-tests",
+        config={
+            "spark.ui.enabled": "false",
+            "spark.sql.execution.arrow.maxRecordsPerBatch": "400",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.sql.adaptive.enabled": "false",
+            "spark.sql.codegen.wholeStage": "false",
+        },
+    )
+    if existing is None:
+        session.sparkContext.setLogLevel("ERROR")
+    yield session
+    if existing is None:
+        session.stop()
+
+
 # --- data fixtures for the unit tests of io, rfm, models, clv and evaluate -----------------------
 
 

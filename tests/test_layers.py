@@ -174,7 +174,7 @@ def test_type_checking_imports_and_parent_packages_are_not_edges(package: Path) 
 ROOMS: dict[str, tuple[str, ...]] = {
     "data": ("errors", "units", "models.registry", "sqltext", "amounts", "config", "checks", "files", "staging", "io", "bundled",
              "document", "integrity", "mlmodel"),
-    "features": ("rfm", "customers", "summaries"),
+    "features": ("rfm", "customers", "summaries", "prepared"),
     "models": ("models", "artifact", "modeldir"),
     "valuation": ("clv", "uncertainty", "segments", "formula", "acquisition"),
     "evaluation": ("evaluate", "plots", "cohorts"),

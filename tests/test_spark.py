@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,34 +44,6 @@ SEGMENTS = {"vip_share": 0.01, "high_share": 0.2, "medium_share": 0.5, "at_risk_
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """A ``local[2]`` session; stopped at the end only if this fixture started it.
-
-    Small Arrow batches (400 rows) make every scoring test run predict.score on several batches
-    and partitions. Whole-stage code generation compiles Java for every new query shape (seconds
-    each on this small data); interpreted execution computes the same results, several times
-    faster here. Two shuffle partitions and no adaptive planning suit two cores.
-    """
-    existing = SparkSession.getActiveSession()
-    session = clv_spark.session(
-        "local[2]",
-        app_name="clvmodel-tests",
-        config={
-            "spark.ui.enabled": "false",
-            "spark.sql.execution.arrow.maxRecordsPerBatch": "400",
-            "spark.sql.shuffle.partitions": "2",
-            "spark.sql.adaptive.enabled": "false",
-            "spark.sql.codegen.wholeStage": "false",
-        },
-    )
-    if existing is None:
-        session.sparkContext.setLogLevel("ERROR")
-    yield session
-    if existing is None:
-        session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,8 @@ def _spark_session(engine: str, master: str | None, conf: list[str] | None):  # 
     if engine not in {"local", "spark"}:
         raise ClvError(f"--engine {engine!r}: use local or spark")
     if engine == "local":
+        if master is not None or conf:  # a setting for a session that will not start: not ignored
+            raise ClvError("--spark-master and --spark-conf are for --engine spark; add it, or leave them out")
         return None
     pairs = [c.split("=", 1) for c in conf or []]
     if any(len(p) != 2 for p in pairs):
@@ -93,14 +95,29 @@ def train(
     config: Annotated[Path, typer.Argument(help="A YAML config, e.g. configs/cdnow.yaml.")],
     set_: _SET = None,
     no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Do not log an MLflow run.")] = False,
+    engine: _ENGINE = "local",
+    spark_master: _MASTER = None,
+    spark_conf: _CONF = None,
 ) -> None:
-    """Train the models a config describes, evaluate on the holdout, save and track them."""
+    """Train the models a config describes, evaluate on the holdout, save and track them.
+
+    With --engine spark the summary and the calibration/holdout split are computed on Spark;
+    the fits, evaluation and tracking run here, as with the local engine.
+    """
     from clvmodel import pipelines
     from clvmodel.config import load_config
 
     cfg = load_config(config, set_ or [])
     pipeline = pipelines.for_config(cfg)
-    print(pipeline.render(pipeline.train(cfg, track=False if no_tracking else None)))
+    source = None
+    if engine == "spark":  # what Spark cannot do yet is refused before a session starts
+        from clvmodel.spark.training import SparkSummaries, refuse_unsupported
+
+        refuse_unsupported(cfg)
+        source = SparkSummaries(_spark_session(engine, spark_master, spark_conf))
+    else:
+        _spark_session(engine, spark_master, spark_conf)  # an unknown --engine is refused
+    print(pipeline.render(pipeline.train(cfg, track=False if no_tracking else None, source=source)))
 
 
 #: Config keys of a data section and the ``clvmodel rfm`` options that set them with ``--input``.

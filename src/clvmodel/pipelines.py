@@ -20,19 +20,22 @@ import pandas as pd
 from clvmodel import report
 from clvmodel.artifact import TrainedModel
 from clvmodel.config import Config
+from clvmodel.errors import ClvError
 
 __all__ = ["Pipeline", "PIPELINES", "for_config", "for_model"]
 
 
-def _train_summary(config: Config, *, track: bool | None = None) -> Any:
+def _train_summary(config: Config, *, track: bool | None = None, source: Any = None) -> Any:
     from clvmodel.train import train
 
-    return train(config, track=track)
+    return train(config, track=track, source=source)
 
 
-def _train_subscriptions(config: Config, *, track: bool | None = None) -> Any:
+def _train_subscriptions(config: Config, *, track: bool | None = None, source: Any = None) -> Any:
     from clvmodel.subscription import train
 
+    if source is not None:  # a Spark source summarises transactions; renewals are read here
+        raise ClvError("a subscriptions config trains on this machine only; run it without --engine spark")
     return train(config, track=track)
 
 
@@ -119,7 +122,9 @@ class Pipeline:
     kind
         ``transactions``, ``rfm`` or ``subscriptions``.
     train
-        ``train(config, *, track=None) -> result``: fit, evaluate, save and (optionally) track.
+        ``train(config, *, track=None, source=None) -> result``: fit, evaluate, save and
+        (optionally) track; ``source`` is where the summary comes from (:mod:`clvmodel.prepared`;
+        ``None``: this machine).
     render
         The text ``clvmodel train`` prints for that result.
     score

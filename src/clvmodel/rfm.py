@@ -38,7 +38,8 @@ from clvmodel.errors import ClvError
 from clvmodel.sqltext import date_literal, number
 from clvmodel.units import UNIT_DAYS as _UNIT_DAYS
 
-__all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "create_days", "summarise", "check_dates", "repeat_transactions_by_period"]
+__all__ = ["UNIT_DAYS", "RfmResult", "rfm_sql", "days_sql", "create_days", "summarise", "check_dates",
+           "repeat_transactions_by_period", "period_totals_sql", "repeats_from_totals", "plot_start"]
 
 #: Days per time unit: a month is exactly 365.25 / 12 = 30.4375 days and a year 365.25 days
 #: (:data:`clvmodel.units.DAYS`); calendar months differ in length and a hidden "30 days" is a bias.
@@ -207,8 +208,14 @@ def create_days(con: duckdb.DuckDBPyConnection, table: str = "transactions", nam
     exact decimal (9 places), ``n`` the rows it sums. The summary, the split's counts and the
     tracking plot all read it instead of the transactions (:func:`summarise`'s ``days``).
     """
-    con.execute(
-        f"CREATE OR REPLACE TABLE {name} AS SELECT customer_id, day, SUM(CAST(amount AS DECIMAL(38, 9))) AS amount, "
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS {days_sql(table)}")
+
+
+def days_sql(table: str) -> str:
+    """The query of :func:`create_days` (DuckDB and Spark SQL alike): per customer and day, the
+    exact decimal total ``amount`` and the rows ``n`` it sums."""
+    return (
+        f"SELECT customer_id, day, SUM(CAST(amount AS DECIMAL(38, 9))) AS amount, "
         f"count(*) AS n FROM {table} GROUP BY customer_id, day"
     )
 
@@ -289,22 +296,12 @@ def repeat_transactions_by_period(
     :attr:`RfmResult.first_days`), the count is purchase days less first purchase days per
     period: every customer has one first day, so no per-customer join is needed.
     """
-    period = f"CAST(floor(CAST(day - {date_literal(start)} AS INT) / {number(float(unit_days))}) AS BIGINT) + 1"
+    period = _period_sql(start, unit_days)
     periods = int(((end - start).days) // unit_days) + 1
     index = range(1, periods + 1)
     if days is not None and first_days is not None:
-        totals = con.execute(
-            f"SELECT {period} AS period, count(*) AS n FROM {days} "
-            "WHERE day >= ? AND day <= ? GROUP BY period", [start, end]
-        ).df()
-        purchase_days = totals.set_index("period")["n"].reindex(index, fill_value=0)
-        offsets = (first_days.index - pd.Timestamp(start)).days.to_numpy()
-        inside = (offsets >= 0) & (first_days.index <= pd.Timestamp(end))
-        firsts = pd.Series(first_days.to_numpy()[inside], index=(offsets[inside] // unit_days).astype(np.int64) + 1)
-        first_counts = firsts.groupby(level=0).sum().reindex(index, fill_value=0)
-        series = (purchase_days - first_counts.to_numpy()).rename("repeat_transactions")
-        series.index.name = "period"
-        return series.astype(int)
+        totals = con.execute(period_totals_sql(days, start=start, end=end, unit_days=unit_days)).df()
+        return repeats_from_totals(totals, first_days, start=start, end=end, unit_days=unit_days)
     frame = con.execute(
         f"""
         WITH days AS (SELECT customer_id, day FROM {table} WHERE day <= {date_literal(end)} GROUP BY customer_id, day),
@@ -318,3 +315,40 @@ def repeat_transactions_by_period(
     ).df()
     series = frame.set_index("period")["repeat_transactions"].reindex(index, fill_value=0)
     return series.astype(int)
+
+
+def _period_sql(start: dt.date, unit_days: float) -> str:
+    """The period (1, 2, ...) of ``day`` since ``start``, in SQL."""
+    return f"CAST(floor(CAST(day - {date_literal(start)} AS INT) / {number(float(unit_days))}) AS BIGINT) + 1"
+
+
+def period_totals_sql(days: str, *, start: dt.date, end: dt.date, unit_days: float) -> str:
+    """Purchase days per period in ``[start, end]`` of a :func:`create_days` table (DuckDB and Spark SQL alike)."""
+    return (
+        f"SELECT {_period_sql(start, unit_days)} AS period, count(*) AS n FROM {days} "
+        f"WHERE day >= {date_literal(start)} AND day <= {date_literal(end)} GROUP BY period"
+    )
+
+
+def repeats_from_totals(
+    totals: pd.DataFrame, first_days: pd.Series, *, start: dt.date, end: dt.date, unit_days: float
+) -> pd.Series:
+    """Repeat purchase days per period: ``totals`` (:func:`period_totals_sql`) less the first
+    purchase days falling in each period (every customer has one, so no per-customer join)."""
+    index = range(1, int(((end - start).days) // unit_days) + 2)
+    purchase_days = totals.set_index("period")["n"].reindex(index, fill_value=0)
+    offsets = (first_days.index - pd.Timestamp(start)).days.to_numpy()
+    inside = (offsets >= 0) & (first_days.index <= pd.Timestamp(end))
+    firsts = pd.Series(first_days.to_numpy()[inside], index=(offsets[inside] // unit_days).astype(np.int64) + 1)
+    first_counts = firsts.groupby(level=0).sum().reindex(index, fill_value=0)
+    series = (purchase_days - first_counts.to_numpy()).rename("repeat_transactions")
+    series.index.name = "period"
+    return series.astype(int)
+
+
+def plot_start(result: RfmResult) -> dt.date:
+    """The first day of the tracking plot's periods: ``max T`` before the cut, the cohort's earliest
+    first purchase (:func:`repeat_transactions_by_period`'s ``start`` in training)."""
+    cut_day = result.calibration_end or result.observation_end
+    days = float(result.summary["T"].max() * UNIT_DAYS[result.time_unit])
+    return (pd.Timestamp(cut_day) - pd.Timedelta(days=days)).date()

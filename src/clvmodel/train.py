@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import FittedModel, ModelData, PurchaseModel, registry
 from clvmodel.models.base import NOT_CONVERGED, NOT_FITTED
 from clvmodel.modeldir import check_replaceable
+from clvmodel.prepared import Prepared as _Prepared
 from clvmodel.predict import fix_segment_boundaries, score
 
 
@@ -324,23 +326,6 @@ def _track(result: TrainResult) -> str:
     return run_id
 
 
-@dataclass
-class _Prepared:
-    """What a kind of data gives the common stages: the summary, its accounting and extras."""
-
-    load: Any  # io.LoadReport, or summaries.SummaryReport for a published summary
-    rfm: rfm.RfmResult
-    repeat_series: pd.Series | None = None
-    challenger: Any = None
-    challenger_holdout: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
-    #: The customer table aligned to the summary (``customers:``), and first orders by id.
-    customers: Any = None
-    first_orders: pd.Series | None = None
-    #: Each channel's observed cohort curve (:mod:`clvmodel.cohorts`), with a customer table.
-    observed_curves: pd.DataFrame | None = None
-
-
 def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
     """Transactions: read the log, build the RFM summary (split when configured), fit the challenger."""
     clock = time.perf_counter()
@@ -358,12 +343,9 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
         )
         rfm_result.account(load.customers)  # nothing lost: summarised + left out = read
         summary = rfm_result.summary
-        unit_days = rfm.UNIT_DAYS[config.time_unit]
-        cut_day = rfm_result.calibration_end or rfm_result.observation_end
-        start = pd.Timestamp(cut_day) - pd.Timedelta(days=float(summary["T"].max() * unit_days))
         repeat_series = rfm.repeat_transactions_by_period(
-            con, start=start.date(), end=rfm_result.observation_end, unit_days=unit_days, days="days",
-            first_days=rfm_result.first_days,
+            con, start=rfm.plot_start(rfm_result), end=rfm_result.observation_end,
+            unit_days=rfm.UNIT_DAYS[config.time_unit], days="days", first_days=rfm_result.first_days,
         )
         challenger = challenger_holdout = None
         if any(registry.family(m).role == "challenger" for m in config.models):
@@ -422,7 +404,7 @@ def _from_summary(config: Config, seconds: dict[str, float]) -> _Prepared:
 _PREPARE = {"transactions": _from_transactions, "rfm": _from_summary}
 
 
-def train(config: Config, *, track: bool | None = None) -> TrainResult:
+def train(config: Config, *, track: bool | None = None, source: Callable[[Config, dict[str, float]], _Prepared] | None = None) -> TrainResult:
     """Run the pipeline of ``config``; see the module docstring.
 
     Parameters
@@ -432,6 +414,11 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
         summary.
     track
         Log to MLflow; defaults to ``config.tracking.enabled``.
+    source
+        Where the summary, the split and the extras come from (:mod:`clvmodel.prepared`):
+        ``None`` reads the config's data on this machine (DuckDB, or a published summary);
+        :class:`clvmodel.spark.training.SparkSummaries` computes them on a Spark cluster. The
+        fits, leaderboard, scores and tracking after it are the same for every source.
 
     Raises
     ------
@@ -443,7 +430,7 @@ def train(config: Config, *, track: bool | None = None) -> TrainResult:
     check_replaceable(config.model_dir)
     seconds: dict[str, float] = {}
     tracked = config.tracking.enabled if track is None else track
-    prepared = _PREPARE[config.kind](config, seconds)
+    prepared = (source or _PREPARE[config.kind])(config, seconds)
     rfm_result, summary = prepared.rfm, prepared.rfm.summary
     design = prepared.customers.design if prepared.customers is not None else None
     if design is not None:  # the covariate models read z from the summary's encoded columns

@@ -93,6 +93,9 @@ __all__ = [
     "features_sql",
     "targets_sql",
     "derive_inner_cut",
+    "inner_cut_from_firsts",
+    "join_training",
+    "DuckDBReader",
     "INNER_CUT_SHARE",
 ]
 
@@ -152,7 +155,8 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     """The feature query (DuckDB), written in :func:`clvmodel.rfm.rfm_sql`'s portable style.
 
     Date differences are ``CAST(a - b AS INT)`` and only functions Spark SQL also has are used
-    (``MIN_BY``, ``LAG``, ``STDDEV_POP``, ``GREATEST``); it has not been run on Spark yet.
+    (``MIN_BY``, ``LAG``, ``STDDEV_POP``, ``GREATEST``): :mod:`clvmodel.spark.challenger` runs it
+    on Spark for ``clvmodel train --engine spark``.
 
     Parameters
     ----------
@@ -164,7 +168,8 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
         1 for days, 7 for weeks.
     """
     cut_sql = date_literal(cut)
-    unit = number(float(unit_days))
+    # DOUBLE on both engines, as in rfm_sql: Spark reads 7.0 as DECIMAL and rounds its division.
+    unit = f"CAST({number(float(unit_days))} AS DOUBLE)"
     return f"""
     WITH days AS ({_days_sql(table, cut)}),
     ordered AS (
@@ -319,8 +324,51 @@ def _training_frame(
     """
     x = features(con, cut=inner_cut, time_unit=time_unit, table=view)
     y = targets(con, start=inner_cut, end=calibration_end, table=view)
+    return join_training(x, y)
+
+
+def join_training(x: pd.DataFrame, y: pd.DataFrame) -> pd.DataFrame:
+    """Features ``x`` joined with targets ``y`` by customer: the frame the regressors learn from."""
     # Same cohort by construction (first purchase <= inner_cut); validate rather than trust it.
     return x.merge(y, on="customer_id", how="inner", validate="one_to_one")
+
+
+class DuckDBReader:
+    """The challenger's reads of a transaction log held in DuckDB (the local engine).
+
+    :meth:`Challenger.fit` and :meth:`Challenger.predict` read the log only through these three
+    methods; :class:`clvmodel.spark.challenger.SparkReader` has the same three on Spark (the same
+    SQL text), so ``data.transactions`` may be either.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str = "transactions") -> None:
+        self.con, self.table = con, table
+
+    def first_days(self, calibration_end: dt.date) -> list[dt.date]:
+        """Each customer's first purchase day up to ``calibration_end``, in ascending order."""
+        end = date_literal(calibration_end)
+        return [row[0] for row in self.con.execute(
+            f"SELECT min(day) AS first FROM {self.table} WHERE day <= {end} GROUP BY customer_id ORDER BY first"
+        ).fetchall()]
+
+    def training_frame(self, *, inner_cut: dt.date, calibration_end: dt.date, time_unit: str) -> pd.DataFrame:
+        """Features at ``inner_cut`` joined with targets in ``(inner_cut, calibration_end]``, read
+        through a view that holds no row after ``calibration_end`` (:func:`_calibration_view`)."""
+        view = _calibration_view(self.con, self.table, calibration_end)
+        try:
+            return _training_frame(self.con, view, inner_cut=inner_cut, calibration_end=calibration_end,
+                                   time_unit=time_unit)
+        finally:
+            self.con.execute(f"DROP VIEW IF EXISTS {view}")
+
+    def features(self, *, cut: dt.date, time_unit: str) -> pd.DataFrame:
+        """:func:`features` as of ``cut``."""
+        return features(self.con, cut=cut, time_unit=time_unit, table=self.table)
+
+
+def _reader(source: Any, table: str) -> Any:
+    """A reader of the log: ``source`` itself when it is one (Spark's), else DuckDB's on it."""
+    return source if hasattr(source, "training_frame") else DuckDBReader(source, table)
 
 
 #: Share of the calibration period's customers that must have bought by a derived inner cut.
@@ -354,10 +402,16 @@ def derive_inner_cut(
         Fewer than ``min_customers`` customers by ``C``, or the ``k``-th first purchase on ``C``
         itself (no window left to learn from).
     """
-    end = date_literal(calibration_end)
-    firsts = [row[0] for row in con.execute(
-        f"SELECT min(day) AS first FROM {table} WHERE day <= {end} GROUP BY customer_id ORDER BY first"
-    ).fetchall()]
+    firsts = DuckDBReader(con, table).first_days(calibration_end)
+    return inner_cut_from_firsts(firsts, calibration_end=calibration_end, holdout_days=holdout_days,
+                                 min_customers=min_customers, time_unit=time_unit)
+
+
+def inner_cut_from_firsts(
+    firsts: list[dt.date], *, calibration_end: dt.date, holdout_days: int, min_customers: int, time_unit: str = "day",
+) -> tuple[dt.date, str]:
+    """:func:`derive_inner_cut`'s rule on the customers' first purchase days by ``calibration_end``
+    (ascending), however they were read."""
     n = len(firsts)
     if n < min_customers:
         raise ClvError(
@@ -494,7 +548,9 @@ class Challenger:
         ----------
         data
             ``data.transactions``: a DuckDB connection holding ``table`` (it may hold holdout
-            rows: they are cut off by a temporary view before any training query runs);
+            rows: they are cut off by a temporary view before any training query runs), or a
+            reader with :class:`DuckDBReader`'s methods (Spark's,
+            :class:`clvmodel.spark.challenger.SparkReader`, which cuts them off alike);
             ``data.calibration_end`` ``C``, the last day of the calibration period (inclusive);
             ``data.holdout_periods`` ``D``, the holdout length in ``data.time_unit`` (``day`` or
             ``week``), the default training window.
@@ -522,10 +578,11 @@ class Challenger:
         if not _positive(holdout_periods):
             raise ClvError(f"holdout_periods must be a positive number of {time_unit}s, got {holdout_periods!r}")
         self.inner_cut_rule_ = f"inner cut {inner_cut} (set in the config)" if inner_cut is not None else None
+        reader = _reader(con, table)
         if inner_cut is None:
-            inner_cut, self.inner_cut_rule_ = derive_inner_cut(
-                con, table, calibration_end=calibration_end, holdout_days=round(holdout_periods * unit_days),
-                min_customers=self.min_customers, time_unit=time_unit,
+            inner_cut, self.inner_cut_rule_ = inner_cut_from_firsts(
+                reader.first_days(calibration_end), calibration_end=calibration_end,
+                holdout_days=round(holdout_periods * unit_days), min_customers=self.min_customers, time_unit=time_unit,
             )
         inner_cut = _as_date(inner_cut, "inner_cut")
         if inner_cut >= calibration_end:
@@ -533,13 +590,7 @@ class Challenger:
                 f"inner_cut {inner_cut} must be before calibration_end {calibration_end}; "
                 "the training targets are the purchases between them"
             )
-        view = _calibration_view(con, table, calibration_end)
-        try:
-            train = _training_frame(
-                con, view, inner_cut=inner_cut, calibration_end=calibration_end, time_unit=time_unit
-            )
-        finally:
-            con.execute(f"DROP VIEW IF EXISTS {view}")
+        train = reader.training_frame(inner_cut=inner_cut, calibration_end=calibration_end, time_unit=time_unit)
         self._check_training_frame(train, inner_cut, calibration_end)
         x = _matrix(train)
         self.regressors_ = {target: self._regressor().fit(x, train[target].to_numpy(dtype=np.float64)) for target in TARGETS}
@@ -613,7 +664,7 @@ class Challenger:
             Not fitted, a bad horizon (see :meth:`horizon_factor`), or no customer by ``cut``.
         """
         factor = self.horizon_factor(horizon_periods)
-        frame = features(con, cut=cut, time_unit=self.time_unit_, table=table)  # type: ignore[arg-type]
+        frame = _reader(con, table).features(cut=cut, time_unit=self.time_unit_)  # type: ignore[arg-type]
         if frame.empty:
             raise ClvError(f"challenger: no customer had bought by {cut}; choose a cut inside the data")
         x = _matrix(frame)

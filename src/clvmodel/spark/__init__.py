@@ -9,6 +9,9 @@ local DuckDB engine's (:mod:`clvmodel.io`, :mod:`clvmodel.rfm`, :mod:`clvmodel.p
   ``check_columns``, ``check_rows``, ``nothing_left_message``, ``not_utf8_message``) raise the
   messages, so both engines say the same thing from the same code;
 * :func:`rfm` runs **the same SQL text**, :func:`clvmodel.rfm.rfm_sql`, on a temporary view;
+* :class:`clvmodel.spark.training.SparkSummaries` is training's source of summaries for
+  ``clvmodel train --engine spark``: the summary and the split on Spark, the fits on the driver
+  (README, "Training and scoring on a Spark cluster", has the ``spark-submit`` recipe for both);
 * :func:`score` ships the model as its JSON document (no pickle of fitted objects) and calls
   :func:`clvmodel.predict.score` on each Arrow batch with ``mapInPandas``, segments included
   (against the boundaries the model fixed at training); a model saved before those ranks its

@@ -1,0 +1,203 @@
+"""Training on Spark: the source of summaries behind ``clvmodel train --engine spark``.
+
+:class:`SparkSummaries` is the Spark counterpart of :func:`clvmodel.train._from_transactions`
+(the DuckDB source): it reads and checks the log (:func:`clvmodel.spark.load_transactions`),
+builds the same-day totals with :func:`clvmodel.rfm.days_sql` and runs **the same SQL text** as
+the local engine on them -- :func:`clvmodel.rfm.rfm_sql` (``per_day``, ``first_day``) for the
+summary and the calibration/holdout split, :func:`clvmodel.rfm.period_totals_sql` for the
+tracking plot's counts -- and hands :func:`clvmodel.train.train` a
+:class:`~clvmodel.prepared.Prepared`. The fits, leaderboard, scores, model directory and MLflow
+run that follow are the local engine's own code, so the model equals the DuckDB-trained one.
+
+What reaches the driver (nothing per transaction):
+
+* the RFM summary with its holdout columns, **one row per customer** of the calibration cohort
+  (``customer_id`` and 7 numbers; 2,357 rows on CDNOW). The fits collapse it by ``(x, t_x, T)``
+  themselves (:func:`clvmodel.models.base.collapse`), but the leaderboard (per-customer
+  errors, rank correlation, top-20 % share with ties broken by customer order), the calibration
+  table, the training scores and the segment boundaries are per customer, so the rows come one
+  per customer;
+* customers by first purchase day (one row per distinct day) and purchase days per period (one
+  row per period) for the tracking plot, and a handful of counts;
+* with the challenger in ``models``, its per-customer features (13 numbers a customer, at the
+  inner cut and at the calibration end) and training targets (:mod:`clvmodel.spark.challenger`),
+  fitted on the driver by the local engine's :func:`clvmodel.train.fit_challenger`.
+
+Not yet on Spark, each refused in one line by :func:`refuse_unsupported` before Spark starts:
+a ``customers:`` table (the channel stage and the covariate models, whose rows would come
+collapsed by ``(x, t_x, T, z)``), ``data.memory_limit`` (DuckDB's memory cap: give
+Spark's ``spark.driver.memory``/``spark.executor.memory`` instead), ``data.amount_format``
+other than ``auto``/``plain`` (refused by :func:`clvmodel.spark.load_transactions`) and a
+published summary or subscriptions config (nothing to summarise).
+
+One check of the local reader is not made here: without an ``observation_end`` the local engine
+refuses rows dated far in the future (:func:`clvmodel.io.load_transactions`); the Spark reader,
+as for ``clvmodel rfm/score --engine spark``, does not, so set ``observation_end``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from clvmodel import rfm
+from clvmodel.errors import ClvError
+from clvmodel.models import registry
+from clvmodel.prepared import Prepared
+from clvmodel.spark.load import load_transactions
+from clvmodel.spark.summary import _check_rfm_types, _sql_on, _unit_days, rfm_to_pandas
+from clvmodel.sqltext import date_literal
+
+if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
+    from pyspark.sql import DataFrame, SparkSession
+
+    from clvmodel.config import Config
+
+__all__ = ["SparkSummaries", "refuse_unsupported", "summarise"]
+
+_LOCAL = "run with --engine local"
+
+
+def refuse_unsupported(config: "Config") -> None:
+    """Refuse, in one line, what training on Spark cannot do yet (see the module docstring).
+
+    Raises
+    ------
+    ClvError
+        The first unsupported setting of ``config``, and what to do instead.
+    """
+    if config.kind != "transactions" or config.data is None:
+        raise ClvError(f"--engine spark trains on a transaction log; this config has {config.kind} data: {_LOCAL}")
+    if config.customers is not None:
+        raise ClvError(f"customers: (channels and covariates) is not on Spark yet; remove the section or {_LOCAL}")
+    if config.data.memory_limit is not None:
+        raise ClvError(
+            f"data.memory_limit {config.data.memory_limit} is DuckDB's memory cap; on Spark remove it and give "
+            "--spark-conf spark.driver.memory=... (and spark.executor.memory) instead"
+        )
+
+
+def summarise(
+    spark: "SparkSession",
+    days_df: "DataFrame",
+    *,
+    time_unit: str,
+    calibration_end: dt.date | None = None,
+    observation_end: dt.date | None = None,
+) -> rfm.RfmResult:
+    """:func:`clvmodel.rfm.summarise` on Spark: the same query on the same-day totals, the same accounting.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    days_df
+        Per customer and day totals, the rows of :func:`clvmodel.rfm.days_sql` (``customer_id,
+        day, amount DECIMAL(38, 9), n``).
+    time_unit, calibration_end, observation_end
+        As in :func:`clvmodel.rfm.summarise`.
+
+    Returns
+    -------
+    RfmResult
+        Equal to the local engine's on the same log: the cohort's rows (ordered by
+        ``customer_id``), the customers and rows left out, customers by first purchase day.
+
+    Raises
+    ------
+    ClvError
+        An unknown time unit, or dates outside the data (the local engine's messages).
+    """
+    unit_days = _unit_days(time_unit)
+    first, last = days_df.selectExpr("min(day)", "max(day)").first()
+    if first is None:
+        raise ClvError("no transactions to summarise; check the data source")
+    cut, obs = rfm.check_dates(first, last, calibration_end, observation_end)
+    query = functools.partial(rfm.rfm_sql, cut=cut, observation_end=obs, unit_days=unit_days,
+                              holdout=calibration_end is not None, per_day=True, first_day=True)
+    frame = _sql_on(spark, days_df, query)
+    _check_rfm_types(frame)
+    columns = rfm_to_pandas(frame)
+    first_days = pd.Series(pd.to_datetime(columns.pop("first_day")).to_numpy()).astype("datetime64[us]")
+    # Every customer seen by the observation end came: the cohort is those who first bought by the
+    # cut; the others are counted, not summarised (as rfm.summarise does).
+    cohort = (first_days <= pd.Timestamp(cut)).to_numpy()
+    summary = columns if cohort.all() else columns[cohort].reset_index(drop=True)
+    obs_sql = date_literal(obs)
+    after_obs, late = days_df.selectExpr(
+        f"coalesce(sum(CASE WHEN day > {obs_sql} THEN n END), 0)",
+        f"count(DISTINCT CASE WHEN day > {obs_sql} THEN customer_id END)",
+    ).first()
+    late_customers = 0
+    if late:  # customers whose every day is after the observation end
+        late_customers = days_df.groupBy("customer_id").agg({"day": "min"}).where(
+            f"`min(day)` > {obs_sql}").count()
+    return rfm.RfmResult(
+        summary=summary,
+        time_unit=time_unit,
+        calibration_end=calibration_end,
+        observation_end=obs,
+        customers_after_calibration=int((~cohort).sum()),
+        transactions_after_observation_end=int(after_obs),
+        customers_after_observation_end=int(late_customers),
+        first_days=first_days.value_counts().sort_index(),
+    )
+
+
+def repeat_series(spark: "SparkSession", days_df: "DataFrame", result: rfm.RfmResult) -> pd.Series:
+    """Repeat purchase days per period for the tracking plot, as training computes them locally
+    (:func:`clvmodel.rfm.repeat_transactions_by_period` on the same-day totals)."""
+    unit_days = rfm.UNIT_DAYS[result.time_unit]
+    start, end = rfm.plot_start(result), result.observation_end
+    query = functools.partial(rfm.period_totals_sql, start=start, end=end, unit_days=unit_days)
+    totals = rfm_to_pandas(_sql_on(spark, days_df, query))
+    return rfm.repeats_from_totals(totals, result.first_days, start=start, end=end, unit_days=unit_days)  # type: ignore[arg-type]
+
+
+class SparkSummaries:
+    """The source of summaries on Spark: ``SparkSummaries(spark)(config, seconds) -> Prepared``.
+
+    Pass it as :func:`clvmodel.train.train`'s ``source`` (``clvmodel train --engine spark`` does).
+    The same-day totals are cached on the cluster for the run's three queries and released after.
+    """
+
+    def __init__(self, spark: "SparkSession") -> None:
+        self.spark = spark
+
+    def __call__(self, config: "Config", seconds: dict[str, float]) -> Prepared:
+        """Read the log on Spark, summarise and split it; see the module docstring.
+
+        Raises
+        ------
+        ClvError
+            An unsupported setting (:func:`refuse_unsupported`), bad data or dates (the local
+            engine's messages).
+        """
+        refuse_unsupported(config)
+        clock = time.perf_counter()
+        tx, load = load_transactions(self.spark, None, config.data)
+        days_df = _sql_on(self.spark, tx, rfm.days_sql).persist()
+        try:
+            result = summarise(self.spark, days_df, time_unit=config.time_unit,
+                               calibration_end=config.calibration_end, observation_end=config.observation_end)
+            result.account(load.customers)  # nothing lost: summarised + left out = read
+            series = repeat_series(self.spark, days_df, result)
+        finally:
+            days_df.unpersist()
+        prepared = Prepared(load, result, series)
+        if any(registry.family(m).role == "challenger" for m in config.models):
+            from clvmodel.spark.challenger import SparkReader
+            from clvmodel.train import fit_challenger  # the local engine's fit, given Spark's reads
+
+            tx = tx.persist()  # its four queries read the log: parsed once
+            try:
+                prepared.challenger, prepared.challenger_holdout = fit_challenger(
+                    SparkReader(self.spark, tx), config, float(result.summary["duration_holdout"].iloc[0]))
+            finally:
+                tx.unpersist()
+        seconds["read_and_rfm"] = time.perf_counter() - clock
+        return prepared

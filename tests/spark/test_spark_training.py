@@ -1,0 +1,177 @@
+"""``clvmodel train --engine spark`` equals the local (DuckDB) engine on the same config.
+
+The oracle is the local engine itself, trained in the same test session on the same config: the
+Spark source (:class:`clvmodel.spark.training.SparkSummaries`) runs the same SQL text on the same
+exact DECIMAL(38, 9) day totals, so the summary must come out identical, and everything fitted,
+evaluated and scored from it is then the same code. Parameters are compared to rtol 1e-9 (they
+come from identical inputs; the tolerance only keeps the test off the last bits of an optimiser),
+the summary exactly, the leaderboard and the scores to rtol 1e-9. The challenger's day totals are
+DOUBLE sums on both engines (not exact decimals), so its forecasts are compared to rtol 1e-9 as
+well (on CDNOW they come out identical). One real ``local[2]`` session
+for the whole run (``spark`` in tests/conftest.py) and one Spark training; skipped only without
+pyspark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+
+from clvmodel import cli  # noqa: E402 - after the skip
+from clvmodel import train as train_module  # noqa: E402
+from clvmodel.artifact import load  # noqa: E402
+from clvmodel.config import load_config  # noqa: E402
+from clvmodel.prepared import Prepared  # noqa: E402
+from clvmodel.spark import training as spark_training  # noqa: E402
+from clvmodel.train import TrainResult  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+#: CDNOW's whole leaderboard (as configs/cdnow.yaml lists it), the challenger included.
+MODELS = "models=[historical,bgnbd,pareto_nbd,mbgnbd,gamma_gamma,challenger]"
+
+
+@dataclass
+class Trained:
+    """One engine's run of configs/cdnow.yaml: what train returned and what its source prepared."""
+
+    result: TrainResult
+    prepared: Prepared
+    stdout: str = ""
+
+
+def _cli(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _recording(source: Any, seen: dict[str, Any]) -> Any:
+    def prepare(config: Any, seconds: dict[str, float]) -> Prepared:
+        seen["prepared"] = source(config, seconds)
+        return seen["prepared"]
+
+    return prepare
+
+
+@pytest.fixture(scope="module")
+def both(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:
+    """configs/cdnow.yaml (39 + 39 weeks) trained untracked by each engine: locally through the
+    library, on Spark through the command (``clvmodel train --engine spark``, once, end to end;
+    the session is the test's, which Spark's getOrCreate returns). Both record what ``train``
+    returned and what their source of summaries prepared."""
+    folder = tmp_path_factory.mktemp("spark_train")
+    train = train_module.train
+    seen: dict[str, Any] = {}
+    config = load_config(CONFIGS / "cdnow.yaml", [MODELS, f"output.model_dir={folder / 'local'}"])
+    result = train(config, track=False, source=_recording(train_module._from_transactions, seen))  # noqa: SLF001
+    local = Trained(result, seen.pop("prepared"))
+
+    def recording_train(config: Any, **options: Any) -> TrainResult:
+        seen["result"] = train(config, **options)
+        return seen["result"]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "train", recording_train)
+        patch.setattr(spark_training, "SparkSummaries",
+                      lambda session, real=spark_training.SparkSummaries: _recording(real(session), seen))
+        code, out, err = _cli(["train", str(CONFIGS / "cdnow.yaml"), "--engine", "spark", "--spark-master", "local[2]",
+                               "--no-tracking", "--set", MODELS, "--set", f"output.model_dir={folder / 'spark'}"])
+    assert code == 0, err
+    return {"local": local, "spark": Trained(seen["result"], seen["prepared"], out)}
+
+
+def test_summary_split_and_accounting_are_identical(both: dict[str, Trained]) -> None:
+    local, spark = both["local"].result.rfm, both["spark"].result.rfm
+    pd.testing.assert_frame_equal(spark.summary, local.summary, check_exact=True)
+    assert len(local.summary) == 2357  # Fader, Hardie & Lee (2005): the CDNOW sample's customers
+    for name in ("calibration_end", "observation_end", "customers_after_calibration",
+                 "transactions_after_observation_end", "customers_after_observation_end"):
+        assert getattr(spark, name) == getattr(local, name), name
+    pd.testing.assert_series_equal(spark.first_days, local.first_days)
+    assert both["spark"].result.load.rows_read == both["local"].result.load.rows_read
+    assert both["spark"].result.load.customers == both["local"].result.load.customers
+
+
+def test_parameters_leaderboard_and_scores_equal_the_local_engine(both: dict[str, Trained]) -> None:
+    local, spark = both["local"].result, both["spark"].result
+    assert list(spark.model.models) == list(local.model.models)
+    for name, fitted in local.model.models.items():
+        theirs = spark.model.models[name]
+        assert list(theirs.params_ or {}) == list(fitted.params_ or {}), name
+        np.testing.assert_allclose(list((theirs.params_ or {}).values()), list((fitted.params_ or {}).values()),
+                                   rtol=1e-9, err_msg=name)
+    # The published CDNOW fit (REFERENCE.md: BG/NBD r 0.2426, alpha 4.4136, a 0.7929, b 2.4259).
+    bgnbd = spark.model.models["bgnbd"].params_ or {}
+    np.testing.assert_allclose([bgnbd[k] for k in ("r", "alpha", "a", "b")], [0.2426, 4.4136, 0.7929, 2.4259], atol=5e-5)
+    pd.testing.assert_frame_equal(spark.leaderboard, local.leaderboard, rtol=1e-9)
+    pd.testing.assert_frame_equal(spark.calibration_table, local.calibration_table, rtol=1e-9)
+    pd.testing.assert_frame_equal(spark.scores, local.scores, rtol=1e-9)
+    assert spark.model.selection == local.model.selection
+    assert spark.model.segment_boundaries == local.model.segment_boundaries
+    assert float(spark.scores["predicted_clv"].sum()) == pytest.approx(60449.30, abs=0.005)  # the demo's total
+
+
+def test_the_tracking_plot_counts_are_identical(both: dict[str, Trained]) -> None:
+    local, theirs = both["local"].prepared, both["spark"].prepared
+    pd.testing.assert_series_equal(theirs.repeat_series, local.repeat_series)
+    summary = local.rfm.summary
+    # Every CDNOW customer first bought in the plot's first weeks: the plot counts all repeat days.
+    assert int(local.repeat_series.sum()) == int((summary["frequency"] + summary["frequency_holdout"]).sum())
+    assert (theirs.customers, theirs.first_orders) == (None, None)
+
+
+def test_the_challenger_learns_the_same_trees_from_spark_features(both: dict[str, Trained]) -> None:
+    local, theirs = both["local"].prepared, both["spark"].prepared
+    assert (theirs.challenger.inner_cut_, theirs.challenger.n_train_) == (local.challenger.inner_cut_, 2357)
+    pd.testing.assert_frame_equal(theirs.challenger_holdout, local.challenger_holdout, rtol=1e-9)
+    assert both["spark"].result.model.challenger is not None
+    assert "challenger" in set(both["spark"].result.leaderboard["model"])
+
+
+def test_the_command_saved_the_model_it_printed(both: dict[str, Trained]) -> None:
+    saved = load(both["spark"].result.model_dir)
+    for name, fitted in both["local"].result.model.models.items():
+        params = fitted.params_ or {}
+        np.testing.assert_allclose([saved.models[name].params_[k] for k in params], list(params.values()), rtol=1e-9,
+                                   err_msg=name)
+    assert "total 60,449.30" in both["spark"].stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "config", "expected"),
+    [
+        ([], "subscription_regular.yaml", "--engine spark trains on a transaction log; this config has subscriptions"),
+        ([MODELS], "cdnow_channels.yaml", "customers: (channels and covariates) is not on Spark yet"),
+        ([MODELS, "data.memory_limit=2GB"], "cdnow.yaml", "data.memory_limit 2GB is DuckDB's memory cap"),
+        ([MODELS, "data.amount_format={decimal_mark: ',', thousands_separator: '.'}"], "cdnow.yaml",
+         "data.amount_format (a decimal mark, thousands separator, currency symbols) is read by the local engine only"),
+    ],
+)
+def test_unsupported_settings_are_refused_in_one_line(spark: Any, tmp_path: Path, overrides: list[str], config: str,
+                                                       expected: str) -> None:
+    sets = [a for item in [*overrides, f"output.model_dir={tmp_path / 'm'}"] for a in ("--set", item)]
+    code, _, err = _cli(["train", str(CONFIGS / config), "--engine", "spark", "--no-tracking", *sets])
+    assert code == 2 and err.startswith(f"clvmodel: error: {expected}") and err.count("\n") == 1, err
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    (["--engine", "spark", "--spark-conf", "spark.driver.memory"], "--spark-conf takes key=value"),
+    (["--engine", "dask"], "--engine 'dask': use local or spark"),
+    (["--spark-master", "local[2]"], "--spark-master and --spark-conf are for --engine spark"),
+])
+def test_bad_engine_options_are_one_line(tmp_path: Path, option: list[str], expected: str) -> None:
+    code, _, err = _cli(["train", str(CONFIGS / "cdnow.yaml"), *option, "--no-tracking",
+                         "--set", MODELS, "--set", f"output.model_dir={tmp_path / 'm'}"])
+    assert code == 2 and err.startswith(f"clvmodel: error: {expected}") and err.count("\n") == 1, err
+    assert not (tmp_path / "m").exists()
