@@ -206,3 +206,24 @@ def test_an_unidentified_stop_names_the_ridge_it_is_on(recwarn: pytest.WarningsR
     assert mle.ridge_words(params, 50.0 * np.eye(3) - 49.0 * np.outer(opposite, opposite)) == (
         " where r grows as a shrinks (r·a = 1.4e+05 at the stop)"
     )
+
+
+def test_search_first_runs_the_other_starts_only_when_the_first_is_not_enough() -> None:
+    """Issue 16: ``search_first`` stops after the first start when the caller's check accepts its
+    stop, and otherwise runs every start as ``search`` does (same stops, start indices in order)."""
+    from clvmodel.models import mle as m
+
+    def bowl(theta):
+        theta = np.asarray(theta, dtype=float)
+        return float(np.sum((theta - 1.0) ** 2)), 2.0 * (theta - 1.0)
+
+    starts = [np.zeros(2), np.full(2, 3.0), np.array([-2.0, 5.0])]
+    seen = []
+    accepted = m.search_first(bowl, starts, lambda stop: seen.append(stop) or True)
+    assert len(accepted) == 1 and len(seen) == 1 and accepted[0].start_index == 0
+    np.testing.assert_allclose(accepted[0].x, [1.0, 1.0], atol=1e-6)
+    refused = m.search_first(bowl, starts, lambda stop: False)
+    every = m.search(bowl, starts)
+    assert [s.start_index for s in refused] == [0, 1, 2]
+    for a, b in zip(refused, every):
+        np.testing.assert_array_equal(a.x, b.x)
