@@ -505,12 +505,16 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
         tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
     """Maximum likelihood Pareto/NBD on weighted rows (no covariates), or the ``s, β → ∞`` limit.
 
-    The numpy likelihood and analytic gradient of :class:`ParetoNBDCovariateLikelihood` (no
-    design), maximised as the lifetimes-based fit before it (:func:`.lifetimes_adapter.fit`, kept as
-    the reference path): in time rescaled so the longest age is 1, BFGS from the same three fixed
-    starts (``ln(1, 1, 1, 1)``; ``r = s = 1`` with α at the observed purchase rate and β = 1 and
-    10; :func:`.mle.search`), the best stationary stop kept (:func:`.mle.best_stop`). The Hessian
-    is taken by central differences of the analytic gradient (:func:`.mle.central_hessian`).
+    The numpy likelihood and analytic gradient of :class:`ParetoNBDLikelihood` (the plain
+    likelihood pooled per distinct ``(x, u)`` pair; the same function as
+    :class:`ParetoNBDCovariateLikelihood` without a design), maximised as the lifetimes-based fit
+    before it (:func:`.lifetimes_adapter.fit`, kept as the reference path): in time rescaled so the
+    longest age is 1, BFGS from the same three fixed starts (``ln(1, 1, 1, 1)``; ``r = s = 1`` with
+    α at the observed purchase rate and β = 1 and 10), the best stationary stop kept
+    (:func:`.mle.best_stop`); since issue 16 the second and third start run only when the first
+    does not stop at a stationary point with ``s ≤`` :data:`PARETO_RIDGE_CHECK_S` and every
+    parameter identified (:func:`.mle.search_first`). The Hessian is taken by central differences
+    of the analytic gradient (:func:`.mle.central_hessian`).
 
     The ridge, as before: when the highest stop of any start has ``s`` above
     :data:`PARETO_RIDGE_CHECK_S`, or leaves a parameter unidentified, it is compared with the
@@ -659,8 +663,8 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
     # fit's starts in order until one stops at a stationary point.
     merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
-    plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
-                                         merged["T"].to_numpy() * scale, merged_weights)
+    plain = ParetoNBDLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
+                                merged["T"].to_numpy() * scale, merged_weights)
     planned = _base_starts(plain, scale)
     stops = []
     for start in planned:
