@@ -121,3 +121,43 @@ def test_fit_equals_lifetimes_own_fit(cdnow_summary) -> None:
     for name in PUBLISHED:
         assert model.params_[name] == pytest.approx(before.params[name], rel=1e-10), name
     assert model.status_ == "converged" and model.n_ == 2357
+
+
+@pytest.mark.parametrize("theta", [(0.5, 6.0, 0.9, 1.6), (0.1, 0.5, 3.0, 0.2), (2.0, 40.0, 0.05, 30.0),
+                                   (0.7, 8.0, 2e6, 5e6)])
+def test_analytic_hessian_equals_autograd_on_lifetimes(cdnow_summary, theta) -> None:
+    """Issue 16: the fit's Hessian (analytic, trigamma differences as sums) against autograd's exact
+    Hessian of lifetimes' ``_negative_log_likelihood`` (its mean, times the customers), near the
+    optimum, far from it, and with a + b in the millions (where lifetimes' four lnΓ cancel badly,
+    so there against central differences of the gradient instead)."""
+    from autograd import hessian
+    from lifetimes import ModifiedBetaGeoFitter
+
+    from clvmodel.models import mle
+    from clvmodel.models.mbgnbd_likelihood import ModifiedBetaGeoLikelihood
+
+    (x, tx, T), weights = _rows(cdnow_summary)
+    log_theta = np.log(theta)
+    objective = ModifiedBetaGeoLikelihood(x, tx, T, weights)
+    got = objective.total_hessian(log_theta)
+    if theta[2] < 1e4:
+        expected = np.asarray(hessian(ModifiedBetaGeoFitter._negative_log_likelihood)(
+            log_theta, x.astype(int), tx, T, weights, 0.0)) * weights.sum()
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())
+    else:
+        expected = mle.central_hessian(lambda t: objective(t)[1], log_theta) * weights.sum()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+def test_rows_in_any_order_give_the_same_likelihood(cdnow_summary) -> None:
+    """The objective sorts its rows by x (per-x sums over contiguous runs): any order, the same values."""
+    from clvmodel.models.mbgnbd_likelihood import ModifiedBetaGeoLikelihood
+
+    (x, tx, T), weights = _rows(cdnow_summary)
+    order = np.random.default_rng(11).permutation(len(x))
+    theta = np.log([0.5, 6.0, 0.9, 1.6])
+    sorted_rows = ModifiedBetaGeoLikelihood(x, tx, T, weights)
+    shuffled = ModifiedBetaGeoLikelihood(x[order], tx[order], T[order], weights[order])
+    assert shuffled(theta)[0] == pytest.approx(sorted_rows(theta)[0], rel=1e-13)
+    np.testing.assert_allclose(shuffled(theta)[1], sorted_rows(theta)[1], rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(shuffled.total_hessian(theta), sorted_rows.total_hessian(theta), rtol=1e-11)

@@ -327,3 +327,46 @@ def test_apparel_40_weeks_with_covariates_reports_the_ridge(apparel) -> None:
     further[3] += 5.0
     further[5] += 5.0  # life.Channel: Channel 1's β_i unchanged
     assert objective.log_likelihood(further) == pytest.approx(fitted.log_likelihood, abs=1e-6)
+
+
+@pytest.mark.parametrize("theta", [(0.55, 10.6, 0.61, 11.7), (2.0, 3.0, 5.0, 0.5), (0.8, 40.0, 300.0, 1e4),
+                                   (0.05, 0.3, 0.02, 900.0)])
+def test_pooled_plain_likelihood_equals_the_row_by_row_one(cdnow_summary: pd.DataFrame, theta) -> None:
+    """Issue 16: the plain fit's pooled objective (integrals once per distinct (x, u) pair, each
+    row's as K(x, t_x) − K(x, T)) equals the row-by-row one (each row's integral over [t_x, T]):
+    value and gradient, in rescaled time as the fit calls it; with rows where t_x = T (the exact
+    branch), one-time buyers, a longest age not exactly 1, near the optimum, with β ≪ α, far towards
+    the s, β → ∞ ridge and with r, s small (heavy tails: the subtraction's worst case)."""
+    columns, weights = _columns(cdnow_summary, [])
+    x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+    assert np.any((tx == T) & (x > 0)) and np.any(x == 0)
+    scale = 1.0 / (3.0 * T.max())
+    at = np.log(theta) + np.log([1.0, scale, 1.0, scale])
+    pooled = pnl.ParetoNBDLikelihood(x, tx * scale, T * scale, weights)
+    rows = pnl.ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
+    value, gradient = pooled(at)
+    expected_value, expected_gradient = rows(at)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-9, atol=1e-12)
+    assert pooled.log_likelihood(at) == pytest.approx(rows.log_likelihood(at), rel=1e-12)
+    # Rows in any order: the same function.
+    order = np.random.default_rng(7).permutation(len(x))
+    shuffled = pnl.ParetoNBDLikelihood(x[order], tx[order] * scale, T[order] * scale, weights[order])
+    assert shuffled(at)[0] == pytest.approx(value, rel=1e-13)
+    np.testing.assert_allclose(shuffled(at)[1], gradient, rtol=1e-11, atol=1e-14)
+
+
+def test_pooled_plain_likelihood_keeps_the_ridge_limit(cdnow_summary: pd.DataFrame) -> None:
+    """Out on the s, β → ∞ ridge the pooled objective tends to the one-rate limit as the row-by-row
+    one does (test_far_out_on_the_ridge_the_likelihood_is_the_limits): the subtraction
+    K(x, t_x) − K(x, T) stays within rounding of the likelihood there too."""
+    columns, weights = _columns(cdnow_summary, [])
+    x, tx, T = columns["frequency"], columns["recency"], columns["T"]
+    r, alpha, mu = 0.6, 12.0, 0.02
+    limit = lifetimes_adapter.ParetoNBDLimit(x, tx, T, weights).log_likelihood(np.log([r, alpha, mu]))
+    pooled = pnl.ParetoNBDLikelihood(x, tx, T, weights)
+    rows = pnl.ParetoNBDCovariateLikelihood(x, tx, T, weights)
+    for s in (1e4, 1e8, 1e30):
+        theta = np.log([r, alpha, s, s / mu])
+        assert pooled.log_likelihood(theta) == pytest.approx(rows.log_likelihood(theta), rel=1e-12), s
+    assert abs(pooled.log_likelihood(np.log([r, alpha, 1e30, 1e30 / mu])) - limit) < 1e-8

@@ -70,6 +70,7 @@ __all__ = [
     "death_integral",
     "relative_integral",
     "ParetoNBDCovariateLikelihood",
+    "ParetoNBDLikelihood",
     "coefficient_names",
     "log_likelihood",
     "fit_covariates",
@@ -338,6 +339,116 @@ class ParetoNBDCovariateLikelihood:
         return -total / self.total_weight, -gradient / self.total_weight
 
 
+class ParetoNBDLikelihood:
+    """The mean negative plain Pareto/NBD log-likelihood over weighted rows and its gradient, pooled (issue 16).
+
+    The same function as :class:`ParetoNBDCovariateLikelihood` without a design, called with
+    ``θ = ln(r, α, s, β)``, but its integrals are taken once per distinct ``(x, u)`` pair instead of
+    once per row. With ``K(x, u) = ∫_u^U (α+τ)^{−(r+x)} (1+τ/β)^{−(s+1)} dτ`` (``U`` the longest
+    age, 1 in the fit's rescaled time) the integral of equation (18) of note 009 is
+    ``Ĩ = K(x, t_x) − K(x, T)``, so a row's likelihood is (relative to ``common``, as in :func:`_row_terms`)::
+
+        L = e^A + e^C − e^B,   A = alive(x, T),   C = D(x, t_x),   B = D(x, T),   D = ln(s/β) + ln K
+
+    and ``A, D`` are needed only on the distinct ``(x, T)`` and ``(x, t_x)`` pairs: ~61,000 of them
+    against 664,000 distinct rows at a million customers (the rows' own work is a few gathers and
+    exponentials). ``common`` is pooled per distinct ``x``.
+
+    The subtraction is bounded: ``(s/β) K(x, T) ≤ (s/β) ∫_T^∞ ... ≤ (α+T)^{−k} s/β ∫_T^∞ (1+τ/β)^{−(s+1)} dτ
+    = e^A`` (the purchase factor is largest at ``τ = T``), hence also ``e^C ≤ e^A + (e^C − e^B) = L``:
+    each term is at most the likelihood itself, so the rounding left by the difference is ~eps·L (a
+    few ulps of ``ln L``), never more, whatever ``T − t_x``. Where ``t_x = T`` the row's ``C`` and
+    ``B`` are the same pair's value and cancel exactly (CLVTools' exact branch). The gradient is
+    pooled the same way: each row's shares ``e^A/L, e^C/L, e^B/L`` (each at most ~1) are summed per
+    pair and multiply the pair's derivatives (the moments of :func:`relative_integral`).
+
+    Parameters
+    ----------
+    frequency, recency, T
+        ``x, t_x, T`` per row (any time unit; α and β are in that unit).
+    weights
+        Customers per row (collapsed identical rows).
+    """
+
+    #: No covariates (the attributes the plain fit shares with :class:`ParetoNBDCovariateLikelihood`).
+    p = 0
+
+    def __init__(self, frequency: NDArray[Any], recency: NDArray[Any], T: NDArray[Any], weights: NDArray[Any]) -> None:
+        self.x = np.asarray(frequency, dtype=float)
+        self.tx = np.asarray(recency, dtype=float)
+        self.T = np.asarray(T, dtype=float)
+        self.weights = np.asarray(weights, dtype=float)
+        self.total_weight = float(self.weights.sum())
+        self.upper = float(np.max(self.T)) if len(self.T) else 1.0
+        self.x_values, x_index = np.unique(self.x, return_inverse=True)
+        self.weight_per_x = np.bincount(x_index, weights=self.weights, minlength=len(self.x_values))
+        # One integer key per (x, u) pair, u from t_x or T; factorize numbers the distinct pairs.
+        u_codes, u_values = pd.factorize(np.concatenate([self.tx, self.T]), sort=True)
+        n = len(self.x)
+        keys = np.concatenate([x_index, x_index]).astype(np.int64) * len(u_values) + u_codes
+        pair, pair_keys = pd.factorize(keys, sort=True)
+        self.tx_pair, self.T_pair = pair[:n], pair[n:]
+        self.pair_x = self.x_values[pair_keys // len(u_values)]
+        self.pair_u = np.asarray(u_values, dtype=float)[pair_keys % len(u_values)]
+
+    def _pairs(self, r: float, alpha: float, s: float, beta: float, gradient: bool) -> tuple[Vector, Vector, Vector | None]:
+        """``A = alive`` and ``D = ln(s/β) + ln K`` per pair, and K's moments (pairs × 4) with ``gradient``."""
+        count = len(self.pair_x)
+        k = r + self.pair_x
+        log_k = np.empty(count)
+        moments = np.empty((count, 4)) if gradient else None
+        for start in range(0, count, CHUNK):
+            b = slice(start, start + CHUNK)
+            size = len(k[b])
+            log_k[b], part = relative_integral(k[b], np.full(size, s + 1.0), np.full(size, alpha), np.full(size, beta),
+                                               self.pair_u[b], np.full(size, self.upper), gradient=gradient)
+            if gradient:
+                moments[b] = part
+        alive = -k * np.log(alpha + self.pair_u) - s * np.log1p(self.pair_u / beta)
+        return alive, np.log(s) - np.log(beta) + log_k, moments
+
+    def _rows(self, alive: Vector, dead: Vector) -> tuple[Vector, Vector, Vector, Vector, Vector]:
+        """Per row ``ln L − common`` and the shares ``e^A/L, e^C/L, e^B/L`` (unweighted)."""
+        a, c, b = alive[self.T_pair], dead[self.tx_pair], dead[self.T_pair]
+        top = np.maximum(a, c)
+        ea, ec, eb = np.exp(a - top), np.exp(c - top), np.exp(b - top)
+        # e^C − e^B first: exactly 0 where t_x = T (the same pair), so L is then e^A to rounding.
+        total = ea + (ec - eb)
+        return top + np.log(total), total, ea, ec, eb
+
+    def _common(self, r: float, alpha: float) -> float:
+        """Σ_x W_x (lnΓ(r+x) − lnΓ(r) + r ln α)."""
+        return _dot(self.weight_per_x, gammaln(r + self.x_values) - gammaln(r) + r * np.log(alpha))
+
+    def log_likelihood(self, theta: Vector) -> float:
+        """Total (weighted) log-likelihood Σ w ℓ at ``θ = ln(r, α, s, β)``, in the rows' time unit."""
+        r, alpha, s, beta = (float(v) for v in np.exp(np.asarray(theta, dtype=float)))
+        alive, dead, _ = self._pairs(r, alpha, s, beta, False)
+        return self._common(r, alpha) + _dot(self.weights, self._rows(alive, dead)[0])
+
+    def __call__(self, theta: Vector) -> tuple[float, Vector]:
+        """Mean negative log-likelihood and its gradient at ``θ = ln(r, α, s, β)``."""
+        r, alpha, s, beta = (float(v) for v in np.exp(np.asarray(theta, dtype=float)))
+        alive, dead, m = self._pairs(r, alpha, s, beta, True)
+        log_l, total, ea, ec, eb = self._rows(alive, dead)
+        value = self._common(r, alpha) + _dot(self.weights, log_l)
+        per_row = self.weights / total
+        count = len(self.pair_x)
+        on_alive = np.bincount(self.T_pair, weights=per_row * ea, minlength=count)
+        on_dead = (np.bincount(self.tx_pair, weights=per_row * ec, minlength=count)
+                   - np.bincount(self.T_pair, weights=per_row * eb, minlength=count))
+        k, u = r + self.pair_x, self.pair_u
+        # θ·∂/∂θ of A = −k ln(α+u) − s ln(1+u/β) and of D = ln s − ln β + ln K (moments: relative_integral).
+        d_alive = np.stack([-r * np.log(alpha + u), -k * alpha / (alpha + u), -s * np.log1p(u / beta),
+                            s * u / (beta + u)])
+        d_dead = np.stack([-r * m[:, 0], -k * alpha * m[:, 1], 1.0 - s * m[:, 2], (s + 1.0) * m[:, 3] - 1.0])
+        xs = self.x_values
+        common = np.array([r * _dot(self.weight_per_x, digamma(r + xs) - digamma(r) + np.log(alpha)),
+                           r * self.total_weight, 0.0, 0.0])
+        gradient = common + np.einsum("ij,j->i", d_alive, on_alive) + np.einsum("ij,j->i", d_dead, on_dead)
+        return -value / self.total_weight, -gradient / self.total_weight
+
+
 def _theta(params: dict[str, float], design_columns: Sequence[str]) -> Vector:
     """θ from named parameters in the data's unit (γ missing: 0)."""
     base = np.log([float(params[name]) for name in PARAMS])
@@ -394,12 +505,16 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
         tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
     """Maximum likelihood Pareto/NBD on weighted rows (no covariates), or the ``s, β → ∞`` limit.
 
-    The numpy likelihood and analytic gradient of :class:`ParetoNBDCovariateLikelihood` (no
-    design), maximised as the lifetimes-based fit before it (:func:`.lifetimes_adapter.fit`, kept as
-    the reference path): in time rescaled so the longest age is 1, BFGS from the same three fixed
-    starts (``ln(1, 1, 1, 1)``; ``r = s = 1`` with α at the observed purchase rate and β = 1 and
-    10; :func:`.mle.search`), the best stationary stop kept (:func:`.mle.best_stop`). The Hessian
-    is taken by central differences of the analytic gradient (:func:`.mle.central_hessian`).
+    The numpy likelihood and analytic gradient of :class:`ParetoNBDLikelihood` (the plain
+    likelihood pooled per distinct ``(x, u)`` pair; the same function as
+    :class:`ParetoNBDCovariateLikelihood` without a design), maximised as the lifetimes-based fit
+    before it (:func:`.lifetimes_adapter.fit`, kept as the reference path): in time rescaled so the
+    longest age is 1, BFGS from the same three fixed starts (``ln(1, 1, 1, 1)``; ``r = s = 1`` with
+    α at the observed purchase rate and β = 1 and 10), the best stationary stop kept
+    (:func:`.mle.best_stop`); since issue 16 the second and third start run only when the first
+    does not stop at a stationary point with ``s ≤`` :data:`PARETO_RIDGE_CHECK_S` and every
+    parameter identified (:func:`.mle.search_first`). The Hessian is taken by central differences
+    of the analytic gradient (:func:`.mle.central_hessian`).
 
     The ridge, as before: when the highest stop of any start has ``s`` above
     :data:`PARETO_RIDGE_CHECK_S`, or leaves a parameter unidentified, it is compared with the
@@ -442,19 +557,34 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
     for unused in ("verbose", "iterative_fitting", "fit_method", "index"):
         options.pop(unused, None)
     scale = 1.0 / float(np.max(T))  # lifetimes' _scale_time
-    objective = ParetoNBDCovariateLikelihood(x, tx * scale, T * scale, weights)
+    objective = ParetoNBDLikelihood(x, tx * scale, T * scale, weights)
     n = objective.total_weight
     planned = _base_starts(objective, scale)[:3]
     if initial_params is not None:
         planned[0] = np.log(np.asarray(initial_params, dtype=float))
-    stops = mle.search(objective, planned, tol=tol, **options)
+    hessians: dict[int, Vector] = {}
+
+    def identified(stop: Any) -> bool:
+        # The first start suffices where it stops at a stationary point clear of the ridge check
+        # with every parameter identified: then the ridge is not compared (as before) and the
+        # other starts, which found no other optimum on CDNOW, the apparel splits or simulated
+        # data, would only cost time (issue 16). Otherwise all run and the best is kept, as before.
+        if not mle.stationary(stop) or np.exp(stop.x[2]) > PARETO_RIDGE_CHECK_S:
+            return False
+        with np.errstate(all="ignore"):
+            hessians[id(stop)] = mle.central_hessian(lambda theta: objective(theta)[1], stop.x) * n
+        return bool(np.all(mle.log_standard_errors(hessians[id(stop)]) <= mle.MAX_LOG_SE))
+
+    stops = mle.search_first(objective, planned, identified, tol=tol, **options)
     optimum = mle.best_stop(stops, n) or next((s for s in stops if s.success and np.isfinite(s.fun)), None)
     # ln L in the data's unit: rescaling time by c multiplies each likelihood by c^(-x), Σ w ln L gains Σ w x ln c.
     shift = _dot(weights, x) * np.log(scale)
     hessian = None
     if optimum is not None:
-        with np.errstate(all="ignore"):
-            hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * n
+        hessian = hessians.get(id(optimum))
+        if hessian is None:
+            with np.errstate(all="ignore"):
+                hessian = mle.central_hessian(lambda theta: objective(theta)[1], optimum.x) * n
     finite = [s for s in stops if np.isfinite(s.fun)]
     highest = min(finite, key=lambda stop: stop.fun) if finite else None
     if highest is not None and (
@@ -533,8 +663,8 @@ def fit_covariates(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, d
     # Only a start for the covariate fit: on the rows merged over z (fewer), from the plain
     # fit's starts in order until one stops at a stationary point.
     merged, merged_weights, _ = collapse(pd.DataFrame({"x": x, "tx": tx, "T": T}), ["x", "tx", "T"], weights)
-    plain = ParetoNBDCovariateLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
-                                         merged["T"].to_numpy() * scale, merged_weights)
+    plain = ParetoNBDLikelihood(merged["x"].to_numpy(), merged["tx"].to_numpy() * scale,
+                                merged["T"].to_numpy() * scale, merged_weights)
     planned = _base_starts(plain, scale)
     stops = []
     for start in planned:
