@@ -66,6 +66,7 @@ import glob
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,7 @@ from clvmodel.checks import (
 )
 from clvmodel.config import DataConfig
 from clvmodel.errors import ClvError
-from clvmodel.sqltext import identifier, literal, number
+from clvmodel.sqltext import date_literal, identifier, literal, number
 
 __all__ = [
     "LoadReport",
@@ -660,29 +661,37 @@ def _days_by_stored_id(con: duckdb.DuckDBPyConnection, stored: str, columns: dic
 
 
 def _refuse_late_dates(con: duckdb.DuckDBPyConnection, rows: int) -> None:
+    """:func:`refuse_late_dates` on DuckDB's table ``days``."""
+    refuse_late_dates(lambda make_sql: con.execute(make_sql("days")).fetchone(), rows)
+
+
+def refuse_late_dates(first_row: Callable[[Callable[[str], str]], Any], rows: int) -> None:
     """Refuse rows dated after tomorrow (UTC) or far after the bulk of the log (see :func:`load_transactions`).
 
     "The bulk" ends at the purchase day ranked ``k + 1`` from the latest, with ``k`` the larger
     of 10 and 0.1 % of the customer-days: up to ``k`` rows may run late (a log's last days are
-    thin), not more than :data:`LATE_YEARS` years. Counted over table ``days``, with an example.
+    thin), not more than :data:`LATE_YEARS` years. Counted over the same-day totals, with an
+    example. ``first_row(make_sql)`` runs ``make_sql(table)`` on the engine holding those totals
+    (``customer_id, day, n``) and returns its first row: the SQL is DuckDB's and Spark's alike, so
+    ``clvmodel train --engine spark`` refuses exactly what the local engine does.
     """
     tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
-    total, last = con.execute("SELECT count(*), max(day) FROM days").fetchone()
+    total, last = first_row(lambda days: f"SELECT count(*), max(day) FROM {days}")
     limit, why = tomorrow, "tomorrow: dates in the future"
-    k = max(10, -(-total // 1000))
+    k = max(10, -(-int(total) // 1000))
     if total > k:
-        (bulk,) = con.execute("SELECT day FROM days ORDER BY day DESC LIMIT 1 OFFSET ?", [k]).fetchone()
+        (bulk,) = first_row(lambda days: f"SELECT day FROM {days} ORDER BY day DESC LIMIT 1 OFFSET {int(k)}")
         far = bulk + dt.timedelta(days=round(365.25 * LATE_YEARS))
         if far < limit:
             limit, why = far, f"more than {LATE_YEARS} years after the bulk of the log"
     if last is None or last <= limit:
         return
-    (rest,) = con.execute("SELECT max(day) FROM days WHERE day <= ?", [limit]).fetchone()
+    (rest,) = first_row(lambda days: f"SELECT max(day) FROM {days} WHERE day <= {date_literal(limit)}")
     why += f", whose other rows end by {rest}" if rest is not None else ""
-    count, example = con.execute(
-        "SELECT coalesce(sum(n), 0), min(customer_id || ' on ' || CAST(day AS VARCHAR)) FROM days WHERE day > ?",
-        [limit],
-    ).fetchone()
+    count, example = first_row(
+        lambda days: f"SELECT coalesce(sum(n), 0), min(concat(customer_id, ' on ', CAST(day AS STRING))) "
+                     f"FROM {days} WHERE day > {date_literal(limit)}"
+    )
     raise ClvError(late_dates_message(
         int(count), rows, limit, why, example,
         "set the end of observation to leave them out (observation_end in the config, --observation-end for "

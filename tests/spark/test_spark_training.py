@@ -175,3 +175,47 @@ def test_bad_engine_options_are_one_line(tmp_path: Path, option: list[str], expe
                          "--set", MODELS, "--set", f"output.model_dir={tmp_path / 'm'}"])
     assert code == 2 and err.startswith(f"clvmodel: error: {expected}") and err.count("\n") == 1, err
     assert not (tmp_path / "m").exists()
+
+
+def _small_log(tmp_path: Path, late: str, parquet: bool = False) -> Path:
+    """Eleven purchases of three customers in 2020 and one row dated ``late``; CSV, or Parquet with
+    BIGINT ids and DATE dates."""
+    rows = [(1, "2020-01-0{}".format(d), 10.0) for d in range(1, 8)] + [(2, "2020-02-01", 5.0), (2, "2020-03-01", 7.0),
+                                                                       (3, "2020-03-02", 4.0), (3, "2020-04-02", 4.0)]
+    rows.append((3, late, 1.0))
+    frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    path = tmp_path / ("log.parquet" if parquet else "log.csv")
+    if parquet:
+        frame.assign(date=pd.to_datetime(frame["date"]).dt.date).to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    config = tmp_path / "small.yaml"
+    config.write_text(f"name: small\ndata: {{source: '{path}'}}\ntime_unit: week\nmodels: [historical]\nhistorical: {{retention_periods: 10}}\n"
+                      f"output: {{model_dir: '{tmp_path / 'm'}'}}\n")
+    return config
+
+
+def test_a_far_future_date_is_refused_by_both_engines_alike(spark: Any, tmp_path: Path) -> None:
+    # Without observation_end a typo dated 2090 would end the log and make every customer decades
+    # old: the local reader refuses it, and so must Spark's, with the same line (review of issue 16).
+    config = _small_log(tmp_path, "2090-01-10")
+    errors = {}
+    for engine in ("local", "spark"):
+        code, _, err = _cli(["train", str(config), "--engine", engine, "--no-tracking"])
+        assert code == 2 and err.count("\n") == 1, (engine, err)
+        errors[engine] = err
+    assert "1 of 12 rows are dated after" in errors["local"] and "customer 3 on 2090-01-10" in errors["local"]
+    assert errors["spark"] == errors["local"]
+    assert not (tmp_path / "m").exists()
+
+
+def test_integer_ids_are_reported_on_spark_as_locally(spark: Any, tmp_path: Path) -> None:
+    config = _small_log(tmp_path, "2020-04-03", parquet=True)
+    outputs = {}
+    for engine in ("local", "spark"):
+        code, out, err = _cli(["train", str(config), "--engine", engine, "--no-tracking",
+                               "--set", f"output.model_dir={tmp_path / engine}"])
+        assert code == 0, (engine, err)
+        outputs[engine] = out
+    note = "3 customer ids read from an integer column"
+    assert note in outputs["local"] and note in outputs["spark"], outputs

@@ -236,8 +236,14 @@ def load_transactions(
         duplicate_rows=duplicates,
         utc_converted_rows=stats["converted"],
         utc_day_changed_rows=moved,
+        # as io's report: an integer id column cannot have kept leading zeros, which the user should know
+        integer_ids=_SPARK_INTEGER.get(id_type),
     )
     return kept.select(*_TRANSACTION_COLUMNS), report
+
+
+#: Spark's integer types by ``simpleString``, named as DuckDB names them in io's report.
+_SPARK_INTEGER = {"tinyint": "TINYINT", "smallint": "SMALLINT", "int": "INTEGER", "bigint": "BIGINT"}
 
 
 def transactions(

@@ -30,9 +30,9 @@ Spark's ``spark.driver.memory``/``spark.executor.memory`` instead), ``data.amoun
 other than ``auto``/``plain`` (refused by :func:`clvmodel.spark.load_transactions`) and a
 published summary or subscriptions config (nothing to summarise).
 
-One check of the local reader is not made here: without an ``observation_end`` the local engine
-refuses rows dated far in the future (:func:`clvmodel.io.load_transactions`); the Spark reader,
-as for ``clvmodel rfm/score --engine spark``, does not, so set ``observation_end``.
+Without an ``observation_end``, rows dated after tomorrow or years after the bulk of the log are
+refused as by the local reader (:func:`clvmodel.io.refuse_late_dates`, the same SQL on the cached
+same-day totals).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import pandas as pd
 
 from clvmodel import rfm
 from clvmodel.errors import ClvError
+from clvmodel.io import refuse_late_dates
 from clvmodel.models import registry
 from clvmodel.prepared import Prepared
 from clvmodel.spark.load import load_transactions
@@ -182,6 +183,9 @@ class SparkSummaries:
         tx, load = load_transactions(self.spark, None, config.data)
         days_df = _sql_on(self.spark, tx, rfm.days_sql).persist()
         try:
+            if config.observation_end is None:  # as the local reader: a far-future typo would end the log
+                refuse_late_dates(lambda make_sql: tuple(_sql_on(self.spark, days_df, make_sql).collect()[0]),
+                                  load.rows_read)
             result = summarise(self.spark, days_df, time_unit=config.time_unit,
                                calibration_end=config.calibration_end, observation_end=config.observation_end)
             result.account(load.customers)  # nothing lost: summarised + left out = read
