@@ -88,6 +88,11 @@ PARAMS = ("r", "alpha", "b", "s", "beta")
 #: piece (three), 192 nodes in all; rows usually have one piece only.
 NODES = 16
 PANELS = 3
+#: Panels per spacing of the tails to ∞ (:func:`tail_integral`): taken once per distinct x, so
+#: four times :data:`PANELS` cost nothing, and they keep the tails, which span up to DROP/s e-folds
+#: of B (bτ ≫ 10 where s is small), as accurate as the finite integrals (measured: 1.5e-11 with
+#: :data:`PANELS` where s = 0.2, 1e-13 with these).
+FAR_PANELS = 12
 #: Rows per block of likelihood terms: with at most 192 nodes per row a block's node arrays take
 #: ~30 MB each, whatever the number of customers.
 CHUNK = 20_000
@@ -137,18 +142,19 @@ def _gauss(lo: Vector, hi: Vector, n: int = 0) -> tuple[Vector, Vector]:
     return nodes, log_weights
 
 
-def _panels(lo: Vector, hi: Vector, own: tuple[Any, Any], *others: tuple[Any, Any]) -> tuple[Vector, Vector]:
+def _panels(lo: Vector, hi: Vector, own: tuple[Any, Any], *others: tuple[Any, Any],
+            panels: int = PANELS) -> tuple[Vector, Vector]:
     """Gauss-Legendre nodes in the variable ``w = own[0](τ)`` on ``[lo, hi]`` (in τ), over composite panels.
 
     Each map is a pair (τ -> variable, its inverse) acting on rows × m arrays. The panel edges are
-    the union of :data:`PANELS` panels equally spaced in ``w`` and as many in each of ``others``:
+    the union of ``panels`` (default :data:`PANELS`) panels equally spaced in ``w`` and as many in each of ``others``:
     each factor of an integrand is smooth and mild in one of the variables, and on every panel all
     of them vary by at most a fraction of their range. Returns ``(w, ln weight)``, rows ×
     (panels × :data:`NODES`), weights −∞ where ``lo = hi``.
     """
     rows = len(lo)
     lo, hi = lo[:, None], hi[:, None]
-    steps = np.linspace(0.0, 1.0, PANELS + 1)[1:-1]
+    steps = np.linspace(0.0, 1.0, panels + 1)[1:-1]
     inner = []
     for forward, backward in (own, *others):
         w_lo, w_hi = forward(lo), forward(hi)
@@ -213,7 +219,7 @@ def _piece(params: tuple[float, float, float, float, float], k: Vector, tau: Vec
 
 
 def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: Vector, hi: Vector,
-              gradient: bool) -> tuple[Vector, Vector | None]:
+              gradient: bool, panels: int = PANELS) -> tuple[Vector, Vector | None]:
     """``ln ∫_lo^hi (α+τ)^{−k} e^{bτ} B(τ)^{−(s+1)} dτ`` per row (``hi`` may be +∞), and the moments of :func:`_piece`.
 
     The two pieces (module docstring) are evaluated only on the rows where they are not empty.
@@ -242,7 +248,7 @@ def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: V
         start, base = lo[rows][:, None], alpha + lo[rows][:, None]
         to_u = (lambda t: np.log1p((t - start) / base), lambda u: start + base * np.expm1(u))
         same = (lambda t: t, lambda t: t)
-        u, log_w = _panels(lo[rows], early_hi[rows], to_u, same)
+        u, log_w = _panels(lo[rows], early_hi[rows], to_u, same, panels=panels)
         tau = start + base * np.expm1(u)
         pieces.append((rows, tau, log_w + np.log(alpha + tau), log_B(b, beta, tau)))
 
@@ -259,19 +265,28 @@ def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: V
         to_v = (lambda t: log_B(b, beta, t), lambda v_: _tau_of_log_B(b, beta, v_))
         to_u = (lambda t: np.log(alpha + t), lambda u: np.exp(u) - alpha)
         graded = _graded(b, beta, log_B(b, beta, late_lo[rows]))
-        v, log_w = _panels(late_lo[rows], late_hi[rows], to_v, to_u, graded)
+        v, log_w = _panels(late_lo[rows], late_hi[rows], to_v, to_u, graded, panels=panels)
         tau = _tau_of_log_B(b, beta, v)
         pieces.append((rows, tau, log_w + v - np.log(b) - b * tau, v))
 
     for rows, tau, log_w, log_b_tau in pieces:
         piece_log, piece_moments = _piece(params, k[rows], tau, log_w, log_b_tau, gradient)
-        combined = np.logaddexp(log_total[rows], piece_log)
+        log_total[rows], combined_moments = _add(log_total[rows], moments[rows] if gradient else None,
+                                                 piece_log, piece_moments)
         if gradient:
-            with np.errstate(invalid="ignore"):
-                new_share = np.where(np.isfinite(combined), np.exp(piece_log - combined), 0.0)[:, None]
-            moments[rows] = (1.0 - new_share) * moments[rows] + new_share * piece_moments
-        log_total[rows] = combined
+            moments[rows] = combined_moments
     return log_total, moments
+
+
+def _add(log_a: Vector, moments_a: Vector | None, log_b: Vector,
+         moments_b: Vector | None) -> tuple[Vector, Vector | None]:
+    """ln of the sum of two integrals per row, and the moments of the sum (the share-weighted mean)."""
+    combined = np.logaddexp(log_a, log_b)
+    if moments_a is None or moments_b is None:
+        return combined, None
+    with np.errstate(invalid="ignore"):
+        share_b = np.where(np.isfinite(combined), np.exp(log_b - combined), 0.0)[:, None]
+    return combined, (1.0 - share_b) * moments_a + share_b * moments_b
 
 
 def death_integral(params: tuple[float, float, float, float, float], x: Vector, tx: Vector, T: Vector,
@@ -295,7 +310,16 @@ def tail_integral(params: tuple[float, float, float, float, float], x: Vector, u
     ``(x, t_x, T)`` rows of a large data set (module docstring).
     """
     x, u = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x, u))
-    return _integral(params, params[0] + x, u, np.full(len(u), np.inf), gradient)
+    # J(x, u) = ∫_u^{U_x} + J(x, U_x), U_x the largest u given with that x: the finite parts
+    # usually need the early piece only (u ≤ τ_s), the full tail to ∞ (both pieces) is taken
+    # once per distinct x. A sum of two positive integrals: no digits are lost.
+    x_values, x_code = np.unique(x, return_inverse=True)
+    far = np.full(len(x_values), -np.inf)
+    np.maximum.at(far, x_code, u)
+    far_log, far_moments = _integral(params, params[0] + x_values, far, np.full(len(far), np.inf), gradient,
+                                     panels=FAR_PANELS)
+    near_log, near_moments = _integral(params, params[0] + x, u, far[x_code], gradient)
+    return _add(near_log, near_moments, far_log[x_code], None if far_moments is None else far_moments[x_code])
 
 
 def death_from_tails(log_j_lo: Vector, log_j_hi: Vector, moments_lo: Vector | None = None,
