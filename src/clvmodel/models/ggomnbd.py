@@ -24,7 +24,9 @@ on where an optimiser stopped along the ridge.
 
 **Likelihood, gradient.** :mod:`.ggomnbd_likelihood`: the individual likelihood needs one
 integral over the death time between ``t_x`` and T, evaluated by composite Gauss-Legendre rules
-for all rows at once (to ~1e-13 on CDNOW against adaptive quadrature); the gradient is analytic,
+for all rows at once (to ~1e-13 on CDNOW against adaptive quadrature; in the fit as a difference of
+two tails ∫_u^∞, integrated once per distinct (x, u) pair, far fewer than the distinct rows of a
+large data set); the gradient is analytic,
 the parameter derivatives of the integrand averaged on the same nodes; the Hessian for the
 standard errors is a central difference of that gradient.
 
