@@ -285,6 +285,10 @@ def test_p_alive_from_tails_equals_the_direct_integral(cdnow_summary: pd.DataFra
         model = GompertzNBDModel.from_dict({"params": dict(zip(PARAMS, params))})
         terms = gl.log_likelihood_terms(params, x, tx, T)
         np.testing.assert_allclose(model.p_alive(x, tx, T), expit(terms["alive"] - terms["dead"]), rtol=0, atol=1e-13)
+    # A missing value stays missing in its row only (the tails are shared by the rows of one x).
+    got = model.p_alive(np.array([2.0, 2.0, 3.0]), np.array([np.nan, 10.0, 20.0]), np.array([30.0, 30.0, np.nan]))
+    assert np.isnan(got[0]) and np.isnan(got[2])
+    assert got[1] == pytest.approx(model.p_alive(np.array([2.0]), np.array([10.0]), np.array([30.0]))[0], rel=1e-14)
 
 
 def test_death_integral_is_empty_at_tx_equal_T() -> None:

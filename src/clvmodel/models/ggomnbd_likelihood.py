@@ -335,12 +335,14 @@ def tail_integral(params: tuple[float, float, float, float, float], x: Vector, u
     # usually need the early piece only (u ≤ τ_s), the full tail to ∞ (both pieces) is taken
     # once per distinct x. A sum of two positive integrals: no digits are lost.
     x_values, x_code = np.unique(x, return_inverse=True)
-    far = np.full(len(x_values), -np.inf)
-    np.maximum.at(far, x_code, u)
-    far_log, far_moments = _integral(params, params[0] + x_values, far, np.full(len(far), np.inf), gradient,
-                                     panels=FAR_PANELS)
-    near_log, near_moments = _integral(params, params[0] + x, u, far[x_code], gradient)
-    return _add(near_log, near_moments, far_log[x_code], None if far_moments is None else far_moments[x_code])
+    far = np.full(len(x_values), np.nan)
+    np.fmax.at(far, x_code, u)  # fmax: a missing u (NaN, at scoring) must not spoil its x's other rows
+    with np.errstate(invalid="ignore"):
+        far_log, far_moments = _integral(params, params[0] + x_values, far, np.full(len(far), np.inf), gradient,
+                                         panels=FAR_PANELS)
+        near_log, near_moments = _integral(params, params[0] + x, u, far[x_code], gradient)
+    log_j, moments = _add(near_log, near_moments, far_log[x_code], None if far_moments is None else far_moments[x_code])
+    return np.where(np.isnan(u), np.nan, log_j), moments
 
 
 def death_from_tails(log_j_lo: Vector, log_j_hi: Vector, moments_lo: Vector | None = None,
@@ -363,7 +365,8 @@ def death_from_tails(log_j_lo: Vector, log_j_hi: Vector, moments_lo: Vector | No
         diff = log_j_hi - log_j_lo
         gap = -np.expm1(diff)  # 1 − ρ
         ok = gap > 0.0
-        log_total = np.where(ok, log_j_lo + np.log(np.where(ok, gap, 1.0)), -np.inf)
+        # NaN in (a missing recency at scoring), NaN out, as the direct integral gives.
+        log_total = np.where(ok, log_j_lo + np.log(np.where(ok, gap, 1.0)), np.where(np.isnan(diff), np.nan, -np.inf))
         if moments_lo is None or moments_hi is None:
             return log_total, None
         rho = np.where(ok, np.exp(diff), 0.0)[:, None]
