@@ -24,7 +24,9 @@ on where an optimiser stopped along the ridge.
 
 **Likelihood, gradient.** :mod:`.ggomnbd_likelihood`: the individual likelihood needs one
 integral over the death time between ``t_x`` and T, evaluated by composite Gauss-Legendre rules
-for all rows at once (to ~1e-13 on CDNOW against adaptive quadrature); the gradient is analytic,
+for all rows at once (to ~1e-13 on CDNOW against adaptive quadrature; in the fit as a difference of
+two tails ∫_u^∞, integrated once per distinct (x, u) pair, far fewer than the distinct rows of a
+large data set); the gradient is analytic,
 the parameter derivatives of the integrand averaged on the same nodes; the Hessian for the
 standard errors is a central difference of that gradient.
 
@@ -51,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from clvmodel.models import ggomnbd_likelihood
 from clvmodel.models.base import check_fitted, collapse
@@ -81,19 +82,16 @@ class GompertzNBDModel(PurchaseModel):
     def p_alive(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(τ > T | x, t_x, T): the "alive at T" share of the likelihood.
 
-        Evaluated once per distinct ``(x, t_x, T)`` in blocks of :data:`.ggomnbd_likelihood.CHUNK` rows. ``t_x = T``
-        (a purchase at T) gives exactly 1.
+        Evaluated once per distinct ``(x, t_x, T)``, its death integral as a difference of tails
+        taken once per distinct ``(x, u)`` (:meth:`.ggomnbd_likelihood.GompertzNBDLikelihood.alive_share`).
+        ``t_x = T`` (a purchase at T) gives exactly 1.
         """
         params = self._params()
         x, tx, T_ = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=float)) for v in (frequency, recency, T)))
         unique, _, inverse = collapse(pd.DataFrame({"x": x.ravel(), "tx": tx.ravel(), "T": T_.ravel()}), ["x", "tx", "T"])
-        ux, utx, uT = (unique[c].to_numpy() for c in ("x", "tx", "T"))
-        alive = np.empty(len(ux))
-        for start in range(0, len(ux), ggomnbd_likelihood.CHUNK):
-            block = slice(start, start + ggomnbd_likelihood.CHUNK)
-            terms = ggomnbd_likelihood.log_likelihood_terms(params, ux[block], utx[block], uT[block])
-            alive[block] = expit(terms["alive"] - terms["dead"])
-        return alive[inverse].reshape(x.shape)
+        ux, utx, uT = (unique[c].to_numpy(dtype=float) for c in ("x", "tx", "T"))
+        rows = ggomnbd_likelihood.GompertzNBDLikelihood(ux, utx, uT, np.ones(len(ux)))
+        return rows.alive_share(params)[inverse].reshape(x.shape)
 
     def expected_purchases_if_alive(self, frequency: np.ndarray, T: np.ndarray, *, t: float | np.ndarray) -> np.ndarray:
         """E[Y(t) | alive at T, x, T] = (r + x)/(α + T) · ∫_T^{T+t} (B(T)/B(u))^s du.

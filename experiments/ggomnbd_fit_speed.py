@@ -1,0 +1,129 @@
+"""GGom/NBD fit speed: the death integral from tails (per distinct (x, u) pair) against row by row.
+
+What it measures, on the first N rows of a summary Parquet (``frequency, recency, T``; default the
+first 1,000,000 rows of /work/benchdata/summary_10M.parquet), collapsed to distinct rows as the
+model's fit does, in the fit's rescaled time:
+
+1. the objective at several parameter points both ways (total log-likelihood, relative difference;
+   largest gradient difference);
+2. one value-and-gradient evaluation both ways, alternating, best of ``--reps`` (wall and CPU);
+3. with ``--fit``: the whole :func:`clvmodel.models.ggomnbd_likelihood.fit` with the tails and,
+   with ``--fit-rows`` too, row by row (evaluations counted; wall and CPU; the fitted parameters).
+
+"Row by row" is the code before the tails: :func:`.ggomnbd_likelihood.death_integral` on each
+row's ``[t_x, T]`` (a subclass of the objective that skips the tails). Run::
+
+    PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py [--rows N] [--reps 3] [--fit] [--fit-rows]
+
+Speed is only measured here, never asserted in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from clvmodel.models import ggomnbd_likelihood as gl
+from clvmodel.models.base import collapse
+
+DEFAULT_SOURCE = "/work/benchdata/summary_10M.parquet"
+
+
+class RowByRow(gl.GompertzNBDLikelihood):
+    """The objective as before the tails: the death integral on each row's [t_x, T]."""
+
+    def _tails(self, params: Any, gradient: bool) -> Any:
+        return None
+
+    def _terms(self, params: Any, tails: Any, block: slice, gradient: bool) -> dict[str, np.ndarray]:
+        return gl.log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block], gradient=gradient)
+
+
+#: Parameter points ln(r, α, b, s, β) in rescaled time: the Pareto/NBD limit, the fit's starts, strong aging, small s.
+POINTS = {
+    "limit b=1e-9": [0.55, 0.27, 1e-9, 0.6, 0.3e-9],
+    "limit start": [1.0, 1.0, 1e-9, 1.0, 1e-9],
+    "b=0.1": [0.8, 0.2, 0.1, 1.5, 0.1],
+    "b=1": [0.8, 0.2, 1.0, 1.5, 2.0],
+    "b=8": [2.0, 1.0, 8.0, 0.3, 0.05],
+    "s=0.05": [0.5, 0.3, 3.0, 0.05, 0.01],
+}
+
+
+def _timed(function: Any, *args: Any) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = function(*args)
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _fit(cls: type, columns: dict[str, np.ndarray], weights: np.ndarray) -> None:
+    """The whole fit with ``cls`` as its objective, evaluations counted."""
+    count = {"value-and-gradient": 0, "value": 0}
+
+    class Counted(cls):  # type: ignore[valid-type, misc]
+        def __call__(self, phi: np.ndarray) -> Any:
+            count["value-and-gradient"] += 1
+            return super().__call__(phi)
+
+        def log_likelihood(self, phi: np.ndarray) -> float:
+            count["value"] += 1
+            return super().log_likelihood(phi)
+
+    saved = gl.GompertzNBDLikelihood
+    gl.GompertzNBDLikelihood = Counted  # the fit builds its objective by this name
+    try:
+        result, wall, cpu = _timed(gl.fit, columns, weights)
+    finally:
+        gl.GompertzNBDLikelihood = saved
+    print(f"fit {cls.__name__}: wall {wall:.1f} s, CPU {cpu:.1f} s, evaluations {count}")
+    print(f"  status {result.status}, LL {result.log_likelihood:.10f}, params {result.params}, limit {result.limit}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default=DEFAULT_SOURCE)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--fit", action="store_true", help="the whole fit with the tails")
+    parser.add_argument("--fit-rows", action="store_true", help="the whole fit row by row too (slow)")
+    args = parser.parse_args()
+
+    summary = pq.read_table(args.source, columns=["frequency", "recency", "T"]).slice(0, args.rows).to_pandas()
+    unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
+    columns = {c: unique[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")}
+    x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    scale = gl.time_scale(T)
+    tails, wall, cpu = _timed(gl.GompertzNBDLikelihood, x, tx * scale, T * scale, weights)
+    rows = RowByRow(x, tx * scale, T * scale, weights)
+    print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T), {len(tails.pair_x):,} distinct (x, u) pairs "
+          f"(pairing: {wall:.2f} s wall, {cpu:.2f} s CPU)")
+
+    for name, theta in POINTS.items():
+        phi = gl._TO_PHI @ np.log(theta)
+        ll_rows, ll_tails = rows.log_likelihood(phi), tails.log_likelihood(phi)
+        gradient_gap = np.max(np.abs(tails(phi)[1] - rows(phi)[1]))
+        print(f"  {name:13s} LL {ll_rows:.12e}, tails - rows {(ll_tails - ll_rows) / abs(ll_rows):+.1e} relative; "
+              f"largest gradient difference {gradient_gap:.1e}")
+
+    phi = gl._TO_PHI @ np.log(POINTS["b=1"])
+    best: dict[str, list[float]] = {"rows": [np.inf, np.inf], "tails": [np.inf, np.inf]}
+    for _ in range(args.reps):
+        for name, objective in (("rows", rows), ("tails", tails)):
+            _, wall, cpu = _timed(objective, phi)
+            best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+    for name, (wall, cpu) in best.items():
+        print(f"one value-and-gradient, {name:5s}: {wall:.3f} s wall, {cpu:.3f} s CPU (best of {args.reps})")
+    print(f"  ratio rows/tails: {best['rows'][0] / best['tails'][0]:.1f}x wall, {best['rows'][1] / best['tails'][1]:.1f}x CPU")
+
+    if args.fit:
+        _fit(gl.GompertzNBDLikelihood, columns, weights)
+    if args.fit_rows:
+        _fit(RowByRow, columns, weights)
+
+
+if __name__ == "__main__":
+    main()
