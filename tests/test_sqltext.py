@@ -103,7 +103,7 @@ WRAPPERS = {"literal", "identifier", "date_literal", "number", "spark_literal", 
 SQL_BUILDERS = {"parsed_sql", "_parsed_columns", "_day_expression", "rfm_sql", "features_sql", "targets_sql",
                 "segment_sql", "_rfm_checks", "_accounting_sql", "csv_safe_sql", "csv_unescape_sql",
                 "_first_chars_sql", "_days_sql", "shape_sql", "value_sql", "kinds_sql", "_parts_sql",
-                "parts_sql"}
+                "parts_sql", "days_sql", "_period_sql", "period_totals_sql"}
 #: Names that are not built in the function where they are interpolated, per module, and why they
 #: never hold a user's value. Anything else must be traced to quoting functions and constants.
 TRUSTED: dict[str, dict[str, str]] = {
@@ -123,6 +123,9 @@ TRUSTED: dict[str, dict[str, str]] = {
         "bad_amount": "_row_examples' condition, a constant of _load",
         "huge": "_row_examples' condition, built by _load with sqltext.number",
         "column": "csv_safe_sql / csv_unescape_sql: an SQL expression of the caller (an identifier it quoted)",
+        "stored": "_days_by_stored_id's id column: sqltext.identifier of data.columns.customer_id (its caller)",
+        "customer": "_kept_duplicates' id: identifier-quoted by _load, or _parsed_columns' id expression",
+        "days": "refuse_late_dates' table: 'days' (DuckDB) or _sql_on's uuid temporary view (Spark)",
     },
     "amounts.py": {
         "text": "the caller's SQL expression of the amount's text (io: TRIM of a quoted identifier, or 't')",
@@ -134,14 +137,17 @@ TRUSTED: dict[str, dict[str, str]] = {
         "name": "an internal table name (days)",
         "source": "table or days, internal table names",
         "days": "internal table name parameter of summarise / repeat_transactions_by_period",
+        "period": "_period_sql's expression (date_literal and number)",
     },
     "models/challenger.py": {
         "table": "an internal table or view name (transactions, a uuid calibration view)",
         "view": "the uuid view name _calibration_view returns",
         "name": "_calibration_view's uuid view name",
+        "self.table": "DuckDBReader's table: an internal table or view name (transactions, a uuid calibration view)",
     },
     "spark/load.py": {"column": "_day_expression's column: spark_identifier-quoted by its caller"},
     "spark/summary.py": {"table": "the uuid temporary view name of _sql_on"},
+    "spark/challenger.py": {"view": "the uuid temporary view name of _sql_on"},
     "spark/validate.py": {"condition": "_rfm_checks' conditions", "i": "an enumerate index"},
 }
 

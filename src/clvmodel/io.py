@@ -680,7 +680,7 @@ def refuse_late_dates(first_row: Callable[[Callable[[str], str]], Any], rows: in
     limit, why = tomorrow, "tomorrow: dates in the future"
     k = max(10, -(-int(total) // 1000))
     if total > k:
-        (bulk,) = first_row(lambda days: f"SELECT day FROM {days} ORDER BY day DESC LIMIT 1 OFFSET {int(k)}")
+        (bulk,) = first_row(lambda days: f"SELECT day FROM {days} ORDER BY day DESC LIMIT 1 OFFSET {number(k)}")
         far = bulk + dt.timedelta(days=round(365.25 * LATE_YEARS))
         if far < limit:
             limit, why = far, f"more than {LATE_YEARS} years after the bulk of the log"
@@ -845,13 +845,14 @@ def _kept_duplicates(
     if not con.execute("SELECT 1 FROM days WHERE n > 1 LIMIT 1").fetchall():
         return 0
     keep = f"{columns['amount']} >= 0" if negatives_excluded else "TRUE"
+    customer = customer or columns["customer_id"]  # the stored id where days were grouped by it
     every_column = ", ".join(f"r.{identifier(c)}" for c in available)
     return int(
         con.execute(
             f"""
             SELECT coalesce(sum(k - 1), 0) FROM (
                 SELECT count(*) AS k
-                FROM (SELECT *, {customer or columns['customer_id']} AS _customer, {columns['day']} AS _day FROM {base} WHERE {keep}) r
+                FROM (SELECT *, {customer} AS _customer, {columns['day']} AS _day FROM {base} WHERE {keep}) r
                 SEMI JOIN (SELECT customer_id, day FROM days WHERE n > 1) d
                     ON r._customer = d.customer_id AND r._day = d.day
                 GROUP BY {every_column} HAVING count(*) > 1)
