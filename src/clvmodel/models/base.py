@@ -218,3 +218,29 @@ class FittedModel:
             return f"{type(self).__name__}()"
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
         return f"{type(self).__name__}({shown})"
+
+
+def distinct_pairs(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The distinct ``(x, u)`` pairs of rows' ``(x, t_x)`` and ``(x, T)``, sorted by x then u.
+
+    For likelihoods whose integral over ``[t_x, T]`` is a difference of two functions of ``(x, u)``
+    (Pareto/NBD, GGom/NBD): each is evaluated once per pair, far fewer than rows (40,603 pairs for
+    664,113 distinct rows on a million simulated customers). One int64 key per pair from the codes
+    of x and of u (``np.unique`` over row tuples is ~10× slower).
+
+    Returns
+    -------
+    x_values, x_code
+        The distinct x and each row's index into them.
+    pair_x, pair_u
+        Each pair's x and u.
+    at_tx, at_T
+        Each row's pair for ``(x, t_x)`` and for ``(x, T)``.
+    """
+    n = len(x)
+    x_values, x_code = np.unique(x, return_inverse=True)
+    u_values, u_code = np.unique(np.concatenate([tx, T]), return_inverse=True)
+    keys = np.concatenate([x_code, x_code]).astype(np.int64) * len(u_values) + u_code.ravel()
+    pairs, where = np.unique(keys, return_inverse=True)
+    return (x_values, x_code, x_values[pairs // len(u_values)], u_values[pairs % len(u_values)],
+            where[:n], where[n:])

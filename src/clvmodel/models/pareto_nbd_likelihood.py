@@ -52,7 +52,7 @@ from scipy.special import digamma, expit, gammaln, roots_legendre
 
 from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import mle
-from clvmodel.models.base import collapse
+from clvmodel.models.base import collapse, distinct_pairs
 from clvmodel.models.covariate_model import coefficient_names
 
 __all__ = [
@@ -380,16 +380,9 @@ class ParetoNBDLikelihood:
         self.weights = np.asarray(weights, dtype=float)
         self.total_weight = float(self.weights.sum())
         self.upper = float(np.max(self.T)) if len(self.T) else 1.0
-        self.x_values, x_index = np.unique(self.x, return_inverse=True)
+        self.x_values, x_index, self.pair_x, self.pair_u, self.tx_pair, self.T_pair = distinct_pairs(
+            self.x, self.tx, self.T)
         self.weight_per_x = np.bincount(x_index, weights=self.weights, minlength=len(self.x_values))
-        # One integer key per (x, u) pair, u from t_x or T; factorize numbers the distinct pairs.
-        u_codes, u_values = pd.factorize(np.concatenate([self.tx, self.T]), sort=True)
-        n = len(self.x)
-        keys = np.concatenate([x_index, x_index]).astype(np.int64) * len(u_values) + u_codes
-        pair, pair_keys = pd.factorize(keys, sort=True)
-        self.tx_pair, self.T_pair = pair[:n], pair[n:]
-        self.pair_x = self.x_values[pair_keys // len(u_values)]
-        self.pair_u = np.asarray(u_values, dtype=float)[pair_keys % len(u_values)]
 
     def _pairs(self, r: float, alpha: float, s: float, beta: float, gradient: bool) -> tuple[Vector, Vector, Vector | None]:
         """``A = alive`` and ``D = ln(s/β) + ln K`` per pair, and K's moments (pairs × 4) with ``gradient``."""
