@@ -645,3 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         sys.exit(code)
     return code
+
+
+if __name__ == "__main__":  # ``python -m clvmodel.cli``, as the console script
+    main()
