@@ -12,7 +12,8 @@ alive. Its likelihood (as lifetimes' ``ModifiedBetaGeoFitter._negative_log_likel
 
 the BG/NBD's equation (6) with ``x + 1`` dropout opportunities instead of ``x`` and the A4 term
 for every customer (one-time buyers included). So it is :class:`.bgnbd_likelihood.BetaGeoLikelihood`
-with two of its per-distinct-``x`` terms changed: ``A2 = ln B(x + 1, a + b) − ln B(x + 1, b)``
+with one more dropout opportunity (its ``extra_opportunity`` 1), which changes two of its
+per-distinct-``x`` terms: ``A2 = ln B(x + 1, a + b) − ln B(x + 1, b)``
 (the large-argument series of :mod:`.gamma_gamma_likelihood`, no cancellation of four lnΓ when
 ``a + b`` is large) and ``ln a − ln(b + x)``. The x-only terms are evaluated once per distinct
 ``x``, as for BG/NBD, so a likelihood and gradient call costs a few passes over the rows.
@@ -33,13 +34,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
-from scipy.special import digamma, gammaln
 
 from clvmodel.models import mle
 from clvmodel.models.bgnbd_likelihood import BetaGeoLikelihood, _dot, _softplus_share, starts, time_scale
-from clvmodel.models.gamma_gamma_likelihood import _digamma_step, _log_beta
+from clvmodel.models.gamma_gamma_likelihood import _digamma_step
 
 __all__ = ["PARAMS", "ModifiedBetaGeoLikelihood", "fit"]
 
