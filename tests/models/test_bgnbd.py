@@ -179,6 +179,35 @@ def test_numpy_likelihood_and_gradient_equal_lifetimes(cdnow_summary: pd.DataFra
     np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-12)
 
 
+@pytest.fixture(scope="module")
+def tied_rows() -> tuple[np.ndarray, ...]:
+    """3,000 simulated customers with ages of 20, 30 or 39 weeks and purchase times to the whole week:
+    many rows share T, t_x or both (and x), unsorted, weights 1 to 4 (issue 16's pooling by T and t_x)."""
+    rng = np.random.default_rng(16)
+    summary = simulate_summary(rng, {"r": 0.6, "alpha": 5.0, "a": 0.8, "b": 2.5}, rng.choice([20.0, 30.0, 39.0], 3000))
+    x, tx, T = _rfm(summary)
+    tx = np.floor(tx)
+    assert len(np.unique(T)) == 3 and len(np.unique(tx)) < 40 and np.any(np.diff(x) < 0)
+    return x, tx / 39.0, T / 39.0, rng.integers(1, 5, len(x)).astype(float)
+
+
+@pytest.mark.parametrize("theta", [(0.6, 0.13, 0.8, 2.5), (0.1, 0.01, 3.0, 0.2), (2.0, 1.0, 0.05, 30.0),
+                                   (0.7, 0.2, 200.0, 500.0)])
+def test_pooled_likelihood_and_gradient_equal_lifetimes_on_tied_rows(tied_rows, theta) -> None:
+    # [LTF] value and autograd gradient, and the row-by-row equation (6) of [FHL05] (this file's own,
+    # as the likelihood was computed before issue 16's pooling), to 1e-10 relative.
+    x, tx, T, w = tied_rows
+    log_theta = np.log(theta)
+    objective = bgnbd_likelihood.BetaGeoLikelihood(x, tx, T, w)
+    value, gradient = objective(log_theta)
+    expected_value, expected_gradient = _lifetimes_value_and_gradient(log_theta, x, tx, T, w)
+    assert value == pytest.approx(expected_value, rel=1e-10)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-10, atol=1e-13)
+    rows = float(np.sum(w * bgnbd_log_likelihood(*theta, x, tx, T)))
+    assert objective.log_likelihood(log_theta) == pytest.approx(rows, rel=1e-10)
+    assert value == pytest.approx(-rows / w.sum(), rel=1e-10)
+
+
 def test_numpy_likelihood_is_equation_6(cdnow_summary: pd.DataFrame) -> None:
     x, tx, T = _rfm(cdnow_summary)
     likelihood = bgnbd_likelihood.BetaGeoLikelihood(x, tx, T, np.ones(len(x)))

@@ -229,20 +229,21 @@ def test_search_first_runs_the_other_starts_only_when_the_first_is_not_enough() 
         np.testing.assert_array_equal(a.x, b.x)
 
 
-@pytest.mark.parametrize("family", ["pareto_nbd", "mbgnbd"])
+@pytest.mark.parametrize("family", ["pareto_nbd", "mbgnbd", "bgnbd"])
 @pytest.mark.parametrize("end", [None, "2005-06-30", "2005-10-08", "2006-03-31", "2006-12-31"])
 def test_one_start_fits_equal_all_starts_fits(cdnow_summary, apparel, family: str, end: str | None) -> None:
-    """Issue 16: Pareto/NBD and MBG/NBD run their later starts only when the first stop is not an
-    identified optimum (``search_first``). On CDNOW and four apparel calibration ends (finite optima,
-    Pareto/NBD's ridge at 40 and 65 weeks, MBG/NBD far out at 65 weeks) the fit equals the fit from
-    every start: the same log-likelihood and estimates (the global optimum is not lost)."""
+    """Issue 16: Pareto/NBD, MBG/NBD and BG/NBD run their later starts only when the first stop is not
+    an identified optimum (``search_first``). On CDNOW and four apparel calibration ends (finite optima,
+    Pareto/NBD's ridge at 40 and 65 weeks, MBG/NBD far out at 65 weeks, BG/NBD's ridge at 40 weeks)
+    the fit equals the fit from every start: the same status, log-likelihood and estimates (the
+    global optimum is not lost)."""
     import datetime as dt
     import warnings
 
-    from clvmodel.models import mbgnbd_likelihood, pareto_nbd_likelihood
+    from clvmodel.models import bgnbd_likelihood, mbgnbd_likelihood, pareto_nbd_likelihood
     from clvmodel.models.base import collapse
 
-    module = {"pareto_nbd": pareto_nbd_likelihood, "mbgnbd": mbgnbd_likelihood}[family]
+    module = {"pareto_nbd": pareto_nbd_likelihood, "mbgnbd": mbgnbd_likelihood, "bgnbd": bgnbd_likelihood}[family]
     summary = cdnow_summary if end is None else apparel(dt.date.fromisoformat(end))
     unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
     columns = {c: unique[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")}

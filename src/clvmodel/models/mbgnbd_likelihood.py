@@ -12,7 +12,8 @@ alive. Its likelihood (as lifetimes' ``ModifiedBetaGeoFitter._negative_log_likel
 
 the BG/NBD's equation (6) with ``x + 1`` dropout opportunities instead of ``x`` and the A4 term
 for every customer (one-time buyers included). So it is :class:`.bgnbd_likelihood.BetaGeoLikelihood`
-with two of its per-distinct-``x`` terms changed: ``A2 = ln B(x + 1, a + b) − ln B(x + 1, b)``
+with one more dropout opportunity (its ``extra_opportunity`` 1), which changes two of its
+per-distinct-``x`` terms: ``A2 = ln B(x + 1, a + b) − ln B(x + 1, b)``
 (the large-argument series of :mod:`.gamma_gamma_likelihood`, no cancellation of four lnΓ when
 ``a + b`` is large) and ``ln a − ln(b + x)``. The x-only terms are evaluated once per distinct
 ``x``, as for BG/NBD, so a likelihood and gradient call costs a few passes over the rows.
@@ -33,13 +34,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
-from scipy.special import digamma, gammaln
 
 from clvmodel.models import mle
-from clvmodel.models.bgnbd_likelihood import BetaGeoLikelihood, _dot, starts, time_scale
-from clvmodel.models.gamma_gamma_likelihood import _digamma_step, _log_beta
+from clvmodel.models.bgnbd_likelihood import BetaGeoLikelihood, _dot, _softplus_share, starts, time_scale
+from clvmodel.models.gamma_gamma_likelihood import _digamma_step
 
 __all__ = ["PARAMS", "ModifiedBetaGeoLikelihood", "fit"]
 
@@ -51,38 +50,15 @@ PARAMS = ("r", "alpha", "a", "b")
 MODEL = "mbgnbd"
 
 
-def _softplus_share(d: Vector) -> tuple[Vector, Vector]:
-    """``ln(1 + e^d)`` and ``e^d/(1 + e^d)`` per row from one ``exp(−|d|)`` (no overflow for any d).
-
-    scipy's ``log_expit`` and ``expit`` cost 30 and 10 times numpy's ``exp`` per element (measured at
-    664,000 rows). Here, with ``e = exp(−|d|)`` and ``q = 1/(1 + e)`` (in [1/2, 1]):
-    ``ln(1 + e^d) = max(d, 0) − ln q`` (``ln`` of a number near 1: absolute error ~1e-16, and numpy's
-    ``log`` is vectorised where ``log1p`` is not) and the share is ``q`` or ``e q``.
-    """
-    e = np.abs(d)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    q = e + 1.0
-    np.reciprocal(q, out=q)
-    softplus = np.log(q)
-    np.subtract(np.maximum(d, 0.0), softplus, out=softplus)
-    e *= q
-    share = np.where(d >= 0.0, q, e)
-    return softplus, share
-
-
 class ModifiedBetaGeoLikelihood(BetaGeoLikelihood):
     """The mean negative MBG/NBD log-likelihood over weighted rows and its gradient.
 
     Called with ``θ = ln(r, α, a, b)`` it returns ``(−Σ w ln L / Σ w, ∂/∂θ of that)``, the same
     function as lifetimes' ``ModifiedBetaGeoFitter._negative_log_likelihood(θ, x, t_x, T, w, 0)``.
 
-    Pooled (issue 16): besides the x-only terms (per distinct ``x``, as :class:`.BetaGeoLikelihood`),
-    ``ln(α + T)`` and ``1/(α + T)`` are taken per distinct ``T`` and ``ln(α + t_x)``, ``1/(α + t_x)``
-    per distinct ``t_x`` (a few hundred each at a million customers) and gathered by index, and
-    ``A3`` is summed per distinct ``T``. Each row then costs a gather or two, ``expit`` and
-    ``log_expit`` of ``d = A4 − A3``. The rows are kept in the order of ``x`` so that per-``x`` sums
-    are sums over contiguous runs.
+    The rows, pooled as :class:`.BetaGeoLikelihood` (per distinct ``x``, ``T`` and ``t_x``, rows in
+    the order of ``x``), with :attr:`extra_opportunity` 1: ``A2 = ln B(x + 1, a + b) − ln B(x + 1, b)``,
+    A4's constant ``ln a − ln(b + x)``, and the A4 term for every customer.
 
     Parameters
     ----------
@@ -92,77 +68,8 @@ class ModifiedBetaGeoLikelihood(BetaGeoLikelihood):
         Customers per row (collapsed identical rows).
     """
 
-    def __init__(self, frequency: NDArray[Any], recency: NDArray[Any], T: NDArray[Any], weights: NDArray[Any]) -> None:
-        columns = [np.asarray(v, dtype=float) for v in (frequency, recency, T, weights)]
-        if np.any(np.diff(columns[0]) < 0):  # collapsed rows come sorted (models.base.collapse)
-            order = np.argsort(columns[0], kind="stable")
-            columns = [v[order] for v in columns]
-        super().__init__(*columns)
-        # Every customer has the A4 term (a one-time buyer may have dropped out after the first purchase).
-        self.repeat = np.ones(len(self.x_values), dtype=bool)
-        self.repeat_x = self.x_values
-        self.x_counts = np.bincount(self.x_index, minlength=len(self.x_values))
-        self.x_runs = np.concatenate([[0], np.cumsum(self.x_counts)[:-1]]).astype(np.intp)
-        self.T_index, self.T_values = pd.factorize(self.T, sort=True)
-        self.tx_index, self.tx_values = pd.factorize(self.recency, sort=True)
-        self.T_values, self.tx_values = np.asarray(self.T_values, dtype=float), np.asarray(self.tx_values, dtype=float)
-        self.weight_per_T = np.bincount(self.T_index, weights=self.weights, minlength=len(self.T_values))
-        self.weighted_x_per_T = np.bincount(self.T_index, weights=self.weighted_x, minlength=len(self.T_values))
-
-    def _a4_constant(self, a: float, b: float) -> Vector:
-        """ln a − ln(b + x) per distinct x."""
-        return np.log(a) - np.log(b + self.x_values)
-
-    def _a2(self, a: float, b: float) -> Vector:
-        """A2 per distinct x: ``ln B(x + 1, a + b) − ln B(x + 1, b)``."""
-        opportunities = self.x_values + 1.0
-        return _log_beta(opportunities, a + b) - _log_beta(opportunities, b)
-
-    def _pooled(self, r: float, alpha: float, a: float, b: float) -> tuple[Vector, Vector, Vector, float]:
-        """``ln(α + T)`` per distinct T, ``ln((α + T)/(α + t_x))`` and ``d = A4 − A3`` per row, and Σ w (A1 + A2 + A3)."""
-        log_T = np.log(alpha + self.T_values)
-        span = log_T[self.T_index]
-        span -= np.log(alpha + self.tx_values)[self.tx_index]
-        d = self.x + r
-        d *= span
-        d += np.repeat(self._a4_constant(a, b), self.x_counts)
-        xs = self.x_values
-        a12 = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + self._a2(a, b)
-        # Σ w A3 = −Σ_T (r W_T + Σ w x) ln(α + T)
-        a3 = -_dot(r * self.weight_per_T + self.weighted_x_per_T, log_T)
-        return log_T, span, d, _dot(self.weight_per_x, a12) + a3
-
-    def log_likelihood(self, log_params: Vector) -> float:
-        """Total (weighted) log-likelihood Σ w ln L at ``θ``, in the rows' time unit."""
-        r, alpha, a, b = np.exp(np.asarray(log_params, dtype=float))
-        _, _, d, fixed = self._pooled(r, alpha, a, b)
-        return float(fixed + _dot(self.weights, _softplus_share(d)[0]))
-
-    def __call__(self, log_params: Vector) -> tuple[float, Vector]:
-        """Mean negative log-likelihood and its gradient at ``θ = ln(r, α, a, b)`` (module docstring)."""
-        r, alpha, a, b = np.exp(np.asarray(log_params, dtype=float))
-        log_T, span, d, fixed = self._pooled(r, alpha, a, b)
-        softplus, ws = _softplus_share(d)  # ln(1 + e^d) and s, the share of the A4 term
-        value = fixed + _dot(self.weights, softplus)
-        ws *= self.weights
-        xs, per_x, n = self.x_values, self.weight_per_x, self.total_weight
-        ws_per_x = np.add.reduceat(ws, self.x_runs) if len(ws) else np.zeros(len(xs))
-        inv_T = 1.0 / (alpha + self.T_values)
-        # Σ w s (r + x) [1/(α + T) − 1/(α + t_x)]: gathered per row, summed per x (contiguous runs;
-        # two gathers cost less than two bincounts).
-        ws_gap = inv_T[self.T_index]
-        ws_gap -= (1.0 / (alpha + self.tx_values))[self.tx_index]
-        ws_gap *= ws
-        gap = _dot(np.add.reduceat(ws_gap, self.x_runs), r + xs) if len(ws) else 0.0
-        d_r = (_dot(per_x, digamma(r + xs) - digamma(r)) + n * np.log(alpha) - _dot(self.weight_per_T, log_T)
-               + _dot(ws, span))
-        d_alpha = n * r / alpha - _dot(r * self.weight_per_T + self.weighted_x_per_T, inv_T) + gap
-        opportunities = xs + 1.0
-        total_step = _digamma_step(a + b, opportunities)  # ψ(a + b + x + 1) − ψ(a + b)
-        d_a = -_dot(per_x, total_step) + ws_per_x.sum() / a
-        d_b = _dot(per_x, _digamma_step(b, opportunities) - total_step) - _dot(ws_per_x, 1.0 / (b + xs))
-        gradient = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
-        return -value / n, -gradient / n
+    #: One more chance to drop out than BG/NBD: right after the first purchase.
+    extra_opportunity = 1
 
     def total_hessian(self, log_params: Vector) -> Vector:
         """Hessian of the total negative log-likelihood ``−Σ w ln L`` in ``θ = ln(r, α, a, b)``, analytic.
@@ -175,7 +82,7 @@ class ModifiedBetaGeoLikelihood(BetaGeoLikelihood):
         (``ψ'(z) − ψ'(z + n) = Σ_{j<n} 1/(z+j)²``), so nothing cancels when ``a + b`` is large.
         """
         r, alpha, a, b = np.exp(np.asarray(log_params, dtype=float))
-        log_T, span, d, _ = self._pooled(r, alpha, a, b)
+        log_T, span, d = self._pooled(r, alpha, self._a4_constant(a, b))
         _, share = _softplus_share(d)
         xs, per_x, n, w = self.x_values, self.weight_per_x, self.total_weight, self.weights
         ws = share * w
