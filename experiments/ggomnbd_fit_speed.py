@@ -15,13 +15,17 @@ model's fit does, in the fit's rescaled time:
    and its Hessian taken through the GGom/NBD objective at b = RIDGE_B (:class:`GGomLimit`
    in place of ``ParetoNBDLikelihood``) and every free start run (``SKIP_ON_RIDGE = False``);
    it spends one GGom/NBD value evaluation more than the old code (the limit's LL, which the old
-   code took from the limit fit's last value).
+   code took from the limit fit's last value);
+5. with ``--evaluations N`` (alone): one evaluation of each kind the fit makes, alternating, best
+   of N: GGom/NBD value-and-gradient with its per-row terms pooled (now) and per row
+   (:class:`PerRowTails`, before), GGom/NBD value, Pareto/NBD value-and-gradient.
 
 "Row by row" is the code before the tails: :func:`.ggomnbd_likelihood.death_integral` on each
 row's ``[t_x, T]`` (a subclass of the objective that skips the tails). Run::
 
     PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py [--rows N] [--reps 3] [--fit] [--fit-rows]
     PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --compare-fit 2
+    PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --evaluations 5
 
 Speed is only measured here, never asserted in a test.
 """
@@ -34,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from scipy.special import expit
 
 from clvmodel.models import ggomnbd_likelihood as gl
 from clvmodel.models.base import collapse
@@ -89,6 +94,47 @@ def _fit(cls: type, columns: dict[str, np.ndarray], weights: np.ndarray) -> None
         gl.GompertzNBDLikelihood = saved
     print(f"fit {cls.__name__}: wall {wall:.1f} s, CPU {cpu:.1f} s, evaluations {count}")
     print(f"  status {result.status}, LL {result.log_likelihood:.10f}, params {result.params}, limit {result.limit}")
+
+
+class PerRowTails(gl.GompertzNBDLikelihood):
+    """The objective before its per-row terms were pooled: tails per pair, every term per row."""
+
+    def __call__(self, phi: np.ndarray) -> Any:
+        params = gl.params_from_phi(phi)
+        value, d_params = 0.0, np.zeros(5)
+        tails = self._tails(params, True)
+        for block in self._blocks(len(self.x)):
+            t = self._terms(params, tails, block, True)
+            w = self.weights[block]
+            value += gl._dot(w, t["common"] + np.logaddexp(t["alive"], t["dead"]))
+            dead_share = expit(t["dead"] - t["alive"])
+            per_row = t["d_common"] + t["d_alive"] + dead_share[:, None] * (t["d_dead"] - t["d_alive"])
+            d_params += np.einsum("i,ij->j", w, per_row)
+        d_phi = gl._FROM_PHI.T @ (d_params * np.array(params))
+        return -value / self.total_weight, -d_phi / self.total_weight
+
+
+def _evaluations(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int) -> None:
+    """One evaluation of each kind the fit makes, alternating, best of ``reps`` (wall and CPU)."""
+    x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    scale = gl.time_scale(T)
+    pooled = gl.GompertzNBDLikelihood(x, tx * scale, T * scale, weights)
+    per_row = PerRowTails(x, tx * scale, T * scale, weights)
+    pareto = gl.ParetoNBDLikelihood(x, tx * scale, T * scale, weights)
+    phi = gl._TO_PHI @ np.log(POINTS["b=1"])
+    kinds = {"ggom value-and-gradient, per row (before)": lambda: per_row(phi),
+             "ggom value-and-gradient, pooled (now)": lambda: pooled(phi),
+             "ggom value, pooled (now)": lambda: pooled.log_likelihood(phi),
+             "pareto value-and-gradient": lambda: pareto(np.delete(phi, 2))}
+    a, b = per_row(phi), pooled(phi)
+    print(f"pooled - per row: value {(b[0] - a[0]) / abs(a[0]):+.1e} relative, gradient {np.max(np.abs(b[1] - a[1])):.1e}")
+    best = {name: [np.inf, np.inf] for name in kinds}
+    for _ in range(reps):
+        for name, call in kinds.items():
+            _, wall, cpu = _timed(call)
+            best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:45s}: {wall:.3f} s wall, {cpu:.3f} s CPU (best of {reps})")
 
 
 class GGomLimit:
@@ -164,12 +210,18 @@ def main() -> None:
     parser.add_argument("--fit-rows", action="store_true", help="the whole fit row by row too (slow)")
     parser.add_argument("--compare-fit", type=int, default=0, metavar="N",
                         help="only the whole fit now against before, best of N (module docstring)")
+    parser.add_argument("--evaluations", type=int, default=0, metavar="N",
+                        help="only one evaluation of each kind the fit makes, best of N (module docstring)")
     args = parser.parse_args()
 
     summary = pq.read_table(args.source, columns=["frequency", "recency", "T"]).slice(0, args.rows).to_pandas()
     unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
     columns = {c: unique[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")}
     x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    if args.evaluations:
+        print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")
+        _evaluations(columns, weights, args.evaluations)
+        return
     if args.compare_fit:
         print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")
         _compare_fit(columns, weights, args.compare_fit)
