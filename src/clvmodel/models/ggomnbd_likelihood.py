@@ -658,7 +658,7 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
     1. the Pareto/NBD limit: b fixed at :data:`RIDGE_B`, the other four by BFGS from
        :data:`LIMIT_START`, through :class:`.pareto_nbd_likelihood.ParetoNBDLikelihood` in
        ``ln(r, α, s, β/b)`` (at b = RIDGE_B the same function to ~1e-11 relative, at a third of
-       the cost), its log-likelihood then taken once in this model's own objective;
+       the cost or less), its log-likelihood then taken once in this model's own objective;
     2. the free fit: BFGS in all five from each of :data:`B_STARTS` (or from ``initial_params``
        alone), keeping the best likelihood; the later starts are skipped when the first stops
        stationary on the ridge (:data:`SKIP_ON_RIDGE`, :func:`.mle.search_first`);
@@ -698,7 +698,7 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
     # The limit in q = (ln r, ln α, ln s, ln β/b) through the Pareto/NBD likelihood, θ = ln(r, α, s,
     # β_P) with β_P = β/b: the same coordinates, and at b = RIDGE_B the same function to ~1e-11
     # relative (value and gradient, measured on CDNOW), so BFGS takes the same path (parameters
-    # equal to 6e-10 on CDNOW) at a third of the cost per evaluation (closed-form-like quadrature,
+    # equal to 6e-10 on CDNOW) at a quarter to a third of the cost per evaluation (closed-form-like quadrature,
     # no Gompertz factor). Its likelihood is then taken once in GGom/NBD's own objective, so the
     # comparison with the free fit below is within one function.
     log_b0 = float(np.log(RIDGE_B))
