@@ -46,16 +46,6 @@ from clvmodel.models.base import collapse
 DEFAULT_SOURCE = "/work/benchdata/summary_10M.parquet"
 
 
-class RowByRow(gl.GompertzNBDLikelihood):
-    """The objective as before the tails: the death integral on each row's [t_x, T]."""
-
-    def _tails(self, params: Any, gradient: bool) -> Any:
-        return None
-
-    def _terms(self, params: Any, tails: Any, block: slice, gradient: bool) -> dict[str, np.ndarray]:
-        return gl.log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block], gradient=gradient)
-
-
 #: Parameter points ln(r, α, b, s, β) in rescaled time: the Pareto/NBD limit, the fit's starts, strong aging, small s.
 POINTS = {
     "limit b=1e-9": [0.55, 0.27, 1e-9, 0.6, 0.3e-9],
@@ -99,6 +89,14 @@ def _fit(cls: type, columns: dict[str, np.ndarray], weights: np.ndarray) -> None
 class PerRowTails(gl.GompertzNBDLikelihood):
     """The objective before its per-row terms were pooled: tails per pair, every term per row."""
 
+    def log_likelihood(self, phi: np.ndarray) -> float:
+        params, total = gl.params_from_phi(phi), 0.0
+        tails = self._tails(params, False)
+        for block in self._blocks(len(self.x)):
+            t = self._terms(params, tails, block, False)
+            total += gl._dot(self.weights[block], t["common"] + np.logaddexp(t["alive"], t["dead"]))
+        return total
+
     def __call__(self, phi: np.ndarray) -> Any:
         params = gl.params_from_phi(phi)
         value, d_params = 0.0, np.zeros(5)
@@ -112,6 +110,16 @@ class PerRowTails(gl.GompertzNBDLikelihood):
             d_params += np.einsum("i,ij->j", w, per_row)
         d_phi = gl._FROM_PHI.T @ (d_params * np.array(params))
         return -value / self.total_weight, -d_phi / self.total_weight
+
+
+class RowByRow(PerRowTails):
+    """The objective as before the tails: the death integral on each row's [t_x, T]."""
+
+    def _tails(self, params: Any, gradient: bool) -> Any:
+        return None
+
+    def _terms(self, params: Any, tails: Any, block: slice, gradient: bool) -> dict[str, np.ndarray]:
+        return gl.log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block], gradient=gradient)
 
 
 def _evaluations(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int) -> None:
