@@ -8,12 +8,24 @@ model's fit does, in the fit's rescaled time:
    largest gradient difference);
 2. one value-and-gradient evaluation both ways, alternating, best of ``--reps`` (wall and CPU);
 3. with ``--fit``: the whole :func:`clvmodel.models.ggomnbd_likelihood.fit` with the tails and,
-   with ``--fit-rows`` too, row by row (evaluations counted; wall and CPU; the fitted parameters).
+   with ``--fit-rows`` too, row by row (evaluations counted; wall and CPU; the fitted parameters);
+4. with ``--compare-fit N`` (alone: steps 1-3 skipped): the whole fit now against the fit as it was
+   before issue 16's target 2 changes, alternating, best of N (wall and CPU, evaluations counted by
+   kind, the results' differences). "Before" is the same code with the Pareto/NBD limit fitted
+   and its Hessian taken through the GGom/NBD objective at b = RIDGE_B (:class:`GGomLimit`
+   in place of ``ParetoNBDLikelihood``) and every free start run (``SKIP_ON_RIDGE = False``);
+   it spends one GGom/NBD value evaluation more than the old code (the limit's LL, which the old
+   code took from the limit fit's last value);
+5. with ``--evaluations N`` (alone): one evaluation of each kind the fit makes, alternating, best
+   of N: GGom/NBD value-and-gradient with its per-row terms pooled (now) and per row
+   (:class:`PerRowTails`, before), GGom/NBD value, Pareto/NBD value-and-gradient.
 
 "Row by row" is the code before the tails: :func:`.ggomnbd_likelihood.death_integral` on each
 row's ``[t_x, T]`` (a subclass of the objective that skips the tails). Run::
 
     PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py [--rows N] [--reps 3] [--fit] [--fit-rows]
+    PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --compare-fit 2
+    PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --evaluations 5
 
 Speed is only measured here, never asserted in a test.
 """
@@ -26,21 +38,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from scipy.special import expit
 
 from clvmodel.models import ggomnbd_likelihood as gl
 from clvmodel.models.base import collapse
 
 DEFAULT_SOURCE = "/work/benchdata/summary_10M.parquet"
-
-
-class RowByRow(gl.GompertzNBDLikelihood):
-    """The objective as before the tails: the death integral on each row's [t_x, T]."""
-
-    def _tails(self, params: Any, gradient: bool) -> Any:
-        return None
-
-    def _terms(self, params: Any, tails: Any, block: slice, gradient: bool) -> dict[str, np.ndarray]:
-        return gl.log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block], gradient=gradient)
 
 
 #: Parameter points ln(r, α, b, s, β) in rescaled time: the Pareto/NBD limit, the fit's starts, strong aging, small s.
@@ -83,6 +86,129 @@ def _fit(cls: type, columns: dict[str, np.ndarray], weights: np.ndarray) -> None
     print(f"  status {result.status}, LL {result.log_likelihood:.10f}, params {result.params}, limit {result.limit}")
 
 
+class PerRowTails(gl.GompertzNBDLikelihood):
+    """The objective before its per-row terms were pooled: tails per pair, every term per row."""
+
+    def log_likelihood(self, phi: np.ndarray) -> float:
+        params, total = gl.params_from_phi(phi), 0.0
+        tails = self._tails(params, False)
+        for block in self._blocks(len(self.x)):
+            t = self._terms(params, tails, block, False)
+            total += gl._dot(self.weights[block], t["common"] + np.logaddexp(t["alive"], t["dead"]))
+        return total
+
+    def __call__(self, phi: np.ndarray) -> Any:
+        params = gl.params_from_phi(phi)
+        value, d_params = 0.0, np.zeros(5)
+        tails = self._tails(params, True)
+        for block in self._blocks(len(self.x)):
+            t = self._terms(params, tails, block, True)
+            w = self.weights[block]
+            value += gl._dot(w, t["common"] + np.logaddexp(t["alive"], t["dead"]))
+            dead_share = expit(t["dead"] - t["alive"])
+            per_row = t["d_common"] + t["d_alive"] + dead_share[:, None] * (t["d_dead"] - t["d_alive"])
+            d_params += np.einsum("i,ij->j", w, per_row)
+        d_phi = gl._FROM_PHI.T @ (d_params * np.array(params))
+        return -value / self.total_weight, -d_phi / self.total_weight
+
+
+class RowByRow(PerRowTails):
+    """The objective as before the tails: the death integral on each row's [t_x, T]."""
+
+    def _tails(self, params: Any, gradient: bool) -> Any:
+        return None
+
+    def _terms(self, params: Any, tails: Any, block: slice, gradient: bool) -> dict[str, np.ndarray]:
+        return gl.log_likelihood_terms(params, self.x[block], self.tx[block], self.T[block], gradient=gradient)
+
+
+def _evaluations(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int) -> None:
+    """One evaluation of each kind the fit makes, alternating, best of ``reps`` (wall and CPU)."""
+    x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    scale = gl.time_scale(T)
+    pooled = gl.GompertzNBDLikelihood(x, tx * scale, T * scale, weights)
+    per_row = PerRowTails(x, tx * scale, T * scale, weights)
+    pareto = gl.ParetoNBDLikelihood(x, tx * scale, T * scale, weights)
+    phi = gl._TO_PHI @ np.log(POINTS["b=1"])
+    kinds = {"ggom value-and-gradient, per row (before)": lambda: per_row(phi),
+             "ggom value-and-gradient, pooled (now)": lambda: pooled(phi),
+             "ggom value, pooled (now)": lambda: pooled.log_likelihood(phi),
+             "pareto value-and-gradient": lambda: pareto(np.delete(phi, 2))}
+    a, b = per_row(phi), pooled(phi)
+    print(f"pooled - per row: value {(b[0] - a[0]) / abs(a[0]):+.1e} relative, gradient {np.max(np.abs(b[1] - a[1])):.1e}")
+    best = {name: [np.inf, np.inf] for name in kinds}
+    for _ in range(reps):
+        for name, call in kinds.items():
+            _, wall, cpu = _timed(call)
+            best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:45s}: {wall:.3f} s wall, {cpu:.3f} s CPU (best of {reps})")
+
+
+class GGomLimit:
+    """The Pareto/NBD limit as the fit took it before: the GGom/NBD objective at b = RIDGE_B."""
+
+    def __init__(self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, weights: np.ndarray) -> None:
+        self.objective = gl.GompertzNBDLikelihood(frequency, recency, T, weights)
+        self.total_weight = self.objective.total_weight
+        self.limited = gl._fixed_b(self.objective, float(np.log(gl.RIDGE_B)))
+
+    def __call__(self, q: np.ndarray) -> Any:
+        return self.limited(q)
+
+
+def _counted_fit(columns: dict[str, np.ndarray], weights: np.ndarray, before: bool) -> tuple[Any, float, float, dict[str, int]]:
+    """One whole fit, now or as before (module docstring), with its evaluations counted by kind."""
+    count = {"ggom value-and-gradient": 0, "ggom value": 0, "pareto value-and-gradient": 0}
+    ggom, pareto = gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood
+
+    class CountedGGom(ggom):  # type: ignore[valid-type, misc]
+        def __call__(self, phi: np.ndarray) -> Any:
+            count["ggom value-and-gradient"] += 1
+            return super().__call__(phi)
+
+        def log_likelihood(self, phi: np.ndarray) -> float:
+            count["ggom value"] += 1
+            return super().log_likelihood(phi)
+
+    class CountedPareto(pareto):  # type: ignore[valid-type, misc]
+        def __call__(self, theta: np.ndarray) -> Any:
+            count["pareto value-and-gradient"] += 1
+            return super().__call__(theta)
+
+    saved = (gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood, gl.SKIP_ON_RIDGE)
+    gl.GompertzNBDLikelihood = CountedGGom  # the fit builds its objectives by these names
+    gl.ParetoNBDLikelihood = GGomLimit if before else CountedPareto
+    gl.SKIP_ON_RIDGE = not before
+    try:
+        result, wall, cpu = _timed(gl.fit, columns, weights)
+    finally:
+        gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood, gl.SKIP_ON_RIDGE = saved
+    return result, wall, cpu, count
+
+
+def _compare_fit(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int) -> None:
+    """The fit now against before, alternating, best of ``reps``; the results' largest differences."""
+    best: dict[str, list[float]] = {"before": [np.inf, np.inf], "now": [np.inf, np.inf]}
+    results: dict[str, Any] = {}
+    for _ in range(reps):
+        for name in ("before", "now"):
+            result, wall, cpu, count = _counted_fit(columns, weights, before=name == "before")
+            best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+            results[name] = result
+            print(f"fit {name:6s}: wall {wall:.1f} s, CPU {cpu:.1f} s, evaluations {count}", flush=True)
+    for name, (wall, cpu) in best.items():
+        r = results[name]
+        print(f"best of {reps}, {name:6s}: wall {wall:.1f} s, CPU {cpu:.1f} s; status {r.status}, LL {r.log_likelihood!r}, "
+              f"params {r.params}, limit {r.limit}")
+    print(f"  ratio before/now: {best['before'][0] / best['now'][0]:.2f}x wall, {best['before'][1] / best['now'][1]:.2f}x CPU")
+    old, new = results["before"], results["now"]
+    print(f"  LL now - before {new.log_likelihood - old.log_likelihood:+.2e}; params relative "
+          + ", ".join(f"{k} {new.params[k] / old.params[k] - 1:+.1e}" for k in old.params)
+          + "; standard errors relative "
+          + ", ".join(f"{k} {new.standard_errors[k] / old.standard_errors[k] - 1:+.1e}" for k in old.params))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=DEFAULT_SOURCE)
@@ -90,12 +216,24 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--fit", action="store_true", help="the whole fit with the tails")
     parser.add_argument("--fit-rows", action="store_true", help="the whole fit row by row too (slow)")
+    parser.add_argument("--compare-fit", type=int, default=0, metavar="N",
+                        help="only the whole fit now against before, best of N (module docstring)")
+    parser.add_argument("--evaluations", type=int, default=0, metavar="N",
+                        help="only one evaluation of each kind the fit makes, best of N (module docstring)")
     args = parser.parse_args()
 
     summary = pq.read_table(args.source, columns=["frequency", "recency", "T"]).slice(0, args.rows).to_pandas()
     unique, weights, _ = collapse(summary, ["frequency", "recency", "T"])
     columns = {c: unique[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")}
     x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    if args.evaluations:
+        print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")
+        _evaluations(columns, weights, args.evaluations)
+        return
+    if args.compare_fit:
+        print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")
+        _compare_fit(columns, weights, args.compare_fit)
+        return
     scale = gl.time_scale(T)
     tails, wall, cpu = _timed(gl.GompertzNBDLikelihood, x, tx * scale, T * scale, weights)
     rows = RowByRow(x, tx * scale, T * scale, weights)

@@ -19,6 +19,7 @@ and never where an optimiser stops along the ridge.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import warnings
@@ -275,6 +276,32 @@ def test_likelihood_from_tails_equals_the_direct_integral(cdnow_rows) -> None:
                                    share * (direct["d_dead"] - direct["d_alive"]) * theta, rtol=1e-9, atol=1e-12)
         phi = gl._TO_PHI @ np.log(theta)
         assert objective.log_likelihood(phi) == pytest.approx(float(weights @ log_l), rel=1e-13)
+
+
+def test_pooled_objective_equals_the_sum_over_rows(cdnow_rows) -> None:
+    """The objective pools each row's terms per distinct x and per (x, u) pair; against the sum
+    over rows of :func:`.log_likelihood_terms` with the direct death integral (the old code path:
+    ``Σ w (common + logaddexp(alive, dead))`` and each row's gradient ``d_common + d_alive + P(dead)
+    (d_dead − d_alive)``) on CDNOW and rows whose difference of tails cancels: equal to rounding."""
+    columns, weights = cdnow_rows
+    x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    x = np.concatenate([x, [0.0, 1.0, 3.0, 40.0, 2.0, 2.0]])
+    tx = np.concatenate([tx, [0.0, 38.857 - 1 / 7, 38.857 - 1e-5, 38.0, 38.857, 10.0]])
+    T = np.concatenate([T, [38.857, 38.857, 38.857, 38.857, 38.857, 10.0 + 1e-9]])
+    weights = np.concatenate([weights, np.ones(6)])
+    scale = gl.time_scale(T)
+    objective = gl.GompertzNBDLikelihood(x, tx * scale, T * scale, weights)
+    for theta in ([0.55, 0.27, 1e-9, 0.6, 0.3e-9], [0.8, 0.2, 1.0, 1.5, 2.0], [2.0, 1.0, 8.0, 0.3, 0.05],
+                  [0.5, 0.3, 3.0, 0.05, 0.01]):
+        t = gl.log_likelihood_terms(tuple(theta), x, tx * scale, T * scale, gradient=True)
+        total = float(weights @ (t["common"] + np.logaddexp(t["alive"], t["dead"])))
+        dead_share = expit(t["dead"] - t["alive"])[:, None]
+        d_theta = weights @ (t["d_common"] + t["d_alive"] + dead_share * (t["d_dead"] - t["d_alive"])) * theta
+        phi = gl._TO_PHI @ np.log(theta)
+        value, gradient = objective(phi)
+        assert value == pytest.approx(-total / objective.total_weight, rel=1e-13)
+        np.testing.assert_allclose(gradient, -gl._FROM_PHI.T @ d_theta / objective.total_weight, rtol=1e-9, atol=1e-13)
+        assert objective.log_likelihood(phi) == pytest.approx(total, rel=1e-13)
 
 
 def test_p_alive_from_tails_equals_the_direct_integral(cdnow_summary: pd.DataFrame) -> None:
@@ -565,3 +592,34 @@ def test_ggomnbd_trains_on_the_leaderboard_and_scores_the_same_three_ways(tmp_pa
     # R BTYD walkthrough, Pareto/NBD customer x=26, t_x=30.85714, T=31: E[Y(52)] 25.45647, P(alive) 0.997874.
     assert scored["rest"]["expected_purchases"].iloc[1] == pytest.approx(25.45647, rel=1e-3)
     assert scored["rest"]["p_alive"].iloc[1] == pytest.approx(0.997874, rel=1e-4)
+
+
+# --- fewer free starts: the first one's stop on the ridge decides (issue 16) -------------------
+
+
+@pytest.mark.parametrize("data", ["cdnow", "apparel-2005-07-03", "apparel-2005-10-09", "apparel-2006-12-31",
+                                  "simulated-weak-aging"])
+def test_first_start_on_the_ridge_gives_the_all_starts_fit(data, cdnow_summary, apparel, monkeypatch) -> None:
+    """Where the first free start stops on the Pareto/NBD ridge the later ones are skipped
+    (:data:`.ggomnbd_likelihood.SKIP_ON_RIDGE`); the fit equals the one from all three starts, bit
+    for bit (both report the limit). Where it beats the limit (apparel to 2005-10-09, whose b = 10
+    start then runs off to a higher likelihood at b -> ∞) all starts run, as before."""
+    summary = {
+        "cdnow": lambda: cdnow_summary,
+        "apparel-2005-07-03": lambda: apparel(dt.date(2005, 7, 3)),
+        "apparel-2005-10-09": lambda: apparel(dt.date(2005, 10, 9)),
+        "apparel-2006-12-31": lambda: apparel(dt.date(2006, 12, 31)),
+        # b = 0.02/week: too little aging to beat the limit in 52 weeks (every start ends on the ridge).
+        "simulated-weak-aging": lambda: _simulate(1500, (0.8, 5.0, 0.02, 0.5, 0.5), 52.0, 26.0, seed=6),
+    }[data]()
+    columns, weights = _rows(summary)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # apparel 2005-10-09: an unidentified stop (the warning is not tested here)
+        first = gl.fit(columns, weights)
+        monkeypatch.setattr(gl, "SKIP_ON_RIDGE", False)
+        every = gl.fit(columns, weights)
+    assert first.status == every.status == (mle.CONVERGED if data == "apparel-2005-10-09" else mle.RIDGE)
+    assert first.params == every.params and first.log_likelihood == every.log_likelihood
+    assert first.limit == every.limit
+    np.testing.assert_equal(first.standard_errors, every.standard_errors)  # NaN (b, beta on the ridge) equal
+    np.testing.assert_equal(first.covariance, every.covariance)
