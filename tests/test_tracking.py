@@ -464,3 +464,26 @@ def test_log_data_records_what_log_params_and_log_metrics_record(tmp_path, monke
     assert client.get_run(one).data.params == client.get_run(two).data.params
     assert client.get_run(one).data.metrics == client.get_run(two).data.metrics == {"a": 1.5, "d": 3.0}
     assert client.get_run(one).data.params["none"] == "null" and len(client.get_run(one).data.params["long"]) == 6000
+
+
+def _small_cdnow(model_dir: Path) -> list[str]:
+    """`clvmodel train` arguments: the CDNOW demo with BG/NBD and Gamma-Gamma only (a few seconds)."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "cdnow.yaml"
+    return ["train", str(config), "--set", f"output.model_dir={model_dir}", "--set", "models=[bgnbd,gamma_gamma]",
+            "--set", "model=bgnbd"]
+
+
+@pytest.mark.parametrize("uri", ["bogus://nowhere", "sqlite:////proc/no-such-dir/mlflow.db"])
+def test_a_bad_tracking_uri_is_one_line_and_the_model_is_kept(uri, tmp_path, monkeypatch, capsys):
+    """A store that cannot be opened is a user's setting, not a crash: one line, exit 2 (was MLflow's
+    traceback, exit 1); the model directory, written before tracking, is kept."""
+    from clvmodel.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    assert main(_small_cdnow(tmp_path / "model")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"clvmodel: error: cannot log to the MLflow tracking store {uri} (experiment 'cdnow'): ")
+    assert err.rstrip().endswith("; check MLFLOW_TRACKING_URI")
+    assert (tmp_path / "model" / "MLmodel").is_file()

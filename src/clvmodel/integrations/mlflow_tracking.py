@@ -59,14 +59,37 @@ __all__ = ["run", "log_params", "log_metrics", "log_data", "log_figure", "log_ta
            "download_model", "save_model_dir", "write_pyfunc_dir"]
 
 
-@contextlib.contextmanager
-def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[str]:
-    """Start an MLflow run in ``experiment`` and yield its id; the run ends (FAILED on error) on exit."""
+def _tracking_uri() -> str:
     import mlflow
 
-    if not nested:
-        mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as active:
+    try:
+        return str(mlflow.get_tracking_uri())
+    except Exception:  # the URI is only quoted in the message; it must not hide the first error
+        return os.environ.get("MLFLOW_TRACKING_URI", "the default store")
+
+
+@contextlib.contextmanager
+def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nested: bool = False) -> Iterator[str]:
+    """Start an MLflow run in ``experiment`` and yield its id; the run ends (FAILED on error) on exit.
+
+    Raises
+    ------
+    ClvError
+        The tracking store cannot be opened, the experiment set or the run started (a bad
+        ``MLFLOW_TRACKING_URI``, an unwritable store): one line, MLflow's first line quoted. Errors
+        while the run logs are MLflow's own, unchanged.
+    """
+    import mlflow
+
+    try:
+        if not nested:
+            mlflow.set_experiment(experiment)
+        active = mlflow.start_run(run_name=run_name, tags=tags, nested=nested)
+    except Exception as err:  # mlflow raises several types (MlflowException, OSError, SQLAlchemy's)
+        first = " ".join(str(err).strip().splitlines()[0].split()) if str(err).strip() else type(err).__name__
+        raise ClvError(f"cannot log to the MLflow tracking store {_tracking_uri()} (experiment {experiment!r}): "
+                       f"{first[:300]}; check MLFLOW_TRACKING_URI") from None
+    with active:  # ends the run: FINISHED, or FAILED when the body raises
         yield active.info.run_id
 
 
