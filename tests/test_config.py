@@ -569,3 +569,14 @@ def test_a_delimiter_is_one_character_as_the_saved_model_requires(delimiter: str
     with pytest.raises(ValidationError, match="must be one character"):
         DataConfig(source="x.csv", delimiter=delimiter)
     assert DataConfig(source="x.csv", delimiter="whitespace").delimiter == "whitespace"
+
+
+def test_challenger_max_train_customers() -> None:
+    base = _raw(calibration_end="1997-09-30", models=["bgnbd", "challenger"])
+    assert parse_config(base).settings_of("challenger") == {"inner_cut": None, "max_train_customers": None}
+    capped = parse_config({**base, "challenger": {"max_train_customers": 250000}})
+    assert capped.settings_of("challenger") == {"inner_cut": None, "max_train_customers": 250000}
+    # Fewer than the challenger's min_customers (50) is refused by the config, in one line.
+    with pytest.raises(ClvError, match=r"^config: challenger\.max_train_customers: Input should be greater than or "
+                                       r"equal to 50 \(got 49\)"):
+        parse_config({**base, "challenger": {"max_train_customers": 49}})

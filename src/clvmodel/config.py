@@ -388,9 +388,16 @@ class ChallengerConfig(_Strict):
     ``None`` derives it from the data (:func:`clvmodel.models.challenger.derive_inner_cut`): one
     holdout length before the calibration end when half the customers had bought by then, else the
     day by which half had (CDNOW's customers all arrive in its first 12 weeks); the run prints it.
+
+    ``max_train_customers``: the regressors learn from a seeded random sample of this many
+    customers when the training cohort is larger (:func:`clvmodel.models.challenger.training_sample`;
+    the run prints the sample's size); ``None``: the whole cohort. Every customer is still scored.
     """
 
     inner_cut: dt.date | None = None
+    # At least the challenger's min_customers (50), which the config does not change: refused here, in
+    # one line, rather than by the fit.
+    max_train_customers: int | None = Field(None, ge=50)
 
 
 class IntervalConfig(_Strict):

@@ -36,8 +36,11 @@ from clvmodel.models.challenger import (
     JSON_NAME,
     SKOPS_NAME,
     Challenger,
+    DuckDBReader,
     features,
+    join_training,
     targets,
+    training_sample,
 )
 
 C = dt.date(1997, 9, 30)  # CDNOW calibration end
@@ -261,6 +264,55 @@ def test_targets_equal_rfm_holdout(cdnow: duckdb.DuckDBPyConnection, cdnow_summa
     np.testing.assert_allclose(got["spend"], holdout_spend, rtol=1e-9, atol=1e-9)
 
 
+def _old_training_frame(con: duckdb.DuckDBPyConnection, inner_cut: dt.date, end: dt.date, unit: str) -> pd.DataFrame:
+    """The oracle: the training frame as two queries built it before they were folded into one."""
+    return join_training(features(con, cut=inner_cut, time_unit=unit), targets(con, start=inner_cut, end=end))
+
+
+def _messy_log(seed: int) -> duckdb.DuckDBPyConnection:
+    """A synthetic log for the one-query training frame: 400 customers over 2023-2024, many rows on
+    the same day (several amounts summed), tied amounts (whole units), one-purchase customers,
+    customers who arrive after the inner cut or after the calibration end."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(400):
+        first = dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(0, 700)))
+        n = 1 if i % 5 == 0 else int(rng.integers(2, 25))  # every fifth buys once
+        offsets = np.sort(rng.integers(0, 120, size=n) * rng.integers(0, 4, size=n))  # zeros: same-day rows
+        rows += [(f"c{i:04d}", first + dt.timedelta(days=int(k)), float(rng.integers(1, 6)) * 2.5) for k in offsets]
+    return _connection(rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("time_unit", ["day", "week"])
+def test_one_query_training_frame_equals_features_joined_with_targets(seed: int, time_unit: str) -> None:
+    con = _messy_log(seed)
+    try:
+        for inner_cut, end in [(D(2023, 9, 30), D(2024, 3, 31)), (D(2024, 6, 1), D(2024, 6, 2)),
+                               (D(2023, 1, 1), D(2025, 12, 31))]:
+            got = DuckDBReader(con).training_frame(inner_cut=inner_cut, calibration_end=end, time_unit=time_unit)
+            expected = _old_training_frame(con, inner_cut, end, time_unit)
+            # Sums of the same days in another order: equal to the last bits, not beyond.
+            pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+            assert got["mean_gap"].isna().any() and (got["purchases"] > 0).any()  # both kinds are in it
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("inner_cut", [INNER_CUT, dt.date(1997, 2, 28)])
+def test_one_query_training_frame_on_cdnow(cdnow: duckdb.DuckDBPyConnection, inner_cut: dt.date) -> None:
+    got = DuckDBReader(cdnow).training_frame(inner_cut=inner_cut, calibration_end=C, time_unit="week")
+    pd.testing.assert_frame_equal(got, _old_training_frame(cdnow, inner_cut, C, "week"), check_exact=False, rtol=1e-12)
+
+
+def test_one_query_training_frame_on_the_tiny_log(tiny: duckdb.DuckDBPyConnection) -> None:
+    # By hand: features at CUT (_expected_features) and the targets in (CUT, 2024-02-05]: 007's 100.
+    got = DuckDBReader(tiny).training_frame(inner_cut=CUT, calibration_end=D(2024, 2, 5), time_unit="day")
+    expected = _expected_features(1.0)
+    expected["purchases"], expected["spend"] = [1, 0, 0, 0, 0], [100.0, 0.0, 0.0, 0.0, 0.0]
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+
+
 def test_default_inner_cut_derived_when_nobody_had_bought_a_holdout_earlier(cdnow: duckdb.DuckDBPyConnection) -> None:
     # C − 39 weeks is 1996-12-31, before CDNOW's first purchase: the cut moves to the day by which
     # half of the 2,357 customers had bought (their first purchases, counted here with pandas).
@@ -411,6 +463,62 @@ def test_cdnow_holdout_metrics_are_sane(
     assert np.isfinite(board[list(evaluate.METRICS)].to_numpy(dtype=float)).all()
 
 
+# --- training-size cap (max_train_customers) ---------------------------------------------------
+
+
+def _fit_capped(con: duckdb.DuckDBPyConnection, cap: int | None, seed: int = 0) -> Challenger:
+    return Challenger(inner_cut=INNER_CUT, max_train_customers=cap, random_state=seed).fit(
+        ModelData(transactions=con, calibration_end=C, holdout_periods=HOLDOUT_WEEKS, time_unit="week"))
+
+
+def test_a_cap_above_the_cohort_changes_nothing(cdnow: duckdb.DuckDBPyConnection, fitted: Challenger) -> None:
+    """CDNOW's 2,357 customers under a cap of 2,357 or more: the very model of today, bit for bit."""
+    for cap in (2357, 250_000):
+        capped = _fit_capped(cdnow, cap)
+        assert _fitted_bytes(capped) == _fitted_bytes(fitted)
+        _assert_identical(_holdout(capped, cdnow), _holdout(fitted, cdnow))
+        assert (capped.n_train_, capped.n_fit_, capped.inner_cut_rule_) == (2357, 2357, fitted.inner_cut_rule_)
+
+
+def test_a_cap_below_the_cohort_fits_a_seeded_sample(cdnow: duckdb.DuckDBPyConnection, fitted: Challenger,
+                                                    cdnow_summary: pd.DataFrame) -> None:
+    capped = _fit_capped(cdnow, 1000)
+    assert (capped.n_train_, capped.n_fit_) == (2357, 1000)
+    assert capped.inner_cut_rule_ == (
+        f"inner cut {INNER_CUT} (set in the config); trained on a random sample of 1,000 of the 2,357 customers "
+        "in the training cohort (max_train_customers, seed 0)")
+    assert _fitted_bytes(capped) != _fitted_bytes(fitted)
+    assert _fitted_bytes(_fit_capped(cdnow, 1000)) == _fitted_bytes(capped)  # the same seed, the same sample
+    assert _fitted_bytes(_fit_capped(cdnow, 1000, seed=1)) != _fitted_bytes(capped)
+    # Every customer is still scored.
+    assert _holdout(capped, cdnow)["customer_id"].tolist() == cdnow_summary["customer_id"].tolist()
+
+
+def test_training_sample_draws_without_replacement_in_order() -> None:
+    frame = pd.DataFrame({"customer_id": [f"{i:03d}" for i in range(100)], "purchases": range(100)})
+    assert training_sample(frame, None, 0) is frame and training_sample(frame, 100, 0) is frame
+    sample = training_sample(frame, 30, 7)
+    ids = sample["customer_id"].tolist()
+    assert len(ids) == len(set(ids)) == 30 and ids == sorted(ids) and set(ids) <= set(frame["customer_id"])
+    assert list(sample.index) == list(range(30))
+    assert sample.equals(training_sample(frame, 30, 7)) and not sample.equals(training_sample(frame, 30, 8))
+
+
+@pytest.mark.parametrize("cap", [49, 0, 2.5, True, "1000"])
+def test_a_bad_cap_is_refused(cdnow: duckdb.DuckDBPyConnection, cap: object) -> None:
+    message = (f"challenger: max_train_customers must be a whole number of at least min_customers (50), or null "
+               f"for the whole training cohort; got {cap!r}")
+    with pytest.raises(ClvError, match=exactly(message)):
+        _fit_capped(cdnow, cap)  # type: ignore[arg-type]
+
+
+def test_a_capped_challenger_round_trips(cdnow: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    capped = _fit_capped(cdnow, 1000)
+    loaded = Challenger.load(capped.save(tmp_path / "capped"))
+    assert loaded.get_params()["max_train_customers"] == 1000 and (loaded.n_train_, loaded.n_fit_) == (2357, 1000)
+    _assert_identical(_holdout(loaded, cdnow), _holdout(capped, cdnow))
+
+
 # --- save / load --------------------------------------------------------------------------------
 
 
@@ -435,6 +543,7 @@ def test_round_trip_gives_identical_predictions(
     loaded = Challenger.load(saved)
     _assert_identical(_holdout(loaded, cdnow), _holdout(fitted, cdnow))
     assert loaded.get_params() == fitted.get_params()
+    assert "max_train_customers" not in loaded.get_params() and loaded.n_fit_ == loaded.n_train_ == 2357
     assert (loaded.time_unit_, loaded.inner_cut_, loaded.window_periods_) == ("week", INNER_CUT, 92 / 7)
     document = json.loads((saved / JSON_NAME).read_text())
     assert document["features"] == list(FEATURES)

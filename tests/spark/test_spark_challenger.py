@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from clvmodel.models.challenger import DuckDBReader  # noqa: E402 - after the skip
+from clvmodel.models.challenger import DuckDBReader, features, join_training, targets  # noqa: E402 - after the skip
 from clvmodel.spark.challenger import SparkReader  # noqa: E402
 
 D = dt.date
@@ -55,3 +55,13 @@ def test_the_training_frame_sees_no_row_after_the_calibration_end(spark: Any) ->
     pd.testing.assert_frame_equal(frame, before.training_frame(inner_cut=inner, calibration_end=CUT, time_unit="day"))
     # a's purchase days in (2024-01-31, 2024-03-31]: 2024-03-30 alone, 7.0 (2024-05-01 is after the cut)
     assert frame.set_index("customer_id").loc["a", ["purchases", "spend"]].tolist() == [1, 7.0]
+
+
+def test_the_one_query_training_frame_equals_the_two_query_one(spark: Any) -> None:
+    """Spark's one training query (features_sql with targets_end) against the oracle of before: the
+    features at the inner cut joined with the targets, two DuckDB queries."""
+    local, theirs = _readers(spark, LOG)
+    for inner in (D(2024, 1, 31), D(2024, 3, 1)):
+        old = join_training(features(local.con, cut=inner, time_unit="week"), targets(local.con, start=inner, end=CUT))
+        got = theirs.training_frame(inner_cut=inner, calibration_end=CUT, time_unit="week")
+        pd.testing.assert_frame_equal(got, old, rtol=1e-12)

@@ -37,6 +37,12 @@ features as of ``inner_cut`` (default ``C − D``), targets in ``(inner_cut, C]`
 the training code receives only that view's name: no query it runs can see a later row. The real
 holdout forecast then uses features as of ``C`` (:meth:`Challenger.predict`).
 
+Training size. The fit's cost grows with the cohort (each of the ``max_iter`` trees builds its
+histograms from every row). ``max_train_customers`` (off by default) fits on a seeded random
+sample of the cohort instead (:func:`training_sample`); every customer is still scored. On the
+1 M-row benchmark log a cap of half the cohort moved the holdout's aggregate % error by several
+points from one seed to the next (experiments/challenger_timing.py ``--caps``), hence no default.
+
 Horizon. A regressor learns the target over its training window of ``W = (C − inner_cut)``
 periods (``W = D`` by default). :meth:`~Challenger.predict` for another horizon ``H`` scales both
 predictions by ``H / W``. This is an **approximation**: it assumes a constant purchase rate, while
@@ -97,6 +103,7 @@ __all__ = [
     "join_training",
     "DuckDBReader",
     "INNER_CUT_SHARE",
+    "training_sample",
 ]
 
 #: Model inputs, in the column order the regressors were fitted on.
@@ -151,27 +158,51 @@ def _days_sql(table: str, last: dt.date) -> str:
     """
 
 
-def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
+def features_sql(table: str, cut: dt.date, unit_days: int, targets_end: dt.date | None = None) -> str:
     """The feature query (DuckDB), written in :func:`clvmodel.rfm.rfm_sql`'s portable style.
 
     Date differences are ``CAST(a - b AS INT)`` and only functions Spark SQL also has are used
     (``MIN_BY``, ``LAG``, ``STDDEV_POP``, ``GREATEST``): :mod:`clvmodel.spark.challenger` runs it
     on Spark for ``clvmodel train --engine spark``.
 
+    With ``targets_end`` it is the *training* query: the features as of ``cut`` and, in the same
+    pass, the targets of :func:`targets_sql` in ``(cut, targets_end]`` (columns ``purchases``,
+    ``spend``), for the customers whose first purchase is on or before ``cut``. The log is grouped
+    by (customer, day) and ordered once, up to ``targets_end``, instead of once for the features
+    and once again for the targets. The features stay those of the log cut at ``cut``: each
+    feature aggregate reads only the days ``<= cut``; a customer's first day (and its amount) and
+    the gap before each of her days (``LAG``) do not depend on later rows, so reading them from
+    the longer log changes nothing.
+
     Parameters
     ----------
     table
         A table or view with columns ``customer_id, day (DATE), amount``.
     cut
-        Last day seen (inclusive); later rows are filtered out first.
+        Last day seen by the features (inclusive); later rows are filtered out first (without
+        ``targets_end``).
     unit_days
         1 for days, 7 for weeks.
+    targets_end
+        Last day of the target window (inclusive), after ``cut``; ``None``: features only.
     """
     cut_sql = date_literal(cut)
     # DOUBLE on both engines, as in rfm_sql: Spark reads 7.0 as DECIMAL and rounds its division.
     unit = f"CAST({number(float(unit_days))} AS DOUBLE)"
+    if targets_end is None:
+        last, seen, end_seen, target_sums, target_columns, cohort = cut, "", "", "", "", ""
+    else:
+        # Feature aggregates see only the days up to the cut (NULL after it: skipped by aggregates).
+        last, seen, end_seen = targets_end, f"CASE WHEN day <= {cut_sql} THEN ", " END"
+        target_sums = (f""",
+               COUNT(CASE WHEN day > {cut_sql} THEN 1 END) AS purchases,
+               SUM(CASE WHEN day > {cut_sql} THEN amount ELSE 0.0 END) AS spend""")
+        target_columns = """,
+           CAST(purchases AS BIGINT) AS purchases,
+           CAST(spend AS DOUBLE) AS spend"""
+        cohort = f"HAVING MIN(first_day) <= {cut_sql}"
     return f"""
-    WITH days AS ({_days_sql(table, cut)}),
+    WITH days AS ({_days_sql(table, last)}),
     ordered AS (
         SELECT customer_id, day, amount,
                MIN(day) OVER (PARTITION BY customer_id) AS first_day,
@@ -181,18 +212,19 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
     per_customer AS (
         SELECT customer_id,
                MIN(first_day) AS first_day,
-               MAX(day) AS last_day,
+               MAX({seen}day{end_seen}) AS last_day,
                MIN_BY(amount, day) AS first_amount,
-               COUNT(*) AS purchase_days,
-               SUM(amount) AS total_spend,
-               MAX(amount) AS max_order_value,
-               AVG(gap_days) AS mean_gap_days,
-               STDDEV_POP(gap_days) AS std_gap_days,
+               COUNT({seen}1{end_seen}) AS purchase_days,
+               SUM({seen}amount{end_seen}) AS total_spend,
+               MAX({seen}amount{end_seen}) AS max_order_value,
+               AVG({seen}gap_days{end_seen}) AS mean_gap_days,
+               STDDEV_POP({seen}gap_days{end_seen}) AS std_gap_days,
                -- integer arithmetic: day - first > 3/4 (cut - first), no rounding at the boundary
-               COUNT(CASE WHEN 4 * CAST(day - first_day AS INT) > 3 * CAST({cut_sql} - first_day AS INT)
-                          THEN 1 END) AS recent_purchases
+               COUNT({seen}CASE WHEN 4 * CAST(day - first_day AS INT) > 3 * CAST({cut_sql} - first_day AS INT)
+                          THEN 1 END{end_seen}) AS recent_purchases{target_sums}
         FROM ordered
         GROUP BY customer_id
+        {cohort}
     )
     SELECT customer_id,
            CAST(purchase_days - 1 AS BIGINT) AS frequency,
@@ -208,7 +240,7 @@ def features_sql(table: str, cut: dt.date, unit_days: int) -> str:
            std_gap_days / {unit} AS std_gap,
            CAST({cut_sql} - last_day AS INT) / {unit} AS time_since_last,
            CAST(recent_purchases AS BIGINT) AS recent_purchases,
-           (purchase_days - 1) / GREATEST(CAST({cut_sql} - first_day AS INT) / {unit}, 1.0) AS repeat_rate
+           (purchase_days - 1) / GREATEST(CAST({cut_sql} - first_day AS INT) / {unit}, 1.0) AS repeat_rate{target_columns}
     FROM per_customer
     ORDER BY customer_id
     """
@@ -318,17 +350,21 @@ def _calibration_view(con: duckdb.DuckDBPyConnection, table: str, calibration_en
 def _training_frame(
     con: duckdb.DuckDBPyConnection, view: str, *, inner_cut: dt.date, calibration_end: dt.date, time_unit: str
 ) -> pd.DataFrame:
-    """Features as of ``inner_cut`` joined with targets in ``(inner_cut, calibration_end]``.
+    """Features as of ``inner_cut`` with the targets in ``(inner_cut, calibration_end]``: one query
+    (:func:`features_sql` with ``targets_end``), the frame ``join_training(features(...),
+    targets(...))`` gives, for one grouping of the log instead of two.
 
     Receives only the calibration view, never the full table: this is where leakage would happen.
     """
-    x = features(con, cut=inner_cut, time_unit=time_unit, table=view)
-    y = targets(con, start=inner_cut, end=calibration_end, table=view)
-    return join_training(x, y)
+    unit_days = _unit_days(time_unit)
+    query = features_sql(view, _as_date(inner_cut, "inner_cut"), unit_days,
+                         targets_end=_as_date(calibration_end, "calibration_end"))
+    return _string_ids(con.execute(query).df())[["customer_id", *FEATURES, *TARGETS]]
 
 
 def join_training(x: pd.DataFrame, y: pd.DataFrame) -> pd.DataFrame:
-    """Features ``x`` joined with targets ``y`` by customer: the frame the regressors learn from."""
+    """Features ``x`` joined with targets ``y`` by customer: the frame the regressors learn from
+    (what :func:`features_sql` with ``targets_end`` computes in one query)."""
     # Same cohort by construction (first purchase <= inner_cut); validate rather than trust it.
     return x.merge(y, on="customer_id", how="inner", validate="one_to_one")
 
@@ -442,6 +478,20 @@ def inner_cut_from_firsts(
     )
 
 
+def training_sample(train: pd.DataFrame, max_customers: int | None, seed: int) -> pd.DataFrame:
+    """The rows the regressors learn from: all of ``train``, or a seeded random sample of
+    ``max_customers`` of them (without replacement, in ``train``'s order) when it holds more.
+
+    A cap bounds the fit's cost (linear in the rows: each of the ``max_iter`` trees builds its
+    histograms from every row) on a large log; the predictions are still made for every customer.
+    The same ``seed`` on the same frame draws the same sample.
+    """
+    if max_customers is None or len(train) <= max_customers:
+        return train
+    rows = np.sort(np.random.default_rng(seed).choice(len(train), size=max_customers, replace=False))
+    return train.iloc[rows].reset_index(drop=True)
+
+
 def _matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame[list(FEATURES)].to_numpy(dtype=np.float64)
 
@@ -472,6 +522,12 @@ class Challenger:
         customers of the calibration period (and ``min_customers``) had bought by then, else the
         day by which they had (a shorter training window; predictions for ``D`` are scaled, see
         the module docstring). The rule applied is in ``inner_cut_rule_``, which the run prints.
+    max_train_customers
+        Most customers the regressors learn from: a larger training cohort is replaced by a random
+        sample of this many (:func:`training_sample`, seeded by ``random_state``); ``None``: the
+        whole cohort. Predictions are made for every customer either way. The cohort's size is in
+        ``n_train_``, the number learnt from in ``n_fit_``; the run prints both when they differ
+        (in ``inner_cut_rule_``).
     """
 
     #: The registry name (:mod:`clvmodel.models.registry`).
@@ -489,6 +545,7 @@ class Challenger:
         min_customers: int = 50,
         horizon_scaling: bool = True,
         inner_cut: dt.date | None = None,
+        max_train_customers: int | None = None,
     ) -> None:
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -499,6 +556,7 @@ class Challenger:
         self.min_customers = min_customers
         self.horizon_scaling = horizon_scaling
         self.inner_cut = inner_cut
+        self.max_train_customers = max_train_customers
         self.regressors_: dict[str, HistGradientBoostingRegressor] | None = None
         self.time_unit_: str | None = None
         self.calibration_end_: dt.date | None = None
@@ -506,12 +564,18 @@ class Challenger:
         self.holdout_periods_: float | None = None
         self.window_periods_: float | None = None
         self.n_train_: int | None = None
+        self.n_fit_: int | None = None
         self.inner_cut_rule_: str | None = None
 
     # -- hyper-parameters ----------------------------------------------------------------------
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor's arguments saved with the model (``inner_cut`` is saved as ``inner_cut_``)."""
+        """The constructor's arguments saved with the model (``inner_cut`` is saved as ``inner_cut_``).
+
+        ``max_train_customers`` only when set: a document without it is read by the clvmodel
+        versions before it (which pass every saved parameter to the constructor) as before.
+        """
+        cap = {} if self.max_train_customers is None else {"max_train_customers": self.max_train_customers}
         return {
             "learning_rate": self.learning_rate,
             "max_iter": self.max_iter,
@@ -521,6 +585,7 @@ class Challenger:
             "random_state": self.random_state,
             "min_customers": self.min_customers,
             "horizon_scaling": self.horizon_scaling,
+            **cap,
         }
 
     def _regressor(self) -> HistGradientBoostingRegressor:
@@ -590,8 +655,15 @@ class Challenger:
                 f"inner_cut {inner_cut} must be before calibration_end {calibration_end}; "
                 "the training targets are the purchases between them"
             )
-        train = reader.training_frame(inner_cut=inner_cut, calibration_end=calibration_end, time_unit=time_unit)
-        self._check_training_frame(train, inner_cut, calibration_end)
+        self._check_cap()
+        cohort = reader.training_frame(inner_cut=inner_cut, calibration_end=calibration_end, time_unit=time_unit)
+        self._check_training_frame(cohort, inner_cut, calibration_end)
+        train = training_sample(cohort, self.max_train_customers, self.random_state)
+        if len(train) < len(cohort):
+            self._check_training_frame(train, inner_cut, calibration_end)  # a sample could miss every buyer
+            sampled = (f"trained on a random sample of {len(train):,} of the {len(cohort):,} customers in the "
+                       f"training cohort (max_train_customers, seed {self.random_state})")
+            self.inner_cut_rule_ = f"{self.inner_cut_rule_}; {sampled}" if self.inner_cut_rule_ else sampled
         x = _matrix(train)
         self.regressors_ = {target: self._regressor().fit(x, train[target].to_numpy(dtype=np.float64)) for target in TARGETS}
         self.time_unit_ = time_unit
@@ -599,8 +671,18 @@ class Challenger:
         self.inner_cut_ = inner_cut
         self.holdout_periods_ = float(holdout_periods)
         self.window_periods_ = (calibration_end - inner_cut).days / unit_days
-        self.n_train_ = int(len(train))
+        self.n_train_ = int(len(cohort))
+        self.n_fit_ = int(len(train))
         return self
+
+    def _check_cap(self) -> None:
+        cap = self.max_train_customers
+        if cap is not None and not (isinstance(cap, numbers.Integral) and not isinstance(cap, bool)
+                                    and cap >= self.min_customers):
+            raise ClvError(
+                f"challenger: max_train_customers must be a whole number of at least min_customers "
+                f"({self.min_customers}), or null for the whole training cohort; got {cap!r}"
+            )
 
     def _check_training_frame(self, train: pd.DataFrame, inner_cut: dt.date, calibration_end: dt.date) -> None:
         if len(train) < self.min_customers:
@@ -697,6 +779,7 @@ class Challenger:
             "holdout_periods": self.holdout_periods_,
             "window_periods": self.window_periods_,
             "n_train": self.n_train_,
+            "n_fit": self.n_fit_,
             "params": self.get_params(),
             "trusted_types": list(TRUSTED_TYPES),
             "skops_file": SKOPS_NAME,
@@ -736,6 +819,8 @@ class Challenger:
             model.holdout_periods_ = float(document["holdout_periods"])
             model.window_periods_ = float(document["window_periods"])
             model.n_train_ = int(document["n_train"])
+            # Saved before max_train_customers existed: every cohort customer was learnt from.
+            model.n_fit_ = int(document.get("n_fit", model.n_train_))
         except (KeyError, TypeError, ValueError) as err:
             raise ClvError(
                 f"{directory / JSON_NAME}: malformed challenger document ({type(err).__name__}); save the challenger again"

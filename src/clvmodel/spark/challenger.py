@@ -3,9 +3,9 @@
 :class:`SparkReader` has the three methods of :class:`clvmodel.models.challenger.DuckDBReader`,
 so :meth:`~clvmodel.models.challenger.Challenger.fit` and ``predict`` take it as
 ``data.transactions`` and never see a transaction: Spark runs
-:func:`~clvmodel.models.challenger.features_sql` and
-:func:`~clvmodel.models.challenger.targets_sql` (the DuckDB text) and the driver receives one
-row per customer (13 features, or 2 targets), and the first purchase days as counts per day.
+:func:`~clvmodel.models.challenger.features_sql` (the DuckDB text; with its ``targets_end`` for the
+training rows) and the driver receives one row per customer (13 features, and the 2 targets for
+training), and the first purchase days as counts per day.
 
 As locally, the training reads go through a frame cut at the calibration end before any query
 is built on it: no training query can see a holdout row. The day totals are DOUBLE sums (the
@@ -51,9 +51,11 @@ class SparkReader:
         """Features at ``inner_cut`` joined with targets in ``(inner_cut, calibration_end]``, on a
         frame that holds no row after ``calibration_end``."""
         calibration = self.transactions.where(f"day <= {date_literal(calibration_end)}")
-        x = self._features(calibration, cut=inner_cut, time_unit=time_unit)
-        y = self._frame(calibration, functools.partial(ch.targets_sql, start=inner_cut, end=calibration_end))
-        return ch.join_training(x, y)
+        unit_days = ch._unit_days(time_unit)  # noqa: SLF001 - the challenger's own unit check
+        # One query, as locally: features at the inner cut and the targets after it in one pass.
+        out = self._frame(calibration, functools.partial(ch.features_sql, cut=inner_cut, unit_days=unit_days,
+                                                         targets_end=calibration_end))
+        return out[["customer_id", *ch.FEATURES, *ch.TARGETS]]
 
     def features(self, *, cut: dt.date, time_unit: str) -> pd.DataFrame:
         """:func:`clvmodel.models.challenger.features` as of ``cut``, computed on Spark."""
