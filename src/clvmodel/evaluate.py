@@ -130,16 +130,16 @@ def leaderboard(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> 
 
 def calibration_table(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame], cap: int = 7) -> pd.DataFrame:
     """Mean actual vs mean predicted holdout purchases by calibration frequency 0..cap−1, cap+."""
+    # Grouped on the numeric bin, labelled after: a label per bin, not a string per customer.
     bins = np.minimum(summary["frequency"].to_numpy(), cap)
-    labels = [str(int(b)) if b < cap else f"{cap}+" for b in bins]
-    frame = pd.DataFrame({"frequency": labels, "actual": summary["frequency_holdout"].to_numpy(dtype=float)})
+    frame = pd.DataFrame({"frequency": bins, "actual": summary["frequency_holdout"].to_numpy(dtype=float)})
     for model, pred in predictions.items():
         frame[model] = pred["purchases"].to_numpy()
-    order = [str(i) for i in range(cap)] + [f"{cap}+"]
-    table = frame.groupby("frequency", sort=False).agg(customers=("actual", "size"), **{
+    table = frame.groupby("frequency", sort=True).agg(customers=("actual", "size"), **{
         c: (c, "mean") for c in ["actual", *predictions]
     })
-    return table.reindex([o for o in order if o in table.index]).rename_axis("frequency").reset_index()
+    table.index = pd.Index([str(int(b)) if b < cap else f"{cap}+" for b in table.index], name="frequency")
+    return table.reset_index()
 
 
 def information_criteria(log_likelihood: float, n_params: int, n: int) -> dict[str, float]:
