@@ -202,3 +202,62 @@ def test_select_model_without_holdout_and_single_candidate() -> None:
     assert (chosen["chosen"], chosen["rule"], chosen["metric"]) == ("mbgnbd", "lowest BIC (no holdout)", "bic")
     only = select_model(["bgnbd"], board=None, metric="spend_mae", lower_is_better=True, bic={})
     assert (only["chosen"], only["rule"]) == ("bgnbd", "only")
+
+
+def _tied_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Counts and forecasts with many ties (a tie group straddles the top 20 % cut), constant and
+    NaN forecasts, all-zero actuals."""
+    rng = np.random.default_rng(16)
+    cases = []
+    for n in (1, 2, 5, 9, 10, 37, 500, 2001):
+        actual = rng.poisson(0.8, n).astype(float)
+        cases += [
+            (actual, rng.poisson(1.0, n).astype(float)),  # ties everywhere, the cut inside a tie group
+            (actual, rng.normal(size=n).round(1)),
+            (actual, -actual + rng.integers(0, 2, n)),  # negative correlation with ties
+            (actual, np.full(n, 1.5)),  # constant: no rank correlation
+            (np.zeros(n), rng.poisson(1.0, n).astype(float)),  # zero total
+            (actual, np.where(rng.random(n) < 0.5, np.nan, 1.0)),  # NaN forecasts
+            # spend: sums whose last bits depend on the order the customers are added in
+            (actual * rng.gamma(2.0, 10.0, n), rng.poisson(1.0, n) * 9.99),
+        ]
+    return cases
+
+
+def test_spearman_equals_scipys() -> None:
+    from scipy.stats import spearmanr
+
+    for actual, predicted in _tied_cases():
+        got = metrics(actual, predicted)["spearman"]
+        if np.ptp(actual) > 0 and np.ptp(predicted) > 0:
+            assert got == pytest.approx(spearmanr(predicted, actual).statistic, rel=1e-12, abs=1e-15)
+        else:  # constant, NaN or a single customer: undefined, as before
+            assert math.isnan(got)
+
+
+def test_top20_share_selects_as_a_stable_sort() -> None:
+    # The old definition: a stable sort, highest first, ties in customer order; the same customers
+    # summed in the same order, so the share is equal to the last bit.
+    for actual, predicted in _tied_cases():
+        total = actual.sum()
+        top = int(np.ceil(0.2 * len(actual)))
+        expected = actual[np.argsort(-predicted, kind="stable")[:top]].sum() / total if total else np.nan
+        got = metrics(actual, predicted)["top20_share"]
+        assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
+def test_leaderboard_rows_equal_each_models_metrics() -> None:
+    # The leaderboard ranks each target once for all models: each row is still that model's metrics.
+    rng = np.random.default_rng(5)
+    n = 300
+    summary = pd.DataFrame({"frequency_holdout": rng.poisson(0.7, n),
+                            "monetary_value_holdout": rng.gamma(2.0, 10.0, n).round(0)})
+    predictions = {m: pd.DataFrame({"purchases": rng.poisson(1.0, n) * s, "spend": rng.gamma(1.0, 9.0, n).round(0)})
+                   for m, s in (("a", 1.0), ("b", 0.5), ("c", 0.0))}
+    board = leaderboard(summary, predictions)
+    spend = (summary["frequency_holdout"] * summary["monetary_value_holdout"]).to_numpy(dtype=float)
+    for row in board.itertuples(index=False):
+        actual = summary["frequency_holdout"].to_numpy(dtype=float) if row.target == "purchases" else spend
+        expected = metrics(actual, predictions[row.model][row.target].to_numpy())
+        got = {k: getattr(row, k) for k in METRICS}
+        assert got == pytest.approx(expected, rel=0, abs=0, nan_ok=True)

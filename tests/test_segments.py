@@ -242,3 +242,38 @@ def test_a_document_from_before_the_boundaries_ranks_within_the_batch(trained_cd
     full.to_csv(tmp_path / "rfm.csv", index=False)
     assert main(["score", "--model", str(old), "--input", str(tmp_path / "rfm.csv"), "--output", str(tmp_path / "s.csv")]) == 0
     assert "ranked within this file" in capsys.readouterr().out
+
+
+def _boundary_by_sort(values, share, weights=None):
+    """The definition: the stable sort of the known values, highest first, at the share's rank."""
+    from clvmodel.segments import _top_count
+
+    known = ~np.isnan(values)
+    if not known.any():
+        return None
+    order = np.argsort(-values[known], kind="stable")
+    ranked = values[known][order]
+    if weights is None:
+        count = _top_count(share, len(ranked))
+    else:
+        cumulative = np.cumsum(weights[known][order])
+        count = int(np.count_nonzero(cumulative / cumulative[-1] <= share))
+    return float(ranked[max(count, 1) - 1])
+
+
+def test_boundaries_at_equal_the_sort_rule_with_ties_nan_and_signed_zeros():
+    from clvmodel.segments import boundaries_at
+
+    rng = np.random.default_rng(16)
+    shares = [0.01, 0.2, 0.5, 1e-9, 1.0]
+    for n in (1, 2, 3, 7, 99, 100, 101, 1000):
+        for values in (rng.poisson(1.0, n).astype(float), rng.gamma(0.3, 5.0, n).round(1),
+                       np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n)),
+                       np.where(rng.random(n) < 0.5, -0.0, np.where(rng.random(n) < 0.5, 0.0, 1.0)),
+                       np.full(n, np.nan)):
+            for weights in (None, rng.integers(1, 5, n).astype(float)):
+                got = boundaries_at(values, shares, weights)
+                expected = [_boundary_by_sort(values, share, weights) for share in shares]
+                # equal to the bit: the sign of a zero boundary too (it is written in the model document)
+                assert [None if g is None else (g, np.signbit(g)) for g in got] == \
+                       [None if e is None else (e, np.signbit(e)) for e in expected]

@@ -17,7 +17,7 @@ from clvmodel.cli import main
 from clvmodel.config import load_config
 from clvmodel.errors import ClvError
 from clvmodel.predict import score
-from clvmodel.train import train
+from clvmodel.train import align_to_summary, train
 
 REPO = Path(__file__).resolve().parents[1]
 CDNOW = REPO / "configs" / "cdnow.yaml"
@@ -270,3 +270,23 @@ def test_the_apparel_40_week_split_trains_every_default_model(tmp_path) -> None:
     assert len(result.scores) == 600 and np.isfinite(result.scores["predicted_clv"]).all()
     assert set(result.leaderboard["model"]) == {"historical", "bgnbd", "pareto_nbd", "mbgnbd"}
     assert load(tmp_path / "apparel").primary == result.model.primary
+
+
+def test_align_to_summary_equals_the_one_to_one_left_merge() -> None:
+    summary = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "frequency": [0, 1, 2, 3]})
+    frame = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "purchases": [1.0, 2.0, 3.0, 4.0],
+                          "spend": [10.0, 20.0, 30.0, 40.0]})
+
+    def merged(other: pd.DataFrame) -> pd.DataFrame:
+        return summary[["customer_id"]].merge(other, on="customer_id", how="left", validate="1:1")[["purchases", "spend"]]
+
+    # Same customers, same order: taken by position (from a frame with another index, too).
+    pd.testing.assert_frame_equal(align_to_summary(summary, frame.set_axis([7, 8, 9, 10])), merged(frame))
+    # Another order, a customer missing, one more: matched by id, the missing one NaN.
+    for other in (frame.iloc[[2, 0, 3, 1]], frame.iloc[[0, 1, 3]], pd.concat([frame, frame.iloc[[0]].assign(customer_id="e")])):
+        pd.testing.assert_frame_equal(align_to_summary(summary, other), merged(other))
+    assert align_to_summary(summary, frame.iloc[[0, 1, 3]])["purchases"].isna().tolist() == [False, False, True, False]
+    # A customer twice, in order on both sides: an error, as the merge's 1:1 check, not a position match.
+    twice = pd.DataFrame({"customer_id": ["a", "b", "b", "d"]})
+    with pytest.raises(pd.errors.MergeError):
+        align_to_summary(twice, frame.assign(customer_id=["a", "b", "b", "d"]))

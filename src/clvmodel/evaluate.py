@@ -24,16 +24,57 @@ METRICS = ("total_actual", "total_predicted", "pct_error", "rmse", "mae", "spear
 
 def metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """The holdout metrics of one model on one target; see the module docstring."""
-    actual = np.asarray(actual, dtype=float)
+    return _metrics(_Target(actual), predicted)
+
+
+class _Target:
+    """One target's actual holdout values, with what every model's metrics share: the total and
+    the centred average ranks (ranked once per leaderboard, not once per model)."""
+
+    def __init__(self, actual: np.ndarray) -> None:
+        self.actual = np.asarray(actual, dtype=float)
+        self.total = float(self.actual.sum())
+        # NaN spread (a NaN value) or none (constant): the rank correlation is undefined.
+        self.ranked = bool(np.ptp(self.actual) > 0) if len(self.actual) else False
+        if self.ranked:
+            order = np.argsort(self.actual, kind="stable")
+            ranks = np.empty(len(order))
+            ranks[order] = _average_ranks(self.actual[order])
+            self.centred = ranks - ranks.mean()
+            self.squares = float(self.centred @ self.centred)
+
+
+def _average_ranks(ascending: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of values sorted ascending, tied values sharing the mean of their ranks.
+
+    The ranks of :func:`scipy.stats.rankdata` (``method="average"``) in sorted order: a tie group
+    at positions ``i..j`` (0-based) gets ``(i + 1 + j + 1) / 2``. Half-integers below 2**53:
+    exact, whatever the order within a tie group.
+    """
+    starts = np.flatnonzero(np.r_[True, ascending[1:] != ascending[:-1]])
+    ends = np.r_[starts[1:], len(ascending)]  # one past each group's last position
+    return np.repeat(0.5 * (starts + 1 + ends), ends - starts)
+
+
+def _metrics(target: _Target, predicted: np.ndarray) -> dict[str, float]:
+    actual, total_actual = target.actual, target.total
     predicted = np.asarray(predicted, dtype=float)
-    total_actual = float(actual.sum())
     error = predicted - actual
     top = int(np.ceil(0.2 * len(actual)))
-    order = np.argsort(-predicted, kind="stable")
-    from scipy.stats import spearmanr  # here: scipy.stats takes ~0.8 s to import, and runs without a holdout never need it
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = spearmanr(predicted, actual).statistic if np.ptp(predicted) > 0 and np.ptp(actual) > 0 else np.nan
+    descending = -predicted
+    # One unstable sort (4x faster than a stable one at a million rows) serves the ranks, whose
+    # ties share a rank whatever their order, and the top 20 %, whose ties are put back in
+    # customer order by _top.
+    order = np.argsort(descending)
+    rho = np.nan
+    if target.ranked and np.ptp(predicted) > 0:  # NaN spread (a NaN forecast) or constant: undefined
+        # Spearman's rho is Pearson's correlation of the average ranks (as scipy.stats.spearmanr).
+        # Ranks of -predicted in its ascending order r give predicted's as n + 1 - r (exact); the
+        # actual ranks are taken in that order, so nothing is scattered back.
+        ranks = (len(order) + 1) - _average_ranks(descending[order])
+        centred = ranks - ranks.mean()
+        paired = target.centred[order]
+        rho = float(np.clip((centred @ paired) / np.sqrt((centred @ centred) * target.squares), -1.0, 1.0))
     return {
         "total_actual": total_actual,
         "total_predicted": float(predicted.sum()),
@@ -41,8 +82,31 @@ def metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mae": float(np.mean(np.abs(error))),
         "spearman": float(rho),
-        "top20_share": float(actual[order[:top]].sum() / total_actual) if total_actual else np.nan,
+        "top20_share": float(actual[_top(descending, order, top)].sum() / total_actual) if total_actual else np.nan,
     }
+
+
+def _top(descending: np.ndarray, order: np.ndarray, top: int) -> np.ndarray:
+    """The first ``top`` positions of the stable ascending order of ``descending`` (ties in customer
+    order), in that order, from ``order``, any ascending order of it.
+
+    The head of ``order`` holds the right values; of the last one's ties, the earliest customers are
+    taken (from all of them, not only those the unstable sort put in the head), and each run of
+    equal values is put in customer order: the stable order's head, the same positions in the same
+    order, so the share sums the same numbers in the same order.
+    """
+    if top == 0:
+        return order[:0]
+    head = order[:top]
+    values = descending[head]
+    cut = values[-1]
+    if np.isnan(cut):  # NaN forecasts reach the top: they sort last, in customer order, stably
+        return np.argsort(descending, kind="stable")[:top]
+    strict = int(np.searchsorted(values, cut, side="left"))  # those above the cut's ties
+    head = np.concatenate([head[:strict], np.flatnonzero(descending == cut)[: top - strict]])
+    # Sort by (run of equal values, customer) in one integer key: run * n + customer < 2**63.
+    runs = np.cumsum(np.r_[False, values[1:] != values[:-1]])
+    return np.sort(runs * len(descending) + head) % len(descending)
 
 
 def leaderboard(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -50,14 +114,14 @@ def leaderboard(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> 
 
     ``predictions[model]`` has columns ``purchases`` and ``spend``: the model's forecast for the
     holdout period, aligned with ``summary`` (which has ``frequency_holdout`` and
-    ``monetary_value_holdout``).
+    ``monetary_value_holdout``). Each target's actual values are ranked once for all the models.
     """
-    actual = {
-        "purchases": summary["frequency_holdout"].to_numpy(dtype=float),
-        "spend": (summary["frequency_holdout"] * summary["monetary_value_holdout"]).to_numpy(dtype=float),
+    targets = {
+        "purchases": _Target(summary["frequency_holdout"].to_numpy(dtype=float)),
+        "spend": _Target((summary["frequency_holdout"] * summary["monetary_value_holdout"]).to_numpy(dtype=float)),
     }
     rows = [
-        {"model": model, "target": target, **metrics(actual[target], frame[target].to_numpy())}
+        {"model": model, "target": target, **_metrics(targets[target], frame[target].to_numpy())}
         for model, frame in predictions.items()
         for target in ("purchases", "spend")
     ]
@@ -66,16 +130,16 @@ def leaderboard(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame]) -> 
 
 def calibration_table(summary: pd.DataFrame, predictions: dict[str, pd.DataFrame], cap: int = 7) -> pd.DataFrame:
     """Mean actual vs mean predicted holdout purchases by calibration frequency 0..cap−1, cap+."""
+    # Grouped on the numeric bin, labelled after: a label per bin, not a string per customer.
     bins = np.minimum(summary["frequency"].to_numpy(), cap)
-    labels = [str(int(b)) if b < cap else f"{cap}+" for b in bins]
-    frame = pd.DataFrame({"frequency": labels, "actual": summary["frequency_holdout"].to_numpy(dtype=float)})
+    frame = pd.DataFrame({"frequency": bins, "actual": summary["frequency_holdout"].to_numpy(dtype=float)})
     for model, pred in predictions.items():
         frame[model] = pred["purchases"].to_numpy()
-    order = [str(i) for i in range(cap)] + [f"{cap}+"]
-    table = frame.groupby("frequency", sort=False).agg(customers=("actual", "size"), **{
+    table = frame.groupby("frequency", sort=True).agg(customers=("actual", "size"), **{
         c: (c, "mean") for c in ["actual", *predictions]
     })
-    return table.reindex([o for o in order if o in table.index]).rename_axis("frequency").reset_index()
+    table.index = pd.Index([str(int(b)) if b < cap else f"{cap}+" for b in table.index], name="frequency")
+    return table.reset_index()
 
 
 def information_criteria(log_likelihood: float, n_params: int, n: int) -> dict[str, float]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SEGMENTS", "TIERS", "assign_segments", "fit_boundaries", "fixed_codes", "boundary"]
+__all__ = ["SEGMENTS", "TIERS", "assign_segments", "fit_boundaries", "fixed_codes", "boundary", "boundaries_at"]
 
 SEGMENTS = ("VIP", "high", "medium", "low", "at_risk", "lost")
 #: The value tiers with a boundary, best first, as keys of a boundaries section and ``<key>_share`` settings.
@@ -42,18 +42,36 @@ def boundary(values: np.ndarray, share: float, weights: np.ndarray | None = None
     rule counts a tier (:func:`_top_count`), and at least 1: in a base of fewer than 100 customers
     the top 1 % is the best customer. Missing values are left out. ``None`` when none is known.
     """
+    return boundaries_at(values, [share], weights)[0]
+
+
+def boundaries_at(values: np.ndarray, shares: list[float], weights: np.ndarray | None = None) -> list[float | None]:
+    """:func:`boundary` at each of ``shares``, from one partial sort (one stable sort with ``weights``).
+
+    Without weights the ``k``-th largest value is a selection (:func:`numpy.partition`, linear),
+    the same number whatever the order of ties. With weights the cumulative share is summed in
+    the order of one stable sort, highest first, as for a single share.
+    """
     values = np.asarray(values, dtype=float)
     known = ~np.isnan(values)
     if not known.any():
-        return None
-    order = np.argsort(-values[known], kind="stable")
-    ranked = values[known][order]
+        return [None] * len(shares)
+    kept = values[known]
+    n = len(kept)
     if weights is None:
-        count = _top_count(float(share), len(ranked))
-    else:
-        cumulative = np.cumsum(np.asarray(weights, dtype=float)[known][order])
-        count = int(np.count_nonzero(cumulative / cumulative[-1] <= share))
-    return float(ranked[max(count, 1) - 1])
+        counts = [max(_top_count(float(share), n), 1) for share in shares]
+        selected = np.partition(kept, sorted({n - count for count in counts}))
+        found = [float(selected[n - count]) for count in counts]
+        # 0.0 and -0.0 tie: which one a stable sort puts at rank k is the only thing a selection
+        # cannot tell; the (rare) boundary at zero with a -0.0 about takes the sort.
+        if not any(value == 0.0 for value in found) or not np.signbit(kept[kept == 0.0]).any():
+            return found
+    order = np.argsort(-kept, kind="stable")
+    ranked = kept[order]
+    if weights is None:
+        return [float(ranked[max(_top_count(float(share), n), 1) - 1]) for share in shares]
+    cumulative = np.cumsum(np.asarray(weights, dtype=float)[known][order])
+    return [float(ranked[max(int(np.count_nonzero(cumulative / cumulative[-1] <= share)), 1) - 1]) for share in shares]
 
 
 def fit_boundaries(
@@ -62,14 +80,15 @@ def fit_boundaries(
     """The boundaries a model stores (document section ``segment_boundaries``), from its training customers' scores.
 
     For each basis (:data:`BASES`), ``{"vip": …, "high": …, "medium": …}``: :func:`boundary` at
-    ``vip_share``, ``high_share`` and ``medium_share``; ``None`` for a basis no training customer
-    has (no amounts: no value). ``weights``: how many customers each row stands for (a published
-    summary's ``weights``), so the shares are of customers, not rows.
+    ``vip_share``, ``high_share`` and ``medium_share`` (:func:`boundaries_at`: one selection for
+    the three); ``None`` for a basis no training customer has (no amounts: no value).
+    ``weights``: how many customers each row stands for (a published summary's ``weights``), so
+    the shares are of customers, not rows.
     """
     out: dict[str, dict[str, float] | None] = {}
     for basis, values in zip(BASES, (predicted_clv, expected_purchases)):
-        tiers = {tier: boundary(values, float(settings[f"{tier}_share"]), weights) for tier in TIERS}
-        out[basis] = None if tiers["vip"] is None else tiers  # type: ignore[assignment]
+        found = boundaries_at(values, [float(settings[f"{tier}_share"]) for tier in TIERS], weights)
+        out[basis] = None if found[0] is None else dict(zip(TIERS, found))  # type: ignore[arg-type]
     return out
 
 
