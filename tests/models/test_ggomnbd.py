@@ -247,16 +247,22 @@ def test_tail_integral_matches_adaptive_quadrature(params) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-12)
 
 
-def test_likelihood_from_tails_equals_the_direct_integral(cdnow_rows) -> None:
-    """The fit's objective (tails, difference per row) against the direct death integral on
-    [t_x, T] per row (the old code path) on CDNOW rows and rows where the difference cancels
-    (t_x a day, a second, nothing before T): ln L and the gradient agree to rounding."""
+def _with_cancelling_rows(cdnow_rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CDNOW's rows and six where the difference of tails cancels (t_x a day, a second, nothing
+    before T; x = 0; a T just above t_x): ``x, t_x, T, weights``."""
     columns, weights = cdnow_rows
     x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
     x = np.concatenate([x, [0.0, 1.0, 3.0, 40.0, 2.0, 2.0]])
     tx = np.concatenate([tx, [0.0, 38.857 - 1 / 7, 38.857 - 1e-5, 38.0, 38.857, 10.0]])
     T = np.concatenate([T, [38.857, 38.857, 38.857, 38.857, 38.857, 10.0 + 1e-9]])
-    weights = np.concatenate([weights, np.ones(6)])
+    return x, tx, T, np.concatenate([weights, np.ones(6)])
+
+
+def test_likelihood_from_tails_equals_the_direct_integral(cdnow_rows) -> None:
+    """The fit's objective (tails, difference per row) against the direct death integral on
+    [t_x, T] per row (the old code path) on CDNOW rows and rows where the difference cancels
+    (t_x a day, a second, nothing before T): ln L and the gradient agree to rounding."""
+    x, tx, T, weights = _with_cancelling_rows(cdnow_rows)
     scale = gl.time_scale(T)
     objective = gl.GompertzNBDLikelihood(x, tx * scale, T * scale, weights)
     assert len(objective.pair_x) < 2 * len(x)
@@ -283,12 +289,7 @@ def test_pooled_objective_equals_the_sum_over_rows(cdnow_rows) -> None:
     over rows of :func:`.log_likelihood_terms` with the direct death integral (the old code path:
     ``Σ w (common + logaddexp(alive, dead))`` and each row's gradient ``d_common + d_alive + P(dead)
     (d_dead − d_alive)``) on CDNOW and rows whose difference of tails cancels: equal to rounding."""
-    columns, weights = cdnow_rows
-    x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
-    x = np.concatenate([x, [0.0, 1.0, 3.0, 40.0, 2.0, 2.0]])
-    tx = np.concatenate([tx, [0.0, 38.857 - 1 / 7, 38.857 - 1e-5, 38.0, 38.857, 10.0]])
-    T = np.concatenate([T, [38.857, 38.857, 38.857, 38.857, 38.857, 10.0 + 1e-9]])
-    weights = np.concatenate([weights, np.ones(6)])
+    x, tx, T, weights = _with_cancelling_rows(cdnow_rows)
     scale = gl.time_scale(T)
     objective = gl.GompertzNBDLikelihood(x, tx * scale, T * scale, weights)
     for theta in ([0.55, 0.27, 1e-9, 0.6, 0.3e-9], [0.8, 0.2, 1.0, 1.5, 2.0], [2.0, 1.0, 8.0, 0.3, 0.05],
