@@ -103,7 +103,6 @@ __all__ = [
     "RIDGE_B",
     "LIMIT_START",
     "B_STARTS",
-    "SKIP_ON_RIDGE",
 ]
 
 Vector = NDArray[np.float64]
@@ -628,15 +627,10 @@ LIMIT_START = (1.0, 1.0, 1.0, 1.0)
 B_STARTS = (0.1, 1.0, 10.0)
 
 
-#: Whether the free fit stops after its first start (b = 0.1 per longest age) when that start
-#: ends stationary on the Pareto/NBD ridge (not beating the limit by :data:`.mle.RIDGE_GAIN`): the
-#: reported fit is then the limit, and the later starts could change it only by finding a finite
-#: optimum the first start missed. On CDNOW, the apparel splits and simulated data (with and
-#: without aging, mixtures of an aging and a non-aging population) every start ended on the same
-#: side of the limit (tests/models/test_ggomnbd.py); where the first start beats the limit all
-#: starts run (on the apparel split to 2005-10-09 the first start's identified optimum is beaten by
-#: the b = 10 start's run-off to b -> ∞).
-SKIP_ON_RIDGE = True
+# The free fit runs every start, also when the first stops on the Pareto/NBD ridge: a later start
+# can find a finite optimum the first missed (150 simulated customers, tests/data/
+# ggomnbd_later_start.csv: the b = 0.1 start ends on the ridge, the b = 1 and b = 10 starts at a
+# finite optimum 0.62 higher in log-likelihood). Skipping them was tried (issue 16) and undone.
 
 
 def _fixed_b(objective: GompertzNBDLikelihood, log_b: float) -> Any:
@@ -660,8 +654,8 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
        ``ln(r, α, s, β/b)`` (at b = RIDGE_B the same function to ~1e-11 relative, at a third of
        the cost or less), its log-likelihood then taken once in this model's own objective;
     2. the free fit: BFGS in all five from each of :data:`B_STARTS` (or from ``initial_params``
-       alone), keeping the best likelihood; the later starts are skipped when the first stops
-       stationary on the ridge (:data:`SKIP_ON_RIDGE`, :func:`.mle.search_first`);
+       alone), keeping the best likelihood (every start runs: a later one can find a finite
+       optimum where the first stopped on the ridge);
     3. if that does not beat the limit by :data:`.mle.RIDGE_GAIN`, the data have no finite
        optimum in b (the likelihood rises towards b → 0, as on CDNOW): status :data:`.mle.RIDGE`,
        the limit's estimates at b = :data:`RIDGE_B`, ``limit`` = its identified ``r, alpha, s,
@@ -711,13 +705,7 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
         starts = [_TO_PHI @ np.asarray(initial_params, dtype=float)]
     else:
         starts = [_TO_PHI @ np.array([limit.x[0], limit.x[1], np.log(b), 0.0, 0.0]) for b in B_STARTS]
-    total = objective.total_weight
-
-    def on_the_ridge(stop: Any) -> bool:
-        return mle.stationary(stop) and -stop.fun * total < limit_ll + mle.RIDGE_GAIN
-
-    stops = mle.search_first(objective, starts, on_the_ridge if SKIP_ON_RIDGE else (lambda stop: False),
-                             tol=tol, **options)
+    stops = mle.search(objective, starts, tol=tol, **options)
     # Each start's stop as mle.minimise keeps it (stationary, or a success scipy reports), the
     # lowest objective of them kept; none: the first start's failure, in minimise's words.
     kept = [stop for stop in stops if mle.stationary(stop) or (stop.success and np.isfinite(stop.fun))]
