@@ -524,3 +524,18 @@ def test_dropout_term_is_exact_where_a_and_b_are_large(size: float) -> None:
     objective = bgnbd_likelihood.BetaGeoLikelihood(xs, np.zeros(6), np.ones(6), np.ones(6))
     exact = [math.fsum(math.log((b + j) / (a + b + j)) for j in range(int(x))) for x in xs]
     np.testing.assert_allclose(objective._a2(a, b), exact, rtol=1e-13, atol=1e-15)
+
+
+def test_a_first_stop_below_the_ridge_limit_runs_every_start() -> None:
+    """A reviewer's 8 customers (review of issue 16): the first start stops at a stationary,
+    identified point (a 0.11, b 0.32, LL −72.7954) that the ridge's limit beats (−72.6941). The
+    one-start shortcut must not keep it: the fit is the all-starts fit, which reports the ridge."""
+    x = np.array([11.0, 4, 1, 2, 6, 0, 0, 1])
+    tx = np.array([191, 55, 17, 90, 289, 0, 0, 73]) / 7
+    T = np.array([41.0, 8, 44, 22, 44, 24, 2, 26])
+    columns, weights = {"frequency": x, "recency": tx, "T": T}, np.ones(len(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = bgnbd_likelihood.fit(columns, weights)
+    assert fitted.status == mle.RIDGE
+    assert fitted.log_likelihood == pytest.approx(-72.6941, abs=1e-3)
