@@ -487,3 +487,15 @@ def test_a_bad_tracking_uri_is_one_line_and_the_model_is_kept(uri, tmp_path, mon
     assert err.startswith(f"clvmodel: error: cannot log to the MLflow tracking store {uri} (experiment 'cdnow'): ")
     assert err.rstrip().endswith("; check MLFLOW_TRACKING_URI")
     assert (tmp_path / "model" / "MLmodel").is_file()
+
+
+def test_a_tracking_uri_password_is_never_printed(tmp_path, monkeypatch, capsys):
+    """A database URI's password stays out of the one-line error (review of issue 16)."""
+    from clvmodel.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://alice:s3cret-pw@127.0.0.1:1/mlflow")
+    monkeypatch.chdir(tmp_path)
+    assert main(_small_cdnow(tmp_path / "model")) == 2
+    err = capsys.readouterr().err
+    assert "s3cret-pw" not in err and err.count("\n") == 1, err
+    assert "postgresql://alice:***@127.0.0.1:1/mlflow" in err

@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -59,13 +60,22 @@ __all__ = ["run", "log_params", "log_metrics", "log_data", "log_figure", "log_ta
            "download_model", "save_model_dir", "write_pyfunc_dir"]
 
 
+#: ``scheme://user:password@host``: the password of a database tracking URI.
+_PASSWORD = re.compile(r"(//[^/:@\s]*):[^/@\s]*@")
+
+
+def _masked(text: str) -> str:
+    """``text`` with any URI's password replaced by ``***`` (the error goes to a terminal and to logs)."""
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
 def _tracking_uri() -> str:
     import mlflow
 
     try:
-        return str(mlflow.get_tracking_uri())
+        return _masked(str(mlflow.get_tracking_uri()))
     except Exception:  # the URI is only quoted in the message; it must not hide the first error
-        return os.environ.get("MLFLOW_TRACKING_URI", "the default store")
+        return _masked(os.environ.get("MLFLOW_TRACKING_URI", "the default store"))
 
 
 @contextlib.contextmanager
@@ -88,7 +98,7 @@ def run(experiment: str, run_name: str, tags: dict[str, str] | None = None, nest
     except Exception as err:  # mlflow raises several types (MlflowException, OSError, SQLAlchemy's)
         first = " ".join(str(err).strip().splitlines()[0].split()) if str(err).strip() else type(err).__name__
         raise ClvError(f"cannot log to the MLflow tracking store {_tracking_uri()} (experiment {experiment!r}): "
-                       f"{first[:300]}; check MLFLOW_TRACKING_URI") from None
+                       f"{_masked(first)[:300]}; check MLFLOW_TRACKING_URI") from None
     with active:  # ends the run: FINISHED, or FAILED when the body raises
         yield active.info.run_id
 
