@@ -591,3 +591,26 @@ def test_other_scikit_learn_version_is_refused(saved: Path) -> None:
 def test_missing_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ClvError, match=exactly(f"{tmp_path} holds no {JSON_NAME}; save a fitted Challenger there first")):
         Challenger.load(tmp_path)
+
+
+def test_a_sample_that_misses_every_buyer_names_the_cap() -> None:
+    """One buyer in the training window among 2,000 customers: uncapped the fit runs; a sample of
+    100 that misses that buyer is refused in one line that points at the cap, not the inner cut
+    (review of issue 16)."""
+    rows = [(f"c{i:04d}", dt.date(2024, 1, 1) + dt.timedelta(days=i % 50), 10.0 + i % 7) for i in range(2000)]
+    rows += [(f"c{i:04d}", dt.date(2024, 2, 15) + dt.timedelta(days=i % 13), 5.0) for i in range(0, 2000, 3)]
+    rows += [("c0007", dt.date(2024, 5, 1), 10.0), ("c0007", dt.date(2024, 6, 1), 10.0)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    con = duckdb.connect()
+    try:
+        con.register("frame", frame)
+        con.execute("CREATE TABLE transactions AS SELECT customer_id, CAST(day AS DATE) AS day, amount FROM frame")
+        data = ModelData(transactions=con, calibration_end=dt.date(2024, 6, 30), holdout_periods=4, time_unit="week")
+        Challenger(inner_cut=dt.date(2024, 3, 1)).fit(data)
+        sample = training_sample(pd.DataFrame({"customer_id": sorted({r[0] for r in rows})}), 100, 0)
+        assert "c0007" not in set(sample["customer_id"])  # the premise: seed 0's sample misses the buyer
+        with pytest.raises(ClvError, match=r"^challenger: the random sample of 100 of the 2,000 customers .*"
+                                           r"has no purchases .*raise max_train_customers or set it to null$"):
+            Challenger(inner_cut=dt.date(2024, 3, 1), max_train_customers=100).fit(data)
+    finally:
+        con.close()

@@ -660,7 +660,13 @@ class Challenger:
         self._check_training_frame(cohort, inner_cut, calibration_end)
         train = training_sample(cohort, self.max_train_customers, self.random_state)
         if len(train) < len(cohort):
-            self._check_training_frame(train, inner_cut, calibration_end)  # a sample could miss every buyer
+            for target in TARGETS:  # a sample could miss every buyer the whole cohort has
+                if not train[target].sum() > 0:
+                    raise ClvError(
+                        f"challenger: the random sample of {len(train):,} of the {len(cohort):,} customers in the "
+                        f"training cohort (max_train_customers) has no {target} in the training window "
+                        f"({inner_cut}, {calibration_end}]; raise max_train_customers or set it to null"
+                    )
             sampled = (f"trained on a random sample of {len(train):,} of the {len(cohort):,} customers in the "
                        f"training cohort (max_train_customers, seed {self.random_state})")
             self.inner_cut_rule_ = f"{self.inner_cut_rule_}; {sampled}" if self.inner_cut_rule_ else sampled
