@@ -697,13 +697,13 @@ class BetaGeoCovariateLikelihood:
 #: Model name in the messages of :func:`fit_covariates` (its registry family, issue 14).
 COVARIATE_MODEL = "bgnbd_cov"
 
-#: :func:`fit` runs its later starts whenever the first stop has ``a + b`` above this, identified or not.
 #: A profile whose Beta concentration ``a_i + b_i`` exceeds this at the search's best stop is taken
 #: as running off to a point mass (the Beta's standard deviation of the dropout probability is then
 #: below ``0.5/√(1e4) = 0.005``). It only selects the candidates: the ridge is reported only when the
 #: likelihood pushed further out along them (to :data:`RIDGE_SIZE`) is not beaten by any stop
 #: (:func:`fit_covariates`). Stops on the apparel ridge sit at 1e8 .. 1e10; identified profiles at
-#: 4 .. 20.
+#: 4 .. 20. :func:`fit` also runs its later starts whenever the first stop has ``a + b`` above
+#: this, identified or not.
 RIDGE_CONCENTRATION = 1e4
 
 
