@@ -498,9 +498,9 @@ def train(config: Config, *, track: bool | None = None, source: Callable[[Config
         leaderboard = evaluate.leaderboard(summary, holdout)
         table = evaluate.calibration_table(summary, holdout)
         # Two columns per model per customer (140 MB at 1.25 M customers and 7 models), no longer
-        # needed: not kept alive through scoring, the figures and the save.
+        # needed: not kept alive through scoring, the figures and the save. (The source's own
+        # frames, e.g. the challenger's holdout forecast, stay: they are the caller's.)
         del holdout
-        prepared.challenger_holdout = None
     model.selection = choose_primary(config, fitted, leaderboard)
     model.primary = model.selection["chosen"]
     if failed:
