@@ -59,10 +59,11 @@ L from the tails equals ln L from the direct integral to 1e-12 (CDNOW, with rows
 second before T), the objective to 1e-13 relative on CDNOW and ~1e-15 on the benchmark's million.
 One value-and-gradient at those 664,113 distinct rows: 0.33 s CPU against 3.1 s row by row, and
 20 % less again with each row's remaining terms pooled per pair (:meth:`GompertzNBDLikelihood._pooled`).
-The whole fit took 191 of them (90 s CPU); since issue 16's target 2 it takes 62 there (data that
-end on the ridge), plus 33 of the Pareto/NBD likelihood (about a quarter of the cost each) for the
-limit and its Hessian: ~3.3 times less CPU (the counts times each kind's cost, measured side
-by side; :func:`fit`, experiments/ggomnbd_fit_speed.py). The forecasts' P(alive) takes
+The whole fit took 191 of them (90 s CPU); since issue 16's target 2 the Pareto/NBD limit and
+its Hessian (25 + 8 of them) are taken through the Pareto/NBD likelihood instead (about a quarter
+of the cost each), and every evaluation is the pooled one (:func:`fit`,
+experiments/ggomnbd_fit_speed.py). Every free start still runs (a later one can beat the first's
+ridge: :data:`B_STARTS`). The forecasts' P(alive) takes
 the tails too (:meth:`GompertzNBDLikelihood.alive_share`); :func:`death_integral` integrates one
 row's ``[t_x, T]`` directly.
 
