@@ -69,7 +69,7 @@ def boundaries_at(values: np.ndarray, shares: list[float], weights: np.ndarray |
     order = np.argsort(-kept, kind="stable")
     ranked = kept[order]
     if weights is None:
-        return [float(ranked[max(_top_count(float(share), n), 1) - 1]) for share in shares]
+        return [float(ranked[count - 1]) for count in counts]
     cumulative = np.cumsum(np.asarray(weights, dtype=float)[known][order])
     return [float(ranked[max(int(np.count_nonzero(cumulative / cumulative[-1] <= share)), 1) - 1]) for share in shares]
 
