@@ -226,15 +226,18 @@ def _log_sum(terms: Vector) -> tuple[Vector, Vector]:
 
 
 def _piece(params: tuple[float, float, float, float, float], k: Vector, tau: Vector, log_w: Vector,
-           log_b_tau: Vector, gradient: bool) -> tuple[Vector, Vector | None]:
+           log_b_tau: Vector, gradient: bool, log_a: Vector | None = None) -> tuple[Vector, Vector | None]:
     """ln of one piece of the death integral per row, and the integrand-weighted means its gradient needs.
 
     The means, columns of a rows × 5 array: ``ln(α+τ)``, ``1/(α+τ)``, ``τ (1 − (s+1) e^{bτ}/B)``,
     ``ln B``, ``1/B``: the derivatives of ``ln g`` with respect to ``r, α, b, s, β`` are
-    ``−ln(α+τ), −k/(α+τ), τ − (s+1) τ e^{bτ}/B, −ln B, −(s+1)/B``.
+    ``−ln(α+τ), −k/(α+τ), τ − (s+1) τ e^{bτ}/B, −ln B, −(s+1)/B``. ``log_a``: ``ln(α+τ)`` on the
+    nodes if the caller has it already (the early piece's weights need it), else taken here.
     """
     r, alpha, b, s, beta = params
-    log_a = np.log(alpha + tau)
+    a = alpha + tau
+    if log_a is None:
+        log_a = np.log(a)
     log_total, share = _log_sum(log_w - k[:, None] * log_a + b * tau - (s + 1.0) * log_b_tau)
     if not gradient:
         return log_total, None
@@ -242,7 +245,7 @@ def _piece(params: tuple[float, float, float, float, float], k: Vector, tau: Vec
     inv_B = np.exp(-log_b_tau)
     moments = np.stack([
         mean(log_a),
-        mean(1.0 / (alpha + tau)),
+        mean(1.0 / a),
         mean(tau * (1.0 - (s + 1.0) * np.exp(b * tau - log_b_tau))),  # e^{bτ}/B: no overflow far out
         mean(log_b_tau),
         mean(inv_B),
@@ -282,7 +285,8 @@ def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: V
         same = (lambda t: t, lambda t: t)
         u, log_w = _panels(lo[rows], early_hi[rows], to_u, same, panels=panels)
         tau = start + base * np.expm1(u)
-        pieces.append((rows, tau, log_w + np.log(alpha + tau), log_B(b, beta, tau)))
+        log_a = np.log(alpha + tau)  # dτ = (α + τ) du, and the purchase part's ln(α + τ): one log for both
+        pieces.append((rows, tau, log_w + log_a, log_B(b, beta, tau), log_a))
 
     # Late piece [max(lo, τ_s), hi] in v = ln B(τ), dτ = B / (b e^{bτ}) dv: the integrand
     # (α+τ)^{−k} B^{−s} / b is decreasing in v, so it is cut where e^{−sv} or the purchase part
@@ -299,10 +303,10 @@ def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: V
         graded = _graded(b, beta, log_B(b, beta, late_lo[rows]))
         v, log_w = _panels(late_lo[rows], late_hi[rows], to_v, to_u, graded, panels=panels)
         tau = _tau_of_log_B(b, beta, v)
-        pieces.append((rows, tau, log_w + v - np.log(b) - b * tau, v))
+        pieces.append((rows, tau, log_w + v - np.log(b) - b * tau, v, None))
 
-    for rows, tau, log_w, log_b_tau in pieces:
-        piece_log, piece_moments = _piece(params, k[rows], tau, log_w, log_b_tau, gradient)
+    for rows, tau, log_w, log_b_tau, log_a in pieces:
+        piece_log, piece_moments = _piece(params, k[rows], tau, log_w, log_b_tau, gradient, log_a)
         log_total[rows], combined_moments = _add(log_total[rows], moments[rows] if gradient else None,
                                                  piece_log, piece_moments)
         if gradient:
