@@ -19,7 +19,15 @@ model's fit does, in the fit's rescaled time:
    code took from the limit fit's last value);
 5. with ``--evaluations N`` (alone): one evaluation of each kind the fit makes, alternating, best
    of N: GGom/NBD value-and-gradient with its per-row terms pooled (now) and per row
-   (:class:`PerRowTails`, before), GGom/NBD value, Pareto/NBD value-and-gradient.
+   (:class:`PerRowTails`, before), GGom/NBD value, Pareto/NBD value-and-gradient;
+6. with ``--threads N`` (alone): the whole fit on one thread (``workers=1``) against two
+   (``workers=2``, :data:`~clvmodel.models.ggomnbd_likelihood.WORKERS`: the free starts, the limit's
+   LL and the Hessian's gradient calls side by side), alternating, best of N: wall and CPU, the
+   evaluations counted by kind, whether the two results are identical bit for bit, ``uptime``
+   before and after. First, how much of one evaluation runs without the GIL: one GGom/NBD
+   value-and-gradient alone against two identical ones started together on two threads (best of
+   N, at least 3, each). If a share f of an evaluation holds the GIL, the two together take about
+   (1 + f) times one alone on two idle cores, so f ≈ ratio − 1 (an upper bound on a loaded machine).
 
 "Row by row" is the code before the tails: :func:`.ggomnbd_likelihood.death_integral` on each
 row's ``[t_x, T]`` (a subclass of the objective that skips the tails). Run::
@@ -27,6 +35,7 @@ row's ``[t_x, T]`` (a subclass of the objective that skips the tails). Run::
     PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py [--rows N] [--reps 3] [--fit] [--fit-rows]
     PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --compare-fit 2
     PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --evaluations 5
+    PYTHONPATH=src nice -n 5 .venv/bin/python experiments/ggomnbd_fit_speed.py --threads 2
 
 Speed is only measured here, never asserted in a test.
 """
@@ -34,6 +43,8 @@ Speed is only measured here, never asserted in a test.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import threading
 import time
 from typing import Any
 
@@ -209,6 +220,95 @@ def _compare_fit(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int)
           + ", ".join(f"{k} {new.standard_errors[k] / old.standard_errors[k] - 1:+.1e}" for k in old.params))
 
 
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def _gil_share(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int) -> None:
+    """One value-and-gradient alone against two identical ones on two threads at once (module docstring, 6)."""
+    x, tx, T = (columns[c] for c in ("frequency", "recency", "T"))
+    scale = gl.time_scale(T)
+    objective = gl.GompertzNBDLikelihood(x, tx * scale, T * scale, weights)
+    phi = gl._TO_PHI @ np.log(POINTS["b=1"])
+    objective(phi)  # warm-up (the Gauss-Legendre rules)
+
+    def two_at_once() -> None:
+        threads = [threading.Thread(target=objective, args=(phi,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    best = {"one alone": [np.inf, np.inf], "two on two threads": [np.inf, np.inf]}
+    for _ in range(reps):
+        for name, call in (("one alone", lambda: objective(phi)), ("two on two threads", two_at_once)):
+            _, wall, cpu = _timed(call)
+            best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+    for name, (wall, cpu) in best.items():
+        print(f"  ggom value-and-gradient, {name:18s}: {wall:.3f} s wall, {cpu:.3f} s CPU (best of {reps})")
+    ratio = best["two on two threads"][0] / best["one alone"][0]
+    print(f"  two at once / one alone: {ratio:.2f}x wall -> share holding the GIL f ~ {ratio - 1:.2f} "
+          f"(0: perfectly parallel, 1: serial); {_uptime()}", flush=True)
+
+
+def _threaded_fit(columns: dict[str, np.ndarray], weights: np.ndarray, workers: int) -> tuple[Any, float, float, dict[str, int]]:
+    """One whole fit with ``workers`` threads, its evaluations counted by kind (thread-safe)."""
+    count = {"ggom value-and-gradient": 0, "ggom value": 0, "pareto value-and-gradient": 0}
+    lock = threading.Lock()
+    ggom, pareto = gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood
+
+    def counted(kind: str) -> None:
+        with lock:
+            count[kind] += 1
+
+    class CountedGGom(ggom):  # type: ignore[valid-type, misc]
+        def __call__(self, phi: np.ndarray) -> Any:
+            counted("ggom value-and-gradient")
+            return super().__call__(phi)
+
+        def log_likelihood(self, phi: np.ndarray) -> float:
+            counted("ggom value")
+            return super().log_likelihood(phi)
+
+    class CountedPareto(pareto):  # type: ignore[valid-type, misc]
+        def __call__(self, theta: np.ndarray) -> Any:
+            counted("pareto value-and-gradient")
+            return super().__call__(theta)
+
+    saved = (gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood)
+    gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood = CountedGGom, CountedPareto  # the fit builds its objectives by these names
+    try:
+        result, wall, cpu = _timed(lambda: gl.fit(columns, weights, workers=workers))
+    finally:
+        gl.GompertzNBDLikelihood, gl.ParetoNBDLikelihood = saved
+    return result, wall, cpu, count
+
+
+def _compare_threads(columns: dict[str, np.ndarray], weights: np.ndarray, reps: int) -> None:
+    """The whole fit on one thread against two, alternating, best of ``reps`` (module docstring, 6)."""
+    print(f"start: {_uptime()}", flush=True)
+    _gil_share(columns, weights, max(reps, 3))
+    best = {1: [np.inf, np.inf], 2: [np.inf, np.inf]}
+    results: dict[int, Any] = {}
+    for _ in range(reps):
+        for workers in (1, 2):
+            result, wall, cpu, count = _threaded_fit(columns, weights, workers)
+            best[workers] = [min(best[workers][0], wall), min(best[workers][1], cpu)]
+            results[workers] = result
+            print(f"fit workers={workers}: wall {wall:.1f} s, CPU {cpu:.1f} s, evaluations {count}; {_uptime()}",
+                  flush=True)
+    for workers, (wall, cpu) in best.items():
+        r = results[workers]
+        print(f"best of {reps}, workers={workers}: wall {wall:.1f} s, CPU {cpu:.1f} s; status {r.status}, "
+              f"LL {r.log_likelihood!r}, params {r.params}")
+    print(f"  serial/threaded: {best[1][0] / best[2][0]:.2f}x wall; threaded CPU {best[2][1] / best[1][1]:.2f}x serial's")
+    one, two = results[1], results[2]
+    same = (one.params == two.params and one.log_likelihood == two.log_likelihood and one.status == two.status
+            and np.array_equal(np.array(one.covariance, dtype=float), np.array(two.covariance, dtype=float), equal_nan=True)
+            and one.limit == two.limit)
+    print(f"  results identical bit for bit: {same}; end: {_uptime()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=DEFAULT_SOURCE)
@@ -220,6 +320,8 @@ def main() -> None:
                         help="only the whole fit now against before, best of N (module docstring)")
     parser.add_argument("--evaluations", type=int, default=0, metavar="N",
                         help="only one evaluation of each kind the fit makes, best of N (module docstring)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="only the whole fit on one thread against two, best of N (module docstring)")
     args = parser.parse_args()
 
     summary = pq.read_table(args.source, columns=["frequency", "recency", "T"]).slice(0, args.rows).to_pandas()
@@ -229,6 +331,10 @@ def main() -> None:
     if args.evaluations:
         print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")
         _evaluations(columns, weights, args.evaluations)
+        return
+    if args.threads:
+        print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")
+        _compare_threads(columns, weights, args.threads)
         return
     if args.compare_fit:
         print(f"{args.rows:,} rows: {len(x):,} distinct (x, t_x, T)")

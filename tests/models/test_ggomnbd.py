@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.integrate import IntegrationWarning, quad
-from scipy.optimize import brentq
+from scipy.optimize import OptimizeResult, brentq
 from scipy.special import expit, gammaln
 from scipy.stats import gamma as gamma_dist
 
@@ -609,7 +609,7 @@ def test_a_later_start_finds_the_finite_optimum_the_first_missed(monkeypatch) ->
     seen = []
     search = mle.search
 
-    def keep(*args, **kwargs):  # every search's stops (the limit's, then the free starts')
+    def keep(*args, **kwargs):  # every search's stops (the limit's, then each free start's)
         seen.append(search(*args, **kwargs))
         return seen[-1]
 
@@ -617,9 +617,72 @@ def test_a_later_start_finds_the_finite_optimum_the_first_missed(monkeypatch) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = gl.fit(columns, weights)
-    lls = [-stop.fun * len(summary) for stop in seen[-1]]
+    # The limit's search first, then one search per free start (on threads: in any order).
+    free = sorted((stop for stops in seen[1:] for stop in stops), key=lambda stop: stop.start_index)
+    assert [stop.start_index for stop in free] == [0, 1, 2]
+    lls = [-stop.fun * len(summary) for stop in free]
     assert len(lls) == 3 and lls[0] < max(lls) - 0.5  # the premise: the first start alone is not enough
     assert fitted.status == mle.CONVERGED and fitted.limit is None
     assert fitted.params["b"] > 0.1  # a finite aging rate, not the ridge's b = 1e-9 per longest age
     # The reported LL (in the rows' unit) is the best start's: above the limit by far more than RIDGE_GAIN.
     assert fitted.log_likelihood == pytest.approx(-536.106435, abs=1e-4)
+
+
+# --- the fit's independent pieces on threads (issue 16, target 2) ----------------------------------
+
+
+def _later_start_rows() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    return _rows(pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "ggomnbd_later_start.csv"))
+
+
+@pytest.mark.parametrize("data", ["cdnow", "later_start"])
+def test_threaded_fit_equals_the_serial_fit_exactly(data, cdnow_rows) -> None:
+    """The free starts, the limit's LL and the Hessian's gradient calls on two threads: the same fit,
+    bit for bit, as one after the other (workers=1). Each piece is deterministic and the stops are
+    kept in the starts' order, not in order of completion. CDNOW ends on the ridge (its covariance
+    from the Pareto/NBD Hessian), the later-start data at a finite optimum (GGom/NBD's own Hessian,
+    found by the b = 1 start while b = 0.1 stops on the ridge): both branches of the fit."""
+    columns, weights = cdnow_rows if data == "cdnow" else _later_start_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        serial = gl.fit(columns, weights, workers=1)
+        threaded = gl.fit(columns, weights, workers=2)
+    assert serial.status == (mle.RIDGE if data == "cdnow" else mle.CONVERGED)
+    assert threaded.status == serial.status
+    assert threaded.params == serial.params
+    assert threaded.log_likelihood == serial.log_likelihood
+    assert threaded.standard_errors.keys() == serial.standard_errors.keys()
+    np.testing.assert_array_equal(list(threaded.standard_errors.values()), list(serial.standard_errors.values()))
+    np.testing.assert_array_equal(np.array(threaded.covariance), np.array(serial.covariance))
+    assert threaded.limit == serial.limit
+
+
+def test_threaded_starts_keep_the_serial_rule_not_completion_order(monkeypatch) -> None:
+    """Three free starts that tie exactly (stand-in stops, all far above the limit), the first one
+    held back until the other two are done: it finishes last, and the fit still reports its point,
+    as the serial rule says (the first start wins a tie). Picking stops in order of completion would
+    report the b = 1 start's point."""
+    import threading
+
+    columns, weights = _later_start_rows()
+    search, later_done, calls = mle.search, threading.Event(), []
+
+    def tied(objective, starts, **kwargs):
+        if len(starts[0]) == 4:  # the limit's search (Pareto/NBD, four parameters): the real one
+            return search(objective, starts, **kwargs)
+        start = np.asarray(starts[0], dtype=float)
+        if np.isclose(gl.params_from_phi(start)[2], gl.B_STARTS[0]):  # the b = 0.1 start (rescaled)
+            assert later_done.wait(timeout=60)
+        calls.append(gl.params_from_phi(start)[2])
+        if len(calls) == 2:
+            later_done.set()
+        return [OptimizeResult(x=start, fun=-1e6, jac=np.zeros(5), success=True, message="tie", nit=1, status=0,
+                               start_index=0, evaluations=1, nonfinite=0, error=None, cut_short=False)]
+
+    monkeypatch.setattr(mle, "search", tied)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = gl.fit(columns, weights, workers=2)
+    scale = gl.time_scale(columns["T"])
+    assert calls[-1] == pytest.approx(gl.B_STARTS[0])  # the first start did finish last
+    assert fitted.params["b"] == pytest.approx(gl.B_STARTS[0] * scale)  # and its point is reported

@@ -63,7 +63,8 @@ The whole fit took 191 of them (90 s CPU); since issue 16's target 2 the Pareto/
 its Hessian (25 + 8 of them) are taken through the Pareto/NBD likelihood instead (about a quarter
 of the cost each), and every evaluation is the pooled one (:func:`fit`,
 experiments/ggomnbd_fit_speed.py). Every free start still runs (a later one can beat the first's
-ridge: :data:`B_STARTS`). The forecasts' P(alive) takes
+ridge: :data:`B_STARTS`); the starts, being independent, run on two threads, as do the Hessian's
+gradient calls (:data:`WORKERS`; the same fit bit for bit). The forecasts' P(alive) takes
 the tails too (:meth:`GompertzNBDLikelihood.alive_share`); :func:`death_integral` integrates one
 row's ``[t_x, T]`` directly.
 
@@ -76,7 +77,9 @@ written so that it stays accurate for tiny b at fixed β/b (``expm1``, ``log1p``
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +107,7 @@ __all__ = [
     "RIDGE_B",
     "LIMIT_START",
     "B_STARTS",
+    "WORKERS",
 ]
 
 Vector = NDArray[np.float64]
@@ -222,15 +226,18 @@ def _log_sum(terms: Vector) -> tuple[Vector, Vector]:
 
 
 def _piece(params: tuple[float, float, float, float, float], k: Vector, tau: Vector, log_w: Vector,
-           log_b_tau: Vector, gradient: bool) -> tuple[Vector, Vector | None]:
+           log_b_tau: Vector, gradient: bool, log_a: Vector | None = None) -> tuple[Vector, Vector | None]:
     """ln of one piece of the death integral per row, and the integrand-weighted means its gradient needs.
 
     The means, columns of a rows × 5 array: ``ln(α+τ)``, ``1/(α+τ)``, ``τ (1 − (s+1) e^{bτ}/B)``,
     ``ln B``, ``1/B``: the derivatives of ``ln g`` with respect to ``r, α, b, s, β`` are
-    ``−ln(α+τ), −k/(α+τ), τ − (s+1) τ e^{bτ}/B, −ln B, −(s+1)/B``.
+    ``−ln(α+τ), −k/(α+τ), τ − (s+1) τ e^{bτ}/B, −ln B, −(s+1)/B``. ``log_a``: ``ln(α+τ)`` on the
+    nodes if the caller has it already (the early piece's weights need it), else taken here.
     """
     r, alpha, b, s, beta = params
-    log_a = np.log(alpha + tau)
+    a = alpha + tau
+    if log_a is None:
+        log_a = np.log(a)
     log_total, share = _log_sum(log_w - k[:, None] * log_a + b * tau - (s + 1.0) * log_b_tau)
     if not gradient:
         return log_total, None
@@ -238,7 +245,7 @@ def _piece(params: tuple[float, float, float, float, float], k: Vector, tau: Vec
     inv_B = np.exp(-log_b_tau)
     moments = np.stack([
         mean(log_a),
-        mean(1.0 / (alpha + tau)),
+        mean(1.0 / a),
         mean(tau * (1.0 - (s + 1.0) * np.exp(b * tau - log_b_tau))),  # e^{bτ}/B: no overflow far out
         mean(log_b_tau),
         mean(inv_B),
@@ -278,7 +285,8 @@ def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: V
         same = (lambda t: t, lambda t: t)
         u, log_w = _panels(lo[rows], early_hi[rows], to_u, same, panels=panels)
         tau = start + base * np.expm1(u)
-        pieces.append((rows, tau, log_w + np.log(alpha + tau), log_B(b, beta, tau)))
+        log_a = np.log(alpha + tau)  # dτ = (α + τ) du, and the purchase part's ln(α + τ): one log for both
+        pieces.append((rows, tau, log_w + log_a, log_B(b, beta, tau), log_a))
 
     # Late piece [max(lo, τ_s), hi] in v = ln B(τ), dτ = B / (b e^{bτ}) dv: the integrand
     # (α+τ)^{−k} B^{−s} / b is decreasing in v, so it is cut where e^{−sv} or the purchase part
@@ -295,10 +303,10 @@ def _integral(params: tuple[float, float, float, float, float], k: Vector, lo: V
         graded = _graded(b, beta, log_B(b, beta, late_lo[rows]))
         v, log_w = _panels(late_lo[rows], late_hi[rows], to_v, to_u, graded, panels=panels)
         tau = _tau_of_log_B(b, beta, v)
-        pieces.append((rows, tau, log_w + v - np.log(b) - b * tau, v))
+        pieces.append((rows, tau, log_w + v - np.log(b) - b * tau, v, None))
 
-    for rows, tau, log_w, log_b_tau in pieces:
-        piece_log, piece_moments = _piece(params, k[rows], tau, log_w, log_b_tau, gradient)
+    for rows, tau, log_w, log_b_tau, log_a in pieces:
+        piece_log, piece_moments = _piece(params, k[rows], tau, log_w, log_b_tau, gradient, log_a)
         log_total[rows], combined_moments = _add(log_total[rows], moments[rows] if gradient else None,
                                                  piece_log, piece_moments)
         if gradient:
@@ -634,6 +642,66 @@ B_STARTS = (0.1, 1.0, 10.0)
 # finite optimum 0.62 higher in log-likelihood). Skipping them was tried (issue 16) and undone.
 
 
+#: Threads for the fit's independent pieces (issue 16, target 2): the free starts (with the limit's
+#: log-likelihood in GGom/NBD's own objective beside them) and the Hessian's gradient calls. Each
+#: piece is deterministic and independent of the others, and the results are taken in the order the
+#: serial fit takes them, never in order of completion, so the fit is bit for bit the same with any
+#: number (tests/models/test_ggomnbd.py). Two: the machine the leaderboard is measured on has two
+#: cores, and nothing else in ``clvmodel train`` runs while GGom/NBD fits (it is not
+#: ``parallel_safe``). An evaluation's time is mostly in numpy's ufunc loops and scipy.special on
+#: arrays of 20,000 rows (:data:`CHUNK`), which release the GIL (experiments/ggomnbd_fit_speed.py,
+#: ``--threads``). 1: one after the other in this thread.
+WORKERS = 2
+
+_Result = TypeVar("_Result")
+
+
+def _in_order(tasks: list[Callable[[], _Result]], workers: int) -> list[_Result]:
+    """Each task's result, in the order of ``tasks``, computed on up to ``workers`` threads (1: here, in turn).
+
+    Tasks are submitted in order, so with fewer workers than tasks the first ones start first; an
+    exception in a task is raised here, as the serial loop would raise it (the first in order).
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=min(workers, len(tasks)), thread_name_prefix="clvmodel-ggomnbd") as pool:
+        running = [pool.submit(task) for task in tasks]
+        return [future.result() for future in running]
+
+
+def _quiet(function: Callable[[Vector], Any], at: Vector) -> Callable[[], Any]:
+    """``function(at)`` as a task, with numpy's floating-point warnings off in the thread that runs it
+    (numpy's error state is per thread: a worker does not inherit the caller's ``errstate``)."""
+
+    def task() -> Any:
+        with np.errstate(all="ignore"):
+            return function(at)
+
+    return task
+
+
+def _hessian(gradient: Callable[[Vector], Vector], at: Vector, workers: int) -> Vector:
+    """:func:`.mle.central_hessian` of ``gradient`` at ``at``, its ``2k`` gradient calls on up to ``workers`` threads.
+
+    The points ``at ± h e_i`` are formed with the same arithmetic as :func:`.mle.central_hessian`
+    (``np.eye(k) * h``, added and subtracted), their gradients computed first, and
+    :func:`.mle.central_hessian` then assembles them from a table: the same numbers, the same
+    Hessian bit for bit. A point missing from the table (were its arithmetic to change) is computed
+    there and then: slower, never different.
+    """
+    at = np.asarray(at, dtype=float)
+    points = [point for shift in np.eye(len(at)) * mle.HESSIAN_STEP for point in (at + shift, at - shift)]
+    known = {point.tobytes(): value
+             for point, value in zip(points, _in_order([_quiet(gradient, point) for point in points], workers))}
+
+    def table(point: Vector) -> Vector:
+        found = known.get(np.asarray(point, dtype=float).tobytes())
+        return gradient(point) if found is None else found
+
+    with np.errstate(all="ignore"):
+        return mle.central_hessian(table, at)
+
+
 def _fixed_b(objective: GompertzNBDLikelihood, log_b: float) -> Any:
     """The objective in ``q = (ln r, ln α, ln s, ln β/b)`` at fixed ``ln b``."""
 
@@ -645,7 +713,7 @@ def _fixed_b(objective: GompertzNBDLikelihood, log_b: float) -> Any:
 
 
 def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_params: Any = None,
-        tol: float = mle.LIFETIMES_TOL, **options: Any) -> mle.FitResult:
+        tol: float = mle.LIFETIMES_TOL, workers: int | None = None, **options: Any) -> mle.FitResult:
     """Maximum likelihood GGom/NBD on weighted rows, or its Pareto/NBD limit when that is the supremum.
 
     In rescaled time (:func:`time_scale`) and in ``φ = (ln r, ln α, ln b, ln s, ln β/b)``:
@@ -673,6 +741,10 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
         One start for the free fit instead of :data:`B_STARTS`: ``ln(r, α, b, s, β)`` in rescaled time.
     tol, options
         BFGS ``gtol`` and scipy ``minimize`` options (``maxiter``, ...), as :func:`.mle.minimise`.
+    workers
+        Threads for the free starts and the Hessian (default :data:`WORKERS`; 1: one after the
+        other). The result does not depend on it. With a ``time_budget`` (for all starts
+        together, :func:`.mle.search`) the starts run one after the other, as that budget means.
 
     Returns
     -------
@@ -700,13 +772,30 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
     pareto = ParetoNBDLikelihood(x, tx * scale, T * scale, weights)
     limit = mle.minimise(pareto, np.log(LIMIT_START), model="ggomnbd", tol=tol, **options)
     limit_phi = np.insert(limit.x, 2, log_b0)
-    limit_ll = objective.log_likelihood(limit_phi)
+    workers = WORKERS if workers is None else int(workers)
 
     if initial_params is not None:
         starts = [_TO_PHI @ np.asarray(initial_params, dtype=float)]
     else:
         starts = [_TO_PHI @ np.array([limit.x[0], limit.x[1], np.log(b), 0.0, 0.0]) for b in B_STARTS]
-    stops = mle.search(objective, starts, tol=tol, **options)
+    # The starts are independent BFGS runs (each its own Guarded counter inside mle.search; the
+    # objective only reads its arrays), so they run side by side, and the limit's log-likelihood
+    # in this model's objective, needed only after them, beside them. Their stops are kept in the
+    # starts' order, whatever finishes first: the choice below is the serial one. A time budget is
+    # for all starts together (mle.search): then they run in turn, in one search.
+    if options.get("time_budget") is not None:
+        stops = mle.search(objective, starts, tol=tol, **options)
+        limit_ll = objective.log_likelihood(limit_phi)
+    else:
+        def one_start(index: int, start: Vector) -> Callable[[], Any]:
+            def task() -> Any:
+                stop = mle.search(objective, [start], tol=tol, **options)[0]
+                stop.start_index = index  # as mle.search numbers its starts
+                return stop
+            return task
+
+        tasks: list[Callable[[], Any]] = [one_start(i, start) for i, start in enumerate(starts)]
+        *stops, limit_ll = _in_order([*tasks, lambda: objective.log_likelihood(limit_phi)], workers)
     # Each start's stop as mle.minimise keeps it (stationary, or a success scipy reports), the
     # lowest objective of them kept; none: the first start's failure, in minimise's words.
     kept = [stop for stop in stops if mle.stationary(stop) or (stop.success and np.isfinite(stop.fun))]
@@ -720,9 +809,8 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
     # Only a stationary stop is compared with the limit (as Gamma-Gamma's fit does): a stop short
     # of the optimum says nothing about whether a finite optimum beats it.
     if mle.stationary(best) and -best.fun * objective.total_weight < limit_ll + mle.RIDGE_GAIN:
-        return _ridge_result(pareto, limit_phi, limit_ll, scale, unit_shift)
-    with np.errstate(all="ignore"):
-        hessian_phi = mle.central_hessian(lambda phi: objective(phi)[1], best.x) * objective.total_weight
+        return _ridge_result(pareto, limit_phi, limit_ll, scale, unit_shift, workers)
+    hessian_phi = _hessian(lambda phi: objective(phi)[1], best.x, workers) * objective.total_weight
     params = _params_in_unit(best.x, scale)
     # φ = A θ: gradient in θ is Aᵀ ∇φ, Hessian Aᵀ H A (rescaling time only shifts ln α and ln b).
     return mle.fit_result("ggomnbd", params, -best.fun * objective.total_weight + unit_shift,
@@ -736,7 +824,7 @@ def _params_in_unit(phi: Vector, scale: float) -> dict[str, float]:
 
 
 def _ridge_result(limit: ParetoNBDLikelihood, limit_phi: Vector, limit_ll: float, scale: float,
-                  unit_shift: float) -> mle.FitResult:
+                  unit_shift: float, workers: int = 1) -> mle.FitResult:
     """The fit reported on the ridge: the Pareto/NBD limit at b = :data:`RIDGE_B` (rescaled).
 
     The covariance is the limit's (ln b held fixed), mapped to ``ln(r, α, b, s, β)`` with
@@ -745,11 +833,10 @@ def _ridge_result(limit: ParetoNBDLikelihood, limit_phi: Vector, limit_ll: float
     the GGom/NBD objective at fixed ln b and at b = RIDGE_B the same function to ~1e-11 relative:
     the covariance equals the one from GGom/NBD's own gradient to ~1e-7 relative (CDNOW), the
     difference-quotient error of either. ``limit_ll`` is Σ w ln L at the limit in rescaled time
-    from GGom/NBD's own objective.
+    from GGom/NBD's own objective. ``workers``: threads for the Hessian's gradient calls (:func:`_hessian`).
     """
     q = np.delete(limit_phi, 2)
-    with np.errstate(all="ignore"):
-        hessian = mle.central_hessian(lambda q_: limit(q_)[1], q) * limit.total_weight
+    hessian = _hessian(lambda q_: limit(q_)[1], q, workers) * limit.total_weight
     try:
         covariance = np.linalg.inv(hessian)
     except np.linalg.LinAlgError:
