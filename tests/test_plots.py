@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,3 +147,50 @@ def test_figures_leave_pyplot_alone(name: str) -> None:
     figure = getattr(plots, name)(np.linspace(0.01, 1, 50), **({} if name == "p_alive_histogram" else {"horizon": 1, "unit": "day"}))
     assert isinstance(figure, Figure)
     assert plt.get_fignums() == before  # object API only: nothing registered with pyplot
+
+
+def _every_figure() -> dict[str, Figure]:
+    """One figure of each kind, on small fixed data (the three layouts: one axes, panels, rows)."""
+    board = pd.DataFrame({"model": ["bgnbd", "bgnbd"], "target": ["purchases", "spend"],
+                          "pct_error": [1.5, -2.0], "spearman": [0.6, 0.5]})
+    curves = pd.DataFrame({"channel": ["web", "web"], "period": [1, 2], "cumulative_value": [10.0, 15.0]})
+    return {
+        "cumulative_transactions": plots.cumulative_transactions(
+            pd.Series([3, 0, 5, 2]), np.array([2.5, 4.0, 8.5, 10.0]), calibration_period=2.0, unit="week"),
+        "p_alive_histogram": plots.p_alive_histogram(np.linspace(0, 1, 50)),
+        "clv_histogram": plots.clv_histogram(np.geomspace(0.01, 500, 60), horizon=12, unit="week"),
+        "leaderboard_chart": plots.leaderboard_chart(
+            board, {"chosen": "bgnbd", "rule": "configured", "metric": "spend_mae", "values": {"bgnbd": 3.2}}),
+        "cohort_curves": plots.cohort_curves(curves, curves, unit="week"),
+        "tornado": plots.tornado({"profit": pd.Series({"retention +1 pt": 4.0, "discount": -2.5})}),
+    }
+
+
+def test_figures_are_drawn_once_per_save(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Figure.tight_layout leaves a placeholder layout engine, and savefig then draws the whole
+    # figure a second time first: the figures are laid out without leaving one.
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(self) or original(self, renderer))
+    for name, figure in _every_figure().items():
+        assert figure.get_layout_engine() is None, name
+        draws.clear()
+        figure.savefig(io.BytesIO(), format="png", dpi=80)
+        assert len(draws) == 1, name
+
+
+def test_figures_are_laid_out_as_tight_layout_lays_them_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Oracle: the code path before, Figure.tight_layout(); same subplot parameters, same PNG bytes.
+    def png(figure: Figure) -> bytes:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue()
+
+    ours = _every_figure()
+    monkeypatch.setattr(plots, "_tight_layout", lambda figure: figure.tight_layout())
+    before = _every_figure()
+    for name, figure in ours.items():
+        old = before[name]
+        assert old.get_layout_engine() is not None  # the oracle is the old path indeed
+        assert vars(figure.subplotpars) == vars(old.subplotpars), name
+        assert png(figure) == png(old), name
