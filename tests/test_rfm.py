@@ -274,6 +274,29 @@ def test_duckdb_equals_pandas_reference(duck, random_log: pd.DataFrame, unit: st
     assert result.transactions_after_observation_end == int((random_log["day"] > obs).sum())
 
 
+@pytest.mark.parametrize("per_day", [False, True])
+def test_summary_without_split_equals_the_conditional_aggregates(duck, random_log: pd.DataFrame, per_day: bool) -> None:
+    """With the cut on the observation end, rfm_sql aggregates every kept day plainly (no CASE).
+
+    Oracles: the conditional form of the same query (the cut on the last day of the log, the
+    observation end a day later: no row lies after the cut, yet the CASEs are evaluated) and the
+    pandas reference; equal exactly, types included, as ``summarise`` returns them.
+    """
+    _table(duck, random_log.itertuples(index=False, name=None))
+    rfm.create_days(duck)
+    table = "days" if per_day else "transactions"
+    last = duck.execute("SELECT max(day) FROM transactions").fetchone()[0]
+    plain_sql = rfm.rfm_sql(table, last, last, 7, False, per_day=per_day, first_day=True)
+    conditional_sql = rfm.rfm_sql(table, last, last + dt.timedelta(days=1), 7, False, per_day=per_day, first_day=True)
+    assert "CASE WHEN day <=" not in plain_sql and "CASE WHEN day <=" in conditional_sql
+    plain, conditional = duck.execute(plain_sql).df(), duck.execute(conditional_sql).df()
+    pd.testing.assert_frame_equal(plain, conditional, check_exact=True)
+    summary = rfm.summarise(duck, time_unit="week", days="days" if per_day else None).summary
+    expected = _reference_summary(random_log, last, last, 7)[rfm.SUMMARY_COLUMNS]
+    assert (summary["frequency"] > 0).sum() > 200  # repeat buyers to check monetary_value on
+    pd.testing.assert_frame_equal(summary, expected, check_exact=False, rtol=1e-9)
+
+
 def test_recency_between_zero_and_T(duck, random_log: pd.DataFrame, cdnow_summary: pd.DataFrame) -> None:
     _table(duck, random_log.itertuples(index=False, name=None))
     for summary in (rfm.summarise(duck, time_unit="week", calibration_end=D(2020, 6, 30)).summary, cdnow_summary):

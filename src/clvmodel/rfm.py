@@ -152,15 +152,25 @@ def rfm_sql(
         f"WHERE day <= {obs} GROUP BY customer_id, day"
     )
     cohort = "" if first_day else f"HAVING MIN(day) <= {cal}"
+    # Calibration columns. When the cut is the observation end (no split: the RFM summary,
+    # scoring as of a day), every day kept by ``days`` is on or before it, so the conditions
+    # would hold on every row: plain aggregates give the same values and types (BIGINT, DATE,
+    # exact decimal) without evaluating three CASEs per customer-day (~0.3 CPU-s at 10 M rows).
+    if cut == observation_end:
+        calibration = "COUNT(*) AS purchase_days, MAX(day) AS last_day, SUM(amount) AS spend"
+    else:
+        calibration = (
+            f"COUNT(CASE WHEN day <= {cal} THEN 1 END) AS purchase_days,\n"
+            f"               MAX(CASE WHEN day <= {cal} THEN day END) AS last_day,\n"
+            f"               SUM(CASE WHEN day <= {cal} THEN amount ELSE 0 END) AS spend"
+        )
     return f"""
     WITH days AS ({days}),
     per_customer AS (
         SELECT customer_id,
                MIN(day) AS first_day,
                MIN_BY(amount, day) AS first_amount,
-               COUNT(CASE WHEN day <= {cal} THEN 1 END) AS purchase_days,
-               MAX(CASE WHEN day <= {cal} THEN day END) AS last_day,
-               SUM(CASE WHEN day <= {cal} THEN amount ELSE 0 END) AS spend{holdout_agg}
+               {calibration}{holdout_agg}
         FROM days
         GROUP BY customer_id
         {cohort}
