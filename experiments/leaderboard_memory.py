@@ -15,7 +15,14 @@ Linux only (/proc). Run from the repository root, e.g. the whole default leaderb
         --config /tmp/lb/lb.yaml --model-dir /tmp/lbmem/model
 
 ``--models historical,bgnbd,gamma_gamma`` replaces the config's model list (e.g. to leave out the
-slow GGom/NBD fit); ``--json FILE`` writes the table as JSON as well. One run per process: the
+slow GGom/NBD fit); ``--json FILE`` writes the table as JSON as well. ``--track`` logs the MLflow
+run as ``clvmodel train`` without ``--no-tracking`` does (to the store MLFLOW_TRACKING_URI names:
+point it at a temporary one), charged to the step ``track``, e.g. the tracked BG/NBD +
+Gamma-Gamma train of ``make bench``::
+
+    MLFLOW_TRACKING_URI=sqlite:////tmp/lbmem/mlflow.db PYTHONPATH=$PWD/src nice -n 5 \\
+        .venv/bin/python experiments/leaderboard_memory.py --config /tmp/lb/lb.yaml \\
+        --model-dir /tmp/lbmem/model --models bgnbd,gamma_gamma --no-holdout --track One run per process: the
 peak of a second run in the same process would start from the first one's leftovers.
 """
 
@@ -102,11 +109,15 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated model list replacing the config's")
     parser.add_argument("--every", type=float, default=0.02, help="seconds between samples")
     parser.add_argument("--json", help="also write the table here")
+    parser.add_argument("--track", action="store_true", help="log the MLflow run (to MLFLOW_TRACKING_URI)")
+    parser.add_argument("--no-holdout", action="store_true", help="drop the config's calibration_end (no split)")
     args = parser.parse_args()
 
     document = yaml.safe_load(Path(args.config).read_text())
     document.setdefault("output", {})["model_dir"] = args.model_dir
-    document.setdefault("tracking", {})["enabled"] = False
+    document.setdefault("tracking", {})["enabled"] = args.track
+    if args.no_holdout:
+        document.pop("calibration_end", None)
     if args.models:
         document["models"] = args.models.split(",")
     config_path = Path(args.model_dir).parent / "leaderboard_memory.yaml"
@@ -137,6 +148,7 @@ def main() -> None:
     ]:
         wrap(phases, module, attribute, name)
     wrap(phases, training, "_from_transactions", "read_and_rfm (rest, DuckDB open)")
+    wrap(phases, training, "_track", "track")
     config = load_config(config_path)
 
     done = threading.Event()
@@ -150,7 +162,7 @@ def main() -> None:
     thread.start()
     clock, cpu = time.perf_counter(), time.process_time()
     with phases.step("train (rest)"):
-        result = training.train(config, track=False)
+        result = training.train(config, track=args.track)
     wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
     done.set()
     thread.join()

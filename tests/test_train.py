@@ -290,3 +290,71 @@ def test_align_to_summary_equals_the_one_to_one_left_merge() -> None:
     twice = pd.DataFrame({"customer_id": ["a", "b", "b", "d"]})
     with pytest.raises(pd.errors.MergeError):
         align_to_summary(twice, frame.assign(customer_id=["a", "b", "b", "d"]))
+
+
+def test_the_challenger_learns_after_the_log_is_closed(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: DuckDB's tables are the run's peak while the challenger's regressors learn, so the
+    connection is closed once the challenger has read the log: by the time its feature matrix is
+    built (in the fit and in the holdout forecast), no query runs any more."""
+    import duckdb
+
+    import clvmodel.train as train_module
+    from clvmodel.models import challenger as challenger_module
+
+    opened: list[duckdb.DuckDBPyConnection] = []
+    connect, matrix = train_module.io.connect, challenger_module._matrix
+
+    def recording_connect(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the wrapped function's signature
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    closed: list[bool] = []
+
+    def matrix_after_close(frame: pd.DataFrame) -> np.ndarray:
+        try:
+            opened[0].execute("SELECT 1")
+        except duckdb.ConnectionException:  # "Connection already closed!"
+            closed.append(True)
+        else:
+            closed.append(False)
+        return matrix(frame)
+
+    monkeypatch.setattr(train_module.io, "connect", recording_connect)
+    monkeypatch.setattr(challenger_module, "_matrix", matrix_after_close)
+    config = load_config(CDNOW, [f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false",
+                                 "models=[bgnbd, gamma_gamma, challenger]", "model=bgnbd"])
+    result = train(config)
+    assert len(opened) == 1 and closed == [True, True]  # the fit's matrix, then the forecast's
+    assert "challenger" in set(result.leaderboard["model"])
+
+
+@pytest.mark.parametrize("inner_cut", ["1997-06-30", "null"])  # as configured; derived from the first days
+def test_the_read_ahead_challenger_equals_the_one_on_the_open_connection(inner_cut: str) -> None:
+    """The oracle: fit_challenger on the plain connection (every read when the challenger asks).
+    Read ahead, the same queries run earlier on the same connection: the same fit and the same
+    holdout forecast; the connection is released once, after the reads; the forecast's features
+    are handed over, not kept."""
+    from clvmodel import io, rfm
+    from clvmodel.models.challenger import DuckDBReader
+    from clvmodel.train import _ReadAhead, fit_challenger
+
+    config = load_config(CDNOW, ["tracking.enabled=false", f"challenger.inner_cut={inner_cut}"])
+    con = io.connect()
+    try:
+        io.load_transactions(con, config.data, observation_end=config.observation_end)
+        summary = rfm.summarise(con, time_unit="week", calibration_end=config.calibration_end,
+                                observation_end=config.observation_end, days="days").summary
+        duration = float(summary["duration_holdout"].iloc[0])
+        assert duration == 39.0  # 1997-09-30 to 1998-06-30: 273 days
+        plain, plain_holdout = fit_challenger(con, config, duration)
+        released: list[int] = []
+        ahead = _ReadAhead(DuckDBReader(con), cut=config.calibration_end, time_unit="week",
+                           release=lambda: released.append(1))
+        early, early_holdout = fit_challenger(ahead, config, duration)
+    finally:
+        con.close()
+    assert released == [1] and ahead._features is None  # noqa: SLF001 - the frame was handed over
+    assert (early.inner_cut_, early.n_train_, early.inner_cut_rule_) == (plain.inner_cut_, plain.n_train_,
+                                                                         plain.inner_cut_rule_)
+    assert len(plain_holdout) == 2357
+    pd.testing.assert_frame_equal(early_holdout, plain_holdout)
