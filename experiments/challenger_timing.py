@@ -26,10 +26,18 @@ training frame and the features at the calibration end are read once; then for t
 and each cap, for each seed (the sample's seed and the regressors' ``random_state``, which draws
 the 200,000 rows the bin edges come from), both regressors are fitted on
 :func:`clvmodel.models.challenger.training_sample`, every customer is predicted and
-:func:`clvmodel.evaluate.leaderboard` scores the holdout (spearman, top20_share, pct_error for
-purchases and spend); two seeds of one size show the metrics' noise.
+:func:`clvmodel.evaluate.leaderboard` scores the holdout (spearman, top20_share, pct_error, mae,
+rmse for purchases and spend), with the fit's and the predict's wall and CPU seconds; two seeds of
+one size show the metrics' noise. The whole cohort's rows (``all``) with two seeds are the
+baseline: early stopping is off, so there the seed only moves the bin edges' subsample (cohorts
+above 200,000), and a cap's spread is to be compared with that one, not with zero.
 
     nice -n 5 python experiments/challenger_timing.py --caps 100000,250000,500000 --seeds 0,1
+
+On a loaded machine run it with ``OMP_NUM_THREADS=1``: the regressors' OpenMP threads otherwise
+spin at their barriers while another process holds the core, and the CPU seconds measure the
+load, not the work (the trees do not depend on the thread count: bit-identical with 1 and 2
+threads on CDNOW, see :class:`clvmodel.models.challenger.Challenger`).
 
 The phases call the same functions the challenger calls, in the same order (the per-phase numbers,
 less the comparison rows, add up to about the whole). ``--repeat`` repeats everything and prints the best of R per phase.
@@ -115,9 +123,8 @@ def caps(con: Any, calibration_end: dt.date, time_unit: str, holdout: float, sum
     window = (calibration_end - inner_cut).days / rfm.UNIT_DAYS[time_unit]
     factor = 1.0 if abs(window - holdout) < 1e-9 else holdout / window
     print(f"cohort {len(cohort):,} (inner cut {inner_cut}), scored {len(scored):,}, horizon factor {factor:g}")
-    keys = [("purchases", m) for m in ("spearman", "top20_share", "pct_error")] + \
-           [("spend", m) for m in ("spearman", "top20_share", "pct_error")]
-    print(f"{'cap':>8} {'seed':>4} {'n_fit':>9} {'fit wall':>8} {'fit cpu':>8} "
+    keys = [(t, m) for t in ("purchases", "spend") for m in ("spearman", "top20_share", "pct_error", "mae", "rmse")]
+    print(f"{'cap':>8} {'seed':>4} {'n_fit':>9} {'fit wall':>8} {'fit cpu':>8} {'pred wall':>9} {'pred cpu':>8} "
           + " ".join(f"{t[:5] + '.' + m[:8]:>15}" for t, m in keys), flush=True)
     for size in sizes:
         for seed in seeds:
@@ -129,12 +136,15 @@ def caps(con: Any, calibration_end: dt.date, time_unit: str, holdout: float, sum
                           for t in ch.TARGETS}
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             frame = scored[["customer_id"]].copy()
+            pwall, pcpu = time.perf_counter(), time.process_time()
             for target, regressor in regressors.items():
                 frame[target] = regressor.predict(xc) * factor
+            pwall, pcpu = time.perf_counter() - pwall, time.process_time() - pcpu
             aligned = summary[["customer_id"]].merge(frame, on="customer_id", how="left", validate="1:1")
             board = evaluate.leaderboard(summary, {"challenger": aligned}).set_index("target")
             values = " ".join(f"{board.loc[t, m]:15.5f}" for t, m in keys)
-            print(f"{size or 'all':>8} {seed:>4} {len(train):>9,} {wall:8.1f} {cpu:8.1f} {values}", flush=True)
+            print(f"{size or 'all':>8} {seed:>4} {len(train):>9,} {wall:8.1f} {cpu:8.1f} {pwall:9.1f} {pcpu:8.1f} "
+                  f"{values}", flush=True)
 
 
 def main() -> None:

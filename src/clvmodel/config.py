@@ -392,6 +392,9 @@ class ChallengerConfig(_Strict):
     ``max_train_customers``: the regressors learn from a seeded random sample of this many
     customers when the training cohort is larger (:func:`clvmodel.models.challenger.training_sample`;
     the run prints the sample's size); ``None``: the whole cohort. Every customer is still scored.
+    Off by default: at 10 M rows even a cap of 500,000 moved the holdout totals' % error between two
+    seeds ~28× (purchases) and ~8× (spend) as much as the seed moves the whole cohort's fit (the
+    challenger module's docstring has the figures).
     """
 
     inner_cut: dt.date | None = None
