@@ -15,15 +15,18 @@ Linux only (/proc). Run from the repository root, e.g. the whole default leaderb
         --config /tmp/lb/lb.yaml --model-dir /tmp/lbmem/model
 
 ``--models historical,bgnbd,gamma_gamma`` replaces the config's model list (e.g. to leave out the
-slow GGom/NBD fit); ``--json FILE`` writes the table as JSON as well. ``--track`` logs the MLflow
+slow GGom/NBD fit); ``--no-holdout`` drops the config's calibration end (no split); ``--json FILE``
+writes the table as JSON as well. ``--track`` logs the MLflow
 run as ``clvmodel train`` without ``--no-tracking`` does (to the store MLFLOW_TRACKING_URI names:
 point it at a temporary one), charged to the step ``track``, e.g. the tracked BG/NBD +
 Gamma-Gamma train of ``make bench``::
 
     MLFLOW_TRACKING_URI=sqlite:////tmp/lbmem/mlflow.db PYTHONPATH=$PWD/src nice -n 5 \\
         .venv/bin/python experiments/leaderboard_memory.py --config /tmp/lb/lb.yaml \\
-        --model-dir /tmp/lbmem/model --models bgnbd,gamma_gamma --no-holdout --track One run per process: the
-peak of a second run in the same process would start from the first one's leftovers.
+        --model-dir /tmp/lbmem/model --models bgnbd,gamma_gamma --no-holdout --track
+
+One run per process: the peak of a second run in the same process would start from the first
+one's leftovers.
 """
 
 from __future__ import annotations

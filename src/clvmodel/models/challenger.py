@@ -44,8 +44,8 @@ off by default because a sample's total moves with its seed far more than the wh
 fit does (experiments/challenger_timing.py ``--caps``). On the 10 M-row benchmark log (cohort
 1,250,997; holdout 26 weeks) the whole cohort fitted with seeds 0 and 1 (early stopping is off,
 so the seed only draws the 200,000 rows the bin edges come from) gave a holdout purchases %
-error of −0.09 and −0.07 and spend 4.52 and 4.61; a cap of 500,000 gave −0.53 and +0.13, and
-4.65 and 5.41 (a spread 28× and 8× larger), a cap of 250,000 −1.02 and +0.06, one of 100,000
+error of −0.089 and −0.065 and spend 4.517 and 4.608; a cap of 500,000 gave −0.534 and +0.133,
+and 4.654 and 5.407 (spreads of 0.667 and 0.753 points against 0.024 and 0.091: 28× and 8×), a cap of 250,000 −1.02 and +0.06, one of 100,000
 −0.03 and +1.48; the spend RMSE was worse for every capped fit (83.4–87.3 against 82.1–82.3).
 The 500,000 cap saved 40 of the fit's ~69 CPU seconds; the predictions for every customer
 (~35 CPU seconds) do not shrink.
