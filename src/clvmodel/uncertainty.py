@@ -28,7 +28,6 @@ is the same arithmetic, and the quantiles are numpy's linear ones (:func:`_row_q
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,6 +36,7 @@ import pandas as pd
 
 from clvmodel.models.alive import alive_product
 from clvmodel.models.base import FittedModel, collapse
+from clvmodel.models.cores import usable_cores
 
 __all__ = ["parameter_draws", "interval_columns", "interval_columns_by_draw"]
 
@@ -284,8 +284,7 @@ def interval_columns(
 
 def _default_workers() -> int:
     """The cores this process may run on (its CPU affinity where the platform has one), at most :data:`MAX_WORKERS`."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, MAX_WORKERS))
+    return max(1, min(usable_cores(), MAX_WORKERS))
 
 
 def _blocks(x: np.ndarray, chunk: int) -> list[tuple[int, int]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -686,3 +687,42 @@ def test_threaded_starts_keep_the_serial_rule_not_completion_order(monkeypatch) 
     scale = gl.time_scale(columns["T"])
     assert calls[-1] == pytest.approx(gl.B_STARTS[0])  # the first start did finish last
     assert fitted.params["b"] == pytest.approx(gl.B_STARTS[0] * scale)  # and its point is reported
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failing_start_stops_the_threaded_fit_at_the_next_evaluation(monkeypatch, failing) -> None:
+    """One of the two free starts running side by side raises (stand-in searches that call the real
+    objective): the fit raises that error, the other running start stops at its next evaluation and
+    the queued third start never begins, as in the serial loop. Before, leaving the thread pool
+    waited for every remaining start (a Ctrl-C during a large fit was heard a minute later)."""
+    import threading
+
+    columns, weights = _later_start_rows()
+    search, other_running = mle.search, threading.Event()
+    evaluations: dict[int, int] = {}
+    planned = 2000
+
+    def stand_in(objective, starts, **kwargs):
+        if len(starts[0]) == 4:  # the limit's search (Pareto/NBD, four parameters): the real one
+            return search(objective, starts, **kwargs)
+        start = np.asarray(starts[0], dtype=float)
+        index = int(np.argmin([abs(gl.params_from_phi(start)[2] - b) for b in gl.B_STARTS]))
+        evaluations[index] = 0
+        if index == failing:  # fails once the other start is under way
+            assert other_running.wait(timeout=60)
+            raise RuntimeError(f"boom in start {index}")
+        for _ in range(planned):
+            objective(start)
+            evaluations[index] += 1
+            other_running.set()
+            time.sleep(0.005)
+        return [OptimizeResult(x=start, fun=-1e6, jac=np.zeros(5), success=True, message="done", nit=1,
+                               status=0, start_index=0, evaluations=planned, nonfinite=0, error=None,
+                               cut_short=False)]
+
+    monkeypatch.setattr(mle, "search", stand_in)
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match=f"boom in start {failing}"):
+        warnings.simplefilter("ignore")
+        gl.fit(columns, weights, workers=2)
+    assert 0 < evaluations[1 - failing] < planned  # stopped at an evaluation, not after all of them
+    assert 2 not in evaluations  # the queued start never began

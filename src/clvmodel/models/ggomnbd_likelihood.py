@@ -77,8 +77,9 @@ written so that it stays accurate for tiny b at fixed β/b (``expm1``, ``log1p``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import numpy as np
@@ -88,6 +89,7 @@ from scipy.special import digamma, expit, gammaln, roots_legendre
 from clvmodel.errors import ClvError
 from clvmodel.models import mle
 from clvmodel.models.base import distinct_pairs
+from clvmodel.models.cores import usable_cores
 from clvmodel.models.pareto_nbd_likelihood import ParetoNBDLikelihood
 
 __all__ = [
@@ -650,23 +652,71 @@ B_STARTS = (0.1, 1.0, 10.0)
 #: cores, and nothing else in ``clvmodel train`` runs while GGom/NBD fits (it is not
 #: ``parallel_safe``). An evaluation's time is mostly in numpy's ufunc loops and scipy.special on
 #: arrays of 20,000 rows (:data:`CHUNK`), which release the GIL (experiments/ggomnbd_fit_speed.py,
-#: ``--threads``). 1: one after the other in this thread.
-WORKERS = 2
+#: ``--threads``). 1: one after the other in this thread; one where the process may use one core only
+#: (its CPU affinity, e.g. a container limited to one CPU): a second thread would only add overhead.
+WORKERS = min(2, usable_cores())
 
 _Result = TypeVar("_Result")
 
 
-def _in_order(tasks: list[Callable[[], _Result]], workers: int) -> list[_Result]:
+class _Abandoned(Exception):
+    """Raised in a worker's objective once the caller gave up on the fit (not an arithmetic error,
+    so :class:`.mle.Guarded` and :func:`.mle.search` let it through)."""
+
+
+def _watched(objective: Callable[[Vector], Any], abandon: threading.Event) -> Callable[[Vector], Any]:
+    """``objective``, raising :class:`_Abandoned` at its next call once ``abandon`` is set."""
+
+    def watched(phi: Vector) -> Any:
+        if abandon.is_set():
+            raise _Abandoned
+        return objective(phi)
+
+    return watched
+
+
+def _in_order(tasks: list[Callable[[], _Result]], workers: int,
+              abandon: threading.Event | None = None) -> list[_Result]:
     """Each task's result, in the order of ``tasks``, computed on up to ``workers`` threads (1: here, in turn).
 
     Tasks are submitted in order, so with fewer workers than tasks the first ones start first; an
     exception in a task is raised here, as the serial loop would raise it (the first in order).
+    Once a task fails or the caller stops waiting (Ctrl-C), ``abandon`` is set: the tasks not yet
+    started never start, and tasks whose objectives are :func:`_watched` stop at their next
+    evaluation, so the caller hears of it within one evaluation, as in the serial loop, instead of
+    after every remaining start (leaving the ``with`` block waits for the running tasks).
     """
     if workers <= 1 or len(tasks) <= 1:
         return [task() for task in tasks]
+    abandon = abandon or threading.Event()
+
+    def stoppable(task: Callable[[], _Result]) -> Callable[[], _Result]:
+        def run() -> _Result:
+            if abandon.is_set():
+                raise _Abandoned
+            try:
+                return task()
+            except BaseException:
+                abandon.set()  # here, before this worker takes the next queued task
+                raise
+
+        return run
+
     with ThreadPoolExecutor(max_workers=min(workers, len(tasks)), thread_name_prefix="clvmodel-ggomnbd") as pool:
-        running = [pool.submit(task) for task in tasks]
-        return [future.result() for future in running]
+        running = [pool.submit(stoppable(task)) for task in tasks]
+        try:
+            return [future.result() for future in running]
+        except BaseException as error:
+            abandon.set()
+            for future in running:
+                future.cancel()
+            if isinstance(error, _Abandoned):  # stopped because a later task failed: raise that one's error
+                wait(running)
+                for future in running:
+                    failure = None if future.cancelled() else future.exception()
+                    if failure is not None and not isinstance(failure, _Abandoned):
+                        raise failure from None
+            raise
 
 
 def _quiet(function: Callable[[Vector], Any], at: Vector) -> Callable[[], Any]:
@@ -787,15 +837,18 @@ def fit(columns: dict[str, NDArray[Any]], weights: NDArray[Any], *, initial_para
         stops = mle.search(objective, starts, tol=tol, **options)
         limit_ll = objective.log_likelihood(limit_phi)
     else:
+        abandon = threading.Event()
+        watched = _watched(objective, abandon)
+
         def one_start(index: int, start: Vector) -> Callable[[], Any]:
             def task() -> Any:
-                stop = mle.search(objective, [start], tol=tol, **options)[0]
+                stop = mle.search(watched, [start], tol=tol, **options)[0]
                 stop.start_index = index  # as mle.search numbers its starts
                 return stop
             return task
 
         tasks: list[Callable[[], Any]] = [one_start(i, start) for i, start in enumerate(starts)]
-        *stops, limit_ll = _in_order([*tasks, lambda: objective.log_likelihood(limit_phi)], workers)
+        *stops, limit_ll = _in_order([*tasks, lambda: objective.log_likelihood(limit_phi)], workers, abandon)
     # Each start's stop as mle.minimise keeps it (stationary, or a success scipy reports), the
     # lowest objective of them kept; none: the first start's failure, in minimise's words.
     kept = [stop for stop in stops if mle.stationary(stop) or (stop.success and np.isfinite(stop.fun))]
