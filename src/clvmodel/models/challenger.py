@@ -45,8 +45,8 @@ fit does (experiments/challenger_timing.py ``--caps``). On the 10 M-row benchmar
 1,250,997; holdout 26 weeks) the whole cohort fitted with seeds 0 and 1 (early stopping is off,
 so the seed only draws the 200,000 rows the bin edges come from) gave a holdout purchases %
 error of −0.089 and −0.065 and spend 4.517 and 4.608; a cap of 500,000 gave −0.534 and +0.133,
-and 4.654 and 5.407 (spreads of 0.667 and 0.753 points against 0.024 and 0.091: 28× and 8×), a cap of 250,000 −1.02 and +0.06, one of 100,000
-−0.03 and +1.48; the spend RMSE was worse for every capped fit (83.4–87.3 against 82.1–82.3).
+and 4.654 and 5.407 (spreads of 0.667 and 0.753 points against 0.024 and 0.091: 28× and 8×), a
+cap of 250,000 −1.02 and +0.06, one of 100,000 −0.03 and +1.48; the spend RMSE was worse for every capped fit (83.4–87.3 against 82.1–82.3).
 The 500,000 cap saved 40 of the fit's ~69 CPU seconds; the predictions for every customer
 (~35 CPU seconds) do not shrink.
 
@@ -503,6 +503,12 @@ def _matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame[list(FEATURES)].to_numpy(dtype=np.float64)
 
 
+def _empty_target(train: pd.DataFrame) -> str | None:
+    """The first target without a positive total in ``train``, or ``None``: Poisson deviance
+    needs a positive total, and an all-zero target has nothing to learn."""
+    return next((target for target in TARGETS if not train[target].sum() > 0), None)
+
+
 class Challenger:
     """Two gradient-boosted regressors (purchases, spend) trained on an inner temporal split.
 
@@ -667,13 +673,13 @@ class Challenger:
         self._check_training_frame(cohort, inner_cut, calibration_end)
         train = training_sample(cohort, self.max_train_customers, self.random_state)
         if len(train) < len(cohort):
-            for target in TARGETS:  # a sample could miss every buyer the whole cohort has
-                if not train[target].sum() > 0:
-                    raise ClvError(
-                        f"challenger: the random sample of {len(train):,} of the {len(cohort):,} customers in the "
-                        f"training cohort (max_train_customers) has no {target} in the training window "
-                        f"({inner_cut}, {calibration_end}]; raise max_train_customers or set it to null"
-                    )
+            target = _empty_target(train)  # a sample could miss every buyer the whole cohort has
+            if target is not None:
+                raise ClvError(
+                    f"challenger: the random sample of {len(train):,} of the {len(cohort):,} customers in the "
+                    f"training cohort (max_train_customers) has no {target} in the training window "
+                    f"({inner_cut}, {calibration_end}]; raise max_train_customers or set it to null"
+                )
             sampled = (f"trained on a random sample of {len(train):,} of the {len(cohort):,} customers in the "
                        f"training cohort (max_train_customers, seed {self.random_state})")
             self.inner_cut_rule_ = f"{self.inner_cut_rule_}; {sampled}" if self.inner_cut_rule_ else sampled
@@ -709,13 +715,12 @@ class Challenger:
                 f"challenger: only {len(train)} customers had bought by the inner cut {inner_cut} "
                 f"(min_customers is {self.min_customers}); pass a later inner_cut (before {calibration_end})"
             )
-        for target in TARGETS:
-            # Poisson deviance needs a positive total; an all-zero target has nothing to learn.
-            if not train[target].sum() > 0:
-                raise ClvError(
-                    f"challenger: no {target} in the training window ({inner_cut}, {calibration_end}]; "
-                    "pass an earlier inner_cut"
-                )
+        target = _empty_target(train)
+        if target is not None:
+            raise ClvError(
+                f"challenger: no {target} in the training window ({inner_cut}, {calibration_end}]; "
+                "pass an earlier inner_cut"
+            )
 
     def horizon_factor(self, horizon_periods: float) -> float:
         """The factor applied to the window-``W`` predictions for a horizon of ``horizon_periods``.
