@@ -12,7 +12,7 @@ CPU seconds (``time.process_time``: every thread of the process, DuckDB's and th
   through /proc/self/clear_refs before the statement) and the resident set after it;
 * ``alternatives``: on the same file, the ``days`` GROUP BY as the load runs it and with the
   per-group aggregates that could settle exact duplicates in that scan (``max``, ``min`` and
-  ``max``, ``list``); the duplicate search as the load runs it (a second read, semi join on the
+  ``max``, ``list``, and each group's duplicates from its list: n less its distinct amounts); the duplicate search as the load runs it (a second read, semi join on the
   ``days.n > 1`` groups) and restricted to the groups with ``n > 2`` (what remains when ``n = 2``
   groups are settled by aggregates: the lower bound of that saving); the distinct-id query of the
   load (its customers and the trimmed-id check), ``count(DISTINCT)`` alone, and the trimmed-id check
@@ -131,8 +131,13 @@ def alternatives(source: str, repeat: int) -> None:
             f"amount, count(*) AS n{{extra}} FROM ({rows}) GROUP BY customer_id, day")
     print(f"alternatives: best of {repeat}")
     for name, extra in [("plain", ""), ("max", ", max(amount) AS hi"), ("minmax", ", min(amount) AS lo, max(amount) AS hi"),
-                        ("list", ", list(amount) AS amounts")]:
+                        ("list", ", list(amount) AS amounts"),
+                        ("list_distinct", ", CAST(count(*) - length(list_distinct(list(amount))) AS INTEGER) AS dup")]:
         timed(f"days GROUP BY {'+ ' + name if extra else '(as the load)'}", days.format(name=name, extra=extra))
+        if name == "list_distinct":
+            timed("  its duplicates (sum of dup)", "SELECT sum(dup) FROM days_list_distinct")
+        if name not in ("plain", "minmax"):  # kept for the queries below; the others only cost memory
+            con.execute(f"DROP TABLE days_{name}")
     timed("groups n > 1 by n: all, min = max", "SELECT n, count(*), count(*) FILTER (WHERE lo = hi) FROM days_minmax "
           "WHERE n > 1 GROUP BY n ORDER BY n")
     duplicates = (
