@@ -248,3 +248,30 @@ def test_main_in_a_callers_process_leaves_the_garbage_collector_alone():
     before = gc.get_freeze_count()
     assert main(["--help"]) == 0
     assert gc.get_freeze_count() == before
+
+
+@pytest.mark.parametrize("command", ["train", "rfm"])
+def test_duckdb_out_of_memory_is_one_line_and_rfm_applies_the_memory_limit(command, tmp_path, capsys):
+    # 1MB is below what DuckDB needs to read CDNOW: the limit must reach the connection (clvmodel rfm
+    # ignored it before) and DuckDB's error must be one line, not a traceback.
+    config = tmp_path / "small.yaml"
+    config.write_text(
+        "name: small\n"
+        "data:\n"
+        "  source: bundled:CDNOW_sample\n"
+        "  columns: {customer_id: customer_id, date: date, amount: amount}\n"
+        "  date_format: '%Y%m%d'\n"
+        "  memory_limit: 1MB\n"
+        f"  temp_directory: {tmp_path / 'spill'}\n"
+        "time_unit: week\n"
+        "models: [bgnbd, gamma_gamma]\n"
+        f"output: {{model_dir: {tmp_path / 'model'}}}\n"
+    )
+    output = tmp_path / "summary.csv"
+    args = ["train", str(config), "--no-tracking"] if command == "train" else [
+        "rfm", "--config", str(config), "--output", str(output)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clvmodel: error: DuckDB ran out of memory (") and "data.memory_limit" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not output.exists() and not (tmp_path / "model").exists()

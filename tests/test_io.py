@@ -1049,3 +1049,28 @@ def test_typed_parquet_stored_ids_that_trim_alike_are_one_customer(duck, tmp_pat
     assert (report.customers, report.duplicate_rows) == (2, 0)
     assert _rows(duck) == [("7", D(1997, 1, 1), 1.0), ("7", D(1997, 1, 1), 2.0), ("7", D(1997, 1, 1), 2.0),
                            ("8", D(1997, 1, 3), 4.0)]
+
+
+def test_connect_for_applies_the_data_sections_duckdb_settings(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    data = DataConfig(source="x.csv", memory_limit="512MB", temp_directory=str(spill))
+    con = io.connect_for(data)
+    try:
+        limit, directory = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    finally:
+        con.close()
+    assert directory == str(spill)
+    assert limit in {"512.0 MB", "488.2 MiB"}  # DuckDB prints the limit in its own unit
+    default = io.connect_for(DataConfig(source="x.csv"))
+    try:  # unset: DuckDB's own (.tmp in the working directory), not ours
+        assert default.execute("SELECT current_setting('temp_directory')").fetchone()[0] == ".tmp"
+    finally:
+        default.close()
+
+
+def test_a_temp_directory_that_is_a_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    taken = tmp_path / "spill"
+    taken.write_text("not a directory\n")
+    with pytest.raises(ClvError, match="data.temp_directory .* is not a directory"):
+        io.connect_for(DataConfig(source="x.csv", temp_directory=str(taken)))

@@ -241,7 +241,7 @@ def _rfm(output: Path, config: Path | None, input_: str | None, customer_id: str
                if counts["customers_after_calibration"] else "")
         )
         return
-    con = io.connect()
+    con = io.connect_for(data)  # data.memory_limit applies here too (it was ignored before)
     try:
         report = io.load_transactions(con, data, observation_end=obs)
         result = rfm_mod.summarise(con, time_unit=unit, calibration_end=cal, observation_end=obs, days="days")
@@ -610,6 +610,21 @@ def _library_logs(verbose: bool):  # noqa: ANN202 - a context manager
         logger.setLevel(saved_level)
 
 
+def _out_of_memory(err: BaseException) -> str | None:
+    """The one line for DuckDB running out of memory (a too small ``data.memory_limit``, a full
+    spill disk), ``None`` for any other error.
+
+    DuckDB is imported only by the commands that use it (not by the CLI's start): an error
+    raised while it is not imported cannot be its own.
+    """
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is None or not isinstance(err, duckdb.OutOfMemoryException):
+        return None
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (f"DuckDB ran out of memory ({first}); raise data.memory_limit or leave it out (DuckDB then takes "
+            "80 % of RAM), give data.temp_directory a disk with room to spill to, or free memory")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -635,6 +650,14 @@ def main(argv: list[str] | None = None) -> int:
     except _ABORT:
         print("clvmodel: aborted", file=sys.stderr)
         code = 130
+    except Exception as err:  # only DuckDB running out of memory becomes a line; anything else is a bug: raised
+        message = _out_of_memory(err)
+        if message is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"clvmodel: error: {message}", file=sys.stderr)
+        code = 2
     if argv is None:
         # The console script's process ends here: leave what it built to the OS. Without this,
         # the interpreter's last cyclic collection walks every object left (pandas, matplotlib,

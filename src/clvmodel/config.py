@@ -170,7 +170,10 @@ class DataConfig(_Strict):
     counted either way. ``max_amount``: an amount above it is refused as a likely data error (an
     id or card number in the amount column); ``None`` disables the check. ``memory_limit``: DuckDB's
     limit (e.g. ``8GB``); beyond it DuckDB spills to a temporary directory, which is how a log
-    larger than memory is summarised (default: DuckDB's own, 80 % of RAM).
+    larger than memory is summarised (default: DuckDB's own, 80 % of RAM). ``temp_directory``:
+    where DuckDB writes those spill files (created if missing; its files are removed when the run
+    ends); default DuckDB's own, ``.tmp`` in the working directory. Give a disk with room for
+    about the log's size when ``memory_limit`` is well below it.
     """
 
     format: Literal["transactions"] = "transactions"
@@ -184,6 +187,7 @@ class DataConfig(_Strict):
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     max_amount: float | None = Field(1e9, gt=0.0)
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    temp_directory: str | None = Field(None, min_length=1)
     amount_format: Annotated[
         Annotated[Literal["auto", "plain"], Tag("text")] | Annotated[AmountFormat, Tag("mapping")],
         Discriminator(lambda v: "text" if isinstance(v, str) else "mapping"),

@@ -217,11 +217,23 @@ class LoadReport:
         )
 
 
-def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection (spills to a temp directory beyond ``memory_limit``).
+def connect(
+    memory_limit: str | None = None, threads: int | None = None, temp_directory: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection (spills to ``temp_directory`` beyond ``memory_limit``).
 
     The session time zone is UTC, so a zoned timestamp gives the same day on every machine.
+    ``temp_directory`` ``None`` keeps DuckDB's own (``.tmp`` in the working directory).
+
+    Raises
+    ------
+    ClvError
+        ``temp_directory`` names something that is not a directory.
     """
+    if temp_directory is not None and Path(temp_directory).exists() and not Path(temp_directory).is_dir():
+        # DuckDB would fail only at its first spill, deep in a long run.
+        raise ClvError(f"data.temp_directory {temp_directory!r} is not a directory; give a directory for DuckDB's "
+                       "spill files (it is created if missing)")
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws its progress bar on stdout: welcome on a terminal during a long load, noise in
@@ -231,7 +243,18 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
         con.execute("SET memory_limit = ?", [memory_limit])  # a config value: a parameter, not SQL text
     if threads:
         con.execute(f"SET threads = {number(int(threads))}")
+    if temp_directory is not None:
+        con.execute("SET temp_directory = ?", [temp_directory])  # a config value: a parameter, not SQL text
     return con
+
+
+def connect_for(data: DataConfig) -> duckdb.DuckDBPyConnection:
+    """:func:`connect` with a data section's DuckDB settings (``memory_limit``, ``temp_directory``).
+
+    Every command that reads a config's log (``clvmodel train``, ``clvmodel rfm``) connects
+    through here, so none of them can leave a setting out.
+    """
+    return connect(memory_limit=data.memory_limit, temp_directory=data.temp_directory)
 
 
 def resolve_files(source: str) -> list[str]:

@@ -381,7 +381,7 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
     clock = time.perf_counter()
     # The customer table first: a bad one is refused before the log is read.
     table = attributes.read_customers(config.customers) if config.customers is not None else None
-    con = io.connect(memory_limit=config.data.memory_limit)
+    con = io.connect_for(config.data)
     try:
         load = io.load_transactions(con, config.data, observation_end=config.observation_end)
         rfm_result = rfm.summarise(
