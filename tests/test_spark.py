@@ -218,6 +218,17 @@ def test_rfm_date_errors_match_summarise(spark) -> None:
         clv_spark.rfm(spark, frame, time_unit="fortnight")
 
 
+@pytest.mark.parametrize(("setting", "expected"), [
+    ({"memory_limit": "2GB"}, "data.memory_limit 2GB is DuckDB's memory cap; on Spark remove it"),
+    ({"temp_directory": "/tmp/spill"}, "data.temp_directory '/tmp/spill' is where DuckDB spills; on Spark remove it"),
+])
+def test_duckdb_settings_are_refused_not_ignored(spark, setting: dict, expected: str) -> None:
+    # `clvmodel rfm --engine spark` read the log with them silently ignored (train refused one).
+    data = DataConfig(source="bundled:CDNOW_sample", date_format="%Y%m%d", **setting)
+    with pytest.raises(ClvError, match="^" + expected.replace("(", r"\(")):
+        clv_spark.load_transactions(spark, None, data)
+
+
 def test_a_decimal_result_is_refused_as_a_bug(spark) -> None:
     """Spark reads `1.0` as DECIMAL; rfm() must never hand out DECIMAL (6-place) recency or T."""
     with pytest.raises(RuntimeError, match="recency decimal"):

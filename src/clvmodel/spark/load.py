@@ -144,6 +144,26 @@ def _moved_days(parsed: "DataFrame") -> int:
     return int(parsed.where(f"to_utc AND amount >= 0 AND day <> {written}").count())
 
 
+def refuse_duckdb_settings(data: DataConfig) -> None:
+    """Refuse, in one line, the data section's settings of DuckDB, which Spark would silently ignore.
+
+    Raises
+    ------
+    ClvError
+        ``data.memory_limit`` or ``data.temp_directory`` is set, with Spark's own setting to use.
+    """
+    if data.memory_limit is not None:
+        raise ClvError(
+            f"data.memory_limit {data.memory_limit} is DuckDB's memory cap; on Spark remove it and give "
+            "--spark-conf spark.driver.memory=... (and spark.executor.memory) instead"
+        )
+    if data.temp_directory is not None:
+        raise ClvError(
+            f"data.temp_directory {data.temp_directory!r} is where DuckDB spills; on Spark remove it and give "
+            "--spark-conf spark.local.dir=... instead"
+        )
+
+
 def load_transactions(
     spark: "SparkSession", source: str | None, data_config: "DataConfig | Mapping[str, Any] | None" = None
 ) -> tuple["DataFrame", "LoadReport"]:
@@ -177,6 +197,7 @@ def load_transactions(
 
     _require_pyspark()
     data = _data_config(source, data_config)
+    refuse_duckdb_settings(data)
     if not isinstance(data.amount_format, str):  # not yet written in Spark SQL: refused, not ignored
         raise ClvError(
             "data.amount_format (a decimal mark, thousands separator, currency symbols) is read by the local engine "
