@@ -275,3 +275,16 @@ def test_duckdb_out_of_memory_is_one_line_and_rfm_applies_the_memory_limit(comma
     assert err.startswith("clvmodel: error: DuckDB ran out of memory (") and "data.memory_limit" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not output.exists() and not (tmp_path / "model").exists()
+
+
+def test_train_applies_the_temp_directory(tmp_path, capsys):
+    # The out-of-memory test above cannot tell: a 1MB limit fails whatever the spill folder.
+    taken = tmp_path / "spill"
+    taken.write_text("a file\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: c\ndata:\n  source: bundled:CDNOW_sample\n  date_format: '%Y%m%d'\n"
+        f"  temp_directory: {taken}\nmodels: [bgnbd]\noutput: {{model_dir: {tmp_path / 'model'}}}\n"
+    )
+    assert main(["train", str(config), "--no-tracking"]) == 2
+    assert "data.temp_directory" in capsys.readouterr().err and not (tmp_path / "model").exists()

@@ -1074,3 +1074,10 @@ def test_a_temp_directory_that_is_a_file_is_refused_before_the_run(tmp_path: Pat
     taken.write_text("not a directory\n")
     with pytest.raises(ClvError, match="data.temp_directory .* is not a directory"):
         io.connect_for(DataConfig(source="x.csv", temp_directory=str(taken)))
+
+
+def test_a_temp_directory_without_its_parent_is_refused_before_the_run(tmp_path: Path) -> None:
+    # DuckDB creates only the last level: at its first spill the load said "cannot read <the log>".
+    with pytest.raises(ClvError, match="its parent folder .* does not exist"):
+        io.connect_for(DataConfig(source="x.csv", temp_directory=str(tmp_path / "no" / "such" / "dir")))
+    io.connect_for(DataConfig(source="x.csv", temp_directory=str(tmp_path / "spill"))).close()  # one level: DuckDB's

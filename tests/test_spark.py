@@ -30,6 +30,7 @@ from clvmodel import io as clv_io  # noqa: E402 - after the skip
 from clvmodel import rfm as clv_rfm  # noqa: E402
 from clvmodel import spark as clv_spark  # noqa: E402
 from clvmodel.spark import summary as spark_summary  # noqa: E402
+from clvmodel.spark.load import refuse_duckdb_settings  # noqa: E402
 from clvmodel.spark import validate as spark_validate  # noqa: E402
 from clvmodel.artifact import TrainedModel  # noqa: E402
 from clvmodel.config import DataConfig  # noqa: E402
@@ -226,7 +227,11 @@ def test_duckdb_settings_are_refused_not_ignored(spark, setting: dict, expected:
     # `clvmodel rfm --engine spark` read the log with them silently ignored (train refused one).
     data = DataConfig(source="bundled:CDNOW_sample", date_format="%Y%m%d", **setting)
     with pytest.raises(ClvError, match="^" + expected.replace("(", r"\(")):
-        clv_spark.load_transactions(spark, None, data)
+        refuse_duckdb_settings(data)
+    # A trained model's data section keeps them (how the training machine ran DuckDB): scoring
+    # on Spark reads the log with it (clvmodel score --engine spark), the settings unused.
+    _, report = clv_spark.load_transactions(spark, None, data)
+    assert report.customers == 2357
 
 
 def test_a_decimal_result_is_refused_as_a_bug(spark) -> None:

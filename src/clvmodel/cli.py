@@ -226,6 +226,10 @@ def _rfm(output: Path, config: Path | None, input_: str | None, customer_id: str
     if not data.source.startswith("bundled:"):  # every file behind a glob or a folder too
         option = "--input" if input_ else "data.source"
         io.refuse_overwrite({"--output": output}, [(option, f) for f in io.resolve_files(data.source)])
+    if engine == "spark":  # before a session starts: Spark would ignore DuckDB's settings
+        from clvmodel.spark.load import refuse_duckdb_settings
+
+        refuse_duckdb_settings(data)
     session = _spark_session(engine, spark_master, spark_conf)
     if session is not None:
         from clvmodel import spark as clv_spark

@@ -171,9 +171,9 @@ class DataConfig(_Strict):
     id or card number in the amount column); ``None`` disables the check. ``memory_limit``: DuckDB's
     limit (e.g. ``8GB``); beyond it DuckDB spills to a temporary directory, which is how a log
     larger than memory is summarised (default: DuckDB's own, 80 % of RAM). ``temp_directory``:
-    where DuckDB writes those spill files (created if missing; its files are removed when the run
-    ends); default DuckDB's own, ``.tmp`` in the working directory. Give a disk with room for
-    about the log's size when ``memory_limit`` is well below it.
+    where DuckDB writes those spill files (its last level is created if missing, its parent must
+    exist; the files are removed when the run ends); default DuckDB's own, ``.tmp`` in the working
+    directory. Give a disk with room for about the log's size when ``memory_limit`` is well below it.
     """
 
     format: Literal["transactions"] = "transactions"

@@ -230,10 +230,17 @@ def connect(
     ClvError
         ``temp_directory`` names something that is not a directory.
     """
-    if temp_directory is not None and Path(temp_directory).exists() and not Path(temp_directory).is_dir():
-        # DuckDB would fail only at its first spill, deep in a long run.
-        raise ClvError(f"data.temp_directory {temp_directory!r} is not a directory; give a directory for DuckDB's "
-                       "spill files (it is created if missing)")
+    if temp_directory is not None:
+        # DuckDB would fail only at its first spill, deep in a long run, and the load would report
+        # that IO error as an unreadable data file. DuckDB creates the last level only (no parents)
+        # and expands a leading ``~``.
+        folder = Path(temp_directory).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise ClvError(f"data.temp_directory {temp_directory!r} is not a directory; give a directory for DuckDB's "
+                           "spill files (it is created if missing)")
+        if not folder.exists() and not folder.parent.is_dir():
+            raise ClvError(f"data.temp_directory {temp_directory!r}: its parent folder {str(folder.parent)!r} does not "
+                           "exist; create it, or give a folder whose parent exists (DuckDB creates the last level)")
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws its progress bar on stdout: welcome on a terminal during a long load, noise in

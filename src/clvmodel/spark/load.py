@@ -145,7 +145,12 @@ def _moved_days(parsed: "DataFrame") -> int:
 
 
 def refuse_duckdb_settings(data: DataConfig) -> None:
-    """Refuse, in one line, the data section's settings of DuckDB, which Spark would silently ignore.
+    """Refuse, in one line, a config's settings of DuckDB, which Spark would silently ignore.
+
+    Called by the commands that read the user's config on Spark (``clvmodel rfm --config``,
+    ``clvmodel train``), before the session starts; not by :func:`load_transactions`, which also
+    reads a trained model's data section (``clvmodel score --engine spark``), where the settings
+    record how the training machine ran DuckDB and the user cannot remove them.
 
     Raises
     ------
@@ -197,7 +202,6 @@ def load_transactions(
 
     _require_pyspark()
     data = _data_config(source, data_config)
-    refuse_duckdb_settings(data)
     if not isinstance(data.amount_format, str):  # not yet written in Spark SQL: refused, not ignored
         raise ClvError(
             "data.amount_format (a decimal mark, thousands separator, currency symbols) is read by the local engine "

@@ -49,7 +49,7 @@ from clvmodel.errors import ClvError
 from clvmodel.io import refuse_late_dates
 from clvmodel.models import registry
 from clvmodel.prepared import Prepared
-from clvmodel.spark.load import load_transactions
+from clvmodel.spark.load import load_transactions, refuse_duckdb_settings
 from clvmodel.spark.summary import _check_rfm_types, _sql_on, _unit_days, rfm_to_pandas
 from clvmodel.sqltext import date_literal
 
@@ -75,11 +75,7 @@ def refuse_unsupported(config: "Config") -> None:
         raise ClvError(f"--engine spark trains on a transaction log; this config has {config.kind} data: {_LOCAL}")
     if config.customers is not None:
         raise ClvError(f"customers: (channels and covariates) is not on Spark yet; remove the section or {_LOCAL}")
-    if config.data.memory_limit is not None:
-        raise ClvError(
-            f"data.memory_limit {config.data.memory_limit} is DuckDB's memory cap; on Spark remove it and give "
-            "--spark-conf spark.driver.memory=... (and spark.executor.memory) instead"
-        )
+    refuse_duckdb_settings(config.data)
 
 
 def summarise(
