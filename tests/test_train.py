@@ -358,3 +358,17 @@ def test_the_read_ahead_challenger_equals_the_one_on_the_open_connection(inner_c
                                                                          plain.inner_cut_rule_)
     assert len(plain_holdout) == 2357
     pd.testing.assert_frame_equal(early_holdout, plain_holdout)
+
+
+def test_the_temp_directory_is_not_saved_with_the_model(tmp_path):
+    spill = tmp_path / "spill"
+    config = load_config(CDNOW, [f"output.model_dir={tmp_path / 'm'}", "tracking.enabled=false", "models=[bgnbd]",
+                                 "data.memory_limit=2GB", f"data.temp_directory={spill}"])
+    assert config.data.temp_directory == str(spill)  # read, and used by the run (tests/test_cli.py)
+    result = train(config)
+    text = "".join(p.read_text(errors="replace") for p in Path(result.model_dir).rglob("*") if p.is_file())
+    # (tmp_path holds this test's name: the key is looked for as JSON and YAML write it)
+    assert '"temp_directory"' not in text and "temp_directory:" not in text  # a machine's setting, not the model's
+    assert str(spill) not in text
+    saved = load(result.model_dir).config["data"]
+    assert saved["memory_limit"] == "2GB"  # what DuckDB was given stays on record

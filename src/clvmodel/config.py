@@ -187,7 +187,10 @@ class DataConfig(_Strict):
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
     max_amount: float | None = Field(1e9, gt=0.0)
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    temp_directory: str | None = Field(None, min_length=1)
+    # A setting of the machine that trains, not of the model: left out of every dump, so neither the
+    # model document nor the MLflow run carries a local path, and a model stays readable by the
+    # clvmodel versions before this setting (their documents refuse unknown keys).
+    temp_directory: str | None = Field(None, min_length=1, exclude=True)
     amount_format: Annotated[
         Annotated[Literal["auto", "plain"], Tag("text")] | Annotated[AmountFormat, Tag("mapping")],
         Discriminator(lambda v: "text" if isinstance(v, str) else "mapping"),
