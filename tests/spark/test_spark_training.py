@@ -186,7 +186,7 @@ def test_the_customer_table_first_orders_and_observed_curves_are_identical(chann
     pd.testing.assert_series_equal(other, mine, check_exact=True)  # DOUBLE of the same exact decimals
     assert len(mine) == 2357 and (mine >= 0).all()  # CDNOW has a few free first orders (amount 0)
     observed = local.prepared.observed_curves
-    pd.testing.assert_frame_equal(theirs.prepared.observed_curves, observed, rtol=1e-9, check_dtype=False)
+    pd.testing.assert_frame_equal(theirs.prepared.observed_curves, observed, rtol=1e-9)
     # Invariants of the counts: at period 0 each channel's customers are all its acquired customers.
     first = observed[observed["period"] == 0].set_index("channel")["customers_observed"]
     assert first.to_dict() == local.prepared.customers.frame["channel"].value_counts().to_dict()
@@ -209,7 +209,7 @@ def test_channel_tables_leaderboard_and_scores_with_covariates_equal_the_local_e
     assert sorted(spark.tables) == sorted(local.tables) == ["acquisition.csv", "cohort_curves.csv",
                                                             "holdout_by_channel.csv"]
     for name, table in local.tables.items():
-        pd.testing.assert_frame_equal(spark.tables[name], table, rtol=1e-9, check_dtype=False, obj=name)
+        pd.testing.assert_frame_equal(spark.tables[name], table, rtol=1e-9, obj=name)
     pd.testing.assert_frame_equal(spark.leaderboard, local.leaderboard, rtol=1e-9)
     pd.testing.assert_frame_equal(spark.scores, local.scores, rtol=1e-9)
     assert spark.model.acquisition.purchase_model == local.model.acquisition.purchase_model == covariate[0]
