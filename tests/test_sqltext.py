@@ -103,7 +103,8 @@ WRAPPERS = {"literal", "identifier", "date_literal", "number", "spark_literal", 
 SQL_BUILDERS = {"parsed_sql", "_parsed_columns", "_day_expression", "rfm_sql", "features_sql", "targets_sql",
                 "segment_sql", "_rfm_checks", "_accounting_sql", "csv_safe_sql", "csv_unescape_sql",
                 "_first_chars_sql", "_days_sql", "shape_sql", "value_sql", "kinds_sql", "_parts_sql",
-                "parts_sql", "days_sql", "_period_sql", "period_totals_sql"}
+                "parts_sql", "days_sql", "_period_sql", "period_totals_sql", "first_orders_sql",
+                "observed_cohort_sql"}
 #: Names that are not built in the function where they are interpolated, per module, and why they
 #: never hold a user's value. Anything else must be traced to quoting functions and constants.
 TRUSTED: dict[str, dict[str, str]] = {
@@ -144,6 +145,12 @@ TRUSTED: dict[str, dict[str, str]] = {
         "view": "the uuid view name _calibration_view returns",
         "name": "_calibration_view's uuid view name",
         "self.table": "DuckDBReader's table: an internal table or view name (transactions, a uuid calibration view)",
+    },
+    "acquired.py": {"days": "first_orders_sql's relation: 'days' (DuckDB) or _sql_on's uuid temporary view (Spark)"},
+    "cohorts.py": {
+        "days": "observed_cohort_sql's relation: identifier('days') (duckdb_runner) or _sql_on's uuid view (Spark)",
+        "channels": "observed_cohort_sql's channels relation: an identifier-quoted uuid view (duckdb_runner) or "
+                    "a uuid temporary view (Spark)",
     },
     "spark/load.py": {"column": "_day_expression's column: spark_identifier-quoted by its caller"},
     "spark/summary.py": {"table": "the uuid temporary view name of _sql_on"},

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from clvmodel.errors import ClvError, ConvergenceFailure
-from clvmodel.sqltext import identifier
 from clvmodel.models import FittedModel, ModelData, registry
 from clvmodel.models.channels import MIN_REPEAT_CUSTOMERS, AcquisitionState, ChannelState
 
@@ -25,9 +24,19 @@ __all__ = ["acquisition_state", "new_customer_model", "first_orders_sql"]
 
 
 def first_orders_sql(days: str = "days") -> str:
-    """Each customer's first purchase day's amount (same-day rows summed), from the customer-day table."""
-    return (f"SELECT customer_id, CAST(arg_min(amount, day) AS DOUBLE) AS first_order FROM {identifier(days)} "
-            "GROUP BY customer_id")
+    """Each customer's first purchase day's amount (same-day rows summed), from the customer-day table.
+
+    DuckDB and Spark SQL alike: ``min_by`` is DuckDB's ``arg_min`` under the name both engines
+    know, and a customer has one row per day, so the first day's amount is never a tie.
+
+    Parameters
+    ----------
+    days
+        The per-customer-day relation (``customer_id, day, amount``) as the engine names it: an
+        internal table (DuckDB's ``days``) or view (Spark's uuid temporary view), never a user's
+        text, so it is not quoted (DuckDB's quotes would be a string on Spark).
+    """
+    return f"SELECT customer_id, CAST(min_by(amount, day) AS DOUBLE) AS first_order FROM {days} GROUP BY customer_id"
 
 
 def new_customer_model(fitted: dict[str, FittedModel], primary: str | None) -> str | None:

@@ -43,6 +43,10 @@ __all__ = [
     "CURVE_COLUMNS",
     "HOLDOUT_COLUMNS",
     "observed_cohort_curves",
+    "observed_cohort_curves_with",
+    "observed_cohort_sql",
+    "CohortRunner",
+    "duckdb_runner",
     "expected_cohort_curves",
     "holdout_by_channel",
 ]
@@ -54,6 +58,14 @@ ALL = "all"
 #: The columns of both curve tables (the expected one has no ``customers_observed``).
 CURVE_COLUMNS = ["channel", "period", "customers_observed", "cumulative_value", "cumulative_repeat_purchases"]
 HOLDOUT_COLUMNS = ["channel", "customers", "actual_repeat_purchases", "predicted_repeat_purchases", "pct_error"]
+
+
+#: ``run(mapping, make_sql) -> cells``: an engine's way to run :func:`observed_cohort_sql`. It
+#: makes ``mapping`` (``customer_id, channel``, text) a relation, calls ``make_sql(days,
+#: channels)`` with the names of its per-customer-day relation and of that one, written as the
+#: engine reads them, runs the text and returns the rows as pandas (:func:`duckdb_runner`;
+#: Spark's in :mod:`clvmodel.spark.training`).
+CohortRunner = Callable[[pd.DataFrame, Callable[[str, str], str]], pd.DataFrame]
 
 
 def _channel_map(channels: pd.DataFrame) -> pd.DataFrame:
@@ -157,24 +169,87 @@ def observed_cohort_curves(
         A bad ``channels`` frame (missing column, repeated id), ``periods`` below 0 or not whole,
         ``unit_days`` not positive, ``margin`` not finite.
     """
+    return observed_cohort_curves_with(duckdb_runner(con, days), channels, unit_days=unit_days, end=end,
+                                       periods=periods, margin=margin)
+
+
+def duckdb_runner(con: duckdb.DuckDBPyConnection, days: str = "days") -> CohortRunner:
+    """DuckDB's :data:`CohortRunner`: ``mapping`` registered as a uuid-named view for the query
+    (unregistered after), ``days`` the connection's per-customer-day table."""
+    def run(mapping: pd.DataFrame, make_sql: Callable[[str, str], str]) -> pd.DataFrame:
+        view = f"cohort_channels_{uuid.uuid4().hex}"
+        con.register(view, mapping)
+        try:
+            return con.execute(make_sql(identifier(days), identifier(view))).df()
+        finally:
+            con.unregister(view)
+
+    return run
+
+
+def observed_cohort_curves_with(
+    run: CohortRunner,
+    channels: pd.DataFrame,
+    *,
+    unit_days: float,
+    end: dt.date,
+    periods: int,
+    margin: float,
+) -> pd.DataFrame:
+    """:func:`observed_cohort_curves` on any engine that runs :func:`observed_cohort_sql`.
+
+    The checks, the query text and the table built from its rows are the same for every engine
+    (DuckDB: :func:`observed_cohort_curves`; Spark: :class:`clvmodel.spark.training.SparkSummaries`),
+    so the curves are too. ``run`` is a :data:`CohortRunner`; the other parameters and the result
+    are :func:`observed_cohort_curves`' (its Raises too).
+    """
     periods = _check_periods(periods)
     unit_days = _check_number(unit_days, "unit_days", positive=True)
     margin = _check_number(margin, "margin")
     mapping = _channel_map(channels)
-    view = f"cohort_channels_{uuid.uuid4().hex}"
+    cells = run(mapping, lambda days, view: observed_cohort_sql(days, view, unit_days=unit_days, end=end,
+                                                                 periods=periods))
+    return _curves(cells, periods, margin)
+
+
+def observed_cohort_sql(days: str, channels: str, *, unit_days: float, end: dt.date, periods: int) -> str:
+    """The query behind the observed curves (DuckDB and Spark SQL alike): per channel, the
+    customers by periods observed and their purchase days' sums by period since acquisition.
+
+    Parameters
+    ----------
+    days
+        The per-customer-day relation (``customer_id, day, amount``), as the engine names it (an
+        internal table or view, never a user's text).
+    channels
+        The ``customer_id, channel`` relation (text columns), named likewise.
+    unit_days, end, periods
+        As in :func:`observed_cohort_curves` (checked there).
+
+    Returns
+    -------
+    str
+        Rows ``channel, observed, period, customers, amount, repeats``: with ``period`` NULL, the
+        ``customers`` observed for ``observed`` periods (capped at ``periods``); else the summed
+        ``amount`` (DOUBLE of the exact decimal sum) and ``repeats`` of their purchase days in
+        ``period``, for :func:`_curves`. Day differences are ``CAST(day - day AS INT)``, the
+        form :mod:`clvmodel.rfm` uses on both engines; the unit a DOUBLE (Spark reads ``7.0`` as
+        DECIMAL).
+    """
     last = date_literal(end)
-    unit = f"CAST({number(unit_days)} AS DOUBLE)"
-    top = number(periods)
+    unit = f"CAST({number(float(unit_days))} AS DOUBLE)"
+    top = number(int(periods))
     # customer: channel, first day and the periods observed before `end` (capped at `periods`:
     # a customer observed longer counts at every k alike). purchase: each purchase day's period,
-    # the least k whose window (k × unit_days days after the first day) holds it.
-    query = f"""
-        WITH d AS (SELECT customer_id, day, amount FROM {identifier(days)} WHERE day <= {last}),
+    # the least k whose window (k × unit_days days after the first day) holds it. UNKNOWN holds
+    # no quote or backslash, so DuckDB's literal is Spark's too.
+    return f"""
+        WITH d AS (SELECT customer_id, day, amount FROM {days} WHERE day <= {last}),
         firsts AS (SELECT customer_id, min(day) AS first_day FROM d GROUP BY customer_id),
         customers AS (
             SELECT f.customer_id, f.first_day, coalesce(c.channel, {literal(UNKNOWN)}) AS channel,
                    least(CAST(floor(CAST({last} - f.first_day AS INT) / {unit}) AS BIGINT), {top}) AS observed
-            FROM firsts f LEFT JOIN {identifier(view)} c ON c.customer_id = f.customer_id
+            FROM firsts f LEFT JOIN {channels} c ON c.customer_id = f.customer_id
         ),
         purchases AS (
             SELECT c.channel, c.observed, c.first_day, d.day, d.amount,
@@ -188,12 +263,6 @@ def observed_cohort_curves(
                count(CASE WHEN day > first_day THEN 1 END) AS repeats
         FROM purchases WHERE period <= {top} GROUP BY channel, observed, period
     """
-    con.register(view, mapping)
-    try:
-        cells = con.execute(query).df()
-    finally:
-        con.unregister(view)
-    return _curves(cells, periods, margin)
 
 
 def _curves(cells: pd.DataFrame, periods: int, margin: float) -> pd.DataFrame:

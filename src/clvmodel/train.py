@@ -402,7 +402,7 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
             customers = attributes.attach_customers(summary["customer_id"], table, config.customers)  # type: ignore[arg-type]
             firsts = con.execute(acquired.first_orders_sql("days")).df()
             first_orders = pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
-            observed = _observed_curves(con, table, config, rfm_result)
+            observed = observed_curves(cohorts.duckdb_runner(con, "days"), table, config, rfm_result)
         challenger = challenger_holdout = None
         if any(registry.family(m).role == "challenger" for m in config.models):
             # Every read of the per-day table is above (the challenger reads `transactions`):
@@ -424,17 +424,31 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
                      observed)
 
 
-def _observed_curves(con: Any, table: pd.DataFrame, config: Config, rfm_result: rfm.RfmResult) -> pd.DataFrame:
+def observed_curves(run: cohorts.CohortRunner, table: pd.DataFrame, config: Config,
+                    rfm_result: rfm.RfmResult) -> pd.DataFrame:
     """Each channel's observed cumulative value per acquired customer (:func:`cohorts.observed_cohort_curves`),
-    every period from the first acquisition to the observation end."""
+    every period from the first acquisition to the observation end.
+
+    Parameters
+    ----------
+    run
+        How the engine runs :func:`cohorts.observed_cohort_sql` on its per-customer-day table
+        (:data:`cohorts.CohortRunner`; DuckDB's in :func:`_from_transactions`, Spark's in
+        :class:`clvmodel.spark.training.SparkSummaries`): one text, so one table on both.
+    table
+        The customer table (:func:`attributes.read_customers`); without a channel column every
+        customer is in channel ``all``.
+    config, rfm_result
+        The run's config (time unit, margin) and summary (first purchase days, observation end).
+    """
     unit_days = rfm.UNIT_DAYS[config.time_unit]
     first = rfm_result.first_days.index.min() if rfm_result.first_days is not None and len(rfm_result.first_days) else None
     end = rfm_result.observation_end
     span = (pd.Timestamp(end) - pd.Timestamp(first)).days if first is not None else 0
     periods = max(1, int(np.ceil(span / unit_days)))
     channels = table[["customer_id", "channel"]] if "channel" in table.columns else table[["customer_id"]].assign(channel="all")
-    return cohorts.observed_cohort_curves(con, channels, unit_days=unit_days, end=end, periods=periods,
-                                          margin=config.clv.margin)
+    return cohorts.observed_cohort_curves_with(run, channels, unit_days=unit_days, end=end, periods=periods,
+                                               margin=config.clv.margin)
 
 
 def _from_summary(config: Config, seconds: dict[str, float]) -> _Prepared:

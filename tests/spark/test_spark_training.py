@@ -7,9 +7,11 @@ evaluated and scored from it is then the same code. Parameters are compared to r
 come from identical inputs; the tolerance only keeps the test off the last bits of an optimiser),
 the summary exactly, the leaderboard and the scores to rtol 1e-9. The challenger's day totals are
 DOUBLE sums on both engines (not exact decimals), so its forecasts are compared to rtol 1e-9 as
-well (on CDNOW they come out identical). One real ``local[2]`` session
-for the whole run (``spark`` in tests/conftest.py) and one Spark training; skipped only without
-pyspark.
+well (on CDNOW they come out identical). configs/cdnow_channels.yaml (a customer table of
+SYNTHETIC channels, also a covariate of BG/NBD) is trained by both engines as well: the customer
+report, first orders and observed cohort curves (the same SQL text on the same totals) and every
+table after them come out equal. One real ``local[2]`` session for the whole run (``spark`` in
+tests/conftest.py) and two Spark trainings; skipped only without pyspark.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ pytest.importorskip("pyspark")
 from clvmodel import cli  # noqa: E402 - after the skip
 from clvmodel import train as train_module  # noqa: E402
 from clvmodel.artifact import load  # noqa: E402
+from clvmodel.budget import synthetic_channels  # noqa: E402
 from clvmodel.config import load_config  # noqa: E402
+from clvmodel.models import registry  # noqa: E402
 from clvmodel.prepared import Prepared  # noqa: E402
 from clvmodel.spark import training as spark_training  # noqa: E402
 from clvmodel.train import TrainResult  # noqa: E402
@@ -147,11 +151,75 @@ def test_the_command_saved_the_model_it_printed(both: dict[str, Trained]) -> Non
     assert "total 60,449.30" in both["spark"].stdout
 
 
+#: configs/cdnow_channels.yaml's models, with the channel as a covariate too: BG/NBD's covariate
+#: variant (bgnbd_cov) is fitted beside it (Config's covariate expansion).
+CHANNEL_MODELS = "models=[historical,bgnbd,gamma_gamma]"
+
+
+@pytest.fixture(scope="module")
+def channels(spark: Any, both: dict[str, Trained], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:
+    """configs/cdnow_channels.yaml trained by each engine through the library, on a customer table
+    of SYNTHETIC channels (:func:`clvmodel.budget.synthetic_channels`, seeded) for every CDNOW
+    customer plus one id that never bought (left out of the curves, counted in the report)."""
+    folder = tmp_path_factory.mktemp("spark_channels")
+    ids = both["local"].result.rfm.summary["customer_id"]
+    table = pd.concat([synthetic_channels(ids, seed=16), pd.DataFrame({"customer_id": ["never"], "channel": ["email"]})])
+    table.to_csv(folder / "channels.csv", index=False)
+    runs = {}
+    for engine, source in (("local", train_module._from_transactions),  # noqa: SLF001
+                           ("spark", spark_training.SparkSummaries(spark))):
+        seen: dict[str, Any] = {}
+        config = load_config(CONFIGS / "cdnow_channels.yaml", [
+            CHANNEL_MODELS, f"customers.source={folder / 'channels.csv'}", "customers.covariates=[channel]",
+            f"output.model_dir={folder / engine}", "tracking.enabled=false"])
+        result = train_module.train(config, track=False, source=_recording(source, seen))
+        runs[engine] = Trained(result, seen["prepared"])
+    return runs
+
+
+def test_the_customer_table_first_orders_and_observed_curves_are_identical(channels: dict[str, Trained]) -> None:
+    local, theirs = channels["local"], channels["spark"]
+    assert theirs.result.customer_report == local.result.customer_report
+    assert (local.result.customer_report.rows, local.result.customer_report.never_bought) == (2358, 1)
+    pd.testing.assert_frame_equal(theirs.prepared.customers.frame, local.prepared.customers.frame, check_exact=True)
+    mine, other = local.prepared.first_orders.sort_index(), theirs.prepared.first_orders.sort_index()
+    pd.testing.assert_series_equal(other, mine, check_exact=True)  # DOUBLE of the same exact decimals
+    assert len(mine) == 2357 and (mine >= 0).all()  # CDNOW has a few free first orders (amount 0)
+    observed = local.prepared.observed_curves
+    pd.testing.assert_frame_equal(theirs.prepared.observed_curves, observed, rtol=1e-9)
+    # Invariants of the counts: at period 0 each channel's customers are all its acquired customers.
+    first = observed[observed["period"] == 0].set_index("channel")["customers_observed"]
+    assert first.to_dict() == local.prepared.customers.frame["channel"].value_counts().to_dict()
+    assert set(observed["channel"]) == {"affiliate", "email", "search", "social"}
+
+
+def test_channel_tables_leaderboard_and_scores_with_covariates_equal_the_local_engine(
+        channels: dict[str, Trained]) -> None:
+    local, spark = channels["local"].result, channels["spark"].result
+    # One covariate model (BG/NBD's variant), by the registry's flag rather than its name.
+    covariate = [name for name in local.model.models if registry.family(name).covariates]
+    assert len(local.model.models) == 4 and len(covariate) == 1
+    assert list(spark.model.models) == list(local.model.models)
+    for name, fitted in local.model.models.items():
+        theirs = spark.model.models[name]
+        assert list(theirs.params_ or {}) == list(fitted.params_ or {}), name
+        np.testing.assert_allclose(list((theirs.params_ or {}).values()), list((fitted.params_ or {}).values()),
+                                   rtol=1e-9, atol=1e-12, err_msg=name)
+    assert any(k.startswith(("life.", "trans.")) for k in spark.model.models[covariate[0]].params_ or {})
+    assert sorted(spark.tables) == sorted(local.tables) == ["acquisition.csv", "cohort_curves.csv",
+                                                            "holdout_by_channel.csv"]
+    for name, table in local.tables.items():
+        pd.testing.assert_frame_equal(spark.tables[name], table, rtol=1e-9, obj=name)
+    pd.testing.assert_frame_equal(spark.leaderboard, local.leaderboard, rtol=1e-9)
+    pd.testing.assert_frame_equal(spark.scores, local.scores, rtol=1e-9)
+    assert spark.model.acquisition.purchase_model == local.model.acquisition.purchase_model == covariate[0]
+    assert spark.model.selection == local.model.selection
+
+
 @pytest.mark.parametrize(
     ("overrides", "config", "expected"),
     [
         ([], "subscription_regular.yaml", "--engine spark trains on a transaction log; this config has subscriptions"),
-        ([MODELS], "cdnow_channels.yaml", "customers: (channels and covariates) is not on Spark yet"),
         ([MODELS, "data.memory_limit=2GB"], "cdnow.yaml", "data.memory_limit 2GB is DuckDB's memory cap"),
         ([MODELS, "data.amount_format={decimal_mark: ',', thousands_separator: '.'}"], "cdnow.yaml",
          "data.amount_format (a decimal mark, thousands separator, currency symbols) is read by the local engine only"),

@@ -21,12 +21,20 @@ What reaches the driver (nothing per transaction):
   row per period) for the tracking plot, and a handful of counts;
 * with the challenger in ``models``, its per-customer features (13 numbers a customer, at the
   inner cut and at the calibration end) and training targets (:mod:`clvmodel.spark.challenger`),
-  fitted on the driver by the local engine's :func:`clvmodel.train.fit_challenger`.
+  fitted on the driver by the local engine's :func:`clvmodel.train.fit_challenger`;
+* with a ``customers:`` table, each customer's first order (one number a customer seen, by
+  :func:`clvmodel.acquired.first_orders_sql`) and the observed cohort curves' cells (one row per
+  channel, periods observed and purchase period, by :func:`clvmodel.cohorts.observed_cohort_sql`
+  with the channels sent to Spark as a temporary view), both the local engine's SQL text on the
+  same-day totals. The table itself is read on the driver before the log, as locally
+  (:func:`clvmodel.attributes.read_customers`), and attached to the summary there
+  (:func:`clvmodel.attributes.attach_customers`); the covariate models then fit on the driver,
+  collapsing the summary's rows by ``(x, t_x, T, z)`` themselves
+  (:mod:`clvmodel.models.covariate_model`), as locally.
 
 Not yet on Spark, each refused in one line by :func:`refuse_unsupported` before Spark starts:
-a ``customers:`` table (the channel stage and the covariate models, whose rows would come
-collapsed by ``(x, t_x, T, z)``), ``data.memory_limit`` (DuckDB's memory cap: give
-Spark's ``spark.driver.memory``/``spark.executor.memory`` instead), ``data.amount_format``
+``data.memory_limit`` and ``data.temp_directory`` (DuckDB's memory cap and spill folder: give
+Spark's ``spark.driver.memory``/``spark.executor.memory`` and ``spark.local.dir`` instead), ``data.amount_format``
 other than ``auto``/``plain`` (refused by :func:`clvmodel.spark.load_transactions`) and a
 published summary or subscriptions config (nothing to summarise).
 
@@ -40,11 +48,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from clvmodel import rfm
+from clvmodel import acquired, attributes, cohorts, rfm
 from clvmodel.errors import ClvError
 from clvmodel.io import refuse_late_dates
 from clvmodel.models import registry
@@ -54,11 +63,13 @@ from clvmodel.spark.summary import _check_rfm_types, _sql_on, _unit_days, rfm_to
 from clvmodel.sqltext import date_literal
 
 if TYPE_CHECKING:  # pragma: no cover - type hints only; pyspark is optional
+    from collections.abc import Callable
+
     from pyspark.sql import DataFrame, SparkSession
 
     from clvmodel.config import Config
 
-__all__ = ["SparkSummaries", "refuse_unsupported", "summarise"]
+__all__ = ["SparkSummaries", "cohort_runner", "first_orders", "refuse_unsupported", "summarise"]
 
 _LOCAL = "run with --engine local"
 
@@ -73,8 +84,6 @@ def refuse_unsupported(config: "Config") -> None:
     """
     if config.kind != "transactions" or config.data is None:
         raise ClvError(f"--engine spark trains on a transaction log; this config has {config.kind} data: {_LOCAL}")
-    if config.customers is not None:
-        raise ClvError(f"customers: (channels and covariates) is not on Spark yet; remove the section or {_LOCAL}")
     refuse_duckdb_settings(config.data)
 
 
@@ -155,6 +164,31 @@ def repeat_series(spark: "SparkSession", days_df: "DataFrame", result: rfm.RfmRe
     return rfm.repeats_from_totals(totals, result.first_days, start=start, end=end, unit_days=unit_days)  # type: ignore[arg-type]
 
 
+def cohort_runner(spark: "SparkSession", days_df: "DataFrame") -> cohorts.CohortRunner:
+    """Spark's :data:`clvmodel.cohorts.CohortRunner`: the channels (``customer_id, channel``, text)
+    become a temporary view beside the same-day totals' for the query, both dropped once
+    ``spark.sql`` has analysed it (as :func:`clvmodel.spark.summary._sql_on`), and the cells come to
+    the driver (a row per channel, periods observed and purchase period)."""
+    def run(mapping: pd.DataFrame, make_sql: "Callable[[str, str], str]") -> pd.DataFrame:
+        view = f"clvmodel_{uuid.uuid4().hex}"
+        # An explicit schema: ids stay text (as the log's) and an empty table still has its columns.
+        spark.createDataFrame(mapping, schema="customer_id string, channel string").createOrReplaceTempView(view)
+        try:
+            frame = _sql_on(spark, days_df, lambda days: make_sql(days, view))
+        finally:
+            spark.catalog.dropTempView(view)
+        return rfm_to_pandas(frame)
+
+    return run
+
+
+def first_orders(spark: "SparkSession", days_df: "DataFrame") -> pd.Series:
+    """Each customer's first purchase day's amount by ``customer_id`` (text), as training reads it
+    locally (:func:`clvmodel.acquired.first_orders_sql`, the same text, on the same-day totals)."""
+    firsts = rfm_to_pandas(_sql_on(spark, days_df, acquired.first_orders_sql))
+    return pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
+
+
 class SparkSummaries:
     """The source of summaries on Spark: ``SparkSummaries(spark)(config, seconds) -> Prepared``.
 
@@ -176,6 +210,8 @@ class SparkSummaries:
         """
         refuse_unsupported(config)
         clock = time.perf_counter()
+        # The customer table first: a bad one is refused before the log is read (as locally).
+        table = attributes.read_customers(config.customers) if config.customers is not None else None
         tx, load = load_transactions(self.spark, None, config.data)
         days_df = _sql_on(self.spark, tx, rfm.days_sql).persist()
         try:
@@ -186,9 +222,16 @@ class SparkSummaries:
                                calibration_end=config.calibration_end, observation_end=config.observation_end)
             result.account(load.customers)  # nothing lost: summarised + left out = read
             series = repeat_series(self.spark, days_df, result)
+            customers = firsts = observed = None
+            if table is not None:
+                from clvmodel.train import observed_curves  # the local engine's periods and table, given Spark's cells
+
+                customers = attributes.attach_customers(result.summary["customer_id"], table, config.customers)  # type: ignore[arg-type]
+                firsts = first_orders(self.spark, days_df)
+                observed = observed_curves(cohort_runner(self.spark, days_df), table, config, result)
         finally:
             days_df.unpersist()
-        prepared = Prepared(load, result, series)
+        prepared = Prepared(load, result, series, customers=customers, first_orders=firsts, observed_curves=observed)
         if any(registry.family(m).role == "challenger" for m in config.models):
             from clvmodel.spark.challenger import SparkReader
             from clvmodel.train import fit_challenger  # the local engine's fit, given Spark's reads
