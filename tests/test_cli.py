@@ -288,3 +288,34 @@ def test_train_applies_the_temp_directory(tmp_path, capsys):
     )
     assert main(["train", str(config), "--no-tracking"]) == 2
     assert "data.temp_directory" in capsys.readouterr().err and not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), RuntimeError("Query interrupted")],
+                         ids=["in Python", "in a DuckDB query"])
+def test_ctrl_c_is_aborted_with_130_not_success(interrupt, tmp_path, monkeypatch, capsys):
+    # A Ctrl-C during the summary: Python raises KeyboardInterrupt, DuckDB (mid-query) a plain
+    # RuntimeError('Query interrupted'). Typer returned the first as code 130, which main read as
+    # success (exit 0, no word); the second was a traceback.
+    from clvmodel import rfm
+
+    def stopped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the replaced function's signature
+        raise interrupt
+
+    monkeypatch.setattr(rfm, "summarise", stopped)
+    model = tmp_path / "model"
+    assert main(["train", str(REPO / "configs" / "cdnow.yaml"), "--no-tracking", "--set", "models=[bgnbd]",
+                 "--set", f"output.model_dir={model}"]) == 130
+    assert capsys.readouterr().err == "clvmodel: aborted\n"
+    assert not model.exists()
+
+
+def test_a_runtime_error_that_is_not_an_interrupt_is_still_raised(tmp_path, monkeypatch):
+    from clvmodel import rfm
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rfm, "summarise", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["train", str(REPO / "configs" / "cdnow.yaml"), "--no-tracking", "--set", "models=[bgnbd]",
+              "--set", f"output.model_dir={tmp_path / 'model'}"])

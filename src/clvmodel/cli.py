@@ -614,6 +614,13 @@ def _library_logs(verbose: bool):  # noqa: ANN202 - a context manager
         logger.setLevel(saved_level)
 
 
+def _interrupted(err: BaseException) -> bool:
+    """A Ctrl-C that DuckDB met inside a query: it stops the query and raises a plain
+    ``RuntimeError('Query interrupted')`` (no class of its own), where Python would raise
+    KeyboardInterrupt."""
+    return "duckdb" in sys.modules and type(err) is RuntimeError and str(err) == "Query interrupted"
+
+
 def _out_of_memory(err: BaseException) -> str | None:
     """The one line for DuckDB running out of memory (a too small ``data.memory_limit``, a full
     spill disk), ``None`` for any other error.
@@ -637,8 +644,13 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a not in {"--debug", "--verbose"}]
     try:
         with _library_logs(verbose):
-            app(args=args, prog_name="clvmodel", standalone_mode=False)
-        code = 0
+            returned = app(args=args, prog_name="clvmodel", standalone_mode=False)
+        # Not standalone, typer returns an Exit's code instead of raising it, and turns a Ctrl-C
+        # (KeyboardInterrupt) into Exit(130): returned here, it was read as success (exit 0, no
+        # word). The commands themselves return None.
+        code = returned if isinstance(returned, int) else 0
+        if code == 130:
+            print("clvmodel: aborted", file=sys.stderr)
     except ClvError as err:
         if debug:
             traceback.print_exc()
@@ -654,14 +666,18 @@ def main(argv: list[str] | None = None) -> int:
     except _ABORT:
         print("clvmodel: aborted", file=sys.stderr)
         code = 130
-    except Exception as err:  # only DuckDB running out of memory becomes a line; anything else is a bug: raised
-        message = _out_of_memory(err)
-        if message is None:
-            raise
-        if debug:
-            traceback.print_exc()
-        print(f"clvmodel: error: {message}", file=sys.stderr)
-        code = 2
+    except Exception as err:  # only DuckDB's memory and Ctrl-C errors become a line; anything else is a bug: raised
+        if _interrupted(err):
+            print("clvmodel: aborted", file=sys.stderr)
+            code = 130
+        else:
+            message = _out_of_memory(err)
+            if message is None:
+                raise
+            if debug:
+                traceback.print_exc()
+            print(f"clvmodel: error: {message}", file=sys.stderr)
+            code = 2
     if argv is None:
         # The console script's process ends here: leave what it built to the OS. Without this,
         # the interpreter's last cyclic collection walks every object left (pandas, matplotlib,
