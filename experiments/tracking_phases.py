@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,12 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="tracking_phases."))
-    config = write_config(work, args.source)
+    try:
+        return _measure(work, args.source, args.repeat)
+    finally:  # the store, the configs and the rounds' models: nothing is kept
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, source: Path, repeat: int) -> int:
+    config = write_config(work, source)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
     subprocess.run([sys.executable, "-c", _CREATE_STORE], env=env, cwd=work, check=True, capture_output=True)
-    print(f"source {args.source}; work {work}; load {os.getloadavg()}", flush=True)
+    print(f"source {source}; work {work}; load {os.getloadavg()}", flush=True)
     best: dict[str, list[float]] | None = None
-    for round_ in range(1, args.repeat + 1):
+    for round_ in range(1, repeat + 1):
         result = work / f"phases.{round_}.json"
         done = subprocess.run([sys.executable, "-c", _CHILD, "train", str(config)], cwd=work,
                               env={**env, "TRACKING_PHASES_OUT": str(result)}, capture_output=True, text=True)
@@ -124,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             best = phases
     print(f"load after {os.getloadavg()}")
     assert best is not None
-    print(f"\nround with the best _track wall (of {args.repeat})   calls   wall s   cpu s")
+    print(f"\nround with the best _track wall (of {repeat})   calls   wall s   cpu s")
     for name, (wall, cpu, calls) in best.items():
         print(f"  {name:<40} {calls:5d} {wall:8.3f} {cpu:7.3f}")
     imports = sum(best[n][0] for n in ("import mlflow", "import the sqlite store module"))
