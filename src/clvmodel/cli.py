@@ -632,8 +632,9 @@ def _out_of_memory(err: BaseException) -> str | None:
     if duckdb is None or not isinstance(err, duckdb.OutOfMemoryException):
         return None
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return (f"DuckDB ran out of memory ({first}); raise data.memory_limit or leave it out (DuckDB then takes "
-            "80 % of RAM), give data.temp_directory a disk with room to spill to, or free memory")
+    return (f"DuckDB ran out of memory ({first}); for train and rfm raise data.memory_limit or leave it out "
+            "(DuckDB then takes 80 % of RAM) and give data.temp_directory a disk with room to spill to; for score "
+            "lower --chunk-size; or free memory")
 
 
 def main(argv: list[str] | None = None) -> int:
