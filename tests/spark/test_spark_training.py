@@ -10,9 +10,10 @@ DOUBLE sums on both engines (not exact decimals), so its forecasts are compared 
 well (on CDNOW they come out identical). configs/cdnow_channels.yaml (a customer table of
 SYNTHETIC channels, also a covariate of BG/NBD) is trained by both engines as well: the customer
 report, first orders and observed cohort curves (the same SQL text on the same totals) and every
-table after them come out equal; a small seeded log does the same for what CDNOW cannot hold (odd ids and
-channel names, customers without a row, a cut before the log's end, weeks and days). One real ``local[2]`` session for the whole run (``spark`` in
-tests/conftest.py) and four Spark trainings; skipped only without pyspark.
+table after them come out equal; a small seeded log does the same for what CDNOW cannot hold (odd
+ids and channel names, customers without a row, a cut before the log's end, weeks and days). One
+real ``local[2]`` session for the whole run (``spark`` in tests/conftest.py) and four Spark
+trainings of CDNOW and the small log; skipped only without pyspark.
 """
 
 from __future__ import annotations
