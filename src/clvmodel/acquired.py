@@ -35,6 +35,12 @@ def first_orders_sql(days: str = "days") -> str:
         The per-customer-day relation (``customer_id, day, amount``) as the engine names it: an
         internal table (DuckDB's ``days``) or view (Spark's uuid temporary view), never a user's
         text, so it is not quoted (DuckDB's quotes would be a string on Spark).
+
+    Returns
+    -------
+    str
+        A query of rows ``customer_id, first_order`` (DOUBLE of the exact decimal day total), one
+        per customer of ``days``.
     """
     return f"SELECT customer_id, CAST(min_by(amount, day) AS DOUBLE) AS first_order FROM {days} GROUP BY customer_id"
 

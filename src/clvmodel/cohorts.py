@@ -175,7 +175,20 @@ def observed_cohort_curves(
 
 def duckdb_runner(con: duckdb.DuckDBPyConnection, days: str = "days") -> CohortRunner:
     """DuckDB's :data:`CohortRunner`: ``mapping`` registered as a uuid-named view for the query
-    (unregistered after), ``days`` the connection's per-customer-day table."""
+    (unregistered after), ``days`` the connection's per-customer-day table.
+
+    Parameters
+    ----------
+    con
+        The connection holding ``days``.
+    days
+        The per-customer-day table's name (an internal name; identifier-quoted here).
+
+    Returns
+    -------
+    CohortRunner
+        ``run(mapping, make_sql) -> cells`` on ``con``.
+    """
     def run(mapping: pd.DataFrame, make_sql: Callable[[str, str], str]) -> pd.DataFrame:
         view = f"cohort_channels_{uuid.uuid4().hex}"
         con.register(view, mapping)

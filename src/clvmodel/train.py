@@ -440,6 +440,11 @@ def observed_curves(run: cohorts.CohortRunner, table: pd.DataFrame, config: Conf
         customer is in channel ``all``.
     config, rfm_result
         The run's config (time unit, margin) and summary (first purchase days, observation end).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`cohorts.CURVE_COLUMNS`, as :func:`cohorts.observed_cohort_curves` returns them.
     """
     unit_days = rfm.UNIT_DAYS[config.time_unit]
     first = rfm_result.first_days.index.min() if rfm_result.first_days is not None and len(rfm_result.first_days) else None

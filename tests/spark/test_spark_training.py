@@ -10,13 +10,16 @@ DOUBLE sums on both engines (not exact decimals), so its forecasts are compared 
 well (on CDNOW they come out identical). configs/cdnow_channels.yaml (a customer table of
 SYNTHETIC channels, also a covariate of BG/NBD) is trained by both engines as well: the customer
 report, first orders and observed cohort curves (the same SQL text on the same totals) and every
-table after them come out equal. One real ``local[2]`` session for the whole run (``spark`` in
-tests/conftest.py) and two Spark trainings; skipped only without pyspark.
+table after them come out equal; a small seeded log does the same for what CDNOW cannot hold (odd
+ids and channel names, customers without a row, a cut before the log's end, weeks and days). One
+real ``local[2]`` session for the whole run (``spark`` in tests/conftest.py) and four Spark
+trainings of CDNOW and the small log; skipped only without pyspark.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,3 +290,55 @@ def test_integer_ids_are_reported_on_spark_as_locally(spark: Any, tmp_path: Path
         outputs[engine] = out
     note = "3 customer ids read from an integer column"
     assert note in outputs["local"] and note in outputs["spark"], outputs
+
+
+def _edge_log(folder: Path) -> tuple[Path, Path]:
+    """A small seeded log and channel table for what CDNOW's channel test cannot hold: ids with
+    leading zeros beside the same number without them, quotes, a backtick, a backslash and unicode
+    in ids and channel names, customers without a row (channel ``unknown``, so no covariates),
+    table ids that never bought, and customers who first buy after the observation end."""
+    rng = np.random.default_rng(7)
+    ids = [f"{i:04d}" for i in range(240)] + ["1", "o'brien", "back`tick", "café", "x\\y", 'q"uote']
+    rows = []
+    for k, cid in enumerate(ids):
+        first = dt.date(2020, 1, 1) + dt.timedelta(days=int(rng.integers(0, 150)))
+        if k % 40 == 0:
+            first = dt.date(2021, 8, 1)  # after the observation end: in no curve
+        days = {first} | {first + dt.timedelta(days=int(d)) for d in rng.integers(1, 500, rng.poisson(3))}
+        rows += [(cid, day.isoformat(), round(float(rng.gamma(2, 20)), 2)) for day in sorted(days)]
+    names = ["a'b", "c`d", "é-ü 渠道", "back\\slash", 'dq"x']
+    table = [(cid, names[k % len(names)]) for k, cid in enumerate(ids) if k % 7 != 3] + [("9999", "a'b")]
+    log, channels = folder / "tx.csv", folder / "channels.csv"
+    pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).to_csv(log, index=False)
+    pd.DataFrame(table, columns=["customer_id", "channel"]).to_csv(channels, index=False)
+    return log, channels
+
+
+@pytest.mark.parametrize("unit", ["week", "day"])
+def test_odd_channels_unknown_customers_and_a_cut_equal_the_local_engine(spark: Any, tmp_path: Path,
+                                                                          unit: str) -> None:
+    log, channels = _edge_log(tmp_path)
+    prepared: dict[str, Prepared] = {}
+    results: dict[str, TrainResult] = {}
+    for engine, source in (("local", train_module._from_transactions),  # noqa: SLF001
+                           ("spark", spark_training.SparkSummaries(spark))):
+        seen: dict[str, Any] = {}
+        config = tmp_path / f"{engine}.yaml"
+        config.write_text(
+            f"name: edge\ndata: {{source: '{log}', date_format: '%Y-%m-%d'}}\ntime_unit: {unit}\n"
+            f"calibration_end: 2021-01-31\nobservation_end: 2021-06-30\nmodels: [historical, bgnbd, gamma_gamma]\n"
+            f"customers: {{source: '{channels}', channel: channel}}\nclv: {{horizon: 26, margin: 0.5}}\n"
+            f"tracking: {{enabled: false}}\noutput: {{model_dir: '{tmp_path / engine}'}}\n")
+        results[engine] = train_module.train(load_config(config, []), track=False, source=_recording(source, seen))
+        prepared[engine] = seen["prepared"]
+    local, theirs = prepared["local"], prepared["spark"]
+    pd.testing.assert_series_equal(theirs.first_orders.sort_index(), local.first_orders.sort_index(), check_exact=True)
+    assert {"0001", "1", "o'brien", "back`tick", "café", "x\\y", 'q"uote'} <= set(local.first_orders.index)
+    pd.testing.assert_frame_equal(theirs.customers.frame, local.customers.frame, check_exact=True)
+    pd.testing.assert_frame_equal(theirs.observed_curves, local.observed_curves, rtol=1e-9)
+    assert set(local.observed_curves["channel"]) == {"a'b", "c`d", "é-ü 渠道", "back\\slash", 'dq"x', "unknown"}
+    assert results["spark"].customer_report == results["local"].customer_report
+    for name, table in results["local"].tables.items():
+        pd.testing.assert_frame_equal(results["spark"].tables[name], table, rtol=1e-9, obj=name)
+    pd.testing.assert_frame_equal(results["spark"].leaderboard, results["local"].leaderboard, rtol=1e-9)
+    pd.testing.assert_frame_equal(results["spark"].scores, results["local"].scores, rtol=1e-9)

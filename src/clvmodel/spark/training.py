@@ -168,7 +168,20 @@ def cohort_runner(spark: "SparkSession", days_df: "DataFrame") -> cohorts.Cohort
     """Spark's :data:`clvmodel.cohorts.CohortRunner`: the channels (``customer_id, channel``, text)
     become a temporary view beside the same-day totals' for the query, both dropped once
     ``spark.sql`` has analysed it (as :func:`clvmodel.spark.summary._sql_on`), and the cells come to
-    the driver (a row per channel, periods observed and purchase period)."""
+    the driver (a row per channel, periods observed and purchase period).
+
+    Parameters
+    ----------
+    spark
+        The session.
+    days_df
+        The same-day totals (:func:`clvmodel.rfm.days_sql` on the loaded log).
+
+    Returns
+    -------
+    clvmodel.cohorts.CohortRunner
+        ``run(mapping, make_sql) -> cells`` on Spark.
+    """
     def run(mapping: pd.DataFrame, make_sql: "Callable[[str, str], str]") -> pd.DataFrame:
         view = f"clvmodel_{uuid.uuid4().hex}"
         # An explicit schema: ids stay text (as the log's) and an empty table still has its columns.
@@ -184,7 +197,20 @@ def cohort_runner(spark: "SparkSession", days_df: "DataFrame") -> cohorts.Cohort
 
 def first_orders(spark: "SparkSession", days_df: "DataFrame") -> pd.Series:
     """Each customer's first purchase day's amount by ``customer_id`` (text), as training reads it
-    locally (:func:`clvmodel.acquired.first_orders_sql`, the same text, on the same-day totals)."""
+    locally (:func:`clvmodel.acquired.first_orders_sql`, the same text, on the same-day totals).
+
+    Parameters
+    ----------
+    spark
+        The session.
+    days_df
+        The same-day totals (:func:`clvmodel.rfm.days_sql` on the loaded log).
+
+    Returns
+    -------
+    pandas.Series
+        DOUBLE first-day amounts indexed by the text ``customer_id``, one per customer of the log.
+    """
     firsts = rfm_to_pandas(_sql_on(spark, days_df, acquired.first_orders_sql))
     return pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
 
