@@ -27,7 +27,9 @@ def first_orders_sql(days: str = "days") -> str:
     """Each customer's first purchase day's amount (same-day rows summed), from the customer-day table.
 
     DuckDB and Spark SQL alike: ``min_by`` is DuckDB's ``arg_min`` under the name both engines
-    know, and a customer has one row per day, so the first day's amount is never a tie.
+    know, and a customer has one row per day, so the first day's amount is never a tie. The two
+    differ on a NULL amount (DuckDB skips to the next day's, Spark returns NULL); none reaches
+    here, as both loads refuse or count missing amounts and keep only ``amount >= 0``.
 
     Parameters
     ----------
