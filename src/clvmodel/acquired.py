@@ -20,7 +20,7 @@ from clvmodel.errors import ClvError, ConvergenceFailure
 from clvmodel.models import FittedModel, ModelData, registry
 from clvmodel.models.channels import MIN_REPEAT_CUSTOMERS, AcquisitionState, ChannelState
 
-__all__ = ["acquisition_state", "new_customer_model", "first_orders_sql"]
+__all__ = ["acquisition_state", "new_customer_model", "first_orders_sql", "first_orders_series"]
 
 
 def first_orders_sql(days: str = "days") -> str:
@@ -45,6 +45,23 @@ def first_orders_sql(days: str = "days") -> str:
         per customer of ``days``.
     """
     return f"SELECT customer_id, CAST(min_by(amount, day) AS DOUBLE) AS first_order FROM {days} GROUP BY customer_id"
+
+
+def first_orders_series(rows: pd.DataFrame) -> pd.Series:
+    """The rows of :func:`first_orders_sql` as every engine hands them on: DOUBLE first-day amounts
+    indexed by the text ``customer_id``.
+
+    Parameters
+    ----------
+    rows
+        ``customer_id, first_order``, one row per customer, as fetched to pandas.
+
+    Returns
+    -------
+    pandas.Series
+        ``first_order`` by ``customer_id`` (text, as the summary's ids).
+    """
+    return pd.Series(rows["first_order"].to_numpy(dtype=float), index=rows["customer_id"].astype(str))
 
 
 def new_customer_model(fitted: dict[str, FittedModel], primary: str | None) -> str | None:

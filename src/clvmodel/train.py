@@ -400,8 +400,7 @@ def _from_transactions(config: Config, seconds: dict[str, float]) -> _Prepared:
         customers = first_orders = observed = None
         if table is not None:
             customers = attributes.attach_customers(summary["customer_id"], table, config.customers)  # type: ignore[arg-type]
-            firsts = con.execute(acquired.first_orders_sql("days")).df()
-            first_orders = pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
+            first_orders = acquired.first_orders_series(con.execute(acquired.first_orders_sql("days")).df())
             observed = observed_curves(cohorts.duckdb_runner(con, "days"), table, config, rfm_result)
         challenger = challenger_holdout = None
         if any(registry.family(m).role == "challenger" for m in config.models):

@@ -211,8 +211,7 @@ def first_orders(spark: "SparkSession", days_df: "DataFrame") -> pd.Series:
     pandas.Series
         DOUBLE first-day amounts indexed by the text ``customer_id``, one per customer of the log.
     """
-    firsts = rfm_to_pandas(_sql_on(spark, days_df, acquired.first_orders_sql))
-    return pd.Series(firsts["first_order"].to_numpy(dtype=float), index=firsts["customer_id"].astype(str))
+    return acquired.first_orders_series(rfm_to_pandas(_sql_on(spark, days_df, acquired.first_orders_sql)))
 
 
 class SparkSummaries:
